@@ -1,0 +1,53 @@
+/* log.c - stderr logger: "2026-11-28T12:00:00.123Z level=info comp=worker msg". */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* The only process-wide state outside main(): written once before threads
+ * start, then read-only. */
+static aas_log_level_t aas_log_threshold = AAS_LOG_INFO;
+
+aas_log_level_t aas_log_level_get(void) { return aas_log_threshold; }
+
+void aas_log_level_set(aas_log_level_t level) { aas_log_threshold = level; }
+
+int aas_log_level_parse(const char *s) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (s && strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
+void aas_log_write(aas_log_level_t level, const char *component,
+                   const char *fmt, ...) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    char line[1024];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line),
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s comp=%s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
+                     names[level & 3], component);
+    if (n < 0) return;
+    if ((size_t)n < sizeof(line)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    /* One fputs per line so concurrent writers do not interleave mid-line. */
+    size_t len = strlen(line);
+    if (len < sizeof(line) - 1) {
+        line[len] = '\n';
+        line[len + 1] = '\0';
+    } else {
+        line[sizeof(line) - 2] = '\n';
+    }
+    fputs(line, stderr);
+}

@@ -1,0 +1,78 @@
+/*
+ * model.h - a loaded model and its inference entry point.
+ *
+ * A model is loaded from a blob (the registry's bytes).  The first bytes
+ * pick the implementation: today the native feed-forward format "AASMLP1"
+ * (docs/model-format.md), run with oneDNN primitives.  Each implementation
+ * fills one aas_model_ops table; callers never switch on the kind.
+ *
+ * Threading: a model is used by one thread at a time (it owns its oneDNN
+ * stream and scratch memory).  oneDNN itself runs primitives on OpenMP.
+ */
+#ifndef AAS_MODEL_H
+#define AAS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct aas_model_s aas_model_t;
+
+/* Activation codes stored in the native format. */
+typedef enum {
+    AAS_ACT_NONE = 0,
+    AAS_ACT_RELU = 1,
+    AAS_ACT_TANH = 2,
+    AAS_ACT_SIGMOID = 3,
+    AAS_ACT_SOFTMAX = 4   /* last layer only */
+} aas_act_t;
+
+/**
+ * @brief Parse a blob and build the model (weights copied; blob may be
+ *        freed afterwards).  AAS_ERR_MODEL_FORMAT with a reason on bad bytes.
+ */
+aas_err_t aas_model_load(const void *blob, size_t len, aas_model_t **out,
+                         char *errstr, size_t errstr_size);
+/** @brief NULL is a no-op. */
+void aas_model_destroy(aas_model_t *m);
+
+/** @brief Features per input row. */
+int64_t aas_model_input_dim(const aas_model_t *m);
+/** @brief Values per output row. */
+int64_t aas_model_output_dim(const aas_model_t *m);
+/** @brief 1 if the last layer is softmax (outputs are probabilities). */
+int aas_model_is_classifier(const aas_model_t *m);
+/** @brief Class name for index i, or NULL if the model has no names. */
+const char *aas_model_label_name(const aas_model_t *m, int64_t i);
+/** @brief Bytes of memory held (weights + cached primitives), for caches. */
+size_t aas_model_footprint(const aas_model_t *m);
+
+/**
+ * @brief Forward pass on `rows` rows: in is rows x input_dim f32, out is
+ *        rows x output_dim f32 (caller-allocated).  Primitives are created
+ *        once per batch size and cached.
+ */
+aas_err_t aas_model_infer(aas_model_t *m, const float *in, int64_t rows,
+                          float *out, char *errstr, size_t errstr_size);
+
+/* ---- building native MLP blobs (registry tools, tests, training) ---- */
+
+typedef struct {
+    int64_t in, out;       /* weights are out x in, row-major */
+    aas_act_t act;
+    const float *weights;  /* out*in */
+    const float *bias;     /* out */
+} aas_mlp_layer_t;
+
+/**
+ * @brief Serialise a feed-forward network to the native format.
+ * @param labels n_labels class names (n_labels 0 or == last layer's out).
+ * @param blob malloc'ed on success (caller frees).
+ */
+aas_err_t aas_mlp_serialize(const aas_mlp_layer_t *layers, size_t n_layers,
+                            const char *const *labels, size_t n_labels,
+                            void **blob, size_t *len, char *errstr,
+                            size_t errstr_size);
+
+#endif
