@@ -1,0 +1,82 @@
+/*
+ * conf.h - table-driven configuration shared by every aas program.
+ *
+ * One table per program (plus the common rows below) drives defaults,
+ * validation, `--help` and docs/configuration.md.  Values come, in rising
+ * precedence, from the defaults, a config file (`key = value` lines), the
+ * environment (AAS_ + key upper-cased with '.' -> '_': redis.port ->
+ * AAS_REDIS_PORT) and `-X key=value`.  Keys starting with "kafka." pass
+ * through to librdkafka with the prefix removed.
+ *
+ * Secrets (redis.password, kafka.sasl.password, ...) are refused from the
+ * command line: they come from the environment, a file (<key>.file = path),
+ * or the config file; they are never printed.
+ *
+ * Threading: build the conf in main(), then treat it as read-only; reads
+ * from several threads are then safe.
+ */
+#ifndef AAS_CONF_H
+#define AAS_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "err.h"
+
+typedef enum { AAS_CONF_STR, AAS_CONF_INT, AAS_CONF_BOOL } aas_conf_type_t;
+
+typedef struct {
+    const char *key;
+    aas_conf_type_t type;
+    const char *def;        /* default as text; NULL = unset */
+    long long min, max;     /* for INT */
+    int secret;             /* never from argv, never printed */
+    const char *doc;
+} aas_conf_def_t;
+
+/* Terminates a program's table. */
+#define AAS_CONF_END {NULL, AAS_CONF_STR, NULL, 0, 0, 0, NULL}
+
+typedef struct aas_conf_s aas_conf_t;
+
+/**
+ * @brief New conf holding the common rows plus `program_defs` (borrowed:
+ *        must outlive the conf; static tables), every default filled.
+ */
+aas_err_t aas_conf_new(const aas_conf_def_t *program_defs, aas_conf_t **out);
+void aas_conf_destroy(aas_conf_t *conf);
+
+/** Where a value comes from; argv refuses secrets. */
+typedef enum { AAS_CONF_SRC_FILE, AAS_CONF_SRC_ENV, AAS_CONF_SRC_ARGV } aas_conf_src_t;
+
+/** @brief Validate and set one key. Unknown keys are AAS_ERR_INVAL. */
+aas_err_t aas_conf_set(aas_conf_t *conf, const char *key, const char *value,
+                       aas_conf_src_t src, char *errstr, size_t errstr_size);
+/** @brief Parse "key=value" (as given to -X). */
+aas_err_t aas_conf_set_arg(aas_conf_t *conf, const char *kv, char *errstr,
+                           size_t errstr_size);
+/** @brief Load a `key = value` file ('#' comments). */
+aas_err_t aas_conf_load_file(aas_conf_t *conf, const char *path, char *errstr,
+                             size_t errstr_size);
+/** @brief Apply AAS_* environment variables for every known key and for
+ *        secrets' "<key>.file" forms. */
+aas_err_t aas_conf_load_env(aas_conf_t *conf, char *errstr, size_t errstr_size);
+
+/** @brief Value or NULL. Borrowed; valid until the key is set again. */
+const char *aas_conf_get(const aas_conf_t *conf, const char *key);
+/** @brief Integer value of a validated INT/BOOL key (0 if unset). */
+long long aas_conf_get_int(const aas_conf_t *conf, const char *key);
+
+/** @brief Call fn for every kafka.* pair (key without the prefix). */
+aas_err_t aas_conf_each_kafka(const aas_conf_t *conf,
+                              aas_err_t (*fn)(void *opaque, const char *key,
+                                              const char *value, char *errstr,
+                                              size_t errstr_size),
+                              void *opaque, char *errstr, size_t errstr_size);
+
+/** @brief Two-column reference of every key with default and doc. */
+void aas_conf_print_help(const aas_conf_t *conf, FILE *fp);
+/** @brief The same as a Markdown table (docs/configuration.md). */
+void aas_conf_print_markdown(const aas_conf_t *conf, FILE *fp);
+
+#endif

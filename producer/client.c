@@ -1,0 +1,226 @@
+/* client.c - publish jobs and read results; see client.h. */
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "codec.h"
+#include "kafka.h"
+#include "log.h"
+#include "model.h"
+
+const aas_conf_def_t aas_client_conf_defs[] = {
+    {"client.timeout.ms", AAS_CONF_INT, "30000", 100, 86400000, 0,
+     "How long a publication may take before it is reported failed"},
+    {"client.result.max.mb", AAS_CONF_INT, "256", 1, 1 << 16, 0,
+     "Largest result accepted from Redis, MiB"},
+    AAS_CONF_END};
+
+struct aas_client_s {
+    const aas_conf_t *conf;
+    char topic[256];
+    rd_kafka_t *rk;
+    aas_store_t *store;
+    aas_codec_t *codec;
+    aas_client_delivery_cb *cb;
+    void *cb_opaque;
+    size_t failed;       /* since last flush */
+    int timeout_ms;
+};
+
+/* Per-message opaque: what the delivery report needs. */
+typedef struct {
+    char id[AAS_ID_MAX + 1];
+    char model[AAS_ID_MAX + 1];
+    int64_t submit_ms;
+} aas_client_msg_t;
+
+static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                             void *opaque) {
+    aas_client_t *c = opaque;
+    aas_client_msg_t *cm = m->_private;
+    char why[512] = "";
+    aas_err_t err = AAS_ERR_OK;
+    if (m->err) {
+        err = aas_kafka_err(m->err);
+        if (!err) err = AAS_ERR_KAFKA;
+        snprintf(why, sizeof(why), "publish failed: %s", rd_kafka_err2str(m->err));
+    } else {
+        /* Create-if-absent: never regresses a job a worker already took. */
+        err = aas_store_job_queued(c->store, cm->id, cm->model, cm->submit_ms,
+                                   why, sizeof(why));
+        if (err)
+            AAS_LOG(AAS_LOG_WARN, "client", "job=%s published but QUEUED not "
+                    "recorded: %s", cm->id, why);
+    }
+    if (m->err) c->failed++;
+    if (c->cb) c->cb(c->cb_opaque, cm->id, err, why);
+    free(cm);
+}
+
+aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
+                         char *errstr, size_t errstr_size) {
+    aas_client_t *c = calloc(1, sizeof(*c));
+    if (!c) return AAS_ERR_NOMEM;
+    c->conf = conf;
+    c->timeout_ms = (int)aas_conf_get_int(conf, "client.timeout.ms");
+    snprintf(c->topic, sizeof(c->topic), "%s", aas_conf_get(conf, "topic.infer"));
+    aas_err_t err;
+    if ((err = aas_codec_new(&c->codec, errstr, errstr_size))) goto fail;
+    if ((err = aas_cli_store_new(conf, &c->store, errstr, errstr_size))) goto fail;
+    char timeout[24];
+    snprintf(timeout, sizeof(timeout), "%d", c->timeout_ms);
+    const char *defs[] = {"enable.idempotence", "true", "acks", "all",
+                          "linger.ms", "1", "message.timeout.ms", timeout,
+                          NULL};
+    rd_kafka_conf_t *kc;
+    if ((err = aas_kafka_conf_new(conf, "aas-client", defs, &kc, errstr,
+                                  errstr_size)))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(kc, aas_client_dr_cb);
+    rd_kafka_conf_set_opaque(kc, c);
+    char kerr[512];
+    if (!(c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr)))) {
+        rd_kafka_conf_destroy(kc);
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "producer: %s", kerr);
+        goto fail;
+    }
+    *out = c;
+    return AAS_ERR_OK;
+fail:
+    aas_client_destroy(c);
+    return err;
+}
+
+void aas_client_destroy(aas_client_t *c) {
+    if (!c) return;
+    if (c->rk) {
+        if (rd_kafka_flush(c->rk, c->timeout_ms))
+            AAS_LOG(AAS_LOG_WARN, "client", "%d job(s) not acknowledged at close",
+                    rd_kafka_outq_len(c->rk));
+        rd_kafka_destroy(c->rk);
+    }
+    aas_store_destroy(c->store);
+    aas_codec_destroy(c->codec);
+    free(c);
+}
+
+void aas_client_set_delivery_cb(aas_client_t *c, aas_client_delivery_cb *cb,
+                                void *opaque) {
+    c->cb = cb;
+    c->cb_opaque = opaque;
+}
+
+aas_err_t aas_client_job_id(char *buf, size_t size) {
+    unsigned char r[16];
+    if (size < 33) return AAS_ERR_INVAL;
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) return AAS_ERR_IO;
+    for (int i = 0; i < 16; i++) snprintf(buf + 2 * i, 3, "%02x", r[i]);
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
+                            char *errstr, size_t errstr_size) {
+    if (!aas_id_valid(job->id))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "invalid job id (use [A-Za-z0-9_.-], at most %d)",
+                           AAS_ID_MAX);
+    aas_job_t j = *job;
+    if (j.submit_ms == 0) j.submit_ms = aas_now_ms();
+    void *buf;
+    size_t len;
+    aas_err_t err = aas_codec_job_encode(c->codec, &j, &buf, &len, errstr,
+                                         errstr_size);
+    if (err) return err;
+    aas_client_msg_t *cm = calloc(1, sizeof(*cm));
+    if (!cm) {
+        free(buf);
+        return AAS_ERR_NOMEM;
+    }
+    snprintf(cm->id, sizeof(cm->id), "%s", j.id);
+    snprintf(cm->model, sizeof(cm->model), "%s", j.model ? j.model : "");
+    cm->submit_ms = j.submit_ms;
+    int64_t deadline = aas_mono_us() + (int64_t)c->timeout_ms * 1000;
+    for (;;) {
+        rd_kafka_resp_err_t kerr = rd_kafka_producev(
+            c->rk, RD_KAFKA_V_TOPIC(c->topic), RD_KAFKA_V_KEY(j.id, strlen(j.id)),
+            RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+            RD_KAFKA_V_OPAQUE(cm), RD_KAFKA_V_END);
+        if (!kerr) break; /* librdkafka now owns buf */
+        if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL && aas_mono_us() < deadline) {
+            rd_kafka_poll(c->rk, 10); /* serve delivery reports to make room */
+            continue;
+        }
+        free(buf);
+        free(cm);
+        return aas_err_set(errstr, errstr_size,
+                           aas_kafka_err(kerr) ? aas_kafka_err(kerr) : AAS_ERR_KAFKA,
+                           "publish job %s: %s", j.id, rd_kafka_err2str(kerr));
+    }
+    rd_kafka_poll(c->rk, 0);
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_client_flush(aas_client_t *c, int timeout_ms, size_t *failed_out,
+                           char *errstr, size_t errstr_size) {
+    rd_kafka_resp_err_t kerr = rd_kafka_flush(c->rk, timeout_ms);
+    if (failed_out) *failed_out = c->failed;
+    c->failed = 0;
+    if (kerr)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TIMEOUT,
+                           "%d job(s) still unacknowledged after %d ms",
+                           rd_kafka_outq_len(c->rk), timeout_ms);
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_client_status(aas_client_t *c, const char *job_id,
+                            aas_job_info_t *info, char *errstr,
+                            size_t errstr_size) {
+    return aas_store_job_get(c->store, job_id, info, errstr, errstr_size);
+}
+
+aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
+                          aas_result_t *res, char *errstr, size_t errstr_size) {
+    aas_status_t st;
+    aas_err_t err = aas_store_job_wait(c->store, job_id, timeout_ms, &st, errstr,
+                                       errstr_size);
+    if (err) return err;
+    void *buf;
+    size_t len;
+    if ((err = aas_store_result_get(c->store, job_id, &buf, &len, errstr,
+                                    errstr_size)))
+        return err;
+    size_t max = (size_t)aas_conf_get_int(c->conf, "client.result.max.mb") << 20;
+    if (len > max) {
+        free(buf);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "result of %zu bytes exceeds client.result.max.mb", len);
+    }
+    err = aas_codec_result_decode(c->codec, buf, len, res, errstr, errstr_size);
+    free(buf);
+    return err;
+}
+
+aas_err_t aas_client_model_register(aas_client_t *c, const char *name,
+                                    const void *blob, size_t len,
+                                    const char *meta_json,
+                                    int64_t *version_out, char *errstr,
+                                    size_t errstr_size) {
+    /* Refuse what no worker could load, with the loader's reason. */
+    aas_model_t *m = NULL;
+    char why[256];
+    aas_err_t err = aas_model_load(blob, len, &m, why, sizeof(why));
+    if (err)
+        return aas_err_set(errstr, errstr_size, err, "model %s: %s", name, why);
+    aas_model_destroy(m);
+    return aas_store_model_put(c->store, name, blob, len, meta_json, version_out,
+                               errstr, errstr_size);
+}
+
+aas_store_t *aas_client_store(aas_client_t *c) { return c->store; }

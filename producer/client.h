@@ -1,0 +1,95 @@
+/*
+ * client.h - the aas client library: publish jobs, read their status and
+ * results, manage models in the registry.
+ *
+ * Jobs go to Kafka through an idempotent producer (key = job id, value =
+ * Avro single-object encoding, docs/wire-format.md).  When the broker
+ * acknowledges a job, the client records it as QUEUED in Redis, so "never
+ * published" (no status) and "waiting" (QUEUED) can be told apart.  Results
+ * are read from Redis (docs/redis.md); waiting blocks on Redis, it does not
+ * poll in a loop.
+ *
+ * Threading: an aas_client_t is used by one thread at a time.  Delivery
+ * callbacks run inside aas_client_submit()/aas_client_flush() on that
+ * thread.
+ */
+#ifndef AAS_CLIENT_H
+#define AAS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "err.h"
+#include "job.h"
+#include "store.h"
+
+typedef struct aas_client_s aas_client_t;
+
+/** The client's own configuration rows (plus conf.h's common ones). */
+extern const aas_conf_def_t aas_client_conf_defs[];
+
+/** Called once per submitted job when its publication is settled:
+ *  err == AAS_ERR_OK means acknowledged and recorded QUEUED. */
+typedef void(aas_client_delivery_cb)(void *opaque, const char *job_id,
+                                     aas_err_t err, const char *errstr);
+
+/**
+ * @brief Connect to Redis and create the producer.  conf is borrowed for
+ *        the lifetime of the client.
+ */
+aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
+                         char *errstr, size_t errstr_size);
+/** @brief Flush what is still queued (bounded wait), then free. */
+void aas_client_destroy(aas_client_t *c);
+
+/** @brief Set the delivery callback (NULL to clear). */
+void aas_client_set_delivery_cb(aas_client_t *c, aas_client_delivery_cb *cb,
+                                void *opaque);
+
+/** @brief Write a fresh random job id (32 hex digits) into buf. */
+aas_err_t aas_client_job_id(char *buf, size_t size);
+
+/**
+ * @brief Publish a job (job->id must be set and valid; job->submit_ms 0 is
+ *        filled with now).  Returns once the job is queued in the producer;
+ *        the outcome comes to the delivery callback and to
+ *        aas_client_flush().  A full local queue waits (bounded by
+ *        client.timeout.ms).
+ */
+aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
+                            char *errstr, size_t errstr_size);
+
+/**
+ * @brief Wait until every submitted job is settled.
+ * @param failed_out jobs whose publication failed since the last flush.
+ * @return AAS_ERR_TIMEOUT if some are still unsettled.
+ */
+aas_err_t aas_client_flush(aas_client_t *c, int timeout_ms, size_t *failed_out,
+                           char *errstr, size_t errstr_size);
+
+/** @brief Status record of a job; AAS_ERR_NOT_FOUND if never published. */
+aas_err_t aas_client_status(aas_client_t *c, const char *job_id,
+                            aas_job_info_t *info, char *errstr,
+                            size_t errstr_size);
+
+/**
+ * @brief Wait until the job is terminal (at most timeout_ms), then read and
+ *        decode its result into *res (caller clears).
+ * @return AAS_ERR_TIMEOUT if not terminal in time.
+ */
+aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
+                          aas_result_t *res, char *errstr, size_t errstr_size);
+
+/** @brief Register a model file's bytes as a new version of name. */
+aas_err_t aas_client_model_register(aas_client_t *c, const char *name,
+                                    const void *blob, size_t len,
+                                    const char *meta_json,
+                                    int64_t *version_out, char *errstr,
+                                    size_t errstr_size);
+
+/** @brief The client's Redis handle (borrowed, valid while c lives), for
+ *         registry queries (store.h). */
+aas_store_t *aas_client_store(aas_client_t *c);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * aas-producer - publish jobs, wait for results, manage models.
+ *
+ *   aas-producer [global options] submit --model NAME (--values LIST | --input FILE) ...
+ *   aas-producer [global options] status ID...
+ *   aas-producer [global options] wait [--timeout S] ID...
+ *   aas-producer [global options] model register NAME FILE
+ *
+ * Exit codes: 0 success (every waited job SUCCEEDED), 1 runtime failure,
+ * 2 usage error, 3 a job ended FAILED/EXPIRED/CANCELLED, 4 timed out.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "client.h"
+#include "input.h"
+#include "log.h"
+#include "print.h"
+
+#define EXIT_USAGE 2
+#define EXIT_JOB_FAILED 3
+#define EXIT_TIMEOUT 4
+
+static void usage(FILE *fp, const aas_conf_t *conf) {
+    fprintf(fp,
+"Usage: aas-producer [global options] COMMAND [options] [args]\n"
+"Publish aas jobs to Kafka and read their results from Redis.\n\n"
+"Commands:\n"
+"  submit --model NAME [input] [options]  publish job(s); print their ids\n"
+"  status ID...                           print each job's status\n"
+"  wait [--timeout S] ID...               wait for jobs, print results\n"
+"  model register NAME FILE [--meta JSON] add FILE as NAME's next version\n\n"
+"submit input (one of):\n"
+"  --values LIST          one row, e.g. 0.1,0.2,0.3\n"
+"  --input FILE           CSV or JSON rows ('-' = stdin)\n"
+"  --format csv|json      input format (default: by extension, else csv)\n"
+"  --drop-last-column     ignore each CSV row's last value (e.g. a label)\n"
+"submit options:\n"
+"  --model NAME           model to run (required)\n"
+"  --model-version V      version number (default: latest)\n"
+"  --rows-per-job N       split the rows into jobs of N rows (default: all\n"
+"                         rows in one job)\n"
+"  --id ID                job id (one job only; default: random)\n"
+"  --priority N           higher runs first (default 0)\n"
+"  --deadline-ms MS       expire unless started within MS (default: none)\n"
+"  --param KEY=VALUE      job parameter (repeatable)\n"
+"  --wait                 wait for the results and print them\n"
+"wait / submit --wait options:\n"
+"  --timeout S            give up after S seconds in total (default 60)\n"
+"  --json                 one JSON object per line instead of text\n\n"
+"Global options:\n"
+"  -c, --config FILE      read key = value settings from FILE\n"
+"  -X, --set KEY=VALUE    set one key (repeatable; not for secrets)\n"
+"  -b, --brokers LIST     same as -X kafka.bootstrap.servers=LIST\n"
+"  -h, --help             this text\n"
+"      --version          program and library versions\n\n"
+"Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 a job did not succeed,\n"
+"4 timed out.\n\n"
+"Keys (environment: AAS_ + key upper-cased, '.' -> '_'):\n");
+    if (conf) aas_conf_print_help(conf, fp);
+}
+
+typedef struct {
+    const char *model, *model_version, *values, *input, *format, *id;
+    const char *meta;
+    int drop_last, wait, json;
+    int64_t rows_per_job, priority, deadline_ms;
+    double timeout_s;
+    aas_kv_t *params;
+    size_t n_params;
+} opts_t;
+
+static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Wait for each id in turn within one overall deadline; print results. */
+static int cmd_wait(aas_client_t *c, char **ids, size_t n, const opts_t *o) {
+    int rc = 0;
+    int64_t deadline = aas_mono_us() + (int64_t)(o->timeout_s * 1e6);
+    for (size_t i = 0; i < n; i++) {
+        char why[512];
+        aas_result_t res = {0};
+        int64_t left_ms = (deadline - aas_mono_us()) / 1000;
+        aas_err_t err = aas_client_wait(c, ids[i], left_ms > 0 ? (int)left_ms : 0,
+                                        &res, why, sizeof(why));
+        if (err == AAS_ERR_TIMEOUT) {
+            fprintf(stderr, "aas-producer: job %s: not finished within %.0f s\n",
+                    ids[i], o->timeout_s);
+            rc = rc ? rc : EXIT_TIMEOUT;
+            continue;
+        }
+        if (err) {
+            fprintf(stderr, "aas-producer: job %s: %s\n", ids[i], why);
+            return 1;
+        }
+        aas_print_result(stdout, &res, o->json);
+        if (res.status != AAS_STATUS_SUCCEEDED) rc = EXIT_JOB_FAILED;
+        aas_result_clear(&res);
+    }
+    return rc;
+}
+
+static int cmd_status(aas_client_t *c, char **ids, size_t n, int json) {
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char why[512];
+        aas_job_info_t info = {0};
+        aas_err_t err = aas_client_status(c, ids[i], &info, why, sizeof(why));
+        if (err == AAS_ERR_NOT_FOUND) {
+            fprintf(stderr, "aas-producer: job %s: unknown (never published, or "
+                    "expired)\n", ids[i]);
+            rc = EXIT_JOB_FAILED;
+            continue;
+        }
+        if (err) {
+            fprintf(stderr, "aas-producer: job %s: %s\n", ids[i], why);
+            return 1;
+        }
+        aas_print_status(stdout, ids[i], &info, json);
+        aas_job_info_clear(&info);
+    }
+    return rc;
+}
+
+static void on_delivery(void *opaque, const char *job_id, aas_err_t err,
+                        const char *why) {
+    if (err) fprintf(stderr, "aas-producer: job %s: %s\n", job_id, why);
+}
+
+static int cmd_submit(aas_client_t *c, const opts_t *o) {
+    char why[512];
+    aas_rows_t rows = {0};
+    aas_err_t err;
+    if (!o->model || !aas_id_valid(o->model)) {
+        fprintf(stderr, "aas-producer: submit needs --model NAME ([A-Za-z0-9_.-])\n");
+        return EXIT_USAGE;
+    }
+    if (!!o->values == !!o->input) {
+        fprintf(stderr, "aas-producer: submit needs exactly one of --values or --input\n");
+        return EXIT_USAGE;
+    }
+    err = o->values ? aas_input_parse_list(o->values, &rows, why, sizeof(why))
+                    : aas_input_read_file(o->input, o->format, o->drop_last,
+                                          (size_t)1 << 30, &rows, why, sizeof(why));
+    if (err) {
+        fprintf(stderr, "aas-producer: input: %s\n", why);
+        return EXIT_USAGE;
+    }
+    int64_t per = o->rows_per_job > 0 ? o->rows_per_job : rows.rows;
+    size_t n_jobs = (size_t)((rows.rows + per - 1) / per);
+    if (o->id && n_jobs > 1) {
+        fprintf(stderr, "aas-producer: --id names one job, but the input makes %zu\n",
+                n_jobs);
+        aas_rows_clear(&rows);
+        return EXIT_USAGE;
+    }
+    char **ids = calloc(n_jobs, sizeof(*ids));
+    int rc = 0;
+    aas_client_set_delivery_cb(c, on_delivery, NULL);
+    for (size_t j = 0; ids && j < n_jobs && !rc; j++) {
+        char id[AAS_ID_MAX + 1];
+        if (o->id)
+            snprintf(id, sizeof(id), "%s", o->id);
+        else if (aas_client_job_id(id, sizeof(id))) {
+            rc = 1;
+            break;
+        }
+        int64_t r0 = (int64_t)j * per;
+        int64_t nr = rows.rows - r0 < per ? rows.rows - r0 : per;
+        aas_tensor_t t;
+        int64_t shape[2] = {nr, rows.cols};
+        if (aas_tensor_set_f32(&t, "input", rows.values + r0 * rows.cols, 2, shape)) {
+            rc = 1;
+            break;
+        }
+        aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = (char *)o->model,
+                         .model_version = (char *)o->model_version, .inputs = &t,
+                         .n_inputs = 1, .params = o->params, .n_params = o->n_params,
+                         .priority = (int32_t)o->priority};
+        if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
+        err = aas_client_submit(c, &job, why, sizeof(why));
+        aas_tensor_clear(&t);
+        if (err) {
+            fprintf(stderr, "aas-producer: %s\n", why);
+            rc = 1;
+            break;
+        }
+        ids[j] = strdup(id);
+        if (!ids[j]) rc = 1;
+    }
+    aas_rows_clear(&rows);
+    size_t failed = 0;
+    if (aas_client_flush(c, 60000, &failed, why, sizeof(why))) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        rc = 1;
+    } else if (failed) {
+        fprintf(stderr, "aas-producer: %zu job(s) were not published\n", failed);
+        rc = 1;
+    }
+    if (!rc && !o->wait)
+        for (size_t j = 0; j < n_jobs; j++) printf("%s\n", ids[j]);
+    if (!rc && o->wait) rc = cmd_wait(c, ids, n_jobs, o);
+    for (size_t j = 0; ids && j < n_jobs; j++) free(ids[j]);
+    free(ids);
+    return rc ? rc : (ids ? 0 : 1);
+}
+
+static int cmd_model(aas_client_t *c, char **args, size_t n, const opts_t *o) {
+    if (n != 3 || strcmp(args[0], "register") != 0) {
+        fprintf(stderr, "aas-producer: usage: model register NAME FILE [--meta JSON]\n");
+        return EXIT_USAGE;
+    }
+    const char *name = args[1], *path = args[2];
+    if (!aas_id_valid(name)) {
+        fprintf(stderr, "aas-producer: model name '%s' is not valid ([A-Za-z0-9_.-])\n",
+                name);
+        return EXIT_USAGE;
+    }
+    FILE *fp = fopen(path, "rb");
+    struct stat sb;
+    if (!fp || fstat(fileno(fp), &sb) != 0) {
+        fprintf(stderr, "aas-producer: cannot open %s: %s\n", path, strerror(errno));
+        if (fp) fclose(fp);
+        return 1;
+    }
+    size_t len = (size_t)sb.st_size;
+    void *blob = malloc(len ? len : 1);
+    int ok = blob && fread(blob, 1, len, fp) == len;
+    fclose(fp);
+    if (!ok) {
+        fprintf(stderr, "aas-producer: cannot read %s\n", path);
+        free(blob);
+        return 1;
+    }
+    char why[512];
+    int64_t version;
+    aas_err_t err = aas_client_model_register(c, name, blob, len, o->meta, &version,
+                                              why, sizeof(why));
+    free(blob);
+    if (err) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        return aas_err_is_retriable(err) ? 1 : EXIT_USAGE;
+    }
+    printf("%s %lld\n", name, (long long)version);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    enum { O_MODEL = 256, O_MVER, O_VALUES, O_INPUT, O_FORMAT, O_DROP, O_ROWS,
+           O_ID, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON, O_META,
+           O_VERSION };
+    static const struct option lopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 'X'},
+        {"brokers", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, O_VERSION},
+        {"model", required_argument, NULL, O_MODEL},
+        {"model-version", required_argument, NULL, O_MVER},
+        {"values", required_argument, NULL, O_VALUES},
+        {"input", required_argument, NULL, O_INPUT},
+        {"format", required_argument, NULL, O_FORMAT},
+        {"drop-last-column", no_argument, NULL, O_DROP},
+        {"rows-per-job", required_argument, NULL, O_ROWS},
+        {"id", required_argument, NULL, O_ID},
+        {"priority", required_argument, NULL, O_PRIO},
+        {"deadline-ms", required_argument, NULL, O_DEADLINE},
+        {"param", required_argument, NULL, O_PARAM},
+        {"wait", no_argument, NULL, O_WAIT},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"json", no_argument, NULL, O_JSON},
+        {"meta", required_argument, NULL, O_META},
+        {NULL, 0, NULL, 0}};
+    aas_conf_t *conf = NULL;
+    if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
+    opts_t o = {.timeout_s = 60};
+    const char *config_file = NULL;
+    char **xargs = calloc((size_t)argc + 1, sizeof(*xargs));
+    char **brokers = calloc((size_t)argc + 1, sizeof(*brokers));
+    o.params = calloc((size_t)argc + 1, sizeof(*o.params));
+    size_t nx = 0, nb = 0;
+    int c, rc = 0;
+    aas_client_t *client = NULL;
+    if (!xargs || !brokers || !o.params) {
+        rc = 1;
+        goto out;
+    }
+    while ((c = getopt_long(argc, argv, "+c:X:b:h", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_file = optarg; break;
+        case 'X': xargs[nx++] = optarg; break;
+        case 'b':
+            if (!(brokers[nb] = malloc(strlen(optarg) + 32))) { rc = 1; goto out; }
+            sprintf(brokers[nb], "kafka.bootstrap.servers=%s", optarg);
+            xargs[nx++] = brokers[nb++];
+            break;
+        case 'h': usage(stdout, conf); goto out;
+        case O_VERSION: aas_cli_print_version(stdout, "aas-producer"); goto out;
+        default: usage(stderr, NULL); rc = EXIT_USAGE; goto out;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "aas-producer: missing COMMAND (see --help)\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    const char *cmd = argv[optind++];
+    /* Command options may come before or after the positional args. */
+    char **args = calloc((size_t)argc + 1, sizeof(*args));
+    size_t nargs = 0;
+    if (!args) { rc = 1; goto out; }
+    while (optind < argc) {
+        c = getopt_long(argc, argv, "+c:X:b:h", lopts, NULL);
+        if (c == -1) {
+            args[nargs++] = argv[optind++];
+            continue;
+        }
+        int64_t v;
+        switch (c) {
+        case O_MODEL: o.model = optarg; break;
+        case O_MVER: o.model_version = optarg; break;
+        case O_VALUES: o.values = optarg; break;
+        case O_INPUT: o.input = optarg; break;
+        case O_FORMAT: o.format = optarg; break;
+        case O_DROP: o.drop_last = 1; break;
+        case O_ID: o.id = optarg; break;
+        case O_WAIT: o.wait = 1; break;
+        case O_JSON: o.json = 1; break;
+        case O_META: o.meta = optarg; break;
+        case O_ROWS:
+            if (parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;
+            break;
+        case O_PRIO:
+            if (parse_i64(optarg, -1000000, 1000000, &o.priority)) goto bad;
+            break;
+        case O_DEADLINE:
+            if (parse_i64(optarg, 1, 1LL << 40, &o.deadline_ms)) goto bad;
+            break;
+        case O_TIMEOUT:
+            if (parse_i64(optarg, 0, 1 << 24, &v)) goto bad;
+            o.timeout_s = (double)v;
+            break;
+        case O_PARAM: {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) goto bad;
+            *eq = '\0';
+            o.params[o.n_params].key = optarg;
+            o.params[o.n_params++].value = eq + 1;
+            break;
+        }
+        case 'h': usage(stdout, conf); free(args); goto out;
+        default: usage(stderr, NULL); rc = EXIT_USAGE; free(args); goto out;
+        }
+        continue;
+    bad:
+        fprintf(stderr, "aas-producer: bad value '%s' for an option (see --help)\n",
+                optarg);
+        rc = EXIT_USAGE;
+        free(args);
+        goto out;
+    }
+    int known = !strcmp(cmd, "submit") || !strcmp(cmd, "status") ||
+                !strcmp(cmd, "wait") || !strcmp(cmd, "model");
+    if (!known || (strcmp(cmd, "submit") && strcmp(cmd, "model") && nargs == 0) ||
+        (!strcmp(cmd, "submit") && nargs > 0)) {
+        fprintf(stderr, known ? "aas-producer: %s: wrong arguments (see --help)\n"
+                              : "aas-producer: unknown command '%s' (see --help)\n",
+                cmd);
+        rc = EXIT_USAGE;
+        free(args);
+        goto out;
+    }
+    char why[512];
+    if (aas_cli_conf_load(conf, config_file, xargs, nx, why, sizeof(why))) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        rc = EXIT_USAGE;
+        free(args);
+        goto out;
+    }
+    if (aas_client_new(conf, &client, why, sizeof(why))) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        rc = 1;
+        free(args);
+        goto out;
+    }
+    if (!strcmp(cmd, "submit")) rc = cmd_submit(client, &o);
+    else if (!strcmp(cmd, "status")) rc = cmd_status(client, args, nargs, o.json);
+    else if (!strcmp(cmd, "wait")) rc = cmd_wait(client, args, nargs, &o);
+    else rc = cmd_model(client, args, nargs, &o);
+    free(args);
+out:
+    aas_client_destroy(client);
+    for (size_t i = 0; brokers && i < nb; i++) free(brokers[i]);
+    free(brokers);
+    free(xargs);
+    free(o.params);
+    aas_conf_destroy(conf);
+    return rc;
+}

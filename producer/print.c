@@ -1,0 +1,122 @@
+/* print.c - human and JSON renderings of results; see print.h. */
+#include "print.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static json_t *aas_print_tensor_json(const aas_tensor_t *t) {
+    json_t *o = json_object(), *shape = json_array(), *vals = json_array();
+    for (int i = 0; i < t->rank; i++)
+        json_array_append_new(shape, json_integer(t->shape[i]));
+    if (t->dtype == AAS_DTYPE_F32) {
+        const float *f = t->data;
+        for (size_t i = 0; i < t->nbytes / 4; i++)
+            json_array_append_new(vals, json_real(f[i]));
+    }
+    json_object_set_new(o, "name", t->name ? json_string(t->name) : json_null());
+    json_object_set_new(o, "dtype", json_string(aas_dtype_name(t->dtype)));
+    json_object_set_new(o, "shape", shape);
+    json_object_set_new(o, "values", vals);
+    return o;
+}
+
+static void aas_print_result_json(FILE *fp, const aas_result_t *r) {
+    json_t *o = json_object(), *preds = json_array(), *outs = json_array();
+    json_object_set_new(o, "id", json_string(r->job_id));
+    json_object_set_new(o, "status", json_string(aas_status_name(r->status)));
+    json_object_set_new(o, "model", r->model ? json_string(r->model) : json_null());
+    json_object_set_new(o, "version", r->model_version ? json_string(r->model_version)
+                                                      : json_null());
+    json_object_set_new(o, "error", r->error ? json_string(r->error) : json_null());
+    for (size_t i = 0; i < r->n_predictions; i++) {
+        const aas_prediction_t *p = &r->predictions[i];
+        json_t *po = json_object();
+        json_object_set_new(po, "label", json_integer(p->label));
+        json_object_set_new(po, "name", p->name ? json_string(p->name) : json_null());
+        json_object_set_new(po, "probability", json_real(p->probability));
+        json_array_append_new(preds, po);
+    }
+    for (size_t i = 0; i < r->n_outputs; i++)
+        json_array_append_new(outs, aas_print_tensor_json(&r->outputs[i]));
+    json_object_set_new(o, "predictions", preds);
+    json_object_set_new(o, "outputs", outs);
+    json_object_set_new(o, "worker", r->worker_id ? json_string(r->worker_id)
+                                                  : json_null());
+    json_t *t = json_object();
+    json_object_set_new(t, "queue_ms", json_integer(r->timings.queue_ms));
+    json_object_set_new(t, "decode_us", json_integer(r->timings.decode_us));
+    json_object_set_new(t, "compute_us", json_integer(r->timings.compute_us));
+    json_object_set_new(t, "total_us", json_integer(r->timings.total_us));
+    json_object_set_new(o, "timings", t);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    if (s) fprintf(fp, "%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+void aas_print_result(FILE *fp, const aas_result_t *r, int json) {
+    if (json) {
+        aas_print_result_json(fp, r);
+        return;
+    }
+    fprintf(fp, "%s %s", r->job_id, aas_status_name(r->status));
+    if (r->model)
+        fprintf(fp, " model=%s@%s", r->model,
+                r->model_version ? r->model_version : "?");
+    if (r->worker_id) fprintf(fp, " worker=%s", r->worker_id);
+    if (r->status == AAS_STATUS_SUCCEEDED)
+        fprintf(fp, " queue_ms=%lld compute_us=%lld", (long long)r->timings.queue_ms,
+                (long long)r->timings.compute_us);
+    if (r->error) fprintf(fp, " error=\"%s\"", r->error);
+    fputc('\n', fp);
+    if (r->n_predictions > 0) {
+        for (size_t i = 0; i < r->n_predictions; i++) {
+            const aas_prediction_t *p = &r->predictions[i];
+            fprintf(fp, "  row %zu: label=%d", i, (int)p->label);
+            if (p->name) fprintf(fp, " name=%s", p->name);
+            fprintf(fp, " p=%.4f\n", (double)p->probability);
+        }
+        return;
+    }
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const aas_tensor_t *t = &r->outputs[i];
+        if (t->dtype != AAS_DTYPE_F32 || t->rank != 2) continue;
+        const float *f = t->data;
+        for (int64_t row = 0; row < t->shape[0]; row++) {
+            fprintf(fp, "  row %lld:", (long long)row);
+            for (int64_t k = 0; k < t->shape[1]; k++)
+                fprintf(fp, "%s%.6g", k ? "," : " ", (double)f[row * t->shape[1] + k]);
+            fputc('\n', fp);
+        }
+    }
+}
+
+void aas_print_status(FILE *fp, const char *job_id, const aas_job_info_t *info,
+                      int json) {
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}",
+                              "id", job_id, "status", aas_status_name(info->status),
+                              "model", info->model, "version", info->version,
+                              "worker", info->worker, "error", info->error,
+                              "attempts", (json_int_t)info->attempts,
+                              "submit_ms", (json_int_t)info->submit_ms,
+                              "started_ms", (json_int_t)info->started_ms,
+                              "finished_ms", (json_int_t)info->finished_ms,
+                              "result_writes", (json_int_t)info->result_writes,
+                              "skips", (json_int_t)info->skips);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (s) fprintf(fp, "%s\n", s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    fprintf(fp, "%s %s model=%s attempts=%lld", job_id,
+            aas_status_name(info->status), info->model ? info->model : "-",
+            (long long)info->attempts);
+    if (info->worker) fprintf(fp, " worker=%s", info->worker);
+    if (info->finished_ms && info->submit_ms)
+        fprintf(fp, " latency_ms=%lld",
+                (long long)(info->finished_ms - info->submit_ms));
+    if (info->error) fprintf(fp, " error=\"%s\"", info->error);
+    fputc('\n', fp);
+}

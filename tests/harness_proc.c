@@ -1,0 +1,137 @@
+/* harness_proc.c - child processes for integration tests; see harness_proc.h. */
+#include "harness_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AAS_TEST_MAX_CHILDREN 64
+
+/* Children to kill if the test process exits early (assertion failure). */
+static pid_t aas_test_children[AAS_TEST_MAX_CHILDREN];
+static int aas_test_atexit_set;
+
+static void aas_test_kill_all(void) {
+    for (int i = 0; i < AAS_TEST_MAX_CHILDREN; i++)
+        if (aas_test_children[i] > 0) {
+            kill(aas_test_children[i], SIGKILL);
+            waitpid(aas_test_children[i], NULL, 0);
+            aas_test_children[i] = 0;
+        }
+}
+
+static void aas_test_track(pid_t pid, int add) {
+    if (!aas_test_atexit_set) {
+        atexit(aas_test_kill_all);
+        aas_test_atexit_set = 1;
+    }
+    for (int i = 0; i < AAS_TEST_MAX_CHILDREN; i++)
+        if (add ? aas_test_children[i] == 0 : aas_test_children[i] == pid) {
+            aas_test_children[i] = add ? pid : 0;
+            return;
+        }
+}
+
+static void aas_test_sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int aas_test_proc_start(aas_test_proc_t *p, const char *bin, char *const argv[],
+                        const char *log_path) {
+    memset(p, 0, sizeof(*p));
+    snprintf(p->log, sizeof(p->log), "%s", log_path);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(bin, argv);
+        fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    p->pid = pid;
+    aas_test_track(pid, 1);
+    return 0;
+}
+
+static int aas_test_status(int st) {
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return -1;
+}
+
+int aas_test_proc_stop(aas_test_proc_t *p, int grace_ms) {
+    if (p->pid <= 0) return -1;
+    kill(p->pid, SIGTERM);
+    int st = 0;
+    for (int waited = 0; waited < grace_ms; waited += 50) {
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            aas_test_track(p->pid, 0);
+            p->pid = 0;
+            return aas_test_status(st);
+        }
+        aas_test_sleep_ms(50);
+    }
+    return aas_test_proc_kill(p);
+}
+
+int aas_test_proc_kill(aas_test_proc_t *p) {
+    if (p->pid <= 0) return -1;
+    int st = 0;
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &st, 0);
+    aas_test_track(p->pid, 0);
+    p->pid = 0;
+    return aas_test_status(st);
+}
+
+int aas_test_log_contains(const char *log_path, const char *needle) {
+    FILE *fp = fopen(log_path, "r");
+    if (!fp) return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), fp)) found = strstr(line, needle) != NULL;
+    fclose(fp);
+    return found;
+}
+
+int aas_test_broker_start(aas_test_broker_t *b, const char *bin_dir,
+                          const char *dir, int partitions) {
+    memset(b, 0, sizeof(*b));
+    char bin[512], parts[16], log[512];
+    snprintf(bin, sizeof(bin), "%s/tools/aas-devbroker", bin_dir);
+    snprintf(b->file, sizeof(b->file), "%s/bootstrap.txt", dir);
+    snprintf(log, sizeof(log), "%s/devbroker.log", dir);
+    snprintf(parts, sizeof(parts), "%d", partitions);
+    unlink(b->file);
+    char *argv[] = {bin, "--partitions", parts, "--bootstrap-file", b->file, NULL};
+    if (aas_test_proc_start(&b->proc, bin, argv, log)) return -1;
+    for (int waited = 0; waited < 20000; waited += 50) {
+        FILE *fp = fopen(b->file, "r");
+        if (fp) {
+            int ok = fgets(b->bootstrap, sizeof(b->bootstrap), fp) != NULL;
+            fclose(fp);
+            b->bootstrap[strcspn(b->bootstrap, "\r\n")] = '\0';
+            if (ok && b->bootstrap[0]) return 0;
+        }
+        aas_test_sleep_ms(50);
+    }
+    aas_test_proc_kill(&b->proc);
+    return -1;
+}
+
+void aas_test_broker_stop(aas_test_broker_t *b) {
+    aas_test_proc_stop(&b->proc, 10000);
+}

@@ -1,0 +1,53 @@
+/*
+ * harness_proc.h - run the real aas programs from integration tests.
+ *
+ * Spawns a built program with its stdout/stderr in a log file, stops it
+ * with SIGTERM (then SIGKILL after a grace period), and starts the dev
+ * broker and reads its bootstrap address.  Every child is killed at exit
+ * even when an assertion fails, so no test leaves processes behind.
+ */
+#ifndef AAS_HARNESS_PROC_H
+#define AAS_HARNESS_PROC_H
+
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    char log[512];
+} aas_test_proc_t;
+
+/**
+ * @brief Start bin (path) with argv (NULL-terminated, argv[0] included),
+ *        output appended to log_path.  Returns 0 on success.
+ */
+int aas_test_proc_start(aas_test_proc_t *p, const char *bin, char *const argv[],
+                        const char *log_path);
+
+/**
+ * @brief SIGTERM, wait up to grace_ms, then SIGKILL.
+ * @return the exit status (0..255) if it exited, 128+signal if killed,
+ *         -1 if it was not running.
+ */
+int aas_test_proc_stop(aas_test_proc_t *p, int grace_ms);
+
+/** @brief SIGKILL now (crash simulation); returns as aas_test_proc_stop. */
+int aas_test_proc_kill(aas_test_proc_t *p);
+
+/** @brief 1 if the log file contains needle. */
+int aas_test_log_contains(const char *log_path, const char *needle);
+
+typedef struct {
+    aas_test_proc_t proc;
+    char bootstrap[256];
+    char file[512];
+} aas_test_broker_t;
+
+/**
+ * @brief Start aas-devbroker (from bin_dir/tools) with `partitions`, in dir;
+ *        wait (up to 20 s) for its bootstrap address.
+ */
+int aas_test_broker_start(aas_test_broker_t *b, const char *bin_dir,
+                          const char *dir, int partitions);
+void aas_test_broker_stop(aas_test_broker_t *b);
+
+#endif

@@ -1,0 +1,126 @@
+/* test_conf.c - configuration precedence, validation and secrets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+
+static const aas_conf_def_t defs[] = {
+    {"demo.count", AAS_CONF_INT, "4", 1, 10, 0, "a count"},
+    AAS_CONF_END};
+
+static void defaults_are_filled(void **state) {
+    aas_conf_t *c;
+    assert_int_equal(aas_conf_new(defs, &c), AAS_ERR_OK);
+    assert_int_equal(aas_conf_get_int(c, "demo.count"), 4);
+    assert_string_equal(aas_conf_get(c, "redis.host"), "127.0.0.1");
+    assert_int_equal(aas_conf_get_int(c, "redis.port"), 6379);
+    assert_null(aas_conf_get(c, "redis.password"));
+    aas_conf_destroy(c);
+}
+
+static void bad_values_are_refused_with_the_key_named(void **state) {
+    aas_conf_t *c;
+    char why[256];
+    assert_int_equal(aas_conf_new(defs, &c), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set_arg(c, "demo.count=11", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "demo.count"));
+    assert_int_equal(aas_conf_set_arg(c, "redis.port=http", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_int_equal(aas_conf_set_arg(c, "no.such.key=1", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "no.such.key"));
+    assert_int_equal(aas_conf_set_arg(c, "novalue", why, sizeof(why)), AAS_ERR_INVAL);
+    assert_int_equal(aas_conf_get_int(c, "demo.count"), 4);
+    aas_conf_destroy(c);
+}
+
+static void secrets_are_refused_on_the_command_line(void **state) {
+    aas_conf_t *c;
+    char why[256];
+    assert_int_equal(aas_conf_new(defs, &c), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set_arg(c, "redis.password=hunter2", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_null(strstr(why, "hunter2"));
+    assert_int_equal(aas_conf_set_arg(c, "kafka.sasl.password=x", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_null(aas_conf_get(c, "redis.password"));
+    /* From a file named on the command line: allowed. */
+    char path[] = "/tmp/aas-secret-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cret\n", 7), 7);
+    close(fd);
+    char kv[300];
+    snprintf(kv, sizeof(kv), "redis.password.file=%s", path);
+    assert_int_equal(aas_conf_set_arg(c, kv, why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(aas_conf_get(c, "redis.password"), "s3cret");
+    unlink(path);
+    aas_conf_destroy(c);
+}
+
+static void environment_and_file_and_argv_in_order(void **state) {
+    aas_conf_t *c;
+    char why[256];
+    char path[] = "/tmp/aas-conf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "# comment\nredis.port = 7000\ndemo.count=5\n"
+                       "kafka.linger.ms = 3\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    assert_int_equal(aas_conf_new(defs, &c), AAS_ERR_OK);
+    assert_int_equal(aas_conf_load_file(c, path, why, sizeof(why)), AAS_ERR_OK);
+    setenv("AAS_DEMO_COUNT", "6", 1);
+    setenv("AAS_REDIS_PASSWORD", "fromenv", 1);
+    assert_int_equal(aas_conf_load_env(c, why, sizeof(why)), AAS_ERR_OK);
+    unsetenv("AAS_DEMO_COUNT");
+    unsetenv("AAS_REDIS_PASSWORD");
+    assert_int_equal(aas_conf_set_arg(c, "demo.count=7", why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_conf_get_int(c, "redis.port"), 7000);
+    assert_int_equal(aas_conf_get_int(c, "demo.count"), 7);
+    assert_string_equal(aas_conf_get(c, "redis.password"), "fromenv");
+    assert_string_equal(aas_conf_get(c, "kafka.linger.ms"), "3");
+    unlink(path);
+    aas_conf_destroy(c);
+}
+
+static aas_err_t count_kafka(void *opaque, const char *k, const char *v,
+                             char *e, size_t n) {
+    (*(int *)opaque)++;
+    /* The prefix must be stripped. */
+    return strncmp(k, "kafka.", 6) == 0 ? AAS_ERR_INVAL : AAS_ERR_OK;
+}
+
+static void kafka_keys_pass_through_without_prefix(void **state) {
+    aas_conf_t *c;
+    char why[256];
+    assert_int_equal(aas_conf_new(defs, &c), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set_arg(c, "kafka.security.protocol=SASL_SSL", why,
+                                      sizeof(why)),
+                     AAS_ERR_OK);
+    int n = 0;
+    assert_int_equal(aas_conf_each_kafka(c, count_kafka, &n, why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(n, 2); /* bootstrap.servers + security.protocol */
+    aas_conf_destroy(c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults_are_filled),
+        cmocka_unit_test(bad_values_are_refused_with_the_key_named),
+        cmocka_unit_test(secrets_are_refused_on_the_command_line),
+        cmocka_unit_test(environment_and_file_and_argv_in_order),
+        cmocka_unit_test(kafka_keys_pass_through_without_prefix),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,12 @@
+# packages.sh - the Debian packages aas needs, in one place (sourced by
+# tools/aas-demo and .ci/run).
+AAS_PACKAGES="build-essential cmake pkg-config librdkafka-dev libhiredis-dev \
+libavro-dev libdnnl-dev libcmocka-dev libjansson-dev redis-server kcat \
+python3 python3-avro"
+
+aas_missing_packages() {
+  local p
+  for p in $AAS_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || printf '%s ' "$p"
+  done
+}

@@ -1,0 +1,117 @@
+/*
+ * aas-worker - serve inference jobs from Kafka, results to Redis.
+ * Option parsing and signals only; the work is in worker.c.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "conf.h"
+#include "log.h"
+#include "worker.h"
+
+static volatile sig_atomic_t stop = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop = 1;
+}
+
+static void usage(FILE *fp, const aas_conf_t *conf) {
+    fprintf(fp,
+            "Usage: aas-worker [options]\n"
+            "Consume aas jobs from Kafka, run the models, write results to "
+            "Redis.\n\n"
+            "Options:\n"
+            "  -c, --config FILE            read key = value settings from FILE\n"
+            "  -X, --set KEY=VALUE          set one key (repeatable; not for "
+            "secrets)\n"
+            "  -b, --brokers LIST           same as -X kafka.bootstrap.servers=LIST\n"
+            "  -h, --help                   this text\n"
+            "      --version                program and library versions\n"
+            "      --config-reference       the keys below as a Markdown table\n\n"
+            "Keys (environment: AAS_ + key upper-cased, '.' -> '_'; any\n"
+            "kafka.<property> goes to librdkafka):\n");
+    if (conf) aas_conf_print_help(conf, fp);
+    fprintf(fp, "\nStops cleanly on SIGTERM or SIGINT: the current job finishes,\n"
+                "its offset is committed, and the worker leaves the group.\n");
+}
+
+int main(int argc, char **argv) {
+    aas_conf_t *conf = NULL;
+    if (aas_conf_new(aas_worker_conf_defs, &conf)) {
+        fprintf(stderr, "aas-worker: out of memory\n");
+        return 1;
+    }
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 'X'},
+        {"brokers", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"config-reference", no_argument, NULL, 'R'},
+        {NULL, 0, NULL, 0}};
+    const char *config_file = NULL;
+    char **xargs = calloc((size_t)argc + 1, sizeof(*xargs));
+    char *brokers_arg = NULL;
+    size_t nx = 0;
+    int c, rc = 0;
+    while (xargs && (c = getopt_long(argc, argv, "c:X:b:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_file = optarg; break;
+        case 'X': xargs[nx++] = optarg; break;
+        case 'b':
+            free(brokers_arg);
+            brokers_arg = malloc(strlen(optarg) + 32);
+            if (brokers_arg) {
+                sprintf(brokers_arg, "kafka.bootstrap.servers=%s", optarg);
+                xargs[nx++] = brokers_arg;
+            }
+            break;
+        case 'h': usage(stdout, conf); goto out;
+        case 'V': aas_cli_print_version(stdout, "aas-worker"); goto out;
+        case 'R': aas_conf_print_markdown(conf, stdout); goto out;
+        default: usage(stderr, NULL); rc = 2; goto out;
+        }
+    }
+    if (!xargs) {
+        rc = 1;
+        goto out;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "aas-worker: unexpected argument '%s' (see --help)\n",
+                argv[optind]);
+        rc = 2;
+        goto out;
+    }
+    char errstr[512];
+    if (aas_cli_conf_load(conf, config_file, xargs, nx, errstr, sizeof(errstr))) {
+        fprintf(stderr, "aas-worker: %s\n", errstr);
+        rc = 2;
+        goto out;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    aas_worker_t *w = NULL;
+    aas_err_t err = aas_worker_new(conf, &w, errstr, sizeof(errstr));
+    if (err) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "start failed: %s", errstr);
+        rc = 1;
+        goto out;
+    }
+    aas_worker_run(w, &stop);
+    aas_worker_destroy(w);
+    AAS_LOG(AAS_LOG_INFO, "worker", "stopped");
+out:
+    free(brokers_arg);
+    free(xargs);
+    aas_conf_destroy(conf);
+    return rc;
+}

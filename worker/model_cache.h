@@ -1,0 +1,49 @@
+/*
+ * model_cache.h - the worker's loaded models, by (name, version), LRU.
+ *
+ * Models come from the registry in Redis (store.h) and are loaded once
+ * (model.h).  "latest" is resolved against Redis at most every
+ * refresh_ms per name, so a newly registered version is served within that
+ * time without a restart, and the hot path does not ask Redis per job.
+ * The cache is bounded by a model count and a byte budget; the least
+ * recently used model goes first.
+ *
+ * Threading: not thread-safe; owned by the worker's job thread.
+ */
+#ifndef AAS_MODEL_CACHE_H
+#define AAS_MODEL_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "model.h"
+#include "store.h"
+
+typedef struct aas_model_cache_s aas_model_cache_t;
+
+typedef struct {
+    size_t max_models;       /* >= 1 */
+    size_t max_bytes;        /* footprint budget */
+    size_t max_blob_bytes;   /* refuse larger registry blobs */
+    int64_t refresh_ms;      /* how stale a "latest" resolution may be */
+} aas_model_cache_conf_t;
+
+aas_err_t aas_model_cache_new(const aas_model_cache_conf_t *conf,
+                              aas_model_cache_t **out);
+void aas_model_cache_destroy(aas_model_cache_t *cache);
+
+/**
+ * @brief Get a loaded model.
+ * @param version NULL or "latest" for the newest, else a decimal version.
+ * @param model_out borrowed; valid until the next call on this cache.
+ * @param version_out the resolved version.
+ * @return AAS_ERR_UNKNOWN_MODEL / AAS_ERR_MODEL_FORMAT (job's fault),
+ *         AAS_ERR_REDIS (retriable), with errstr.
+ */
+aas_err_t aas_model_cache_get(aas_model_cache_t *cache, aas_store_t *st,
+                              const char *name, const char *version,
+                              aas_model_t **model_out, int64_t *version_out,
+                              char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,531 @@
+/* worker.c - the consume / compute / record loop; see worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "codec.h"
+#include "infer.h"
+#include "job.h"
+#include "kafka.h"
+#include "log.h"
+#include "model_cache.h"
+#include "store.h"
+
+const aas_conf_def_t aas_worker_conf_defs[] = {
+    {"worker.id", AAS_CONF_STR, NULL, 0, 0, 0,
+     "Worker id in logs, results and Redis (default <host>-<pid>)"},
+    {"worker.group", AAS_CONF_STR, "aas-workers", 0, 0, 0,
+     "Kafka consumer group of the fleet"},
+    {"model.cache.size", AAS_CONF_INT, "16", 1, 4096, 0,
+     "Loaded models kept per worker (LRU)"},
+    {"model.cache.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
+     "Memory budget of loaded models, MiB"},
+    {"model.max.mb", AAS_CONF_INT, "256", 1, 1 << 16, 0,
+     "Largest model blob accepted from the registry, MiB"},
+    {"model.refresh.ms", AAS_CONF_INT, "1000", 0, 3600000, 0,
+     "How often 'latest' is re-resolved; new versions are served after it"},
+    {"job.max.bytes", AAS_CONF_INT, "67108864", 1024, 1LL << 31, 0,
+     "Largest job message accepted"},
+    {"job.max.elems", AAS_CONF_INT, "16777216", 1, 1LL << 31, 0,
+     "Largest element count of one input tensor"},
+    {"job.max.rows", AAS_CONF_INT, "65536", 1, 1LL << 31, 0,
+     "Most input rows in one job"},
+    {"job.max.text.bytes", AAS_CONF_INT, "1048576", 0, 1LL << 30, 0,
+     "Longest text in one job"},
+    {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
+     "First backoff after a transient failure (doubles, with jitter)"},
+    {"retry.backoff.max.ms", AAS_CONF_INT, "5000", 1, 3600000, 0,
+     "Longest backoff after transient failures"},
+    AAS_CONF_END};
+
+struct aas_worker_s {
+    const aas_conf_t *conf;
+    char id[AAS_ID_MAX + 1];
+    char infer_topic[256];
+    char dlq_topic[256];
+    rd_kafka_t *consumer;
+    rd_kafka_t *dlq;
+    aas_store_t *store;
+    aas_codec_t *codec;
+    aas_model_cache_t *models;
+    aas_codec_limits_t limits;
+    int64_t max_rows;
+    int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
+    uint64_t rng;
+    uint64_t n_done, n_failed, n_skipped, n_dlq, n_retries;
+};
+
+/* ---- Kafka plumbing ---- */
+
+static void aas_worker_log_parts(const char *what,
+                                 const rd_kafka_topic_partition_list_t *p) {
+    char buf[512];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < p->cnt && n < sizeof(buf) - 40; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s/%d", i ? "," : "",
+                              p->elems[i].topic, (int)p->elems[i].partition);
+    AAS_LOG(AAS_LOG_INFO, "worker", "rebalance=%s partitions=%s", what, buf);
+}
+
+static void aas_worker_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                    rd_kafka_topic_partition_list_t *parts,
+                                    void *opaque) {
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        aas_worker_log_parts("assign", parts);
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, parts);
+    } else {
+        aas_worker_log_parts("revoke", parts);
+        /* Jobs are finished before the next poll, so every stored offset
+         * is final: commit them before the partitions go. */
+        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0 /* sync */);
+        if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            AAS_LOG(AAS_LOG_WARN, "worker", "commit on revoke failed: %s",
+                    rd_kafka_err2str(cerr));
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "rebalance: %s",
+                rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rerr) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "rebalance: %s", rd_kafka_err2str(rerr));
+    }
+}
+
+static void aas_worker_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                             void *opaque) {
+    if (m->_private) *(rd_kafka_resp_err_t *)m->_private = m->err;
+}
+
+/* Send the raw message to the dead-letter topic and wait for the broker's
+ * acknowledgement, so its offset may be stored after. */
+static aas_err_t aas_worker_dlq_send(aas_worker_t *w, const rd_kafka_message_t *msg,
+                                     aas_err_t why_code, const char *why) {
+    char partition[16], offset[24];
+    snprintf(partition, sizeof(partition), "%d", (int)msg->partition);
+    snprintf(offset, sizeof(offset), "%lld", (long long)msg->offset);
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    const char *code = aas_err_name(why_code);
+    rd_kafka_resp_err_t delivered = RD_KAFKA_RESP_ERR__IN_PROGRESS;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        w->dlq, RD_KAFKA_V_TOPIC(w->dlq_topic),
+        RD_KAFKA_V_VALUE(msg->payload, msg->len),
+        RD_KAFKA_V_KEY(msg->key, msg->key_len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("aas.error.code", code, (ssize_t)strlen(code)),
+        RD_KAFKA_V_HEADER("aas.error", why, (ssize_t)strlen(why)),
+        RD_KAFKA_V_HEADER("aas.source.topic", topic, (ssize_t)strlen(topic)),
+        RD_KAFKA_V_HEADER("aas.source.partition", partition,
+                          (ssize_t)strlen(partition)),
+        RD_KAFKA_V_HEADER("aas.source.offset", offset, (ssize_t)strlen(offset)),
+        RD_KAFKA_V_HEADER("aas.worker", w->id, (ssize_t)strlen(w->id)),
+        RD_KAFKA_V_OPAQUE(&delivered), RD_KAFKA_V_END);
+    if (err) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "dlq produce failed: %s",
+                rd_kafka_err2str(err));
+        return aas_kafka_err(err) == AAS_ERR_TOO_LARGE ? AAS_ERR_KAFKA
+                                                       : aas_kafka_err(err);
+    }
+    rd_kafka_resp_err_t ferr = rd_kafka_flush(w->dlq, 30000);
+    if (ferr || delivered != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "dlq delivery failed: %s",
+                rd_kafka_err2str(ferr ? ferr : delivered));
+        /* A still-queued copy may yet be delivered; a duplicate in the
+         * dead-letter topic is harmless, a lost one is not. */
+        return AAS_ERR_KAFKA;
+    }
+    w->n_dlq++;
+    return AAS_ERR_OK;
+}
+
+/* ---- job outcome ---- */
+
+/* Write a terminal non-success status with its result record. */
+static aas_err_t aas_worker_finish(aas_worker_t *w, aas_result_t *res,
+                                   const char *version_str, int *written) {
+    void *buf = NULL;
+    size_t len = 0;
+    char why[512];
+    res->worker_id = w->id;
+    res->finished_ms = aas_now_ms();
+    aas_err_t err = aas_codec_result_encode(w->codec, res, &buf, &len, why,
+                                            sizeof(why));
+    res->worker_id = NULL; /* borrowed */
+    if (err) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s encode result: %s",
+                res->job_id, why);
+        return err;
+    }
+    err = aas_store_job_finish(w->store, res->job_id, res->status, version_str,
+                               buf, len, res->error, written, why, sizeof(why));
+    free(buf);
+    if (err)
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store finish: %s", res->job_id,
+                why);
+    return err;
+}
+
+static aas_err_t aas_worker_fail(aas_worker_t *w, const char *job_id,
+                                 const char *model, aas_status_t status,
+                                 const char *reason) {
+    aas_result_t res = {0};
+    res.job_id = (char *)job_id;
+    res.model = (char *)model;
+    res.status = status;
+    res.error = (char *)reason;
+    int written = 0;
+    aas_err_t err = aas_worker_finish(w, &res, NULL, &written);
+    if (!err) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s status=%s reason=\"%s\"",
+                job_id, aas_status_name(status), reason);
+        if (written) w->n_failed++;
+    }
+    return err;
+}
+
+/* A decoded job: RUNNING, compute, terminal. */
+static aas_err_t aas_worker_process(aas_worker_t *w, aas_job_t *job,
+                                    const rd_kafka_message_t *msg,
+                                    int64_t t_take, int64_t decode_us) {
+    char why[512], src[320];
+    snprintf(src, sizeof(src), "%s/%d/%lld", rd_kafka_topic_name(msg->rkt),
+             (int)msg->partition, (long long)msg->offset);
+    aas_status_t st;
+    aas_err_t err = aas_store_job_start(w->store, job->id, w->id, job->model,
+                                        src, &st, why, sizeof(why));
+    if (err) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store start: %s", job->id, why);
+        return err;
+    }
+    if (aas_status_is_terminal(st)) {
+        /* A redelivery of a finished job: its result stands. */
+        w->n_skipped++;
+        AAS_LOG(AAS_LOG_DEBUG, "worker", "job=%s skip status=%s", job->id,
+                aas_status_name(st));
+        return AAS_ERR_OK;
+    }
+    if (job->kind != AAS_JOB_INFER)
+        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED,
+                               "training jobs are not served on the "
+                               "inference topic; publish them to topic.train");
+    int64_t now = aas_now_ms();
+    if (job->deadline_ms > 0 && now > job->deadline_ms) {
+        snprintf(why, sizeof(why), "deadline passed %lld ms before a worker "
+                 "took the job", (long long)(now - job->deadline_ms));
+        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_EXPIRED, why);
+    }
+
+    aas_model_t *model;
+    int64_t version;
+    err = aas_model_cache_get(w->models, w->store, job->model,
+                              job->model_version, &model, &version, why,
+                              sizeof(why));
+    if (err) {
+        if (aas_err_is_retriable(err)) return err;
+        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
+    }
+    aas_result_t res = {0};
+    err = aas_infer_run(model, job, w->max_rows, &res, why, sizeof(why));
+    if (err) {
+        aas_result_clear(&res);
+        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
+    }
+    char vstr[24];
+    snprintf(vstr, sizeof(vstr), "%lld", (long long)version);
+    res.job_id = job->id;
+    res.model = job->model;
+    res.model_version = vstr;
+    res.status = AAS_STATUS_SUCCEEDED;
+    res.timings.queue_ms = job->submit_ms > 0 ? now - job->submit_ms : 0;
+    res.timings.decode_us = decode_us;
+    res.timings.total_us = aas_mono_us() - t_take;
+    int written = 0;
+    err = aas_worker_finish(w, &res, vstr, &written);
+    res.job_id = res.model = res.model_version = NULL; /* borrowed */
+    aas_result_clear(&res);
+    if (!err && written) w->n_done++;
+    return err;
+}
+
+/* One Kafka message -> AAS_ERR_OK when its outcome is recorded (offset may
+ * be stored), or a retriable error (rewind and retry later). */
+static aas_err_t aas_worker_handle(aas_worker_t *w, const rd_kafka_message_t *msg) {
+    char why[512], job_id[AAS_ID_MAX + 1];
+    aas_job_t job;
+    int64_t t_take = aas_mono_us();
+    aas_err_t err = aas_codec_job_decode(w->codec, msg->payload, msg->len,
+                                         &w->limits, &job, job_id, why,
+                                         sizeof(why));
+    if (err) {
+        AAS_LOG(AAS_LOG_ERROR, "worker",
+                "undecodable message topic=%s partition=%d offset=%lld "
+                "job=%s error=%s reason=\"%s\"",
+                rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+                (long long)msg->offset, job_id[0] ? job_id : "-",
+                aas_err_name(err), why);
+        aas_err_t derr = aas_worker_dlq_send(w, msg, err, why);
+        if (derr) return derr;
+        if (!job_id[0]) return AAS_ERR_OK;
+        char reason[600];
+        snprintf(reason, sizeof(reason), "rejected message: %s", why);
+        return aas_worker_fail(w, job_id, NULL, AAS_STATUS_FAILED, reason);
+    }
+    err = aas_worker_process(w, &job, msg, t_take, aas_mono_us() - t_take);
+    aas_job_clear(&job);
+    return err;
+}
+
+static aas_err_t aas_worker_store_offset(aas_worker_t *w,
+                                         const rd_kafka_message_t *msg) {
+    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
+    if (!p) return AAS_ERR_NOMEM;
+    rd_kafka_topic_partition_list_add(p, rd_kafka_topic_name(msg->rkt),
+                                      msg->partition)->offset = msg->offset + 1;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->consumer, p);
+    if (!err && p->elems[0].err) err = p->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(p);
+    if (err) {
+        /* The partition was revoked meanwhile: its next owner re-runs the
+         * job and finds it terminal; nothing is lost. */
+        AAS_LOG(AAS_LOG_WARN, "worker", "offset store %s/%d@%lld: %s",
+                rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+                (long long)msg->offset, rd_kafka_err2str(err));
+    }
+    return AAS_ERR_OK;
+}
+
+/* Put the partition back to msg's offset so the message comes again. */
+static void aas_worker_rewind(aas_worker_t *w, const rd_kafka_message_t *msg) {
+    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
+    if (!p) return;
+    rd_kafka_topic_partition_list_add(p, rd_kafka_topic_name(msg->rkt),
+                                      msg->partition)->offset = msg->offset;
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(w->consumer, p, 10000);
+    if (error) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "seek %s/%d@%lld: %s",
+                rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+                (long long)msg->offset, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (p->elems[0].err) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "seek %s/%d@%lld: %s",
+                rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+                (long long)msg->offset, rd_kafka_err2str(p->elems[0].err));
+    }
+    rd_kafka_topic_partition_list_destroy(p);
+}
+
+static void aas_worker_pause(aas_worker_t *w, int pause) {
+    rd_kafka_topic_partition_list_t *a = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_assignment(w->consumer, &a);
+    if (!err && a->cnt > 0)
+        err = pause ? rd_kafka_pause_partitions(w->consumer, a)
+                    : rd_kafka_resume_partitions(w->consumer, a);
+    if (err)
+        AAS_LOG(AAS_LOG_WARN, "worker", "%s partitions: %s",
+                pause ? "pause" : "resume", rd_kafka_err2str(err));
+    if (a) rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* After a transient failure: stop fetching, wait (exponential backoff with
+ * full jitter), keep the group membership alive by polling, resume. */
+static void aas_worker_backoff(aas_worker_t *w, volatile sig_atomic_t *stop) {
+    w->n_retries++;
+    w->rng = w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    int64_t wait = w->backoff_ms / 2 +
+                   (int64_t)((w->rng >> 33) % (uint64_t)(w->backoff_ms / 2 + 1));
+    AAS_LOG(AAS_LOG_WARN, "worker", "transient failure, pausing backoff_ms=%lld "
+            "retries=%llu", (long long)wait, (unsigned long long)w->n_retries);
+    aas_worker_pause(w, 1);
+    int64_t until = aas_mono_us() + wait * 1000;
+    while (!*stop && aas_mono_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 50);
+        if (!m) continue;
+        /* Fetched before the pause or from a new assignment: not handled
+         * now, so it must come again. */
+        if (!m->err) aas_worker_rewind(w, m);
+        rd_kafka_message_destroy(m);
+    }
+    aas_worker_pause(w, 0);
+    w->backoff_ms = w->backoff_ms * 2 > w->backoff_max_ms ? w->backoff_max_ms
+                                                         : w->backoff_ms * 2;
+}
+
+aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
+    AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s", w->id,
+            w->infer_topic);
+    while (!*stop) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
+        if (!msg) continue;
+        if (msg->err) {
+            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                AAS_LOG(AAS_LOG_WARN, "worker", "consume: %s",
+                        rd_kafka_message_errstr(msg));
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        aas_err_t err = aas_worker_handle(w, msg);
+        if (err == AAS_ERR_OK) {
+            aas_worker_store_offset(w, msg);
+            w->backoff_ms = w->backoff_min_ms;
+        } else {
+            /* Not recorded: this message must be delivered again. */
+            aas_worker_rewind(w, msg);
+            aas_worker_backoff(w, stop);
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    AAS_LOG(AAS_LOG_INFO, "worker",
+            "worker=%s stopping done=%llu failed=%llu skipped=%llu dlq=%llu "
+            "retries=%llu",
+            w->id, (unsigned long long)w->n_done,
+            (unsigned long long)w->n_failed, (unsigned long long)w->n_skipped,
+            (unsigned long long)w->n_dlq, (unsigned long long)w->n_retries);
+    return AAS_ERR_OK;
+}
+
+/* ---- set-up ---- */
+
+aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
+                         char *errstr, size_t errstr_size) {
+    aas_worker_t *w = calloc(1, sizeof(*w));
+    if (!w) return AAS_ERR_NOMEM;
+    w->conf = conf;
+    aas_err_t err = AAS_ERR_OK;
+    const char *id = aas_conf_get(conf, "worker.id");
+    if (id) {
+        snprintf(w->id, sizeof(w->id), "%s", id);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof(host) - 1);
+        host[strcspn(host, ".")] = '\0';
+        snprintf(w->id, sizeof(w->id), "%s-%d", host, (int)getpid());
+    }
+    if (!aas_id_valid(w->id)) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "worker.id '%s' is not a valid id ([A-Za-z0-9_.-])",
+                          w->id);
+        goto fail;
+    }
+    snprintf(w->infer_topic, sizeof(w->infer_topic), "%s",
+             aas_conf_get(conf, "topic.infer"));
+    snprintf(w->dlq_topic, sizeof(w->dlq_topic), "%s",
+             aas_conf_get(conf, "topic.dlq"));
+    aas_codec_limits_default(&w->limits);
+    w->limits.max_message_bytes = (size_t)aas_conf_get_int(conf, "job.max.bytes");
+    w->limits.max_tensor_elems = (uint64_t)aas_conf_get_int(conf, "job.max.elems");
+    w->limits.max_text_bytes = (size_t)aas_conf_get_int(conf, "job.max.text.bytes");
+    w->max_rows = aas_conf_get_int(conf, "job.max.rows");
+    w->backoff_min_ms = w->backoff_ms = aas_conf_get_int(conf, "retry.backoff.ms");
+    w->backoff_max_ms = aas_conf_get_int(conf, "retry.backoff.max.ms");
+    w->rng = (uint64_t)aas_mono_us() ^ ((uint64_t)getpid() << 32);
+
+    if ((err = aas_codec_new(&w->codec, errstr, errstr_size))) goto fail;
+    if ((err = aas_cli_store_new(conf, &w->store, errstr, errstr_size)))
+        goto fail;
+    aas_model_cache_conf_t mc = {
+        .max_models = (size_t)aas_conf_get_int(conf, "model.cache.size"),
+        .max_bytes = (size_t)aas_conf_get_int(conf, "model.cache.mb") << 20,
+        .max_blob_bytes = (size_t)aas_conf_get_int(conf, "model.max.mb") << 20,
+        .refresh_ms = aas_conf_get_int(conf, "model.refresh.ms")};
+    if ((err = aas_model_cache_new(&mc, &w->models))) goto fail;
+
+    /* Consumer: offsets are stored by us after Redis has the outcome, and
+     * committed in the background from what we stored. */
+    char fetch_max[24];
+    snprintf(fetch_max, sizeof(fetch_max), "%lld",
+             aas_conf_get_int(conf, "job.max.bytes") + 1024);
+    const char *cdefs[] = {"group.id", aas_conf_get(conf, "worker.group"),
+                           "partition.assignment.strategy", "cooperative-sticky",
+                           "enable.auto.offset.store", "false",
+                           "enable.auto.commit", "true",
+                           "auto.commit.interval.ms", "1000",
+                           "auto.offset.reset", "earliest",
+                           "session.timeout.ms", "10000",
+                           "heartbeat.interval.ms", "1000",
+                           "fetch.wait.max.ms", "10",
+                           "queued.max.messages.kbytes", "65536",
+                           "message.max.bytes", fetch_max,
+                           "fetch.message.max.bytes", fetch_max,
+                           NULL};
+    rd_kafka_conf_t *kc;
+    if ((err = aas_kafka_conf_new(conf, w->id, cdefs, &kc, errstr, errstr_size)))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(kc, aas_worker_rebalance_cb);
+    char kerr[512];
+    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
+    if (!w->consumer) {
+        rd_kafka_conf_destroy(kc);
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "consumer: %s", kerr);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(w->consumer);
+
+    const char *pdefs[] = {"enable.idempotence", "true", "linger.ms", "0",
+                           "message.max.bytes", fetch_max, NULL};
+    if ((err = aas_kafka_conf_new(conf, w->id, pdefs, &kc, errstr, errstr_size)))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(kc, aas_worker_dr_cb);
+    w->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr));
+    if (!w->dlq) {
+        rd_kafka_conf_destroy(kc);
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "producer: %s", kerr);
+        goto fail;
+    }
+
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    if (!topics) {
+        err = AAS_ERR_NOMEM;
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_add(topics, w->infer_topic,
+                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kr = rd_kafka_subscribe(w->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (kr) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "subscribe %s: %s",
+                          w->infer_topic, rd_kafka_err2str(kr));
+        goto fail;
+    }
+    *out = w;
+    return AAS_ERR_OK;
+fail:
+    aas_worker_destroy(w);
+    return err;
+}
+
+void aas_worker_destroy(aas_worker_t *w) {
+    if (!w) return;
+    if (w->consumer) {
+        /* Commits the stored offsets and leaves the group. */
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(w->consumer);
+        if (err)
+            AAS_LOG(AAS_LOG_WARN, "worker", "consumer close: %s",
+                    rd_kafka_err2str(err));
+        rd_kafka_destroy(w->consumer);
+    }
+    if (w->dlq) {
+        if (rd_kafka_flush(w->dlq, 10000))
+            AAS_LOG(AAS_LOG_WARN, "worker", "dead-letter messages still queued at exit");
+        rd_kafka_destroy(w->dlq);
+    }
+    aas_model_cache_destroy(w->models);
+    aas_store_destroy(w->store);
+    aas_codec_destroy(w->codec);
+    free(w);
+}

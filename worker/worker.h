@@ -1,0 +1,40 @@
+/*
+ * worker.h - one aas worker: consume jobs, compute, write to Redis.
+ *
+ * The loop: poll Kafka (consumer group, cooperative-sticky), decode, mark
+ * RUNNING, compute, write the terminal status and result in one atomic
+ * Redis step, and only then store the message's offset (at-least-once with
+ * effectively-once results).  Undecodable messages go to the dead-letter
+ * topic.  A transient failure (Redis or broker away) rewinds the partition
+ * to the failed message and backs off; nothing is skipped.
+ *
+ * Threading: aas_worker_run() runs on the calling thread until *stop
+ * becomes non-zero (set from a signal handler).
+ */
+#ifndef AAS_WORKER_H
+#define AAS_WORKER_H
+
+#include <signal.h>
+
+#include "conf.h"
+#include "err.h"
+
+typedef struct aas_worker_s aas_worker_t;
+
+/** The worker's own configuration rows (plus conf.h's common ones). */
+extern const aas_conf_def_t aas_worker_conf_defs[];
+
+/**
+ * @brief Connect to Redis and Kafka and subscribe.  conf is borrowed and
+ *        must outlive the worker.
+ */
+aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
+                         char *errstr, size_t errstr_size);
+
+/** @brief Serve until *stop; then leave the group cleanly. */
+aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop);
+
+/** @brief Close the consumer (commits stored offsets) and free. */
+void aas_worker_destroy(aas_worker_t *w);
+
+#endif
