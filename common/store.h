@@ -19,7 +19,13 @@
  *
  * Threading: an aas_store_t wraps one hiredis connection; not thread-safe,
  * use one per thread.  Every call reconnects once if the connection broke;
- * a Redis that stays away gives AAS_ERR_REDIS (retriable).
+ * a Redis that stays away gives AAS_ERR_REDIS (retriable).  Idempotent
+ * calls are also resent once when the connection breaks mid-call; start,
+ * model_put, model_delete and wait are not (see each).
+ *
+ * SIGPIPE: hiredis writes with write(2); a program using the store must
+ * ignore SIGPIPE in main() (signal(SIGPIPE, SIG_IGN)), or a Redis that dies
+ * mid-write kills the process.
  */
 #ifndef AAS_STORE_H
 #define AAS_STORE_H
@@ -48,13 +54,32 @@ void aas_store_conf_init(aas_store_conf_t *conf);
 
 /**
  * @brief Connect (and AUTH/SELECT, and load scripts).  Strings in conf are
- *        copied.  Wrong credentials give AAS_ERR_INVAL with a clear errstr.
+ *        copied.  Wrong credentials give AAS_ERR_INVAL with a clear errstr
+ *        ("Redis AUTH failed: WRONGPASS ...", never the password); a Redis
+ *        that needs a password when none is set gives AAS_ERR_INVAL ("...
+ *        requires AUTH ...").  A Redis that cannot be reached gives
+ *        AAS_ERR_REDIS.  Later, inside calls, any reconnect failure
+ *        (credentials included) is AAS_ERR_REDIS, the environment's fault.
+ *        A host starting with '/' is a unix socket path.
+ * @param out an owned handle; free with aas_store_destroy().
  */
 aas_err_t aas_store_new(const aas_store_conf_t *conf, aas_store_t **out,
                         char *errstr, size_t errstr_size);
+/** @brief Close and free. NULL is a no-op. */
 void aas_store_destroy(aas_store_t *st);
 
-/** What aas_store_job_get() returns; strings owned, free with _info_clear. */
+/** @brief Redis-side statistics: how often this handle reconnected. */
+int64_t aas_store_reconnects(const aas_store_t *st);
+
+/* Limits, checked before anything is sent or allocated. */
+#define AAS_STORE_RESULT_MAX ((size_t)64 << 20) /* result bytes, both ways */
+#define AAS_STORE_BLOB_MAX ((size_t)512 << 20)  /* model blob (Redis max) */
+#define AAS_STORE_META_MAX ((size_t)1 << 20)    /* model metadata JSON */
+#define AAS_STORE_ERROR_MAX 4096 /* job error text; longer is truncated */
+#define AAS_STORE_SRC_MAX 1024   /* job src text */
+
+/** What aas_store_job_get() returns; strings owned (NULL when the field is
+ *  absent), free with _info_clear.  Absent counters and times read as 0. */
 typedef struct {
     aas_status_t status;
     char *model;
@@ -65,11 +90,24 @@ typedef struct {
     int64_t submit_ms, queued_ms, started_ms, finished_ms;
     int64_t result_writes;     /* how many times a terminal write happened */
     int64_t skips;             /* redeliveries skipped as already terminal */
+    char *src;                 /* where the last start came from, or NULL */
 } aas_job_info_t;
+/** @brief Free the strings and zero the struct. NULL is a no-op. */
 void aas_job_info_clear(aas_job_info_t *info);
 
+/*
+ * Every job call below validates job_id (and model, worker, version names)
+ * with aas_id_valid() and returns AAS_ERR_INVAL before touching Redis.
+ * Timestamps (queued_ms, started_ms, finished_ms) come from the Redis
+ * server clock.  A connection failure is AAS_ERR_REDIS (retriable).
+ */
+
 /**
- * @brief Client side: record QUEUED (if the job is not known yet).
+ * @brief Client side: record QUEUED (if the job is not known yet; a known
+ *        job, in any state, is left alone).  Sets the TTL on the hash so
+ *        a job that is never run does not stay forever.
+ * @param model required, a valid name.
+ * @param submit_ms client clock, stored as given.
  */
 aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
                                const char *model, int64_t submit_ms,
@@ -77,9 +115,15 @@ aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
 
 /**
  * @brief Worker side: move the job to RUNNING, count an attempt.
+ * @param model NULL keeps the stored model.
+ * @param src where the job came from (e.g. "topic/partition@offset"), free
+ *        text of at most AAS_STORE_SRC_MAX bytes, NULL keeps the stored one.
  * @param status_out the status after the call: RUNNING, or the terminal
  *        status already there (then nothing changed, a skip was counted,
  *        and the caller must not compute).
+ * Not resent after a reconnect (it would count the attempt twice): a
+ * connection lost mid-call gives AAS_ERR_REDIS; the job may or may not be
+ * RUNNING, and calling start again is correct either way.
  */
 aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
                               const char *worker_id, const char *model,
@@ -90,9 +134,16 @@ aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
  * @brief Worker side: the one atomic step that makes a job terminal: status,
  *        error, finished time, the result bytes, result_writes += 1, a token
  *        pushed on done:{id}, TTL on all keys.
- * @param result Avro single-object bytes or NULL.
+ * @param status must be terminal (else AAS_ERR_INVAL).
+ * @param model_version resolved version or NULL.
+ * @param result Avro single-object bytes or NULL (then result:{id} is
+ *        removed); at most AAS_STORE_RESULT_MAX bytes (AAS_ERR_TOO_LARGE).
+ * @param error reason for FAILED/EXPIRED/CANCELLED or NULL; cut to
+ *        AAS_STORE_ERROR_MAX bytes.
  * @param written_out 1 if this call wrote; 0 if the job was already
- *        terminal (nothing changed).
+ *        terminal (nothing changed).  Resent once after a reconnect (safe:
+ *        a resend finds the job terminal), so 0 can also mean "our first
+ *        send landed"; the job is terminal either way.
  */
 aas_err_t aas_store_job_finish(aas_store_t *st, const char *job_id,
                                aas_status_t status, const char *model_version,
@@ -105,7 +156,10 @@ aas_err_t aas_store_job_get(aas_store_t *st, const char *job_id,
                             aas_job_info_t *info, char *errstr,
                             size_t errstr_size);
 
-/** @brief Result bytes (malloc'ed, caller frees). AAS_ERR_NOT_FOUND if none. */
+/**
+ * @brief Result bytes (malloc'ed, caller frees). AAS_ERR_NOT_FOUND if none,
+ *        AAS_ERR_TOO_LARGE (nothing transferred) above AAS_STORE_RESULT_MAX.
+ */
 aas_err_t aas_store_result_get(aas_store_t *st, const char *job_id,
                                void **buf, size_t *len, char *errstr,
                                size_t errstr_size);
@@ -114,17 +168,28 @@ aas_err_t aas_store_result_get(aas_store_t *st, const char *job_id,
  * @brief Block until the job is terminal or timeout_ms passes, without busy
  *        polling (BLPOP on done:{id}; the token is pushed back so other
  *        waiters wake too).  Returns at once if already terminal.
- *        AAS_ERR_TIMEOUT if still not terminal.
+ *        AAS_ERR_TIMEOUT if still not terminal (also for a job Redis does
+ *        not know yet: it may not have been recorded).
+ * @param timeout_ms >= 0; 0 checks once without blocking.  The connection
+ *        is busy for up to timeout_ms; use a handle per waiting thread.
+ * @param status_out the terminal status, on success only.
  */
 aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
                              int timeout_ms, aas_status_t *status_out,
                              char *errstr, size_t errstr_size);
 
-/* ---- model registry ---- */
+/* ---- model registry ----
+ * model:{name} holds immutable numbered versions 1, 2, ...; numbers are
+ * never reused, even after a delete, so (name, version) always means the
+ * same bytes.  Blobs and metadata are opaque here.  Version 0 in a lookup
+ * means "latest". */
 
 /**
  * @brief Store a new immutable version of `name` (version = previous + 1),
  *        make it latest.  meta_json may be NULL.
+ * @param blob 1..AAS_STORE_BLOB_MAX bytes, copied.
+ * @param meta_json at most AAS_STORE_META_MAX bytes, stored as given.
+ * Not resent after a reconnect (it would store a second version).
  */
 aas_err_t aas_store_model_put(aas_store_t *st, const char *name,
                               const void *blob, size_t len,
@@ -141,9 +206,54 @@ aas_err_t aas_store_model_get(aas_store_t *st, const char *name,
                               size_t *len, int64_t *version_out, char *errstr,
                               size_t errstr_size);
 
-/** @brief Resolve latest version without fetching the blob. */
+/** @brief Resolve latest version without fetching the blob.
+ *         AAS_ERR_UNKNOWN_MODEL if the model has no version. */
 aas_err_t aas_store_model_latest(aas_store_t *st, const char *name,
                                  int64_t *version_out, char *errstr,
+                                 size_t errstr_size);
+
+/**
+ * @brief Names of all models with at least one version, sorted.
+ * @param names out: malloc'ed array of malloc'ed strings, free with
+ *        aas_store_model_list_free(); *n its length (may be 0).
+ */
+aas_err_t aas_store_model_list(aas_store_t *st, char ***names, size_t *n,
+                               char *errstr, size_t errstr_size);
+/** @brief Free what aas_store_model_list() returned. NULL is a no-op. */
+void aas_store_model_list_free(char **names, size_t n);
+
+/**
+ * @brief The versions of `name` present, ascending.
+ * @param versions out: malloc'ed array (caller frees), *n >= 1 entries.
+ * @return AAS_ERR_UNKNOWN_MODEL if the model has no version.
+ */
+aas_err_t aas_store_model_versions(aas_store_t *st, const char *name,
+                                   int64_t **versions, size_t *n,
+                                   char *errstr, size_t errstr_size);
+
+/**
+ * @brief Metadata and creation time (Redis server clock, unix ms) of one
+ *        version (0 = latest).
+ * @param meta_json out, may be NULL: malloc'ed copy (caller frees), or NULL
+ *        if the version was stored without metadata.
+ * @param created_ms out, may be NULL.
+ * @return AAS_ERR_UNKNOWN_MODEL if the name or version does not exist.
+ */
+aas_err_t aas_store_model_meta(aas_store_t *st, const char *name,
+                               int64_t version, char **meta_json,
+                               int64_t *created_ms, char *errstr,
+                               size_t errstr_size);
+
+/**
+ * @brief Delete one version (>= 1; 0 is refused, a delete is never
+ *        implicit).  If it was latest, latest moves to the highest remaining
+ *        version; when none remains the name leaves the models set (the
+ *        counter stays, so numbers are not reused).  Workers that cached the
+ *        version keep their copy.
+ * @return AAS_ERR_UNKNOWN_MODEL if that version does not exist.
+ */
+aas_err_t aas_store_model_delete(aas_store_t *st, const char *name,
+                                 int64_t version, char *errstr,
                                  size_t errstr_size);
 
 #endif

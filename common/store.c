@@ -1,0 +1,430 @@
+/*
+ * store.c - the job half of the data model: status hash, result string and
+ * done list (see store.h and docs/redis.md).
+ *
+ * Every state change is one Lua script (store_conn.c), so it is atomic and
+ * a terminal status is never overwritten.  Results are opaque bytes here;
+ * this file does not encode or decode them.  The connection, reconnecting
+ * and error mapping live in store_conn.c, the model registry in
+ * store_model.c.
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- jobs ------------------------------------------------------------- */
+
+typedef struct {
+    char job[AAS_STORE_KEY_MAX];
+    char result[AAS_STORE_KEY_MAX];
+    char done[AAS_STORE_KEY_MAX];
+} aas_store_job_keys_t;
+
+static aas_err_t aas_store_job_keys(aas_store_t *st, const char *job_id,
+                                    aas_store_job_keys_t *k, char *errstr,
+                                    size_t errstr_size) {
+    if (!st)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: NULL handle");
+    if (!aas_id_valid(job_id))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "invalid job id (want [A-Za-z0-9_.-]{1,%d}, not "
+                           "starting with '.' or '-')",
+                           AAS_ID_MAX);
+    if (aas_store_key(st, k->job, sizeof(k->job), "job", job_id) ||
+        aas_store_key(st, k->result, sizeof(k->result), "result", job_id) ||
+        aas_store_key(st, k->done, sizeof(k->done), "done", job_id))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job id %s: key too long", job_id);
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
+                               const char *model, int64_t submit_ms,
+                               char *errstr, size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (!aas_id_valid(model))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid model name", job_id);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.job);
+    aas_store_args_add(&a, model);
+    aas_store_args_addll(&a, submit_ms);
+    aas_store_args_addll(&a, st->ttl_s);
+    err = aas_store_eval(st, AAS_STORE_LUA_QUEUED, AAS_STORE_F_RETRY,
+                         "queued", 1, &a, &r, errstr, errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_INTEGER)
+        err = aas_store_reply_bad(r, "queued", errstr, errstr_size);
+    freeReplyObject(r);
+    return err;
+}
+
+aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
+                              const char *worker_id, const char *model,
+                              const char *src, aas_status_t *status_out,
+                              char *errstr, size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_status_t s;
+    char name[16];
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (!aas_id_valid(worker_id))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid worker id", job_id);
+    if (model && !aas_id_valid(model))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid model name", job_id);
+    if (src && strlen(src) > AAS_STORE_SRC_MAX)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: src longer than %d bytes", job_id,
+                           AAS_STORE_SRC_MAX);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.job);
+    aas_store_args_add(&a, worker_id);
+    aas_store_args_add(&a, src ? src : "");
+    aas_store_args_add(&a, model ? model : "");
+    aas_store_args_addll(&a, st->ttl_s);
+    /* Not AAS_STORE_F_RETRY: a resend could count the attempt twice. */
+    err = aas_store_eval(st, AAS_STORE_LUA_START, 0, "start", 1, &a, &r,
+                         errstr, errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(name)) {
+        err = aas_store_reply_bad(r, "start", errstr, errstr_size);
+    } else {
+        memcpy(name, r->str, r->len);
+        name[r->len] = '\0';
+        if (aas_status_parse(name, &s))
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                              "job %s: unknown status '%s' in Redis", job_id,
+                              name);
+        else if (status_out)
+            *status_out = s;
+    }
+    freeReplyObject(r);
+    return err;
+}
+
+/* Length of at most max bytes of s, not cutting a UTF-8 sequence. */
+static size_t aas_store_utf8_cut(const char *s, size_t max) {
+    size_t n = strlen(s);
+    if (n <= max) return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return n;
+}
+
+aas_err_t aas_store_job_finish(aas_store_t *st, const char *job_id,
+                               aas_status_t status, const char *model_version,
+                               const void *result, size_t result_len,
+                               const char *error, int *written_out,
+                               char *errstr, size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (!aas_status_is_terminal(status))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: finish needs a terminal status, not %s",
+                           job_id, aas_status_name(status));
+    if (model_version && !aas_id_valid(model_version))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid model version", job_id);
+    if (result_len > AAS_STORE_RESULT_MAX)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "job %s: result of %zu bytes exceeds %zu", job_id,
+                           result_len, (size_t)AAS_STORE_RESULT_MAX);
+    int has_result = result != NULL && result_len > 0;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.job);
+    aas_store_args_add(&a, k.result);
+    aas_store_args_add(&a, k.done);
+    aas_store_args_add(&a, aas_status_name(status));
+    aas_store_args_add(&a, model_version ? model_version : "");
+    aas_store_args_addb(&a, error ? error : "",
+                        error ? aas_store_utf8_cut(error, AAS_STORE_ERROR_MAX)
+                              : 0);
+    aas_store_args_addb(&a, has_result ? result : "",
+                        has_result ? result_len : 0);
+    aas_store_args_add(&a, has_result ? "1" : "0");
+    aas_store_args_addll(&a, st->ttl_s);
+    /* Retry is safe: a resend after the first one landed finds the job
+     * terminal and changes nothing (then written_out is 0). */
+    err = aas_store_eval(st, AAS_STORE_LUA_FINISH, AAS_STORE_F_RETRY,
+                         "finish", 3, &a, &r, errstr, errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_INTEGER)
+        err = aas_store_reply_bad(r, "finish", errstr, errstr_size);
+    else if (written_out)
+        *written_out = r->integer == 1;
+    freeReplyObject(r);
+    return err;
+}
+
+void aas_job_info_clear(aas_job_info_t *info) {
+    if (!info) return;
+    free(info->model);
+    free(info->version);
+    free(info->error);
+    free(info->worker);
+    free(info->src);
+    memset(info, 0, sizeof(*info));
+}
+
+/* The fields job_get reads, in HMGET order. */
+enum {
+    AAS_F_STATUS, AAS_F_MODEL, AAS_F_VERSION, AAS_F_ERROR, AAS_F_WORKER,
+    AAS_F_SRC, AAS_F_ATTEMPTS, AAS_F_SUBMIT, AAS_F_QUEUED, AAS_F_STARTED,
+    AAS_F_FINISHED, AAS_F_WRITES, AAS_F_SKIPS, AAS_F__COUNT
+};
+static const char *const aas_store_job_fields[AAS_F__COUNT] = {
+    "status", "model", "version", "error", "worker", "src", "attempts",
+    "submit_ms", "queued_ms", "started_ms", "finished_ms", "result_writes",
+    "skips"};
+
+static aas_err_t aas_store_field_str(const redisReply *e, char **out) {
+    *out = NULL;
+    if (e->type == REDIS_REPLY_NIL) return AAS_ERR_OK;
+    if (e->type != REDIS_REPLY_STRING) return AAS_ERR_REDIS;
+    *out = aas_store_memdup0(e->str, e->len);
+    return *out ? AAS_ERR_OK : AAS_ERR_NOMEM;
+}
+
+aas_err_t aas_store_job_get(aas_store_t *st, const char *job_id,
+                            aas_job_info_t *info, char *errstr,
+                            size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_job_info_t v;
+    char name[16];
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (!info)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: info is NULL", job_id);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "HMGET");
+    aas_store_args_add(&a, k.job);
+    for (int i = 0; i < AAS_F__COUNT; i++)
+        aas_store_args_add(&a, aas_store_job_fields[i]);
+    err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "HMGET job", &a, &r, errstr,
+                        errstr_size);
+    if (err) return err;
+    memset(&v, 0, sizeof(v));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != AAS_F__COUNT) {
+        err = aas_store_reply_bad(r, "HMGET job", errstr, errstr_size);
+        goto out;
+    }
+    redisReply **e = r->element;
+    if (e[AAS_F_STATUS]->type == REDIS_REPLY_NIL) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND,
+                          "job %s not found in Redis", job_id);
+        goto out;
+    }
+    if (e[AAS_F_STATUS]->type != REDIS_REPLY_STRING ||
+        e[AAS_F_STATUS]->len >= sizeof(name)) {
+        err = aas_store_reply_bad(e[AAS_F_STATUS], "HMGET job", errstr,
+                                  errstr_size);
+        goto out;
+    }
+    memcpy(name, e[AAS_F_STATUS]->str, e[AAS_F_STATUS]->len);
+    name[e[AAS_F_STATUS]->len] = '\0';
+    if (aas_status_parse(name, &v.status)) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                          "job %s: unknown status '%s' in Redis", job_id,
+                          name);
+        goto out;
+    }
+    int64_t *nums[] = {&v.attempts,   &v.submit_ms,   &v.queued_ms,
+                       &v.started_ms, &v.finished_ms, &v.result_writes,
+                       &v.skips};
+    for (int i = AAS_F_ATTEMPTS; i <= AAS_F_SKIPS; i++) {
+        if (e[i]->type == REDIS_REPLY_NIL) continue; /* absent = 0 */
+        if (aas_store_reply_ll(e[i], nums[i - AAS_F_ATTEMPTS])) {
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                              "job %s: field %s is not an integer", job_id,
+                              aas_store_job_fields[i]);
+            goto out;
+        }
+    }
+    char **strs[] = {&v.model, &v.version, &v.error, &v.worker, &v.src};
+    for (int i = AAS_F_MODEL; i <= AAS_F_SRC; i++) {
+        if ((err = aas_store_field_str(e[i], strs[i - AAS_F_MODEL]))) {
+            err = aas_err_set(errstr, errstr_size, err,
+                              "job %s: cannot read field %s", job_id,
+                              aas_store_job_fields[i]);
+            goto out;
+        }
+    }
+    *info = v;
+    memset(&v, 0, sizeof(v));
+out:
+    aas_job_info_clear(&v);
+    freeReplyObject(r);
+    return err;
+}
+
+aas_err_t aas_store_result_get(aas_store_t *st, const char *job_id,
+                               void **buf, size_t *len, char *errstr,
+                               size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (!buf || !len)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: buf and len are required", job_id);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.result);
+    aas_store_args_addll(&a, (long long)AAS_STORE_RESULT_MAX);
+    /* The script checks the length server-side so a huge value is never
+     * sent to (and allocated by) hiredis. */
+    err = aas_store_eval(st, AAS_STORE_LUA_GETB, AAS_STORE_F_RETRY,
+                         "result get", 1, &a, &r, errstr, errstr_size);
+    if (err) return err;
+    if (r->type == REDIS_REPLY_NIL) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND,
+                          "job %s has no result in Redis", job_id);
+    } else if (r->type == REDIS_REPLY_INTEGER) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                          "job %s: result of %lld bytes exceeds %zu", job_id,
+                          r->integer, (size_t)AAS_STORE_RESULT_MAX);
+    } else if (r->type != REDIS_REPLY_STRING || r->len > AAS_STORE_RESULT_MAX) {
+        err = aas_store_reply_bad(r, "result get", errstr, errstr_size);
+    } else {
+        void *p = malloc(r->len ? r->len : 1);
+        if (!p) {
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                              "job %s: out of memory for the result", job_id);
+        } else {
+            memcpy(p, r->str, r->len);
+            *buf = p;
+            *len = r->len;
+        }
+    }
+    freeReplyObject(r);
+    return err;
+}
+
+/* HGET status; *known = 0 if absent. */
+static aas_err_t aas_store_status_read(aas_store_t *st, const char *job_id,
+                                       const char *job_key, int *known,
+                                       aas_status_t *status, char *errstr,
+                                       size_t errstr_size) {
+    aas_store_args_t a;
+    redisReply *r;
+    char name[16];
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "HGET");
+    aas_store_args_add(&a, job_key);
+    aas_store_args_add(&a, "status");
+    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "HGET status", &a,
+                                  &r, errstr, errstr_size);
+    if (err) return err;
+    *known = 0;
+    if (r->type == REDIS_REPLY_STRING && r->len < sizeof(name)) {
+        memcpy(name, r->str, r->len);
+        name[r->len] = '\0';
+        if (aas_status_parse(name, status))
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                              "job %s: unknown status '%s' in Redis", job_id,
+                              name);
+        else
+            *known = 1;
+    } else if (r->type != REDIS_REPLY_NIL) {
+        err = aas_store_reply_bad(r, "HGET status", errstr, errstr_size);
+    }
+    freeReplyObject(r);
+    return err;
+}
+
+aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
+                             int timeout_ms, aas_status_t *status_out,
+                             char *errstr, size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_status_t s;
+    int known;
+    char name[16];
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (timeout_ms < 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: negative wait timeout", job_id);
+    if ((err = aas_store_status_read(st, job_id, k.job, &known, &s, errstr,
+                                     errstr_size)))
+        return err;
+    if (known && aas_status_is_terminal(s)) goto done;
+
+    int64_t deadline = aas_mono_us() + (int64_t)timeout_ms * 1000;
+    for (;;) {
+        int64_t left_ms = (deadline - aas_mono_us()) / 1000;
+        if (left_ms <= 0) break;
+        char secs[32];
+        snprintf(secs, sizeof(secs), "%lld.%03lld", (long long)(left_ms / 1000),
+                 (long long)(left_ms % 1000));
+        aas_store_args_init(&a);
+        aas_store_args_add(&a, "BLPOP");
+        aas_store_args_add(&a, k.done);
+        aas_store_args_add(&a, secs);
+        /* Not retried: the pop may have happened; the caller retries. */
+        err = aas_store_cmd(st, 0, (int)left_ms, "BLPOP done", &a, &r, errstr,
+                            errstr_size);
+        if (err) return err;
+        int popped = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+        if (!popped && r->type != REDIS_REPLY_NIL) {
+            err = aas_store_reply_bad(r, "BLPOP done", errstr, errstr_size);
+            freeReplyObject(r);
+            return err;
+        }
+        if (!popped) {
+            freeReplyObject(r);
+            break; /* server-side timeout */
+        }
+        /* Put the token back (the script does so only if terminal, with
+         * the job's TTL) so every other waiter wakes too. */
+        aas_store_args_init(&a);
+        aas_store_args_add(&a, k.job);
+        aas_store_args_add(&a, k.done);
+        aas_store_args_addb(&a, r->element[1]->str, r->element[1]->len);
+        redisReply *w;
+        err = aas_store_eval(st, AAS_STORE_LUA_WAKE, 0, "wake", 2, &a, &w,
+                             errstr, errstr_size);
+        freeReplyObject(r);
+        if (err) return err;
+        if (w->type == REDIS_REPLY_STRING && w->len < sizeof(name)) {
+            memcpy(name, w->str, w->len);
+            name[w->len] = '\0';
+            if (aas_status_parse(name, &s) == AAS_ERR_OK &&
+                aas_status_is_terminal(s)) {
+                freeReplyObject(w);
+                goto done;
+            }
+        }
+        /* A stray token on a job that is not terminal: dropped, wait on. */
+        freeReplyObject(w);
+    }
+    /* Last look: the job may have finished as the timeout fired. */
+    if ((err = aas_store_status_read(st, job_id, k.job, &known, &s, errstr,
+                                     errstr_size)))
+        return err;
+    if (known && aas_status_is_terminal(s)) goto done;
+    return aas_err_set(errstr, errstr_size, AAS_ERR_TIMEOUT,
+                       "job %s: not terminal after %d ms (status %s)", job_id,
+                       timeout_ms, known ? aas_status_name(s) : "unknown");
+done:
+    if (status_out) *status_out = s;
+    return AAS_ERR_OK;
+}

@@ -1,0 +1,639 @@
+/*
+ * store_conn.c - the store's connection to Redis: connect (AUTH, SELECT,
+ * SCRIPT LOAD), the one command wrapper that reconnects at most once per
+ * call and maps hiredis errors (NULL reply, c->err, REDIS_REPLY_ERROR) to
+ * aas_err_t, EVALSHA with EVAL fallback, and the Lua scripts themselves.
+ *
+ * The scripts are the data model's write rules (docs/redis.md describes
+ * them for other languages).  Timestamps come from the server's TIME so
+ * every writer agrees on one clock.  This file knows no job or model
+ * semantics beyond the script bodies; store.c and store_model.c do.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+
+/* ---- Lua scripts ------------------------------------------------------ */
+
+/* Server clock in unix ms, as a decimal string (string.format %d keeps
+ * 13-digit numbers out of exponent notation). */
+#define AAS_LUA_NOW                                                           \
+    "local t = redis.call('TIME')\n"                                          \
+    "local now = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000))\n"
+
+#define AAS_LUA_TERMINAL                                                      \
+    "local function terminal(s)\n"                                            \
+    "  return s == 'SUCCEEDED' or s == 'FAILED' or s == 'EXPIRED' or\n"       \
+    "         s == 'CANCELLED'\n"                                             \
+    "end\n"
+
+static const struct {
+    const char *name;
+    const char *body;
+} aas_store_scripts[AAS_STORE_LUA__COUNT] = {
+    /* KEYS: job. ARGV: model, submit_ms, ttl_s. 1 = created, 0 = known. */
+    [AAS_STORE_LUA_QUEUED] = {"queued",
+        "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+        AAS_LUA_NOW
+        "redis.call('HSET', KEYS[1], 'status', 'QUEUED', 'model', ARGV[1],\n"
+        "  'submit_ms', ARGV[2], 'queued_ms', now, 'attempts', '0',\n"
+        "  'result_writes', '0', 'skips', '0')\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+        "return 1\n"},
+    /* KEYS: job. ARGV: worker, src ('' = keep), model ('' = keep), ttl_s.
+     * Returns the status after the call. */
+    [AAS_STORE_LUA_START] = {"start",
+        AAS_LUA_TERMINAL
+        "local s = redis.call('HGET', KEYS[1], 'status')\n"
+        "if terminal(s) then\n"
+        "  redis.call('HINCRBY', KEYS[1], 'skips', 1)\n"
+        "  return s\n"
+        "end\n"
+        AAS_LUA_NOW
+        "redis.call('HSET', KEYS[1], 'status', 'RUNNING', 'worker', ARGV[1],\n"
+        "  'started_ms', now)\n"
+        "if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'src', ARGV[2]) end\n"
+        "if ARGV[3] ~= '' then\n"
+        "  redis.call('HSET', KEYS[1], 'model', ARGV[3])\n"
+        "end\n"
+        "redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+        "return 'RUNNING'\n"},
+    /* KEYS: job, result, done. ARGV: status, version ('' = none), error
+     * ('' = none), result bytes, has_result ('1'/'0'), ttl_s.
+     * 1 = written, 0 = already terminal. */
+    [AAS_STORE_LUA_FINISH] = {"finish",
+        AAS_LUA_TERMINAL
+        "if terminal(redis.call('HGET', KEYS[1], 'status')) then\n"
+        "  return 0\n"
+        "end\n"
+        AAS_LUA_NOW
+        "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_ms', now)\n"
+        "if ARGV[2] ~= '' then\n"
+        "  redis.call('HSET', KEYS[1], 'version', ARGV[2])\n"
+        "end\n"
+        "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end\n"
+        "if ARGV[5] == '1' then redis.call('SET', KEYS[2], ARGV[4])\n"
+        "else redis.call('DEL', KEYS[2]) end\n"
+        "redis.call('HINCRBY', KEYS[1], 'result_writes', 1)\n"
+        "redis.call('DEL', KEYS[3])\n"
+        "redis.call('RPUSH', KEYS[3], ARGV[1])\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+        "redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+        "redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
+        "return 1\n"},
+    /* KEYS: job, done. ARGV: token.  A waiter's push-back after BLPOP: only
+     * when terminal, and with the job hash's remaining TTL (BLPOP of the
+     * only element deleted the list and its TTL).  Returns the status. */
+    [AAS_STORE_LUA_WAKE] = {"wake",
+        AAS_LUA_TERMINAL
+        "local s = redis.call('HGET', KEYS[1], 'status')\n"
+        "if terminal(s) then\n"
+        "  redis.call('RPUSH', KEYS[2], ARGV[1])\n"
+        "  local ttl = redis.call('PTTL', KEYS[1])\n"
+        "  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end\n"
+        "end\n"
+        "return s\n"},
+    /* KEYS: string key. ARGV: max.  nil = absent/empty, integer = its
+     * length when over max, else the bytes. */
+    [AAS_STORE_LUA_GETB] = {"getb",
+        "local n = redis.call('STRLEN', KEYS[1])\n"
+        "if n == 0 then return false end\n"
+        "if n > tonumber(ARGV[1]) then return n end\n"
+        "return redis.call('GET', KEYS[1])\n"},
+    /* KEYS: model. ARGV: blob, meta, has_meta. Returns the new version. */
+    [AAS_STORE_LUA_MODEL_PUT] = {"model_put",
+        "local v = string.format('%d', redis.call('HINCRBY', KEYS[1], 'next', 1))\n"
+        AAS_LUA_NOW
+        "redis.call('HSET', KEYS[1], 'v:' .. v, ARGV[1], 'created:' .. v, now,\n"
+        "  'latest', v)\n"
+        "if ARGV[3] == '1' then\n"
+        "  redis.call('HSET', KEYS[1], 'meta:' .. v, ARGV[2])\n"
+        "end\n"
+        "return tonumber(v)\n"},
+    /* KEYS: model. ARGV: version ('0' = latest), max.  nil = unknown;
+     * {version, bytes}; {version, length} when over max. */
+    [AAS_STORE_LUA_MODEL_GET] = {"model_get",
+        "local v = ARGV[1]\n"
+        "if v == '0' then\n"
+        "  v = redis.call('HGET', KEYS[1], 'latest')\n"
+        "  if not v then return false end\n"
+        "end\n"
+        "local n = redis.call('HSTRLEN', KEYS[1], 'v:' .. v)\n"
+        "if n == 0 then return false end\n"
+        "if n > tonumber(ARGV[2]) then return {tonumber(v), n} end\n"
+        "return {tonumber(v), redis.call('HGET', KEYS[1], 'v:' .. v)}\n"},
+    /* KEYS: model. ARGV: version ('0' = latest), max meta length.
+     * nil = unknown; {version, meta|nil|length-if-over-max, created}. */
+    [AAS_STORE_LUA_MODEL_META] = {"model_meta",
+        "local v = ARGV[1]\n"
+        "if v == '0' then\n"
+        "  v = redis.call('HGET', KEYS[1], 'latest')\n"
+        "  if not v then return false end\n"
+        "end\n"
+        "if redis.call('HEXISTS', KEYS[1], 'v:' .. v) == 0 then return false end\n"
+        "local m = redis.call('HGET', KEYS[1], 'meta:' .. v)\n"
+        "if m and #m > tonumber(ARGV[2]) then m = #m end\n"
+        "local c = redis.call('HGET', KEYS[1], 'created:' .. v)\n"
+        "return {tonumber(v), m, c}\n"},
+    /* KEYS: model. Returns the versions present, ascending. */
+    [AAS_STORE_LUA_MODEL_VERSIONS] = {"model_versions",
+        "local out = {}\n"
+        "for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
+        "  if string.sub(f, 1, 2) == 'v:' then\n"
+        "    local n = tonumber(string.sub(f, 3))\n"
+        "    if n then table.insert(out, n) end\n"
+        "  end\n"
+        "end\n"
+        "table.sort(out)\n"
+        "return out\n"},
+    /* KEYS: model. ARGV: version.  -1 = no such version, else the number of
+     * versions left.  Moves latest to the highest remaining version. */
+    [AAS_STORE_LUA_MODEL_DELETE] = {"model_delete",
+        "local v = ARGV[1]\n"
+        "if redis.call('HEXISTS', KEYS[1], 'v:' .. v) == 0 then return -1 end\n"
+        "redis.call('HDEL', KEYS[1], 'v:' .. v, 'meta:' .. v, 'created:' .. v)\n"
+        "local best, count = 0, 0\n"
+        "for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
+        "  if string.sub(f, 1, 2) == 'v:' then\n"
+        "    local n = tonumber(string.sub(f, 3))\n"
+        "    if n then\n"
+        "      count = count + 1\n"
+        "      if n > best then best = n end\n"
+        "    end\n"
+        "  end\n"
+        "end\n"
+        "if redis.call('HGET', KEYS[1], 'latest') == v then\n"
+        "  if best > 0 then\n"
+        "    redis.call('HSET', KEYS[1], 'latest', string.format('%d', best))\n"
+        "  else\n"
+        "    redis.call('HDEL', KEYS[1], 'latest')\n"
+        "  end\n"
+        "end\n"
+        "return count\n"},
+};
+
+/* Longest prefix we accept; keeps every key under AAS_STORE_KEY_MAX. */
+#define AAS_STORE_PREFIX_MAX 64
+
+/* ---- small helpers ---------------------------------------------------- */
+
+void aas_store_args_init(aas_store_args_t *a) { memset(a, 0, sizeof(*a)); }
+
+void aas_store_args_addb(aas_store_args_t *a, const void *p, size_t n) {
+    if (a->argc >= AAS_STORE_ARGS_MAX) {
+        a->overflow = 1;
+        return;
+    }
+    a->argv[a->argc] = p ? (const char *)p : "";
+    a->len[a->argc] = p ? n : 0;
+    a->argc++;
+}
+
+void aas_store_args_add(aas_store_args_t *a, const char *s) {
+    aas_store_args_addb(a, s, s ? strlen(s) : 0);
+}
+
+void aas_store_args_addll(aas_store_args_t *a, long long v) {
+    if (a->n_nums >= AAS_STORE_ARGS_NUMS) {
+        a->overflow = 1;
+        return;
+    }
+    char *buf = a->nums[a->n_nums++];
+    snprintf(buf, sizeof(a->nums[0]), "%lld", v);
+    aas_store_args_add(a, buf);
+}
+
+int aas_store_key(const aas_store_t *st, char *buf, size_t size,
+                  const char *kind, const char *id) {
+    int n = id ? snprintf(buf, size, "%s%s:{%s}", st->prefix, kind, id)
+               : snprintf(buf, size, "%s%s", st->prefix, kind);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+char *aas_store_memdup0(const char *p, size_t n) {
+    char *s = malloc(n + 1);
+    if (!s) return NULL;
+    if (n) memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+static char *aas_store_strdup_or_null(const char *s) {
+    return s ? aas_store_memdup0(s, strlen(s)) : NULL;
+}
+
+int aas_store_reply_ll(const redisReply *r, int64_t *out) {
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = r->integer;
+        return 0;
+    }
+    if ((r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) ||
+        r->len == 0 || r->len > 20)
+        return -1;
+    char buf[24], *end;
+    memcpy(buf, r->str, r->len);
+    buf[r->len] = '\0';
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+/* hiredis 0.14 takes `const char **` but only reads the array. */
+static const char **aas_store_argv(const aas_store_args_t *a) {
+    return (const char **)(uintptr_t)a->argv;
+}
+
+static struct timeval aas_store_tv(int ms) {
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    return tv;
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+aas_err_t aas_store_reply_err(aas_store_t *st, const redisReply *r,
+                              const char *what, char *errstr,
+                              size_t errstr_size) {
+    const char *m = r->str ? r->str : "";
+    int n = r->len > 300 ? 300 : (int)r->len;
+    if (strncmp(m, "NOAUTH", 6) == 0 || strncmp(m, "WRONGPASS", 9) == 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                           "Redis %s failed: not authenticated (%.*s); "
+                           "check the store's AUTH user/password",
+                           what, n, m);
+    if (strncmp(m, "WRONGTYPE", 9) == 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                           "Redis %s failed: %.*s (a key of the aas layout "
+                           "holds another type)",
+                           what, n, m);
+    if (strncmp(m, "READONLY", 8) == 0 && st && st->ctx) {
+        /* Talking to a replica after a failover: drop the connection so the
+         * next call resolves the host again. */
+        redisFree(st->ctx);
+        st->ctx = NULL;
+    }
+    return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                       "Redis %s failed: %.*s", what, n, m);
+}
+
+aas_err_t aas_store_reply_bad(const redisReply *r, const char *what,
+                              char *errstr, size_t errstr_size) {
+    return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                       "Redis %s: unexpected reply type %d", what,
+                       r ? r->type : -1);
+}
+
+/* ---- connecting ------------------------------------------------------- */
+
+/* One command on a fresh context during connect; no reconnect logic. */
+static aas_err_t aas_store_raw(redisContext *c, const aas_store_args_t *a,
+                               const char *what, redisReply **out,
+                               char *errstr, size_t errstr_size) {
+    redisReply *r = redisCommandArgv(c, a->argc, aas_store_argv(a), a->len);
+    if (!r || c->err) {
+        if (r) freeReplyObject(r);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                           "Redis %s failed: %s", what,
+                           c->err ? c->errstr : "no reply");
+    }
+    *out = r;
+    return AAS_ERR_OK;
+}
+
+/*
+ * Open a new context: connect, command timeout, AUTH, SELECT, SCRIPT LOAD.
+ * AAS_ERR_INVAL for rejected credentials, AAS_ERR_REDIS otherwise.  On
+ * success replaces st->ctx.
+ */
+static aas_err_t aas_store_connect(aas_store_t *st, char *errstr,
+                                   size_t errstr_size) {
+    struct timeval tv = aas_store_tv(st->timeout_ms);
+    redisContext *c = st->host[0] == '/'
+                          ? redisConnectUnixWithTimeout(st->host, tv)
+                          : redisConnectWithTimeout(st->host, st->port, tv);
+    redisReply *r = NULL;
+    aas_err_t err;
+    aas_store_args_t a;
+    if (!c)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                           "Redis connect to %s:%d: out of memory", st->host,
+                           st->port);
+    if (c->err) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                          "Redis connect to %s:%d failed: %s", st->host,
+                          st->port, c->errstr);
+        goto fail;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                          "Redis %s:%d: cannot set the command timeout",
+                          st->host, st->port);
+        goto fail;
+    }
+    if (st->password) {
+        aas_store_args_init(&a);
+        aas_store_args_add(&a, "AUTH");
+        if (st->user) aas_store_args_add(&a, st->user);
+        aas_store_args_add(&a, st->password);
+        if ((err = aas_store_raw(c, &a, "AUTH", &r, errstr, errstr_size)))
+            goto fail;
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* The reply never echoes the password; only print the reply. */
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                              "Redis AUTH failed: %.*s (user %s at %s:%d)",
+                              r->len > 300 ? 300 : (int)r->len, r->str,
+                              st->user ? st->user : "default", st->host,
+                              st->port);
+            goto fail;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (st->db != 0) {
+        aas_store_args_init(&a);
+        aas_store_args_add(&a, "SELECT");
+        aas_store_args_addll(&a, st->db);
+        if ((err = aas_store_raw(c, &a, "SELECT", &r, errstr, errstr_size)))
+            goto fail;
+        if (r->type == REDIS_REPLY_ERROR) goto reply_error;
+        freeReplyObject(r);
+        r = NULL;
+    }
+    for (int i = 0; i < AAS_STORE_LUA__COUNT; i++) {
+        aas_store_args_init(&a);
+        aas_store_args_add(&a, "SCRIPT");
+        aas_store_args_add(&a, "LOAD");
+        aas_store_args_add(&a, aas_store_scripts[i].body);
+        if ((err = aas_store_raw(c, &a, "SCRIPT LOAD", &r, errstr,
+                                 errstr_size)))
+            goto fail;
+        if (r->type == REDIS_REPLY_ERROR) goto reply_error;
+        if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+            err = aas_store_reply_bad(r, "SCRIPT LOAD", errstr, errstr_size);
+            goto fail;
+        }
+        memcpy(st->sha[i], r->str, 40);
+        st->sha[i][40] = '\0';
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (st->ctx) redisFree(st->ctx);
+    st->ctx = c;
+    return AAS_ERR_OK;
+
+reply_error:
+    if (strncmp(r->str, "NOAUTH", 6) == 0)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "Redis at %s:%d requires AUTH (%.*s); set the "
+                          "store password",
+                          st->host, st->port,
+                          r->len > 300 ? 300 : (int)r->len, r->str);
+    else
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                          "Redis setup at %s:%d failed: %.*s", st->host,
+                          st->port, r->len > 300 ? 300 : (int)r->len, r->str);
+fail:
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return err;
+}
+
+/* 1 if the idle socket has EOF, an error or unexpected bytes pending: the
+ * server went away (or restarted) since our last command. */
+static int aas_store_socket_dead(const redisContext *c) {
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int n = poll(&p, 1, 0 /* do not block */);
+    return n != 0; /* readable while idle, error, or poll failed */
+}
+
+static void aas_store_disconnect(aas_store_t *st) {
+    if (st->ctx) redisFree(st->ctx);
+    st->ctx = NULL;
+}
+
+static aas_err_t aas_store_reconnect(aas_store_t *st, const char *reason,
+                                     char *errstr, size_t errstr_size) {
+    aas_store_disconnect(st);
+    st->reconnects++;
+    AAS_LOG(AAS_LOG_WARN, "store",
+            "event=reconnect addr=%s:%d reason=\"%s\" reconnects=%" PRId64,
+            st->host, st->port, reason, st->reconnects);
+    char why[256];
+    aas_err_t err = aas_store_connect(st, why, sizeof(why));
+    if (err) {
+        /* Mid-session, any failure (even rejected credentials) is the
+         * environment's fault, not the job's: retriable. */
+        AAS_LOG(AAS_LOG_WARN, "store", "event=reconnect_failed addr=%s:%d "
+                "error=\"%s\"", st->host, st->port, why);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                           "%s (after: %s)", why, reason);
+    }
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_cmd(aas_store_t *st, int flags, int block_ms,
+                        const char *what, const aas_store_args_t *a,
+                        redisReply **out, char *errstr, size_t errstr_size) {
+    int reconnected = 0;
+    char reason[192];
+    aas_err_t err;
+    if (a->overflow)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "Redis %s: too many arguments", what);
+    for (;;) {
+        if (!st->ctx || st->ctx->err || aas_store_socket_dead(st->ctx)) {
+            if (reconnected)
+                return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                                   "Redis %s: connection lost", what);
+            snprintf(reason, sizeof(reason), "%s",
+                     !st->ctx ? "not connected"
+                     : st->ctx->err ? st->ctx->errstr
+                                    : "server closed the connection");
+            reconnected = 1;
+            if ((err = aas_store_reconnect(st, reason, errstr, errstr_size)))
+                return err;
+        }
+        if (block_ms > 0 &&
+            redisSetTimeout(st->ctx, aas_store_tv(st->timeout_ms + block_ms)) !=
+                REDIS_OK) {
+            aas_store_disconnect(st);
+            return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                               "Redis %s: cannot set the socket timeout",
+                               what);
+        }
+        redisReply *r = redisCommandArgv(st->ctx, a->argc, aas_store_argv(a),
+                                         a->len);
+        if (r && !st->ctx->err) {
+            if (block_ms > 0 &&
+                redisSetTimeout(st->ctx, aas_store_tv(st->timeout_ms)) !=
+                    REDIS_OK)
+                aas_store_disconnect(st); /* next call reconnects */
+            if (r->type == REDIS_REPLY_ERROR &&
+                !(flags & AAS_STORE_F_KEEP_ERR)) {
+                err = aas_store_reply_err(st, r, what, errstr, errstr_size);
+                freeReplyObject(r);
+                return err;
+            }
+            *out = r;
+            return AAS_ERR_OK;
+        }
+        snprintf(reason, sizeof(reason), "%s",
+                 st->ctx->err ? st->ctx->errstr : "no reply");
+        if (r) freeReplyObject(r);
+        aas_store_disconnect(st);
+        if (!(flags & AAS_STORE_F_RETRY) || reconnected)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                               "Redis %s failed at %s:%d: %s", what, st->host,
+                               st->port, reason);
+        /* Loop: the top reconnects once and resends. */
+    }
+}
+
+aas_err_t aas_store_eval(aas_store_t *st, aas_store_lua_t script, int flags,
+                         const char *what, int nkeys,
+                         const aas_store_args_t *a, redisReply **out,
+                         char *errstr, size_t errstr_size) {
+    aas_store_args_t e;
+    redisReply *r = NULL;
+    aas_err_t err;
+    for (int pass = 0; pass < 2; pass++) {
+        aas_store_args_init(&e);
+        aas_store_args_add(&e, pass == 0 ? "EVALSHA" : "EVAL");
+        aas_store_args_add(&e, pass == 0 ? st->sha[script]
+                                         : aas_store_scripts[script].body);
+        aas_store_args_addll(&e, nkeys);
+        for (int i = 0; i < a->argc; i++)
+            aas_store_args_addb(&e, a->argv[i], a->len[i]);
+        if (a->overflow) e.overflow = 1;
+        err = aas_store_cmd(st, flags | AAS_STORE_F_KEEP_ERR, 0, what, &e, &r,
+                            errstr, errstr_size);
+        if (err) return err;
+        if (r->type != REDIS_REPLY_ERROR) {
+            *out = r;
+            return AAS_ERR_OK;
+        }
+        /* The server lost its script cache (restart, SCRIPT FLUSH, failover
+         * to a replica that never saw SCRIPT LOAD): send the body. */
+        if (pass == 0 && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            r = NULL;
+            continue;
+        }
+        err = aas_store_reply_err(st, r, what, errstr, errstr_size);
+        freeReplyObject(r);
+        return err;
+    }
+    return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS, "Redis %s failed",
+                       what); /* not reached */
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+void aas_store_conf_init(aas_store_conf_t *conf) {
+    memset(conf, 0, sizeof(*conf));
+    conf->host = "127.0.0.1";
+    conf->port = 6379;
+    conf->db = 0;
+    conf->timeout_ms = 5000;
+    conf->ttl_s = 86400;
+    conf->prefix = "aas:";
+}
+
+static aas_err_t aas_store_conf_check(const aas_store_conf_t *c, char *errstr,
+                                      size_t errstr_size) {
+    if (!c->host || !*c->host || strlen(c->host) > 255)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: host must be 1..255 characters");
+    if (c->host[0] != '/' && (c->port < 1 || c->port > 65535))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: port %d out of range 1..65535", c->port);
+    if (c->db < 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: db %d must be >= 0", c->db);
+    if (c->timeout_ms < 1 || c->timeout_ms > 3600000)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: timeout_ms %d out of range 1..3600000",
+                           c->timeout_ms);
+    if (c->ttl_s < 1)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: ttl_s %d must be >= 1", c->ttl_s);
+    if (c->user && !c->password)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: user %s given without a password",
+                           c->user);
+    const char *p = c->prefix ? c->prefix : "";
+    if (strlen(p) > AAS_STORE_PREFIX_MAX)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: prefix longer than %d characters",
+                           AAS_STORE_PREFIX_MAX);
+    for (; *p; p++)
+        if (*p == '{' || *p == '}' || *p <= ' ' || *p == 0x7f)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "store: prefix may not contain braces, "
+                               "spaces or control characters");
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_new(const aas_store_conf_t *conf, aas_store_t **out,
+                        char *errstr, size_t errstr_size) {
+    aas_err_t err;
+    if (!conf || !out)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "store: conf and out are required");
+    if ((err = aas_store_conf_check(conf, errstr, errstr_size))) return err;
+    aas_store_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                           "store: out of memory");
+    st->port = conf->port;
+    st->db = conf->db;
+    st->timeout_ms = conf->timeout_ms;
+    st->ttl_s = conf->ttl_s;
+    st->host = aas_store_strdup_or_null(conf->host);
+    st->user = aas_store_strdup_or_null(conf->user);
+    st->password = aas_store_strdup_or_null(conf->password);
+    st->prefix = aas_store_strdup_or_null(conf->prefix ? conf->prefix : "");
+    if (!st->host || !st->prefix || (conf->user && !st->user) ||
+        (conf->password && !st->password)) {
+        aas_store_destroy(st);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                           "store: out of memory");
+    }
+    if ((err = aas_store_connect(st, errstr, errstr_size))) {
+        aas_store_destroy(st);
+        return err;
+    }
+    *out = st;
+    return AAS_ERR_OK;
+}
+
+void aas_store_destroy(aas_store_t *st) {
+    if (!st) return;
+    aas_store_disconnect(st);
+    free(st->host);
+    free(st->user);
+    if (st->password) {
+        /* Do not leave the secret in freed heap. */
+        volatile char *p = st->password;
+        while (*p) *p++ = '\0';
+        free(st->password);
+    }
+    free(st->prefix);
+    free(st);
+}
+
+int64_t aas_store_reconnects(const aas_store_t *st) {
+    return st ? st->reconnects : 0;
+}

@@ -1,0 +1,118 @@
+/*
+ * store_int.h - internals shared by store.c (connection, jobs) and
+ * store_model.c (model registry).  Not a public API: only common/store*.c
+ * include it, and it is the one place outside them where hiredis names
+ * appear.
+ *
+ * What lives here: the handle struct, the Lua script table, key building,
+ * argument vectors and the one command wrapper (aas_store_cmd) that owns the
+ * reconnect-once policy and the hiredis error mapping.
+ */
+#ifndef AAS_STORE_INT_H
+#define AAS_STORE_INT_H
+
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+
+/* The Lua scripts; order matches aas_store_scripts[] in store.c. */
+typedef enum {
+    AAS_STORE_LUA_QUEUED = 0,
+    AAS_STORE_LUA_START,
+    AAS_STORE_LUA_FINISH,
+    AAS_STORE_LUA_WAKE,
+    AAS_STORE_LUA_GETB,
+    AAS_STORE_LUA_MODEL_PUT,
+    AAS_STORE_LUA_MODEL_GET,
+    AAS_STORE_LUA_MODEL_META,
+    AAS_STORE_LUA_MODEL_VERSIONS,
+    AAS_STORE_LUA_MODEL_DELETE,
+    AAS_STORE_LUA__COUNT
+} aas_store_lua_t;
+
+struct aas_store_s {
+    redisContext *ctx;            /* NULL while disconnected */
+    char *host;
+    int port;
+    char *user;
+    char *password;
+    int db;
+    int timeout_ms;
+    int ttl_s;
+    char *prefix;
+    char sha[AAS_STORE_LUA__COUNT][41]; /* from SCRIPT LOAD */
+    int64_t reconnects;
+};
+
+/* Flags for aas_store_cmd(). */
+#define AAS_STORE_F_RETRY 1 /* idempotent: resend once after a reconnect */
+#define AAS_STORE_F_KEEP_ERR 2 /* hand REDIS_REPLY_ERROR back to the caller */
+
+/* Up to this many arguments per command, and this many numbers formatted
+ * into the vector's own storage. */
+#define AAS_STORE_ARGS_MAX 16
+#define AAS_STORE_ARGS_NUMS 8
+
+typedef struct {
+    int argc;
+    const char *argv[AAS_STORE_ARGS_MAX];
+    size_t len[AAS_STORE_ARGS_MAX];
+    char nums[AAS_STORE_ARGS_NUMS][24];
+    int n_nums;
+    int overflow;                 /* set if an add did not fit */
+} aas_store_args_t;
+
+void aas_store_args_init(aas_store_args_t *a);
+void aas_store_args_add(aas_store_args_t *a, const char *s);
+void aas_store_args_addb(aas_store_args_t *a, const void *p, size_t n);
+void aas_store_args_addll(aas_store_args_t *a, long long v);
+
+/* Largest key we build: prefix (64) + "result:{" + id (128) + "}". */
+#define AAS_STORE_KEY_MAX 256
+
+/**
+ * @brief Build <prefix><kind>:{<id>} (or <prefix><kind> when id is NULL).
+ *        The caller has validated id.  Returns 0, or -1 if it does not fit.
+ */
+int aas_store_key(const aas_store_t *st, char *buf, size_t size,
+                  const char *kind, const char *id);
+
+/**
+ * @brief Run one command: connect if needed, reconnect at most once per call
+ *        (before sending if the socket is dead, or after a failed send when
+ *        AAS_STORE_F_RETRY says a resend is safe), map hiredis failures.
+ * @param block_ms extra socket timeout for a blocking command (BLPOP), 0
+ *        otherwise; the normal timeout is restored afterwards.
+ * @param out the reply on AAS_ERR_OK (caller frees with freeReplyObject);
+ *        with AAS_STORE_F_KEEP_ERR also an error reply.
+ */
+aas_err_t aas_store_cmd(aas_store_t *st, int flags, int block_ms,
+                        const char *what, const aas_store_args_t *a,
+                        redisReply **out, char *errstr, size_t errstr_size);
+
+/**
+ * @brief EVALSHA a script; on NOSCRIPT fall back to EVAL with the body.
+ *        a holds KEYS then ARGV (no command/sha/numkeys); nkeys of them are
+ *        keys.  Error replies are mapped, never returned.
+ */
+aas_err_t aas_store_eval(aas_store_t *st, aas_store_lua_t script, int flags,
+                         const char *what, int nkeys,
+                         const aas_store_args_t *a, redisReply **out,
+                         char *errstr, size_t errstr_size);
+
+/** @brief Map an error reply to aas_err_t + errstr. */
+aas_err_t aas_store_reply_err(aas_store_t *st, const redisReply *r,
+                              const char *what, char *errstr,
+                              size_t errstr_size);
+
+/** @brief errstr for a reply of an unexpected type; AAS_ERR_REDIS. */
+aas_err_t aas_store_reply_bad(const redisReply *r, const char *what,
+                              char *errstr, size_t errstr_size);
+
+/** @brief Parse a decimal int64 from a bulk/status/integer reply. */
+int aas_store_reply_ll(const redisReply *r, int64_t *out);
+
+/** @brief malloc'ed NUL-terminated copy of n bytes; NULL on OOM. */
+char *aas_store_memdup0(const char *p, size_t n);
+
+#endif

@@ -1,0 +1,794 @@
+/*
+ * test_store.c - the store against a real redis-server (harness_redis):
+ * job state machine and write-once finish, waiting, TTLs, id validation,
+ * the model registry, AUTH, and reconnecting after Redis dies.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness_redis.h"
+#include "store.h"
+
+typedef struct {
+    aas_test_redis_t redis;   /* shared by the group */
+    aas_test_redis_t extra;   /* per test (AUTH, kill), pid 0 when unused */
+    aas_store_t *st;          /* per test */
+    char errstr[512];
+} fixture_t;
+
+static void conf_for(aas_store_conf_t *c, const aas_test_redis_t *r) {
+    aas_store_conf_init(c);
+    c->port = r->port;
+    c->timeout_ms = 2000;
+}
+
+static int group_setup(void **state) {
+    /* A Redis that dies mid-write must not kill the test (see store.h). */
+    signal(SIGPIPE, SIG_IGN);
+    fixture_t *f = calloc(1, sizeof(*f));
+    if (!f) return -1;
+    if (aas_test_redis_start(&f->redis, NULL) != 0) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    fixture_t *f = *state;
+    aas_test_redis_stop(&f->redis);
+    free(f);
+    return 0;
+}
+
+static int setup(void **state) {
+    fixture_t *f = *state;
+    aas_store_conf_t c;
+    conf_for(&c, &f->redis);
+    memset(&f->extra, 0, sizeof(f->extra));
+    if (aas_test_redis_cmd(&f->redis, NULL, 0, "FLUSHALL", NULL) != 0)
+        return -1;
+    return aas_store_new(&c, &f->st, f->errstr, sizeof(f->errstr)) ? -1 : 0;
+}
+
+static int teardown(void **state) {
+    fixture_t *f = *state;
+    aas_store_destroy(f->st);
+    f->st = NULL;
+    if (f->extra.dir[0]) aas_test_redis_stop(&f->extra);
+    return 0;
+}
+
+static long long ttl_of(fixture_t *f, const char *key) {
+    return aas_test_redis_int(&f->redis, "TTL", key, NULL);
+}
+
+/* ---- jobs ------------------------------------------------------------ */
+
+static void job_happy_path_sets_every_field(void **state) {
+    fixture_t *f = *state;
+    aas_job_info_t info;
+    aas_status_t s = AAS_STATUS__COUNT;
+    int written = -1;
+    const char res[] = "\xc3\x01result\0bytes";
+    void *buf = NULL;
+    size_t len = 0;
+
+    assert_int_equal(aas_store_job_queued(f->st, "job-1", "mlp", 1234,
+                                          f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_get(f->st, "job-1", &info, f->errstr,
+                                       sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_QUEUED);
+    assert_string_equal(info.model, "mlp");
+    assert_int_equal(info.submit_ms, 1234);
+    assert_true(info.queued_ms > 1600000000000LL);
+    assert_int_equal(info.attempts, 0);
+    aas_job_info_clear(&info);
+
+    assert_int_equal(aas_store_job_start(f->st, "job-1", "w1", "mlp",
+                                         "jobs/0@42", &s, f->errstr,
+                                         sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_RUNNING);
+    assert_int_equal(aas_store_job_get(f->st, "job-1", &info, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_RUNNING);
+    assert_int_equal(info.attempts, 1);
+    assert_string_equal(info.worker, "w1");
+    assert_string_equal(info.src, "jobs/0@42");
+    assert_true(info.started_ms >= info.queued_ms);
+    aas_job_info_clear(&info);
+
+    assert_int_equal(aas_store_job_finish(f->st, "job-1", AAS_STATUS_SUCCEEDED,
+                                          "3", res, sizeof(res), NULL,
+                                          &written, f->errstr,
+                                          sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(written, 1);
+    assert_int_equal(aas_store_job_get(f->st, "job-1", &info, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_SUCCEEDED);
+    assert_string_equal(info.version, "3");
+    assert_null(info.error);
+    assert_int_equal(info.result_writes, 1);
+    assert_int_equal(info.skips, 0);
+    assert_true(info.finished_ms >= info.started_ms);
+    aas_job_info_clear(&info);
+
+    assert_int_equal(aas_store_result_get(f->st, "job-1", &buf, &len, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(len, sizeof(res));
+    assert_memory_equal(buf, res, sizeof(res));
+    free(buf);
+    assert_int_equal(aas_test_redis_int(&f->redis, "LLEN", "aas:done:{job-1}",
+                                        NULL),
+                     1);
+}
+
+static void job_get_unknown_is_not_found(void **state) {
+    fixture_t *f = *state;
+    aas_job_info_t info;
+    void *buf;
+    size_t len;
+    assert_int_equal(aas_store_job_get(f->st, "nope", &info, f->errstr,
+                                       sizeof(f->errstr)),
+                     AAS_ERR_NOT_FOUND);
+    assert_int_equal(aas_store_result_get(f->st, "nope", &buf, &len, NULL, 0),
+                     AAS_ERR_NOT_FOUND);
+}
+
+static void finish_twice_writes_once(void **state) {
+    fixture_t *f = *state;
+    int written = -1;
+    void *buf;
+    size_t len;
+    aas_job_info_t info;
+    assert_int_equal(aas_store_job_start(f->st, "j2", "w1", "m", NULL, NULL,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_finish(f->st, "j2", AAS_STATUS_SUCCEEDED,
+                                          "1", "first", 5, NULL, &written,
+                                          NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(written, 1);
+    assert_int_equal(aas_store_job_finish(f->st, "j2", AAS_STATUS_FAILED, "2",
+                                          "second!", 7, "boom", &written,
+                                          NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(written, 0);
+    assert_int_equal(aas_store_job_get(f->st, "j2", &info, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_SUCCEEDED);
+    assert_int_equal(info.result_writes, 1);
+    assert_string_equal(info.version, "1");
+    assert_null(info.error);
+    aas_job_info_clear(&info);
+    assert_int_equal(aas_store_result_get(f->st, "j2", &buf, &len, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "first", 5);
+    free(buf);
+    assert_int_equal(aas_test_redis_int(&f->redis, "LLEN", "aas:done:{j2}",
+                                        NULL),
+                     1);
+}
+
+static void start_after_terminal_returns_it_and_counts_a_skip(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s;
+    aas_job_info_t info;
+    assert_int_equal(aas_store_job_queued(f->st, "j3", "m", 1, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_finish(f->st, "j3", AAS_STATUS_CANCELLED,
+                                          NULL, NULL, 0, "cancelled by user",
+                                          NULL, NULL, 0),
+                     AAS_ERR_OK);
+    for (int i = 0; i < 2; i++) {
+        s = AAS_STATUS_QUEUED;
+        assert_int_equal(aas_store_job_start(f->st, "j3", "w9", "m2", "x",
+                                             &s, NULL, 0),
+                         AAS_ERR_OK);
+        assert_int_equal(s, AAS_STATUS_CANCELLED);
+    }
+    assert_int_equal(aas_store_job_get(f->st, "j3", &info, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_CANCELLED);
+    assert_int_equal(info.skips, 2);
+    assert_int_equal(info.attempts, 0);
+    assert_null(info.worker);
+    assert_string_equal(info.model, "m");
+    assert_string_equal(info.error, "cancelled by user");
+    assert_int_equal(info.result_writes, 1);
+    aas_job_info_clear(&info);
+    /* No result was given: no result key. */
+    assert_int_equal(aas_test_redis_int(&f->redis, "EXISTS",
+                                        "aas:result:{j3}", NULL),
+                     0);
+}
+
+static void status_never_regresses(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s;
+    aas_job_info_t info;
+    assert_int_equal(aas_store_job_start(f->st, "j4", "w1", "m", NULL, &s,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    /* A late QUEUED (client raced the worker) does not undo RUNNING. */
+    assert_int_equal(aas_store_job_queued(f->st, "j4", "m", 5, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_get(f->st, "j4", &info, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_RUNNING);
+    aas_job_info_clear(&info);
+    /* A retry is RUNNING again, attempts 2. */
+    assert_int_equal(aas_store_job_start(f->st, "j4", "w2", NULL, NULL, &s,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_finish(f->st, "j4", AAS_STATUS_FAILED,
+                                          NULL, NULL, 0, "bad input", NULL,
+                                          NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_queued(f->st, "j4", "m", 5, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_start(f->st, "j4", "w3", NULL, NULL, &s,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_FAILED);
+    assert_int_equal(aas_store_job_get(f->st, "j4", &info, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_FAILED);
+    assert_int_equal(info.attempts, 2);
+    assert_string_equal(info.worker, "w2");
+    assert_string_equal(info.error, "bad input");
+    aas_job_info_clear(&info);
+}
+
+static void finish_rejects_non_terminal_and_oversized(void **state) {
+    fixture_t *f = *state;
+    assert_int_equal(aas_store_job_finish(f->st, "j5", AAS_STATUS_RUNNING,
+                                          NULL, NULL, 0, NULL, NULL, f->errstr,
+                                          sizeof(f->errstr)),
+                     AAS_ERR_INVAL);
+    assert_int_equal(aas_store_job_finish(f->st, "j5", AAS_STATUS_SUCCEEDED,
+                                          NULL, "x", AAS_STORE_RESULT_MAX + 1,
+                                          NULL, NULL, NULL, 0),
+                     AAS_ERR_TOO_LARGE);
+    assert_int_equal(aas_test_redis_int(&f->redis, "DBSIZE", NULL), 0);
+}
+
+static void ttl_is_set_on_all_keys(void **state) {
+    fixture_t *f = *state;
+    aas_store_conf_t c;
+    aas_store_t *st;
+    conf_for(&c, &f->redis);
+    c.ttl_s = 600;
+    assert_int_equal(aas_store_new(&c, &st, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(aas_store_job_queued(st, "t1", "m", 1, NULL, 0),
+                     AAS_ERR_OK);
+    long long t = ttl_of(f, "aas:job:{t1}");
+    assert_true(t > 0 && t <= 600);
+    assert_int_equal(aas_store_job_finish(st, "t1", AAS_STATUS_SUCCEEDED, NULL,
+                                          "r", 1, NULL, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    const char *keys[] = {"aas:job:{t1}", "aas:result:{t1}", "aas:done:{t1}"};
+    for (int i = 0; i < 3; i++) {
+        t = ttl_of(f, keys[i]);
+        assert_true(t > 0 && t <= 600);
+    }
+    aas_store_destroy(st);
+}
+
+static void invalid_ids_are_rejected_without_touching_redis(void **state) {
+    fixture_t *f = *state;
+    char long_id[201];
+    memset(long_id, 'a', 200);
+    long_id[200] = '\0';
+    const char *bad[] = {"a}b", "x y", "../a", "", "{x}", "a:b", ".a", "-a",
+                         long_id, NULL};
+    aas_job_info_t info;
+    aas_status_t s;
+    void *buf;
+    size_t len;
+    int64_t v;
+    for (int i = 0; bad[i]; i++) {
+        const char *id = bad[i];
+        assert_int_equal(aas_store_job_queued(f->st, id, "m", 1, f->errstr,
+                                              sizeof(f->errstr)),
+                         AAS_ERR_INVAL);
+        assert_non_null(strstr(f->errstr, "invalid"));
+        assert_int_equal(aas_store_job_start(f->st, id, "w", "m", NULL, &s,
+                                             NULL, 0),
+                         AAS_ERR_INVAL);
+        assert_int_equal(aas_store_job_finish(f->st, id, AAS_STATUS_FAILED,
+                                              NULL, NULL, 0, "e", NULL, NULL,
+                                              0),
+                         AAS_ERR_INVAL);
+        assert_int_equal(aas_store_job_get(f->st, id, &info, NULL, 0),
+                         AAS_ERR_INVAL);
+        assert_int_equal(aas_store_result_get(f->st, id, &buf, &len, NULL, 0),
+                         AAS_ERR_INVAL);
+        assert_int_equal(aas_store_job_wait(f->st, id, 10, &s, NULL, 0),
+                         AAS_ERR_INVAL);
+        assert_int_equal(aas_store_model_put(f->st, id, "b", 1, NULL, &v,
+                                             NULL, 0),
+                         AAS_ERR_INVAL);
+        assert_int_equal(aas_store_model_latest(f->st, id, &v, NULL, 0),
+                         AAS_ERR_INVAL);
+        /* Bad names in the other id slots too. */
+        assert_int_equal(aas_store_job_queued(f->st, "ok", id, 1, NULL, 0),
+                         AAS_ERR_INVAL);
+        assert_int_equal(aas_store_job_start(f->st, "ok", id, "m", NULL, &s,
+                                             NULL, 0),
+                         AAS_ERR_INVAL);
+    }
+    assert_int_equal(aas_store_job_queued(f->st, NULL, "m", 1, NULL, 0),
+                     AAS_ERR_INVAL);
+    assert_int_equal(aas_test_redis_int(&f->redis, "DBSIZE", NULL), 0);
+}
+
+/* ---- waiting --------------------------------------------------------- */
+
+typedef struct {
+    int port;
+    const char *job;
+    int delay_ms;        /* finisher: sleep before finishing */
+    int timeout_ms;      /* waiter */
+    aas_err_t err;
+    aas_status_t status;
+    int64_t took_ms;
+} waiter_t;
+
+static void *waiter_main(void *arg) {
+    waiter_t *w = arg;
+    aas_store_conf_t c;
+    aas_store_t *st;
+    aas_store_conf_init(&c);
+    c.port = w->port;
+    w->err = aas_store_new(&c, &st, NULL, 0);
+    if (w->err) return NULL;
+    int64_t t0 = aas_mono_us();
+    w->err = aas_store_job_wait(st, w->job, w->timeout_ms, &w->status, NULL,
+                                0);
+    w->took_ms = (aas_mono_us() - t0) / 1000;
+    aas_store_destroy(st);
+    return NULL;
+}
+
+static void *finisher_main(void *arg) {
+    waiter_t *w = arg;
+    aas_store_conf_t c;
+    aas_store_t *st;
+    aas_store_conf_init(&c);
+    c.port = w->port;
+    usleep((useconds_t)w->delay_ms * 1000);
+    w->err = aas_store_new(&c, &st, NULL, 0);
+    if (w->err) return NULL;
+    w->err = aas_store_job_finish(st, w->job, AAS_STATUS_SUCCEEDED, NULL, "ok",
+                                  2, NULL, NULL, NULL, 0);
+    aas_store_destroy(st);
+    return NULL;
+}
+
+static void wait_returns_at_once_when_terminal(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s;
+    assert_int_equal(aas_store_job_finish(f->st, "w0", AAS_STATUS_EXPIRED,
+                                          NULL, NULL, 0, "deadline", NULL,
+                                          NULL, 0),
+                     AAS_ERR_OK);
+    int64_t t0 = aas_mono_us();
+    assert_int_equal(aas_store_job_wait(f->st, "w0", 5000, &s, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_EXPIRED);
+    assert_true(aas_mono_us() - t0 < 1000000);
+    assert_int_equal(aas_store_job_wait(f->st, "w0", 0, &s, NULL, 0),
+                     AAS_ERR_OK);
+}
+
+static void wait_wakes_when_another_connection_finishes(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s = AAS_STATUS_QUEUED;
+    /* Longer than the 2000 ms command timeout: the blocking call must
+     * extend the socket timeout. */
+    waiter_t fin = {.port = f->redis.port, .job = "w1", .delay_ms = 2300};
+    pthread_t th;
+    assert_int_equal(aas_store_job_queued(f->st, "w1", "m", 1, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(pthread_create(&th, NULL, finisher_main, &fin), 0);
+    int64_t t0 = aas_mono_us();
+    aas_err_t err = aas_store_job_wait(f->st, "w1", 10000, &s, f->errstr,
+                                       sizeof(f->errstr));
+    int64_t took = (aas_mono_us() - t0) / 1000;
+    pthread_join(th, NULL);
+    assert_int_equal(fin.err, AAS_ERR_OK);
+    assert_int_equal(err, AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_SUCCEEDED);
+    assert_true(took >= 2200 && took < 8000);
+    /* The token is back for the next waiter, and the handle still works
+     * with its normal timeout. */
+    assert_int_equal(aas_test_redis_int(&f->redis, "LLEN", "aas:done:{w1}",
+                                        NULL),
+                     1);
+    assert_int_equal(aas_store_job_queued(f->st, "w1b", "m", 1, NULL, 0),
+                     AAS_ERR_OK);
+}
+
+static void wait_times_out_with_timeout_error(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s = AAS_STATUS__COUNT;
+    assert_int_equal(aas_store_job_start(f->st, "w2", "w", "m", NULL, NULL,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    int64_t t0 = aas_mono_us();
+    aas_err_t err = aas_store_job_wait(f->st, "w2", 300, &s, f->errstr,
+                                       sizeof(f->errstr));
+    int64_t took = (aas_mono_us() - t0) / 1000;
+    assert_int_equal(err, AAS_ERR_TIMEOUT);
+    assert_true(aas_err_is_retriable(err));
+    assert_int_equal(s, AAS_STATUS__COUNT); /* untouched on failure */
+    assert_non_null(strstr(f->errstr, "RUNNING"));
+    assert_true(took >= 250 && took < 3000);
+    /* Unknown jobs time out too (may not be recorded yet). */
+    assert_int_equal(aas_store_job_wait(f->st, "never", 50, &s, NULL, 0),
+                     AAS_ERR_TIMEOUT);
+    assert_int_equal(aas_store_job_wait(f->st, "w2", -1, &s, NULL, 0),
+                     AAS_ERR_INVAL);
+}
+
+static void two_waiters_both_wake(void **state) {
+    fixture_t *f = *state;
+    waiter_t w[2], fin = {.port = f->redis.port, .job = "w3", .delay_ms = 400};
+    pthread_t th[3];
+    assert_int_equal(aas_store_job_queued(f->st, "w3", "m", 1, NULL, 0),
+                     AAS_ERR_OK);
+    for (int i = 0; i < 2; i++) {
+        w[i] = (waiter_t){.port = f->redis.port, .job = "w3",
+                          .timeout_ms = 10000, .err = AAS_ERR__COUNT};
+        assert_int_equal(pthread_create(&th[i], NULL, waiter_main, &w[i]), 0);
+    }
+    assert_int_equal(pthread_create(&th[2], NULL, finisher_main, &fin), 0);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    assert_int_equal(fin.err, AAS_ERR_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(w[i].err, AAS_ERR_OK);
+        assert_int_equal(w[i].status, AAS_STATUS_SUCCEEDED);
+        assert_true(w[i].took_ms < 5000);
+    }
+    assert_int_equal(aas_test_redis_int(&f->redis, "LLEN", "aas:done:{w3}",
+                                        NULL),
+                     1);
+}
+
+static void wait_pushback_keeps_the_token_and_its_ttl(void **state) {
+    fixture_t *f = *state;
+    waiter_t w = {.port = f->redis.port, .job = "w4", .timeout_ms = 10000,
+                  .err = AAS_ERR__COUNT};
+    pthread_t th;
+    assert_int_equal(aas_store_job_start(f->st, "w4", "w", "m", NULL, NULL,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
+    usleep(300 * 1000); /* let it block in BLPOP */
+    assert_int_equal(aas_store_job_finish(f->st, "w4", AAS_STATUS_SUCCEEDED,
+                                          NULL, "r", 1, NULL, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    pthread_join(th, NULL);
+    assert_int_equal(w.err, AAS_ERR_OK);
+    assert_int_equal(w.status, AAS_STATUS_SUCCEEDED);
+    /* BLPOP of the only token deleted the list; the push-back restored the
+     * token and the job's TTL. */
+    assert_int_equal(aas_test_redis_int(&f->redis, "LLEN", "aas:done:{w4}",
+                                        NULL),
+                     1);
+    long long t = ttl_of(f, "aas:done:{w4}");
+    assert_true(t > 0 && t <= 86400);
+}
+
+/* ---- model registry -------------------------------------------------- */
+
+static void model_registry_put_get_versions_meta_delete(void **state) {
+    fixture_t *f = *state;
+    int64_t v = 0, created = 0, *vs = NULL;
+    size_t n = 0, len = 0;
+    void *blob = NULL;
+    char *meta = NULL, **names = NULL;
+
+    assert_int_equal(aas_store_model_put(f->st, "iris", "blob-one", 8,
+                                         "{\"a\":1}", &v, f->errstr,
+                                         sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(aas_store_model_put(f->st, "iris", "blob\0two", 8, NULL,
+                                         &v, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(aas_store_model_put(f->st, "digits", "d", 1, NULL, &v,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 1);
+
+    assert_int_equal(aas_store_model_latest(f->st, "iris", &v, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(aas_store_model_get(f->st, "iris", 0, 1024, &blob, &len,
+                                         &v, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(len, 8);
+    assert_memory_equal(blob, "blob\0two", 8);
+    free(blob);
+    assert_int_equal(aas_store_model_get(f->st, "iris", 1, 1024, &blob, &len,
+                                         &v, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 1);
+    assert_memory_equal(blob, "blob-one", 8);
+    free(blob);
+
+    assert_int_equal(aas_store_model_versions(f->st, "iris", &vs, &n, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(vs[0], 1);
+    assert_int_equal(vs[1], 2);
+    free(vs);
+
+    assert_int_equal(aas_store_model_meta(f->st, "iris", 1, &meta, &created,
+                                          NULL, 0),
+                     AAS_ERR_OK);
+    assert_string_equal(meta, "{\"a\":1}");
+    assert_true(created > 1600000000000LL);
+    free(meta);
+    meta = (char *)"untouched";
+    assert_int_equal(aas_store_model_meta(f->st, "iris", 0, &meta, NULL, NULL,
+                                          0),
+                     AAS_ERR_OK);
+    assert_null(meta); /* v2 has none */
+
+    assert_int_equal(aas_store_model_list(f->st, &names, &n, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "digits");
+    assert_string_equal(names[1], "iris");
+    aas_store_model_list_free(names, n);
+
+    /* Deleting latest moves latest to the highest remaining version. */
+    assert_int_equal(aas_store_model_delete(f->st, "iris", 2, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_latest(f->st, "iris", &v, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(aas_store_model_get(f->st, "iris", 2, 1024, &blob, &len,
+                                         &v, NULL, 0),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_int_equal(aas_store_model_delete(f->st, "iris", 2, NULL, 0),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_int_equal(aas_store_model_delete(f->st, "iris", 0, NULL, 0),
+                     AAS_ERR_INVAL);
+    /* Deleting a non-latest version leaves latest alone. */
+    assert_int_equal(aas_store_model_put(f->st, "iris", "three", 5, NULL, &v,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 3); /* never reuses 2 */
+    assert_int_equal(aas_store_model_delete(f->st, "iris", 1, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_latest(f->st, "iris", &v, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 3);
+    /* The last delete removes the name from the list. */
+    assert_int_equal(aas_store_model_delete(f->st, "iris", 3, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_latest(f->st, "iris", &v, NULL, 0),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_int_equal(aas_store_model_versions(f->st, "iris", &vs, &n, NULL, 0),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_int_equal(aas_store_model_list(f->st, &names, &n, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "digits");
+    aas_store_model_list_free(names, n);
+    assert_int_equal(aas_store_model_put(f->st, "iris", "four", 4, NULL, &v,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 4);
+}
+
+static void model_get_unknown_is_unknown_model(void **state) {
+    fixture_t *f = *state;
+    void *blob;
+    size_t len;
+    int64_t v;
+    char *meta;
+    assert_int_equal(aas_store_model_get(f->st, "ghost", 0, 1024, &blob, &len,
+                                         &v, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_non_null(strstr(f->errstr, "ghost"));
+    assert_int_equal(aas_store_model_get(f->st, "ghost", 7, 1024, &blob, &len,
+                                         &v, NULL, 0),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_int_equal(aas_store_model_meta(f->st, "ghost", 0, &meta, NULL, NULL,
+                                          0),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_int_equal(aas_store_model_put(f->st, "real", "x", 1, NULL, &v, NULL,
+                                         0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_get(f->st, "real", 9, 1024, &blob, &len,
+                                         &v, NULL, 0),
+                     AAS_ERR_UNKNOWN_MODEL);
+}
+
+static void model_blob_larger_than_max_len_is_rejected(void **state) {
+    fixture_t *f = *state;
+    char big[4096];
+    void *blob = NULL;
+    size_t len = 0;
+    int64_t v = 0;
+    memset(big, 7, sizeof(big));
+    assert_int_equal(aas_store_model_put(f->st, "big", big, sizeof(big), NULL,
+                                         &v, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_get(f->st, "big", 0, 4095, &blob, &len,
+                                         &v, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_TOO_LARGE);
+    assert_null(blob);
+    assert_non_null(strstr(f->errstr, "4096"));
+    assert_int_equal(aas_store_model_get(f->st, "big", 0, 4096, &blob, &len,
+                                         &v, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(len, 4096);
+    free(blob);
+    assert_int_equal(aas_store_model_put(f->st, "big", big, 0, NULL, &v, NULL,
+                                         0),
+                     AAS_ERR_INVAL);
+}
+
+/* ---- AUTH ------------------------------------------------------------ */
+
+static void auth_right_wrong_and_missing_password(void **state) {
+    fixture_t *f = *state;
+    aas_store_conf_t c;
+    aas_store_t *st = NULL;
+    aas_status_t s;
+    const char *pw = "s3cret-Pw";
+    assert_int_equal(aas_test_redis_start(&f->extra, pw), 0);
+    conf_for(&c, &f->extra);
+
+    c.password = pw;
+    assert_int_equal(aas_store_new(&c, &st, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_start(st, "a1", "w", "m", NULL, &s, NULL,
+                                         0),
+                     AAS_ERR_OK);
+    aas_store_destroy(st);
+
+    c.user = "default"; /* ACL form: AUTH user password */
+    assert_int_equal(aas_store_new(&c, &st, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    aas_store_destroy(st);
+
+    c.user = NULL;
+    c.password = "not-the-password";
+    st = NULL;
+    assert_int_equal(aas_store_new(&c, &st, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_INVAL);
+    assert_null(st);
+    assert_non_null(strstr(f->errstr, "Redis AUTH failed"));
+    assert_non_null(strstr(f->errstr, "WRONGPASS"));
+    assert_null(strstr(f->errstr, "not-the-password"));
+
+    c.password = NULL;
+    assert_int_equal(aas_store_new(&c, &st, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_INVAL);
+    assert_null(st);
+    assert_non_null(strstr(f->errstr, "AUTH"));
+
+    c.user = "bob"; /* a user without a password is a config error */
+    assert_int_equal(aas_store_new(&c, &st, NULL, 0), AAS_ERR_INVAL);
+}
+
+static void store_new_reports_unreachable_redis(void **state) {
+    fixture_t *f = *state;
+    aas_store_conf_t c;
+    aas_store_t *st = NULL;
+    aas_store_conf_init(&c);
+    c.port = 1; /* nothing listens there */
+    c.timeout_ms = 500;
+    aas_err_t err = aas_store_new(&c, &st, f->errstr, sizeof(f->errstr));
+    assert_int_equal(err, AAS_ERR_REDIS);
+    assert_true(aas_err_is_retriable(err));
+    assert_non_null(strstr(f->errstr, "127.0.0.1:1"));
+    c.port = 6379;
+    c.prefix = "a{b}";
+    assert_int_equal(aas_store_new(&c, &st, NULL, 0), AAS_ERR_INVAL);
+    assert_null(st);
+}
+
+/* ---- faults ---------------------------------------------------------- */
+
+static void redis_killed_gives_redis_error_then_reconnects(void **state) {
+    fixture_t *f = *state;
+    aas_store_conf_t c;
+    aas_store_t *st;
+    aas_status_t s;
+    aas_job_info_t info;
+    int written;
+    assert_int_equal(aas_test_redis_start(&f->extra, NULL), 0);
+    conf_for(&c, &f->extra);
+    c.timeout_ms = 1000;
+    assert_int_equal(aas_store_new(&c, &st, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(aas_store_job_queued(st, "k1", "m", 1, NULL, 0),
+                     AAS_ERR_OK);
+
+    assert_int_equal(aas_test_redis_kill(&f->extra), 0);
+    aas_err_t err = aas_store_job_start(st, "k1", "w", "m", NULL, &s,
+                                        f->errstr, sizeof(f->errstr));
+    assert_int_equal(err, AAS_ERR_REDIS);
+    assert_true(aas_err_is_retriable(err));
+    assert_true(strlen(f->errstr) > 0);
+    assert_int_equal(aas_store_job_get(st, "k1", &info, NULL, 0),
+                     AAS_ERR_REDIS);
+
+    /* Back (empty, no persistence): the same handle works again. */
+    assert_int_equal(aas_test_redis_restart(&f->extra), 0);
+    assert_int_equal(aas_store_job_start(st, "k1", "w", "m", NULL, &s,
+                                         f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_RUNNING);
+
+    /* A restart between two calls (stale socket) is invisible. */
+    assert_int_equal(aas_test_redis_restart(&f->extra), 0);
+    assert_int_equal(aas_store_job_finish(st, "k1", AAS_STATUS_SUCCEEDED,
+                                          NULL, "r", 1, NULL, &written,
+                                          f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(written, 1);
+    assert_true(aas_store_reconnects(st) >= 2);
+
+    /* Scripts flushed behind our back: EVALSHA falls back to EVAL. */
+    assert_int_equal(aas_test_redis_cmd(&f->extra, NULL, 0, "SCRIPT", "FLUSH",
+                                        NULL),
+                     0);
+    assert_int_equal(aas_store_job_start(st, "k2", "w", "m", NULL, &s, NULL,
+                                         0),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_RUNNING);
+    aas_store_destroy(st);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(job_happy_path_sets_every_field),
+        T(job_get_unknown_is_not_found),
+        T(finish_twice_writes_once),
+        T(start_after_terminal_returns_it_and_counts_a_skip),
+        T(status_never_regresses),
+        T(finish_rejects_non_terminal_and_oversized),
+        T(ttl_is_set_on_all_keys),
+        T(invalid_ids_are_rejected_without_touching_redis),
+        T(wait_returns_at_once_when_terminal),
+        T(wait_wakes_when_another_connection_finishes),
+        T(wait_times_out_with_timeout_error),
+        T(two_waiters_both_wake),
+        T(wait_pushback_keeps_the_token_and_its_ttl),
+        T(model_registry_put_get_versions_meta_delete),
+        T(model_get_unknown_is_unknown_model),
+        T(model_blob_larger_than_max_len_is_rejected),
+        T(auth_right_wrong_and_missing_password),
+        T(store_new_reports_unreachable_redis),
+        T(redis_killed_gives_redis_error_then_reconnects),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
