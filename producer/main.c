@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     char why[512];
+    signal(SIGPIPE, SIG_IGN); /* a dead Redis gives EPIPE, not death */
     if (aas_cli_conf_load(conf, config_file, xargs, nx, why, sizeof(why))) {
         fprintf(stderr, "aas-producer: %s\n", why);
         rc = EXIT_USAGE;

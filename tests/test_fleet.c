@@ -8,6 +8,7 @@
  * lose no valid job.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +72,7 @@ static void *make_model_blob(size_t *len) {
 }
 
 static int setup(void **state) {
+    signal(SIGPIPE, SIG_IGN);
     fleet_t *f = calloc(1, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/aas-fleet-XXXXXX");
     if (!mkdtemp(f->dir)) return -1;
@@ -239,6 +241,48 @@ static int any_log_contains(fleet_t *f, const char *needle) {
     return 0;
 }
 
+
+/* Read the dead-letter topic from the start (no group: plain assign) and
+ * count messages carrying our error headers. */
+static int count_dead_letters(fleet_t *f, int want, int timeout_ms) {
+    char errstr[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(kc, "bootstrap.servers", f->broker.bootstrap, errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "group.id", "fleet-dlq-reader", errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK)
+        return -1;
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+    if (!rk) return -1;
+    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(4);
+    for (int i = 0; i < 4; i++)
+        rd_kafka_topic_partition_list_add(p, "aas.jobs.dlq", i)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    int n = 0;
+    if (rd_kafka_assign(rk, p) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int64_t until = aas_mono_us() + (int64_t)timeout_ms * 1000;
+        while (n < want && aas_mono_us() < until) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+            if (!m) continue;
+            rd_kafka_headers_t *h = NULL;
+            const void *v;
+            size_t len;
+            if (!m->err && rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                rd_kafka_header_get_last(h, "aas.error.code", &v, &len) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR &&
+                rd_kafka_header_get_last(h, "aas.source.topic", &v, &len) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR &&
+                len == strlen("aas.jobs.infer") && memcmp(v, "aas.jobs.infer", len) == 0)
+                n++;
+            rd_kafka_message_destroy(m);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(p);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
 static aas_result_t wait_result(fleet_t *f, const char *id) {
     aas_result_t res = {0};
     char why[512];
@@ -300,6 +344,9 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
         if (!logged) usleep(100000);
     }
     assert_true(logged);
+    /* Both undecodable messages are in the dead-letter topic, with headers
+     * naming the error and where they came from. */
+    assert_int_equal(count_dead_letters(f, 2, 60000), 2);
 }
 
 int main(void) {

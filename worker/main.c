@@ -98,6 +98,9 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* hiredis writes with write(): a Redis that dies mid-write must give
+     * EPIPE, not kill the worker. */
+    signal(SIGPIPE, SIG_IGN);
 
     aas_worker_t *w = NULL;
     aas_err_t err = aas_worker_new(conf, &w, errstr, sizeof(errstr));

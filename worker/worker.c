@@ -175,6 +175,16 @@ static aas_err_t aas_worker_finish(aas_worker_t *w, aas_result_t *res,
     err = aas_store_job_finish(w->store, res->job_id, res->status, version_str,
                                buf, len, res->error, written, why, sizeof(why));
     free(buf);
+    if (err && !aas_err_is_retriable(err) && res->status == AAS_STATUS_SUCCEEDED) {
+        /* The result cannot be stored (e.g. larger than Redis takes): the
+         * job fails with that reason rather than retrying forever. */
+        char reason[600];
+        snprintf(reason, sizeof(reason), "result not stored: %s", why);
+        aas_result_t failed = {.job_id = res->job_id, .model = res->model,
+                               .status = AAS_STATUS_FAILED, .error = reason,
+                               .timings = res->timings};
+        return aas_worker_finish(w, &failed, version_str, written);
+    }
     if (err)
         AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store finish: %s", res->job_id,
                 why);

@@ -1,0 +1,43 @@
+/* model.c - model-kind dispatch and accessors; see model.h. */
+#include "model_int.h"
+
+#include <stdlib.h>
+
+static const aas_model_ops_t *const aas_model_kinds[] = {&aas_model_mlp_ops};
+
+aas_err_t aas_model_load(const void *blob, size_t len, aas_model_t **out,
+                         char *errstr, size_t errstr_size) {
+    for (size_t i = 0; i < sizeof(aas_model_kinds) / sizeof(*aas_model_kinds); i++)
+        if (aas_model_kinds[i]->probe(blob, len)) {
+            aas_model_t *m = NULL;
+            aas_err_t err = aas_model_kinds[i]->load(blob, len, &m, errstr,
+                                                     errstr_size);
+            if (err) return err;
+            m->ops = aas_model_kinds[i];
+            *out = m;
+            return AAS_ERR_OK;
+        }
+    return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                       "unknown model format (no known magic in the first bytes)");
+}
+
+void aas_model_destroy(aas_model_t *m) {
+    if (m) m->ops->destroy(m);
+}
+
+int64_t aas_model_input_dim(const aas_model_t *m) { return m->input_dim; }
+int64_t aas_model_output_dim(const aas_model_t *m) { return m->output_dim; }
+int aas_model_is_classifier(const aas_model_t *m) { return m->classifier; }
+size_t aas_model_footprint(const aas_model_t *m) { return m->footprint; }
+
+const char *aas_model_label_name(const aas_model_t *m, int64_t i) {
+    return m->labels && i >= 0 && i < m->output_dim ? m->labels[i] : NULL;
+}
+
+aas_err_t aas_model_infer(aas_model_t *m, const float *in, int64_t rows,
+                          float *out, char *errstr, size_t errstr_size) {
+    if (rows < 1)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "need at least one row");
+    return m->ops->infer(m, in, rows, out, errstr, errstr_size);
+}

@@ -1,0 +1,33 @@
+/*
+ * model_int.h - what model.c shares with each model implementation.
+ *
+ * An implementation fills one aas_model_ops table and embeds
+ * aas_model_t as the first member of its own struct.
+ */
+#ifndef AAS_MODEL_INT_H
+#define AAS_MODEL_INT_H
+
+#include "model.h"
+
+typedef struct aas_model_ops {
+    const char *name;
+    /** 1 if the blob starts with this implementation's magic. */
+    int (*probe)(const void *blob, size_t len);
+    aas_err_t (*load)(const void *blob, size_t len, aas_model_t **out,
+                      char *errstr, size_t errstr_size);
+    void (*destroy)(aas_model_t *m);
+    aas_err_t (*infer)(aas_model_t *m, const float *in, int64_t rows,
+                       float *out, char *errstr, size_t errstr_size);
+} aas_model_ops_t;
+
+struct aas_model_s {
+    const aas_model_ops_t *ops;
+    int64_t input_dim, output_dim;
+    int classifier;
+    char **labels;      /* output_dim names or NULL */
+    size_t footprint;   /* bytes, kept current by the implementation */
+};
+
+extern const aas_model_ops_t aas_model_mlp_ops;
+
+#endif
