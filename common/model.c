@@ -7,6 +7,9 @@ static const aas_model_ops_t *const aas_model_kinds[] = {&aas_model_mlp_ops};
 
 aas_err_t aas_model_load(const void *blob, size_t len, aas_model_t **out,
                          char *errstr, size_t errstr_size) {
+    if (!out || (!blob && len > 0))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "aas_model_load: NULL argument");
     for (size_t i = 0; i < sizeof(aas_model_kinds) / sizeof(*aas_model_kinds); i++)
         if (aas_model_kinds[i]->probe(blob, len)) {
             aas_model_t *m = NULL;
@@ -36,6 +39,9 @@ const char *aas_model_label_name(const aas_model_t *m, int64_t i) {
 
 aas_err_t aas_model_infer(aas_model_t *m, const float *in, int64_t rows,
                           float *out, char *errstr, size_t errstr_size) {
+    if (!m || !in || !out)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "aas_model_infer: NULL argument");
     if (rows < 1)
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                            "need at least one row");

@@ -58,6 +58,13 @@ aas_err_t aas_model_infer(aas_model_t *m, const float *in, int64_t rows,
 
 /* ---- building native MLP blobs (registry tools, tests, training) ---- */
 
+/* Limits of the native format (docs/model-format.md): aas_model_load and
+ * aas_mlp_serialize reject anything outside them. */
+#define AAS_MLP_MAX_LAYERS 64
+#define AAS_MLP_MAX_DIM (1 << 20)          /* input_dim and every out_dim */
+#define AAS_MLP_MAX_PARAMS (1LL << 28)     /* weights + biases: 1 GiB of f32 */
+#define AAS_MLP_MAX_LABEL_LEN 256          /* UTF-8 bytes per class name */
+
 typedef struct {
     int64_t in, out;       /* weights are out x in, row-major */
     aas_act_t act;

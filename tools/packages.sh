@@ -2,7 +2,7 @@
 # tools/aas-demo and .ci/run).
 AAS_PACKAGES="build-essential cmake pkg-config librdkafka-dev libhiredis-dev \
 libavro-dev libdnnl-dev libcmocka-dev libjansson-dev redis-server kcat \
-python3 python3-avro"
+jq python3 python3-avro"
 
 aas_missing_packages() {
   local p

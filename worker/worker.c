@@ -89,11 +89,9 @@ static void aas_worker_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         aas_worker_log_parts("revoke", parts);
         /* Jobs are finished before the next poll, so every stored offset
-         * is final: commit them before the partitions go. */
-        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0 /* sync */);
-        if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            AAS_LOG(AAS_LOG_WARN, "worker", "commit on revoke failed: %s",
-                    rd_kafka_err2str(cerr));
+         * is final; with enable.auto.commit librdkafka commits the stored
+         * offsets of revoked partitions itself (a synchronous commit here
+         * would block without bound when the broker is gone). */
         if (coop)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
