@@ -132,6 +132,11 @@ aas_err_t aas_model_cache_get(aas_model_cache_t *c, aas_store_t *st,
     for (size_t i = 0; i < c->n; i++)
         if (c->entries[i].version == v && strcmp(c->entries[i].name, name) == 0) {
             c->entries[i].last_use = ++c->clock;
+            /* A model grows as it meets new batch sizes (cached primitives
+             * and buffers): keep the budget honest. */
+            size_t now_bytes = aas_model_footprint(c->entries[i].model);
+            c->bytes = c->bytes - c->entries[i].bytes + now_bytes;
+            c->entries[i].bytes = now_bytes;
             *model_out = c->entries[i].model;
             *version_out = v;
             return AAS_ERR_OK;
