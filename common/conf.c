@@ -123,11 +123,12 @@ aas_err_t aas_conf_new(const aas_conf_def_t *program_defs, aas_conf_t **out) {
 void aas_conf_destroy(aas_conf_t *conf) {
     if (!conf) return;
     for (size_t i = 0; i < conf->n; i++) {
-        free(conf->entries[i].key);
-        if (conf->entries[i].value && aas_conf_is_secret(conf->entries[i].def,
-                                                         conf->entries[i].key))
-            memset(conf->entries[i].value, 0, strlen(conf->entries[i].value));
-        free(conf->entries[i].value);
+        aas_conf_entry_t *e = &conf->entries[i];
+        /* Do not leave secrets in freed heap memory. */
+        if (e->value && aas_conf_is_secret(e->def, e->key))
+            memset(e->value, 0, strlen(e->value));
+        free(e->value);
+        free(e->key);
     }
     free(conf->entries);
     free(conf);
