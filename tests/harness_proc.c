@@ -107,9 +107,67 @@ int aas_test_log_contains(const char *log_path, const char *needle) {
     return found;
 }
 
+/* Run a command line to completion; 0 if it exited 0. */
+static int aas_test_run(char *const argv[], const char *log_path) {
+    aas_test_proc_t p;
+    if (aas_test_proc_start(&p, argv[0], argv, log_path)) return -1;
+    int st = 0;
+    waitpid(p.pid, &st, 0);
+    aas_test_track(p.pid, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int aas_test_read_line(const char *path, char *buf, size_t size) {
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    int ok = fgets(buf, (int)size, fp) != NULL;
+    fclose(fp);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return ok && buf[0] ? 0 : -1;
+}
+
+static int aas_test_kafka_start(aas_test_broker_t *b, const char *dir,
+                                int partitions) {
+    char tool[512], log[512], owner[24], parts[16], path[600];
+    const char *brokers = getenv("AAS_TEST_KAFKA_BROKERS");
+    if (!brokers) brokers = "1";
+    int n = atoi(brokers);
+    snprintf(tool, sizeof(tool), "%s/tools/kafka-local", AAS_SOURCE_DIR);
+    snprintf(b->kafka_dir, sizeof(b->kafka_dir), "%s/kafka", dir);
+    snprintf(log, sizeof(log), "%s/kafka-local.log", dir);
+    snprintf(owner, sizeof(owner), "%d", (int)getpid());
+    snprintf(parts, sizeof(parts), "%d", partitions);
+    char *start[] = {tool, "start", "--brokers", (char *)brokers, "--dir",
+                     b->kafka_dir, "--owner", owner, NULL};
+    if (aas_test_run(start, log)) return -1;
+    b->real = 1;
+    snprintf(path, sizeof(path), "%s/bootstrap", b->kafka_dir);
+    if (aas_test_read_line(path, b->bootstrap, sizeof(b->bootstrap))) return -1;
+    char repl[8];
+    snprintf(repl, sizeof(repl), "%d", n >= 3 ? 3 : 1);
+    const char *topics[] = {"aas.jobs.infer", "aas.jobs.train", "aas.jobs.dlq"};
+    for (int i = 0; i < 3; i++) {
+        char *create[] = {tool, "create-topic", "--dir", b->kafka_dir,
+                          (char *)topics[i], "--partitions", parts,
+                          "--replication", repl, "--config",
+                          n >= 3 ? "min.insync.replicas=2" : "min.insync.replicas=1",
+                          NULL};
+        if (aas_test_run(create, log)) return -1;
+    }
+    return 0;
+}
+
 int aas_test_broker_start(aas_test_broker_t *b, const char *bin_dir,
                           const char *dir, int partitions) {
     memset(b, 0, sizeof(*b));
+    const char *kind = getenv("AAS_TEST_BROKER");
+    if (kind && strcmp(kind, "kafka") == 0) {
+        if (aas_test_kafka_start(b, dir, partitions)) {
+            aas_test_broker_stop(b);
+            return -1;
+        }
+        return 0;
+    }
     char bin[512], parts[16], log[512];
     snprintf(bin, sizeof(bin), "%s/tools/aas-devbroker", bin_dir);
     snprintf(b->file, sizeof(b->file), "%s/bootstrap.txt", dir);
@@ -119,13 +177,8 @@ int aas_test_broker_start(aas_test_broker_t *b, const char *bin_dir,
     char *argv[] = {bin, "--partitions", parts, "--bootstrap-file", b->file, NULL};
     if (aas_test_proc_start(&b->proc, bin, argv, log)) return -1;
     for (int waited = 0; waited < 20000; waited += 50) {
-        FILE *fp = fopen(b->file, "r");
-        if (fp) {
-            int ok = fgets(b->bootstrap, sizeof(b->bootstrap), fp) != NULL;
-            fclose(fp);
-            b->bootstrap[strcspn(b->bootstrap, "\r\n")] = '\0';
-            if (ok && b->bootstrap[0]) return 0;
-        }
+        if (aas_test_read_line(b->file, b->bootstrap, sizeof(b->bootstrap)) == 0)
+            return 0;
         aas_test_sleep_ms(50);
     }
     aas_test_proc_kill(&b->proc);
@@ -133,5 +186,14 @@ int aas_test_broker_start(aas_test_broker_t *b, const char *bin_dir,
 }
 
 void aas_test_broker_stop(aas_test_broker_t *b) {
+    if (b->kafka_dir[0]) {
+        char tool[512], log[600];
+        snprintf(tool, sizeof(tool), "%s/tools/kafka-local", AAS_SOURCE_DIR);
+        snprintf(log, sizeof(log), "%s.stop.log", b->kafka_dir);
+        char *stop[] = {tool, "stop", "--dir", b->kafka_dir, "--rm", NULL};
+        aas_test_run(stop, log);
+        b->kafka_dir[0] = '\0';
+        return;
+    }
     aas_test_proc_stop(&b->proc, 10000);
 }

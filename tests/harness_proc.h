@@ -37,14 +37,19 @@ int aas_test_proc_kill(aas_test_proc_t *p);
 int aas_test_log_contains(const char *log_path, const char *needle);
 
 typedef struct {
-    aas_test_proc_t proc;
+    int real;                 /* 1 = Apache Kafka via tools/kafka-local */
+    aas_test_proc_t proc;     /* the dev broker (real == 0) */
     char bootstrap[256];
     char file[512];
+    char kafka_dir[512];      /* tools/kafka-local --dir (real == 1) */
 } aas_test_broker_t;
 
 /**
- * @brief Start aas-devbroker (from bin_dir/tools) with `partitions`, in dir;
- *        wait (up to 20 s) for its bootstrap address.
+ * @brief Start the broker the environment asks for: AAS_TEST_BROKER=kafka
+ *        runs real Apache Kafka (tools/kafka-local, 1 broker; 3 with
+ *        AAS_TEST_KAFKA_BROKERS=3) and creates the aas topics through
+ *        Kafka's Admin API; anything else runs aas-devbroker from bin_dir.
+ *        Waits for the bootstrap address (generous timeouts).
  */
 int aas_test_broker_start(aas_test_broker_t *b, const char *bin_dir,
                           const char *dir, int partitions);

@@ -4,6 +4,11 @@ AAS_PACKAGES="build-essential cmake pkg-config librdkafka-dev libhiredis-dev \
 libavro-dev libdnnl-dev libcmocka-dev libjansson-dev redis-server kcat \
 jq python3 python3-avro"
 
+# Only for tests and benchmarks (real Kafka runs on Java; compose is
+# validated with docker-compose; sanitizers and fuzzing use clang).
+AAS_TEST_PACKAGES="openjdk-17-jre-headless maven docker-compose clang \
+libclang-rt-14-dev valgrind"
+
 aas_missing_packages() {
   local p
   for p in $AAS_PACKAGES; do
