@@ -59,7 +59,8 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "  -X, --set KEY=VALUE    set one key (repeatable; not for secrets)\n"
 "  -b, --brokers LIST     same as -X kafka.bootstrap.servers=LIST\n"
 "  -h, --help             this text\n"
-"      --version          program and library versions\n\n"
+"      --version          program and library versions\n"
+"      --config-reference the keys below as a Markdown table\n\n"
 "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 a job did not succeed,\n"
 "4 timed out.\n\n"
 "Keys (environment: AAS_ + key upper-cased, '.' -> '_'):\n");
@@ -260,13 +261,14 @@ static int cmd_model(aas_client_t *c, char **args, size_t n, const opts_t *o) {
 int main(int argc, char **argv) {
     enum { O_MODEL = 256, O_MVER, O_VALUES, O_INPUT, O_FORMAT, O_DROP, O_ROWS,
            O_ID, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON, O_META,
-           O_VERSION };
+           O_VERSION, O_CONFREF };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
         {"brokers", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, O_VERSION},
+        {"config-reference", no_argument, NULL, O_CONFREF},
         {"model", required_argument, NULL, O_MODEL},
         {"model-version", required_argument, NULL, O_MVER},
         {"values", required_argument, NULL, O_VALUES},
@@ -308,6 +310,7 @@ int main(int argc, char **argv) {
             break;
         case 'h': usage(stdout, conf); goto out;
         case O_VERSION: aas_cli_print_version(stdout, "aas-producer"); goto out;
+        case O_CONFREF: aas_conf_print_markdown(conf, stdout); goto out;
         default: usage(stderr, NULL); rc = EXIT_USAGE; goto out;
         }
     }

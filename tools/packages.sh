@@ -9,9 +9,11 @@ jq python3 python3-avro"
 AAS_TEST_PACKAGES="openjdk-17-jre-headless maven docker-compose clang \
 libclang-rt-14-dev valgrind"
 
+# aas_missing_packages [LIST]: which of LIST (default $AAS_PACKAGES) are
+# not installed.
 aas_missing_packages() {
   local p
-  for p in $AAS_PACKAGES; do
+  for p in ${1:-$AAS_PACKAGES}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || printf '%s ' "$p"
   done
 }
