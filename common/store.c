@@ -69,7 +69,8 @@ aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
 aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
                               const char *worker_id, const char *model,
                               const char *src, aas_status_t *status_out,
-                              char *errstr, size_t errstr_size) {
+                              int64_t *attempts_out, char *errstr,
+                              size_t errstr_size) {
     aas_store_job_keys_t k;
     aas_store_args_t a;
     redisReply *r;
@@ -97,11 +98,19 @@ aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
     err = aas_store_eval(st, AAS_STORE_LUA_START, 0, "start", 1, &a, &r,
                          errstr, errstr_size);
     if (err) return err;
+    /* Reply: "<STATUS>" when terminal, "RUNNING <attempts>" otherwise. */
     if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(name)) {
         err = aas_store_reply_bad(r, "start", errstr, errstr_size);
     } else {
         memcpy(name, r->str, r->len);
         name[r->len] = '\0';
+        char *sp = strchr(name, ' ');
+        long long attempts = 0;
+        if (sp) {
+            *sp = '\0';
+            attempts = strtoll(sp + 1, NULL, 10);
+        }
+        if (attempts_out) *attempts_out = attempts;
         if (aas_status_parse(name, &s))
             err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
                               "job %s: unknown status '%s' in Redis", job_id,

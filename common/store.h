@@ -121,6 +121,9 @@ aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
  * @param status_out the status after the call: RUNNING, or the terminal
  *        status already there (then nothing changed, a skip was counted,
  *        and the caller must not compute).
+ * @param attempts_out (may be NULL) attempts counted so far, this one
+ *        included, when RUNNING; the worker fails a job that keeps coming
+ *        back (e.g. one that crashed workers) after a limit.
  * Not resent after a reconnect (it would count the attempt twice): a
  * connection lost mid-call gives AAS_ERR_REDIS; the job may or may not be
  * RUNNING, and calling start again is correct either way.
@@ -128,6 +131,7 @@ aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
 aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
                               const char *worker_id, const char *model,
                               const char *src, aas_status_t *status_out,
+                              int64_t *attempts_out,
                               char *errstr, size_t errstr_size);
 
 /**

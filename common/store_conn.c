@@ -65,9 +65,9 @@ static const struct {
         "if ARGV[3] ~= '' then\n"
         "  redis.call('HSET', KEYS[1], 'model', ARGV[3])\n"
         "end\n"
-        "redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
+        "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
-        "return 'RUNNING'\n"},
+        "return 'RUNNING ' .. n\n"},
     /* KEYS: job, result, done. ARGV: status, version ('' = none), error
      * ('' = none), result bytes, has_result ('1'/'0'), ttl_s.
      * 1 = written, 0 = already terminal. */

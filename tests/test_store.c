@@ -99,7 +99,7 @@ static void job_happy_path_sets_every_field(void **state) {
     aas_job_info_clear(&info);
 
     assert_int_equal(aas_store_job_start(f->st, "job-1", "w1", "mlp",
-                                         "jobs/0@42", &s, f->errstr,
+                                         "jobs/0@42", &s, NULL, f->errstr,
                                          sizeof(f->errstr)),
                      AAS_ERR_OK);
     assert_int_equal(s, AAS_STATUS_RUNNING);
@@ -156,7 +156,7 @@ static void finish_twice_writes_once(void **state) {
     void *buf;
     size_t len;
     aas_job_info_t info;
-    assert_int_equal(aas_store_job_start(f->st, "j2", "w1", "m", NULL, NULL,
+    assert_int_equal(aas_store_job_start(f->st, "j2", "w1", "m", NULL, NULL, NULL,
                                          NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(aas_store_job_finish(f->st, "j2", AAS_STATUS_SUCCEEDED,
@@ -199,7 +199,7 @@ static void start_after_terminal_returns_it_and_counts_a_skip(void **state) {
     for (int i = 0; i < 2; i++) {
         s = AAS_STATUS_QUEUED;
         assert_int_equal(aas_store_job_start(f->st, "j3", "w9", "m2", "x",
-                                             &s, NULL, 0),
+                                             &s, NULL, NULL, 0),
                          AAS_ERR_OK);
         assert_int_equal(s, AAS_STATUS_CANCELLED);
     }
@@ -223,7 +223,7 @@ static void status_never_regresses(void **state) {
     fixture_t *f = *state;
     aas_status_t s;
     aas_job_info_t info;
-    assert_int_equal(aas_store_job_start(f->st, "j4", "w1", "m", NULL, &s,
+    assert_int_equal(aas_store_job_start(f->st, "j4", "w1", "m", NULL, &s, NULL,
                                          NULL, 0),
                      AAS_ERR_OK);
     /* A late QUEUED (client raced the worker) does not undo RUNNING. */
@@ -233,17 +233,20 @@ static void status_never_regresses(void **state) {
                      AAS_ERR_OK);
     assert_int_equal(info.status, AAS_STATUS_RUNNING);
     aas_job_info_clear(&info);
-    /* A retry is RUNNING again, attempts 2. */
+    /* A retry is RUNNING again, attempts 2, and says so. */
+    int64_t attempts = 0;
     assert_int_equal(aas_store_job_start(f->st, "j4", "w2", NULL, NULL, &s,
-                                         NULL, 0),
+                                         &attempts, NULL, 0),
                      AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_RUNNING);
+    assert_int_equal(attempts, 2);
     assert_int_equal(aas_store_job_finish(f->st, "j4", AAS_STATUS_FAILED,
                                           NULL, NULL, 0, "bad input", NULL,
                                           NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(aas_store_job_queued(f->st, "j4", "m", 5, NULL, 0),
                      AAS_ERR_OK);
-    assert_int_equal(aas_store_job_start(f->st, "j4", "w3", NULL, NULL, &s,
+    assert_int_equal(aas_store_job_start(f->st, "j4", "w3", NULL, NULL, &s, NULL,
                                          NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(s, AAS_STATUS_FAILED);
@@ -309,7 +312,7 @@ static void invalid_ids_are_rejected_without_touching_redis(void **state) {
                                               sizeof(f->errstr)),
                          AAS_ERR_INVAL);
         assert_non_null(strstr(f->errstr, "invalid"));
-        assert_int_equal(aas_store_job_start(f->st, id, "w", "m", NULL, &s,
+        assert_int_equal(aas_store_job_start(f->st, id, "w", "m", NULL, &s, NULL,
                                              NULL, 0),
                          AAS_ERR_INVAL);
         assert_int_equal(aas_store_job_finish(f->st, id, AAS_STATUS_FAILED,
@@ -330,7 +333,7 @@ static void invalid_ids_are_rejected_without_touching_redis(void **state) {
         /* Bad names in the other id slots too. */
         assert_int_equal(aas_store_job_queued(f->st, "ok", id, 1, NULL, 0),
                          AAS_ERR_INVAL);
-        assert_int_equal(aas_store_job_start(f->st, "ok", id, "m", NULL, &s,
+        assert_int_equal(aas_store_job_start(f->st, "ok", id, "m", NULL, &s, NULL,
                                              NULL, 0),
                          AAS_ERR_INVAL);
     }
@@ -429,7 +432,7 @@ static void wait_wakes_when_another_connection_finishes(void **state) {
 static void wait_times_out_with_timeout_error(void **state) {
     fixture_t *f = *state;
     aas_status_t s = AAS_STATUS__COUNT;
-    assert_int_equal(aas_store_job_start(f->st, "w2", "w", "m", NULL, NULL,
+    assert_int_equal(aas_store_job_start(f->st, "w2", "w", "m", NULL, NULL, NULL,
                                          NULL, 0),
                      AAS_ERR_OK);
     int64_t t0 = aas_mono_us();
@@ -477,7 +480,7 @@ static void wait_pushback_keeps_the_token_and_its_ttl(void **state) {
     waiter_t w = {.port = f->redis.port, .job = "w4", .timeout_ms = 10000,
                   .err = AAS_ERR__COUNT};
     pthread_t th;
-    assert_int_equal(aas_store_job_start(f->st, "w4", "w", "m", NULL, NULL,
+    assert_int_equal(aas_store_job_start(f->st, "w4", "w", "m", NULL, NULL, NULL,
                                          NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
@@ -667,7 +670,7 @@ static void auth_right_wrong_and_missing_password(void **state) {
     c.password = pw;
     assert_int_equal(aas_store_new(&c, &st, f->errstr, sizeof(f->errstr)),
                      AAS_ERR_OK);
-    assert_int_equal(aas_store_job_start(st, "a1", "w", "m", NULL, &s, NULL,
+    assert_int_equal(aas_store_job_start(st, "a1", "w", "m", NULL, &s, NULL, NULL,
                                          0),
                      AAS_ERR_OK);
     aas_store_destroy(st);
@@ -731,7 +734,7 @@ static void redis_killed_gives_redis_error_then_reconnects(void **state) {
                      AAS_ERR_OK);
 
     assert_int_equal(aas_test_redis_kill(&f->extra), 0);
-    aas_err_t err = aas_store_job_start(st, "k1", "w", "m", NULL, &s,
+    aas_err_t err = aas_store_job_start(st, "k1", "w", "m", NULL, &s, NULL,
                                         f->errstr, sizeof(f->errstr));
     assert_int_equal(err, AAS_ERR_REDIS);
     assert_true(aas_err_is_retriable(err));
@@ -741,7 +744,7 @@ static void redis_killed_gives_redis_error_then_reconnects(void **state) {
 
     /* Back (empty, no persistence): the same handle works again. */
     assert_int_equal(aas_test_redis_restart(&f->extra), 0);
-    assert_int_equal(aas_store_job_start(st, "k1", "w", "m", NULL, &s,
+    assert_int_equal(aas_store_job_start(st, "k1", "w", "m", NULL, &s, NULL,
                                          f->errstr, sizeof(f->errstr)),
                      AAS_ERR_OK);
     assert_int_equal(s, AAS_STATUS_RUNNING);
@@ -759,7 +762,7 @@ static void redis_killed_gives_redis_error_then_reconnects(void **state) {
     assert_int_equal(aas_test_redis_cmd(&f->extra, NULL, 0, "SCRIPT", "FLUSH",
                                         NULL),
                      0);
-    assert_int_equal(aas_store_job_start(st, "k2", "w", "m", NULL, &s, NULL,
+    assert_int_equal(aas_store_job_start(st, "k2", "w", "m", NULL, &s, NULL, NULL,
                                          0),
                      AAS_ERR_OK);
     assert_int_equal(s, AAS_STATUS_RUNNING);

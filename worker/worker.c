@@ -38,6 +38,8 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Most input rows in one job"},
     {"job.max.text.bytes", AAS_CONF_INT, "1048576", 0, 1LL << 30, 0,
      "Longest text in one job"},
+    {"job.max.attempts", AAS_CONF_INT, "5", 1, 1000, 0,
+     "Times a job may be taken without an outcome before it is FAILED"},
     {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
      "First backoff after a transient failure (doubles, with jitter)"},
     {"retry.backoff.max.ms", AAS_CONF_INT, "5000", 1, 3600000, 0,
@@ -55,7 +57,7 @@ struct aas_worker_s {
     aas_codec_t *codec;
     aas_model_cache_t *models;
     aas_codec_limits_t limits;
-    int64_t max_rows;
+    int64_t max_rows, max_attempts;
     int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
     uint64_t rng;
     uint64_t n_done, n_failed, n_skipped, n_dlq, n_retries;
@@ -215,8 +217,9 @@ static aas_err_t aas_worker_process(aas_worker_t *w, aas_job_t *job,
     snprintf(src, sizeof(src), "%s/%d/%lld", rd_kafka_topic_name(msg->rkt),
              (int)msg->partition, (long long)msg->offset);
     aas_status_t st;
+    int64_t attempts = 0;
     aas_err_t err = aas_store_job_start(w->store, job->id, w->id, job->model,
-                                        src, &st, why, sizeof(why));
+                                        src, &st, &attempts, why, sizeof(why));
     if (err) {
         AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store start: %s", job->id, why);
         return err;
@@ -227,6 +230,14 @@ static aas_err_t aas_worker_process(aas_worker_t *w, aas_job_t *job,
         AAS_LOG(AAS_LOG_DEBUG, "worker", "job=%s skip status=%s", job->id,
                 aas_status_name(st));
         return AAS_ERR_OK;
+    }
+    if (attempts > w->max_attempts) {
+        /* Taken this often without an outcome: it most likely takes its
+         * worker down with it (or never finishes).  Stop the loop. */
+        snprintf(why, sizeof(why), "gave up after %lld attempts without an "
+                 "outcome (job.max.attempts=%lld)", (long long)attempts - 1,
+                 (long long)w->max_attempts);
+        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
     }
     if (job->kind != AAS_JOB_INFER)
         return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED,
@@ -439,6 +450,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     w->limits.max_tensor_elems = (uint64_t)aas_conf_get_int(conf, "job.max.elems");
     w->limits.max_text_bytes = (size_t)aas_conf_get_int(conf, "job.max.text.bytes");
     w->max_rows = aas_conf_get_int(conf, "job.max.rows");
+    w->max_attempts = aas_conf_get_int(conf, "job.max.attempts");
     w->backoff_min_ms = w->backoff_ms = aas_conf_get_int(conf, "retry.backoff.ms");
     w->backoff_max_ms = aas_conf_get_int(conf, "retry.backoff.max.ms");
     w->rng = (uint64_t)aas_mono_us() ^ ((uint64_t)getpid() << 32);
