@@ -350,10 +350,36 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
     assert_int_equal(count_dead_letters(f, 2, 60000), 2);
 }
 
+/* Every processed message's offset is committed: the group's lag, as the
+ * scheduler measures it, drains to zero on every partition. */
+static void committed_offsets_drain_lag_to_zero(void **state) {
+    fleet_t *f = *state;
+    char cmd[1024], line[512];
+    int drained = 0;
+    for (int attempt = 0; attempt < 120 && !drained; attempt++) {
+        snprintf(cmd, sizeof(cmd),
+                 "%s/scheduler/aas-scheduler -b %s -X log.level=error status --json",
+                 AAS_BIN_DIR, f->broker.bootstrap);
+        FILE *fp = popen(cmd, "r");
+        assert_non_null(fp);
+        int rows = 0, zero = 0;
+        while (fgets(line, sizeof(line), fp))
+            if (strstr(line, "\"topic\":\"aas.jobs.infer\"")) {
+                rows++;
+                zero += strstr(line, "\"lag\":0}") != NULL;
+            }
+        int rc = pclose(fp);
+        drained = rc == 0 && rows == 4 && zero == 4;
+        if (!drained) usleep(500000);
+    }
+    assert_true(drained);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_thousand_jobs_all_succeed_once_with_correct_outputs),
         cmocka_unit_test(garbage_and_bad_jobs_are_reported_and_lose_nothing),
+        cmocka_unit_test(committed_offsets_drain_lag_to_zero),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
