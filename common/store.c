@@ -186,19 +186,21 @@ void aas_job_info_clear(aas_job_info_t *info) {
     free(info->error);
     free(info->worker);
     free(info->src);
+    free(info->progress);
     memset(info, 0, sizeof(*info));
 }
 
 /* The fields job_get reads, in HMGET order. */
 enum {
     AAS_F_STATUS, AAS_F_MODEL, AAS_F_VERSION, AAS_F_ERROR, AAS_F_WORKER,
-    AAS_F_SRC, AAS_F_ATTEMPTS, AAS_F_SUBMIT, AAS_F_QUEUED, AAS_F_STARTED,
-    AAS_F_FINISHED, AAS_F_WRITES, AAS_F_SKIPS, AAS_F__COUNT
+    AAS_F_SRC, AAS_F_PROGRESS, AAS_F_ATTEMPTS, AAS_F_SUBMIT, AAS_F_QUEUED,
+    AAS_F_STARTED, AAS_F_FINISHED, AAS_F_WRITES, AAS_F_SKIPS, AAS_F_CANCEL,
+    AAS_F__COUNT
 };
 static const char *const aas_store_job_fields[AAS_F__COUNT] = {
-    "status", "model", "version", "error", "worker", "src", "attempts",
-    "submit_ms", "queued_ms", "started_ms", "finished_ms", "result_writes",
-    "skips"};
+    "status", "model", "version", "error", "worker", "src", "progress",
+    "attempts", "submit_ms", "queued_ms", "started_ms", "finished_ms",
+    "result_writes", "skips", "cancel_requested"};
 
 static aas_err_t aas_store_field_str(const redisReply *e, char **out) {
     *out = NULL;
@@ -256,8 +258,8 @@ aas_err_t aas_store_job_get(aas_store_t *st, const char *job_id,
     }
     int64_t *nums[] = {&v.attempts,   &v.submit_ms,   &v.queued_ms,
                        &v.started_ms, &v.finished_ms, &v.result_writes,
-                       &v.skips};
-    for (int i = AAS_F_ATTEMPTS; i <= AAS_F_SKIPS; i++) {
+                       &v.skips,      &v.cancel_requested};
+    for (int i = AAS_F_ATTEMPTS; i <= AAS_F_CANCEL; i++) {
         if (e[i]->type == REDIS_REPLY_NIL) continue; /* absent = 0 */
         if (aas_store_reply_ll(e[i], nums[i - AAS_F_ATTEMPTS])) {
             err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
@@ -266,8 +268,9 @@ aas_err_t aas_store_job_get(aas_store_t *st, const char *job_id,
             goto out;
         }
     }
-    char **strs[] = {&v.model, &v.version, &v.error, &v.worker, &v.src};
-    for (int i = AAS_F_MODEL; i <= AAS_F_SRC; i++) {
+    char **strs[] = {&v.model, &v.version, &v.error, &v.worker, &v.src,
+                     &v.progress};
+    for (int i = AAS_F_MODEL; i <= AAS_F_PROGRESS; i++) {
         if ((err = aas_store_field_str(e[i], strs[i - AAS_F_MODEL]))) {
             err = aas_err_set(errstr, errstr_size, err,
                               "job %s: cannot read field %s", job_id,
@@ -436,4 +439,71 @@ aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
 done:
     if (status_out) *status_out = s;
     return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_job_cancel(aas_store_t *st, const char *job_id,
+                               const void *result, size_t result_len,
+                               aas_status_t *status_out, char *errstr,
+                               size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    char name[16];
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (result_len > AAS_STORE_RESULT_MAX)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "job %s: result too large", job_id);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.job);
+    aas_store_args_add(&a, k.result);
+    aas_store_args_add(&a, k.done);
+    aas_store_args_addb(&a, result ? result : "", result ? result_len : 0);
+    aas_store_args_addll(&a, st->ttl_s);
+    /* Idempotent: a resend finds CANCELLED (terminal) and changes nothing. */
+    err = aas_store_eval(st, AAS_STORE_LUA_CANCEL, AAS_STORE_F_RETRY, "cancel", 3,
+                         &a, &r, errstr, errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(name)) {
+        err = aas_store_reply_bad(r, "cancel", errstr, errstr_size);
+    } else {
+        memcpy(name, r->str, r->len);
+        name[r->len] = '\0';
+        aas_status_t s;
+        if (strcmp(name, "UNKNOWN") == 0)
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND,
+                              "job %s not found in Redis", job_id);
+        else if (aas_status_parse(name, &s))
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                              "job %s: unknown status '%s' in Redis", job_id, name);
+        else if (status_out)
+            *status_out = s;
+    }
+    freeReplyObject(r);
+    return err;
+}
+
+aas_err_t aas_store_job_progress(aas_store_t *st, const char *job_id,
+                                 const char *progress_json, int *cancel_out,
+                                 char *errstr, size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (strlen(progress_json) > 65536)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "job %s: progress text over 64 KiB", job_id);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.job);
+    aas_store_args_add(&a, progress_json);
+    err = aas_store_eval(st, AAS_STORE_LUA_PROGRESS, AAS_STORE_F_RETRY, "progress",
+                         1, &a, &r, errstr, errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_INTEGER)
+        err = aas_store_reply_bad(r, "progress", errstr, errstr_size);
+    else if (cancel_out)
+        *cancel_out = r->integer == 1;
+    freeReplyObject(r);
+    return err;
 }

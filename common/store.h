@@ -91,6 +91,8 @@ typedef struct {
     int64_t result_writes;     /* how many times a terminal write happened */
     int64_t skips;             /* redeliveries skipped as already terminal */
     char *src;                 /* where the last start came from, or NULL */
+    char *progress;            /* JSON progress of a running job, or NULL */
+    int64_t cancel_requested;  /* 1 once a client asked to cancel it */
 } aas_job_info_t;
 /** @brief Free the strings and zero the struct. NULL is a no-op. */
 void aas_job_info_clear(aas_job_info_t *info);
@@ -181,6 +183,32 @@ aas_err_t aas_store_result_get(aas_store_t *st, const char *job_id,
 aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
                              int timeout_ms, aas_status_t *status_out,
                              char *errstr, size_t errstr_size);
+
+/**
+ * @brief Client side: cancel a job.  A QUEUED job becomes CANCELLED at once
+ *        (result = the given record, waiters woken) and no worker will run
+ *        it; a RUNNING job gets cancel_requested = 1 and its worker stops it
+ *        at its next check (training: the next batch); a terminal job is
+ *        left alone.
+ * @param result Avro single-object bytes of the CANCELLED result record.
+ * @param status_out CANCELLED, RUNNING (requested) or the terminal status
+ *        the job already had.
+ * @return AAS_ERR_NOT_FOUND if Redis has no such job.
+ */
+aas_err_t aas_store_job_cancel(aas_store_t *st, const char *job_id,
+                               const void *result, size_t result_len,
+                               aas_status_t *status_out, char *errstr,
+                               size_t errstr_size);
+
+/**
+ * @brief Worker side: publish progress (JSON text, at most 64 KiB) of a
+ *        RUNNING job and learn whether a client asked to cancel it.
+ *        Does nothing to a job that is not RUNNING.
+ * @param cancel_out 1 if cancellation was requested.
+ */
+aas_err_t aas_store_job_progress(aas_store_t *st, const char *job_id,
+                                 const char *progress_json, int *cancel_out,
+                                 char *errstr, size_t errstr_size);
 
 /* ---- model registry ----
  * model:{name} holds immutable numbered versions 1, 2, ...; numbers are

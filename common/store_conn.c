@@ -180,6 +180,36 @@ static const struct {
         "  end\n"
         "end\n"
         "return count\n"},
+    /* KEYS: job, result, done. ARGV: result bytes, ttl_s.  Returns the
+     * status after the call, or 'UNKNOWN'. */
+    [AAS_STORE_LUA_CANCEL] = {"cancel",
+        AAS_LUA_TERMINAL
+        "local s = redis.call('HGET', KEYS[1], 'status')\n"
+        "if not s then return 'UNKNOWN' end\n"
+        "if terminal(s) then return s end\n"
+        "if s == 'RUNNING' then\n"
+        "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
+        "  return s\n"
+        "end\n"
+        AAS_LUA_NOW
+        "redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'finished_ms', now,\n"
+        "  'error', 'cancelled by a client before it ran', 'cancel_requested', '1')\n"
+        "redis.call('SET', KEYS[2], ARGV[1])\n"
+        "redis.call('HINCRBY', KEYS[1], 'result_writes', 1)\n"
+        "redis.call('DEL', KEYS[3])\n"
+        "redis.call('RPUSH', KEYS[3], 'CANCELLED')\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+        "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
+        "redis.call('EXPIRE', KEYS[3], ARGV[2])\n"
+        "return 'CANCELLED'\n"},
+    /* KEYS: job. ARGV: progress JSON.  Returns 1 if cancel was requested. */
+    [AAS_STORE_LUA_PROGRESS] = {"progress",
+        "if redis.call('HGET', KEYS[1], 'status') ~= 'RUNNING' then return 0 end\n"
+        "redis.call('HSET', KEYS[1], 'progress', ARGV[1])\n"
+        "if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then\n"
+        "  return 1\n"
+        "end\n"
+        "return 0\n"},
 };
 
 /* Longest prefix we accept; keeps every key under AAS_STORE_KEY_MAX. */

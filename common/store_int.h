@@ -27,6 +27,8 @@ typedef enum {
     AAS_STORE_LUA_MODEL_META,
     AAS_STORE_LUA_MODEL_VERSIONS,
     AAS_STORE_LUA_MODEL_DELETE,
+    AAS_STORE_LUA_CANCEL,
+    AAS_STORE_LUA_PROGRESS,
     AAS_STORE_LUA__COUNT
 } aas_store_lua_t;
 
@@ -50,7 +52,7 @@ struct aas_store_s {
 
 /* Up to this many arguments per command, and this many numbers formatted
  * into the vector's own storage. */
-#define AAS_STORE_ARGS_MAX 16
+#define AAS_STORE_ARGS_MAX 24
 #define AAS_STORE_ARGS_NUMS 8
 
 typedef struct {

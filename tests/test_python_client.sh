@@ -12,8 +12,11 @@
 #
 # Usage: tests/test_python_client.sh BUILD_DIR [dev|real]
 #   dev  (default) build/tools/aas-devbroker
-#   real tools/kafka-local (Apache Kafka 4.1.1, 1 node; needs Java + jars)
-# Or set AAS_TEST_BROKER=dev|real.  Exit 0 only if every check passed;
+#   real tools/kafka-local (Apache Kafka 4.1.1, 1 node; needs Java + jars);
+#        "kafka" is accepted too, as AAS_TEST_BROKER says for the C tests
+# Or set AAS_TEST_BROKER=dev|real|kafka.  Needs bash 5, redis-server,
+# redis-cli, /usr/bin/python3 with python3-avro, python3-confluent-kafka,
+# python3-redis.  Exit 0 only if every check passed;
 # 77 if a needed Python module is missing (ctest SKIP_RETURN_CODE).
 set -uo pipefail
 
@@ -26,7 +29,7 @@ PRODUCER=$BUILD/producer/aas-producer
 WORKER=$BUILD/worker/aas-worker
 TIMEOUT=60
 
-case "$KIND" in dev|real) ;; *) echo "usage: $0 BUILD_DIR [dev|real]" >&2; exit 2 ;; esac
+case "$KIND" in dev) ;; real|kafka) KIND=real ;; *) echo "usage: $0 BUILD_DIR [dev|real]" >&2; exit 2 ;; esac
 for f in "$PRODUCER" "$WORKER"; do
   [ -x "$f" ] || { echo "FAIL: $f not built" >&2; exit 1; }
 done
@@ -36,13 +39,15 @@ for m in avro confluent_kafka redis; do
     exit 77; }
 done
 
-T0=$(date +%s.%N)
+now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
+since() { local d=$(( $(now_us) - $1 )); printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000)); }
+T0=$(now_us)
 RUN=$(mktemp -d /tmp/aas-pyclient.XXXXXX)
 WORKER_PID='' BROKER_PID='' REDIS_PID='' KAFKA_DIR='' WATCHDOG_PID=''
 FAILS=0
 CHECKS=0
 
-log() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*"; }
+log() { printf '[%7ss] %s\n' "$(since "$T0")" "$*"; }
 pass() { CHECKS=$((CHECKS + 1)); log "ok   $*"; }
 fail() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); log "FAIL $*"; }
 
@@ -178,11 +183,11 @@ jget() { "$PY" -c 'import json,sys; v=json.loads(sys.argv[1]); exec("for k in sy
 # ---- (a) Python submits, the C worker answers ------------------------------
 
 log "(a) Python submit --wait (includes the worker's first group join)"
-s=$(date +%s.%N)
+s=$(now_us)
 PYOUT=$("${PYC[@]}" submit --model digits --values "$ROW1" --id py-job-1 --wait \
         --timeout "$TIMEOUT" 2>"$RUN/py-a.err")
 rc=$?
-log "    took $(echo "$(date +%s.%N) - $s" | bc | cut -c1-5) s, exit $rc"
+log "    took $(since "$s") s, exit $rc"
 [ $rc -eq 0 ] && pass "python submit --wait exit 0" \
   || { cat "$RUN/py-a.err"; die "python submit --wait exit $rc: $PYOUT"; }
 [ "$(jget "$PYOUT" status)" = SUCCEEDED ] && pass "python job status SUCCEEDED" \
@@ -235,7 +240,7 @@ rc=$?
 KEY='aas:result:{fixed-id}'
 # Hex of the value, computed inside Redis and from redis-cli's raw bytes.
 HEX_LUA=$(R EVAL "return (redis.call('GET', KEYS[1]):gsub('.', function(c) return string.format('%02x', c:byte()) end))" 1 "$KEY")
-HEX_CLI=$(R --raw GET "$KEY" | head -c -1 | xxd -p | tr -d '\n')
+HEX_CLI=$(R --raw GET "$KEY" | head -c -1 | od -An -v -tx1 | tr -d ' \n')
 LEN=$(R STRLEN "$KEY")
 HEX_PY=$("${PYC[@]}" decode-result fixed-id --raw-hex 2>"$RUN/py-b.err") \
   || { cat "$RUN/py-b.err"; fail "python decode-result --raw-hex"; }
@@ -257,9 +262,9 @@ PYW=$("${PYC[@]}" wait fixed-id --timeout 10 2>&1) && jsoncmp "$COUT2" "$PYW" \
 
 # ---- errors -----------------------------------------------------------------
 
-s=$(date +%s.%N)
+s=$(now_us)
 "${PYC[@]}" wait no-such-job --timeout 1 >/dev/null 2>"$RUN/t.err"; rc=$?
-[ $rc -eq 4 ] && pass "wait on an unknown job: exit 4 after $(echo "$(date +%s.%N) - $s" | bc | cut -c1-4) s ($(cat "$RUN/t.err"))" \
+[ $rc -eq 4 ] && pass "wait on an unknown job: exit 4 after $(since "$s") s ($(cat "$RUN/t.err"))" \
   || fail "wait timeout exit $rc (want 4): $(cat "$RUN/t.err")"
 "${PYC[@]}" wait no-such-job --poll --timeout 1 >/dev/null 2>"$RUN/t.err"; rc=$?
 [ $rc -eq 4 ] && pass "wait --poll on an unknown job: exit 4" || fail "wait --poll exit $rc (want 4)"

@@ -769,6 +769,78 @@ static void redis_killed_gives_redis_error_then_reconnects(void **state) {
     aas_store_destroy(st);
 }
 
+static void cancel_queued_job_is_final_and_never_runs(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s;
+    aas_job_info_t info;
+    assert_int_equal(aas_store_job_queued(f->st, "c1", "m", 5, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(aas_store_job_cancel(f->st, "c1", "REC", 3, &s, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_CANCELLED);
+    /* A worker that takes it later skips it. */
+    assert_int_equal(aas_store_job_start(f->st, "c1", "w1", "m", NULL, &s, NULL,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_CANCELLED);
+    assert_int_equal(aas_store_job_get(f->st, "c1", &info, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_CANCELLED);
+    assert_int_equal(info.result_writes, 1);
+    assert_int_equal(info.skips, 1);
+    aas_job_info_clear(&info);
+    void *buf;
+    size_t len;
+    assert_int_equal(aas_store_result_get(f->st, "c1", &buf, &len, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "REC", 3);
+    free(buf);
+    /* Waiters wake at once. */
+    assert_int_equal(aas_store_job_wait(f->st, "c1", 1000, &s, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_CANCELLED);
+    /* Cancelling again changes nothing; unknown jobs are not found. */
+    assert_int_equal(aas_store_job_cancel(f->st, "c1", "X", 1, &s, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_CANCELLED);
+    assert_int_equal(aas_store_job_cancel(f->st, "nope", "X", 1, &s, NULL, 0),
+                     AAS_ERR_NOT_FOUND);
+}
+
+static void cancel_running_job_is_requested_and_seen_by_progress(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s;
+    int cancel = -1;
+    aas_job_info_t info;
+    assert_int_equal(aas_store_job_start(f->st, "c2", "w1", "m", NULL, &s, NULL,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_progress(f->st, "c2", "{\"epoch\":1}", &cancel,
+                                            NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(cancel, 0);
+    assert_int_equal(aas_store_job_cancel(f->st, "c2", "X", 1, &s, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_RUNNING);
+    assert_int_equal(aas_store_job_progress(f->st, "c2", "{\"epoch\":2}", &cancel,
+                                            NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(cancel, 1);
+    assert_int_equal(aas_store_job_get(f->st, "c2", &info, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(info.status, AAS_STATUS_RUNNING);
+    assert_int_equal(info.cancel_requested, 1);
+    assert_string_equal(info.progress, "{\"epoch\":2}");
+    aas_job_info_clear(&info);
+    /* Progress never touches a finished job. */
+    assert_int_equal(aas_store_job_finish(f->st, "c2", AAS_STATUS_CANCELLED, NULL,
+                                          "R", 1, "cancelled", NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_progress(f->st, "c2", "{\"epoch\":3}", &cancel,
+                                            NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_get(f->st, "c2", &info, NULL, 0), AAS_ERR_OK);
+    assert_string_equal(info.progress, "{\"epoch\":2}");
+    aas_job_info_clear(&info);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -777,6 +849,8 @@ int main(void) {
         T(finish_twice_writes_once),
         T(start_after_terminal_returns_it_and_counts_a_skip),
         T(status_never_regresses),
+        T(cancel_queued_job_is_final_and_never_runs),
+        T(cancel_running_job_is_requested_and_seen_by_progress),
         T(finish_rejects_non_terminal_and_oversized),
         T(ttl_is_set_on_all_keys),
         T(invalid_ids_are_rejected_without_touching_redis),
