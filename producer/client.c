@@ -207,6 +207,26 @@ aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
     return err;
 }
 
+aas_err_t aas_client_cancel(aas_client_t *c, const char *job_id,
+                            aas_status_t *status_out, char *errstr,
+                            size_t errstr_size) {
+    if (!aas_id_valid(job_id))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "invalid job id");
+    /* The record a waiter reads if the job ends CANCELLED right now. */
+    aas_result_t res = {.job_id = (char *)job_id, .status = AAS_STATUS_CANCELLED,
+                        .error = "cancelled by a client before it ran",
+                        .finished_ms = aas_now_ms()};
+    void *buf;
+    size_t len;
+    aas_err_t err = aas_codec_result_encode(c->codec, &res, &buf, &len, errstr,
+                                            errstr_size);
+    if (err) return err;
+    err = aas_store_job_cancel(c->store, job_id, buf, len, status_out, errstr,
+                               errstr_size);
+    free(buf);
+    return err;
+}
+
 aas_err_t aas_client_model_register(aas_client_t *c, const char *name,
                                     const void *blob, size_t len,
                                     const char *meta_json,

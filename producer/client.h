@@ -81,6 +81,18 @@ aas_err_t aas_client_status(aas_client_t *c, const char *job_id,
 aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
                           aas_result_t *res, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Cancel a job: QUEUED jobs end CANCELLED at once; RUNNING jobs are
+ *        asked to stop (training stops at its next batch); finished jobs
+ *        are left alone.
+ * @param status_out CANCELLED, RUNNING (stop requested) or the terminal
+ *        status the job already had.
+ * @return AAS_ERR_NOT_FOUND if the job is unknown.
+ */
+aas_err_t aas_client_cancel(aas_client_t *c, const char *job_id,
+                            aas_status_t *status_out, char *errstr,
+                            size_t errstr_size);
+
 /** @brief Register a model file's bytes as a new version of name. */
 aas_err_t aas_client_model_register(aas_client_t *c, const char *name,
                                     const void *blob, size_t len,

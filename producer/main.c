@@ -11,11 +11,13 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
@@ -35,7 +37,12 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "  submit --model NAME [input] [options]  publish job(s); print their ids\n"
 "  status ID...                           print each job's status\n"
 "  wait [--timeout S] ID...               wait for jobs, print results\n"
-"  model register NAME FILE [--meta JSON] add FILE as NAME's next version\n\n"
+"  cancel ID...                           cancel queued or running jobs\n"
+"  model register NAME FILE [--meta JSON] add FILE as NAME's next version\n"
+"  model list                             models and their latest versions\n"
+"  model versions NAME                    NAME's versions\n"
+"  model show NAME [VERSION]              metadata (JSON) of a version\n"
+"  model delete NAME VERSION              delete one version\n\n"
 "submit input (one of):\n"
 "  --values LIST          one row, e.g. 0.1,0.2,0.3\n"
 "  --input FILE           CSV or JSON rows ('-' = stdin)\n"
@@ -86,16 +93,62 @@ static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     return 0;
 }
 
+/* One line on stderr redrawn in place: "[#####.....] epoch 3/20 loss ..". */
+static void draw_progress(const char *job_id, const char *progress_json) {
+    json_error_t jerr;
+    json_t *p = json_loads(progress_json, 0, &jerr);
+    if (!p) return;
+    double epoch = json_number_value(json_object_get(p, "epoch"));
+    double epochs = json_number_value(json_object_get(p, "epochs"));
+    double frac = epochs > 0 ? epoch / epochs : 0;
+    if (frac < 0) frac = 0;
+    if (frac > 1) frac = 1;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\r%.12s [%s] epoch %.0f/%.0f loss %.4f val_acc %.3f eta %.0fs ",
+            job_id, bar, epoch, epochs,
+            json_number_value(json_object_get(p, "train_loss")),
+            json_number_value(json_object_get(p, "val_accuracy")),
+            json_number_value(json_object_get(p, "eta_s")));
+    fflush(stderr);
+    json_decref(p);
+}
+
+/* Wait for one job; on a terminal, show its progress while it runs. */
+static aas_err_t wait_one(aas_client_t *c, const char *id, int64_t deadline_us,
+                          int show_progress, aas_result_t *res, char *why,
+                          size_t why_size) {
+    int drawn = 0;
+    for (;;) {
+        int64_t left_ms = (deadline_us - aas_mono_us()) / 1000;
+        if (left_ms < 0) left_ms = 0;
+        int slice = show_progress && left_ms > 500 ? 500 : (int)left_ms;
+        aas_err_t err = aas_client_wait(c, id, slice, res, why, why_size);
+        if (err != AAS_ERR_TIMEOUT || slice == left_ms) {
+            if (drawn) fputc('\n', stderr);
+            return err;
+        }
+        aas_job_info_t info = {0};
+        if (aas_client_status(c, id, &info, NULL, 0) == AAS_ERR_OK && info.progress) {
+            draw_progress(id, info.progress);
+            drawn = 1;
+        }
+        aas_job_info_clear(&info);
+    }
+}
+
 /* Wait for each id in turn within one overall deadline; print results. */
 static int cmd_wait(aas_client_t *c, char **ids, size_t n, const opts_t *o) {
     int rc = 0;
     int64_t deadline = aas_mono_us() + (int64_t)(o->timeout_s * 1e6);
+    int show_progress = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
     for (size_t i = 0; i < n; i++) {
         char why[512];
         aas_result_t res = {0};
-        int64_t left_ms = (deadline - aas_mono_us()) / 1000;
-        aas_err_t err = aas_client_wait(c, ids[i], left_ms > 0 ? (int)left_ms : 0,
-                                        &res, why, sizeof(why));
+        aas_err_t err = wait_one(c, ids[i], deadline, show_progress, &res, why,
+                                 sizeof(why));
         if (err == AAS_ERR_TIMEOUT) {
             fprintf(stderr, "aas-producer: job %s: not finished within %.0f s\n",
                     ids[i], o->timeout_s);
@@ -218,17 +271,8 @@ static int cmd_submit(aas_client_t *c, const opts_t *o) {
     return rc ? rc : (ids ? 0 : 1);
 }
 
-static int cmd_model(aas_client_t *c, char **args, size_t n, const opts_t *o) {
-    if (n != 3 || strcmp(args[0], "register") != 0) {
-        fprintf(stderr, "aas-producer: usage: model register NAME FILE [--meta JSON]\n");
-        return EXIT_USAGE;
-    }
-    const char *name = args[1], *path = args[2];
-    if (!aas_id_valid(name)) {
-        fprintf(stderr, "aas-producer: model name '%s' is not valid ([A-Za-z0-9_.-])\n",
-                name);
-        return EXIT_USAGE;
-    }
+static int cmd_model_register(aas_client_t *c, const char *name,
+                              const char *path, const opts_t *o) {
     FILE *fp = fopen(path, "rb");
     struct stat sb;
     if (!fp || fstat(fileno(fp), &sb) != 0) {
@@ -256,6 +300,107 @@ static int cmd_model(aas_client_t *c, char **args, size_t n, const opts_t *o) {
     }
     printf("%s %lld\n", name, (long long)version);
     return 0;
+}
+
+static int parse_version(const char *s, int64_t *v) {
+    if (strcmp(s, "latest") == 0) {
+        *v = 0;
+        return 0;
+    }
+    return parse_i64(s, 1, INT64_MAX, v);
+}
+
+/* model list | versions NAME | show NAME [VERSION] | delete NAME VERSION */
+static int cmd_model_query(aas_client_t *c, char **args, size_t n) {
+    aas_store_t *st = aas_client_store(c);
+    char why[512];
+    aas_err_t err;
+    if (!strcmp(args[0], "list") && n == 1) {
+        char **names;
+        size_t count;
+        if ((err = aas_store_model_list(st, &names, &count, why, sizeof(why)))) goto fail;
+        for (size_t i = 0; i < count; i++) {
+            int64_t latest = 0;
+            aas_store_model_latest(st, names[i], &latest, NULL, 0);
+            printf("%s latest=%lld\n", names[i], (long long)latest);
+        }
+        aas_store_model_list_free(names, count);
+        return 0;
+    }
+    if (n < 2 || !aas_id_valid(args[1])) goto usage;
+    if (!strcmp(args[0], "versions") && n == 2) {
+        int64_t *v;
+        size_t count;
+        if ((err = aas_store_model_versions(st, args[1], &v, &count, why, sizeof(why))))
+            goto fail;
+        for (size_t i = 0; i < count; i++) printf("%s %lld\n", args[1], (long long)v[i]);
+        free(v);
+        return 0;
+    }
+    int64_t version = 0;
+    if (n == 3 && parse_version(args[2], &version)) goto usage;
+    if (!strcmp(args[0], "show") && (n == 2 || n == 3)) {
+        char *meta = NULL;
+        int64_t created = 0, resolved = version;
+        if (version == 0 &&
+            (err = aas_store_model_latest(st, args[1], &resolved, why, sizeof(why))))
+            goto fail;
+        if ((err = aas_store_model_meta(st, args[1], resolved, &meta, &created, why,
+                                        sizeof(why))))
+            goto fail;
+        printf("{\"model\":\"%s\",\"version\":%lld,\"created_ms\":%lld,\"meta\":%s}\n",
+               args[1], (long long)resolved, (long long)created, meta ? meta : "null");
+        free(meta);
+        return 0;
+    }
+    if (!strcmp(args[0], "delete") && n == 3 && version > 0) {
+        if ((err = aas_store_model_delete(st, args[1], version, why, sizeof(why))))
+            goto fail;
+        printf("%s %lld deleted\n", args[1], (long long)version);
+        return 0;
+    }
+usage:
+    fprintf(stderr, "aas-producer: usage: model register NAME FILE | list | "
+                    "versions NAME | show NAME [VERSION] | delete NAME VERSION\n");
+    return EXIT_USAGE;
+fail:
+    fprintf(stderr, "aas-producer: %s\n", why);
+    return aas_err_is_retriable(err) ? 1 : EXIT_JOB_FAILED;
+}
+
+static int cmd_model(aas_client_t *c, char **args, size_t n, const opts_t *o) {
+    if (n == 3 && strcmp(args[0], "register") == 0) {
+        if (!aas_id_valid(args[1])) {
+            fprintf(stderr, "aas-producer: model name '%s' is not valid "
+                            "([A-Za-z0-9_.-])\n", args[1]);
+            return EXIT_USAGE;
+        }
+        return cmd_model_register(c, args[1], args[2], o);
+    }
+    if (n == 0) {
+        fprintf(stderr, "aas-producer: model needs a subcommand (see --help)\n");
+        return EXIT_USAGE;
+    }
+    return cmd_model_query(c, args, n);
+}
+
+static int cmd_cancel(aas_client_t *c, char **ids, size_t n) {
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char why[512];
+        aas_status_t st;
+        aas_err_t err = aas_client_cancel(c, ids[i], &st, why, sizeof(why));
+        if (err) {
+            fprintf(stderr, "aas-producer: job %s: %s\n", ids[i], why);
+            rc = err == AAS_ERR_NOT_FOUND ? EXIT_JOB_FAILED : 1;
+            continue;
+        }
+        printf("%s %s\n", ids[i],
+               st == AAS_STATUS_CANCELLED ? "CANCELLED"
+               : st == AAS_STATUS_RUNNING ? "RUNNING (stop requested)"
+                                          : aas_status_name(st));
+    }
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -375,7 +520,8 @@ int main(int argc, char **argv) {
         goto out;
     }
     int known = !strcmp(cmd, "submit") || !strcmp(cmd, "status") ||
-                !strcmp(cmd, "wait") || !strcmp(cmd, "model");
+                !strcmp(cmd, "wait") || !strcmp(cmd, "model") ||
+                !strcmp(cmd, "cancel");
     if (!known || (strcmp(cmd, "submit") && strcmp(cmd, "model") && nargs == 0) ||
         (!strcmp(cmd, "submit") && nargs > 0)) {
         fprintf(stderr, known ? "aas-producer: %s: wrong arguments (see --help)\n"
@@ -402,6 +548,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "submit")) rc = cmd_submit(client, &o);
     else if (!strcmp(cmd, "status")) rc = cmd_status(client, args, nargs, o.json);
     else if (!strcmp(cmd, "wait")) rc = cmd_wait(client, args, nargs, &o);
+    else if (!strcmp(cmd, "cancel")) rc = cmd_cancel(client, args, nargs);
     else rc = cmd_model(client, args, nargs, &o);
     free(args);
 out:

@@ -5,9 +5,10 @@ libavro-dev libdnnl-dev libcmocka-dev libjansson-dev redis-server kcat \
 jq python3 python3-avro"
 
 # Only for tests and benchmarks (real Kafka runs on Java; compose is
-# validated with docker-compose; sanitizers and fuzzing use clang).
+# validated with docker-compose; sanitizers and fuzzing use clang; the
+# Python example client uses Debian's Kafka and Redis modules).
 AAS_TEST_PACKAGES="openjdk-17-jre-headless maven docker-compose clang \
-libclang-rt-14-dev valgrind"
+libclang-rt-14-dev valgrind python3-confluent-kafka python3-redis"
 
 # aas_missing_packages [LIST]: which of LIST (default $AAS_PACKAGES) are
 # not installed.
