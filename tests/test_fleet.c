@@ -21,6 +21,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "client.h"
+#include "codec.h"
 #include "conf.h"
 #include "harness_proc.h"
 #include "harness_redis.h"
@@ -111,7 +112,8 @@ static int setup(void **state) {
         snprintf(id, sizeof(id), "worker.id=fleet-w%d", i);
         snprintf(f->worker_logs[i], sizeof(f->worker_logs[i]), "%s/worker%d.log",
                  f->dir, i);
-        char *argv[] = {bin, "-X", redis_port, "-X", brokers, "-X", id, NULL};
+        char *argv[] = {bin, "-X", redis_port, "-X", brokers, "-X", id,
+                        "-X", "job.max.text.bytes=65536", NULL};
         if (aas_test_proc_start(&f->workers[i], bin, argv, f->worker_logs[i]))
             return -1;
     }
@@ -309,6 +311,64 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
     memcpy(nan_row, x, sizeof(x));
     nan_row[3] = 0.0f / 0.0f;
     submit_rows(f, "bad-nan", "fleet-mlp", nan_row, 1, IN_DIM);
+    /* Schema-valid but hostile: a shape of 2^40 elements carrying 256
+     * bytes, and a text over the worker's 1 MiB limit.  The encoder does
+     * not apply limits, so these reach the topic as an attacker would send
+     * them; the worker must refuse them before allocating. */
+    {
+        aas_codec_t *codec;
+        assert_int_equal(aas_codec_new(&codec, why, sizeof(why)), AAS_ERR_OK);
+        aas_tensor_t one = {.dtype = AAS_DTYPE_F32, .rank = 2,
+                            .shape = {1, 64}, .data = x, .nbytes = sizeof(x)};
+        aas_job_t j1 = {.id = "bad-huge", .kind = AAS_JOB_INFER, .model = "fleet-mlp",
+                        .inputs = &one, .n_inputs = 1, .submit_ms = aas_now_ms()};
+        void *buf;
+        size_t len;
+        assert_int_equal(aas_codec_job_encode(codec, &j1, &buf, &len, why, sizeof(why)),
+                         AAS_ERR_OK);
+        /* The encoder checks shapes, so rewrite the shape block by hand:
+         * Avro array [1, 64] is 04 02 80 01 00 (zigzag varints); make the
+         * first dim 2^34 (zigzag 2^35: 80 80 80 80 80 01). */
+        static const unsigned char from[] = {0x04, 0x02, 0x80, 0x01, 0x00};
+        static const unsigned char to[] = {0x04, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                           0x01, 0x80, 0x01, 0x00};
+        unsigned char *msg = malloc(len + sizeof(to));
+        assert_non_null(msg);
+        size_t at = 0;
+        while (at + sizeof(from) <= len && memcmp((char *)buf + at, from, sizeof(from)))
+            at++;
+        assert_true(at + sizeof(from) <= len);
+        memcpy(msg, buf, at);
+        memcpy(msg + at, to, sizeof(to));
+        memcpy(msg + at + sizeof(to), (char *)buf + at + sizeof(from),
+               len - at - sizeof(from));
+        produce_raw(f, "bad-huge", msg, len - sizeof(from) + sizeof(to));
+        free(msg);
+        free(buf);
+        size_t tlen = 100000; /* workers run with job.max.text.bytes=65536 */
+        char *text = malloc(tlen + 1);
+        assert_non_null(text);
+        memset(text, 'a', tlen);
+        text[tlen] = '\0';
+        aas_job_t j2 = {.id = "bad-text", .kind = AAS_JOB_INFER, .model = "fleet-mlp",
+                        .text = text, .submit_ms = aas_now_ms()};
+        assert_int_equal(aas_codec_job_encode(codec, &j2, &buf, &len, why, sizeof(why)),
+                         AAS_ERR_OK);
+        produce_raw(f, "bad-text", buf, len);
+        free(buf);
+        free(text);
+        aas_codec_destroy(codec);
+    }
+    /* A deadline already passed: EXPIRED without computing. */
+    {
+        aas_tensor_t t;
+        int64_t shape[2] = {1, IN_DIM};
+        assert_int_equal(aas_tensor_set_f32(&t, "x", x, 2, shape), AAS_ERR_OK);
+        aas_job_t job = {.id = "late", .kind = AAS_JOB_INFER, .model = "fleet-mlp",
+                         .inputs = &t, .n_inputs = 1, .deadline_ms = aas_now_ms() - 1000};
+        assert_int_equal(aas_client_submit(f->client, &job, why, sizeof(why)), AAS_ERR_OK);
+        aas_tensor_clear(&t);
+    }
     for (int j = 0; j < 20; j++) {
         char id[32];
         snprintf(id, sizeof(id), "after-garbage-%d", j);
@@ -325,8 +385,9 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
         aas_result_clear(&res);
     }
     struct { const char *id, *reason; } bad[] = {
-        {"bad-model", "no-such-model"}, {"bad-shape", "shape"}, {"bad-nan", "finite"}};
-    for (size_t i = 0; i < 3; i++) {
+        {"bad-model", "no-such-model"}, {"bad-shape", "shape"}, {"bad-nan", "finite"},
+        {"bad-huge", "rejected message"}, {"bad-text", "text"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         aas_result_t res = wait_result(f, bad[i].id);
         assert_int_equal(res.status, AAS_STATUS_FAILED);
         assert_non_null(res.error);
@@ -336,6 +397,12 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
         assert_non_null(strstr(res.error, bad[i].reason));
         aas_result_clear(&res);
     }
+    aas_result_t late = wait_result(f, "late");
+    assert_int_equal(late.status, AAS_STATUS_EXPIRED);
+    assert_non_null(late.error);
+    assert_non_null(strstr(late.error, "deadline"));
+    assert_int_equal(late.n_outputs, 0);
+    aas_result_clear(&late);
     /* The garbage was consumed before the later jobs on its partition or
      * others; give the logs a moment to be flushed, generously. */
     int logged = 0;
@@ -347,7 +414,7 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
     assert_true(logged);
     /* Both undecodable messages are in the dead-letter topic, with headers
      * naming the error and where they came from. */
-    assert_int_equal(count_dead_letters(f, 2, 60000), 2);
+    assert_int_equal(count_dead_letters(f, 4, 60000), 4);
 }
 
 /* Every processed message's offset is committed: the group's lag, as the

@@ -1,8 +1,8 @@
 # packages.sh - the Debian packages aas needs, in one place (sourced by
 # tools/aas-demo and .ci/run).
 AAS_PACKAGES="build-essential cmake pkg-config librdkafka-dev libhiredis-dev \
-libavro-dev libdnnl-dev libcmocka-dev libjansson-dev redis-server kcat \
-jq python3 python3-avro"
+libavro-dev libdnnl-dev ocl-icd-opencl-dev libcmocka-dev libjansson-dev \
+redis-server kcat jq python3 python3-avro"
 
 # Only for tests and benchmarks (real Kafka runs on Java; compose is
 # validated with docker-compose; sanitizers and fuzzing use clang; the
