@@ -1,14 +1,14 @@
 /*
- * test_fleet.c - the whole path on real components: redis-server, the dev
- * broker, two aas-worker processes, and the client library.
+ * test_fleet.c - the whole path on real components: redis-server, a broker
+ * (dev broker or Apache Kafka, per AAS_TEST_BROKER), two aas-worker
+ * processes, and the client library.
  *
  * 2,000 jobs must all reach SUCCEEDED, written exactly once, with outputs
  * equal to a local forward pass of the same model; garbage and bad jobs on
  * the topic must be logged, dead-lettered or FAILED with a reason, and
- * lose no valid job.
+ * lose no valid job; committed offsets must drain the group's lag to zero.
  */
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,140 +20,39 @@
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
 
-#include "client.h"
 #include "codec.h"
-#include "conf.h"
-#include "harness_proc.h"
-#include "harness_redis.h"
-#include "model.h"
+#include "harness_fleet.h"
 
 #define N_JOBS 2000
-#define IN_DIM 64
-#define HID 128
-#define OUT_DIM 10
+#define IN_DIM AAS_FLEET_IN
 #define N_WORKERS 2
 
-typedef struct {
-    char dir[256];
-    aas_test_redis_t redis;
-    aas_test_broker_t broker;
-    aas_test_proc_t workers[N_WORKERS];
-    char worker_logs[N_WORKERS][512];
-    aas_conf_t *conf;
-    aas_client_t *client;
-    aas_model_t *model;        /* local copy for expected outputs */
-} fleet_t;
+typedef aas_fleet_t fleet_t;
 
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static float frand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
-
-static void *make_model_blob(size_t *len) {
-    static float w1[HID * IN_DIM], b1[HID], w2[HID * HID], b2[HID],
-        w3[OUT_DIM * HID], b3[OUT_DIM];
-    float *all[] = {w1, b1, w2, b2, w3, b3};
-    size_t sizes[] = {HID * IN_DIM, HID, HID * HID, HID, OUT_DIM * HID, OUT_DIM};
-    for (int a = 0; a < 6; a++)
-        for (size_t i = 0; i < sizes[a]; i++) all[a][i] = frand() * 0.2f;
-    aas_mlp_layer_t layers[] = {{IN_DIM, HID, AAS_ACT_RELU, w1, b1},
-                                {HID, HID, AAS_ACT_TANH, w2, b2},
-                                {HID, OUT_DIM, AAS_ACT_SOFTMAX, w3, b3}};
-    const char *labels[] = {"zero", "one", "two", "three", "four",
-                            "five", "six", "seven", "eight", "nine"};
-    void *blob = NULL;
-    char why[256];
-    assert_int_equal(aas_mlp_serialize(layers, 3, labels, 10, &blob, len, why,
-                                       sizeof(why)),
-                     AAS_ERR_OK);
-    return blob;
-}
+/* Workers run with a small text limit so the oversized-text case stays
+ * under the broker's message size limit. */
+static const char *const worker_args[] = {"-X", "job.max.text.bytes=65536", NULL};
 
 static int setup(void **state) {
-    signal(SIGPIPE, SIG_IGN);
-    fleet_t *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/aas-fleet-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    if (aas_test_redis_start(&f->redis, NULL)) return -1;
-    if (aas_test_broker_start(&f->broker, AAS_BIN_DIR, f->dir, 4)) return -1;
-
-    char port[16], redis_port[64], brokers[300];
-    snprintf(port, sizeof(port), "%d", f->redis.port);
-    snprintf(redis_port, sizeof(redis_port), "redis.port=%d", f->redis.port);
-    snprintf(brokers, sizeof(brokers), "kafka.bootstrap.servers=%s",
-             f->broker.bootstrap);
-    char why[512];
-    if (aas_conf_new(aas_client_conf_defs, &f->conf)) return -1;
-    if (aas_conf_set_arg(f->conf, redis_port, why, sizeof(why)) ||
-        aas_conf_set_arg(f->conf, brokers, why, sizeof(why)) ||
-        aas_client_new(f->conf, &f->client, why, sizeof(why))) {
-        fprintf(stderr, "client: %s\n", why);
-        return -1;
-    }
-    size_t len;
-    void *blob = make_model_blob(&len);
-    int64_t version;
-    if (aas_client_model_register(f->client, "fleet-mlp", blob, len, NULL,
-                                  &version, why, sizeof(why)) ||
-        aas_model_load(blob, len, &f->model, why, sizeof(why))) {
-        fprintf(stderr, "model: %s\n", why);
-        free(blob);
-        return -1;
-    }
-    free(blob);
-
-    char bin[512];
-    snprintf(bin, sizeof(bin), "%s/worker/aas-worker", AAS_BIN_DIR);
-    for (int i = 0; i < N_WORKERS; i++) {
-        char id[64];
-        snprintf(id, sizeof(id), "worker.id=fleet-w%d", i);
-        snprintf(f->worker_logs[i], sizeof(f->worker_logs[i]), "%s/worker%d.log",
-                 f->dir, i);
-        char *argv[] = {bin, "-X", redis_port, "-X", brokers, "-X", id,
-                        "-X", "job.max.text.bytes=65536", NULL};
-        if (aas_test_proc_start(&f->workers[i], bin, argv, f->worker_logs[i]))
-            return -1;
-    }
+    fleet_t *f = NULL;
+    int rc = aas_fleet_start(&f, N_WORKERS, worker_args);
     *state = f;
-    return 0;
+    return rc;
 }
 
 static int teardown(void **state) {
-    fleet_t *f = *state;
-    if (!f) return 0;
     /* A graceful stop must exit 0. */
-    for (int i = 0; i < N_WORKERS; i++) {
-        int rc = aas_test_proc_stop(&f->workers[i], 30000);
-        if (rc != 0) fprintf(stderr, "worker %d exit status %d\n", i, rc);
-        assert_int_equal(rc, 0);
-    }
-    aas_client_destroy(f->client);
-    aas_conf_destroy(f->conf);
-    aas_model_destroy(f->model);
-    aas_test_broker_stop(&f->broker);
-    aas_test_redis_stop(&f->redis);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", f->dir);
-    free(f);
+    assert_int_equal(aas_fleet_stop(*state), 0);
     return 0;
 }
 
 static void submit_rows(fleet_t *f, const char *id, const char *model,
                         const float *x, int64_t rows, int64_t cols) {
-    aas_tensor_t t;
-    int64_t shape[2] = {rows, cols};
-    assert_int_equal(aas_tensor_set_f32(&t, "x", x, 2, shape), AAS_ERR_OK);
-    aas_job_t job = {.id = (char *)id, .kind = AAS_JOB_INFER,
-                     .model = (char *)model, .inputs = &t, .n_inputs = 1};
-    char why[512];
-    aas_err_t err = aas_client_submit(f->client, &job, why, sizeof(why));
-    if (err) fprintf(stderr, "submit %s: %s\n", id, why);
-    assert_int_equal(err, AAS_ERR_OK);
-    aas_tensor_clear(&t);
+    assert_int_equal(aas_fleet_submit(f, id, model, x, rows, cols), 0);
+}
+
+static int any_log_contains(fleet_t *f, const char *needle) {
+    return aas_fleet_log_contains(f, needle);
 }
 
 static void two_thousand_jobs_all_succeed_once_with_correct_outputs(void **state) {
@@ -164,54 +63,17 @@ static void two_thousand_jobs_all_succeed_once_with_correct_outputs(void **state
     int64_t t0 = aas_mono_us();
     for (int j = 0; j < N_JOBS; j++) {
         rows_of[j] = 1 + j % 4;
-        for (int i = 0; i < rows_of[j] * IN_DIM; i++) inputs[j][i] = frand();
+        for (int i = 0; i < rows_of[j] * IN_DIM; i++) inputs[j][i] = aas_fleet_frand();
         snprintf(id, sizeof(id), "fleet-%d", j);
-        submit_rows(f, id, "fleet-mlp", inputs[j], rows_of[j], IN_DIM);
+        submit_rows(f, id, AAS_FLEET_MODEL, inputs[j], rows_of[j], IN_DIM);
     }
     size_t failed = 99;
     assert_int_equal(aas_client_flush(f->client, 60000, &failed, why, sizeof(why)),
                      AAS_ERR_OK);
     assert_int_equal(failed, 0);
-
-    float expect[4 * OUT_DIM];
     for (int j = 0; j < N_JOBS; j++) {
         snprintf(id, sizeof(id), "fleet-%d", j);
-        aas_result_t res = {0};
-        aas_err_t err = aas_client_wait(f->client, id, 120000, &res, why, sizeof(why));
-        if (err) fprintf(stderr, "wait %s: %s\n", id, why);
-        assert_int_equal(err, AAS_ERR_OK);
-        if (res.status != AAS_STATUS_SUCCEEDED)
-            fprintf(stderr, "job %s: %s %s\n", id, aas_status_name(res.status),
-                    res.error ? res.error : "");
-        assert_int_equal(res.status, AAS_STATUS_SUCCEEDED);
-        assert_int_equal(res.n_outputs, 1);
-        assert_int_equal(res.outputs[0].shape[0], rows_of[j]);
-        assert_int_equal(res.outputs[0].shape[1], OUT_DIM);
-        assert_int_equal(res.n_predictions, rows_of[j]);
-        assert_int_equal(aas_model_infer(f->model, inputs[j], rows_of[j], expect,
-                                         why, sizeof(why)),
-                         AAS_ERR_OK);
-        const float *got = res.outputs[0].data;
-        for (int k = 0; k < rows_of[j] * OUT_DIM; k++) {
-            float d = got[k] - expect[k];
-            if (d < 0) d = -d;
-            assert_true(d <= 1e-5f + 1e-4f * expect[k]);
-        }
-        for (int r = 0; r < rows_of[j]; r++) {
-            int best = 0;
-            for (int k = 1; k < OUT_DIM; k++)
-                if (expect[r * OUT_DIM + k] > expect[r * OUT_DIM + best]) best = k;
-            assert_int_equal(res.predictions[r].label, best);
-            assert_non_null(res.predictions[r].name);
-        }
-        aas_result_clear(&res);
-
-        aas_job_info_t info = {0};
-        assert_int_equal(aas_client_status(f->client, id, &info, why, sizeof(why)),
-                         AAS_ERR_OK);
-        assert_int_equal(info.result_writes, 1);
-        assert_int_equal(info.status, AAS_STATUS_SUCCEEDED);
-        aas_job_info_clear(&info);
+        assert_int_equal(aas_fleet_check(f, id, inputs[j], rows_of[j], 120000), 0);
     }
     double secs = (double)(aas_mono_us() - t0) / 1e6;
     fprintf(stderr, "fleet: %d jobs in %.2f s (%.0f jobs/s, %d workers, %s; "
@@ -237,13 +99,6 @@ static void produce_raw(fleet_t *f, const char *key, const void *buf, size_t len
     assert_int_equal(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(rk);
 }
-
-static int any_log_contains(fleet_t *f, const char *needle) {
-    for (int i = 0; i < N_WORKERS; i++)
-        if (aas_test_log_contains(f->worker_logs[i], needle)) return 1;
-    return 0;
-}
-
 
 /* Read the dead-letter topic from the start (no group: plain assign) and
  * count messages carrying our error headers. */
@@ -304,13 +159,13 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
     unsigned char bad_fp[32] = {0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8};
     produce_raw(f, NULL, bad_fp, sizeof(bad_fp));
     float x[IN_DIM];
-    for (int i = 0; i < IN_DIM; i++) x[i] = frand();
+    for (int i = 0; i < IN_DIM; i++) x[i] = aas_fleet_frand();
     submit_rows(f, "bad-model", "no-such-model", x, 1, IN_DIM);
-    submit_rows(f, "bad-shape", "fleet-mlp", x, 2, IN_DIM / 2);
+    submit_rows(f, "bad-shape", AAS_FLEET_MODEL, x, 2, IN_DIM / 2);
     float nan_row[IN_DIM];
     memcpy(nan_row, x, sizeof(x));
     nan_row[3] = 0.0f / 0.0f;
-    submit_rows(f, "bad-nan", "fleet-mlp", nan_row, 1, IN_DIM);
+    submit_rows(f, "bad-nan", AAS_FLEET_MODEL, nan_row, 1, IN_DIM);
     /* Schema-valid but hostile: a shape of 2^40 elements carrying 256
      * bytes, and a text over the worker's 1 MiB limit.  The encoder does
      * not apply limits, so these reach the topic as an attacker would send
@@ -320,7 +175,7 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
         assert_int_equal(aas_codec_new(&codec, why, sizeof(why)), AAS_ERR_OK);
         aas_tensor_t one = {.dtype = AAS_DTYPE_F32, .rank = 2,
                             .shape = {1, 64}, .data = x, .nbytes = sizeof(x)};
-        aas_job_t j1 = {.id = "bad-huge", .kind = AAS_JOB_INFER, .model = "fleet-mlp",
+        aas_job_t j1 = {.id = "bad-huge", .kind = AAS_JOB_INFER, .model = AAS_FLEET_MODEL,
                         .inputs = &one, .n_inputs = 1, .submit_ms = aas_now_ms()};
         void *buf;
         size_t len;
@@ -350,7 +205,7 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
         assert_non_null(text);
         memset(text, 'a', tlen);
         text[tlen] = '\0';
-        aas_job_t j2 = {.id = "bad-text", .kind = AAS_JOB_INFER, .model = "fleet-mlp",
+        aas_job_t j2 = {.id = "bad-text", .kind = AAS_JOB_INFER, .model = AAS_FLEET_MODEL,
                         .text = text, .submit_ms = aas_now_ms()};
         assert_int_equal(aas_codec_job_encode(codec, &j2, &buf, &len, why, sizeof(why)),
                          AAS_ERR_OK);
@@ -364,7 +219,7 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
         aas_tensor_t t;
         int64_t shape[2] = {1, IN_DIM};
         assert_int_equal(aas_tensor_set_f32(&t, "x", x, 2, shape), AAS_ERR_OK);
-        aas_job_t job = {.id = "late", .kind = AAS_JOB_INFER, .model = "fleet-mlp",
+        aas_job_t job = {.id = "late", .kind = AAS_JOB_INFER, .model = AAS_FLEET_MODEL,
                          .inputs = &t, .n_inputs = 1, .deadline_ms = aas_now_ms() - 1000};
         assert_int_equal(aas_client_submit(f->client, &job, why, sizeof(why)), AAS_ERR_OK);
         aas_tensor_clear(&t);
@@ -372,7 +227,7 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
     for (int j = 0; j < 20; j++) {
         char id[32];
         snprintf(id, sizeof(id), "after-garbage-%d", j);
-        submit_rows(f, id, "fleet-mlp", x, 1, IN_DIM);
+        submit_rows(f, id, AAS_FLEET_MODEL, x, 1, IN_DIM);
     }
     assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)),
                      AAS_ERR_OK);
@@ -417,8 +272,6 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
     assert_int_equal(count_dead_letters(f, 4, 60000), 4);
 }
 
-/* Every processed message's offset is committed: the group's lag, as the
- * scheduler measures it, drains to zero on every partition. */
 static void committed_offsets_drain_lag_to_zero(void **state) {
     fleet_t *f = *state;
     char cmd[1024], line[512];
