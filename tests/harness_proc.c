@@ -197,3 +197,13 @@ void aas_test_broker_stop(aas_test_broker_t *b) {
     }
     aas_test_proc_stop(&b->proc, 10000);
 }
+
+int aas_test_broker_outage(aas_test_broker_t *b, int down) {
+    if (!b->real) return kill(b->proc.pid, down ? SIGUSR1 : SIGUSR2);
+    char tool[512], log[600];
+    snprintf(tool, sizeof(tool), "%s/tools/kafka-local", AAS_SOURCE_DIR);
+    snprintf(log, sizeof(log), "%s.outage.log", b->kafka_dir);
+    char *argv[] = {tool, down ? "kill-node" : "start-node", "--dir", b->kafka_dir,
+                    "1", NULL};
+    return aas_test_run(argv, log);
+}

@@ -55,4 +55,11 @@ int aas_test_broker_start(aas_test_broker_t *b, const char *bin_dir,
                           const char *dir, int partitions);
 void aas_test_broker_stop(aas_test_broker_t *b);
 
+/**
+ * @brief Take the broker down (down = 1) or back up (0): the dev broker
+ *        via SIGUSR1/SIGUSR2 (data kept), real Kafka by SIGKILL of node 1
+ *        and `tools/kafka-local start-node` (data on disk).
+ */
+int aas_test_broker_outage(aas_test_broker_t *b, int down);
+
 #endif

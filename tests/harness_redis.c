@@ -262,8 +262,12 @@ static pid_t aas_tr_spawn(const aas_test_redis_t *r) {
     argv[n++] = "127.0.0.1";
     argv[n++] = "--save";
     argv[n++] = "";
+    /* Persistence as production runs it (append-only file, fsync every
+     * second), so a kill + restart keeps what was written >1 s before. */
     argv[n++] = "--appendonly";
-    argv[n++] = "no";
+    argv[n++] = "yes";
+    argv[n++] = "--appendfsync";
+    argv[n++] = "everysec";
     argv[n++] = "--dir";
     argv[n++] = r->dir;
     argv[n++] = "--logfile";

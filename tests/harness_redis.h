@@ -2,12 +2,14 @@
  * harness_redis.h - a real, private redis-server for one test program.
  *
  * aas_test_redis_start() runs `redis-server` (or $AAS_REDIS_SERVER) on a
- * free loopback port in a fresh temporary directory, without persistence,
+ * free loopback port in a fresh temporary directory, with an append-only
+ * file (fsync every second) as production would run it,
  * optionally with requirepass, and waits until it answers PING.  The child
  * gets PR_SET_PDEATHSIG, so even a crashed test leaves no server behind;
  * aas_test_redis_stop() ends it and removes the directory.  For fault tests,
  * aas_test_redis_kill() kills it (SIGKILL, like a crash) and
- * aas_test_redis_restart() brings it back on the same port (empty).
+ * aas_test_redis_restart() brings it back on the same port with what its
+ * append-only file kept.
  *
  * aas_test_redis_cmd() is a tiny RESP client so tests can look at keys
  * (TTL, DBSIZE, HGET...) without linking hiredis.

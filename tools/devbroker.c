@@ -21,10 +21,29 @@
 #include <librdkafka/rdkafka_mock.h>
 
 static volatile sig_atomic_t run = 1;
+/* Outage drill: SIGUSR1 takes every broker down, SIGUSR2 brings them up
+ * (rd_kafka_mock_broker_set_down/_up), so clients can be tested against a
+ * broker outage without losing the cluster's data. */
+static volatile sig_atomic_t want_down = 0, want_up = 0;
 
 static void on_signal(int sig) {
-    (void)sig;
-    run = 0;
+    if (sig == SIGUSR1)
+        want_down = 1;
+    else if (sig == SIGUSR2)
+        want_up = 1;
+    else
+        run = 0;
+}
+
+static void set_brokers(rd_kafka_mock_cluster_t *mc, int brokers, int up) {
+    for (int id = 1; id <= brokers; id++) {
+        rd_kafka_resp_err_t err = up ? rd_kafka_mock_broker_set_up(mc, id)
+                                     : rd_kafka_mock_broker_set_down(mc, id);
+        if (err)
+            fprintf(stderr, "aas-devbroker: broker %d %s: %s\n", id,
+                    up ? "up" : "down", rd_kafka_err2str(err));
+    }
+    fprintf(stderr, "aas-devbroker: brokers %s\n", up ? "up" : "down");
 }
 
 static void usage(FILE *fp) {
@@ -40,7 +59,8 @@ static void usage(FILE *fp) {
             "  -h, --help                this text\n"
             "      --version             versions\n\n"
             "Prints 'bootstrap.servers=HOST:PORT[,...]' on stdout once ready;\n"
-            "stops cleanly on SIGTERM or SIGINT.\n");
+            "stops cleanly on SIGTERM or SIGINT.  Outage drills: SIGUSR1 takes\n"
+            "every broker down, SIGUSR2 brings them back (data is kept).\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -157,13 +177,23 @@ int main(int argc, char **argv) {
     if (!rc) {
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
+        signal(SIGUSR1, on_signal);
+        signal(SIGUSR2, on_signal);
         printf("bootstrap.servers=%s\n", servers);
         fflush(stdout);
         fprintf(stderr, "aas-devbroker: ready brokers=%d partitions=%d topics=%s\n",
                 brokers, partitions, topics);
         while (run) {
-            struct timespec ts = {0, 100 * 1000 * 1000};
+            struct timespec ts = {0, 50 * 1000 * 1000};
             nanosleep(&ts, NULL);
+            if (want_down) {
+                want_down = 0;
+                set_brokers(mc, brokers, 0);
+            }
+            if (want_up) {
+                want_up = 0;
+                set_brokers(mc, brokers, 1);
+            }
         }
         fprintf(stderr, "aas-devbroker: stopping\n");
     }
