@@ -24,7 +24,8 @@ const aas_conf_def_t aas_client_conf_defs[] = {
 
 struct aas_client_s {
     const aas_conf_t *conf;
-    char topic[256];
+    char topic[256];        /* inference jobs */
+    char train_topic[256];  /* training jobs */
     rd_kafka_t *rk;
     aas_store_t *store;
     aas_codec_t *codec;
@@ -71,6 +72,8 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
     c->conf = conf;
     c->timeout_ms = (int)aas_conf_get_int(conf, "client.timeout.ms");
     snprintf(c->topic, sizeof(c->topic), "%s", aas_conf_get(conf, "topic.infer"));
+    snprintf(c->train_topic, sizeof(c->train_topic), "%s",
+             aas_conf_get(conf, "topic.train"));
     aas_err_t err;
     if ((err = aas_codec_new(&c->codec, errstr, errstr_size))) goto fail;
     if ((err = aas_cli_store_new(conf, &c->store, errstr, errstr_size))) goto fail;
@@ -146,10 +149,11 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
     snprintf(cm->id, sizeof(cm->id), "%s", j.id);
     snprintf(cm->model, sizeof(cm->model), "%s", j.model ? j.model : "");
     cm->submit_ms = j.submit_ms;
+    const char *topic = j.kind == AAS_JOB_TRAIN ? c->train_topic : c->topic;
     int64_t deadline = aas_mono_us() + (int64_t)c->timeout_ms * 1000;
     for (;;) {
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
-            c->rk, RD_KAFKA_V_TOPIC(c->topic), RD_KAFKA_V_KEY(j.id, strlen(j.id)),
+            c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(j.id, strlen(j.id)),
             RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
             RD_KAFKA_V_OPAQUE(cm), RD_KAFKA_V_END);
         if (!kerr) break; /* librdkafka now owns buf */

@@ -52,7 +52,7 @@ aas_err_t aas_client_job_id(char *buf, size_t size);
 
 /**
  * @brief Publish a job (job->id must be set and valid; job->submit_ms 0 is
- *        filled with now).  Returns once the job is queued in the producer;
+ *        filled with now) to topic.infer, or topic.train for TRAIN jobs.  Returns once the job is queued in the producer;
  *        the outcome comes to the delivery callback and to
  *        aas_client_flush().  A full local queue waits (bounded by
  *        client.timeout.ms).

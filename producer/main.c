@@ -35,6 +35,10 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "Publish aas jobs to Kafka and read their results from Redis.\n\n"
 "Commands:\n"
 "  submit --model NAME [input] [options]  publish job(s); print their ids\n"
+"  train --model NAME --input FILE [--param K=V]...\n"
+"                                         train NAME's next version on rows of\n"
+"                                         features + class label (last column);\n"
+"                                         params: docs/training.md\n"
 "  status ID...                           print each job's status\n"
 "  wait [--timeout S] ID...               wait for jobs, print results\n"
 "  cancel ID...                           cancel queued or running jobs\n"
@@ -269,6 +273,79 @@ static int cmd_submit(aas_client_t *c, const opts_t *o) {
     for (size_t j = 0; ids && j < n_jobs; j++) free(ids[j]);
     free(ids);
     return rc ? rc : (ids ? 0 : 1);
+}
+
+/* A training job: rows of the input are features + a label (last column). */
+static int cmd_train(aas_client_t *c, const opts_t *o) {
+    char why[512];
+    aas_rows_t rows = {0};
+    if (!o->model || !aas_id_valid(o->model) || !o->input || o->values) {
+        fprintf(stderr, "aas-producer: train needs --model NAME and --input FILE "
+                        "(rows of features with the class label last)\n");
+        return EXIT_USAGE;
+    }
+    aas_err_t err = aas_input_read_file(o->input, o->format, 0, (size_t)1 << 30,
+                                        &rows, why, sizeof(why));
+    if (!err && rows.cols < 2)
+        err = aas_err_set(why, sizeof(why), AAS_ERR_SHAPE,
+                          "each row needs features and a label");
+    int32_t *labels = err ? NULL : malloc((size_t)rows.rows * sizeof(int32_t));
+    float *feats = err ? NULL : malloc((size_t)(rows.rows * (rows.cols - 1)) * sizeof(float));
+    if (!err && (!labels || !feats)) err = aas_err_set(why, sizeof(why), AAS_ERR_NOMEM,
+                                                       "out of memory");
+    for (int64_t r = 0; !err && r < rows.rows; r++) {
+        float l = rows.values[r * rows.cols + rows.cols - 1];
+        if (l < 0 || l > 65535 || l != (float)(int32_t)l)
+            err = aas_err_set(why, sizeof(why), AAS_ERR_SHAPE,
+                              "row %lld: label %g is not a class index 0..65535",
+                              (long long)r + 1, (double)l);
+        labels[r] = (int32_t)l;
+        memcpy(feats + r * (rows.cols - 1), rows.values + r * rows.cols,
+               (size_t)(rows.cols - 1) * sizeof(float));
+    }
+    if (err) {
+        fprintf(stderr, "aas-producer: input: %s\n", why);
+        free(labels);
+        free(feats);
+        aas_rows_clear(&rows);
+        return EXIT_USAGE;
+    }
+    aas_tensor_t t[2] = {0};
+    int64_t fshape[2] = {rows.rows, rows.cols - 1};
+    int rc = aas_tensor_set_f32(&t[0], "features", feats, 2, fshape) ? 1 : 0;
+    t[1].name = strdup("labels");
+    t[1].dtype = AAS_DTYPE_I32;
+    t[1].rank = 1;
+    t[1].shape[0] = rows.rows;
+    t[1].data = labels;
+    t[1].nbytes = (size_t)rows.rows * sizeof(int32_t);
+    free(feats);
+    aas_rows_clear(&rows);
+    char id[AAS_ID_MAX + 1];
+    if (o->id)
+        snprintf(id, sizeof(id), "%s", o->id);
+    else if (aas_client_job_id(id, sizeof(id)))
+        rc = 1;
+    if (!rc) {
+        aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = (char *)o->model,
+                         .inputs = t, .n_inputs = 2, .params = o->params,
+                         .n_params = o->n_params, .priority = (int32_t)o->priority};
+        aas_client_set_delivery_cb(c, on_delivery, NULL);
+        if (aas_client_submit(c, &job, why, sizeof(why)) ||
+            aas_client_flush(c, 60000, NULL, why, sizeof(why))) {
+            fprintf(stderr, "aas-producer: %s\n", why);
+            rc = 1;
+        }
+    }
+    aas_tensor_clear(&t[0]);
+    aas_tensor_clear(&t[1]);
+    if (rc) return rc;
+    if (!o->wait) {
+        printf("%s\n", id);
+        return 0;
+    }
+    char *ids[1] = {id};
+    return cmd_wait(c, ids, 1, o);
 }
 
 static int cmd_model_register(aas_client_t *c, const char *name,
@@ -519,11 +596,12 @@ int main(int argc, char **argv) {
         free(args);
         goto out;
     }
-    int known = !strcmp(cmd, "submit") || !strcmp(cmd, "status") ||
+    int known = !strcmp(cmd, "submit") || !strcmp(cmd, "train") ||
+                !strcmp(cmd, "status") ||
                 !strcmp(cmd, "wait") || !strcmp(cmd, "model") ||
                 !strcmp(cmd, "cancel");
-    if (!known || (strcmp(cmd, "submit") && strcmp(cmd, "model") && nargs == 0) ||
-        (!strcmp(cmd, "submit") && nargs > 0)) {
+    int takes_ids = strcmp(cmd, "submit") && strcmp(cmd, "train") && strcmp(cmd, "model");
+    if (!known || (takes_ids && nargs == 0) || (!takes_ids && strcmp(cmd, "model") && nargs > 0)) {
         fprintf(stderr, known ? "aas-producer: %s: wrong arguments (see --help)\n"
                               : "aas-producer: unknown command '%s' (see --help)\n",
                 cmd);
@@ -546,6 +624,7 @@ int main(int argc, char **argv) {
         goto out;
     }
     if (!strcmp(cmd, "submit")) rc = cmd_submit(client, &o);
+    else if (!strcmp(cmd, "train")) rc = cmd_train(client, &o);
     else if (!strcmp(cmd, "status")) rc = cmd_status(client, args, nargs, o.json);
     else if (!strcmp(cmd, "wait")) rc = cmd_wait(client, args, nargs, &o);
     else if (!strcmp(cmd, "cancel")) rc = cmd_cancel(client, args, nargs);

@@ -80,6 +80,14 @@ void aas_print_result(FILE *fp, const aas_result_t *r, int json) {
     }
     for (size_t i = 0; i < r->n_outputs; i++) {
         const aas_tensor_t *t = &r->outputs[i];
+        if (t->dtype == AAS_DTYPE_F32 && t->rank == 1) { /* curves, metrics */
+            const float *f = t->data;
+            fprintf(fp, "  %s:", t->name ? t->name : "output");
+            for (int64_t k = 0; k < t->shape[0]; k++)
+                fprintf(fp, "%s%.6g", k ? "," : " ", (double)f[k]);
+            fputc('\n', fp);
+            continue;
+        }
         if (t->dtype != AAS_DTYPE_F32 || t->rank != 2) continue;
         const float *f = t->data;
         for (int64_t row = 0; row < t->shape[0]; row++) {

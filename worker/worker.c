@@ -16,12 +16,15 @@
 #include "log.h"
 #include "model_cache.h"
 #include "store.h"
+#include "trainer.h"
 
 const aas_conf_def_t aas_worker_conf_defs[] = {
     {"worker.id", AAS_CONF_STR, NULL, 0, 0, 0,
      "Worker id in logs, results and Redis (default <host>-<pid>)"},
     {"worker.group", AAS_CONF_STR, "aas-workers", 0, 0, 0,
      "Kafka consumer group of the fleet"},
+    {"worker.train", AAS_CONF_BOOL, "true", 0, 0, 0,
+     "Also consume topic.train and run training jobs (one at a time)"},
     {"model.cache.size", AAS_CONF_INT, "16", 1, 4096, 0,
      "Loaded models kept per worker (LRU)"},
     {"model.cache.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
@@ -50,6 +53,7 @@ struct aas_worker_s {
     const aas_conf_t *conf;
     char id[AAS_ID_MAX + 1];
     char infer_topic[256];
+    char train_topic[256];
     char dlq_topic[256];
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;
@@ -61,7 +65,24 @@ struct aas_worker_s {
     int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
     uint64_t rng;
     uint64_t n_done, n_failed, n_skipped, n_dlq, n_retries;
+    /* The training job in progress (at most one), where its message came
+     * from, and the partitions held (paused) until it ends. */
+    aas_trainer_t *trainer;
+    char trainer_topic[256];
+    int32_t trainer_partition;
+    int64_t trainer_offset;
+    int64_t trainer_retry_at_us;
+    rd_kafka_topic_partition_list_t *held;
 };
+
+/* What became of one message. */
+typedef enum {
+    AAS_MSG_DONE,    /* outcome recorded: store the offset */
+    AAS_MSG_RETRY,   /* transient failure: rewind, back off */
+    AAS_MSG_HOLD,    /* not now (a training job is running): rewind, pause
+                      * its partition until the training ends */
+    AAS_MSG_TAKEN    /* a training thread owns it now */
+} aas_msg_outcome_t;
 
 /* ---- Kafka plumbing ---- */
 
@@ -239,15 +260,35 @@ static aas_err_t aas_worker_process(aas_worker_t *w, aas_job_t *job,
                  (long long)w->max_attempts);
         return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
     }
-    if (job->kind != AAS_JOB_INFER)
+    int from_train = strcmp(rd_kafka_topic_name(msg->rkt), w->train_topic) == 0;
+    if (job->kind == AAS_JOB_TRAIN && !from_train)
         return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED,
                                "training jobs are not served on the "
                                "inference topic; publish them to topic.train");
+    if (job->kind == AAS_JOB_INFER && from_train)
+        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED,
+                               "inference jobs are not served on the training "
+                               "topic; publish them to topic.infer");
     int64_t now = aas_now_ms();
     if (job->deadline_ms > 0 && now > job->deadline_ms) {
         snprintf(why, sizeof(why), "deadline passed %lld ms before a worker "
                  "took the job", (long long)(now - job->deadline_ms));
         return aas_worker_fail(w, job->id, job->model, AAS_STATUS_EXPIRED, why);
+    }
+
+    if (job->kind == AAS_JOB_TRAIN) {
+        err = aas_trainer_start(w->conf, job, INT64_MAX, &w->trainer, why, sizeof(why));
+        if (err) {
+            if (aas_err_is_retriable(err)) return err;
+            return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
+        }
+        snprintf(w->trainer_topic, sizeof(w->trainer_topic), "%s",
+                 rd_kafka_topic_name(msg->rkt));
+        w->trainer_partition = msg->partition;
+        w->trainer_offset = msg->offset;
+        AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training started from %s",
+                aas_trainer_job_id(w->trainer), src);
+        return AAS_ERR_OK; /* the caller sees w->trainer and holds the message */
     }
 
     aas_model_t *model;
@@ -282,9 +323,9 @@ static aas_err_t aas_worker_process(aas_worker_t *w, aas_job_t *job,
     return err;
 }
 
-/* One Kafka message -> AAS_ERR_OK when its outcome is recorded (offset may
- * be stored), or a retriable error (rewind and retry later). */
-static aas_err_t aas_worker_handle(aas_worker_t *w, const rd_kafka_message_t *msg) {
+/* One Kafka message: decode, then run or hand to the trainer. */
+static aas_msg_outcome_t aas_worker_handle(aas_worker_t *w,
+                                           const rd_kafka_message_t *msg) {
     char why[512], job_id[AAS_ID_MAX + 1];
     aas_job_t job;
     int64_t t_take = aas_mono_us();
@@ -298,35 +339,44 @@ static aas_err_t aas_worker_handle(aas_worker_t *w, const rd_kafka_message_t *ms
                 rd_kafka_topic_name(msg->rkt), (int)msg->partition,
                 (long long)msg->offset, job_id[0] ? job_id : "-",
                 aas_err_name(err), why);
-        aas_err_t derr = aas_worker_dlq_send(w, msg, err, why);
-        if (derr) return derr;
-        if (!job_id[0]) return AAS_ERR_OK;
+        if (aas_worker_dlq_send(w, msg, err, why)) return AAS_MSG_RETRY;
+        if (!job_id[0]) return AAS_MSG_DONE;
         char reason[600];
         snprintf(reason, sizeof(reason), "rejected message: %s", why);
-        return aas_worker_fail(w, job_id, NULL, AAS_STATUS_FAILED, reason);
+        return aas_worker_fail(w, job_id, NULL, AAS_STATUS_FAILED, reason)
+                   ? AAS_MSG_RETRY
+                   : AAS_MSG_DONE;
     }
+    if (job.kind == AAS_JOB_TRAIN && w->trainer) {
+        aas_job_clear(&job); /* one training at a time: this one waits */
+        return AAS_MSG_HOLD;
+    }
+    aas_trainer_t *before = w->trainer;
     err = aas_worker_process(w, &job, msg, t_take, aas_mono_us() - t_take);
-    aas_job_clear(&job);
-    return err;
+    aas_job_clear(&job); /* emptied if a trainer took it */
+    if (err) return AAS_MSG_RETRY;
+    return w->trainer != before ? AAS_MSG_TAKEN : AAS_MSG_DONE;
 }
 
-static aas_err_t aas_worker_store_offset(aas_worker_t *w,
-                                         const rd_kafka_message_t *msg) {
+static void aas_worker_store_offset_at(aas_worker_t *w, const char *topic,
+                                       int32_t partition, int64_t offset) {
     rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
-    if (!p) return AAS_ERR_NOMEM;
-    rd_kafka_topic_partition_list_add(p, rd_kafka_topic_name(msg->rkt),
-                                      msg->partition)->offset = msg->offset + 1;
+    if (!p) return;
+    rd_kafka_topic_partition_list_add(p, topic, partition)->offset = offset + 1;
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->consumer, p);
     if (!err && p->elems[0].err) err = p->elems[0].err;
     rd_kafka_topic_partition_list_destroy(p);
     if (err) {
         /* The partition was revoked meanwhile: its next owner re-runs the
          * job and finds it terminal; nothing is lost. */
-        AAS_LOG(AAS_LOG_WARN, "worker", "offset store %s/%d@%lld: %s",
-                rd_kafka_topic_name(msg->rkt), (int)msg->partition,
-                (long long)msg->offset, rd_kafka_err2str(err));
+        AAS_LOG(AAS_LOG_WARN, "worker", "offset store %s/%d@%lld: %s", topic,
+                (int)partition, (long long)offset, rd_kafka_err2str(err));
     }
-    return AAS_ERR_OK;
+}
+
+static void aas_worker_store_offset(aas_worker_t *w, const rd_kafka_message_t *msg) {
+    aas_worker_store_offset_at(w, rd_kafka_topic_name(msg->rkt), msg->partition,
+                               msg->offset);
 }
 
 /* Put the partition back to msg's offset so the message comes again. */
@@ -359,6 +409,60 @@ static void aas_worker_pause(aas_worker_t *w, int pause) {
         AAS_LOG(AAS_LOG_WARN, "worker", "%s partitions: %s",
                 pause ? "pause" : "resume", rd_kafka_err2str(err));
     if (a) rd_kafka_topic_partition_list_destroy(a);
+    if (!pause && w->held && w->held->cnt > 0 &&
+        (err = rd_kafka_pause_partitions(w->consumer, w->held)))
+        AAS_LOG(AAS_LOG_WARN, "worker", "re-pause held partitions: %s",
+                rd_kafka_err2str(err));
+}
+
+/* Pause msg's partition until the running training job ends. */
+static void aas_worker_hold(aas_worker_t *w, const rd_kafka_message_t *msg) {
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    if (!rd_kafka_topic_partition_list_find(w->held, topic, msg->partition))
+        rd_kafka_topic_partition_list_add(w->held, topic, msg->partition);
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    if (!one) return;
+    rd_kafka_topic_partition_list_add(one, topic, msg->partition);
+    rd_kafka_resp_err_t err = rd_kafka_pause_partitions(w->consumer, one);
+    if (err)
+        AAS_LOG(AAS_LOG_WARN, "worker", "hold %s/%d: %s", topic, (int)msg->partition,
+                rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(one);
+}
+
+/* The training thread finished: record its outcome (retrying later on a
+ * transient failure), store its offset, release held partitions. */
+static void aas_worker_reap_trainer(aas_worker_t *w) {
+    if (!w->trainer || !aas_trainer_done(w->trainer) ||
+        aas_mono_us() < w->trainer_retry_at_us)
+        return;
+    char why[512];
+    aas_err_t err = aas_trainer_record(w->trainer, w->store, w->codec, w->id, why,
+                                       sizeof(why));
+    if (err && aas_err_is_retriable(err)) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training outcome not recorded yet: %s",
+                aas_trainer_job_id(w->trainer), why);
+        w->trainer_retry_at_us = aas_mono_us() + w->backoff_max_ms * 1000;
+        return;
+    }
+    if (err)
+        AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s training outcome: %s",
+                aas_trainer_job_id(w->trainer), why);
+    else
+        AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training recorded",
+                aas_trainer_job_id(w->trainer));
+    aas_worker_store_offset_at(w, w->trainer_topic, w->trainer_partition,
+                               w->trainer_offset);
+    aas_trainer_destroy(w->trainer);
+    w->trainer = NULL;
+    if (w->held->cnt > 0) {
+        rd_kafka_resp_err_t kerr = rd_kafka_resume_partitions(w->consumer, w->held);
+        if (kerr)
+            AAS_LOG(AAS_LOG_WARN, "worker", "resume held partitions: %s",
+                    rd_kafka_err2str(kerr));
+        rd_kafka_topic_partition_list_destroy(w->held);
+        w->held = rd_kafka_topic_partition_list_new(4);
+    }
 }
 
 /* After a transient failure: stop fetching, wait (exponential backoff with
@@ -389,6 +493,7 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
     AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s", w->id,
             w->infer_topic);
     while (!*stop) {
+        aas_worker_reap_trainer(w);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
         if (!msg) continue;
         if (msg->err) {
@@ -398,16 +503,33 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
             rd_kafka_message_destroy(msg);
             continue;
         }
-        aas_err_t err = aas_worker_handle(w, msg);
-        if (err == AAS_ERR_OK) {
+        switch (aas_worker_handle(w, msg)) {
+        case AAS_MSG_DONE:
             aas_worker_store_offset(w, msg);
             w->backoff_ms = w->backoff_min_ms;
-        } else {
+            break;
+        case AAS_MSG_TAKEN:
+            aas_worker_hold(w, msg);
+            break;
+        case AAS_MSG_HOLD:
+            aas_worker_rewind(w, msg);
+            aas_worker_hold(w, msg);
+            break;
+        case AAS_MSG_RETRY:
             /* Not recorded: this message must be delivered again. */
             aas_worker_rewind(w, msg);
             aas_worker_backoff(w, stop);
+            break;
         }
         rd_kafka_message_destroy(msg);
+    }
+    if (w->trainer) {
+        /* Shutting down mid-training: stop at the next batch and hand the
+         * job back (no outcome, no offset): another worker runs it. */
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training interrupted by shutdown; "
+                "it will be redelivered", aas_trainer_job_id(w->trainer));
+        aas_trainer_destroy(w->trainer);
+        w->trainer = NULL;
     }
     AAS_LOG(AAS_LOG_INFO, "worker",
             "worker=%s stopping done=%llu failed=%llu skipped=%llu dlq=%llu "
@@ -445,6 +567,12 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
              aas_conf_get(conf, "topic.infer"));
     snprintf(w->dlq_topic, sizeof(w->dlq_topic), "%s",
              aas_conf_get(conf, "topic.dlq"));
+    snprintf(w->train_topic, sizeof(w->train_topic), "%s",
+             aas_conf_get(conf, "topic.train"));
+    if (!(w->held = rd_kafka_topic_partition_list_new(4))) {
+        err = AAS_ERR_NOMEM;
+        goto fail;
+    }
     aas_codec_limits_default(&w->limits);
     w->limits.max_message_bytes = (size_t)aas_conf_get_int(conf, "job.max.bytes");
     w->limits.max_tensor_elems = (uint64_t)aas_conf_get_int(conf, "job.max.elems");
@@ -515,6 +643,9 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     }
     rd_kafka_topic_partition_list_add(topics, w->infer_topic,
                                       RD_KAFKA_PARTITION_UA);
+    if (aas_conf_get_int(conf, "worker.train"))
+        rd_kafka_topic_partition_list_add(topics, w->train_topic,
+                                          RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t kr = rd_kafka_subscribe(w->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (kr) {
@@ -544,6 +675,8 @@ void aas_worker_destroy(aas_worker_t *w) {
             AAS_LOG(AAS_LOG_WARN, "worker", "dead-letter messages still queued at exit");
         rd_kafka_destroy(w->dlq);
     }
+    aas_trainer_destroy(w->trainer);
+    if (w->held) rd_kafka_topic_partition_list_destroy(w->held);
     aas_model_cache_destroy(w->models);
     aas_store_destroy(w->store);
     aas_codec_destroy(w->codec);

@@ -1,0 +1,357 @@
+/* trainer.c - a TRAIN job on its own thread; see trainer.h. */
+#include "trainer.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+#include "train.h"
+
+struct aas_trainer_s {
+    aas_job_t job;                /* owned */
+    aas_train_params_t params;
+    float *x;                     /* borrowed from job (aligned copy if needed) */
+    float *x_copy;
+    int32_t *y;
+    int64_t n, dim;
+    int32_t n_classes;
+    char **names;                 /* n_names class names, owned */
+    size_t n_names;
+    aas_store_t *store;           /* the thread's own connection */
+    pthread_t thread;
+    int started;
+    atomic_int done, stop;
+    aas_train_result_t result;
+    aas_err_t err;
+    char why[512];
+    int64_t version;              /* registered model version, 0 = not yet */
+    int64_t t0_us;
+};
+
+static const aas_tensor_t *aas_trainer_tensor(const aas_job_t *job,
+                                              const char *name, size_t pos) {
+    for (size_t i = 0; i < job->n_inputs; i++)
+        if (job->inputs[i].name && strcmp(job->inputs[i].name, name) == 0)
+            return &job->inputs[i];
+    return pos < job->n_inputs ? &job->inputs[pos] : NULL;
+}
+
+/* Features, labels, class count and names from the job. */
+static aas_err_t aas_trainer_data(aas_trainer_t *t, int64_t max_rows, char *errstr,
+                                  size_t errstr_size) {
+    const aas_tensor_t *xf = aas_trainer_tensor(&t->job, "features", 0);
+    const aas_tensor_t *yl = aas_trainer_tensor(&t->job, "labels", 1);
+    if (!xf || !yl || xf == yl)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "a training job needs two tensors: features [n, dim] "
+                           "and labels [n]");
+    if (xf->dtype != AAS_DTYPE_F32 || xf->rank != 2)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "features must be F32 [n, dim], got %s rank %d",
+                           aas_dtype_name(xf->dtype), xf->rank);
+    t->n = xf->shape[0];
+    t->dim = xf->shape[1];
+    if (t->n > max_rows)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "%lld rows, limit is %lld", (long long)t->n,
+                           (long long)max_rows);
+    if (!(yl->rank == 1 || (yl->rank == 2 && yl->shape[1] == 1)) ||
+        yl->shape[0] != t->n)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "labels must be [n] with n = %lld", (long long)t->n);
+    aas_err_t err = aas_tensor_check_finite(xf, errstr, errstr_size);
+    if (err) return err;
+    if ((uintptr_t)xf->data % sizeof(float)) {
+        if (!(t->x_copy = malloc(xf->nbytes))) return AAS_ERR_NOMEM;
+        memcpy(t->x_copy, xf->data, xf->nbytes);
+        t->x = t->x_copy;
+    } else {
+        t->x = xf->data;
+    }
+    if (!(t->y = malloc((size_t)t->n * sizeof(int32_t)))) return AAS_ERR_NOMEM;
+    int64_t max_label = -1;
+    for (int64_t i = 0; i < t->n; i++) {
+        double v;
+        const char *p = (const char *)yl->data;
+        switch (yl->dtype) {
+        case AAS_DTYPE_I32: { int32_t u; memcpy(&u, p + i * 4, 4); v = u; break; }
+        case AAS_DTYPE_I64: { int64_t u; memcpy(&u, p + i * 8, 8); v = (double)u; break; }
+        case AAS_DTYPE_F32: { float u; memcpy(&u, p + i * 4, 4); v = u; break; }
+        default:
+            return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                               "labels must be I32, I64 or F32, got %s",
+                               aas_dtype_name(yl->dtype));
+        }
+        if (!(v >= 0 && v < 65536 && v == floor(v)))
+            return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                               "label %lld is %g: labels are class indices "
+                               "0..65535", (long long)i, v);
+        t->y[i] = (int32_t)v;
+        if (t->y[i] > max_label) max_label = t->y[i];
+    }
+    t->n_classes = (int32_t)(max_label + 1);
+    const char *classes = aas_job_param(&t->job, "classes");
+    if (classes) {
+        char *end;
+        long c = strtol(classes, &end, 10);
+        if (*end || c < 2 || c > 65536 || c <= max_label)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "classes: '%s' must be 2..65536 and above every "
+                               "label (max %lld)", classes, (long long)max_label);
+        t->n_classes = (int32_t)c;
+    }
+    if (t->n_classes < 2)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "labels name only one class; set `classes`");
+    const char *names = aas_job_param(&t->job, "class_names");
+    if (names) {
+        if (!(t->names = calloc((size_t)t->n_classes, sizeof(char *)))) return AAS_ERR_NOMEM;
+        char *copy = strdup(names), *save = NULL;
+        if (!copy) return AAS_ERR_NOMEM;
+        for (char *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+            if (t->n_names == (size_t)t->n_classes || !(t->names[t->n_names] = strdup(s))) {
+                free(copy);
+                return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                                   "class_names: more names than the %d classes",
+                                   (int)t->n_classes);
+            }
+            t->n_names++;
+        }
+        free(copy);
+        if (t->n_names != (size_t)t->n_classes)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "class_names: %zu names for %d classes", t->n_names,
+                               (int)t->n_classes);
+        t->params.labels = (const char *const *)t->names;
+        t->params.n_labels = t->n_names;
+    }
+    return AAS_ERR_OK;
+}
+
+static aas_err_t aas_trainer_params(aas_trainer_t *t, char *errstr,
+                                    size_t errstr_size) {
+    aas_train_params_default(&t->params);
+    for (size_t i = 0; i < t->job.n_params; i++) {
+        const char *k = t->job.params[i].key;
+        if (!strcmp(k, "classes") || !strcmp(k, "class_names")) continue;
+        aas_err_t err = aas_train_params_set(&t->params, k, t->job.params[i].value,
+                                             errstr, errstr_size);
+        if (err) return err;
+    }
+    return aas_train_params_check(&t->params, errstr, errstr_size);
+}
+
+static int aas_trainer_progress(void *opaque, const aas_train_progress_t *p) {
+    aas_trainer_t *t = opaque;
+    double total = (double)p->epochs * (double)(p->batches > 0 ? p->batches : 1);
+    double done = (double)(p->end_of_epoch ? p->epoch : p->epoch) *
+                      (double)(p->batches > 0 ? p->batches : 1) +
+                  (p->end_of_epoch ? 0 : (double)p->batch);
+    double eta = done > 0 ? p->elapsed_ms / 1000.0 * (total - done) / done : 0;
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"epoch\":%d,\"epochs\":%d,\"batch\":%lld,\"batches\":%lld,"
+             "\"train_loss\":%.6g,\"val_loss\":%.6g,\"val_accuracy\":%.6g,"
+             "\"elapsed_s\":%.3f,\"eta_s\":%.1f}",
+             (int)p->epoch, (int)p->epochs, (long long)p->batch,
+             (long long)p->batches, p->train_loss,
+             isnan(p->val_loss) ? -1.0 : p->val_loss,
+             isnan(p->val_accuracy) ? -1.0 : p->val_accuracy, p->elapsed_ms / 1000.0,
+             eta);
+    int cancel = 0;
+    char why[256];
+    if (aas_store_job_progress(t->store, t->job.id, json, &cancel, why, sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "trainer", "job=%s progress not recorded: %s",
+                t->job.id, why);
+    if (p->end_of_epoch)
+        AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s epoch=%d/%d train_loss=%.4f "
+                "val_accuracy=%.4f", t->job.id, (int)p->epoch, (int)p->epochs,
+                p->train_loss, p->val_accuracy);
+    return cancel || atomic_load(&t->stop);
+}
+
+static void *aas_trainer_main(void *arg) {
+    aas_trainer_t *t = arg;
+    t->err = aas_train_run(&t->params, t->x, t->y, t->n, t->dim, t->n_classes,
+                           aas_trainer_progress, t, &t->result, t->why,
+                           sizeof(t->why));
+    atomic_store(&t->done, 1);
+    return NULL;
+}
+
+aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
+                            int64_t max_rows, aas_trainer_t **out,
+                            char *errstr, size_t errstr_size) {
+    aas_trainer_t *t = calloc(1, sizeof(*t));
+    if (!t) return AAS_ERR_NOMEM;
+    t->job = *job; /* borrowed until success */
+    aas_err_t err = aas_trainer_params(t, errstr, errstr_size);
+    if (!err) err = aas_trainer_data(t, max_rows, errstr, errstr_size);
+    if (!err) err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);
+    if (!err) {
+        t->t0_us = aas_mono_us();
+        if (pthread_create(&t->thread, NULL, aas_trainer_main, t) != 0)
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                              "cannot start the training thread");
+        else
+            t->started = 1;
+    }
+    if (err) {
+        if (err == AAS_ERR_NOMEM && errstr && !errstr[0])
+            aas_err_set(errstr, errstr_size, err, "out of memory");
+        memset(&t->job, 0, sizeof(t->job)); /* still the caller's */
+        aas_trainer_destroy(t);
+        return err;
+    }
+    memset(job, 0, sizeof(*job));
+    *out = t;
+    return AAS_ERR_OK;
+}
+
+int aas_trainer_done(aas_trainer_t *t) { return atomic_load(&t->done); }
+
+void aas_trainer_stop(aas_trainer_t *t) { atomic_store(&t->stop, 1); }
+
+const char *aas_trainer_job_id(const aas_trainer_t *t) { return t->job.id; }
+
+/* Curves and metrics as result tensors (the Result schema carries tensors). */
+static aas_err_t aas_trainer_outputs(aas_trainer_t *t, aas_result_t *res) {
+    const aas_train_result_t *r = &t->result;
+    int64_t e = r->epochs_done > 0 ? r->epochs_done : 0;
+    const char *names[] = {"train_loss_curve", "val_loss_curve", "val_accuracy_curve",
+                           "metrics"};
+    const double *src[] = {r->curve_train_loss, r->curve_val_loss,
+                           r->curve_val_accuracy, NULL};
+    double metrics[6] = {r->train_loss, r->val_loss, r->val_accuracy, r->samples_per_s,
+                         (double)e, r->elapsed_ms};
+    res->outputs = calloc(4, sizeof(aas_tensor_t));
+    if (!res->outputs) return AAS_ERR_NOMEM;
+    res->n_outputs = 4;
+    for (int i = 0; i < 4; i++) {
+        int64_t len = i < 3 ? e : 6;
+        float *v = malloc((size_t)(len > 0 ? len : 1) * sizeof(float));
+        if (!v) return AAS_ERR_NOMEM;
+        for (int64_t k = 0; k < len; k++) {
+            double d = i < 3 ? src[i][k] : metrics[k];
+            v[k] = isnan(d) ? -1.0f : (float)d;
+        }
+        int64_t shape[1] = {len > 0 ? len : 1};
+        if (len == 0) v[0] = -1.0f;
+        aas_err_t err = aas_tensor_set_f32(&res->outputs[i], names[i], v, 1, shape);
+        free(v);
+        if (err) return err;
+    }
+    return AAS_ERR_OK;
+}
+
+static char *aas_trainer_meta(aas_trainer_t *t) {
+    json_t *arch = json_array(), *o;
+    json_array_append_new(arch, json_integer(t->dim));
+    for (size_t i = 0; i < t->params.n_hidden; i++)
+        json_array_append_new(arch, json_integer(t->params.hidden[i]));
+    json_array_append_new(arch, json_integer(t->n_classes));
+    json_t *params = json_object();
+    for (size_t i = 0; i < t->job.n_params; i++)
+        json_object_set_new(params, t->job.params[i].key,
+                            json_string(t->job.params[i].value));
+    o = json_pack("{s:o, s:s, s:s, s:o, s:{s:f, s:f, s:f, s:f, s:i}, s:I, s:I}",
+                  "architecture", arch, "kind", "mlp", "training_job", t->job.id,
+                  "params", params, "metrics", "train_loss", t->result.train_loss,
+                  "val_loss", isnan(t->result.val_loss) ? -1.0 : t->result.val_loss,
+                  "val_accuracy",
+                  isnan(t->result.val_accuracy) ? -1.0 : t->result.val_accuracy,
+                  "samples_per_s", t->result.samples_per_s, "epochs",
+                  (int)t->result.epochs_done, "train_rows", (json_int_t)t->result.n_train,
+                  "val_rows", (json_int_t)t->result.n_val);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* Encode res and write it as the job's terminal outcome. */
+static aas_err_t aas_trainer_write(aas_trainer_t *t, aas_store_t *st,
+                                   aas_codec_t *codec, aas_result_t *res,
+                                   char *errstr, size_t errstr_size) {
+    void *buf;
+    size_t len;
+    res->timings.compute_us = aas_mono_us() - t->t0_us;
+    res->timings.total_us = res->timings.compute_us;
+    res->finished_ms = aas_now_ms();
+    aas_err_t err = aas_codec_result_encode(codec, res, &buf, &len, errstr, errstr_size);
+    if (err) return err;
+    int written = 0;
+    err = aas_store_job_finish(st, t->job.id, res->status, res->model_version, buf, len,
+                               res->error, &written, errstr, errstr_size);
+    free(buf);
+    return err;
+}
+
+aas_err_t aas_trainer_record(aas_trainer_t *t, aas_store_t *st,
+                             aas_codec_t *codec, const char *worker_id,
+                             char *errstr, size_t errstr_size) {
+    aas_result_t res = {.job_id = t->job.id, .model = t->job.model,
+                        .worker_id = (char *)worker_id};
+    char reason[600], vstr[24];
+    aas_err_t err;
+    if (t->err) {
+        snprintf(reason, sizeof(reason), "training failed: %s", t->why);
+        res.status = AAS_STATUS_FAILED;
+        res.error = reason;
+        return aas_trainer_write(t, st, codec, &res, errstr, errstr_size);
+    }
+    if (t->result.cancelled) {
+        snprintf(reason, sizeof(reason), "cancelled by a client after %d epochs",
+                 (int)t->result.epochs_done);
+        res.status = AAS_STATUS_CANCELLED;
+        res.error = reason;
+        return aas_trainer_write(t, st, codec, &res, errstr, errstr_size);
+    }
+    if (t->version == 0) {
+        /* A redelivered copy may have finished first: then its model
+         * stands and this one is not registered. */
+        aas_job_info_t info = {0};
+        err = aas_store_job_get(st, t->job.id, &info, errstr, errstr_size);
+        int terminal = !err && aas_status_is_terminal(info.status);
+        aas_job_info_clear(&info);
+        if (err && err != AAS_ERR_NOT_FOUND) return err;
+        if (terminal) return AAS_ERR_OK;
+        char *meta = aas_trainer_meta(t);
+        err = aas_store_model_put(st, t->job.model, t->result.blob, t->result.blob_len,
+                                  meta, &t->version, errstr, errstr_size);
+        free(meta);
+        if (err) return err;
+        AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s registered model=%s version=%lld "
+                "val_accuracy=%.4f", t->job.id, t->job.model, (long long)t->version,
+                t->result.val_accuracy);
+    }
+    snprintf(vstr, sizeof(vstr), "%lld", (long long)t->version);
+    res.status = AAS_STATUS_SUCCEEDED;
+    res.model_version = vstr;
+    err = aas_trainer_outputs(t, &res);
+    if (!err) err = aas_trainer_write(t, st, codec, &res, errstr, errstr_size);
+    for (size_t i = 0; i < res.n_outputs; i++) aas_tensor_clear(&res.outputs[i]);
+    free(res.outputs);
+    return err;
+}
+
+void aas_trainer_destroy(aas_trainer_t *t) {
+    if (!t) return;
+    if (t->started) {
+        atomic_store(&t->stop, 1);
+        pthread_join(t->thread, NULL);
+    }
+    aas_train_result_free(&t->result);
+    aas_store_destroy(t->store);
+    for (size_t i = 0; i < t->n_names; i++) free(t->names[i]);
+    free(t->names);
+    free(t->x_copy);
+    free(t->y);
+    aas_job_clear(&t->job);
+    free(t);
+}
