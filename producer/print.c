@@ -84,7 +84,7 @@ void aas_print_result(FILE *fp, const aas_result_t *r, int json) {
             const float *f = t->data;
             fprintf(fp, "  %s:", t->name ? t->name : "output");
             for (int64_t k = 0; k < t->shape[0]; k++)
-                fprintf(fp, "%s%.6g", k ? "," : " ", (double)f[k]);
+                fprintf(fp, "%s%.4g", k ? "," : " ", (double)f[k]);
             fputc('\n', fp);
             continue;
         }

@@ -663,7 +663,24 @@ fail:
 void aas_worker_destroy(aas_worker_t *w) {
     if (!w) return;
     if (w->consumer) {
-        /* Commits the stored offsets and leaves the group. */
+        /* Commit what we stored while we still own the partitions (a
+         * commit during close races the leave-group rebalance), waiting a
+         * bounded time: a broker that is gone must not hang shutdown. */
+        rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
+        if (q) {
+            rd_kafka_resp_err_t cerr = rd_kafka_commit_queue(w->consumer, NULL, q,
+                                                             NULL, NULL);
+            rd_kafka_event_t *ev = cerr ? NULL : rd_kafka_queue_poll(q, 5000);
+            if (ev) {
+                cerr = rd_kafka_event_error(ev);
+                rd_kafka_event_destroy(ev);
+            }
+            if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                AAS_LOG(AAS_LOG_WARN, "worker", "final commit: %s",
+                        rd_kafka_err2str(cerr));
+            rd_kafka_queue_destroy(q);
+        }
+        /* Leaves the group. */
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(w->consumer);
         if (err)
             AAS_LOG(AAS_LOG_WARN, "worker", "consumer close: %s",
