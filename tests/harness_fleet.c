@@ -47,6 +47,10 @@ int aas_fleet_start_worker(aas_fleet_t *f, int i) {
     char log[sizeof(f->logs[i])];
     snprintf(log, sizeof(log), "%.400s/worker%d.log", f->dir, i);
     memcpy(f->logs[i], log, sizeof(log));
+    if (f->worker_password[0])
+        setenv("AAS_REDIS_PASSWORD", f->worker_password, 1);
+    else
+        unsetenv("AAS_REDIS_PASSWORD");
     char *argv[32] = {bin, "-X", f->redis_arg, "-X", f->brokers_arg, "-X", id};
     int n = 7;
     for (int k = 0; f->worker_args && f->worker_args[k] && n < 30; k++)
@@ -57,6 +61,11 @@ int aas_fleet_start_worker(aas_fleet_t *f, int i) {
 
 int aas_fleet_start(aas_fleet_t **out, int n_workers,
                     const char *const *worker_args) {
+    return aas_fleet_start_auth(out, n_workers, worker_args, NULL);
+}
+
+int aas_fleet_start_auth(aas_fleet_t **out, int n_workers,
+                         const char *const *worker_args, const char *password) {
     signal(SIGPIPE, SIG_IGN); /* hiredis: a dead Redis must give EPIPE */
     if (n_workers < 0 || n_workers > AAS_FLEET_MAX_WORKERS) return -1;
     aas_fleet_t *f = calloc(1, sizeof(*f));
@@ -66,7 +75,9 @@ int aas_fleet_start(aas_fleet_t **out, int n_workers,
     f->worker_args = worker_args;
     snprintf(f->dir, sizeof(f->dir), "/tmp/aas-fleet-XXXXXX");
     if (!mkdtemp(f->dir)) return -1;
-    if (aas_test_redis_start(&f->redis, NULL)) return -1;
+    if (password)
+        snprintf(f->worker_password, sizeof(f->worker_password), "%s", password);
+    if (aas_test_redis_start(&f->redis, password)) return -1;
     if (aas_test_broker_start(&f->broker, AAS_BIN_DIR, f->dir, 4)) {
         fprintf(stderr, "fleet: broker did not start (logs in %s)\n", f->dir);
         return -1;
@@ -78,6 +89,8 @@ int aas_fleet_start(aas_fleet_t **out, int n_workers,
     if (aas_conf_new(aas_client_conf_defs, &f->conf) ||
         aas_conf_set_arg(f->conf, f->redis_arg, why, sizeof(why)) ||
         aas_conf_set_arg(f->conf, f->brokers_arg, why, sizeof(why)) ||
+        (password && aas_conf_set(f->conf, "redis.password", password,
+                                  AAS_CONF_SRC_ENV, why, sizeof(why))) ||
         aas_client_new(f->conf, &f->client, why, sizeof(why))) {
         fprintf(stderr, "fleet: client: %s\n", why);
         return -1;

@@ -30,6 +30,7 @@ typedef struct {
     char logs[AAS_FLEET_MAX_WORKERS][512];
     char redis_arg[64], brokers_arg[320];
     const char *const *worker_args;   /* extra "-X k=v" pairs, borrowed */
+    char worker_password[64];         /* given to workers in AAS_REDIS_PASSWORD */
     aas_conf_t *conf;
     aas_client_t *client;
     aas_model_t *model;
@@ -41,7 +42,14 @@ typedef struct {
  */
 int aas_fleet_start(aas_fleet_t **out, int n_workers,
                     const char *const *worker_args);
-/** @brief (Re)start worker i (its log is appended to). */
+/**
+ * @brief As aas_fleet_start, with a Redis that requires `password`; the
+ *        client and workers get it through the environment, never argv.
+ */
+int aas_fleet_start_auth(aas_fleet_t **out, int n_workers,
+                         const char *const *worker_args, const char *password);
+/** @brief (Re)start worker i (its log is appended to), passing
+ *         f->worker_password in its environment. */
 int aas_fleet_start_worker(aas_fleet_t *f, int i);
 /** @brief Stop workers (SIGTERM), broker, Redis; free.  Returns 0 if every
  *         worker exited 0. */
