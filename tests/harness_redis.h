@@ -3,7 +3,7 @@
  *
  * aas_test_redis_start() runs `redis-server` (or $AAS_REDIS_SERVER) on a
  * free loopback port in a fresh temporary directory, with an append-only
- * file (fsync every second) as production would run it,
+ * file fsynced on every write (the durability the guarantees need),
  * optionally with requirepass, and waits until it answers PING.  The child
  * gets PR_SET_PDEATHSIG, so even a crashed test leaves no server behind;
  * aas_test_redis_stop() ends it and removes the directory.  For fault tests,
