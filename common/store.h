@@ -210,6 +210,32 @@ aas_err_t aas_store_job_progress(aas_store_t *st, const char *job_id,
                                  const char *progress_json, int *cancel_out,
                                  char *errstr, size_t errstr_size);
 
+/* ---- training data sets ----
+ * <prefix>dataset:{<name>} holds an uploaded data set in chunks (fields
+ * c:0, c:1, ...), its size (bytes, chunks) and the uploader's meta text,
+ * written last.  No TTL: delete when done. */
+
+/** @brief Store (replace) data set `name`: len bytes in chunk_bytes chunks. */
+aas_err_t aas_store_dataset_put(aas_store_t *st, const char *name,
+                                const char *meta_json, const void *data,
+                                size_t len, size_t chunk_bytes, char *errstr,
+                                size_t errstr_size);
+
+/**
+ * @brief Read a data set whole.  *meta_json and *data malloc'ed (caller
+ *        frees).  AAS_ERR_NOT_FOUND (with a clear errstr) if it is gone or
+ *        incomplete, AAS_ERR_TOO_LARGE over max_bytes (checked before
+ *        allocating).
+ */
+aas_err_t aas_store_dataset_get(aas_store_t *st, const char *name,
+                                size_t max_bytes, char **meta_json,
+                                void **data, size_t *len, char *errstr,
+                                size_t errstr_size);
+
+/** @brief Delete a data set (no error if absent). */
+aas_err_t aas_store_dataset_delete(aas_store_t *st, const char *name,
+                                   char *errstr, size_t errstr_size);
+
 /* ---- model registry ----
  * model:{name} holds immutable numbered versions 1, 2, ...; numbers are
  * never reused, even after a delete, so (name, version) always means the

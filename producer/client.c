@@ -268,4 +268,27 @@ aas_err_t aas_client_model_register(aas_client_t *c, const char *name,
                                errstr, errstr_size);
 }
 
+aas_err_t aas_client_dataset_put(aas_client_t *c, const char *name,
+                                 const float *x, const int32_t *y,
+                                 int64_t rows, int64_t dim, char *errstr,
+                                 size_t errstr_size) {
+    if (rows < 1 || dim < 1 || (uint64_t)rows > (1ULL << 40) / ((uint64_t)dim + 1))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "bad data set shape");
+    size_t fbytes = (size_t)(rows * dim) * 4, len = fbytes + (size_t)rows * 4;
+    char *buf = malloc(len);
+    if (!buf) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    memcpy(buf, x, fbytes); /* little-endian host (checked by CMake) */
+    memcpy(buf + fbytes, y, (size_t)rows * 4);
+    char meta[256];
+    snprintf(meta, sizeof(meta),
+             "{\"format\":\"aas.dataset.v1\",\"rows\":%lld,\"dim\":%lld,"
+             "\"features\":\"f32le\",\"labels\":\"i32le\",\"crc64\":\"%016llx\"}",
+             (long long)rows, (long long)dim,
+             (unsigned long long)aas_codec_crc64_avro(buf, len));
+    aas_err_t err = aas_store_dataset_put(c->store, name, meta, buf, len, (size_t)1 << 20,
+                                          errstr, errstr_size);
+    free(buf);
+    return err;
+}
+
 aas_store_t *aas_client_store(aas_client_t *c) { return c->store; }

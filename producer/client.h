@@ -93,6 +93,17 @@ aas_err_t aas_client_cancel(aas_client_t *c, const char *job_id,
                             aas_status_t *status_out, char *errstr,
                             size_t errstr_size);
 
+/**
+ * @brief Upload a training data set to Redis under `name` (replacing one of
+ *        that name): rows x dim f32 features and rows i32 labels, in 1 MiB
+ *        chunks, with a CRC-64-AVRO checksum the trainer verifies.  A TRAIN
+ *        job then names it with the param dataset=<name>.
+ */
+aas_err_t aas_client_dataset_put(aas_client_t *c, const char *name,
+                                 const float *x, const int32_t *y,
+                                 int64_t rows, int64_t dim, char *errstr,
+                                 size_t errstr_size);
+
 /** @brief Register a model file's bytes as a new version of name. */
 aas_err_t aas_client_model_register(aas_client_t *c, const char *name,
                                     const void *blob, size_t len,

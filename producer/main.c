@@ -39,6 +39,9 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "                                         train NAME's next version on rows of\n"
 "                                         features + class label (last column);\n"
 "                                         params: docs/training.md\n"
+"  train --model NAME --dataset SET ...   the same on an uploaded data set\n"
+"  dataset put SET --input FILE           upload rows (label last) to Redis\n"
+"  dataset delete SET                     delete an uploaded data set\n"
 "  status ID...                           print each job's status\n"
 "  wait [--timeout S] ID...               wait for jobs, print results\n"
 "  cancel ID...                           cancel queued or running jobs\n"
@@ -81,6 +84,7 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 typedef struct {
     const char *model, *model_version, *values, *input, *format, *id;
     const char *meta;
+    const char *dataset;
     int drop_last, wait, json;
     int64_t rows_per_job, priority, deadline_ms;
     double timeout_s;
@@ -275,14 +279,94 @@ static int cmd_submit(aas_client_t *c, const opts_t *o) {
     return rc ? rc : (ids ? 0 : 1);
 }
 
+/* Publish a TRAIN job carrying `tensors` (or none, with param dataset). */
+static int cmd_train_submit(aas_client_t *c, const opts_t *o, aas_tensor_t *tensors,
+                            size_t n) {
+    char id[AAS_ID_MAX + 1], why[512];
+    if (o->id)
+        snprintf(id, sizeof(id), "%s", o->id);
+    else if (aas_client_job_id(id, sizeof(id)))
+        return 1;
+    aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = (char *)o->model,
+                     .inputs = tensors, .n_inputs = n, .params = o->params,
+                     .n_params = o->n_params, .priority = (int32_t)o->priority};
+    aas_client_set_delivery_cb(c, on_delivery, NULL);
+    if (aas_client_submit(c, &job, why, sizeof(why)) ||
+        aas_client_flush(c, 60000, NULL, why, sizeof(why))) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        return 1;
+    }
+    if (!o->wait) {
+        printf("%s\n", id);
+        return 0;
+    }
+    char *ids[1] = {id};
+    return cmd_wait(c, ids, 1, o);
+}
+
+/* dataset put NAME --input FILE | dataset delete NAME */
+static int cmd_dataset(aas_client_t *c, char **args, size_t n, const opts_t *o) {
+    char why[512];
+    if (n == 2 && !strcmp(args[0], "delete") && aas_id_valid(args[1])) {
+        if (aas_store_dataset_delete(aas_client_store(c), args[1], why, sizeof(why))) {
+            fprintf(stderr, "aas-producer: %s\n", why);
+            return 1;
+        }
+        printf("%s deleted\n", args[1]);
+        return 0;
+    }
+    if (n != 2 || strcmp(args[0], "put") || !aas_id_valid(args[1]) || !o->input) {
+        fprintf(stderr, "aas-producer: usage: dataset put NAME --input FILE | "
+                        "dataset delete NAME\n");
+        return EXIT_USAGE;
+    }
+    aas_rows_t rows = {0};
+    aas_err_t err = aas_input_read_file(o->input, o->format, 0, (size_t)4 << 30, &rows,
+                                        why, sizeof(why));
+    if (!err && rows.cols < 2)
+        err = aas_err_set(why, sizeof(why), AAS_ERR_SHAPE,
+                          "each row needs features and a label");
+    int64_t dim = rows.cols - 1;
+    float *x = err ? NULL : malloc((size_t)(rows.rows * dim) * sizeof(float));
+    int32_t *y = err ? NULL : malloc((size_t)rows.rows * sizeof(int32_t));
+    if (!err && (!x || !y)) err = aas_err_set(why, sizeof(why), AAS_ERR_NOMEM, "out of memory");
+    for (int64_t r = 0; !err && r < rows.rows; r++) {
+        float l = rows.values[r * rows.cols + dim];
+        if (l < 0 || l > 65535 || l != (float)(int32_t)l)
+            err = aas_err_set(why, sizeof(why), AAS_ERR_SHAPE,
+                              "row %lld: label %g is not a class index", (long long)r + 1,
+                              (double)l);
+        y[r] = (int32_t)l;
+        memcpy(x + r * dim, rows.values + r * rows.cols, (size_t)dim * sizeof(float));
+    }
+    if (!err) err = aas_client_dataset_put(c, args[1], x, y, rows.rows, dim, why, sizeof(why));
+    if (!err) printf("%s rows=%lld dim=%lld\n", args[1], (long long)rows.rows, (long long)dim);
+    else fprintf(stderr, "aas-producer: %s\n", why);
+    free(x);
+    free(y);
+    aas_rows_clear(&rows);
+    return err ? (aas_err_is_retriable(err) ? 1 : EXIT_USAGE) : 0;
+}
+
 /* A training job: rows of the input are features + a label (last column). */
 static int cmd_train(aas_client_t *c, const opts_t *o) {
     char why[512];
     aas_rows_t rows = {0};
-    if (!o->model || !aas_id_valid(o->model) || !o->input || o->values) {
-        fprintf(stderr, "aas-producer: train needs --model NAME and --input FILE "
-                        "(rows of features with the class label last)\n");
+    if (!o->model || !aas_id_valid(o->model) || !!o->input == !!o->dataset || o->values) {
+        fprintf(stderr, "aas-producer: train needs --model NAME and either --input FILE "
+                        "(rows of features with the class label last) or --dataset "
+                        "NAME (uploaded with 'dataset put')\n");
         return EXIT_USAGE;
+    }
+    if (o->dataset) {
+        if (!aas_id_valid(o->dataset)) {
+            fprintf(stderr, "aas-producer: invalid data set name '%s'\n", o->dataset);
+            return EXIT_USAGE;
+        }
+        opts_t with = *o;
+        with.params[with.n_params].key = "dataset";
+        with.params[with.n_params++].value = (char *)o->dataset;
+        return cmd_train_submit(c, &with, NULL, 0);
     }
     aas_err_t err = aas_input_read_file(o->input, o->format, 0, (size_t)1 << 30,
                                         &rows, why, sizeof(why));
@@ -321,31 +405,10 @@ static int cmd_train(aas_client_t *c, const opts_t *o) {
     t[1].nbytes = (size_t)rows.rows * sizeof(int32_t);
     free(feats);
     aas_rows_clear(&rows);
-    char id[AAS_ID_MAX + 1];
-    if (o->id)
-        snprintf(id, sizeof(id), "%s", o->id);
-    else if (aas_client_job_id(id, sizeof(id)))
-        rc = 1;
-    if (!rc) {
-        aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = (char *)o->model,
-                         .inputs = t, .n_inputs = 2, .params = o->params,
-                         .n_params = o->n_params, .priority = (int32_t)o->priority};
-        aas_client_set_delivery_cb(c, on_delivery, NULL);
-        if (aas_client_submit(c, &job, why, sizeof(why)) ||
-            aas_client_flush(c, 60000, NULL, why, sizeof(why))) {
-            fprintf(stderr, "aas-producer: %s\n", why);
-            rc = 1;
-        }
-    }
+    if (!rc) rc = cmd_train_submit(c, o, t, 2);
     aas_tensor_clear(&t[0]);
     aas_tensor_clear(&t[1]);
-    if (rc) return rc;
-    if (!o->wait) {
-        printf("%s\n", id);
-        return 0;
-    }
-    char *ids[1] = {id};
-    return cmd_wait(c, ids, 1, o);
+    return rc;
 }
 
 static int cmd_model_register(aas_client_t *c, const char *name,
@@ -483,7 +546,7 @@ static int cmd_cancel(aas_client_t *c, char **ids, size_t n) {
 int main(int argc, char **argv) {
     enum { O_MODEL = 256, O_MVER, O_VALUES, O_INPUT, O_FORMAT, O_DROP, O_ROWS,
            O_ID, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON, O_META,
-           O_VERSION, O_CONFREF };
+           O_VERSION, O_CONFREF, O_DATASET };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -506,6 +569,7 @@ int main(int argc, char **argv) {
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"json", no_argument, NULL, O_JSON},
         {"meta", required_argument, NULL, O_META},
+        {"dataset", required_argument, NULL, O_DATASET},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
@@ -564,6 +628,7 @@ int main(int argc, char **argv) {
         case O_WAIT: o.wait = 1; break;
         case O_JSON: o.json = 1; break;
         case O_META: o.meta = optarg; break;
+        case O_DATASET: o.dataset = optarg; break;
         case O_ROWS:
             if (parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;
             break;
@@ -599,9 +664,11 @@ int main(int argc, char **argv) {
     int known = !strcmp(cmd, "submit") || !strcmp(cmd, "train") ||
                 !strcmp(cmd, "status") ||
                 !strcmp(cmd, "wait") || !strcmp(cmd, "model") ||
-                !strcmp(cmd, "cancel");
-    int takes_ids = strcmp(cmd, "submit") && strcmp(cmd, "train") && strcmp(cmd, "model");
-    if (!known || (takes_ids && nargs == 0) || (!takes_ids && strcmp(cmd, "model") && nargs > 0)) {
+                !strcmp(cmd, "cancel") || !strcmp(cmd, "dataset");
+    int takes_ids = strcmp(cmd, "submit") && strcmp(cmd, "train") && strcmp(cmd, "model") &&
+                    strcmp(cmd, "dataset");
+    int takes_args = takes_ids || !strcmp(cmd, "model") || !strcmp(cmd, "dataset");
+    if (!known || (takes_ids && nargs == 0) || (!takes_args && nargs > 0)) {
         fprintf(stderr, known ? "aas-producer: %s: wrong arguments (see --help)\n"
                               : "aas-producer: unknown command '%s' (see --help)\n",
                 cmd);
@@ -628,6 +695,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "status")) rc = cmd_status(client, args, nargs, o.json);
     else if (!strcmp(cmd, "wait")) rc = cmd_wait(client, args, nargs, &o);
     else if (!strcmp(cmd, "cancel")) rc = cmd_cancel(client, args, nargs);
+    else if (!strcmp(cmd, "dataset")) rc = cmd_dataset(client, args, nargs, &o);
     else rc = cmd_model(client, args, nargs, &o);
     free(args);
 out:

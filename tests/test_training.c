@@ -236,9 +236,64 @@ static void bad_training_params_fail_naming_the_key(void **state) {
     aas_result_clear(&res);
 }
 
+/* Data by reference: uploaded to Redis in chunks, named by the job. */
+static void dataset_in_redis_trains_and_gone_or_corrupt_data_fails(void **state) {
+    aas_fleet_t *f = *state;
+    static float x[DIGITS_ROWS * DIM];
+    static int32_t y[DIGITS_ROWS];
+    int64_t n = 0;
+    for (int i = 0; i < DIGITS_ROWS; i++)
+        if (i % 5 != 0) {
+            memcpy(x + n * DIM, feats[i], sizeof(feats[i]));
+            y[n++] = labels[i];
+        }
+    char why[512];
+    assert_int_equal(aas_client_dataset_put(f->client, "digits-train", x, y, n, DIM, why,
+                                            sizeof(why)),
+                     AAS_ERR_OK);
+    aas_kv_t params[] = {{"dataset", "digits-train"}, {"hidden", "32"}, {"epochs", "5"},
+                         {"scale", "0.0625"}};
+    struct {
+        const char *id, *want;
+    } runs[] = {{"train-ref", NULL}, {"train-corrupt", "checksum"}, {"train-gone", "not found"}};
+    for (int r = 0; r < 3; r++) {
+        if (r == 1) /* change one byte of the first chunk, same length */
+            assert_int_equal(
+                aas_test_redis_cmd(&f->redis, NULL, 0, "EVAL",
+                                   "local v = redis.call('HGET', KEYS[1], 'c:0') "
+                                   "return redis.call('HSET', KEYS[1], 'c:0', "
+                                   "string.sub(v, 1, 100) .. 'X' .. string.sub(v, 102))",
+                                   "1", "aas:dataset:{digits-train}", NULL),
+                0);
+        if (r == 2)
+            assert_int_equal(aas_store_dataset_delete(aas_client_store(f->client),
+                                                      "digits-train", why, sizeof(why)),
+                             AAS_ERR_OK);
+        aas_job_t job = {.id = (char *)runs[r].id, .kind = AAS_JOB_TRAIN,
+                         .model = "digits-ref", .params = params, .n_params = 4};
+        assert_int_equal(aas_client_submit(f->client, &job, why, sizeof(why)), AAS_ERR_OK);
+        assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)),
+                         AAS_ERR_OK);
+        aas_result_t res = {0};
+        assert_int_equal(aas_client_wait(f->client, runs[r].id, 300000, &res, why,
+                                         sizeof(why)),
+                         AAS_ERR_OK);
+        if (!runs[r].want) {
+            assert_int_equal(res.status, AAS_STATUS_SUCCEEDED);
+        } else {
+            assert_int_equal(res.status, AAS_STATUS_FAILED);
+            if (!strstr(res.error, runs[r].want))
+                fprintf(stderr, "reason '%s' lacks '%s'\n", res.error, runs[r].want);
+            assert_non_null(strstr(res.error, runs[r].want));
+        }
+        aas_result_clear(&res);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_training_params_fail_naming_the_key),
+        cmocka_unit_test(dataset_in_redis_trains_and_gone_or_corrupt_data_fails),
         cmocka_unit_test(digits_trained_to_95_percent_and_served_at_once),
         cmocka_unit_test(long_training_reports_progress_serves_inference_and_cancels),
     };

@@ -31,6 +31,7 @@ struct aas_trainer_s {
     aas_err_t err;
     char why[512];
     int64_t version;              /* registered model version, 0 = not yet */
+    aas_tensor_t dataset[2];      /* features, labels from Redis (owned) */
     int64_t t0_us;
 };
 
@@ -42,11 +43,64 @@ static const aas_tensor_t *aas_trainer_tensor(const aas_job_t *job,
     return pos < job->n_inputs ? &job->inputs[pos] : NULL;
 }
 
+/* A data set uploaded to Redis (param dataset=<name>): features and labels
+ * as aas_client_dataset_put() wrote them, checksum verified. */
+static aas_err_t aas_trainer_dataset(aas_trainer_t *t, const char *name,
+                                     size_t max_bytes, aas_tensor_t *xf,
+                                     aas_tensor_t *yl, char *errstr,
+                                     size_t errstr_size) {
+    char *meta = NULL;
+    void *data = NULL;
+    size_t len = 0;
+    aas_err_t err = aas_store_dataset_get(t->store, name, max_bytes, &meta, &data, &len,
+                                          errstr, errstr_size);
+    if (err) return err;
+    json_error_t jerr;
+    json_t *m = json_loads(meta, 0, &jerr);
+    free(meta);
+    json_int_t rows = m ? json_integer_value(json_object_get(m, "rows")) : 0;
+    json_int_t dim = m ? json_integer_value(json_object_get(m, "dim")) : 0;
+    const char *crc = m ? json_string_value(json_object_get(m, "crc64")) : NULL;
+    char want[24];
+    snprintf(want, sizeof(want), "%016llx",
+             (unsigned long long)aas_codec_crc64_avro(data, len));
+    if (!m || rows < 1 || dim < 1 || (uint64_t)rows > len / 4 ||
+        (size_t)rows * ((size_t)dim + 1) * 4 != len)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                          "data set %s: meta does not match its %zu bytes", name, len);
+    else if (!crc || strcmp(crc, want) != 0)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                          "data set %s: checksum mismatch (stored %s, computed %s)",
+                          name, crc ? crc : "none", want);
+    json_decref(m);
+    if (err) {
+        free(data);
+        return err;
+    }
+    /* Hand the bytes to two tensors the job owns from now on. */
+    size_t fbytes = (size_t)rows * (size_t)dim * 4;
+    float *labels = malloc((size_t)rows * 4);
+    if (!labels) {
+        free(data);
+        return AAS_ERR_NOMEM;
+    }
+    memcpy(labels, (char *)data + fbytes, (size_t)rows * 4);
+    *xf = (aas_tensor_t){.dtype = AAS_DTYPE_F32, .rank = 2, .shape = {rows, dim},
+                         .data = data, .nbytes = fbytes};
+    *yl = (aas_tensor_t){.dtype = AAS_DTYPE_I32, .rank = 1, .shape = {rows},
+                         .data = labels, .nbytes = (size_t)rows * 4};
+    return AAS_ERR_OK;
+}
+
 /* Features, labels, class count and names from the job. */
 static aas_err_t aas_trainer_data(aas_trainer_t *t, int64_t max_rows, char *errstr,
                                   size_t errstr_size) {
     const aas_tensor_t *xf = aas_trainer_tensor(&t->job, "features", 0);
     const aas_tensor_t *yl = aas_trainer_tensor(&t->job, "labels", 1);
+    if (t->dataset[0].data) {
+        xf = &t->dataset[0];
+        yl = &t->dataset[1];
+    }
     if (!xf || !yl || xf == yl)
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                            "a training job needs two tensors: features [n, dim] "
@@ -139,7 +193,8 @@ static aas_err_t aas_trainer_params(aas_trainer_t *t, char *errstr,
     aas_train_params_default(&t->params);
     for (size_t i = 0; i < t->job.n_params; i++) {
         const char *k = t->job.params[i].key;
-        if (!strcmp(k, "classes") || !strcmp(k, "class_names")) continue;
+        if (!strcmp(k, "classes") || !strcmp(k, "class_names") || !strcmp(k, "dataset"))
+            continue;
         aas_err_t err = aas_train_params_set(&t->params, k, t->job.params[i].value,
                                              errstr, errstr_size);
         if (err) return err;
@@ -192,8 +247,19 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
     if (!t) return AAS_ERR_NOMEM;
     t->job = *job; /* borrowed until success */
     aas_err_t err = aas_trainer_params(t, errstr, errstr_size);
-    if (!err) err = aas_trainer_data(t, max_rows, errstr, errstr_size);
     if (!err) err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);
+    const char *dataset = aas_job_param(&t->job, "dataset");
+    if (!err && dataset) {
+        if (t->job.n_inputs > 0)
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                              "a training job carries its data or names a data set, "
+                              "not both");
+        else
+            err = aas_trainer_dataset(
+                t, dataset, (size_t)aas_conf_get_int(conf, "train.dataset.max.mb") << 20,
+                &t->dataset[0], &t->dataset[1], errstr, errstr_size);
+    }
+    if (!err) err = aas_trainer_data(t, max_rows, errstr, errstr_size);
     if (!err) {
         t->t0_us = aas_mono_us();
         if (pthread_create(&t->thread, NULL, aas_trainer_main, t) != 0)
@@ -352,6 +418,8 @@ void aas_trainer_destroy(aas_trainer_t *t) {
     free(t->names);
     free(t->x_copy);
     free(t->y);
+    aas_tensor_clear(&t->dataset[0]);
+    aas_tensor_clear(&t->dataset[1]);
     aas_job_clear(&t->job);
     free(t);
 }

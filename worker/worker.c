@@ -25,6 +25,8 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Kafka consumer group of the fleet"},
     {"worker.train", AAS_CONF_BOOL, "true", 0, 0, 0,
      "Also consume topic.train and run training jobs (one at a time)"},
+    {"train.dataset.max.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
+     "Largest training data set read from Redis (param dataset=), MiB"},
     {"model.cache.size", AAS_CONF_INT, "16", 1, 4096, 0,
      "Loaded models kept per worker (LRU)"},
     {"model.cache.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
