@@ -236,6 +236,34 @@ aas_err_t aas_store_dataset_get(aas_store_t *st, const char *name,
 aas_err_t aas_store_dataset_delete(aas_store_t *st, const char *name,
                                    char *errstr, size_t errstr_size);
 
+/* ---- the fleet: heartbeats and scheduler decisions ----
+ * <prefix>worker:{<id>} (JSON, TTL = liveness), <prefix>workers (set of
+ * ids), <prefix>scheduler:decisions (list, newest first, 200 kept). */
+
+/** @brief Worker side: publish this worker's heartbeat for ttl_s seconds. */
+aas_err_t aas_store_heartbeat(aas_store_t *st, const char *worker_id,
+                              const char *json, int ttl_s, char *errstr,
+                              size_t errstr_size);
+
+/**
+ * @brief Heartbeats of live workers (expired ids are dropped from the set).
+ * @param jsons malloc'ed array of n malloc'ed strings; free with
+ *        aas_store_list_free().
+ */
+aas_err_t aas_store_heartbeats(aas_store_t *st, char ***jsons, size_t *n,
+                               char *errstr, size_t errstr_size);
+
+/** @brief Append a scheduler decision (JSON) to the capped log. */
+aas_err_t aas_store_decision_log(aas_store_t *st, const char *json, char *errstr,
+                                 size_t errstr_size);
+
+/** @brief The newest max decisions (free with aas_store_list_free()). */
+aas_err_t aas_store_decisions(aas_store_t *st, size_t max, char ***jsons, size_t *n,
+                              char *errstr, size_t errstr_size);
+
+/** @brief Free a string list returned above.  NULL is a no-op. */
+void aas_store_list_free(char **items, size_t n);
+
 /* ---- model registry ----
  * model:{name} holds immutable numbered versions 1, 2, ...; numbers are
  * never reused, even after a delete, so (name, version) always means the

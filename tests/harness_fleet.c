@@ -78,7 +78,8 @@ int aas_fleet_start_auth(aas_fleet_t **out, int n_workers,
     if (password)
         snprintf(f->worker_password, sizeof(f->worker_password), "%s", password);
     if (aas_test_redis_start(&f->redis, password)) return -1;
-    if (aas_test_broker_start(&f->broker, AAS_BIN_DIR, f->dir, 4)) {
+    const char *parts = getenv("AAS_TEST_PARTITIONS");
+    if (aas_test_broker_start(&f->broker, AAS_BIN_DIR, f->dir, parts ? atoi(parts) : 4)) {
         fprintf(stderr, "fleet: broker did not start (logs in %s)\n", f->dir);
         return -1;
     }

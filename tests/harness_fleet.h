@@ -1,6 +1,7 @@
 /*
  * harness_fleet.h - a whole aas fleet for one integration test: a private
  * redis-server, a broker (dev broker or real Kafka, see harness_proc.h),
+ * (topics with $AAS_TEST_PARTITIONS partitions, default 4),
  * N aas-worker processes, a client, and a registered 64-128-128-10 MLP
  * ("fleet-mlp") with a local copy to compute expected outputs.
  *

@@ -27,6 +27,8 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Also consume topic.train and run training jobs (one at a time)"},
     {"train.dataset.max.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
      "Largest training data set read from Redis (param dataset=), MiB"},
+    {"worker.heartbeat.ms", AAS_CONF_INT, "2000", 100, 600000, 0,
+     "Heartbeat period in Redis; the worker counts as gone after 3 missed"},
     {"model.cache.size", AAS_CONF_INT, "16", 1, 4096, 0,
      "Loaded models kept per worker (LRU)"},
     {"model.cache.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
@@ -75,6 +77,9 @@ struct aas_worker_s {
     int64_t trainer_offset;
     int64_t trainer_retry_at_us;
     rd_kafka_topic_partition_list_t *held;
+    /* Heartbeat: when the next is due, and the counts at the last one. */
+    int64_t hb_period_us, hb_next_us, hb_last_us, started_ms;
+    uint64_t hb_last_done;
 };
 
 /* What became of one message. */
@@ -491,11 +496,52 @@ static void aas_worker_backoff(aas_worker_t *w, volatile sig_atomic_t *stop) {
                                                          : w->backoff_ms * 2;
 }
 
+/* Liveness and load for the scheduler: counters, completion rate since the
+ * last beat, assigned partitions, the training job if any. */
+static void aas_worker_heartbeat(aas_worker_t *w) {
+    int64_t now = aas_mono_us();
+    if (now < w->hb_next_us) return;
+    double dt = w->hb_last_us ? (double)(now - w->hb_last_us) / 1e6 : 0;
+    double rate = dt > 0 ? (double)(w->n_done + w->n_failed - w->hb_last_done) / dt : 0;
+    w->hb_last_us = now;
+    w->hb_last_done = w->n_done + w->n_failed;
+    w->hb_next_us = now + w->hb_period_us;
+    char parts[1024] = "";
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(w->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        size_t n = 0;
+        for (int i = 0; i < a->cnt && n < sizeof(parts) - 80; i++)
+            n += (size_t)snprintf(parts + n, sizeof(parts) - n, "%s%s/%d", i ? "," : "",
+                                  a->elems[i].topic, (int)a->elems[i].partition);
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+    char host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    host[strcspn(host, "\"\\")] = '\0';
+    char json[2048];
+    snprintf(json, sizeof(json),
+             "{\"id\":\"%s\",\"host\":\"%s\",\"pid\":%d,\"started_ms\":%lld,"
+             "\"done\":%llu,\"failed\":%llu,\"skipped\":%llu,\"dlq\":%llu,"
+             "\"retries\":%llu,\"rate\":%.3f,\"training\":%s%s%s,"
+             "\"partitions\":\"%s\",\"ts_ms\":%lld}",
+             w->id, host, (int)getpid(), (long long)w->started_ms,
+             (unsigned long long)w->n_done, (unsigned long long)w->n_failed,
+             (unsigned long long)w->n_skipped, (unsigned long long)w->n_dlq,
+             (unsigned long long)w->n_retries, rate, w->trainer ? "\"" : "",
+             w->trainer ? aas_trainer_job_id(w->trainer) : "null", w->trainer ? "\"" : "",
+             parts, (long long)aas_now_ms());
+    char why[256];
+    int ttl = (int)(3 * w->hb_period_us / 1000000) + 1;
+    if (aas_store_heartbeat(w->store, w->id, json, ttl, why, sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "worker", "heartbeat not written: %s", why);
+}
+
 aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
     AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s", w->id,
             w->infer_topic);
     while (!*stop) {
         aas_worker_reap_trainer(w);
+        aas_worker_heartbeat(w);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
         if (!msg) continue;
         if (msg->err) {
@@ -581,6 +627,8 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     w->limits.max_text_bytes = (size_t)aas_conf_get_int(conf, "job.max.text.bytes");
     w->max_rows = aas_conf_get_int(conf, "job.max.rows");
     w->max_attempts = aas_conf_get_int(conf, "job.max.attempts");
+    w->hb_period_us = aas_conf_get_int(conf, "worker.heartbeat.ms") * 1000;
+    w->started_ms = aas_now_ms();
     w->backoff_min_ms = w->backoff_ms = aas_conf_get_int(conf, "retry.backoff.ms");
     w->backoff_max_ms = aas_conf_get_int(conf, "retry.backoff.max.ms");
     w->rng = (uint64_t)aas_mono_us() ^ ((uint64_t)getpid() << 32);

@@ -1,0 +1,173 @@
+/*
+ * store_fleet.c - what the fleet says about itself in Redis: worker
+ * heartbeats (liveness and load, read by the scheduler) and the
+ * scheduler's decisions.  Values are opaque JSON text here.
+ *
+ * Keys: <prefix>worker:{<id>} (string, TTL = liveness), <prefix>workers
+ * (set of ids; stale ids are dropped on read), <prefix>scheduler:decisions
+ * (list, newest first, capped).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+#define AAS_STORE_DECISIONS_KEEP 200
+
+aas_err_t aas_store_heartbeat(aas_store_t *st, const char *worker_id,
+                              const char *json, int ttl_s, char *errstr,
+                              size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX], set[AAS_STORE_KEY_MAX];
+    if (!aas_id_valid(worker_id))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "invalid worker id");
+    if (aas_store_key(st, key, sizeof(key), "worker", worker_id) ||
+        aas_store_key(st, set, sizeof(set), "workers", NULL))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "key too long");
+    aas_store_args_t a;
+    redisReply *r;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "SET");
+    aas_store_args_add(&a, key);
+    aas_store_args_add(&a, json);
+    aas_store_args_add(&a, "EX");
+    aas_store_args_addll(&a, ttl_s);
+    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SET heartbeat", &a, &r,
+                                  errstr, errstr_size);
+    if (err) return err;
+    freeReplyObject(r);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "SADD");
+    aas_store_args_add(&a, set);
+    aas_store_args_add(&a, worker_id);
+    err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SADD workers", &a, &r, errstr,
+                        errstr_size);
+    if (!err) freeReplyObject(r);
+    return err;
+}
+
+aas_err_t aas_store_heartbeats(aas_store_t *st, char ***jsons, size_t *n,
+                               char *errstr, size_t errstr_size) {
+    char set[AAS_STORE_KEY_MAX];
+    if (aas_store_key(st, set, sizeof(set), "workers", NULL))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "key too long");
+    aas_store_args_t a;
+    redisReply *r;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "SMEMBERS");
+    aas_store_args_add(&a, set);
+    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SMEMBERS workers", &a, &r,
+                                  errstr, errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        err = aas_store_reply_bad(r, "SMEMBERS workers", errstr, errstr_size);
+        freeReplyObject(r);
+        return err;
+    }
+    size_t count = 0;
+    char **out = calloc(r->elements + 1, sizeof(char *));
+    if (!out) {
+        freeReplyObject(r);
+        return AAS_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < r->elements && !err; i++) {
+        const redisReply *e = r->element[i];
+        char id[AAS_ID_MAX + 1], key[AAS_STORE_KEY_MAX];
+        if (e->type != REDIS_REPLY_STRING || e->len > AAS_ID_MAX) continue;
+        memcpy(id, e->str, e->len);
+        id[e->len] = '\0';
+        if (!aas_id_valid(id) || aas_store_key(st, key, sizeof(key), "worker", id))
+            continue;
+        aas_store_args_t g;
+        redisReply *v;
+        aas_store_args_init(&g);
+        aas_store_args_add(&g, "GET");
+        aas_store_args_add(&g, key);
+        if ((err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "GET heartbeat", &g, &v,
+                                 errstr, errstr_size)))
+            break;
+        if (v->type == REDIS_REPLY_STRING && v->len <= 65536) {
+            if (!(out[count] = aas_store_memdup0(v->str, v->len))) err = AAS_ERR_NOMEM;
+            else count++;
+        } else if (v->type == REDIS_REPLY_NIL) {
+            /* Expired: the worker is gone; forget its id. */
+            aas_store_args_init(&g);
+            aas_store_args_add(&g, "SREM");
+            aas_store_args_add(&g, set);
+            aas_store_args_add(&g, id);
+            redisReply *d;
+            if (aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SREM workers", &g, &d, NULL, 0) ==
+                AAS_ERR_OK)
+                freeReplyObject(d);
+        }
+        freeReplyObject(v);
+    }
+    freeReplyObject(r);
+    if (err) {
+        aas_store_list_free(out, count);
+        return err;
+    }
+    *jsons = out;
+    *n = count;
+    return AAS_ERR_OK;
+}
+
+void aas_store_list_free(char **items, size_t n) {
+    for (size_t i = 0; items && i < n; i++) free(items[i]);
+    free(items);
+}
+
+aas_err_t aas_store_decision_log(aas_store_t *st, const char *json, char *errstr,
+                                 size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX];
+    if (aas_store_key(st, key, sizeof(key), "scheduler:decisions", NULL))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "key too long");
+    aas_store_args_t a;
+    redisReply *r;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "LPUSH");
+    aas_store_args_add(&a, key);
+    aas_store_args_add(&a, json);
+    aas_err_t err = aas_store_cmd(st, 0, 0, "LPUSH decisions", &a, &r, errstr,
+                                  errstr_size);
+    if (err) return err;
+    freeReplyObject(r);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "LTRIM");
+    aas_store_args_add(&a, key);
+    aas_store_args_add(&a, "0");
+    aas_store_args_addll(&a, AAS_STORE_DECISIONS_KEEP - 1);
+    err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "LTRIM decisions", &a, &r, errstr,
+                        errstr_size);
+    if (!err) freeReplyObject(r);
+    return err;
+}
+
+aas_err_t aas_store_decisions(aas_store_t *st, size_t max, char ***jsons, size_t *n,
+                              char *errstr, size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX];
+    if (aas_store_key(st, key, sizeof(key), "scheduler:decisions", NULL))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "key too long");
+    aas_store_args_t a;
+    redisReply *r;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "LRANGE");
+    aas_store_args_add(&a, key);
+    aas_store_args_add(&a, "0");
+    aas_store_args_addll(&a, (long long)(max > 0 ? max - 1 : 0));
+    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "LRANGE decisions", &a, &r,
+                                  errstr, errstr_size);
+    if (err) return err;
+    char **out = calloc(r->type == REDIS_REPLY_ARRAY ? r->elements + 1 : 1, sizeof(char *));
+    size_t count = 0;
+    if (!out) err = AAS_ERR_NOMEM;
+    for (size_t i = 0; !err && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            (out[count] = aas_store_memdup0(r->element[i]->str, r->element[i]->len)))
+            count++;
+    freeReplyObject(r);
+    if (err) return err;
+    *jsons = out;
+    *n = count;
+    return AAS_ERR_OK;
+}
