@@ -1,11 +1,13 @@
 /*
  * aas-scheduler - watch the fleet's load.
  *
+ *   aas-scheduler [options] run
  *   aas-scheduler [options] status [--json]
  *
- * `status` prints, per job topic, each partition's high watermark, the
- * worker group's committed offset and the lag, as measured now; a value
- * that could not be measured prints as "?" (never as 0).
+ * `run` scales the fleet with the load (scheduler.c); `status` prints, per
+ * job topic, each partition's high watermark, the worker group's committed
+ * offset and the lag, as measured now (a value that could not be measured
+ * prints as "?", never as 0), the live workers and the latest decisions.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -17,18 +19,14 @@
 #include "conf.h"
 #include "log.h"
 #include "observe.h"
-
-static const aas_conf_def_t aas_scheduler_conf_defs[] = {
-    {"worker.group", AAS_CONF_STR, "aas-workers", 0, 0, 0,
-     "Kafka consumer group of the fleet"},
-    {"scheduler.timeout.ms", AAS_CONF_INT, "10000", 100, 600000, 0,
-     "Timeout of each Kafka query"},
-    AAS_CONF_END};
+#include "scheduler.h"
+#include "store.h"
 
 static void usage(FILE *fp, const aas_conf_t *conf) {
     fprintf(fp,
-"Usage: aas-scheduler [options] status [--json]\n"
-"Report the aas fleet's Kafka load: lag of the worker group per partition.\n\n"
+"Usage: aas-scheduler [options] run | status [--json]\n"
+"Scale the aas fleet with its load (run), or show the fleet at a glance\n"
+"(status: lag per partition, live workers, latest decisions).\n\n"
 "Options:\n"
 "  -c, --config FILE      read key = value settings from FILE\n"
 "  -X, --set KEY=VALUE    set one key (repeatable; not for secrets)\n"
@@ -36,7 +34,8 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "      --json             one JSON object per partition\n"
 "  -h, --help             this text\n"
 "      --version          program and library versions\n\n"
-"Exit codes: 0 ok, 1 a measurement failed, 2 usage.\n\nKeys:\n");
+"Exit codes: 0 ok, 1 a measurement failed, 2 usage.  run stops on SIGTERM\n"
+"or SIGINT and then stops the workers it started.\n\nKeys:\n");
     if (conf) aas_conf_print_help(conf, fp);
 }
 
@@ -80,6 +79,40 @@ static int print_topic(aas_observer_t *o, const char *topic, int timeout_ms,
     return unknown;
 }
 
+static volatile sig_atomic_t stop = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop = 1;
+}
+
+/* Live workers (heartbeats) and the latest decisions, from Redis. */
+static int print_fleet(const aas_conf_t *conf, int json) {
+    aas_store_t *st = NULL;
+    char why[512], **items = NULL;
+    size_t n = 0;
+    if (aas_cli_store_new(conf, &st, why, sizeof(why)) ||
+        aas_store_heartbeats(st, &items, &n, why, sizeof(why))) {
+        fprintf(stderr, "aas-scheduler: workers unknown: %s\n", why);
+        aas_store_destroy(st);
+        return 1;
+    }
+    if (!json) printf("\nworkers: %zu live\n", n);
+    for (size_t i = 0; i < n; i++) printf(json ? "{\"worker\":%s}\n" : "  %s\n", items[i]);
+    aas_store_list_free(items, n);
+    int rc = 0;
+    if (aas_store_decisions(st, 5, &items, &n, why, sizeof(why)) == AAS_ERR_OK) {
+        if (!json) printf("\nlatest decisions (newest first):\n");
+        for (size_t i = 0; i < n; i++)
+            printf(json ? "{\"decision\":%s}\n" : "  %s\n", items[i]);
+        aas_store_list_free(items, n);
+    } else {
+        rc = 1;
+    }
+    aas_store_destroy(st);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_scheduler_conf_defs, &conf)) return 1;
@@ -111,15 +144,31 @@ int main(int argc, char **argv) {
         default: usage(stderr, NULL); rc = 2; goto out;
         }
     }
-    if (optind != argc - 1 || strcmp(argv[optind], "status") != 0) {
-        fprintf(stderr, "aas-scheduler: expected the command 'status' (see --help)\n");
+    if (optind != argc - 1 ||
+        (strcmp(argv[optind], "status") != 0 && strcmp(argv[optind], "run") != 0)) {
+        fprintf(stderr, "aas-scheduler: expected the command 'run' or 'status' "
+                        "(see --help)\n");
         rc = 2;
         goto out;
     }
+    int run = strcmp(argv[optind], "run") == 0;
     char why[512];
     if (aas_cli_conf_load(conf, config_file, xargs, nx, why, sizeof(why))) {
         fprintf(stderr, "aas-scheduler: %s\n", why);
         rc = 2;
+        goto out;
+    }
+    if (run) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if (aas_scheduler_run(conf, &stop, why, sizeof(why))) {
+            AAS_LOG(AAS_LOG_ERROR, "scheduler", "%s", why);
+            rc = 1;
+        }
         goto out;
     }
     if (aas_observer_new(conf, aas_conf_get(conf, "worker.group"), &o, why,
@@ -132,6 +181,7 @@ int main(int argc, char **argv) {
     const char *topics[] = {aas_conf_get(conf, "topic.infer"),
                             aas_conf_get(conf, "topic.train")};
     for (int i = 0; i < 2; i++) rc |= print_topic(o, topics[i], timeout, json);
+    rc |= print_fleet(conf, json);
 out:
     aas_observer_destroy(o);
     free(brokers);

@@ -1,0 +1,182 @@
+/* actuator.c - local processes and command-hook actuators; see actuator.h. */
+#include "actuator.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define AAS_LOCAL_MAX 256
+
+/* ---- local: aas-worker children ---- */
+
+typedef struct {
+    aas_actuator_t base;
+    const aas_conf_t *conf;
+    pid_t pids[AAS_LOCAL_MAX];   /* running workers, oldest first */
+    int n;
+    pid_t leaving[AAS_LOCAL_MAX]; /* SIGTERMed, not reaped yet */
+    int n_leaving;
+    unsigned seq;                /* worker id suffix */
+    int restarts;
+} aas_local_t;
+
+static pid_t aas_local_spawn(aas_local_t *l) {
+    const char *bin = aas_conf_get(l->conf, "scheduler.worker.bin");
+    const char *prefix = aas_conf_get(l->conf, "scheduler.worker.prefix");
+    const char *logdir = aas_conf_get(l->conf, "scheduler.worker.logdir");
+    char id[160], idarg[200], log[512];
+    snprintf(id, sizeof(id), "%s-%d-%u", prefix, (int)getpid(), ++l->seq);
+    snprintf(idarg, sizeof(idarg), "worker.id=%s", id);
+    snprintf(log, sizeof(log), "%s/%s.log", logdir ? logdir : "/dev", logdir ? id : "null");
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        FILE *fp = freopen(logdir ? log : "/dev/null", "a", stderr);
+        (void)fp;
+        /* Workers inherit the environment (AAS_* settings, secrets). */
+        execlp(bin, bin, "-X", idarg, (char *)NULL);
+        fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    AAS_LOG(AAS_LOG_INFO, "scheduler", "started worker=%s pid=%d", id, (int)pid);
+    return pid;
+}
+
+/* Reap exited children: leavers are done; running ones that died crashed. */
+static void aas_local_reap(aas_local_t *l) {
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (int i = 0; i < l->n_leaving; i++)
+            if (l->leaving[i] == pid) {
+                l->leaving[i] = l->leaving[--l->n_leaving];
+                pid = 0;
+                break;
+            }
+        for (int i = 0; pid && i < l->n; i++)
+            if (l->pids[i] == pid) {
+                AAS_LOG(AAS_LOG_WARN, "scheduler", "worker pid=%d died (status %d); "
+                        "restarting", (int)pid, st);
+                memmove(&l->pids[i], &l->pids[i + 1], (size_t)(l->n - i - 1) * sizeof(pid_t));
+                l->n--;
+                l->restarts++;
+                break;
+            }
+    }
+}
+
+static aas_err_t aas_local_apply(aas_actuator_t *a, int desired, char *errstr,
+                                 size_t errstr_size) {
+    aas_local_t *l = (aas_local_t *)a;
+    aas_local_reap(l);
+    if (desired > AAS_LOCAL_MAX) desired = AAS_LOCAL_MAX;
+    while (l->n < desired) {
+        pid_t pid = aas_local_spawn(l);
+        if (pid < 0)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "fork: %s", strerror(errno));
+        l->pids[l->n++] = pid;
+    }
+    while (l->n > desired && l->n_leaving < AAS_LOCAL_MAX) {
+        /* The newest leaves first: the oldest keep their warm caches. */
+        pid_t pid = l->pids[--l->n];
+        kill(pid, SIGTERM);
+        l->leaving[l->n_leaving++] = pid;
+        AAS_LOG(AAS_LOG_INFO, "scheduler", "stopping worker pid=%d (SIGTERM)", (int)pid);
+    }
+    return AAS_ERR_OK;
+}
+
+static int aas_local_current(aas_actuator_t *a) {
+    aas_local_t *l = (aas_local_t *)a;
+    aas_local_reap(l);
+    return l->n;
+}
+
+static void aas_local_destroy(aas_actuator_t *a) {
+    aas_local_t *l = (aas_local_t *)a;
+    aas_local_apply(a, 0, NULL, 0);
+    /* Bounded: a worker finishes its job and commits within seconds. */
+    for (int waited = 0; l->n_leaving > 0 && waited < 30000; waited += 50) {
+        aas_local_reap(l);
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 0; i < l->n_leaving; i++) kill(l->leaving[i], SIGKILL);
+    aas_local_reap(l);
+    free(l);
+}
+
+static const aas_actuator_ops_t aas_local_ops = {"local", aas_local_apply,
+                                                 aas_local_current, aas_local_destroy};
+
+/* ---- command: a shell hook with the desired count ---- */
+
+typedef struct {
+    aas_actuator_t base;
+    const aas_conf_t *conf;
+    int last;
+} aas_command_t;
+
+static aas_err_t aas_command_apply(aas_actuator_t *a, int desired, char *errstr,
+                                   size_t errstr_size) {
+    aas_command_t *c = (aas_command_t *)a;
+    if (desired == c->last) return AAS_ERR_OK;
+    char n[16];
+    snprintf(n, sizeof(n), "%d", desired);
+    /* The count goes in the environment, so the command text is fixed
+     * configuration and nothing is spliced into a shell line. */
+    setenv("AAS_DESIRED_WORKERS", n, 1);
+    int rc = system(aas_conf_get(c->conf, "scheduler.command"));
+    if (rc != 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_IO,
+                           "scheduler.command exited with status %d", rc);
+    c->last = desired;
+    return AAS_ERR_OK;
+}
+
+static int aas_command_current(aas_actuator_t *a) {
+    return ((aas_command_t *)a)->last;
+}
+
+static void aas_command_destroy(aas_actuator_t *a) { free(a); }
+
+static const aas_actuator_ops_t aas_command_ops = {
+    "command", aas_command_apply, aas_command_current, aas_command_destroy};
+
+aas_err_t aas_actuator_new(const aas_conf_t *conf, aas_actuator_t **out,
+                           char *errstr, size_t errstr_size) {
+    const char *kind = aas_conf_get(conf, "scheduler.actuator");
+    if (!strcmp(kind, "local")) {
+        aas_local_t *l = calloc(1, sizeof(*l));
+        if (!l) return AAS_ERR_NOMEM;
+        l->base.ops = &aas_local_ops;
+        l->conf = conf;
+        *out = &l->base;
+        return AAS_ERR_OK;
+    }
+    if (!strcmp(kind, "command")) {
+        if (!aas_conf_get(conf, "scheduler.command"))
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "scheduler.actuator=command needs scheduler.command");
+        aas_command_t *c = calloc(1, sizeof(*c));
+        if (!c) return AAS_ERR_NOMEM;
+        c->base.ops = &aas_command_ops;
+        c->conf = conf;
+        c->last = -1;
+        *out = &c->base;
+        return AAS_ERR_OK;
+    }
+    return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                       "scheduler.actuator: '%s' is not local or command", kind);
+}
+
+void aas_actuator_destroy(aas_actuator_t *a) {
+    if (a) a->ops->destroy(a);
+}
