@@ -31,6 +31,9 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "Drain a backlog within this many seconds"},
     {"scheduler.down.window.s", AAS_CONF_INT, "30", 0, 86400, 0,
      "Scale down only after less was needed for this long"},
+    {"scheduler.grow.partitions", AAS_CONF_BOOL, "false", 0, 0, 0,
+     "Add partitions (CreatePartitions) when more workers than partitions "
+     "are needed, up to scheduler.max"},
     {"scheduler.actuator", AAS_CONF_STR, "local", 0, 0, 0,
      "local (spawn aas-worker here) or command (run scheduler.command)"},
     {"scheduler.worker.bin", AAS_CONF_STR, "aas-worker", 0, 0, 0,
@@ -129,6 +132,20 @@ static void aas_sched_tick(aas_sched_t *s) {
 
     aas_policy_decision_t d;
     aas_policy_decide(&s->pc, &o, &s->ps, &d);
+    if (d.want_partitions > s->pc.partitions && s->pc.can_grow_partitions) {
+        aas_err_t gerr = aas_observer_grow(s->obs, topic, d.want_partitions, timeout, why,
+                                           sizeof(why));
+        AAS_LOG(gerr ? AAS_LOG_WARN : AAS_LOG_INFO, "scheduler",
+                "grow topic=%s partitions=%d->%d%s%s", topic, s->pc.partitions,
+                d.want_partitions, gerr ? " error=" : " done", gerr ? why : "");
+        if (gerr == AAS_ERR_INVAL) {
+            /* The broker cannot (dev broker) or will not: cap at what is. */
+            AAS_LOG(AAS_LOG_WARN, "scheduler", "cannot add partitions here; capping "
+                    "workers at %d partitions", s->pc.partitions);
+            s->pc.can_grow_partitions = 0;
+        }
+        if (!gerr) s->pc.partitions = d.want_partitions;
+    }
     if (d.desired != o.current_workers) {
         aas_err_t err = s->act->ops->apply(s->act, d.desired, why, sizeof(why));
         AAS_LOG(AAS_LOG_INFO, "scheduler",
@@ -156,6 +173,7 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
     s.pc.lag_threshold = (double)aas_conf_get_int(conf, "scheduler.lag.threshold");
     s.pc.target_drain_s = (double)aas_conf_get_int(conf, "scheduler.drain.s");
     s.pc.scale_down_window_s = (double)aas_conf_get_int(conf, "scheduler.down.window.s");
+    s.pc.can_grow_partitions = (int)aas_conf_get_int(conf, "scheduler.grow.partitions");
     if (s.pc.min_workers > s.pc.max_workers)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "scheduler.min (%d) is above scheduler.max (%d)",

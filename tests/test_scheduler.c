@@ -2,7 +2,9 @@
  * test_scheduler.c - aas-scheduler scales a real fleet: on Apache Kafka
  * with 8 partitions, a burst of jobs makes the local actuator scale from 1
  * worker to several, the backlog drains, idleness scales back to the
- * minimum, and every job submitted meanwhile SUCCEEDED exactly once.
+ * minimum, and every job submitted meanwhile SUCCEEDED exactly once; with
+ * 2 partitions and scheduler.grow.partitions the topic grows to 4 across
+ * the same burst, again losing and duplicating nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,7 +39,12 @@ static int wait_live(aas_fleet_t *f, int cmp_ge, int target, int timeout_s) {
     return -1;
 }
 
-static void burst_scales_up_drains_and_scales_down_exactly_once(void **state) {
+/* Start the scheduler over a fresh fleet whose topics have `partitions`
+ * partitions; `grow` lets it add partitions. */
+static void run_burst(int partitions, int grow) {
+    char parts[16];
+    snprintf(parts, sizeof(parts), "%d", partitions);
+    setenv("AAS_TEST_PARTITIONS", parts, 1);
     aas_fleet_t *f = NULL;
     assert_int_equal(aas_fleet_start(&f, 0, NULL), 0);
     /* Workers the scheduler starts inherit these. */
@@ -55,7 +62,9 @@ static void burst_scales_up_drains_and_scales_down_exactly_once(void **state) {
     char *argv[] = {bin, "-X", wbin, "-X", logdir, "-X", "scheduler.min=1",
                     "-X", "scheduler.max=4", "-X", "scheduler.interval.ms=1000",
                     "-X", "scheduler.down.window.s=10", "-X", "scheduler.drain.s=5",
-                    "-X", "scheduler.lag.threshold=500", "run", NULL};
+                    "-X", "scheduler.lag.threshold=500", "-X",
+                    grow ? "scheduler.grow.partitions=true" : "scheduler.grow.partitions=false",
+                    "run", NULL};
     aas_test_proc_t sched;
     assert_int_equal(aas_test_proc_start(&sched, bin, argv, log), 0);
     assert_true(wait_live(f, 1, 1, 60) >= 1);
@@ -86,14 +95,31 @@ static void burst_scales_up_drains_and_scales_down_exactly_once(void **state) {
             (double)(aas_mono_us() - t0) / 1e6);
     assert_int_equal(low, 1);
     assert_true(aas_test_log_contains(log, "decision from=1"));
+    if (grow) {
+        char want[64];
+        snprintf(want, sizeof(want), "partitions=%d->4 done", partitions);
+        assert_true(aas_test_log_contains(log, want));
+    }
     /* The scheduler stops the workers it started, and exits 0. */
     assert_int_equal(aas_test_proc_stop(&sched, 60000), 0);
     assert_int_equal(aas_fleet_stop(f), 0);
 }
 
+static void burst_scales_up_drains_and_scales_down_exactly_once(void **state) {
+    run_burst(8, 0);
+}
+
+/* More workers needed than partitions: the scheduler grows the topic with
+ * CreatePartitions, the group rebalances onto the new partitions, and no
+ * job is lost or answered twice across it. */
+static void partitions_grow_when_workers_would_exceed_them(void **state) {
+    run_burst(2, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(burst_scales_up_drains_and_scales_down_exactly_once),
+        cmocka_unit_test(partitions_grow_when_workers_would_exceed_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

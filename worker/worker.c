@@ -657,6 +657,8 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
                            "session.timeout.ms", "10000",
                            "heartbeat.interval.ms", "1000",
                            "fetch.wait.max.ms", "10",
+                           /* See partitions the scheduler adds within 10 s. */
+                           "topic.metadata.refresh.interval.ms", "10000",
                            "queued.max.messages.kbytes", "65536",
                            "message.max.bytes", fetch_max,
                            "fetch.message.max.bytes", fetch_max,
