@@ -12,8 +12,8 @@
  * layout the primitives ask for and shared between batch sizes.
  *
  * It does not train, quantise or run anything but f32 on the CPU engine.
- * This file is the only one that talks to oneDNN: aas_mlp_dnn() is the one
- * place its status convention becomes an aas_err_t.
+ * oneDNN's status codes become aas_err_t through dnn.h, shared with the
+ * training code.
  */
 #include <dnnl.h>
 #include <dnnl_debug.h>
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnn.h"
 #include "model_int.h"
 
 #define AAS_MLP_MAGIC "AASMLP1"   /* 8 bytes with the NUL */
@@ -30,26 +31,6 @@
 /* Host memory a cached primitive holds beyond the buffers we count, a
  * nominal figure so that footprint grows with the cache. */
 #define AAS_MLP_PRIM_BYTES 4096
-
-/* ---- oneDNN status ---- */
-
-static aas_err_t aas_mlp_dnn(dnnl_status_t st, const char *call,
-                             const char *file, int line, char *errstr,
-                             size_t errstr_size) {
-    if (st == dnnl_success) return AAS_ERR_OK;
-    const char *paren = strchr(call, '('); /* name only, not the arguments */
-    const char *base = strrchr(file, '/');
-    return aas_err_set(errstr, errstr_size, AAS_ERR_DNN,
-                       "oneDNN %.*s: %s (status %d) at %s:%d",
-                       paren ? (int)(paren - call) : (int)strlen(call), call,
-                       dnnl_status2str(st), (int)st, base ? base + 1 : file,
-                       line);
-}
-
-/* Evaluates to AAS_ERR_OK or AAS_ERR_DNN (errstr filled with the call and
- * file:line); expects errstr/errstr_size in scope. */
-#define AAS_DNN_CHECK(call)                                                   \
-    aas_mlp_dnn((call), #call, __FILE__, __LINE__, errstr, errstr_size)
 
 /* ---- data ---- */
 

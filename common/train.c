@@ -29,31 +29,14 @@
 
 #include "train.h"
 
+#include "dnn.h"
+
 #define AAS_TRAIN_PLANS 4 /* batch sizes kept: batch, remainders, predict */
 #define AAS_TRAIN_ALIGN 64 /* bytes; every parameter slice starts here */
 #define AAS_TRAIN_AF (AAS_TRAIN_ALIGN / sizeof(float))
 #define AAS_TRAIN_L AAS_MLP_MAX_LAYERS
 
 /* ---- oneDNN status ---- */
-
-/* The same convention as model_mlp.c: the call's name, oneDNN's status text
- * and our file:line in errstr. */
-static aas_err_t aas_train_dnn(dnnl_status_t st, const char *call,
-                               const char *file, int line, char *errstr,
-                               size_t errstr_size) {
-    if (st == dnnl_success) return AAS_ERR_OK;
-    const char *paren = strchr(call, '(');
-    const char *base = strrchr(file, '/');
-    return aas_err_set(errstr, errstr_size, AAS_ERR_DNN,
-                       "oneDNN %.*s: %s (status %d) at %s:%d",
-                       paren ? (int)(paren - call) : (int)strlen(call), call,
-                       dnnl_status2str(st), (int)st, base ? base + 1 : file,
-                       line);
-}
-
-/* Evaluates to AAS_ERR_OK or AAS_ERR_DNN; expects errstr/errstr_size. */
-#define AAS_DNN_CHECK(call)                                                   \
-    aas_train_dnn((call), #call, __FILE__, __LINE__, errstr, errstr_size)
 
 /* ---- random numbers: xoshiro256** seeded by splitmix64 ---- */
 
