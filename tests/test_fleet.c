@@ -301,8 +301,9 @@ static void committed_offsets_drain_lag_to_zero(void **state) {
     int drained = 0;
     for (int attempt = 0; attempt < 120 && !drained; attempt++) {
         snprintf(cmd, sizeof(cmd),
-                 "%s/scheduler/aas-scheduler -b %s -X log.level=error status --json",
-                 AAS_BIN_DIR, f->broker.bootstrap);
+                 "%s/scheduler/aas-scheduler -b %s -X redis.port=%d -X log.level=error "
+                 "status --json",
+                 AAS_BIN_DIR, f->broker.bootstrap, f->redis.port);
         FILE *fp = popen(cmd, "r");
         assert_non_null(fp);
         int rows = 0, zero = 0;
