@@ -361,6 +361,15 @@ static aas_msg_outcome_t aas_worker_handle(aas_worker_t *w,
     aas_trainer_t *before = w->trainer;
     err = aas_worker_process(w, &job, msg, t_take, aas_mono_us() - t_take);
     aas_job_clear(&job); /* emptied if a trainer took it */
+    if (err && !aas_err_is_retriable(err)) {
+        /* The outcome cannot be recorded and retrying will not help (e.g.
+         * a key of the wrong type in Redis): park the message in the
+         * dead-letter topic rather than block the partition or drop it. */
+        snprintf(why, sizeof(why), "outcome could not be recorded: %s",
+                 aas_err_str(err));
+        AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s %s; dead-lettered", job_id, why);
+        return aas_worker_dlq_send(w, msg, err, why) ? AAS_MSG_RETRY : AAS_MSG_DONE;
+    }
     if (err) return AAS_MSG_RETRY;
     return w->trainer != before ? AAS_MSG_TAKEN : AAS_MSG_DONE;
 }
