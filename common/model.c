@@ -3,7 +3,8 @@
 
 #include <stdlib.h>
 
-static const aas_model_ops_t *const aas_model_kinds[] = {&aas_model_mlp_ops};
+static const aas_model_ops_t *const aas_model_kinds[] = {&aas_model_mlp_ops,
+                                                         &aas_model_text_ops};
 
 aas_err_t aas_model_load(const void *blob, size_t len, aas_model_t **out,
                          char *errstr, size_t errstr_size) {
@@ -46,4 +47,17 @@ aas_err_t aas_model_infer(aas_model_t *m, const float *in, int64_t rows,
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                            "need at least one row");
     return m->ops->infer(m, in, rows, out, errstr, errstr_size);
+}
+
+int aas_model_takes_text(const aas_model_t *m) { return m->ops->infer_text != NULL; }
+
+aas_err_t aas_model_infer_text(aas_model_t *m, const char *const *texts,
+                               const size_t *lens, int64_t rows, float *out,
+                               char *errstr, size_t errstr_size) {
+    if (!m->ops->infer_text)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "this model takes a tensor, not text");
+    if (rows < 1)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE, "need at least one text");
+    return m->ops->infer_text(m, texts, lens, rows, out, errstr, errstr_size);
 }

@@ -56,6 +56,26 @@ size_t aas_model_footprint(const aas_model_t *m);
 aas_err_t aas_model_infer(aas_model_t *m, const float *in, int64_t rows,
                           float *out, char *errstr, size_t errstr_size);
 
+/** @brief 1 if the model takes text (a text classifier, docs/text.md). */
+int aas_model_takes_text(const aas_model_t *m);
+
+/**
+ * @brief Forward pass on `rows` texts (lens[i] bytes each): out is rows x
+ *        output_dim.  AAS_ERR_SHAPE if the model takes no text.
+ */
+aas_err_t aas_model_infer_text(aas_model_t *m, const char *const *texts,
+                               const size_t *lens, int64_t rows, float *out,
+                               char *errstr, size_t errstr_size);
+
+/**
+ * @brief A text classifier blob ("AASTXT1"): the featurizer (dim buckets,
+ *        featurize.h) in front of an AASMLP1 blob taking dim inputs.
+ *        *blob malloc'ed on success.
+ */
+aas_err_t aas_text_model_wrap(int64_t dim, const void *mlp, size_t mlp_len,
+                              void **blob, size_t *len, char *errstr,
+                              size_t errstr_size);
+
 /* ---- building native MLP blobs (registry tools, tests, training) ---- */
 
 /* Limits of the native format (docs/model-format.md): aas_model_load and

@@ -18,6 +18,10 @@ typedef struct aas_model_ops {
     void (*destroy)(aas_model_t *m);
     aas_err_t (*infer)(aas_model_t *m, const float *in, int64_t rows,
                        float *out, char *errstr, size_t errstr_size);
+    /** Text in (NULL for kinds that take only tensors). */
+    aas_err_t (*infer_text)(aas_model_t *m, const char *const *texts,
+                            const size_t *lens, int64_t rows, float *out,
+                            char *errstr, size_t errstr_size);
 } aas_model_ops_t;
 
 struct aas_model_s {
@@ -29,5 +33,6 @@ struct aas_model_s {
 };
 
 extern const aas_model_ops_t aas_model_mlp_ops;
+extern const aas_model_ops_t aas_model_text_ops;
 
 #endif

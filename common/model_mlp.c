@@ -615,7 +615,8 @@ static int aas_mlp_probe(const void *blob, size_t len) {
 }
 
 const aas_model_ops_t aas_model_mlp_ops = {"mlp", aas_mlp_probe, aas_mlp_load,
-                                           aas_mlp_destroy, aas_mlp_infer};
+                                           aas_mlp_destroy, aas_mlp_infer,
+                                           NULL /* takes no text */};
 
 /* ---- writer ---- */
 

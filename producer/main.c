@@ -40,6 +40,8 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "                                         features + class label (last column);\n"
 "                                         params: docs/training.md\n"
 "  train --model NAME --dataset SET ...   the same on an uploaded data set\n"
+"  train --model NAME --text-input TSV    a text classifier from lines of\n"
+"                                         label<TAB>text (docs/text.md)\n"
 "  dataset put SET --input FILE           upload rows (label last) to Redis\n"
 "  dataset delete SET                     delete an uploaded data set\n"
 "  status ID...                           print each job's status\n"
@@ -52,6 +54,7 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "  model delete NAME VERSION              delete one version\n\n"
 "submit input (one of):\n"
 "  --values LIST          one row, e.g. 0.1,0.2,0.3\n"
+"  --text TEXT            text, for a text classifier\n"
 "  --input FILE           CSV or JSON rows ('-' = stdin)\n"
 "  --format csv|json      input format (default: by extension, else csv)\n"
 "  --drop-last-column     ignore each CSV row's last value (e.g. a label)\n"
@@ -85,6 +88,7 @@ typedef struct {
     const char *model, *model_version, *values, *input, *format, *id;
     const char *meta;
     const char *dataset;
+    const char *text, *text_input;
     int drop_last, wait, json;
     int64_t rows_per_job, priority, deadline_ms;
     double timeout_s;
@@ -208,6 +212,32 @@ static int cmd_submit(aas_client_t *c, const opts_t *o) {
     if (!o->model || !aas_id_valid(o->model)) {
         fprintf(stderr, "aas-producer: submit needs --model NAME ([A-Za-z0-9_.-])\n");
         return EXIT_USAGE;
+    }
+    if (o->text) {
+        if (o->values || o->input) {
+            fprintf(stderr, "aas-producer: --text goes without --values/--input\n");
+            return EXIT_USAGE;
+        }
+        char id[AAS_ID_MAX + 1];
+        if (o->id) snprintf(id, sizeof(id), "%s", o->id);
+        else if (aas_client_job_id(id, sizeof(id))) return 1;
+        aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = (char *)o->model,
+                         .model_version = (char *)o->model_version, .text = (char *)o->text,
+                         .params = o->params, .n_params = o->n_params,
+                         .priority = (int32_t)o->priority};
+        if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
+        aas_client_set_delivery_cb(c, on_delivery, NULL);
+        if (aas_client_submit(c, &job, why, sizeof(why)) ||
+            aas_client_flush(c, 60000, NULL, why, sizeof(why))) {
+            fprintf(stderr, "aas-producer: %s\n", why);
+            return 1;
+        }
+        if (!o->wait) {
+            printf("%s\n", id);
+            return 0;
+        }
+        char *ids[1] = {id};
+        return cmd_wait(c, ids, 1, o);
     }
     if (!!o->values == !!o->input) {
         fprintf(stderr, "aas-producer: submit needs exactly one of --values or --input\n");
@@ -348,16 +378,112 @@ static int cmd_dataset(aas_client_t *c, char **args, size_t n, const opts_t *o) 
     return err ? (aas_err_is_retriable(err) ? 1 : EXIT_USAGE) : 0;
 }
 
+static int aas_cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* train --text-input FILE: lines "label<TAB>text" -> a text classifier
+ * (featurizer=text; class names sorted). */
+static int cmd_train_text(aas_client_t *c, const opts_t *o) {
+    FILE *fp = fopen(o->text_input, "r");
+    if (!fp) {
+        fprintf(stderr, "aas-producer: cannot open %s: %s\n", o->text_input, strerror(errno));
+        return EXIT_USAGE;
+    }
+    char *line = NULL, **names = NULL, **lab = NULL;
+    size_t cap = 0, n = 0, n_names = 0, bytes = 0;
+    char *texts = NULL;
+    int rc = 0;
+    ssize_t len;
+    long lineno = 0;
+    while (!rc && (len = getline(&line, &cap, fp)) >= 0) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0] || line[0] == '#') continue;
+        char *tab = strchr(line, '\t'), *comma = strchr(line, ',');
+        if (!tab || tab == line || (comma && comma < tab)) {
+            fprintf(stderr, "aas-producer: %s:%ld: want label<TAB>text (label without ',')\n",
+                    o->text_input, lineno);
+            rc = EXIT_USAGE;
+            break;
+        }
+        *tab = '\0';
+        size_t tl = strlen(tab + 1);
+        char **nl = realloc(lab, (n + 1) * sizeof(*lab));
+        char *nt = realloc(texts, bytes + tl + 1);
+        if (nl) lab = nl;
+        if (nt) texts = nt;
+        if (!nl || !nt) { rc = 1; break; }
+        if (!(lab[n] = strdup(line))) { rc = 1; break; }
+        memcpy(texts + bytes, tab + 1, tl);
+        bytes += tl;
+        texts[bytes++] = '\n';
+        n++;
+    }
+    free(line);
+    fclose(fp);
+    if (!rc && n < 2) {
+        fprintf(stderr, "aas-producer: %s: need at least two labeled lines\n", o->text_input);
+        rc = EXIT_USAGE;
+    }
+    int32_t *y = rc ? NULL : malloc(n * sizeof(int32_t));
+    if (!rc && !(names = malloc(n * sizeof(*names)))) rc = 1;
+    if (!rc && !y) rc = 1;
+    if (!rc) {
+        for (size_t i = 0; i < n; i++) names[i] = lab[i];
+        qsort(names, n, sizeof(*names), aas_cmp_str);
+        for (size_t i = 0; i < n; i++)
+            if (n_names == 0 || strcmp(names[n_names - 1], names[i])) names[n_names++] = names[i];
+        for (size_t i = 0; i < n; i++) {
+            char **hit = bsearch(&lab[i], names, n_names, sizeof(*names), aas_cmp_str);
+            y[i] = (int32_t)(hit - names);
+        }
+    }
+    char class_names[4096] = "";
+    size_t cn = 0;
+    for (size_t i = 0; !rc && i < n_names; i++) {
+        int w = snprintf(class_names + cn, sizeof(class_names) - cn, "%s%s", i ? "," : "",
+                         names[i]);
+        if (w < 0 || (size_t)w >= sizeof(class_names) - cn) {
+            fprintf(stderr, "aas-producer: too many or too long class names\n");
+            rc = EXIT_USAGE;
+            break;
+        }
+        cn += (size_t)w;
+    }
+    if (!rc) {
+        aas_tensor_t t[2] = {{.name = "text", .dtype = AAS_DTYPE_U8, .rank = 1,
+                              .shape = {(int64_t)bytes - 1}, .data = texts,
+                              .nbytes = bytes - 1},
+                             {.name = "labels", .dtype = AAS_DTYPE_I32, .rank = 1,
+                              .shape = {(int64_t)n}, .data = y, .nbytes = n * 4}};
+        opts_t with = *o;
+        with.params[with.n_params].key = "featurizer";
+        with.params[with.n_params++].value = "text";
+        with.params[with.n_params].key = "class_names";
+        with.params[with.n_params++].value = class_names;
+        rc = cmd_train_submit(c, &with, t, 2);
+    }
+    for (size_t i = 0; lab && i < n; i++) free(lab[i]);
+    free(lab);
+    free(names);
+    free(texts);
+    free(y);
+    return rc;
+}
+
 /* A training job: rows of the input are features + a label (last column). */
 static int cmd_train(aas_client_t *c, const opts_t *o) {
     char why[512];
     aas_rows_t rows = {0};
-    if (!o->model || !aas_id_valid(o->model) || !!o->input == !!o->dataset || o->values) {
+    if (!o->model || !aas_id_valid(o->model) ||
+        (!o->text_input && !!o->input == !!o->dataset) || o->values) {
         fprintf(stderr, "aas-producer: train needs --model NAME and either --input FILE "
                         "(rows of features with the class label last) or --dataset "
                         "NAME (uploaded with 'dataset put')\n");
         return EXIT_USAGE;
     }
+    if (o->text_input) return cmd_train_text(c, o);
     if (o->dataset) {
         if (!aas_id_valid(o->dataset)) {
             fprintf(stderr, "aas-producer: invalid data set name '%s'\n", o->dataset);
@@ -546,7 +672,7 @@ static int cmd_cancel(aas_client_t *c, char **ids, size_t n) {
 int main(int argc, char **argv) {
     enum { O_MODEL = 256, O_MVER, O_VALUES, O_INPUT, O_FORMAT, O_DROP, O_ROWS,
            O_ID, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON, O_META,
-           O_VERSION, O_CONFREF, O_DATASET };
+           O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -570,6 +696,8 @@ int main(int argc, char **argv) {
         {"json", no_argument, NULL, O_JSON},
         {"meta", required_argument, NULL, O_META},
         {"dataset", required_argument, NULL, O_DATASET},
+        {"text", required_argument, NULL, O_TEXT},
+        {"text-input", required_argument, NULL, O_TEXTIN},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
@@ -629,6 +757,8 @@ int main(int argc, char **argv) {
         case O_JSON: o.json = 1; break;
         case O_META: o.meta = optarg; break;
         case O_DATASET: o.dataset = optarg; break;
+        case O_TEXT: o.text = optarg; break;
+        case O_TEXTIN: o.text_input = optarg; break;
         case O_ROWS:
             if (parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;
             break;

@@ -5,63 +5,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-aas_err_t aas_infer_run(aas_model_t *model, const aas_job_t *job,
-                        int64_t max_rows, aas_result_t *res, char *errstr,
-                        size_t errstr_size) {
-    int64_t in_dim = aas_model_input_dim(model);
+/* Run the forward pass (text if t is NULL) and fill res: outputs and, for
+ * classifiers, one prediction per row. */
+static aas_err_t aas_infer_finish(aas_model_t *model, const aas_job_t *job,
+                                  int64_t rows, const aas_tensor_t *t,
+                                  aas_result_t *res, char *errstr,
+                                  size_t errstr_size) {
     int64_t out_dim = aas_model_output_dim(model);
-    if (job->text)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
-                           "model %s takes a tensor, not text", job->model);
-    if (job->n_inputs != 1)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
-                           "model %s takes exactly 1 input tensor, job has %zu",
-                           job->model, job->n_inputs);
-    const aas_tensor_t *t = &job->inputs[0];
-    if (t->dtype != AAS_DTYPE_F32)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
-                           "input must be F32, got %s", aas_dtype_name(t->dtype));
-    int64_t rows;
-    if (t->rank == 1 && t->shape[0] == in_dim) {
-        rows = 1;
-    } else if (t->rank == 2 && t->shape[1] == in_dim) {
-        rows = t->shape[0];
-    } else {
-        char shape[128] = "";
-        size_t n = 0;
-        for (int i = 0; i < t->rank && n < sizeof(shape) - 24; i++)
-            n += (size_t)snprintf(shape + n, sizeof(shape) - n, "%s%lld",
-                                  i ? "," : "", (long long)t->shape[i]);
-        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
-                           "model %s wants shape [rows,%lld] or [%lld], got [%s]",
-                           job->model, (long long)in_dim, (long long)in_dim,
-                           shape);
-    }
-    if (rows > max_rows)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
-                           "%lld rows, limit is %lld", (long long)rows,
-                           (long long)max_rows);
-    if ((size_t)(rows * in_dim) * sizeof(float) != t->nbytes)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
-                           "input has %zu bytes, shape needs %lld", t->nbytes,
-                           (long long)(rows * in_dim * 4));
-    aas_err_t err = aas_tensor_check_finite(t, errstr, errstr_size);
-    if (err) return err;
-
     aas_tensor_t *out = calloc(1, sizeof(*out));
     aas_prediction_t *preds = NULL;
     float *y = malloc((size_t)(rows * out_dim) * sizeof(float));
     if (!out || !y) goto nomem;
-    /* Tensor bytes need not be float-aligned inside the message. */
-    const float *x = t->data;
+    aas_err_t err;
     float *xcopy = NULL;
-    if (((uintptr_t)t->data % sizeof(float)) != 0) {
-        if (!(xcopy = malloc(t->nbytes))) goto nomem;
-        memcpy(xcopy, t->data, t->nbytes);
-        x = xcopy;
-    }
     int64_t t0 = aas_mono_us();
-    err = aas_model_infer(model, x, rows, y, errstr, errstr_size);
+    if (!t) {
+        size_t len = strlen(job->text);
+        const char *texts[1] = {job->text};
+        err = aas_model_infer_text(model, texts, &len, 1, y, errstr, errstr_size);
+    } else {
+        /* Tensor bytes need not be float-aligned inside the message. */
+        const float *x = t->data;
+        if (((uintptr_t)t->data % sizeof(float)) != 0) {
+            if (!(xcopy = malloc(t->nbytes))) goto nomem;
+            memcpy(xcopy, t->data, t->nbytes);
+            x = xcopy;
+        }
+        err = aas_model_infer(model, x, rows, y, errstr, errstr_size);
+    }
     res->timings.compute_us = aas_mono_us() - t0;
     free(xcopy);
     if (err) {
@@ -108,4 +79,55 @@ nomem:
     free(y);
     return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
                        "out of memory for %lld rows", (long long)rows);
+}
+
+aas_err_t aas_infer_run(aas_model_t *model, const aas_job_t *job,
+                        int64_t max_rows, aas_result_t *res, char *errstr,
+                        size_t errstr_size) {
+    int64_t in_dim = aas_model_input_dim(model);
+    if (job->text) {
+        if (!aas_model_takes_text(model))
+            return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                               "model %s takes a tensor, not text", job->model);
+        if (job->n_inputs != 0)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                               "a text job carries no tensors");
+        return aas_infer_finish(model, job, 1, NULL, res, errstr, errstr_size);
+    }
+    if (job->n_inputs != 1)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "model %s takes exactly 1 input tensor, job has %zu",
+                           job->model, job->n_inputs);
+    const aas_tensor_t *t = &job->inputs[0];
+    if (t->dtype != AAS_DTYPE_F32)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "input must be F32, got %s", aas_dtype_name(t->dtype));
+    int64_t rows;
+    if (t->rank == 1 && t->shape[0] == in_dim) {
+        rows = 1;
+    } else if (t->rank == 2 && t->shape[1] == in_dim) {
+        rows = t->shape[0];
+    } else {
+        char shape[128] = "";
+        size_t n = 0;
+        for (int i = 0; i < t->rank && n < sizeof(shape) - 24; i++)
+            n += (size_t)snprintf(shape + n, sizeof(shape) - n, "%s%lld",
+                                  i ? "," : "", (long long)t->shape[i]);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "model %s wants shape [rows,%lld] or [%lld], got [%s]",
+                           job->model, (long long)in_dim, (long long)in_dim,
+                           shape);
+    }
+    if (rows > max_rows)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "%lld rows, limit is %lld", (long long)rows,
+                           (long long)max_rows);
+    if ((size_t)(rows * in_dim) * sizeof(float) != t->nbytes)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "input has %zu bytes, shape needs %lld", t->nbytes,
+                           (long long)(rows * in_dim * 4));
+    aas_err_t err = aas_tensor_check_finite(t, errstr, errstr_size);
+    if (err) return err;
+
+    return aas_infer_finish(model, job, rows, t, res, errstr, errstr_size);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "featurize.h"
 #include "log.h"
 #include "train.h"
 
@@ -32,6 +33,7 @@ struct aas_trainer_s {
     char why[512];
     int64_t version;              /* registered model version, 0 = not yet */
     aas_tensor_t dataset[2];      /* features, labels from Redis (owned) */
+    int64_t text_dim;             /* > 0: a text classifier (docs/text.md) */
     int64_t t0_us;
 };
 
@@ -92,12 +94,52 @@ static aas_err_t aas_trainer_dataset(aas_trainer_t *t, const char *name,
     return AAS_ERR_OK;
 }
 
+/* featurizer=text: tensor "text" (U8, the texts joined by '\n') becomes
+ * rows of hashed features (featurize.h) in dataset[0]. */
+static aas_err_t aas_trainer_text(aas_trainer_t *t, char *errstr, size_t errstr_size) {
+    const char *dim_s = aas_job_param(&t->job, "text_dim");
+    t->text_dim = dim_s ? atoll(dim_s) : 4096;
+    if (t->text_dim < AAS_FEATURIZE_MIN_DIM || t->text_dim > AAS_FEATURIZE_MAX_DIM ||
+        (t->text_dim & (t->text_dim - 1)))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "text_dim: '%s' is not a power of two in %d..%d",
+                           dim_s ? dim_s : "", AAS_FEATURIZE_MIN_DIM, AAS_FEATURIZE_MAX_DIM);
+    const aas_tensor_t *tx = aas_trainer_tensor(&t->job, "text", 0);
+    if (!tx || tx->dtype != AAS_DTYPE_U8 || tx->rank != 1)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "featurizer=text needs tensor \"text\": U8 bytes of the "
+                           "texts joined by newlines");
+    const char *b = tx->data;
+    int64_t n = 1;
+    for (size_t i = 0; i < tx->nbytes; i++) n += b[i] == '\n';
+    if ((uint64_t)n * (uint64_t)t->text_dim > (1ULL << 28))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "%lld texts x %lld features is over the limit", (long long)n,
+                           (long long)t->text_dim);
+    float *x = malloc((size_t)(n * t->text_dim) * sizeof(float));
+    if (!x) return AAS_ERR_NOMEM;
+    size_t start = 0;
+    for (int64_t r = 0; r < n; r++) {
+        size_t end = start;
+        while (end < tx->nbytes && b[end] != '\n') end++;
+        aas_featurize_text(b + start, end - start, x + r * t->text_dim, t->text_dim);
+        start = end + 1;
+    }
+    t->dataset[0] = (aas_tensor_t){.dtype = AAS_DTYPE_F32, .rank = 2,
+                                   .shape = {n, t->text_dim}, .data = x,
+                                   .nbytes = (size_t)(n * t->text_dim) * sizeof(float)};
+    return AAS_ERR_OK;
+}
+
 /* Features, labels, class count and names from the job. */
 static aas_err_t aas_trainer_data(aas_trainer_t *t, int64_t max_rows, char *errstr,
                                   size_t errstr_size) {
     const aas_tensor_t *xf = aas_trainer_tensor(&t->job, "features", 0);
     const aas_tensor_t *yl = aas_trainer_tensor(&t->job, "labels", 1);
-    if (t->dataset[0].data) {
+    if (t->text_dim > 0) {
+        xf = &t->dataset[0];
+        yl = aas_trainer_tensor(&t->job, "labels", 1);
+    } else if (t->dataset[0].data) {
         xf = &t->dataset[0];
         yl = &t->dataset[1];
     }
@@ -193,7 +235,8 @@ static aas_err_t aas_trainer_params(aas_trainer_t *t, char *errstr,
     aas_train_params_default(&t->params);
     for (size_t i = 0; i < t->job.n_params; i++) {
         const char *k = t->job.params[i].key;
-        if (!strcmp(k, "classes") || !strcmp(k, "class_names") || !strcmp(k, "dataset"))
+        if (!strcmp(k, "classes") || !strcmp(k, "class_names") || !strcmp(k, "dataset") ||
+            !strcmp(k, "featurizer") || !strcmp(k, "text_dim"))
             continue;
         aas_err_t err = aas_train_params_set(&t->params, k, t->job.params[i].value,
                                              errstr, errstr_size);
@@ -258,6 +301,17 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
             err = aas_trainer_dataset(
                 t, dataset, (size_t)aas_conf_get_int(conf, "train.dataset.max.mb") << 20,
                 &t->dataset[0], &t->dataset[1], errstr, errstr_size);
+    }
+    const char *featurizer = aas_job_param(&t->job, "featurizer");
+    if (!err && featurizer) {
+        if (strcmp(featurizer, "text") != 0)
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                              "featurizer: '%s' is not 'text'", featurizer);
+        else if (dataset)
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                              "featurizer=text takes its texts in the job, not a data set");
+        else
+            err = aas_trainer_text(t, errstr, errstr_size);
     }
     if (!err) err = aas_trainer_data(t, max_rows, errstr, errstr_size);
     if (!err) {
@@ -327,7 +381,8 @@ static char *aas_trainer_meta(aas_trainer_t *t) {
         json_object_set_new(params, t->job.params[i].key,
                             json_string(t->job.params[i].value));
     o = json_pack("{s:o, s:s, s:s, s:o, s:{s:f, s:f, s:f, s:f, s:i}, s:I, s:I}",
-                  "architecture", arch, "kind", "mlp", "training_job", t->job.id,
+                  "architecture", arch, "kind", t->text_dim > 0 ? "text" : "mlp",
+                  "training_job", t->job.id,
                   "params", params, "metrics", "train_loss", t->result.train_loss,
                   "val_loss", isnan(t->result.val_loss) ? -1.0 : t->result.val_loss,
                   "val_accuracy",
@@ -388,8 +443,17 @@ aas_err_t aas_trainer_record(aas_trainer_t *t, aas_store_t *st,
         if (err && err != AAS_ERR_NOT_FOUND) return err;
         if (terminal) return AAS_ERR_OK;
         char *meta = aas_trainer_meta(t);
-        err = aas_store_model_put(st, t->job.model, t->result.blob, t->result.blob_len,
-                                  meta, &t->version, errstr, errstr_size);
+        void *blob = t->result.blob;
+        size_t blob_len = t->result.blob_len;
+        if (t->text_dim > 0 && (err = aas_text_model_wrap(t->text_dim, t->result.blob,
+                                                          t->result.blob_len, &blob,
+                                                          &blob_len, errstr, errstr_size))) {
+            free(meta);
+            return err;
+        }
+        err = aas_store_model_put(st, t->job.model, blob, blob_len, meta, &t->version,
+                                  errstr, errstr_size);
+        if (blob != t->result.blob) free(blob);
         free(meta);
         if (err) return err;
         AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s registered model=%s version=%lld "
