@@ -54,6 +54,9 @@ int aas_model_takes_text(const aas_model_t *m) { return m->ops->infer_text != NU
 aas_err_t aas_model_infer_text(aas_model_t *m, const char *const *texts,
                                const size_t *lens, int64_t rows, float *out,
                                char *errstr, size_t errstr_size) {
+    if (!m || !out || (rows > 0 && (!texts || !lens)))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "aas_model_infer_text: NULL argument");
     if (!m->ops->infer_text)
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                            "this model takes a tensor, not text");

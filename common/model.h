@@ -2,8 +2,9 @@
  * model.h - a loaded model and its inference entry point.
  *
  * A model is loaded from a blob (the registry's bytes).  The first bytes
- * pick the implementation: today the native feed-forward format "AASMLP1"
- * (docs/model-format.md), run with oneDNN primitives.  Each implementation
+ * pick the implementation: the native feed-forward format "AASMLP1"
+ * (docs/model-format.md), run with oneDNN primitives, and the text
+ * classifier "AASTXT1" (a featurizer in front of an AASMLP1, docs/text.md).  Each implementation
  * fills one aas_model_ops table; callers never switch on the kind.
  *
  * Threading: a model is used by one thread at a time (it owns its oneDNN
@@ -56,25 +57,32 @@ size_t aas_model_footprint(const aas_model_t *m);
 aas_err_t aas_model_infer(aas_model_t *m, const float *in, int64_t rows,
                           float *out, char *errstr, size_t errstr_size);
 
-/** @brief 1 if the model takes text (a text classifier, docs/text.md). */
+/**
+ * @brief 1 if the model takes text (kind AASTXT1, docs/text.md): then the
+ *        worker sends it a job's `text`, never a tensor.
+ */
 int aas_model_takes_text(const aas_model_t *m);
 
 /**
- * @brief Forward pass on `rows` texts (lens[i] bytes each): out is rows x
- *        output_dim.  AAS_ERR_SHAPE if the model takes no text.
+ * @brief Forward pass on `rows` texts (texts[i] has lens[i] bytes, need not
+ *        be NUL-terminated): each is featurized (featurize.h), out is rows x
+ *        output_dim f32 (caller-allocated).  The caller bounds the lengths.
+ * @return AAS_ERR_SHAPE "this model takes a tensor, not text" for kinds
+ *         without text input.
  */
 aas_err_t aas_model_infer_text(aas_model_t *m, const char *const *texts,
                                const size_t *lens, int64_t rows, float *out,
                                char *errstr, size_t errstr_size);
 
 /**
- * @brief A text classifier blob ("AASTXT1"): the featurizer (dim buckets,
- *        featurize.h) in front of an AASMLP1 blob taking dim inputs.
- *        *blob malloc'ed on success.
+ * @brief Build a text classifier blob ("AASTXT1"): featurizer `version`
+ *        (must be AAS_FEATURIZE_VERSION) with `dim` buckets in front of the
+ *        AASMLP1 blob `mlp` (copied), which must load and take dim inputs.
+ * @param blob malloc'ed on success (caller frees).
  */
-aas_err_t aas_text_model_wrap(int64_t dim, const void *mlp, size_t mlp_len,
-                              void **blob, size_t *len, char *errstr,
-                              size_t errstr_size);
+aas_err_t aas_text_model_serialize(int64_t dim, uint32_t version, const void *mlp,
+                                   size_t mlp_len, void **blob, size_t *len,
+                                   char *errstr, size_t errstr_size);
 
 /* ---- building native MLP blobs (registry tools, tests, training) ---- */
 

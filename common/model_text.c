@@ -1,11 +1,19 @@
 /*
- * model_text.c - the text classifier kind "AASTXT1": a featurizer
+ * model_text.c - the text classifier kind "AASTXT1": the featurizer
  * (featurize.h) in front of a native MLP, so text goes in and a label comes
- * out (docs/text.md).
+ * out (docs/text.md, docs/model-format.md).
  *
- * Blob: "AASTXT1\0", u32 featurizer version, u32 dim (little-endian), then
- * an AASMLP1 blob whose input dim is dim.  Tensor inputs of [rows, dim]
- * (already featurized) are accepted too.
+ * Blob, integers little-endian:
+ *   0  "AASTXT1\0"
+ *   8  u32 featurizer version (AAS_FEATURIZE_VERSION)
+ *   12 u32 dim (power of two, AAS_FEATURIZE_MIN_DIM..MAX_DIM)
+ *   16 u32 flags (0; any other bit is refused)
+ *   20 u64 n, the length of the embedded model
+ *   28 n bytes: an AASMLP1 blob whose input dim is dim; nothing follows.
+ *
+ * The tensor entry point takes rows that are already featurized
+ * ([rows, dim]); it exists for tests and tools, the worker sends text.
+ * It does not featurize anything itself (featurize.c does).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +21,13 @@
 #include "featurize.h"
 #include "model_int.h"
 
-#define AAS_TXT_MAGIC "AASTXT1"
+#define AAS_TXT_MAGIC "AASTXT1" /* + its NUL: 8 bytes */
+#define AAS_TXT_HEADER 28
 
 typedef struct {
     aas_model_t base;
     aas_model_t *inner;    /* the MLP, owned */
-    float *scratch;        /* featurized rows */
+    float *scratch;        /* featurized rows, scratch_rows x dim */
     int64_t scratch_rows;
 } aas_txt_t;
 
@@ -26,9 +35,14 @@ static int aas_txt_probe(const void *blob, size_t len) {
     return len >= 8 && memcmp(blob, AAS_TXT_MAGIC, 8) == 0;
 }
 
-static uint32_t aas_txt_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+static uint64_t aas_txt_get(const unsigned char *p, int bytes) {
+    uint64_t v = 0;
+    for (int k = 0; k < bytes; k++) v |= (uint64_t)p[k] << (8 * k);
+    return v;
+}
+
+static void aas_txt_put(unsigned char *p, uint64_t v, int bytes) {
+    for (int k = 0; k < bytes; k++) p[k] = (unsigned char)(v >> (8 * k));
 }
 
 static void aas_txt_destroy(aas_model_t *base) {
@@ -41,27 +55,38 @@ static void aas_txt_destroy(aas_model_t *base) {
 static aas_err_t aas_txt_load(const void *blob, size_t len, aas_model_t **out,
                               char *errstr, size_t errstr_size) {
     const unsigned char *p = blob;
-    if (len < 16)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT, "truncated header");
-    uint32_t version = aas_txt_u32(p + 8), dim = aas_txt_u32(p + 12);
+    if (len < AAS_TXT_HEADER)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                           "AASTXT1: truncated header (%zu bytes)", len);
+    uint32_t version = (uint32_t)aas_txt_get(p + 8, 4), dim = (uint32_t)aas_txt_get(p + 12, 4);
+    uint32_t flags = (uint32_t)aas_txt_get(p + 16, 4);
+    uint64_t n = aas_txt_get(p + 20, 8);
     if (version != AAS_FEATURIZE_VERSION)
         return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
-                           "featurizer version %u, this build has %d", version,
+                           "AASTXT1: featurizer version %u, this build has %d", version,
                            AAS_FEATURIZE_VERSION);
-    if (dim < AAS_FEATURIZE_MIN_DIM || dim > AAS_FEATURIZE_MAX_DIM || (dim & (dim - 1)))
+    if (!aas_featurize_dim_valid(dim))
         return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
-                           "feature dim %u is not a power of two in %d..%d", dim,
+                           "AASTXT1: feature dim %u is not a power of two in %d..%d", dim,
                            AAS_FEATURIZE_MIN_DIM, AAS_FEATURIZE_MAX_DIM);
+    if (flags != 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                           "AASTXT1: unknown flags 0x%x", flags);
+    if (n != len - AAS_TXT_HEADER)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                           "AASTXT1: embedded model of %llu bytes, %zu follow the header",
+                           (unsigned long long)n, len - AAS_TXT_HEADER);
     aas_txt_t *t = calloc(1, sizeof(*t));
     if (!t) return AAS_ERR_NOMEM;
-    aas_err_t err = aas_model_load(p + 16, len - 16, &t->inner, errstr, errstr_size);
-    if (!err && aas_model_input_dim(t->inner) != (int64_t)dim)
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
-                          "inner model takes %lld inputs, featurizer gives %u",
-                          (long long)aas_model_input_dim(t->inner), dim);
+    aas_err_t err = aas_model_load(p + AAS_TXT_HEADER, (size_t)n, &t->inner, errstr,
+                                   errstr_size);
     if (!err && aas_model_takes_text(t->inner))
         err = aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
-                          "a text model cannot wrap another text model");
+                          "AASTXT1: the embedded model takes text itself");
+    if (!err && aas_model_input_dim(t->inner) != (int64_t)dim)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                          "AASTXT1: embedded model takes %lld inputs, featurizer gives %u",
+                          (long long)aas_model_input_dim(t->inner), dim);
     if (err) {
         aas_txt_destroy(&t->base);
         return err;
@@ -69,8 +94,8 @@ static aas_err_t aas_txt_load(const void *blob, size_t len, aas_model_t **out,
     t->base.input_dim = dim;
     t->base.output_dim = aas_model_output_dim(t->inner);
     t->base.classifier = aas_model_is_classifier(t->inner);
-    t->base.labels = t->inner->labels; /* borrowed from the inner model */
-    t->base.footprint = aas_model_footprint(t->inner);
+    t->base.labels = t->inner->labels; /* borrowed: the inner model owns them */
+    t->base.footprint = sizeof(*t) + aas_model_footprint(t->inner);
     *out = &t->base;
     return AAS_ERR_OK;
 }
@@ -79,7 +104,7 @@ static aas_err_t aas_txt_infer(aas_model_t *base, const float *in, int64_t rows,
                                float *out, char *errstr, size_t errstr_size) {
     aas_txt_t *t = (aas_txt_t *)base;
     aas_err_t err = aas_model_infer(t->inner, in, rows, out, errstr, errstr_size);
-    t->base.footprint = aas_model_footprint(t->inner) +
+    t->base.footprint = sizeof(*t) + aas_model_footprint(t->inner) +
                         (size_t)(t->scratch_rows * t->base.input_dim) * sizeof(float);
     return err;
 }
@@ -89,6 +114,9 @@ static aas_err_t aas_txt_infer_text(aas_model_t *base, const char *const *texts,
                                     char *errstr, size_t errstr_size) {
     aas_txt_t *t = (aas_txt_t *)base;
     int64_t dim = t->base.input_dim;
+    if ((uint64_t)rows > SIZE_MAX / sizeof(float) / (uint64_t)dim)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "%lld texts is too many", (long long)rows);
     if (rows > t->scratch_rows) {
         float *s = realloc(t->scratch, (size_t)(rows * dim) * sizeof(float));
         if (!s)
@@ -97,8 +125,12 @@ static aas_err_t aas_txt_infer_text(aas_model_t *base, const char *const *texts,
         t->scratch = s;
         t->scratch_rows = rows;
     }
-    for (int64_t r = 0; r < rows; r++)
-        aas_featurize_text(texts[r], lens[r], t->scratch + r * dim, dim);
+    for (int64_t r = 0; r < rows; r++) {
+        aas_err_t err = aas_featurize_text(texts[r], lens[r], t->scratch + r * dim, dim);
+        if (err)
+            return aas_err_set(errstr, errstr_size, err, "text %lld cannot be featurized",
+                               (long long)r);
+    }
     return aas_txt_infer(base, t->scratch, rows, out, errstr, errstr_size);
 }
 
@@ -106,21 +138,40 @@ const aas_model_ops_t aas_model_text_ops = {"text", aas_txt_probe, aas_txt_load,
                                             aas_txt_destroy, aas_txt_infer,
                                             aas_txt_infer_text};
 
-aas_err_t aas_text_model_wrap(int64_t dim, const void *mlp, size_t mlp_len,
-                              void **blob, size_t *len, char *errstr,
-                              size_t errstr_size) {
-    if (dim < AAS_FEATURIZE_MIN_DIM || dim > AAS_FEATURIZE_MAX_DIM || (dim & (dim - 1)))
+aas_err_t aas_text_model_serialize(int64_t dim, uint32_t version, const void *mlp,
+                                   size_t mlp_len, void **blob, size_t *len,
+                                   char *errstr, size_t errstr_size) {
+    if (!mlp || !blob || !len)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "text_dim must be a power of two in %d..%d",
-                           AAS_FEATURIZE_MIN_DIM, AAS_FEATURIZE_MAX_DIM);
-    unsigned char *b = malloc(16 + mlp_len);
-    if (!b) return AAS_ERR_NOMEM;
+                           "aas_text_model_serialize: NULL argument");
+    if (version != AAS_FEATURIZE_VERSION)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "featurizer version %u, this build has %d", version,
+                           AAS_FEATURIZE_VERSION);
+    if (!aas_featurize_dim_valid(dim))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "text_dim %lld is not a power of two in %d..%d",
+                           (long long)dim, AAS_FEATURIZE_MIN_DIM, AAS_FEATURIZE_MAX_DIM);
+    /* The embedded model must load and fit, so no bad blob is registered. */
+    aas_model_t *inner = NULL;
+    aas_err_t err = aas_model_load(mlp, mlp_len, &inner, errstr, errstr_size);
+    if (err) return err;
+    int fits = !aas_model_takes_text(inner) && aas_model_input_dim(inner) == dim;
+    aas_model_destroy(inner);
+    if (!fits)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "the embedded model must be a tensor model taking %lld inputs",
+                           (long long)dim);
+    if (mlp_len > SIZE_MAX - AAS_TXT_HEADER) return AAS_ERR_NOMEM;
+    unsigned char *b = malloc(AAS_TXT_HEADER + mlp_len);
+    if (!b) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     memcpy(b, AAS_TXT_MAGIC, 8);
-    uint32_t v[2] = {AAS_FEATURIZE_VERSION, (uint32_t)dim};
-    for (int i = 0; i < 2; i++)
-        for (int k = 0; k < 4; k++) b[8 + 4 * i + k] = (unsigned char)(v[i] >> (8 * k));
-    memcpy(b + 16, mlp, mlp_len);
+    aas_txt_put(b + 8, version, 4);
+    aas_txt_put(b + 12, (uint64_t)dim, 4);
+    aas_txt_put(b + 16, 0, 4); /* flags */
+    aas_txt_put(b + 20, mlp_len, 8);
+    memcpy(b + AAS_TXT_HEADER, mlp, mlp_len);
     *blob = b;
-    *len = 16 + mlp_len;
+    *len = AAS_TXT_HEADER + mlp_len;
     return AAS_ERR_OK;
 }

@@ -251,3 +251,118 @@ void aas_rows_clear(aas_rows_t *r) {
     free(r->values);
     memset(r, 0, sizeof(*r));
 }
+
+/* ---- labeled text: "label<TAB>text" lines ---- */
+
+#define AAS_INPUT_MAX_LABEL 256
+
+static int aas_input_cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Append one line's text to out and its label string to line_labels
+ * (turned into class indices once all lines are read). */
+static aas_err_t aas_input_text_line(aas_labeled_text_t *out, char ***line_labels,
+                                     size_t *cap, char *line, long lineno,
+                                     size_t max_bytes, char *errstr,
+                                     size_t errstr_size) {
+    char *tab = strchr(line, '\t');
+    if (!tab || tab == line || memchr(line, ',', (size_t)(tab - line)) ||
+        tab - line > AAS_INPUT_MAX_LABEL)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "line %ld: want label<TAB>text, label 1..%d bytes without ','",
+                           lineno, AAS_INPUT_MAX_LABEL);
+    *tab = '\0';
+    size_t tl = strlen(tab + 1);
+    if (out->bytes + tl + 1 > max_bytes)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "line %ld: texts over %zu bytes", lineno, max_bytes);
+    if ((size_t)out->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 256;
+        char **nl = realloc(*line_labels, nc * sizeof(char *));
+        if (!nl) return AAS_ERR_NOMEM;
+        *line_labels = nl;
+        *cap = nc;
+    }
+    char *nt = realloc(out->texts, out->bytes + tl + 2);
+    if (!nt) return AAS_ERR_NOMEM;
+    out->texts = nt;
+    if (!((*line_labels)[out->n] = strdup(line))) return AAS_ERR_NOMEM;
+    if (out->n > 0) out->texts[out->bytes++] = '\n';
+    memcpy(out->texts + out->bytes, tab + 1, tl);
+    out->bytes += tl;
+    out->texts[out->bytes] = '\0';
+    out->n++;
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_input_read_labeled_text(const char *path, size_t max_bytes,
+                                      aas_labeled_text_t *out, char *errstr,
+                                      size_t errstr_size) {
+    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!fp)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "cannot open %s: %s", path,
+                           strerror(errno));
+    aas_labeled_text_t t = {0};
+    char **line_labels = NULL, *line = NULL;
+    size_t cap = 0, line_cap = 0;
+    long lineno = 0;
+    aas_err_t err = AAS_ERR_OK;
+    while (!err && getline(&line, &line_cap, fp) >= 0) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0] || line[0] == '#') continue;
+        err = aas_input_text_line(&t, &line_labels, &cap, line, lineno, max_bytes, errstr,
+                                  errstr_size);
+    }
+    if (!err && ferror(fp))
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_IO, "reading %s failed", path);
+    free(line);
+    if (fp != stdin) fclose(fp);
+    if (!err && t.n < 2)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "%s: need at least two labeled lines", path);
+    /* Classes: distinct labels, sorted; each line's label -> its index. */
+    if (!err && (!(t.names = malloc((size_t)t.n * sizeof(char *))) ||
+                 !(t.labels = malloc((size_t)t.n * sizeof(int32_t)))))
+        err = AAS_ERR_NOMEM;
+    if (!err) {
+        char **sorted = t.names;
+        memcpy(sorted, line_labels, (size_t)t.n * sizeof(char *));
+        qsort(sorted, (size_t)t.n, sizeof(char *), aas_input_cmp_str);
+        for (int64_t i = 0; i < t.n; i++)
+            if (t.n_names == 0 || strcmp(sorted[t.n_names - 1], sorted[i]) != 0)
+                sorted[t.n_names++] = sorted[i];
+        for (int64_t i = 0; i < t.n; i++) {
+            char **hit = bsearch(&line_labels[i], sorted, t.n_names, sizeof(char *),
+                                 aas_input_cmp_str);
+            t.labels[i] = (int32_t)(hit - sorted);
+        }
+        /* names must own their strings: copy the distinct ones. */
+        for (size_t k = 0; k < t.n_names; k++)
+            if (!(sorted[k] = strdup(sorted[k]))) {
+                for (size_t j = 0; j < k; j++) free(sorted[j]);
+                t.n_names = 0;
+                err = AAS_ERR_NOMEM;
+                break;
+            }
+    }
+    for (int64_t i = 0; i < t.n; i++) free(line_labels[i]);
+    free(line_labels);
+    if (err) {
+        if (err == AAS_ERR_NOMEM) aas_err_set(errstr, errstr_size, err, "out of memory");
+        aas_labeled_text_clear(&t);
+        return err;
+    }
+    *out = t;
+    return AAS_ERR_OK;
+}
+
+void aas_labeled_text_clear(aas_labeled_text_t *t) {
+    if (!t) return;
+    for (size_t k = 0; k < t->n_names; k++) free(t->names[k]);
+    free(t->names);
+    free(t->labels);
+    free(t->texts);
+    memset(t, 0, sizeof(*t));
+}

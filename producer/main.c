@@ -378,97 +378,40 @@ static int cmd_dataset(aas_client_t *c, char **args, size_t n, const opts_t *o) 
     return err ? (aas_err_is_retriable(err) ? 1 : EXIT_USAGE) : 0;
 }
 
-static int aas_cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* train --text-input FILE: lines "label<TAB>text" -> a text classifier
- * (featurizer=text; class names sorted). */
+/* train --text-input FILE: lines "label<TAB>text" (input.h) -> a text
+ * classifier job: featurizer=text, class_names = the sorted labels. */
 static int cmd_train_text(aas_client_t *c, const opts_t *o) {
-    FILE *fp = fopen(o->text_input, "r");
-    if (!fp) {
-        fprintf(stderr, "aas-producer: cannot open %s: %s\n", o->text_input, strerror(errno));
+    char why[512], class_names[4096] = "";
+    aas_labeled_text_t lt = {0};
+    if (aas_input_read_labeled_text(o->text_input, (size_t)1 << 30, &lt, why, sizeof(why))) {
+        fprintf(stderr, "aas-producer: %s\n", why);
         return EXIT_USAGE;
     }
-    char *line = NULL, **names = NULL, **lab = NULL;
-    size_t cap = 0, n = 0, n_names = 0, bytes = 0;
-    char *texts = NULL;
-    int rc = 0;
-    ssize_t len;
-    long lineno = 0;
-    while (!rc && (len = getline(&line, &cap, fp)) >= 0) {
-        lineno++;
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!line[0] || line[0] == '#') continue;
-        char *tab = strchr(line, '\t'), *comma = strchr(line, ',');
-        if (!tab || tab == line || (comma && comma < tab)) {
-            fprintf(stderr, "aas-producer: %s:%ld: want label<TAB>text (label without ',')\n",
-                    o->text_input, lineno);
-            rc = EXIT_USAGE;
-            break;
-        }
-        *tab = '\0';
-        size_t tl = strlen(tab + 1);
-        char **nl = realloc(lab, (n + 1) * sizeof(*lab));
-        char *nt = realloc(texts, bytes + tl + 1);
-        if (nl) lab = nl;
-        if (nt) texts = nt;
-        if (!nl || !nt) { rc = 1; break; }
-        if (!(lab[n] = strdup(line))) { rc = 1; break; }
-        memcpy(texts + bytes, tab + 1, tl);
-        bytes += tl;
-        texts[bytes++] = '\n';
-        n++;
-    }
-    free(line);
-    fclose(fp);
-    if (!rc && n < 2) {
-        fprintf(stderr, "aas-producer: %s: need at least two labeled lines\n", o->text_input);
-        rc = EXIT_USAGE;
-    }
-    int32_t *y = rc ? NULL : malloc(n * sizeof(int32_t));
-    if (!rc && !(names = malloc(n * sizeof(*names)))) rc = 1;
-    if (!rc && !y) rc = 1;
-    if (!rc) {
-        for (size_t i = 0; i < n; i++) names[i] = lab[i];
-        qsort(names, n, sizeof(*names), aas_cmp_str);
-        for (size_t i = 0; i < n; i++)
-            if (n_names == 0 || strcmp(names[n_names - 1], names[i])) names[n_names++] = names[i];
-        for (size_t i = 0; i < n; i++) {
-            char **hit = bsearch(&lab[i], names, n_names, sizeof(*names), aas_cmp_str);
-            y[i] = (int32_t)(hit - names);
-        }
-    }
-    char class_names[4096] = "";
     size_t cn = 0;
-    for (size_t i = 0; !rc && i < n_names; i++) {
+    for (size_t i = 0; i < lt.n_names; i++) {
         int w = snprintf(class_names + cn, sizeof(class_names) - cn, "%s%s", i ? "," : "",
-                         names[i]);
+                         lt.names[i]);
         if (w < 0 || (size_t)w >= sizeof(class_names) - cn) {
-            fprintf(stderr, "aas-producer: too many or too long class names\n");
-            rc = EXIT_USAGE;
-            break;
+            fprintf(stderr, "aas-producer: class names over %zu bytes\n",
+                    sizeof(class_names) - 1);
+            aas_labeled_text_clear(&lt);
+            return EXIT_USAGE;
         }
         cn += (size_t)w;
     }
-    if (!rc) {
-        aas_tensor_t t[2] = {{.name = "text", .dtype = AAS_DTYPE_U8, .rank = 1,
-                              .shape = {(int64_t)bytes - 1}, .data = texts,
-                              .nbytes = bytes - 1},
-                             {.name = "labels", .dtype = AAS_DTYPE_I32, .rank = 1,
-                              .shape = {(int64_t)n}, .data = y, .nbytes = n * 4}};
-        opts_t with = *o;
-        with.params[with.n_params].key = "featurizer";
-        with.params[with.n_params++].value = "text";
-        with.params[with.n_params].key = "class_names";
-        with.params[with.n_params++].value = class_names;
-        rc = cmd_train_submit(c, &with, t, 2);
-    }
-    for (size_t i = 0; lab && i < n; i++) free(lab[i]);
-    free(lab);
-    free(names);
-    free(texts);
-    free(y);
+    aas_tensor_t t[2] = {{.name = "text", .dtype = AAS_DTYPE_U8, .rank = 1,
+                          .shape = {(int64_t)lt.bytes}, .data = lt.texts,
+                          .nbytes = lt.bytes},
+                         {.name = "labels", .dtype = AAS_DTYPE_I32, .rank = 1,
+                          .shape = {lt.n}, .data = lt.labels,
+                          .nbytes = (size_t)lt.n * sizeof(int32_t)}};
+    opts_t with = *o; /* params has room: argc + 1 entries */
+    with.params[with.n_params].key = "featurizer";
+    with.params[with.n_params++].value = "text";
+    with.params[with.n_params].key = "class_names";
+    with.params[with.n_params++].value = class_names;
+    int rc = cmd_train_submit(c, &with, t, 2);
+    aas_labeled_text_clear(&lt);
     return rc;
 }
 

@@ -290,97 +290,10 @@ static void dataset_in_redis_trains_and_gone_or_corrupt_data_fails(void **state)
     }
 }
 
-/* Text in, label out: a text classifier (featurizer + MLP) trained by a
- * training job on data/text-intents.tsv (every 5th line held out), then
- * answering jobs that carry text; a text job to a tensor model fails. */
-static void text_classifier_trains_and_answers_text(void **state) {
-    aas_fleet_t *f = *state;
-    char path[600], line[512], why[512];
-    snprintf(path, sizeof(path), "%s/data/text-intents.tsv", AAS_SOURCE_DIR);
-    FILE *fp = fopen(path, "r");
-    assert_non_null(fp);
-    static char texts[16384], held[64][256];
-    static int32_t y[256], held_y[64];
-    const char *names[] = {"booking", "complaint", "goodbye", "greeting", "weather"};
-    size_t bytes = 0;
-    int n = 0, nh = 0, i = 0;
-    while (fgets(line, sizeof(line), fp)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        char *tab = strchr(line, '\t');
-        if (line[0] == '#' || !tab) continue;
-        *tab = '\0';
-        int label = -1;
-        for (int k = 0; k < 5; k++)
-            if (!strcmp(line, names[k])) label = k;
-        assert_true(label >= 0);
-        if (i++ % 5 == 0) {
-            snprintf(held[nh], sizeof(held[nh]), "%s", tab + 1);
-            held_y[nh++] = label;
-            continue;
-        }
-        size_t tl = strlen(tab + 1);
-        memcpy(texts + bytes, tab + 1, tl);
-        bytes += tl;
-        texts[bytes++] = '\n';
-        y[n++] = label;
-    }
-    fclose(fp);
-    aas_tensor_t t[2] = {{.name = "text", .dtype = AAS_DTYPE_U8, .rank = 1,
-                          .shape = {(int64_t)bytes - 1}, .data = texts, .nbytes = bytes - 1},
-                         {.name = "labels", .dtype = AAS_DTYPE_I32, .rank = 1,
-                          .shape = {n}, .data = y, .nbytes = (size_t)n * 4}};
-    aas_kv_t params[] = {{"featurizer", "text"}, {"text_dim", "1024"}, {"hidden", "32"},
-                         {"epochs", "100"}, {"validation_fraction", "0"},
-                         {"learning_rate", "0.01"}, {"batch_size", "8"},
-                         {"class_names", "booking,complaint,goodbye,greeting,weather"}};
-    aas_job_t job = {.id = "train-text", .kind = AAS_JOB_TRAIN, .model = "intents",
-                     .inputs = t, .n_inputs = 2, .params = params, .n_params = 8};
-    assert_int_equal(aas_client_submit(f->client, &job, why, sizeof(why)), AAS_ERR_OK);
-    assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)), AAS_ERR_OK);
-    aas_result_t res = {0};
-    assert_int_equal(aas_client_wait(f->client, "train-text", 300000, &res, why, sizeof(why)),
-                     AAS_ERR_OK);
-    if (res.status != AAS_STATUS_SUCCEEDED) fprintf(stderr, "text: %s\n", res.error);
-    assert_int_equal(res.status, AAS_STATUS_SUCCEEDED);
-    aas_result_clear(&res);
-    int correct = 0;
-    for (int h = 0; h < nh; h++) {
-        char id[32];
-        snprintf(id, sizeof(id), "text-%d", h);
-        aas_job_t q = {.id = id, .kind = AAS_JOB_INFER, .model = "intents", .text = held[h]};
-        assert_int_equal(aas_client_submit(f->client, &q, why, sizeof(why)), AAS_ERR_OK);
-    }
-    aas_job_t bad = {.id = "text-to-tensor-model", .kind = AAS_JOB_INFER,
-                     .model = AAS_FLEET_MODEL, .text = "hello there"};
-    assert_int_equal(aas_client_submit(f->client, &bad, why, sizeof(why)), AAS_ERR_OK);
-    assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)), AAS_ERR_OK);
-    for (int h = 0; h < nh; h++) {
-        char id[32];
-        snprintf(id, sizeof(id), "text-%d", h);
-        aas_result_t r = {0};
-        assert_int_equal(aas_client_wait(f->client, id, 60000, &r, why, sizeof(why)),
-                         AAS_ERR_OK);
-        assert_int_equal(r.status, AAS_STATUS_SUCCEEDED);
-        assert_int_equal(r.n_predictions, 1);
-        assert_string_equal(r.predictions[0].name, names[r.predictions[0].label]);
-        correct += r.predictions[0].label == held_y[h];
-        aas_result_clear(&r);
-    }
-    fprintf(stderr, "text: held-out accuracy %d/%d\n", correct, nh);
-    assert_true(correct * 4 >= nh * 3); /* >= 75 %; measured 16/20 */
-    assert_int_equal(aas_client_wait(f->client, "text-to-tensor-model", 60000, &res, why,
-                                     sizeof(why)),
-                     AAS_ERR_OK);
-    assert_int_equal(res.status, AAS_STATUS_FAILED);
-    assert_non_null(strstr(res.error, "not text"));
-    aas_result_clear(&res);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_training_params_fail_naming_the_key),
         cmocka_unit_test(dataset_in_redis_trains_and_gone_or_corrupt_data_fails),
-        cmocka_unit_test(text_classifier_trains_and_answers_text),
         cmocka_unit_test(digits_trained_to_95_percent_and_served_at_once),
         cmocka_unit_test(long_training_reports_progress_serves_inference_and_cancels),
     };

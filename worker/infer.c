@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Run the forward pass (text if t is NULL) and fill res: outputs and, for
+/* Run the forward pass (on job->text, one row, if t is NULL) and fill res: outputs and, for
  * classifiers, one prediction per row. */
 static aas_err_t aas_infer_finish(aas_model_t *model, const aas_job_t *job,
                                   int64_t rows, const aas_tensor_t *t,
@@ -94,6 +94,10 @@ aas_err_t aas_infer_run(aas_model_t *model, const aas_job_t *job,
                                "a text job carries no tensors");
         return aas_infer_finish(model, job, 1, NULL, res, errstr, errstr_size);
     }
+    if (aas_model_takes_text(model))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "model %s takes text (the job's `text` field), not a tensor",
+                           job->model);
     if (job->n_inputs != 1)
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                            "model %s takes exactly 1 input tensor, job has %zu",

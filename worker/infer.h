@@ -2,7 +2,8 @@
  * infer.h - run one decoded inference job on a loaded model.
  *
  * Checks the job's inputs against the model (one F32 tensor of shape
- * [rows, input_dim] or [input_dim], finite values, row limit) and fills the
+ * [rows, input_dim] or [input_dim], finite values, row limit; or, for a
+ * model that takes text, the job's `text` and no tensor: one row) and fills the
  * result's outputs and, for classifiers, one prediction per row.  It knows
  * nothing about Kafka or Redis; the caller owns status and delivery.
  *

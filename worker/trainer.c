@@ -13,6 +13,7 @@
 #include "featurize.h"
 #include "log.h"
 #include "train.h"
+#include "trainer_text.h"
 
 struct aas_trainer_s {
     aas_job_t job;                /* owned */
@@ -91,43 +92,6 @@ static aas_err_t aas_trainer_dataset(aas_trainer_t *t, const char *name,
                          .data = data, .nbytes = fbytes};
     *yl = (aas_tensor_t){.dtype = AAS_DTYPE_I32, .rank = 1, .shape = {rows},
                          .data = labels, .nbytes = (size_t)rows * 4};
-    return AAS_ERR_OK;
-}
-
-/* featurizer=text: tensor "text" (U8, the texts joined by '\n') becomes
- * rows of hashed features (featurize.h) in dataset[0]. */
-static aas_err_t aas_trainer_text(aas_trainer_t *t, char *errstr, size_t errstr_size) {
-    const char *dim_s = aas_job_param(&t->job, "text_dim");
-    t->text_dim = dim_s ? atoll(dim_s) : 4096;
-    if (t->text_dim < AAS_FEATURIZE_MIN_DIM || t->text_dim > AAS_FEATURIZE_MAX_DIM ||
-        (t->text_dim & (t->text_dim - 1)))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "text_dim: '%s' is not a power of two in %d..%d",
-                           dim_s ? dim_s : "", AAS_FEATURIZE_MIN_DIM, AAS_FEATURIZE_MAX_DIM);
-    const aas_tensor_t *tx = aas_trainer_tensor(&t->job, "text", 0);
-    if (!tx || tx->dtype != AAS_DTYPE_U8 || tx->rank != 1)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
-                           "featurizer=text needs tensor \"text\": U8 bytes of the "
-                           "texts joined by newlines");
-    const char *b = tx->data;
-    int64_t n = 1;
-    for (size_t i = 0; i < tx->nbytes; i++) n += b[i] == '\n';
-    if ((uint64_t)n * (uint64_t)t->text_dim > (1ULL << 28))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
-                           "%lld texts x %lld features is over the limit", (long long)n,
-                           (long long)t->text_dim);
-    float *x = malloc((size_t)(n * t->text_dim) * sizeof(float));
-    if (!x) return AAS_ERR_NOMEM;
-    size_t start = 0;
-    for (int64_t r = 0; r < n; r++) {
-        size_t end = start;
-        while (end < tx->nbytes && b[end] != '\n') end++;
-        aas_featurize_text(b + start, end - start, x + r * t->text_dim, t->text_dim);
-        start = end + 1;
-    }
-    t->dataset[0] = (aas_tensor_t){.dtype = AAS_DTYPE_F32, .rank = 2,
-                                   .shape = {n, t->text_dim}, .data = x,
-                                   .nbytes = (size_t)(n * t->text_dim) * sizeof(float)};
     return AAS_ERR_OK;
 }
 
@@ -311,7 +275,8 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
             err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                               "featurizer=text takes its texts in the job, not a data set");
         else
-            err = aas_trainer_text(t, errstr, errstr_size);
+            err = aas_trainer_text_data(&t->job, max_rows, &t->dataset[0], &t->text_dim,
+                                        errstr, errstr_size); /* trainer_text.c */
     }
     if (!err) err = aas_trainer_data(t, max_rows, errstr, errstr_size);
     if (!err) {
@@ -445,9 +410,10 @@ aas_err_t aas_trainer_record(aas_trainer_t *t, aas_store_t *st,
         char *meta = aas_trainer_meta(t);
         void *blob = t->result.blob;
         size_t blob_len = t->result.blob_len;
-        if (t->text_dim > 0 && (err = aas_text_model_wrap(t->text_dim, t->result.blob,
-                                                          t->result.blob_len, &blob,
-                                                          &blob_len, errstr, errstr_size))) {
+        if (t->text_dim > 0 &&
+            (err = aas_text_model_serialize(t->text_dim, AAS_FEATURIZE_VERSION,
+                                            t->result.blob, t->result.blob_len, &blob,
+                                            &blob_len, errstr, errstr_size))) {
             free(meta);
             return err;
         }

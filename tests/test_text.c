@@ -1,0 +1,213 @@
+/*
+ * test_text.c - text in, label out through the real fleet (redis-server, a
+ * broker, one aas-worker) and the real CLI: `aas-producer train
+ * --text-input` trains a text classifier on data/text-intents.tsv (every
+ * 5th example held out), the held-out texts go out as jobs carrying
+ * `text`, and the worker's labels and probabilities must equal the
+ * registered model evaluated here; held-out accuracy >= 80 %.  A text job
+ * to a tensor model and a tensor job to the text model both FAIL saying why.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness_fleet.h"
+
+#define MAX_HELD 64
+#define MODEL "intents"
+
+typedef struct {
+    aas_fleet_t *f;
+    char held[MAX_HELD][256], held_label[MAX_HELD][64];
+    int n_held;
+    char train_path[400];
+} text_fixture_t;
+
+/* Split data/text-intents.tsv: example i (0-based, '#' lines skipped) is
+ * held out when i % 5 == 0, else written to the training file. */
+static int split_data(text_fixture_t *t) {
+    char path[600], line[512];
+    snprintf(path, sizeof(path), "%s/data/text-intents.tsv", AAS_SOURCE_DIR);
+    snprintf(t->train_path, sizeof(t->train_path), "%.380s/train.tsv", t->f->dir);
+    FILE *in = fopen(path, "r"), *out = fopen(t->train_path, "w");
+    int i = 0, ok = in && out;
+    while (ok && fgets(line, sizeof(line), in)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        if (i++ % 5 != 0) {
+            fputs(line, out);
+            continue;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        if (!tab || t->n_held == MAX_HELD) ok = 0;
+        if (!ok) break;
+        *tab = '\0';
+        snprintf(t->held_label[t->n_held], sizeof(t->held_label[0]), "%.60s", line);
+        snprintf(t->held[t->n_held], sizeof(t->held[0]), "%.250s", tab + 1);
+        t->n_held++;
+    }
+    if (in) fclose(in);
+    if (out && fclose(out)) ok = 0;
+    return ok && t->n_held > 0 ? 0 : -1;
+}
+
+static int setup(void **state) {
+    text_fixture_t *t = calloc(1, sizeof(*t));
+    if (!t) return -1;
+    *state = t;
+    if (aas_fleet_start(&t->f, 1, NULL)) return -1;
+    return split_data(t);
+}
+
+static int teardown(void **state) {
+    text_fixture_t *t = *state;
+    int rc = t->f ? aas_fleet_stop(t->f) : 0;
+    free(t);
+    assert_int_equal(rc, 0);
+    return 0;
+}
+
+/* Run aas-producer with args against the fleet; stdout to out_path. */
+static int producer(text_fixture_t *t, const char *args, const char *out_path) {
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "%s/producer/aas-producer -X %s -X %s %s > %s",
+             AAS_BIN_DIR, t->f->redis_arg, t->f->brokers_arg, args, out_path);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int file_contains(const char *path, const char *needle) {
+    char buf[8192] = "";
+    FILE *fp = fopen(path, "r");
+    if (!fp) return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return strstr(buf, needle) != NULL;
+}
+
+static void submit_text(aas_fleet_t *f, const char *id, const char *model, const char *text) {
+    char why[512];
+    aas_job_t q = {.id = (char *)id, .kind = AAS_JOB_INFER, .model = (char *)model,
+                   .text = (char *)text};
+    assert_int_equal(aas_client_submit(f->client, &q, why, sizeof(why)), AAS_ERR_OK);
+}
+
+static void expect_failed(aas_fleet_t *f, const char *id, const char *want) {
+    char why[512];
+    aas_result_t res = {0};
+    assert_int_equal(aas_client_wait(f->client, id, 60000, &res, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(res.status, AAS_STATUS_FAILED);
+    if (!res.error || !strstr(res.error, want))
+        fprintf(stderr, "reason '%s' lacks '%s'\n", res.error ? res.error : "", want);
+    assert_non_null(res.error);
+    assert_non_null(strstr(res.error, want));
+    aas_result_clear(&res);
+}
+
+static void text_classifier_trains_by_cli_and_answers_text_jobs(void **state) {
+    text_fixture_t *t = *state;
+    aas_fleet_t *f = t->f;
+    char why[512], args[1024], out[400];
+    snprintf(out, sizeof(out), "%.380s/train.out", f->dir);
+    /* Train (default text_dim 4096). */
+    snprintf(args, sizeof(args),
+             "train --model " MODEL " --text-input %s --param hidden=32 --param epochs=60 "
+             "--param validation_fraction=0 --param batch_size=8 --param learning_rate=0.005 "
+             "--id train-text --wait --timeout 300",
+             t->train_path);
+    assert_int_equal(producer(t, args, out), 0);
+
+    /* The registered model, evaluated here. */
+    void *blob = NULL;
+    size_t len = 0;
+    int64_t version = 0;
+    assert_int_equal(aas_store_model_get(aas_client_store(f->client), MODEL, 0, 64 << 20,
+                                         &blob, &len, &version, why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(version, 1);
+    aas_model_t *m = NULL;
+    assert_int_equal(aas_model_load(blob, len, &m, why, sizeof(why)), AAS_ERR_OK);
+    free(blob);
+    assert_true(aas_model_takes_text(m));
+    assert_int_equal(aas_model_input_dim(m), 4096);
+    assert_int_equal(aas_model_output_dim(m), 5);
+    assert_string_equal(aas_model_label_name(m, 0), "booking");
+    assert_string_equal(aas_model_label_name(m, 4), "weather");
+
+    for (int h = 0; h < t->n_held; h++) {
+        char id[32];
+        snprintf(id, sizeof(id), "text-%d", h);
+        submit_text(f, id, MODEL, t->held[h]);
+    }
+    submit_text(f, "text-to-tensor-model", AAS_FLEET_MODEL, "hello there");
+    float x[AAS_FLEET_IN] = {0};
+    assert_int_equal(aas_fleet_submit(f, "tensor-to-text-model", MODEL, x, 1, AAS_FLEET_IN), 0);
+    assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)), AAS_ERR_OK);
+
+    int correct = 0;
+    for (int h = 0; h < t->n_held; h++) {
+        char id[32];
+        snprintf(id, sizeof(id), "text-%d", h);
+        aas_result_t r = {0};
+        assert_int_equal(aas_client_wait(f->client, id, 60000, &r, why, sizeof(why)),
+                         AAS_ERR_OK);
+        assert_int_equal(r.status, AAS_STATUS_SUCCEEDED);
+        assert_int_equal(r.n_predictions, 1);
+        assert_int_equal(r.n_outputs, 1);
+        assert_string_equal(r.outputs[0].name, "probabilities");
+        assert_int_equal(r.outputs[0].nbytes, 5 * sizeof(float));
+        /* Same label and probabilities as the model evaluated locally. */
+        float want[5], got[5];
+        const char *texts[1] = {t->held[h]};
+        size_t lens[1] = {strlen(t->held[h])};
+        assert_int_equal(aas_model_infer_text(m, texts, lens, 1, want, why, sizeof(why)),
+                         AAS_ERR_OK);
+        memcpy(got, r.outputs[0].data, sizeof(got));
+        int best = 0;
+        for (int k = 0; k < 5; k++) {
+            assert_float_equal(got[k], want[k], 1e-5);
+            if (want[k] > want[best]) best = k;
+        }
+        assert_int_equal(r.predictions[0].label, best);
+        assert_string_equal(r.predictions[0].name, aas_model_label_name(m, best));
+        correct += strcmp(r.predictions[0].name, t->held_label[h]) == 0;
+        aas_result_clear(&r);
+    }
+    fprintf(stderr, "text: held-out accuracy %d/%d = %.1f %%\n", correct, t->n_held,
+            100.0 * correct / t->n_held);
+    assert_true(correct * 5 >= t->n_held * 4); /* >= 80 % */
+
+    expect_failed(f, "text-to-tensor-model", "takes a tensor, not text");
+    expect_failed(f, "tensor-to-text-model", "takes text");
+
+    /* The CLI's submit --text prints the same label as the local model. */
+    const char *probe = "will it snow in the mountains tomorrow";
+    float p[5];
+    const char *texts[1] = {probe};
+    size_t lens[1] = {strlen(probe)};
+    assert_int_equal(aas_model_infer_text(m, texts, lens, 1, p, why, sizeof(why)), AAS_ERR_OK);
+    int best = 0;
+    for (int k = 1; k < 5; k++)
+        if (p[k] > p[best]) best = k;
+    char want[128];
+    snprintf(want, sizeof(want), "\"name\":\"%s\"", aas_model_label_name(m, best));
+    snprintf(out, sizeof(out), "%.380s/submit.out", f->dir);
+    snprintf(args, sizeof(args), "submit --model " MODEL " --text '%s' --wait --json", probe);
+    assert_int_equal(producer(t, args, out), 0);
+    assert_true(file_contains(out, want));
+    aas_model_destroy(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(text_classifier_trains_by_cli_and_answers_text_jobs),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
