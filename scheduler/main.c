@@ -32,6 +32,7 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "  -X, --set KEY=VALUE    set one key (repeatable; not for secrets)\n"
 "  -b, --brokers LIST     same as -X kafka.bootstrap.servers=LIST\n"
 "      --json             one JSON object per partition\n"
+"      --config-reference the keys below as a Markdown table\n"
 "  -h, --help             this text\n"
 "      --version          program and library versions\n\n"
 "Exit codes: 0 ok, 1 a measurement failed, 2 usage.  run stops on SIGTERM\n"
@@ -120,6 +121,7 @@ int main(int argc, char **argv) {
         {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 'X'},
         {"brokers", required_argument, NULL, 'b'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},
+        {"config-reference", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     const char *config_file = NULL;
     char **xargs = calloc((size_t)argc + 1, sizeof(*xargs));
@@ -141,6 +143,7 @@ int main(int argc, char **argv) {
         case 'j': json = 1; break;
         case 'h': usage(stdout, conf); goto out;
         case 'V': aas_cli_print_version(stdout, "aas-scheduler"); goto out;
+        case 'R': aas_conf_print_markdown(conf, stdout); goto out;
         default: usage(stderr, NULL); rc = 2; goto out;
         }
     }

@@ -1,90 +1,220 @@
-/* policy.c - the scaling rule; see policy.h and docs/scheduler.md. */
+/*
+ * policy.c - the scaling rule; see policy.h and docs/scheduler.md.
+ *
+ * Three steps per decision: the rule (how much capacity is needed, as a
+ * worker count that adds capacity on this many partitions), the bounds,
+ * and stabilisation (up at once, down late and slowly, never down on
+ * missing data).  Everything here is arithmetic on its arguments.
+ */
 #include "policy.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+/* Above this many workers the arithmetic stops (and so does any fleet). */
+#define AAS_POLICY_MAX_COUNT 1000000.0
+/* Tolerance when rounding ratios that are integers on paper. */
+#define AAS_POLICY_EPS 1e-9
+
 void aas_policy_conf_default(aas_policy_conf_t *c) {
-    *c = (aas_policy_conf_t){.min_workers = 1, .max_workers = 8, .partitions = 8,
-                             .lag_threshold = 100, .target_drain_s = 10,
-                             .target_queue_age_s = 5, .headroom = 1.2,
-                             .scale_down_window_s = 30, .cooldown_s = 10,
+    *c = (aas_policy_conf_t){.min_workers = 1,
+                             .max_workers = 8,
+                             .partitions = 0, /* unknown until measured */
+                             .can_grow_partitions = 0,
+                             .lag_threshold = 100,
+                             .target_drain_s = 10,
+                             .target_queue_age_s = 5,
+                             .headroom = 1.2,
+                             .scale_down_window_s = 60,
+                             .cooldown_s = 15,
                              .max_step_down = 1};
 }
 
 void aas_policy_state_init(aas_policy_state_t *s) {
-    *s = (aas_policy_state_t){.below_since_s = -1, .window_max = 0, .last_down_s = -1e18};
+    *s = (aas_policy_state_t){.last_up_s = -1, .last_down_s = -1, .lower_since_s = -1,
+                              .window_max = 0};
 }
 
-static int aas_policy_clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static int aas_policy_clamp(int v, int lo, int hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* A positive finite conf value, or the default when it is not. */
+static double aas_policy_pos(double v, double dflt) {
+    return isfinite(v) && v > 0 ? v : dflt;
+}
+
+static void aas_policy_say(aas_policy_decision_t *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void aas_policy_say(aas_policy_decision_t *d, const char *fmt, ...) {
+    size_t used = strlen(d->reason);
+    if (used + 1 >= sizeof(d->reason)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->reason + used, sizeof(d->reason) - used, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Workers for x workers' worth of load on p partitions (0: unknown).
+ * Kafka gives each partition to one consumer, so with load spread evenly
+ * over partitions the busiest worker has ceil(p / n) of them and sets the
+ * fleet's pace: n workers hold x workers' worth only if ceil(p / n) <= p / x.
+ * Take the largest partitions-per-worker k = floor(p / x) that keeps up and
+ * the fewest workers giving it, ceil(p / k).  On 8 partitions 2.9 workers'
+ * worth needs 4 (3 would leave one worker 3 partitions, 3 x 2.9 / 8 = 1.09
+ * of its capacity), and 4.5 needs 8 (5..7 still leave someone 2).
+ */
+static int aas_policy_workers_for(double x, int p) {
+    if (!(x > AAS_POLICY_EPS)) return 0;
+    if (x > AAS_POLICY_MAX_COUNT) x = AAS_POLICY_MAX_COUNT;
+    int n = (int)ceil(x - AAS_POLICY_EPS);
+    if (p > 0 && n <= p) {
+        int k = (int)floor((double)p / x + AAS_POLICY_EPS);
+        if (k < 1) k = 1;
+        n = (p + k - 1) / k;
+    }
+    return n;
+}
+
+/* The smallest count above cur that adds capacity on p partitions. */
+static int aas_policy_next_up(int cur, int p) {
+    if (cur <= 0) return 1;
+    if (p <= 0 || cur >= p) return cur + 1;
+    int k = (p + cur - 1) / cur; /* partitions of the busiest worker now */
+    return k <= 1 ? cur + 1 : (p + k - 2) / (k - 1);
+}
 
 void aas_policy_decide(const aas_policy_conf_t *c, const aas_policy_obs_t *o,
                        aas_policy_state_t *s, aas_policy_decision_t *d) {
-    int cur = o->current_workers;
-    int known = o->lag >= 0;
-    int need;
-    d->want_partitions = 0;
-    if (known && o->service_rate_per_worker > 0 && o->arrival_rate >= 0) {
-        /* Capacity for what arrives (with headroom) plus draining the
-         * backlog within the target. */
-        double rate = o->arrival_rate * c->headroom + (double)o->lag / c->target_drain_s;
-        need = (int)ceil(rate / o->service_rate_per_worker);
-        snprintf(d->reason, sizeof(d->reason),
-                 "rate rule: (arrival %.1f/s x %.2f + lag %lld / %.0fs) / %.1f/s per worker",
-                 o->arrival_rate, c->headroom, (long long)o->lag, c->target_drain_s,
-                 o->service_rate_per_worker);
-    } else if (known) {
-        need = (int)ceil((double)o->lag / c->lag_threshold);
-        snprintf(d->reason, sizeof(d->reason),
-                 "lag rule (service rate unknown): lag %lld / threshold %.0f",
-                 (long long)o->lag, c->lag_threshold);
-    } else {
-        need = cur; /* unknown lag: hold, never scale in on missing data */
-        snprintf(d->reason, sizeof(d->reason), "lag unknown: holding %d", cur);
-    }
-    if (known && o->oldest_age_s > c->target_queue_age_s && need <= cur) {
-        need = cur + 1;
-        snprintf(d->reason, sizeof(d->reason), "oldest job %.1fs > target %.1fs",
-                 o->oldest_age_s, c->target_queue_age_s);
-    }
-    d->raw = need;
-    int hi = c->max_workers;
-    if (!c->can_grow_partitions && c->partitions > 0 && c->partitions < hi) hi = c->partitions;
-    if (c->can_grow_partitions && need > c->partitions && c->partitions > 0)
-        d->want_partitions = need < c->max_workers ? need : c->max_workers;
-    int want = aas_policy_clamp(need, c->min_workers, hi < c->min_workers ? c->min_workers : hi);
+    /* Configuration, read defensively: a pure function cannot fail. */
+    int lo = c->min_workers > 0 ? c->min_workers : 0;
+    int hi = c->max_workers > lo ? c->max_workers : lo;
+    int parts = c->partitions > 0 ? c->partitions : 0;
+    int grow = c->can_grow_partitions != 0;
+    double threshold = aas_policy_pos(c->lag_threshold, 100);
+    double drain_s = aas_policy_pos(c->target_drain_s, 10);
+    double headroom = aas_policy_pos(c->headroom, 1.2);
+    double window_s = isfinite(c->scale_down_window_s) && c->scale_down_window_s > 0
+                          ? c->scale_down_window_s : 0;
+    double cool_s = isfinite(c->cooldown_s) && c->cooldown_s > 0 ? c->cooldown_s : 0;
+    int max_step = c->max_step_down > 0 ? c->max_step_down : 1;
 
-    if (want >= cur) {
-        /* Up (or steady): at once; any pending scale-down is forgotten. */
-        s->below_since_s = -1;
+    /* Observations: NaN, Inf and negatives are unknown. */
+    double now = o->now_s;
+    int cur = o->current_workers > 0 ? o->current_workers : 0;
+    int lag_known = o->lag >= 0;
+    int arr_known = isfinite(o->arrival_rate) && o->arrival_rate >= 0;
+    int svc_known = isfinite(o->service_rate_per_worker) && o->service_rate_per_worker > 0;
+    int age_known = isfinite(o->oldest_age_s) && o->oldest_age_s >= 0;
+    double lag = lag_known ? (double)o->lag : 0;
+    double arrival = arr_known ? o->arrival_rate : 0;
+
+    memset(d, 0, sizeof(*d));
+
+    /* 1. The rule: x workers' worth of load.  complete: every input the
+     * rule uses was measured, so a lower count may be trusted. */
+    double x = 0;
+    int complete = 0, have_rule = 1;
+    if (svc_known && (lag_known || arr_known)) {
+        double need = fmax(arrival * headroom, arrival + lag / drain_s);
+        x = need / o->service_rate_per_worker;
+        complete = lag_known && arr_known;
+        aas_policy_say(d, "rate: max(%s%.1f/s x%.2f, +lag %s%.0f/%.0fs) / %.1f/s = %.2f",
+                       arr_known ? "" : ">=", arrival, headroom, lag_known ? "" : ">=",
+                       lag, drain_s, o->service_rate_per_worker, x);
+    } else if (lag_known) {
+        x = lag / threshold;
+        complete = 1; /* the fallback rule reads the lag alone */
+        aas_policy_say(d, "lag (service rate unknown): %.0f / %.0f = %.2f", lag, threshold,
+                       x);
+    } else {
+        have_rule = 0;
+        aas_policy_say(d, "lag unknown");
+    }
+    int raw = have_rule ? aas_policy_workers_for(x, parts) : cur;
+    if (have_rule) aas_policy_say(d, " -> %d", raw);
+
+    /* Observed queue age: the rates may be wrong (a slower model, skew),
+     * the age of the oldest job is not.  Age lags behind a change, so
+     * additions it drives are cooldown_s apart.  A stale age with no lag
+     * at all is ignored. */
+    if (age_known && o->oldest_age_s > aas_policy_pos(c->target_queue_age_s, 5) &&
+        (!lag_known || o->lag > 0)) {
+        int paced = s->last_up_s >= 0 && now - s->last_up_s < cool_s;
+        int more = paced ? cur : aas_policy_next_up(cur, parts);
+        if (raw < more) raw = more;
+        aas_policy_say(d, "; oldest %.1fs > %.1fs%s", o->oldest_age_s,
+                       aas_policy_pos(c->target_queue_age_s, 5),
+                       paced ? " (added lately, holding)" : "");
+    }
+    d->raw = raw;
+
+    /* 2. Bounds.  More consumers than partitions would idle, unless the
+     * topic may grow; an explicit minimum still wins. */
+    int cap = hi;
+    if (parts > 0 && !grow && parts < cap) cap = parts > lo ? parts : lo;
+    int target = aas_policy_clamp(raw, lo, cap);
+    if (grow && parts > 0 && target > parts) d->want_partitions = target;
+    int floor_now = aas_policy_clamp(cur, lo, cap); /* where bounds alone put us */
+    if (!complete && target < floor_now) {
+        /* Never in on missing data. */
+        target = floor_now;
+        aas_policy_say(d, "; data incomplete: no scale-down");
+    }
+
+    /* 3. Stabilisation. */
+    if (target >= floor_now) {
+        s->lower_since_s = -1;
         s->window_max = 0;
-        d->desired = want;
+        d->desired = target;
+        if (target > cur) {
+            s->last_up_s = now;
+            aas_policy_say(d, "; up %d->%d", cur, target);
+        } else if (target < cur) {
+            s->last_down_s = now;
+            aas_policy_say(d, "; bounds %d..%d: down %d->%d", lo, cap, cur, target);
+        } else {
+            aas_policy_say(d, "; hold %d", cur);
+        }
         return;
     }
-    if (!known) { /* never in on missing data */
-        d->desired = cur;
+    /* Less is needed.  Go down only once it has been for the whole window,
+     * no further than the most needed in it, max_step at a time. */
+    if (s->lower_since_s < 0 || now < s->lower_since_s) {
+        s->lower_since_s = now;
+        s->window_max = target;
+    } else if (target > s->window_max) {
+        s->window_max = target;
+    }
+    double waited = now - s->lower_since_s;
+    double last_change = fmax(s->last_up_s, s->last_down_s);
+    d->desired = floor_now;
+    if (waited < window_s) {
+        aas_policy_say(d, "; hold %d, down to %d after %.0f/%.0fs", floor_now,
+                       s->window_max, waited, window_s);
         return;
     }
-    /* Down: only once a lower need has held for the whole window, to the
-     * largest need seen in it, one step at a time, not within cooldown. */
-    if (s->below_since_s < 0) {
-        s->below_since_s = o->now_s;
-        s->window_max = want;
-    } else if (want > s->window_max) {
-        s->window_max = want;
-    }
-    if (o->now_s - s->below_since_s < c->scale_down_window_s ||
-        o->now_s - s->last_down_s < c->cooldown_s) {
-        d->desired = cur;
-        snprintf(d->reason + strlen(d->reason), sizeof(d->reason) - strlen(d->reason),
-                 "; waiting to scale down to %d", s->window_max);
+    if (last_change >= 0 && now - last_change < cool_s) {
+        aas_policy_say(d, "; hold %d, cooldown %.0f/%.0fs", floor_now, now - last_change,
+                       cool_s);
         return;
     }
-    int step = cur - s->window_max;
-    if (step > c->max_step_down) step = c->max_step_down;
-    d->desired = cur - step;
-    s->last_down_s = o->now_s;
-    if (d->desired <= s->window_max) s->below_since_s = -1; /* further steps: cooldown only */
-    if (s->below_since_s < 0) s->window_max = 0;
+    int step = floor_now - s->window_max;
+    if (step > max_step) step = max_step;
+    if (step <= 0) { /* workers left on their own: start over */
+        s->lower_since_s = -1;
+        aas_policy_say(d, "; hold %d", floor_now);
+        return;
+    }
+    d->desired = floor_now - step;
+    s->last_down_s = now;
+    aas_policy_say(d, "; down %d->%d (needed <= %d for %.0fs)", cur, d->desired,
+                   s->window_max, waited);
+    if (d->desired <= s->window_max) { /* reached: a further drop waits anew */
+        s->lower_since_s = -1;
+        s->window_max = 0;
+    }
 }

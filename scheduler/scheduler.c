@@ -29,8 +29,14 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "Queued jobs one worker may have (the fallback rule, as KEDA's)"},
     {"scheduler.drain.s", AAS_CONF_INT, "10", 1, 86400, 0,
      "Drain a backlog within this many seconds"},
-    {"scheduler.down.window.s", AAS_CONF_INT, "30", 0, 86400, 0,
+    {"scheduler.down.window.s", AAS_CONF_INT, "60", 0, 86400, 0,
      "Scale down only after less was needed for this long"},
+    {"scheduler.cooldown.s", AAS_CONF_INT, "15", 0, 86400, 0,
+     "After a change: no scale-down (and no queue-age scale-up) for this long"},
+    {"scheduler.down.step", AAS_CONF_INT, "1", 1, 256, 0,
+     "Most workers removed by one decision"},
+    {"scheduler.headroom.pct", AAS_CONF_INT, "20", 0, 1000, 0,
+     "Capacity kept above the measured arrival rate, in percent"},
     {"scheduler.grow.partitions", AAS_CONF_BOOL, "false", 0, 0, 0,
      "Add partitions (CreatePartitions) when more workers than partitions "
      "are needed, up to scheduler.max"},
@@ -173,6 +179,9 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
     s.pc.lag_threshold = (double)aas_conf_get_int(conf, "scheduler.lag.threshold");
     s.pc.target_drain_s = (double)aas_conf_get_int(conf, "scheduler.drain.s");
     s.pc.scale_down_window_s = (double)aas_conf_get_int(conf, "scheduler.down.window.s");
+    s.pc.cooldown_s = (double)aas_conf_get_int(conf, "scheduler.cooldown.s");
+    s.pc.max_step_down = (int)aas_conf_get_int(conf, "scheduler.down.step");
+    s.pc.headroom = 1.0 + (double)aas_conf_get_int(conf, "scheduler.headroom.pct") / 100.0;
     s.pc.can_grow_partitions = (int)aas_conf_get_int(conf, "scheduler.grow.partitions");
     if (s.pc.min_workers > s.pc.max_workers)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,

@@ -61,7 +61,8 @@ static void run_burst(int partitions, int grow) {
     snprintf(log, sizeof(log), "%s/scheduler.log", f->dir);
     char *argv[] = {bin, "-X", wbin, "-X", logdir, "-X", "scheduler.min=1",
                     "-X", "scheduler.max=4", "-X", "scheduler.interval.ms=1000",
-                    "-X", "scheduler.down.window.s=10", "-X", "scheduler.drain.s=5",
+                    "-X", "scheduler.down.window.s=10", "-X", "scheduler.cooldown.s=5",
+                    "-X", "scheduler.drain.s=5",
                     "-X", "scheduler.lag.threshold=500", "-X",
                     grow ? "scheduler.grow.partitions=true" : "scheduler.grow.partitions=false",
                     "run", NULL};
