@@ -66,16 +66,98 @@ aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
     return err;
 }
 
+/* Length of at most max bytes of s, not cutting a UTF-8 sequence. */
+static size_t aas_store_utf8_cut(const char *s, size_t max) {
+    size_t n = strlen(s);
+    if (n <= max) return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return n;
+}
+
+/* Reply of the start script: "<STATUS>" when terminal, "RUNNING <n>". */
+static aas_err_t aas_store_start_reply(const redisReply *r, aas_store_start_t *it,
+                                       char *errstr, size_t errstr_size) {
+    char name[16];
+    if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(name))
+        return aas_store_reply_bad(r, "start", errstr, errstr_size);
+    memcpy(name, r->str, r->len);
+    name[r->len] = '\0';
+    char *sp = strchr(name, ' ');
+    long long attempts = 0;
+    if (sp) {
+        *sp = '\0';
+        attempts = strtoll(sp + 1, NULL, 10);
+    }
+    it->attempts = attempts;
+    if (aas_status_parse(name, &it->status))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                           "job %s: unknown status '%s' in Redis", it->job_id, name);
+    return AAS_ERR_OK;
+}
+
+/* Sizes of the per-call vectors on the stack of the *_many calls. */
+#define AAS_STORE_MANY_CHUNK 64
+
+aas_err_t aas_store_job_start_many(aas_store_t *st, const char *worker_id,
+                                   aas_store_start_t *items, size_t n,
+                                   char *errstr, size_t errstr_size) {
+    if (!st)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: NULL handle");
+    if (!aas_id_valid(worker_id))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "invalid worker id");
+    for (size_t base = 0; base < n; base += AAS_STORE_MANY_CHUNK) {
+        size_t m = n - base < AAS_STORE_MANY_CHUNK ? n - base : AAS_STORE_MANY_CHUNK;
+        aas_store_job_keys_t k[AAS_STORE_MANY_CHUNK];
+        aas_store_args_t a[AAS_STORE_MANY_CHUNK];
+        redisReply *r[AAS_STORE_MANY_CHUNK];
+        aas_err_t errs[AAS_STORE_MANY_CHUNK];
+        size_t idx[AAS_STORE_MANY_CHUNK], na = 0;
+        for (size_t j = 0; j < m; j++) {
+            aas_store_start_t *it = &items[base + j];
+            char why[256];
+            it->err = aas_store_job_keys(st, it->job_id, &k[na], why, sizeof(why));
+            if (!it->err && it->model && !aas_id_valid(it->model))
+                it->err = AAS_ERR_INVAL;
+            if (!it->err && it->src && strlen(it->src) > AAS_STORE_SRC_MAX)
+                it->err = AAS_ERR_INVAL;
+            if (it->err) continue;
+            aas_store_args_init(&a[na]);
+            aas_store_args_add(&a[na], k[na].job);
+            aas_store_args_add(&a[na], worker_id);
+            aas_store_args_add(&a[na], it->src ? it->src : "");
+            aas_store_args_add(&a[na], it->model ? it->model : "");
+            aas_store_args_addll(&a[na], st->ttl_s);
+            idx[na++] = base + j;
+        }
+        if (!na) continue;
+        /* Not AAS_STORE_F_RETRY: a resend could count an attempt twice. */
+        aas_err_t err = aas_store_eval_many(st, AAS_STORE_LUA_START, 0, "start", 1, a, na,
+                                            r, errs, errstr, errstr_size);
+        if (err) {
+            for (size_t j = base; j < base + m; j++)
+                if (!items[j].err) items[j].err = err;
+            return err;
+        }
+        for (size_t j = 0; j < na; j++) {
+            aas_store_start_t *it = &items[idx[j]];
+            it->err = errs[j];
+            if (!r[j]) continue;
+            char why[256];
+            it->err = aas_store_start_reply(r[j], it, why, sizeof(why));
+            if (it->err) aas_err_set(errstr, errstr_size, it->err, "%s", why);
+            freeReplyObject(r[j]);
+        }
+    }
+    return AAS_ERR_OK;
+}
+
 aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
                               const char *worker_id, const char *model,
                               const char *src, aas_status_t *status_out,
                               int64_t *attempts_out, char *errstr,
                               size_t errstr_size) {
     aas_store_job_keys_t k;
-    aas_store_args_t a;
-    redisReply *r;
-    aas_status_t s;
-    char name[16];
     aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
     if (err) return err;
     if (!aas_id_valid(worker_id))
@@ -88,47 +170,92 @@ aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "job %s: src longer than %d bytes", job_id,
                            AAS_STORE_SRC_MAX);
-    aas_store_args_init(&a);
-    aas_store_args_add(&a, k.job);
-    aas_store_args_add(&a, worker_id);
-    aas_store_args_add(&a, src ? src : "");
-    aas_store_args_add(&a, model ? model : "");
-    aas_store_args_addll(&a, st->ttl_s);
-    /* Not AAS_STORE_F_RETRY: a resend could count the attempt twice. */
-    err = aas_store_eval(st, AAS_STORE_LUA_START, 0, "start", 1, &a, &r,
-                         errstr, errstr_size);
-    if (err) return err;
-    /* Reply: "<STATUS>" when terminal, "RUNNING <attempts>" otherwise. */
-    if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(name)) {
-        err = aas_store_reply_bad(r, "start", errstr, errstr_size);
-    } else {
-        memcpy(name, r->str, r->len);
-        name[r->len] = '\0';
-        char *sp = strchr(name, ' ');
-        long long attempts = 0;
-        if (sp) {
-            *sp = '\0';
-            attempts = strtoll(sp + 1, NULL, 10);
-        }
-        if (attempts_out) *attempts_out = attempts;
-        if (aas_status_parse(name, &s))
-            err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
-                              "job %s: unknown status '%s' in Redis", job_id,
-                              name);
-        else if (status_out)
-            *status_out = s;
-    }
-    freeReplyObject(r);
-    return err;
+    aas_store_start_t it = {.job_id = job_id, .model = model, .src = src};
+    if ((err = aas_store_job_start_many(st, worker_id, &it, 1, errstr, errstr_size)))
+        return err;
+    if (it.err) return it.err;
+    if (status_out) *status_out = it.status;
+    if (attempts_out) *attempts_out = it.attempts;
+    return AAS_ERR_OK;
 }
 
-/* Length of at most max bytes of s, not cutting a UTF-8 sequence. */
-static size_t aas_store_utf8_cut(const char *s, size_t max) {
-    size_t n = strlen(s);
-    if (n <= max) return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
-    return n;
+/* Keys and arguments of one finish call, after its checks. */
+static aas_err_t aas_store_finish_args(aas_store_t *st, const aas_store_finish_t *it,
+                                       aas_store_job_keys_t *k, aas_store_args_t *a,
+                                       char *errstr, size_t errstr_size) {
+    aas_err_t err = aas_store_job_keys(st, it->job_id, k, errstr, errstr_size);
+    if (err) return err;
+    if (!aas_status_is_terminal(it->status))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: finish needs a terminal status, not %s",
+                           it->job_id, aas_status_name(it->status));
+    if (it->model_version && !aas_id_valid(it->model_version))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid model version", it->job_id);
+    if (it->result_len > AAS_STORE_RESULT_MAX)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "job %s: result of %zu bytes exceeds %zu", it->job_id,
+                           it->result_len, (size_t)AAS_STORE_RESULT_MAX);
+    int has_result = it->result != NULL && it->result_len > 0;
+    aas_store_args_init(a);
+    aas_store_args_add(a, k->job);
+    aas_store_args_add(a, k->result);
+    aas_store_args_add(a, k->done);
+    aas_store_args_add(a, aas_status_name(it->status));
+    aas_store_args_add(a, it->model_version ? it->model_version : "");
+    aas_store_args_addb(a, it->error ? it->error : "",
+                        it->error ? aas_store_utf8_cut(it->error, AAS_STORE_ERROR_MAX) : 0);
+    aas_store_args_addb(a, has_result ? it->result : "", has_result ? it->result_len : 0);
+    aas_store_args_add(a, has_result ? "1" : "0");
+    aas_store_args_addll(a, st->ttl_s);
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_job_finish_many(aas_store_t *st, aas_store_finish_t *items,
+                                    size_t n, char *errstr, size_t errstr_size) {
+    if (!st)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: NULL handle");
+    for (size_t base = 0; base < n; base += AAS_STORE_MANY_CHUNK) {
+        size_t m = n - base < AAS_STORE_MANY_CHUNK ? n - base : AAS_STORE_MANY_CHUNK;
+        aas_store_job_keys_t k[AAS_STORE_MANY_CHUNK];
+        aas_store_args_t a[AAS_STORE_MANY_CHUNK];
+        redisReply *r[AAS_STORE_MANY_CHUNK];
+        aas_err_t errs[AAS_STORE_MANY_CHUNK];
+        size_t idx[AAS_STORE_MANY_CHUNK], na = 0;
+        for (size_t j = 0; j < m; j++) {
+            aas_store_finish_t *it = &items[base + j];
+            char why[256];
+            it->written = 0;
+            it->err = aas_store_finish_args(st, it, &k[na], &a[na], why, sizeof(why));
+            if (it->err) {
+                aas_err_set(errstr, errstr_size, it->err, "%s", why);
+                continue;
+            }
+            idx[na++] = base + j;
+        }
+        if (!na) continue;
+        /* Retry is safe: a resend after the first one landed finds the job
+         * terminal and changes nothing (then written is 0). */
+        aas_err_t err = aas_store_eval_many(st, AAS_STORE_LUA_FINISH, AAS_STORE_F_RETRY,
+                                            "finish", 3, a, na, r, errs, errstr,
+                                            errstr_size);
+        if (err) {
+            for (size_t j = 0; j < na; j++) items[idx[j]].err = err;
+            for (size_t j = base + m; j < n; j++) items[j].err = err;
+            return err;
+        }
+        for (size_t j = 0; j < na; j++) {
+            aas_store_finish_t *it = &items[idx[j]];
+            it->err = errs[j];
+            if (!r[j]) continue;
+            if (r[j]->type != REDIS_REPLY_INTEGER)
+                it->err = aas_store_reply_bad(r[j], "finish", errstr, errstr_size);
+            else
+                it->written = r[j]->integer == 1;
+            freeReplyObject(r[j]);
+        }
+    }
+    return AAS_ERR_OK;
 }
 
 aas_err_t aas_store_job_finish(aas_store_t *st, const char *job_id,
@@ -136,46 +263,12 @@ aas_err_t aas_store_job_finish(aas_store_t *st, const char *job_id,
                                const void *result, size_t result_len,
                                const char *error, int *written_out,
                                char *errstr, size_t errstr_size) {
-    aas_store_job_keys_t k;
-    aas_store_args_t a;
-    redisReply *r;
-    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
-    if (err) return err;
-    if (!aas_status_is_terminal(status))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "job %s: finish needs a terminal status, not %s",
-                           job_id, aas_status_name(status));
-    if (model_version && !aas_id_valid(model_version))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "job %s: invalid model version", job_id);
-    if (result_len > AAS_STORE_RESULT_MAX)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
-                           "job %s: result of %zu bytes exceeds %zu", job_id,
-                           result_len, (size_t)AAS_STORE_RESULT_MAX);
-    int has_result = result != NULL && result_len > 0;
-    aas_store_args_init(&a);
-    aas_store_args_add(&a, k.job);
-    aas_store_args_add(&a, k.result);
-    aas_store_args_add(&a, k.done);
-    aas_store_args_add(&a, aas_status_name(status));
-    aas_store_args_add(&a, model_version ? model_version : "");
-    aas_store_args_addb(&a, error ? error : "",
-                        error ? aas_store_utf8_cut(error, AAS_STORE_ERROR_MAX)
-                              : 0);
-    aas_store_args_addb(&a, has_result ? result : "",
-                        has_result ? result_len : 0);
-    aas_store_args_add(&a, has_result ? "1" : "0");
-    aas_store_args_addll(&a, st->ttl_s);
-    /* Retry is safe: a resend after the first one landed finds the job
-     * terminal and changes nothing (then written_out is 0). */
-    err = aas_store_eval(st, AAS_STORE_LUA_FINISH, AAS_STORE_F_RETRY,
-                         "finish", 3, &a, &r, errstr, errstr_size);
-    if (err) return err;
-    if (r->type != REDIS_REPLY_INTEGER)
-        err = aas_store_reply_bad(r, "finish", errstr, errstr_size);
-    else if (written_out)
-        *written_out = r->integer == 1;
-    freeReplyObject(r);
+    aas_store_finish_t it = {.job_id = job_id, .status = status,
+                             .model_version = model_version, .result = result,
+                             .result_len = result_len, .error = error};
+    aas_err_t err = aas_store_job_finish_many(st, &it, 1, errstr, errstr_size);
+    if (!err) err = it.err;
+    if (!err && written_out) *written_out = it.written;
     return err;
 }
 

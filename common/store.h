@@ -11,7 +11,9 @@
  *   <prefix>result:{<id>}     string: the result, Avro single-object bytes
  *   <prefix>done:{<id>}       list: one element pushed when terminal (BLPOP)
  *   <prefix>model:{<name>}    hash: latest, next; v:<n> -> blob,
- *                             meta:<n> -> JSON, created:<n> -> unix ms
+ *                             meta:<n> -> JSON, created:<n> -> unix ms;
+ *                             opt:precision, opt:batch_max_rows,
+ *                             opt:batch_max_delay_us (serving options)
  *   <prefix>models            set of model names
  * Status changes run as Lua scripts, so each is atomic, and a terminal
  * status is never overwritten.  Keys are built only from ids that passed
@@ -156,6 +158,40 @@ aas_err_t aas_store_job_finish(aas_store_t *st, const char *job_id,
                                const void *result, size_t result_len,
                                const char *error, int *written_out,
                                char *errstr, size_t errstr_size);
+
+/*
+ * The same two worker steps for many jobs in one round trip (pipelined), as
+ * a worker does for a batch.  Each item is one job's call with the same
+ * meaning and checks as above; item.err is its own outcome.  The return
+ * value is AAS_ERR_OK when Redis answered (look at each item.err), or the
+ * connection failure (then every item not refused by its own checks has
+ * that err too).  errstr says the first failure.  start_many is never
+ * resent; finish_many is resent once after a reconnect, as job_finish.
+ */
+typedef struct {
+    const char *job_id, *model, *src;  /* in, as aas_store_job_start */
+    aas_status_t status;               /* out: RUNNING or the terminal one */
+    int64_t attempts;                  /* out */
+    aas_err_t err;                     /* out */
+} aas_store_start_t;
+
+aas_err_t aas_store_job_start_many(aas_store_t *st, const char *worker_id,
+                                   aas_store_start_t *items, size_t n,
+                                   char *errstr, size_t errstr_size);
+
+typedef struct {
+    const char *job_id;                /* in, as aas_store_job_finish */
+    aas_status_t status;
+    const char *model_version;
+    const void *result;
+    size_t result_len;
+    const char *error;
+    int written;                       /* out */
+    aas_err_t err;                     /* out */
+} aas_store_finish_t;
+
+aas_err_t aas_store_job_finish_many(aas_store_t *st, aas_store_finish_t *items,
+                                    size_t n, char *errstr, size_t errstr_size);
 
 /** @brief Read the status hash. AAS_ERR_NOT_FOUND if unknown. */
 aas_err_t aas_store_job_get(aas_store_t *st, const char *job_id,
@@ -341,5 +377,73 @@ aas_err_t aas_store_model_meta(aas_store_t *st, const char *name,
 aas_err_t aas_store_model_delete(aas_store_t *st, const char *name,
                                  int64_t version, char *errstr,
                                  size_t errstr_size);
+
+/* ---- serving options ----
+ * How workers serve a model, stored per name beside its versions (fields
+ * opt:precision, opt:batch_max_rows, opt:batch_max_delay_us of
+ * model:{name}).  They belong to the name, not to a version: they apply to
+ * every version, survive new versions and version deletes, and change
+ * without re-uploading a blob.  Workers re-read them with `latest`, every
+ * model.refresh.ms.  A field that is absent means "not set": precision f32,
+ * batching limits from the worker's own batch.max.rows / batch.max.delay.us.
+ * The store checks values on write and on read; what a reader does with a
+ * corrupt value is its choice (the worker fails the model's jobs, naming
+ * the field). */
+
+#define AAS_STORE_OPT_PRECISION_MAX 8          /* "bf16" + NUL, with room */
+#define AAS_STORE_BATCH_ROWS_MAX 4096          /* opt:batch_max_rows 1.. */
+#define AAS_STORE_BATCH_DELAY_US_MAX 1000000   /* opt:batch_max_delay_us 0.. */
+
+typedef struct {
+    /* "f32", "bf16" or "int8" (the names model.h's aas_precision_parse
+     * knows), or "" = not set (f32). */
+    char precision[AAS_STORE_OPT_PRECISION_MAX];
+    int32_t batch_max_rows;     /* 1..AAS_STORE_BATCH_ROWS_MAX, -1 = not set */
+    int32_t batch_max_delay_us; /* 0..AAS_STORE_BATCH_DELAY_US_MAX, -1 = not set */
+} aas_store_model_opts_t;
+
+/* Which fields aas_store_model_opts_set() writes (bit mask). */
+#define AAS_STORE_OPT_PRECISION 1u
+#define AAS_STORE_OPT_BATCH_ROWS 2u
+#define AAS_STORE_OPT_BATCH_DELAY 4u
+#define AAS_STORE_OPT_ALL 7u
+
+/** @brief Every field "not set". */
+void aas_store_model_opts_init(aas_store_model_opts_t *opts);
+
+/**
+ * @brief Check the fields named in `fields` (a not-set value is valid).
+ *        AAS_ERR_INVAL with errstr naming the field, its value and the
+ *        allowed range.  Pure; thread-safe.
+ */
+aas_err_t aas_store_model_opts_check(const aas_store_model_opts_t *opts,
+                                     unsigned fields, char *errstr,
+                                     size_t errstr_size);
+
+/**
+ * @brief Write the serving options of `name` named in `fields`: a set value
+ *        is stored, a not-set one removes its field; the others are left as
+ *        they are.  The model need not have a version yet (register sets
+ *        them first, so no worker loads the new version without them).
+ *        Validated first (AAS_ERR_INVAL, nothing written).  One HSET, then
+ *        one HDEL if some field is cleared: each field changes atomically,
+ *        a reader between the two sees a mix of old and new fields.
+ *        Idempotent, resent once after a reconnect.
+ */
+aas_err_t aas_store_model_opts_set(aas_store_t *st, const char *name,
+                                   const aas_store_model_opts_t *opts,
+                                   unsigned fields, char *errstr,
+                                   size_t errstr_size);
+
+/**
+ * @brief Read the serving options of `name` (all "not set" for a model
+ *        with none, or with no version at all).
+ * @param opts written on success only.
+ * @return AAS_ERR_DECODE when a stored value is not valid (someone wrote
+ *         the hash by hand): errstr names the field and the value.
+ */
+aas_err_t aas_store_model_opts_get(aas_store_t *st, const char *name,
+                                   aas_store_model_opts_t *opts, char *errstr,
+                                   size_t errstr_size);
 
 #endif

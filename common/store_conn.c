@@ -569,6 +569,96 @@ aas_err_t aas_store_eval(aas_store_t *st, aas_store_lua_t script, int flags,
                        what); /* not reached */
 }
 
+/* Append one EVALSHA (or EVAL) of a to the output buffer. */
+static int aas_store_append_eval(aas_store_t *st, aas_store_lua_t script,
+                                 int sha, int nkeys, const aas_store_args_t *a) {
+    aas_store_args_t e;
+    aas_store_args_init(&e);
+    aas_store_args_add(&e, sha ? "EVALSHA" : "EVAL");
+    aas_store_args_add(&e, sha ? st->sha[script] : aas_store_scripts[script].body);
+    aas_store_args_addll(&e, nkeys);
+    for (int i = 0; i < a->argc; i++) aas_store_args_addb(&e, a->argv[i], a->len[i]);
+    if (a->overflow || e.overflow) return -1;
+    return redisAppendCommandArgv(st->ctx, e.argc, aas_store_argv(&e), e.len) == REDIS_OK
+               ? 0 : -1;
+}
+
+aas_err_t aas_store_eval_many(aas_store_t *st, aas_store_lua_t script, int flags,
+                              const char *what, int nkeys,
+                              const aas_store_args_t *a, size_t n,
+                              redisReply **out, aas_err_t *errs,
+                              char *errstr, size_t errstr_size) {
+    int reconnected = 0;
+    char reason[192];
+    aas_err_t err;
+    for (size_t i = 0; i < n; i++) out[i] = NULL;
+    for (;;) {
+        if (!st->ctx || st->ctx->err || aas_store_socket_dead(st->ctx)) {
+            if (reconnected)
+                return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                                   "Redis %s: connection lost", what);
+            snprintf(reason, sizeof(reason), "%s",
+                     !st->ctx ? "not connected"
+                     : st->ctx->err ? st->ctx->errstr
+                                    : "server closed the connection");
+            reconnected = 1;
+            if ((err = aas_store_reconnect(st, reason, errstr, errstr_size)))
+                return err;
+        }
+        /* All commands go out in one write; the replies come back in order. */
+        size_t got = 0;
+        int io_ok = 1;
+        for (size_t i = 0; i < n && io_ok; i++)
+            if (aas_store_append_eval(st, script, 1, nkeys, &a[i])) io_ok = 0;
+        for (; io_ok && got < n; got++) {
+            void *r = NULL;
+            if (redisGetReply(st->ctx, &r) != REDIS_OK || !r) {
+                if (r) freeReplyObject(r);
+                io_ok = 0;
+                break;
+            }
+            out[got] = r;
+        }
+        if (io_ok) break;
+        snprintf(reason, sizeof(reason), "%s",
+                 st->ctx && st->ctx->err ? st->ctx->errstr : "no reply");
+        for (size_t i = 0; i < got; i++) {
+            freeReplyObject(out[i]);
+            out[i] = NULL;
+        }
+        aas_store_disconnect(st);
+        if (!(flags & AAS_STORE_F_RETRY) || reconnected)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                               "Redis %s failed at %s:%d: %s", what, st->host,
+                               st->port, reason);
+        /* Loop: reconnect once and resend all (the caller said it is safe). */
+    }
+    /* Per command: an error reply is that item's failure; NOSCRIPT (the
+     * server lost its script cache) is resent alone with the body. */
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        errs[i] = AAS_ERR_OK;
+        redisReply *r = out[i];
+        if (r->type != REDIS_REPLY_ERROR) continue;
+        char why[512];
+        if (r->str && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            out[i] = NULL;
+            errs[i] = aas_store_eval(st, script, flags, what, nkeys, &a[i], &out[i], why,
+                                     sizeof(why));
+        } else {
+            errs[i] = aas_store_reply_err(st, r, what, why, sizeof(why));
+            freeReplyObject(r);
+            out[i] = NULL;
+        }
+        if (errs[i] && first) {
+            first = 0;
+            aas_err_set(errstr, errstr_size, errs[i], "%s", why);
+        }
+    }
+    return AAS_ERR_OK;
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 void aas_store_conf_init(aas_store_conf_t *conf) {

@@ -102,6 +102,23 @@ aas_err_t aas_store_eval(aas_store_t *st, aas_store_lua_t script, int flags,
                          const aas_store_args_t *a, redisReply **out,
                          char *errstr, size_t errstr_size);
 
+/**
+ * @brief The same script n times in one round trip (pipelined): a[i] holds
+ *        the keys then arguments of call i.
+ * @param out n replies, each non-NULL exactly when errs[i] is AAS_ERR_OK
+ *        (caller frees with freeReplyObject).
+ * @param errs per call: its error reply mapped (errstr says the first).
+ * @return AAS_ERR_OK when the round trip worked (look at errs), else the
+ *         connection failure, for every call (out all NULL).  With
+ *         AAS_STORE_F_RETRY the whole pipeline is resent once after a
+ *         reconnect.
+ */
+aas_err_t aas_store_eval_many(aas_store_t *st, aas_store_lua_t script, int flags,
+                              const char *what, int nkeys,
+                              const aas_store_args_t *a, size_t n,
+                              redisReply **out, aas_err_t *errs,
+                              char *errstr, size_t errstr_size);
+
 /** @brief Map an error reply to aas_err_t + errstr. */
 aas_err_t aas_store_reply_err(aas_store_t *st, const redisReply *r,
                               const char *what, char *errstr,
