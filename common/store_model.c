@@ -398,3 +398,203 @@ aas_err_t aas_store_model_delete(aas_store_t *st, const char *name,
     return aas_store_cmd_int(st, AAS_STORE_F_RETRY, "SREM models", &a, NULL,
                              errstr, errstr_size);
 }
+
+/* ---- serving options -------------------------------------------------- */
+
+/* The precisions the registry accepts.  model.h's aas_precision_parse()
+ * knows the same names (tests/test_serving.c checks they agree); the store
+ * keeps its own list so it does not link the model module. */
+static const char *const aas_store_precisions[] = {"f32", "bf16", "int8"};
+#define AAS_STORE_PRECISIONS_TEXT "f32, bf16 or int8"
+
+static const char *const aas_store_opt_fields[] = {
+    "opt:precision", "opt:batch_max_rows", "opt:batch_max_delay_us"};
+
+void aas_store_model_opts_init(aas_store_model_opts_t *o) {
+    memset(o, 0, sizeof(*o));
+    o->batch_max_rows = -1;
+    o->batch_max_delay_us = -1;
+}
+
+static int aas_store_precision_known(const char *s) {
+    for (size_t i = 0; i < sizeof(aas_store_precisions) /
+                               sizeof(aas_store_precisions[0]); i++)
+        if (strcmp(s, aas_store_precisions[i]) == 0) return 1;
+    return 0;
+}
+
+/* A printable, bounded copy of bytes from Redis for an error message. */
+static void aas_store_printable(char *out, size_t size, const char *p,
+                                size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 4 < size; i++)
+        out[k++] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
+    if (k + 4 >= size && n > k) {
+        memcpy(out + k, "...", 3);
+        k += 3;
+    }
+    out[k] = '\0';
+}
+
+aas_err_t aas_store_model_opts_check(const aas_store_model_opts_t *o,
+                                     unsigned fields, char *errstr,
+                                     size_t errstr_size) {
+    if (!o)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "serving options: NULL");
+    if ((fields & AAS_STORE_OPT_PRECISION) && o->precision[0]) {
+        char shown[AAS_STORE_OPT_PRECISION_MAX + 4];
+        aas_store_printable(shown, sizeof(shown), o->precision,
+                            strnlen(o->precision, sizeof(o->precision)));
+        if (!memchr(o->precision, '\0', sizeof(o->precision)) ||
+            !aas_store_precision_known(o->precision))
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "precision '%s' is not one of "
+                               AAS_STORE_PRECISIONS_TEXT, shown);
+    }
+    if ((fields & AAS_STORE_OPT_BATCH_ROWS) && o->batch_max_rows != -1 &&
+        (o->batch_max_rows < 1 || o->batch_max_rows > AAS_STORE_BATCH_ROWS_MAX))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "batch_max_rows %ld is out of range (1..%d)",
+                           (long)o->batch_max_rows, AAS_STORE_BATCH_ROWS_MAX);
+    if ((fields & AAS_STORE_OPT_BATCH_DELAY) && o->batch_max_delay_us != -1 &&
+        (o->batch_max_delay_us < 0 ||
+         o->batch_max_delay_us > AAS_STORE_BATCH_DELAY_US_MAX))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "batch_max_delay_us %ld is out of range (0..%d)",
+                           (long)o->batch_max_delay_us,
+                           AAS_STORE_BATCH_DELAY_US_MAX);
+    if (fields & ~AAS_STORE_OPT_ALL)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "serving options: unknown field bits 0x%x",
+                           fields & ~AAS_STORE_OPT_ALL);
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_model_opts_set(aas_store_t *st, const char *name,
+                                   const aas_store_model_opts_t *o,
+                                   unsigned fields, char *errstr,
+                                   size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX], why[256];
+    aas_store_args_t set, del;
+    aas_err_t err;
+    if ((err = aas_store_model_key(st, name, key, sizeof(key), errstr,
+                                   errstr_size)))
+        return err;
+    if ((err = aas_store_model_opts_check(o, fields, why, sizeof(why))))
+        return aas_err_set(errstr, errstr_size, err, "model %s: %s", name, why);
+    aas_store_args_init(&set);
+    aas_store_args_add(&set, "HSET");
+    aas_store_args_add(&set, key);
+    aas_store_args_init(&del);
+    aas_store_args_add(&del, "HDEL");
+    aas_store_args_add(&del, key);
+    if (fields & AAS_STORE_OPT_PRECISION) {
+        aas_store_args_t *a = o->precision[0] ? &set : &del;
+        aas_store_args_add(a, aas_store_opt_fields[0]);
+        if (a == &set) aas_store_args_add(a, o->precision);
+    }
+    if (fields & AAS_STORE_OPT_BATCH_ROWS) {
+        aas_store_args_t *a = o->batch_max_rows != -1 ? &set : &del;
+        aas_store_args_add(a, aas_store_opt_fields[1]);
+        if (a == &set) aas_store_args_addll(a, o->batch_max_rows);
+    }
+    if (fields & AAS_STORE_OPT_BATCH_DELAY) {
+        aas_store_args_t *a = o->batch_max_delay_us != -1 ? &set : &del;
+        aas_store_args_add(a, aas_store_opt_fields[2]);
+        if (a == &set) aas_store_args_addll(a, o->batch_max_delay_us);
+    }
+    /* Both are idempotent: safe to resend after a reconnect. */
+    if (set.argc > 2 &&
+        (err = aas_store_cmd_int(st, AAS_STORE_F_RETRY, "HSET serving options",
+                                 &set, NULL, errstr, errstr_size)))
+        return err;
+    if (del.argc > 2 &&
+        (err = aas_store_cmd_int(st, AAS_STORE_F_RETRY, "HDEL serving options",
+                                 &del, NULL, errstr, errstr_size)))
+        return err;
+    return AAS_ERR_OK;
+}
+
+/* Parse one stored integer option strictly: decimal digits only (a '-'
+ * for negatives), in [lo, hi].  Returns 0 or -1. */
+static int aas_store_opt_int(const redisReply *r, long lo, long hi,
+                             int32_t *out) {
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 11) return -1;
+    for (size_t i = 0; i < r->len; i++)
+        if (!(r->str[i] >= '0' && r->str[i] <= '9') && !(i == 0 && r->str[i] == '-'))
+            return -1;
+    int64_t v;
+    if (aas_store_reply_ll(r, &v) || v < lo || v > hi) return -1;
+    *out = (int32_t)v;
+    return 0;
+}
+
+aas_err_t aas_store_model_opts_get(aas_store_t *st, const char *name,
+                                   aas_store_model_opts_t *opts, char *errstr,
+                                   size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX];
+    aas_store_args_t a;
+    redisReply *r;
+    aas_err_t err;
+    if ((err = aas_store_model_key(st, name, key, sizeof(key), errstr,
+                                   errstr_size)))
+        return err;
+    if (!opts)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "model %s: NULL out-pointer", name);
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "HMGET");
+    aas_store_args_add(&a, key);
+    for (size_t i = 0; i < 3; i++) aas_store_args_add(&a, aas_store_opt_fields[i]);
+    err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "HMGET serving options", &a,
+                        &r, errstr, errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        err = aas_store_reply_bad(r, "HMGET serving options", errstr,
+                                  errstr_size);
+        freeReplyObject(r);
+        return err;
+    }
+    aas_store_model_opts_t o;
+    aas_store_model_opts_init(&o);
+    int bad = -1;
+    redisReply *e = r->element[0];
+    if (e->type == REDIS_REPLY_STRING) {
+        if (e->len == 0 || e->len >= sizeof(o.precision) ||
+            memchr(e->str, '\0', e->len)) {
+            bad = 0;
+        } else {
+            memcpy(o.precision, e->str, e->len);
+            o.precision[e->len] = '\0';
+            if (!aas_store_precision_known(o.precision)) bad = 0;
+        }
+    } else if (e->type != REDIS_REPLY_NIL) {
+        bad = 0;
+    }
+    if (bad < 0 && r->element[1]->type != REDIS_REPLY_NIL &&
+        aas_store_opt_int(r->element[1], 1, AAS_STORE_BATCH_ROWS_MAX,
+                          &o.batch_max_rows))
+        bad = 1;
+    if (bad < 0 && r->element[2]->type != REDIS_REPLY_NIL &&
+        aas_store_opt_int(r->element[2], 0, AAS_STORE_BATCH_DELAY_US_MAX,
+                          &o.batch_max_delay_us))
+        bad = 2;
+    if (bad >= 0) {
+        static const char *const want[] = {
+            AAS_STORE_PRECISIONS_TEXT, "an integer in 1..4096",
+            "an integer in 0..1000000"};
+        char shown[48] = "";
+        e = r->element[bad];
+        if (e->type == REDIS_REPLY_STRING)
+            aas_store_printable(shown, sizeof(shown), e->str, e->len);
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                          "model %s: serving option %s = '%s' in Redis is not "
+                          "valid (want %s)",
+                          name, aas_store_opt_fields[bad], shown, want[bad]);
+    } else {
+        *opts = o;
+    }
+    freeReplyObject(r);
+    return err;
+}

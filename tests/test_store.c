@@ -1,7 +1,8 @@
 /*
  * test_store.c - the store against a real redis-server (harness_redis):
  * job state machine and write-once finish, waiting, TTLs, id validation,
- * the model registry, AUTH, and reconnecting after Redis dies.
+ * the model registry and its serving options, AUTH, and reconnecting
+ * after Redis dies.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -656,6 +657,211 @@ static void model_blob_larger_than_max_len_is_rejected(void **state) {
                      AAS_ERR_INVAL);
 }
 
+/* ---- serving options ------------------------------------------------- */
+
+static void model_serving_options_round_trip_per_name(void **state) {
+    fixture_t *f = *state;
+    aas_store_model_opts_t o, got;
+    char out[64];
+    int64_t v = 0, *vs = NULL;
+    size_t n = 0;
+
+    /* None stored, no model at all: everything "not set". */
+    memset(&got, 0x55, sizeof(got));
+    assert_int_equal(aas_store_model_opts_get(f->st, "iris", &got, f->errstr,
+                                              sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_string_equal(got.precision, "");
+    assert_int_equal(got.batch_max_rows, -1);
+    assert_int_equal(got.batch_max_delay_us, -1);
+
+    /* Set before the first version (as register does); a name with
+     * options only is still no model. */
+    aas_store_model_opts_init(&o);
+    strcpy(o.precision, "bf16");
+    o.batch_max_rows = 32;
+    o.batch_max_delay_us = 500;
+    assert_int_equal(aas_store_model_opts_set(f->st, "iris", &o,
+                                              AAS_STORE_OPT_ALL, f->errstr,
+                                              sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_latest(f->st, "iris", &v, NULL, 0),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_int_equal(aas_store_model_versions(f->st, "iris", &vs, &n, NULL, 0),
+                     AAS_ERR_UNKNOWN_MODEL);
+    assert_int_equal(aas_store_model_opts_get(f->st, "iris", &got, NULL, 0),
+                     AAS_ERR_OK);
+    assert_string_equal(got.precision, "bf16");
+    assert_int_equal(got.batch_max_rows, 32);
+    assert_int_equal(got.batch_max_delay_us, 500);
+    /* The documented layout: plain hash fields other languages can read. */
+    assert_int_equal(aas_test_redis_cmd(&f->redis, out, sizeof(out), "HGET",
+                                        "aas:model:{iris}", "opt:precision",
+                                        NULL),
+                     0);
+    assert_string_equal(out, "bf16");
+    assert_int_equal(aas_test_redis_cmd(&f->redis, out, sizeof(out), "HGET",
+                                        "aas:model:{iris}",
+                                        "opt:batch_max_delay_us", NULL),
+                     0);
+    assert_string_equal(out, "500");
+
+    /* New versions keep them; only the fields named change. */
+    assert_int_equal(aas_store_model_put(f->st, "iris", "blob", 4, NULL, &v,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(v, 1);
+    aas_store_model_opts_init(&o);
+    strcpy(o.precision, "int8");
+    o.batch_max_rows = 4096; /* not named below: ignored */
+    assert_int_equal(aas_store_model_opts_set(f->st, "iris", &o,
+                                              AAS_STORE_OPT_PRECISION, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_opts_get(f->st, "iris", &got, NULL, 0),
+                     AAS_ERR_OK);
+    assert_string_equal(got.precision, "int8");
+    assert_int_equal(got.batch_max_rows, 32);
+    assert_int_equal(got.batch_max_delay_us, 500);
+
+    /* A named field that is not set is removed; a set one written in the
+     * same call.  Edge values are valid. */
+    aas_store_model_opts_init(&o);
+    o.batch_max_delay_us = 0;
+    assert_int_equal(aas_store_model_opts_set(f->st, "iris", &o,
+                                              AAS_STORE_OPT_BATCH_ROWS |
+                                                  AAS_STORE_OPT_BATCH_DELAY,
+                                              NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_test_redis_int(&f->redis, "HEXISTS", "aas:model:{iris}",
+                                        "opt:batch_max_rows", NULL),
+                     0);
+    assert_int_equal(aas_store_model_opts_get(f->st, "iris", &got, NULL, 0),
+                     AAS_ERR_OK);
+    assert_string_equal(got.precision, "int8");
+    assert_int_equal(got.batch_max_rows, -1);
+    assert_int_equal(got.batch_max_delay_us, 0);
+    o.batch_max_rows = 1;
+    o.batch_max_delay_us = 1000000;
+    assert_int_equal(aas_store_model_opts_set(f->st, "iris", &o,
+                                              AAS_STORE_OPT_ALL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_opts_get(f->st, "iris", &got, NULL, 0),
+                     AAS_ERR_OK);
+    assert_string_equal(got.precision, ""); /* cleared: back to f32 */
+    assert_int_equal(got.batch_max_rows, 1);
+    assert_int_equal(got.batch_max_delay_us, 1000000);
+
+    /* They belong to the name: deleting every version keeps them, and the
+     * other registry reads do not see them as versions. */
+    assert_int_equal(aas_store_model_versions(f->st, "iris", &vs, &n, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(n, 1);
+    free(vs);
+    assert_int_equal(aas_store_model_delete(f->st, "iris", 1, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_opts_get(f->st, "iris", &got, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(got.batch_max_rows, 1);
+    /* Other models are untouched. */
+    assert_int_equal(aas_store_model_opts_get(f->st, "digits", &got, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(got.batch_max_rows, -1);
+}
+
+static void model_serving_options_bad_values_are_refused_on_write(void **state) {
+    fixture_t *f = *state;
+    aas_store_model_opts_t o;
+    static const struct { const char *precision; int32_t rows, delay;
+                           const char *needle; } bad[] = {
+        {"fp16", -1, -1, "fp16"},      {"F32", -1, -1, "F32"},
+        {"", 0, -1, "batch_max_rows"}, {"", 4097, -1, "4097"},
+        {"", -7, -1, "-7"},            {"", -1, -2, "batch_max_delay_us"},
+        {"", -1, 1000001, "1000001"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        aas_store_model_opts_init(&o);
+        strcpy(o.precision, bad[i].precision);
+        o.batch_max_rows = bad[i].rows;
+        o.batch_max_delay_us = bad[i].delay;
+        f->errstr[0] = '\0';
+        assert_int_equal(aas_store_model_opts_set(f->st, "iris", &o,
+                                                  AAS_STORE_OPT_ALL, f->errstr,
+                                                  sizeof(f->errstr)),
+                         AAS_ERR_INVAL);
+        assert_non_null(strstr(f->errstr, bad[i].needle));
+        assert_non_null(strstr(f->errstr, "iris"));
+        assert_int_equal(aas_store_model_opts_check(&o, AAS_STORE_OPT_ALL, NULL,
+                                                    0),
+                         AAS_ERR_INVAL);
+    }
+    /* An unterminated precision is refused, not read past its end. */
+    aas_store_model_opts_init(&o);
+    memset(o.precision, 'b', sizeof(o.precision));
+    assert_int_equal(aas_store_model_opts_set(f->st, "iris", &o,
+                                              AAS_STORE_OPT_PRECISION, NULL, 0),
+                     AAS_ERR_INVAL);
+    /* Only the named fields are checked. */
+    aas_store_model_opts_init(&o);
+    o.batch_max_rows = 0;
+    assert_int_equal(aas_store_model_opts_check(&o, AAS_STORE_OPT_PRECISION,
+                                                NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_model_opts_check(&o, 8u, NULL, 0), AAS_ERR_INVAL);
+    aas_store_model_opts_init(&o);
+    assert_int_equal(aas_store_model_opts_set(f->st, "bad:name", &o,
+                                              AAS_STORE_OPT_ALL, NULL, 0),
+                     AAS_ERR_INVAL);
+    /* Nothing reached Redis. */
+    assert_int_equal(aas_test_redis_int(&f->redis, "DBSIZE", NULL), 0);
+}
+
+static void model_serving_options_corrupt_in_redis_are_a_decode_error(
+    void **state) {
+    fixture_t *f = *state;
+    static const struct { const char *field, *value, *needle; } bad[] = {
+        {"opt:precision", "fp8", "'fp8'"},
+        {"opt:precision", "", "opt:precision"},
+        {"opt:precision", "bf16 ", "'bf16 '"},
+        {"opt:precision", "a-very-long-precision-name", "opt:precision"},
+        {"opt:precision", "bf\x01" "6", "'bf?6'"},
+        {"opt:batch_max_rows", "0", "'0'"},
+        {"opt:batch_max_rows", "4097", "1..4096"},
+        {"opt:batch_max_rows", " 5", "opt:batch_max_rows"},
+        {"opt:batch_max_rows", "5x", "'5x'"},
+        {"opt:batch_max_rows", "99999999999999999999", "opt:batch_max_rows"},
+        {"opt:batch_max_delay_us", "-1", "'-1'"},
+        {"opt:batch_max_delay_us", "1e3", "0..1000000"},
+    };
+    aas_store_model_opts_t o;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(aas_test_redis_cmd(&f->redis, NULL, 0, "DEL",
+                                            "aas:model:{iris}", NULL),
+                         0);
+        assert_int_equal(aas_test_redis_cmd(&f->redis, NULL, 0, "HSET",
+                                            "aas:model:{iris}", bad[i].field,
+                                            bad[i].value, NULL),
+                         0);
+        memset(&o, 0x55, sizeof(o));
+        f->errstr[0] = '\0';
+        assert_int_equal(aas_store_model_opts_get(f->st, "iris", &o, f->errstr,
+                                                  sizeof(f->errstr)),
+                         AAS_ERR_DECODE);
+        if (!strstr(f->errstr, bad[i].needle) || !strstr(f->errstr, "iris") ||
+            !strstr(f->errstr, bad[i].field))
+            fail_msg("case %zu: errstr '%s'", i, f->errstr);
+        assert_int_equal(o.batch_max_rows, 0x55555555); /* untouched */
+    }
+    /* Fixed by hand: readable again. */
+    assert_int_equal(aas_test_redis_cmd(&f->redis, NULL, 0, "HSET",
+                                        "aas:model:{iris}",
+                                        "opt:batch_max_delay_us", "250", NULL),
+                     0);
+    assert_int_equal(aas_store_model_opts_get(f->st, "iris", &o, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(o.batch_max_delay_us, 250);
+    assert_int_equal(o.batch_max_rows, -1);
+}
+
 /* ---- AUTH ------------------------------------------------------------ */
 
 static void auth_right_wrong_and_missing_password(void **state) {
@@ -862,6 +1068,9 @@ int main(void) {
         T(model_registry_put_get_versions_meta_delete),
         T(model_get_unknown_is_unknown_model),
         T(model_blob_larger_than_max_len_is_rejected),
+        T(model_serving_options_round_trip_per_name),
+        T(model_serving_options_bad_values_are_refused_on_write),
+        T(model_serving_options_corrupt_in_redis_are_a_decode_error),
         T(auth_right_wrong_and_missing_password),
         T(store_new_reports_unreachable_redis),
         T(redis_killed_gives_redis_error_then_reconnects),
