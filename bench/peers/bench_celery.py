@@ -128,13 +128,20 @@ class Worker:
              "-n", self.name],
             cwd=HERE, env=env, stdin=subprocess.DEVNULL, stdout=self.logfile,
             stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self.wait_ready(app, timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def wait_ready(self, app, timeout):
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"celery worker exited:\n{tail(self.logpath)}")
             replies = app.control.ping(destination=[self.name], timeout=0.5)
             if any(self.name in r for r in replies):
-                break
+                return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"celery worker not ready in {timeout} s:\n{tail(self.logpath)}")
 
@@ -191,7 +198,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=200, help="warm-up tasks (default 200)")
     ap.add_argument("--payload", choices=("bytes", "list"), default="bytes",
                     help="row as f32 bytes (base64 in JSON) or a list of floats (default bytes)")
-    ap.add_argument("--redis-url", help="use this Redis instead of starting redis-server")
+    ap.add_argument("--redis-url", help="use this Redis instead of starting redis-server "
+                    "(redis://host:port/db, or redis+socket:///path for a Unix socket)")
     ap.add_argument("--seed", type=int, default=mlp.DEFAULT_SEED, help="weight seed")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per phase (default 300)")
     ap.add_argument("--quick", action="store_true",
