@@ -10,7 +10,7 @@ ms is the median call, GFLOP/s = batch * 2 * sum(in * out) / median.  The
 output of each session is checked once against numpy (max |diff| <= 1e-4).
 Prints a table and one line per point:
 
-  RESULT peer=onnxruntime mlp=784-512-512-10 batch=64 threads=2 ms=0.412 gflops=83.1 calls=730 op=gemm
+  RESULT peer=onnxruntime mlp=784-512-512-10 batch=64 threads=1 ms=0.3462 gflops=247.23 rows_per_s=184866 calls=855 op=gemm
 
     build-bench/peers-venv/bin/python bench/peers/bench_onnxruntime.py
     build-bench/peers-venv/bin/python bench/peers/bench_onnxruntime.py --mlp 784-512-512-10 --batch 1,64 --threads 1 --quick
@@ -101,7 +101,8 @@ def main():
                 ms = float(np.median(calls)) * 1e3
                 gflops = b * flops / (ms * 1e-3) / 1e9
                 print(f"RESULT peer=onnxruntime mlp={name} batch={b} threads={t} "
-                      f"ms={ms:.4f} gflops={gflops:.2f} calls={len(calls)} op={args.op}",
+                      f"ms={ms:.4f} gflops={gflops:.2f} rows_per_s={b / (ms * 1e-3):.0f} "
+                      f"calls={len(calls)} op={args.op}",
                       flush=True)
                 out.append((name, b, t, ms, gflops, len(calls), err))
     print()
