@@ -4,7 +4,8 @@
  *   aas-producer [global options] submit --model NAME (--values LIST | --input FILE) ...
  *   aas-producer [global options] status ID...
  *   aas-producer [global options] wait [--timeout S] ID...
- *   aas-producer [global options] model register NAME FILE
+ *   aas-producer [global options] model register NAME FILE [serving options]
+ *   aas-producer [global options] model set NAME serving options...
  *
  * Exit codes: 0 success (every waited job SUCCEEDED), 1 runtime failure,
  * 2 usage error, 3 a job ended FAILED/EXPIRED/CANCELLED, 4 timed out.
@@ -23,6 +24,7 @@
 #include "client.h"
 #include "input.h"
 #include "log.h"
+#include "model.h"
 #include "print.h"
 
 #define EXIT_USAGE 2
@@ -47,10 +49,15 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "  status ID...                           print each job's status\n"
 "  wait [--timeout S] ID...               wait for jobs, print results\n"
 "  cancel ID...                           cancel queued or running jobs\n"
-"  model register NAME FILE [--meta JSON] add FILE as NAME's next version\n"
+"  model register NAME FILE [--meta JSON] [serving options]\n"
+"                                         add FILE as NAME's next version\n"
+"  model set NAME serving options...      change how workers serve NAME (all\n"
+"                                         versions, no re-upload; workers apply\n"
+"                                         it within their model.refresh.ms)\n"
 "  model list                             models and their latest versions\n"
 "  model versions NAME                    NAME's versions\n"
-"  model show NAME [VERSION]              metadata (JSON) of a version\n"
+"  model show NAME [VERSION]              metadata of a version and NAME's\n"
+"                                         serving options (JSON)\n"
 "  model delete NAME VERSION              delete one version\n\n"
 "submit input (one of):\n"
 "  --values LIST          one row, e.g. 0.1,0.2,0.3\n"
@@ -68,6 +75,13 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "  --deadline-ms MS       expire unless started within MS (default: none)\n"
 "  --param KEY=VALUE      job parameter (repeatable)\n"
 "  --wait                 wait for the results and print them\n"
+"serving options (model register / model set; 'default' unsets one):\n"
+"  --precision P          f32, bf16 or int8 (default f32); bf16 and int8 need\n"
+"                         CPU support, else the model's jobs FAIL saying why\n"
+"  --max-batch N          most rows in one batched forward, 1..4096 (default:\n"
+"                         the worker's batch.max.rows)\n"
+"  --max-delay-us US      longest wait for a batch to fill, 0..1000000\n"
+"                         (default: the worker's batch.max.delay.us)\n"
 "wait / submit --wait options:\n"
 "  --timeout S            give up after S seconds in total (default 60)\n"
 "  --json                 one JSON object per line instead of text\n\n"
@@ -94,6 +108,8 @@ typedef struct {
     double timeout_s;
     aas_kv_t *params;
     size_t n_params;
+    aas_store_model_opts_t serving;   /* --precision, --max-batch, ... */
+    unsigned serving_fields;          /* which of them were given */
 } opts_t;
 
 static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
@@ -102,6 +118,49 @@ static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) return -1;
     *out = v;
+    return 0;
+}
+
+/* --precision ('p') / --max-batch ('b') / --max-delay-us ('d') VALUE into
+ * opts ('default' unsets), checked by the store's own rules so the message
+ * names the allowed range.  0 or -1 with why. */
+static int parse_serving(aas_store_model_opts_t *opts, int opt, const char *value,
+                         unsigned *field, char *why, size_t why_size) {
+    const char *flag = opt == 'p' ? "--precision" : opt == 'b' ? "--max-batch"
+                                                               : "--max-delay-us";
+    int is_default = strcmp(value, "default") == 0;
+    int64_t v = -1;
+    if (opt == 'p') {
+        *field = AAS_STORE_OPT_PRECISION;
+        if (strlen(value) >= sizeof(opts->precision)) {
+            snprintf(why, why_size, "%s: '%s' is not one of f32, bf16 or int8", flag,
+                     value);
+            return -1;
+        }
+        snprintf(opts->precision, sizeof(opts->precision), "%s",
+                 is_default ? "" : value);
+    } else {
+        *field = opt == 'b' ? AAS_STORE_OPT_BATCH_ROWS : AAS_STORE_OPT_BATCH_DELAY;
+        if (!is_default && parse_i64(value, INT32_MIN, INT32_MAX, &v)) {
+            snprintf(why, why_size, "%s: '%s' is not an integer or 'default'", flag,
+                     value);
+            return -1;
+        }
+        if (!is_default && v < 0) { /* -1 would read as "not set" */
+            snprintf(why, why_size, "%s: %lld is out of range (%s..%d)", flag,
+                     (long long)v, opt == 'b' ? "1" : "0",
+                     opt == 'b' ? AAS_STORE_BATCH_ROWS_MAX
+                                : AAS_STORE_BATCH_DELAY_US_MAX);
+            return -1;
+        }
+        if (opt == 'b') opts->batch_max_rows = (int32_t)v;
+        else opts->batch_max_delay_us = (int32_t)v;
+    }
+    char check[200];
+    if (aas_store_model_opts_check(opts, *field, check, sizeof(check))) {
+        snprintf(why, why_size, "%s: %s", flag, check);
+        return -1;
+    }
     return 0;
 }
 
@@ -480,6 +539,19 @@ static int cmd_train(aas_client_t *c, const opts_t *o) {
     return rc;
 }
 
+/* Write the serving options given on the command line; exit code. */
+static int set_serving(aas_client_t *c, const char *name, const opts_t *o) {
+    char why[512];
+    aas_err_t err = aas_store_model_opts_set(aas_client_store(c), name,
+                                             &o->serving, o->serving_fields,
+                                             why, sizeof(why));
+    if (err) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        return aas_err_is_retriable(err) ? 1 : EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int cmd_model_register(aas_client_t *c, const char *name,
                               const char *path, const opts_t *o) {
     FILE *fp = fopen(path, "rb");
@@ -500,8 +572,27 @@ static int cmd_model_register(aas_client_t *c, const char *name,
     }
     char why[512];
     int64_t version;
-    aas_err_t err = aas_client_model_register(c, name, blob, len, o->meta, &version,
-                                              why, sizeof(why));
+    aas_err_t err = AAS_ERR_OK;
+    if (o->serving_fields) {
+        /* Options first, so no worker serves the new version without
+         * them; and only for a blob a worker can load, so a refused file
+         * changes nothing. */
+        aas_model_t *m = NULL;
+        char load_why[256];
+        if ((err = aas_model_load(blob, len, &m, load_why, sizeof(load_why)))) {
+            snprintf(why, sizeof(why), "model %s: %s", name, load_why);
+        } else {
+            aas_model_destroy(m);
+            int rc = set_serving(c, name, o);
+            if (rc) {
+                free(blob);
+                return rc;
+            }
+        }
+    }
+    if (!err)
+        err = aas_client_model_register(c, name, blob, len, o->meta, &version,
+                                        why, sizeof(why));
     free(blob);
     if (err) {
         fprintf(stderr, "aas-producer: %s\n", why);
@@ -549,16 +640,25 @@ static int cmd_model_query(aas_client_t *c, char **args, size_t n) {
     int64_t version = 0;
     if (n == 3 && parse_version(args[2], &version)) goto usage;
     if (!strcmp(args[0], "show") && (n == 2 || n == 3)) {
-        char *meta = NULL;
+        char *meta = NULL, opts_why[512];
         int64_t created = 0, resolved = version;
+        aas_store_model_opts_t opts;
         if (version == 0 &&
             (err = aas_store_model_latest(st, args[1], &resolved, why, sizeof(why))))
             goto fail;
         if ((err = aas_store_model_meta(st, args[1], resolved, &meta, &created, why,
                                         sizeof(why))))
             goto fail;
-        printf("{\"model\":\"%s\",\"version\":%lld,\"created_ms\":%lld,\"meta\":%s}\n",
-               args[1], (long long)resolved, (long long)created, meta ? meta : "null");
+        /* A corrupt option is shown, not fatal: this is how one finds it. */
+        err = aas_store_model_opts_get(st, args[1], &opts, opts_why, sizeof(opts_why));
+        if (err && err != AAS_ERR_DECODE) {
+            free(meta);
+            snprintf(why, sizeof(why), "%s", opts_why);
+            goto fail;
+        }
+        if (err) fprintf(stderr, "aas-producer: warning: %s\n", opts_why);
+        aas_print_model_show(stdout, args[1], resolved, created, meta, &opts,
+                             err ? opts_why : NULL);
         free(meta);
         return 0;
     }
@@ -569,12 +669,35 @@ static int cmd_model_query(aas_client_t *c, char **args, size_t n) {
         return 0;
     }
 usage:
-    fprintf(stderr, "aas-producer: usage: model register NAME FILE | list | "
-                    "versions NAME | show NAME [VERSION] | delete NAME VERSION\n");
+    fprintf(stderr, "aas-producer: usage: model register NAME FILE | set NAME "
+                    "OPTIONS | list | versions NAME | show NAME [VERSION] | "
+                    "delete NAME VERSION\n");
     return EXIT_USAGE;
 fail:
     fprintf(stderr, "aas-producer: %s\n", why);
     return aas_err_is_retriable(err) ? 1 : EXIT_JOB_FAILED;
+}
+
+/* model set NAME --precision P --max-batch N --max-delay-us US */
+static int cmd_model_set(aas_client_t *c, char **args, size_t n, const opts_t *o) {
+    if (n != 2 || !aas_id_valid(args[1]) || !o->serving_fields) {
+        fprintf(stderr, "aas-producer: usage: model set NAME [--precision P] "
+                        "[--max-batch N] [--max-delay-us US] (at least one)\n");
+        return EXIT_USAGE;
+    }
+    int rc = set_serving(c, args[1], o);
+    if (rc) return rc;
+    /* Print what is stored now, all fields, as workers will read it. */
+    char why[512];
+    aas_store_model_opts_t now;
+    aas_err_t err = aas_store_model_opts_get(aas_client_store(c), args[1], &now, why,
+                                             sizeof(why));
+    if (err) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        return aas_err_is_retriable(err) ? 1 : EXIT_JOB_FAILED;
+    }
+    aas_print_model_serving(stdout, args[1], &now, o->json);
+    return 0;
 }
 
 static int cmd_model(aas_client_t *c, char **args, size_t n, const opts_t *o) {
@@ -588,6 +711,13 @@ static int cmd_model(aas_client_t *c, char **args, size_t n, const opts_t *o) {
     }
     if (n == 0) {
         fprintf(stderr, "aas-producer: model needs a subcommand (see --help)\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(args[0], "set") == 0)
+        return cmd_model_set(c, args, n, o);
+    if (o->serving_fields) {
+        fprintf(stderr, "aas-producer: --precision, --max-batch and --max-delay-us "
+                        "go with model register or model set\n");
         return EXIT_USAGE;
     }
     return cmd_model_query(c, args, n);
@@ -615,7 +745,8 @@ static int cmd_cancel(aas_client_t *c, char **ids, size_t n) {
 int main(int argc, char **argv) {
     enum { O_MODEL = 256, O_MVER, O_VALUES, O_INPUT, O_FORMAT, O_DROP, O_ROWS,
            O_ID, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON, O_META,
-           O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN };
+           O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
+           O_MAXBATCH, O_MAXDELAY };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -641,10 +772,14 @@ int main(int argc, char **argv) {
         {"dataset", required_argument, NULL, O_DATASET},
         {"text", required_argument, NULL, O_TEXT},
         {"text-input", required_argument, NULL, O_TEXTIN},
+        {"precision", required_argument, NULL, O_PRECISION},
+        {"max-batch", required_argument, NULL, O_MAXBATCH},
+        {"max-delay-us", required_argument, NULL, O_MAXDELAY},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
     opts_t o = {.timeout_s = 60};
+    aas_store_model_opts_init(&o.serving);
     const char *config_file = NULL;
     char **xargs = calloc((size_t)argc + 1, sizeof(*xargs));
     char **brokers = calloc((size_t)argc + 1, sizeof(*brokers));
@@ -715,6 +850,21 @@ int main(int argc, char **argv) {
             if (parse_i64(optarg, 0, 1 << 24, &v)) goto bad;
             o.timeout_s = (double)v;
             break;
+        case O_PRECISION:
+        case O_MAXBATCH:
+        case O_MAXDELAY: {
+            char why[512];
+            unsigned field;
+            int which = c == O_PRECISION ? 'p' : c == O_MAXBATCH ? 'b' : 'd';
+            if (parse_serving(&o.serving, which, optarg, &field, why, sizeof(why))) {
+                fprintf(stderr, "aas-producer: %s\n", why);
+                rc = EXIT_USAGE;
+                free(args);
+                goto out;
+            }
+            o.serving_fields |= field;
+            break;
+        }
         case O_PARAM: {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg) goto bad;

@@ -2,6 +2,7 @@
 #include "print.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static json_t *aas_print_tensor_json(const aas_tensor_t *t) {
@@ -127,4 +128,58 @@ void aas_print_status(FILE *fp, const char *job_id, const aas_job_info_t *info,
                 (long long)(info->finished_ms - info->submit_ms));
     if (info->error) fprintf(fp, " error=\"%s\"", info->error);
     fputc('\n', fp);
+}
+
+/* The options as a JSON object: unset precision is f32 (what it means),
+ * unset batch limits are null (the worker's own setting). */
+static json_t *aas_print_serving_json(const aas_store_model_opts_t *o) {
+    json_t *s = json_object();
+    json_object_set_new(s, "precision",
+                        json_string(o->precision[0] ? o->precision : "f32"));
+    json_object_set_new(s, "batch_max_rows", o->batch_max_rows < 0
+                                                 ? json_null()
+                                                 : json_integer(o->batch_max_rows));
+    json_object_set_new(s, "batch_max_delay_us",
+                        o->batch_max_delay_us < 0 ? json_null()
+                                                  : json_integer(o->batch_max_delay_us));
+    return s;
+}
+
+void aas_print_model_serving(FILE *fp, const char *name,
+                             const aas_store_model_opts_t *o, int json) {
+    if (json) {
+        json_t *s = aas_print_serving_json(o);
+        json_object_set_new(s, "model", json_string(name));
+        char *txt = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
+        if (txt) fprintf(fp, "%s\n", txt);
+        free(txt);
+        json_decref(s);
+        return;
+    }
+    fprintf(fp, "%s precision=%s", name, o->precision[0] ? o->precision : "f32");
+    if (o->batch_max_rows < 0) fprintf(fp, " batch_max_rows=default");
+    else fprintf(fp, " batch_max_rows=%ld", (long)o->batch_max_rows);
+    if (o->batch_max_delay_us < 0) fprintf(fp, " batch_max_delay_us=default\n");
+    else fprintf(fp, " batch_max_delay_us=%ld\n", (long)o->batch_max_delay_us);
+}
+
+void aas_print_model_show(FILE *fp, const char *name, int64_t version,
+                          int64_t created_ms, const char *meta_json,
+                          const aas_store_model_opts_t *opts,
+                          const char *serving_error) {
+    json_t *s;
+    if (serving_error) {
+        s = json_object();
+        json_object_set_new(s, "error", json_string(serving_error));
+    } else {
+        s = aas_print_serving_json(opts);
+    }
+    char *serving = json_dumps(s, JSON_COMPACT);
+    json_decref(s);
+    /* meta is printed as stored (the registry keeps it as given). */
+    fprintf(fp, "{\"model\":\"%s\",\"version\":%lld,\"created_ms\":%lld,"
+                "\"meta\":%s,\"serving\":%s}\n",
+            name, (long long)version, (long long)created_ms,
+            meta_json ? meta_json : "null", serving ? serving : "null");
+    free(serving);
 }
