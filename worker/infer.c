@@ -1,89 +1,25 @@
-/* infer.c - input checks and forward pass for one job; see infer.h. */
+/* infer.c - input checks and batched forward passes; see infer.h. */
 #include "infer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Run the forward pass (on job->text, one row, if t is NULL) and fill res: outputs and, for
- * classifiers, one prediction per row. */
-static aas_err_t aas_infer_finish(aas_model_t *model, const aas_job_t *job,
-                                  int64_t rows, const aas_tensor_t *t,
-                                  aas_result_t *res, char *errstr,
-                                  size_t errstr_size) {
-    int64_t out_dim = aas_model_output_dim(model);
-    aas_tensor_t *out = calloc(1, sizeof(*out));
-    aas_prediction_t *preds = NULL;
-    float *y = malloc((size_t)(rows * out_dim) * sizeof(float));
-    if (!out || !y) goto nomem;
-    aas_err_t err;
-    float *xcopy = NULL;
-    int64_t t0 = aas_mono_us();
-    if (!t) {
-        size_t len = strlen(job->text);
-        const char *texts[1] = {job->text};
-        err = aas_model_infer_text(model, texts, &len, 1, y, errstr, errstr_size);
-    } else {
-        /* Tensor bytes need not be float-aligned inside the message. */
-        const float *x = t->data;
-        if (((uintptr_t)t->data % sizeof(float)) != 0) {
-            if (!(xcopy = malloc(t->nbytes))) goto nomem;
-            memcpy(xcopy, t->data, t->nbytes);
-            x = xcopy;
-        }
-        err = aas_model_infer(model, x, rows, y, errstr, errstr_size);
-    }
-    res->timings.compute_us = aas_mono_us() - t0;
-    free(xcopy);
-    if (err) {
-        free(out);
-        free(y);
-        return err;
-    }
-    out->name = strdup(aas_model_is_classifier(model) ? "probabilities" : "output");
-    if (!out->name) goto nomem;
-    out->dtype = AAS_DTYPE_F32;
-    out->rank = 2;
-    out->shape[0] = rows;
-    out->shape[1] = out_dim;
-    out->data = y;
-    out->nbytes = (size_t)(rows * out_dim) * sizeof(float);
-    y = NULL;
+struct aas_infer_batch_s {
+    float *in, *out;            /* stacked rows: inputs, outputs */
+    size_t in_cap, out_cap;     /* floats */
+    aas_tensor_t *tensors;      /* one output tensor per job */
+    size_t tensors_cap;
+    aas_prediction_t *preds;    /* one per row */
+    size_t preds_cap;
+    const char **texts;         /* text jobs: one per job */
+    size_t *lens;
+    size_t texts_cap, lens_cap;
+};
 
-    if (aas_model_is_classifier(model)) {
-        if (!(preds = calloc((size_t)rows, sizeof(*preds)))) goto nomem;
-        const float *p = out->data;
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t best = 0;
-            for (int64_t k = 1; k < out_dim; k++)
-                if (p[r * out_dim + k] > p[r * out_dim + best]) best = k;
-            preds[r].label = (int32_t)best;
-            preds[r].probability = p[r * out_dim + best];
-            const char *name = aas_model_label_name(model, best);
-            if (name && !(preds[r].name = strdup(name))) {
-                for (int64_t i = 0; i < r; i++) free(preds[i].name);
-                goto nomem;
-            }
-        }
-    }
-    res->outputs = out;
-    res->n_outputs = 1;
-    res->predictions = preds;
-    res->n_predictions = preds ? (size_t)rows : 0;
-    return AAS_ERR_OK;
-
-nomem:
-    if (out) aas_tensor_clear(out);
-    free(out);
-    free(preds);
-    free(y);
-    return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
-                       "out of memory for %lld rows", (long long)rows);
-}
-
-aas_err_t aas_infer_run(aas_model_t *model, const aas_job_t *job,
-                        int64_t max_rows, aas_result_t *res, char *errstr,
-                        size_t errstr_size) {
+aas_err_t aas_infer_check(aas_model_t *model, const aas_job_t *job,
+                          int64_t max_rows, int64_t *rows_out, char *errstr,
+                          size_t errstr_size) {
     int64_t in_dim = aas_model_input_dim(model);
     if (job->text) {
         if (!aas_model_takes_text(model))
@@ -92,7 +28,8 @@ aas_err_t aas_infer_run(aas_model_t *model, const aas_job_t *job,
         if (job->n_inputs != 0)
             return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                                "a text job carries no tensors");
-        return aas_infer_finish(model, job, 1, NULL, res, errstr, errstr_size);
+        *rows_out = 1;
+        return AAS_ERR_OK;
     }
     if (aas_model_takes_text(model))
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
@@ -132,6 +69,131 @@ aas_err_t aas_infer_run(aas_model_t *model, const aas_job_t *job,
                            (long long)(rows * in_dim * 4));
     aas_err_t err = aas_tensor_check_finite(t, errstr, errstr_size);
     if (err) return err;
+    *rows_out = rows;
+    return AAS_ERR_OK;
+}
 
-    return aas_infer_finish(model, job, rows, t, res, errstr, errstr_size);
+aas_err_t aas_infer_batch_new(aas_infer_batch_t **out, char *errstr,
+                              size_t errstr_size) {
+    if (!(*out = calloc(1, sizeof(**out))))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    return AAS_ERR_OK;
+}
+
+void aas_infer_batch_destroy(aas_infer_batch_t *b) {
+    if (!b) return;
+    free(b->in);
+    free(b->out);
+    free(b->tensors);
+    free(b->preds);
+    free(b->texts);
+    free(b->lens);
+    free(b);
+}
+
+/* Make *p hold at least need elements of size sz (contents not kept). */
+static int aas_infer_reserve(void **p, size_t *cap, size_t need, size_t sz) {
+    if (need <= *cap) return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need) n *= 2;
+    void *q = malloc(n * sz);
+    if (!q) return -1;
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+aas_err_t aas_infer_batch_run(aas_infer_batch_t *b, aas_model_t *model,
+                              const aas_job_t *const *jobs, const int64_t *rows,
+                              size_t n, aas_result_t *res, char *errstr,
+                              size_t errstr_size) {
+    int64_t in_dim = aas_model_input_dim(model), out_dim = aas_model_output_dim(model);
+    int text = aas_model_takes_text(model), classifier = aas_model_is_classifier(model);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += (size_t)rows[i];
+    if (n == 0) return AAS_ERR_OK;
+    /* The rows were bounded per job by aas_infer_check and per batch by the
+     * caller; the products below cannot overflow for sane limits, but a
+     * bound here keeps it so whatever the caller did. */
+    if (total > (size_t)1 << 30 || (size_t)out_dim > ((size_t)1 << 40) / total)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "batch of %zu rows x %lld outputs is too large", total,
+                           (long long)out_dim);
+    if (aas_infer_reserve((void **)&b->out, &b->out_cap, total * (size_t)out_dim,
+                          sizeof(float)) ||
+        aas_infer_reserve((void **)&b->tensors, &b->tensors_cap, n, sizeof(aas_tensor_t)) ||
+        (classifier && aas_infer_reserve((void **)&b->preds, &b->preds_cap, total,
+                                         sizeof(aas_prediction_t))))
+        goto nomem;
+
+    aas_err_t err;
+    int64_t t0 = aas_mono_us();
+    if (text) {
+        if (aas_infer_reserve((void **)&b->texts, &b->texts_cap, n, sizeof(char *)) ||
+            aas_infer_reserve((void **)&b->lens, &b->lens_cap, n, sizeof(size_t)))
+            goto nomem;
+        for (size_t i = 0; i < n; i++) {
+            b->texts[i] = jobs[i]->text;
+            b->lens[i] = strlen(jobs[i]->text);
+        }
+        err = aas_model_infer_text(model, b->texts, b->lens, (int64_t)n, b->out, errstr,
+                                   errstr_size);
+    } else {
+        const float *x;
+        const aas_tensor_t *t0t = &jobs[0]->inputs[0];
+        if (n == 1 && ((uintptr_t)t0t->data % sizeof(float)) == 0) {
+            x = t0t->data; /* one job, aligned: no copy */
+        } else {
+            /* Stack the rows (tensor bytes need not be float-aligned). */
+            if (aas_infer_reserve((void **)&b->in, &b->in_cap, total * (size_t)in_dim,
+                                  sizeof(float)))
+                goto nomem;
+            char *dst = (char *)b->in;
+            for (size_t i = 0; i < n; i++) {
+                const aas_tensor_t *t = &jobs[i]->inputs[0];
+                memcpy(dst, t->data, t->nbytes);
+                dst += t->nbytes;
+            }
+            x = b->in;
+        }
+        err = aas_model_infer(model, x, (int64_t)total, b->out, errstr, errstr_size);
+    }
+    int64_t compute_us = aas_mono_us() - t0;
+    if (err) return err;
+
+    const char *out_name = classifier ? "probabilities" : "output";
+    size_t row = 0;
+    for (size_t i = 0; i < n; i++) {
+        aas_tensor_t *t = &b->tensors[i];
+        const float *y = b->out + row * (size_t)out_dim;
+        *t = (aas_tensor_t){.name = (char *)out_name, .dtype = AAS_DTYPE_F32, .rank = 2,
+                            .shape = {rows[i], out_dim}, .data = (void *)y,
+                            .nbytes = (size_t)rows[i] * (size_t)out_dim * sizeof(float)};
+        res[i].outputs = t;
+        res[i].n_outputs = 1;
+        res[i].predictions = NULL;
+        res[i].n_predictions = 0;
+        res[i].timings.compute_us = compute_us;
+        if (classifier) {
+            aas_prediction_t *p = b->preds + row;
+            for (int64_t r = 0; r < rows[i]; r++) {
+                const float *yr = y + r * out_dim;
+                int64_t best = 0;
+                for (int64_t k = 1; k < out_dim; k++)
+                    if (yr[k] > yr[best]) best = k;
+                p[r].label = (int32_t)best;
+                p[r].probability = yr[best];
+                p[r].name = (char *)aas_model_label_name(model, best);
+            }
+            res[i].predictions = p;
+            res[i].n_predictions = (size_t)rows[i];
+        }
+        row += (size_t)rows[i];
+    }
+    return AAS_ERR_OK;
+
+nomem:
+    return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                       "out of memory for a batch of %zu rows", total);
 }

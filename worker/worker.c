@@ -1,5 +1,6 @@
 /* worker.c - the consume / compute / record loop; see worker.h. */
 #include "worker.h"
+#include "worker_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,49 +48,15 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Longest text in one job"},
     {"job.max.attempts", AAS_CONF_INT, "5", 1, 1000, 0,
      "Times a job may be taken without an outcome before it is FAILED"},
+    {"batch.max.rows", AAS_CONF_INT, "64", 1, 4096, 0,
+     "Most rows in one batched forward pass (and jobs in one window); 1 = no batching"},
+    {"batch.max.delay.us", AAS_CONF_INT, "0", 0, 1000000, 0,
+     "How long a window waits for more jobs after its first; 0 = only those already fetched"},
     {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
      "First backoff after a transient failure (doubles, with jitter)"},
     {"retry.backoff.max.ms", AAS_CONF_INT, "5000", 1, 3600000, 0,
      "Longest backoff after transient failures"},
     AAS_CONF_END};
-
-struct aas_worker_s {
-    const aas_conf_t *conf;
-    char id[AAS_ID_MAX + 1];
-    char infer_topic[256];
-    char train_topic[256];
-    char dlq_topic[256];
-    rd_kafka_t *consumer;
-    rd_kafka_t *dlq;
-    aas_store_t *store;
-    aas_codec_t *codec;
-    aas_model_cache_t *models;
-    aas_codec_limits_t limits;
-    int64_t max_rows, max_attempts;
-    int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
-    uint64_t rng;
-    uint64_t n_done, n_failed, n_skipped, n_dlq, n_retries;
-    /* The training job in progress (at most one), where its message came
-     * from, and the partitions held (paused) until it ends. */
-    aas_trainer_t *trainer;
-    char trainer_topic[256];
-    int32_t trainer_partition;
-    int64_t trainer_offset;
-    int64_t trainer_retry_at_us;
-    rd_kafka_topic_partition_list_t *held;
-    /* Heartbeat: when the next is due, and the counts at the last one. */
-    int64_t hb_period_us, hb_next_us, hb_last_us, started_ms;
-    uint64_t hb_last_done;
-};
-
-/* What became of one message. */
-typedef enum {
-    AAS_MSG_DONE,    /* outcome recorded: store the offset */
-    AAS_MSG_RETRY,   /* transient failure: rewind, back off */
-    AAS_MSG_HOLD,    /* not now (a training job is running): rewind, pause
-                      * its partition until the training ends */
-    AAS_MSG_TAKEN    /* a training thread owns it now */
-} aas_msg_outcome_t;
 
 /* ---- Kafka plumbing ---- */
 
@@ -118,6 +85,7 @@ static void aas_worker_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rerr = rd_kafka_assign(rk, parts);
     } else {
         aas_worker_log_parts("revoke", parts);
+        ((aas_worker_t *)opaque)->revoked = 1; /* close the open window */
         /* Jobs are finished before the next poll, so every stored offset
          * is final; with enable.auto.commit librdkafka commits the stored
          * offsets of revoked partitions itself (a synchronous commit here
@@ -143,7 +111,7 @@ static void aas_worker_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 /* Send the raw message to the dead-letter topic and wait for the broker's
  * acknowledgement, so its offset may be stored after. */
-static aas_err_t aas_worker_dlq_send(aas_worker_t *w, const rd_kafka_message_t *msg,
+aas_err_t aas_worker_dlq_send(aas_worker_t *w, const rd_kafka_message_t *msg,
                                      aas_err_t why_code, const char *why) {
     char partition[16], offset[24];
     snprintf(partition, sizeof(partition), "%d", (int)msg->partition);
@@ -219,7 +187,7 @@ static aas_err_t aas_worker_finish(aas_worker_t *w, aas_result_t *res,
     return err;
 }
 
-static aas_err_t aas_worker_fail(aas_worker_t *w, const char *job_id,
+aas_err_t aas_worker_fail(aas_worker_t *w, const char *job_id,
                                  const char *model, aas_status_t status,
                                  const char *reason) {
     aas_result_t res = {0};
@@ -237,7 +205,7 @@ static aas_err_t aas_worker_fail(aas_worker_t *w, const char *job_id,
     return err;
 }
 
-/* A decoded job: RUNNING, compute, terminal. */
+/* A decoded job from the training topic: RUNNING, then the trainer. */
 static aas_err_t aas_worker_process(aas_worker_t *w, aas_job_t *job,
                                     const rd_kafka_message_t *msg,
                                     int64_t t_take, int64_t decode_us) {
@@ -298,36 +266,26 @@ static aas_err_t aas_worker_process(aas_worker_t *w, aas_job_t *job,
         return AAS_ERR_OK; /* the caller sees w->trainer and holds the message */
     }
 
-    aas_model_t *model;
-    int64_t version;
-    err = aas_model_cache_get(w->models, w->store, job->model,
-                              job->model_version, &model, &version, why,
-                              sizeof(why));
-    if (err) {
-        if (aas_err_is_retriable(err)) return err;
-        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
-    }
-    aas_result_t res = {0};
-    err = aas_infer_run(model, job, w->max_rows, &res, why, sizeof(why));
-    if (err) {
-        aas_result_clear(&res);
-        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
-    }
-    char vstr[24];
-    snprintf(vstr, sizeof(vstr), "%lld", (long long)version);
-    res.job_id = job->id;
-    res.model = job->model;
-    res.model_version = vstr;
-    res.status = AAS_STATUS_SUCCEEDED;
-    res.timings.queue_ms = job->submit_ms > 0 ? now - job->submit_ms : 0;
-    res.timings.decode_us = decode_us;
-    res.timings.total_us = aas_mono_us() - t_take;
-    int written = 0;
-    err = aas_worker_finish(w, &res, vstr, &written);
-    res.job_id = res.model = res.model_version = NULL; /* borrowed */
-    aas_result_clear(&res);
-    if (!err && written) w->n_done++;
-    return err;
+    /* Inference jobs come through batch.c; on this topic they failed above. */
+    return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED,
+                           "unexpected job kind");
+}
+
+aas_msg_outcome_t aas_worker_undecodable(aas_worker_t *w, const rd_kafka_message_t *msg,
+                                         aas_err_t err, const char *why,
+                                         const char *job_id) {
+    AAS_LOG(AAS_LOG_ERROR, "worker",
+            "undecodable message topic=%s partition=%d offset=%lld "
+            "job=%s error=%s reason=\"%s\"",
+            rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+            (long long)msg->offset, job_id[0] ? job_id : "-",
+            aas_err_name(err), why);
+    if (aas_worker_dlq_send(w, msg, err, why)) return AAS_MSG_RETRY;
+    if (!job_id[0]) return AAS_MSG_DONE;
+    char reason[600];
+    snprintf(reason, sizeof(reason), "rejected message: %s", why);
+    return aas_worker_fail(w, job_id, NULL, AAS_STATUS_FAILED, reason) ? AAS_MSG_RETRY
+                                                                       : AAS_MSG_DONE;
 }
 
 /* One Kafka message: decode, then run or hand to the trainer. */
@@ -339,21 +297,7 @@ static aas_msg_outcome_t aas_worker_handle(aas_worker_t *w,
     aas_err_t err = aas_codec_job_decode(w->codec, msg->payload, msg->len,
                                          &w->limits, &job, job_id, why,
                                          sizeof(why));
-    if (err) {
-        AAS_LOG(AAS_LOG_ERROR, "worker",
-                "undecodable message topic=%s partition=%d offset=%lld "
-                "job=%s error=%s reason=\"%s\"",
-                rd_kafka_topic_name(msg->rkt), (int)msg->partition,
-                (long long)msg->offset, job_id[0] ? job_id : "-",
-                aas_err_name(err), why);
-        if (aas_worker_dlq_send(w, msg, err, why)) return AAS_MSG_RETRY;
-        if (!job_id[0]) return AAS_MSG_DONE;
-        char reason[600];
-        snprintf(reason, sizeof(reason), "rejected message: %s", why);
-        return aas_worker_fail(w, job_id, NULL, AAS_STATUS_FAILED, reason)
-                   ? AAS_MSG_RETRY
-                   : AAS_MSG_DONE;
-    }
+    if (err) return aas_worker_undecodable(w, msg, err, why, job_id);
     if (job.kind == AAS_JOB_TRAIN && w->trainer) {
         aas_job_clear(&job); /* one training at a time: this one waits */
         return AAS_MSG_HOLD;
@@ -390,13 +334,13 @@ static void aas_worker_store_offset_at(aas_worker_t *w, const char *topic,
     }
 }
 
-static void aas_worker_store_offset(aas_worker_t *w, const rd_kafka_message_t *msg) {
+void aas_worker_store_offset(aas_worker_t *w, const rd_kafka_message_t *msg) {
     aas_worker_store_offset_at(w, rd_kafka_topic_name(msg->rkt), msg->partition,
                                msg->offset);
 }
 
 /* Put the partition back to msg's offset so the message comes again. */
-static void aas_worker_rewind(aas_worker_t *w, const rd_kafka_message_t *msg) {
+void aas_worker_rewind(aas_worker_t *w, const rd_kafka_message_t *msg) {
     rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
     if (!p) return;
     rd_kafka_topic_partition_list_add(p, rd_kafka_topic_name(msg->rkt),
@@ -545,41 +489,155 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
         AAS_LOG(AAS_LOG_WARN, "worker", "heartbeat not written: %s", why);
 }
 
+/* The next message within timeout_ms, or NULL; errors are logged here. */
+static rd_kafka_message_t *aas_worker_poll(aas_worker_t *w, int timeout_ms) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, timeout_ms);
+    if (m && m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            AAS_LOG(AAS_LOG_WARN, "worker", "consume: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        m = NULL;
+    }
+    return m;
+}
+
+static int aas_worker_is_infer(const aas_worker_t *w, const rd_kafka_message_t *m) {
+    return strcmp(rd_kafka_topic_name(m->rkt), w->infer_topic) == 0;
+}
+
+/*
+ * A window of inference messages after msgs[0]: what is already fetched,
+ * or, with batch.max.delay.us, what arrives within that time, up to
+ * n_slots messages.  A training-topic message ends the window and comes
+ * back in *tail; so does a rebalance (partitions revoked meanwhile).
+ */
+static size_t aas_worker_collect(aas_worker_t *w, rd_kafka_message_t **msgs,
+                                 rd_kafka_message_t **tail) {
+    size_t n = 1;
+    int64_t deadline = aas_mono_us() + w->batch_max_delay_us;
+    *tail = NULL;
+    while (n < w->n_slots && !w->revoked) {
+        int64_t left = deadline - aas_mono_us();
+        rd_kafka_message_t *m =
+            aas_worker_poll(w, left > 0 ? (int)((left + 999) / 1000) : 0);
+        if (!m) {
+            if (left <= 0) break;
+            continue;
+        }
+        if (!aas_worker_is_infer(w, m)) {
+            *tail = m;
+            break;
+        }
+        msgs[n++] = m;
+    }
+    return n;
+}
+
+/*
+ * Offsets after a window: per partition, up to the first message that is
+ * not done (that one is rewound, and everything after it in the window
+ * comes again: idempotent, found terminal).  One offsets_store call.
+ */
+static void aas_worker_settle(aas_worker_t *w, rd_kafka_message_t *const *msgs,
+                              const aas_msg_outcome_t *out, size_t n,
+                              volatile sig_atomic_t *stop) {
+    rd_kafka_topic_partition_list_t *done = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_topic_partition_list_t *blocked = rd_kafka_topic_partition_list_new(4);
+    if (!done || !blocked) {
+        /* Without memory for the lists: store nothing, the window comes again. */
+        for (size_t i = 0; i < n; i++)
+            if (out[i] == AAS_MSG_RETRY) aas_worker_rewind(w, msgs[i]);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+            int32_t part = msgs[i]->partition;
+            if (rd_kafka_topic_partition_list_find(blocked, topic, part)) continue;
+            if (out[i] == AAS_MSG_DONE) {
+                rd_kafka_topic_partition_t *p =
+                    rd_kafka_topic_partition_list_find(done, topic, part);
+                if (!p) p = rd_kafka_topic_partition_list_add(done, topic, part);
+                p->offset = msgs[i]->offset + 1;
+            } else {
+                aas_worker_rewind(w, msgs[i]);
+                rd_kafka_topic_partition_list_add(blocked, topic, part);
+            }
+        }
+        if (done->cnt > 0) {
+            rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->consumer, done);
+            for (int i = 0; i < done->cnt; i++) {
+                rd_kafka_resp_err_t e = err ? err : done->elems[i].err;
+                /* Revoked meanwhile: its next owner re-runs the jobs and
+                 * finds them terminal; nothing is lost. */
+                if (e)
+                    AAS_LOG(AAS_LOG_WARN, "worker", "offset store %s/%d@%lld: %s",
+                            done->elems[i].topic, (int)done->elems[i].partition,
+                            (long long)done->elems[i].offset, rd_kafka_err2str(e));
+            }
+        }
+    }
+    int retry = 0;
+    for (size_t i = 0; i < n; i++) retry |= out[i] == AAS_MSG_RETRY;
+    if (done) rd_kafka_topic_partition_list_destroy(done);
+    if (blocked) rd_kafka_topic_partition_list_destroy(blocked);
+    if (retry) aas_worker_backoff(w, stop);
+    else w->backoff_ms = w->backoff_min_ms;
+}
+
+/* A training-topic message, one at a time (as before batching). */
+static void aas_worker_one(aas_worker_t *w, rd_kafka_message_t *msg,
+                           volatile sig_atomic_t *stop) {
+    switch (aas_worker_handle(w, msg)) {
+    case AAS_MSG_DONE:
+        aas_worker_store_offset(w, msg);
+        w->backoff_ms = w->backoff_min_ms;
+        break;
+    case AAS_MSG_TAKEN:
+        aas_worker_hold(w, msg);
+        break;
+    case AAS_MSG_HOLD:
+        aas_worker_rewind(w, msg);
+        aas_worker_hold(w, msg);
+        break;
+    case AAS_MSG_RETRY:
+        /* Not recorded: this message must be delivered again. */
+        aas_worker_rewind(w, msg);
+        aas_worker_backoff(w, stop);
+        break;
+    }
+}
+
 aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
-    AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s", w->id,
-            w->infer_topic);
+    AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s batch.max.rows=%lld "
+            "batch.max.delay.us=%lld", w->id, w->infer_topic, (long long)w->batch_max_rows,
+            (long long)w->batch_max_delay_us);
+    rd_kafka_message_t **msgs = calloc(w->n_slots, sizeof(*msgs));
+    aas_msg_outcome_t *out = calloc(w->n_slots, sizeof(*out));
+    if (!msgs || !out) {
+        free(msgs);
+        free(out);
+        AAS_LOG(AAS_LOG_ERROR, "worker", "out of memory for a window of %zu", w->n_slots);
+        return AAS_ERR_NOMEM;
+    }
     while (!*stop) {
         aas_worker_reap_trainer(w);
         aas_worker_heartbeat(w);
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(w->consumer, 100);
+        w->revoked = 0;
+        rd_kafka_message_t *msg = aas_worker_poll(w, 100), *tail = msg;
         if (!msg) continue;
-        if (msg->err) {
-            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                AAS_LOG(AAS_LOG_WARN, "worker", "consume: %s",
-                        rd_kafka_message_errstr(msg));
-            rd_kafka_message_destroy(msg);
-            continue;
+        if (aas_worker_is_infer(w, msg)) {
+            msgs[0] = msg;
+            size_t n = aas_worker_collect(w, msgs, &tail);
+            aas_worker_batch_run(w, msgs, n, out);
+            aas_worker_settle(w, msgs, out, n, stop);
+            for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
         }
-        switch (aas_worker_handle(w, msg)) {
-        case AAS_MSG_DONE:
-            aas_worker_store_offset(w, msg);
-            w->backoff_ms = w->backoff_min_ms;
-            break;
-        case AAS_MSG_TAKEN:
-            aas_worker_hold(w, msg);
-            break;
-        case AAS_MSG_HOLD:
-            aas_worker_rewind(w, msg);
-            aas_worker_hold(w, msg);
-            break;
-        case AAS_MSG_RETRY:
-            /* Not recorded: this message must be delivered again. */
-            aas_worker_rewind(w, msg);
-            aas_worker_backoff(w, stop);
-            break;
+        if (tail) {
+            aas_worker_one(w, tail, stop);
+            rd_kafka_message_destroy(tail);
         }
-        rd_kafka_message_destroy(msg);
     }
+    free(msgs);
+    free(out);
     if (w->trainer) {
         /* Shutting down mid-training: stop at the next batch and hand the
          * job back (no outcome, no offset): another worker runs it. */
@@ -637,12 +695,16 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     w->max_rows = aas_conf_get_int(conf, "job.max.rows");
     w->max_attempts = aas_conf_get_int(conf, "job.max.attempts");
     w->hb_period_us = aas_conf_get_int(conf, "worker.heartbeat.ms") * 1000;
+    w->batch_max_rows = aas_conf_get_int(conf, "batch.max.rows");
+    w->batch_max_delay_us = aas_conf_get_int(conf, "batch.max.delay.us");
+    w->n_slots = (size_t)w->batch_max_rows;
     w->started_ms = aas_now_ms();
     w->backoff_min_ms = w->backoff_ms = aas_conf_get_int(conf, "retry.backoff.ms");
     w->backoff_max_ms = aas_conf_get_int(conf, "retry.backoff.max.ms");
     w->rng = (uint64_t)aas_mono_us() ^ ((uint64_t)getpid() << 32);
 
     if ((err = aas_codec_new(&w->codec, errstr, errstr_size))) goto fail;
+    if ((err = aas_worker_batch_init(w, errstr, errstr_size))) goto fail;
     if ((err = aas_cli_store_new(conf, &w->store, errstr, errstr_size)))
         goto fail;
     aas_model_cache_conf_t mc = {
@@ -676,6 +738,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     if ((err = aas_kafka_conf_new(conf, w->id, cdefs, &kc, errstr, errstr_size)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(kc, aas_worker_rebalance_cb);
+    rd_kafka_conf_set_opaque(kc, w);
     char kerr[512];
     w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
     if (!w->consumer) {
@@ -757,6 +820,7 @@ void aas_worker_destroy(aas_worker_t *w) {
     if (w->held) rd_kafka_topic_partition_list_destroy(w->held);
     aas_model_cache_destroy(w->models);
     aas_store_destroy(w->store);
+    aas_worker_batch_free(w);
     aas_codec_destroy(w->codec);
     free(w);
 }
