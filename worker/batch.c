@@ -140,6 +140,7 @@ static void aas_worker_flush(aas_worker_t *w, size_t n) {
             s->buf = NULL;
             if (!err) {
                 if (items[j].written) {
+                    aas_worker_count(w, s->job.model, s->status);
                     if (s->status == AAS_STATUS_SUCCEEDED) {
                         w->n_done++;
                     } else {
@@ -322,6 +323,8 @@ static void aas_worker_run_group(aas_worker_t *w, size_t n, const size_t *g, siz
         memset(b->res, 0, sizeof(b->res[0]) * np);
         err = aas_infer_batch_run(b->infer, model, b->jobs, b->rows, np, b->res, why,
                                   sizeof(why));
+        aas_metric_observe(w->m_batch_rows, (double)total);
+        if (!err) aas_metric_observe(w->m_compute_s, (double)b->res[0].timings.compute_us / 1e6);
         int64_t now = aas_now_ms();
         for (size_t j = 0; j < np; j++) {
             aas_slot_t *s = &slots[p[j]];
@@ -338,6 +341,7 @@ static void aas_worker_run_group(aas_worker_t *w, size_t n, const size_t *g, siz
             r->worker_id = w->id;
             r->finished_ms = now;
             r->timings.queue_ms = s->job.submit_ms > 0 ? now - s->job.submit_ms : 0;
+            aas_metric_observe(w->m_queue_s, (double)r->timings.queue_ms / 1e3);
             r->timings.decode_us = s->decode_us;
             r->timings.total_us = aas_mono_us() - s->t_take;
             char ewhy[512];
@@ -365,6 +369,7 @@ void aas_worker_batch_run(aas_worker_t *w, rd_kafka_message_t *const *msgs, size
         memset(&slots[i], 0, sizeof(slots[i]));
         slots[i].msg = msgs[i];
     }
+    aas_metric_set(w->m_inflight, (double)n);
     aas_worker_admit(w, n);
 
     size_t *order = b->order, m = 0;
@@ -393,6 +398,7 @@ void aas_worker_batch_run(aas_worker_t *w, rd_kafka_message_t *const *msgs, size
         aas_worker_run_group(w, n, order + b->gstart[best], b->glen[best]);
     }
     aas_worker_flush(w, n); /* failures of a window without passes */
+    aas_metric_set(w->m_inflight, 0);
 
     for (size_t i = 0; i < n; i++) {
         /* Every slot is settled by now; a slot left unsettled would be a

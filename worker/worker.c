@@ -52,6 +52,7 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Most rows in one batched forward pass (and jobs in one window); 1 = no batching"},
     {"batch.max.delay.us", AAS_CONF_INT, "0", 0, 1000000, 0,
      "How long a window waits for more jobs after its first; 0 = only those already fetched"},
+    AAS_METRICS_CONF_ROWS,
     {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
      "First backoff after a transient failure (doubles, with jitter)"},
     {"retry.backoff.max.ms", AAS_CONF_INT, "5000", 1, 3600000, 0,
@@ -187,6 +188,16 @@ static aas_err_t aas_worker_finish(aas_worker_t *w, aas_result_t *res,
     return err;
 }
 
+void aas_worker_count(aas_worker_t *w, const char *model, aas_status_t status) {
+    char labels[AAS_ID_MAX + 64];
+    /* model is a validated id: no character needs escaping. */
+    snprintf(labels, sizeof(labels), "model=\"%s\",status=\"%s\"",
+             model && aas_id_valid(model) ? model : "", aas_status_name(status));
+    aas_metric_inc(aas_metrics_counter(w->metrics, "aas_worker_jobs_total",
+                                       "Jobs this worker made terminal", labels),
+                   1);
+}
+
 aas_err_t aas_worker_fail(aas_worker_t *w, const char *job_id,
                                  const char *model, aas_status_t status,
                                  const char *reason) {
@@ -200,7 +211,10 @@ aas_err_t aas_worker_fail(aas_worker_t *w, const char *job_id,
     if (!err) {
         AAS_LOG(AAS_LOG_WARN, "worker", "job=%s status=%s reason=\"%s\"",
                 job_id, aas_status_name(status), reason);
-        if (written) w->n_failed++;
+        if (written) {
+            w->n_failed++;
+            aas_worker_count(w, model, status);
+        }
     }
     return err;
 }
@@ -705,6 +719,27 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
 
     if ((err = aas_codec_new(&w->codec, errstr, errstr_size))) goto fail;
     if ((err = aas_worker_batch_init(w, errstr, errstr_size))) goto fail;
+    if ((err = aas_metrics_new(&w->metrics, errstr, errstr_size))) goto fail;
+    {
+        static const double rows_b[] = AAS_METRICS_ROWS_BOUNDS;
+        static const double secs_b[] = AAS_METRICS_SECONDS_BOUNDS;
+        /* A forward pass of a small model takes microseconds. */
+        static const double comp_b[] = {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+                                        2.5e-3, 5e-3, 0.01, 0.025, 0.1, 1, 10};
+        w->m_batch_rows = aas_metrics_histogram(
+            w->metrics, "aas_worker_batch_rows", "Rows per batched forward pass", NULL,
+            rows_b, sizeof(rows_b) / sizeof(rows_b[0]));
+        w->m_queue_s = aas_metrics_histogram(
+            w->metrics, "aas_worker_queue_seconds",
+            "From the job's submission (client clock) until a worker took it", NULL, secs_b,
+            sizeof(secs_b) / sizeof(secs_b[0]));
+        w->m_compute_s = aas_metrics_histogram(
+            w->metrics, "aas_worker_compute_seconds", "Time of one batched forward pass",
+            NULL, comp_b, sizeof(comp_b) / sizeof(comp_b[0]));
+        w->m_inflight = aas_metrics_gauge(w->metrics, "aas_worker_inflight",
+                                          "Jobs taken but not yet finished", NULL);
+    }
+    if ((err = aas_metrics_serve_conf(w->metrics, conf, errstr, errstr_size))) goto fail;
     if ((err = aas_cli_store_new(conf, &w->store, errstr, errstr_size)))
         goto fail;
     aas_model_cache_conf_t mc = {
@@ -821,6 +856,7 @@ void aas_worker_destroy(aas_worker_t *w) {
     aas_model_cache_destroy(w->models);
     aas_store_destroy(w->store);
     aas_worker_batch_free(w);
+    aas_metrics_destroy(w->metrics);
     aas_codec_destroy(w->codec);
     free(w);
 }

@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "conf.h"
 #include "infer.h"
+#include "metrics.h"
 #include "model_cache.h"
 #include "store.h"
 #include "trainer.h"
@@ -52,6 +53,9 @@ struct aas_worker_s {
     size_t n_slots;
     struct aas_batch_s *batch;
     volatile int revoked;
+    /* Prometheus metrics (docs/metrics.md); served when metrics.port > 0. */
+    aas_metrics_t *metrics;
+    aas_metric_t *m_batch_rows, *m_queue_s, *m_compute_s, *m_inflight;
 };
 
 /* What became of one message. */
@@ -76,6 +80,9 @@ aas_err_t aas_worker_fail(aas_worker_t *w, const char *job_id, const char *model
 aas_msg_outcome_t aas_worker_undecodable(aas_worker_t *w, const rd_kafka_message_t *msg,
                                          aas_err_t err, const char *why,
                                          const char *job_id);
+
+/** @brief Count a job this worker made terminal (jobs_total{model,status}). */
+void aas_worker_count(aas_worker_t *w, const char *model, aas_status_t status);
 
 /* batch.c */
 
