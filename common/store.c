@@ -480,46 +480,59 @@ aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
         char secs[32];
         snprintf(secs, sizeof(secs), "%lld.%03lld", (long long)(left_ms / 1000),
                  (long long)(left_ms % 1000));
+        /* BRPOPLPUSH done done: wait for the token and put it back in the
+         * same step (a rotation), so every other waiter wakes too and the
+         * list keeps its TTL. */
         aas_store_args_init(&a);
-        aas_store_args_add(&a, "BLPOP");
+        aas_store_args_add(&a, "BRPOPLPUSH");
+        aas_store_args_add(&a, k.done);
         aas_store_args_add(&a, k.done);
         aas_store_args_add(&a, secs);
-        /* Not retried: the pop may have happened; the caller retries. */
-        err = aas_store_cmd(st, 0, (int)left_ms, "BLPOP done", &a, &r, errstr,
+        err = aas_store_cmd(st, 0, (int)left_ms, "BRPOPLPUSH done", &a, &r, errstr,
                             errstr_size);
         if (err) return err;
-        int popped = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+        int popped = r->type == REDIS_REPLY_STRING;
         if (!popped && r->type != REDIS_REPLY_NIL) {
-            err = aas_store_reply_bad(r, "BLPOP done", errstr, errstr_size);
+            err = aas_store_reply_bad(r, "BRPOPLPUSH done", errstr, errstr_size);
             freeReplyObject(r);
             return err;
         }
-        if (!popped) {
-            freeReplyObject(r);
-            break; /* server-side timeout */
-        }
-        /* Put the token back (the script does so only if terminal, with
-         * the job's TTL) so every other waiter wakes too. */
+        freeReplyObject(r);
+        if (!popped) break; /* server-side timeout */
+        if ((err = aas_store_status_read(st, job_id, k.job, &known, &s, errstr,
+                                         errstr_size)))
+            return err;
+        if (known && aas_status_is_terminal(s)) goto done;
+        /* A stray token on a job that is not terminal (its hash deleted or
+         * expired and the id reused): it would wake us at once forever.
+         * Take it and give it back only if the job is terminal by then, in
+         * one script (a finish racing with us pushes its own token). */
         aas_store_args_init(&a);
-        aas_store_args_add(&a, k.job);
+        aas_store_args_add(&a, "LPOP");
         aas_store_args_add(&a, k.done);
-        aas_store_args_addb(&a, r->element[1]->str, r->element[1]->len);
-        redisReply *w;
-        err = aas_store_eval(st, AAS_STORE_LUA_WAKE, 0, "wake", 2, &a, &w,
-                             errstr, errstr_size);
+        if ((err = aas_store_cmd(st, 0, 0, "LPOP done", &a, &r, errstr, errstr_size)))
+            return err;
+        int took = r->type == REDIS_REPLY_STRING;
+        redisReply *w = NULL;
+        if (took) {
+            aas_store_args_init(&a);
+            aas_store_args_add(&a, k.job);
+            aas_store_args_add(&a, k.done);
+            aas_store_args_addb(&a, r->str, r->len);
+            err = aas_store_eval(st, AAS_STORE_LUA_WAKE, 0, "wake", 2, &a, &w, errstr,
+                                 errstr_size);
+        }
         freeReplyObject(r);
         if (err) return err;
-        if (w->type == REDIS_REPLY_STRING && w->len < sizeof(name)) {
+        if (w && w->type == REDIS_REPLY_STRING && w->len < sizeof(name)) {
             memcpy(name, w->str, w->len);
             name[w->len] = '\0';
-            if (aas_status_parse(name, &s) == AAS_ERR_OK &&
-                aas_status_is_terminal(s)) {
+            if (aas_status_parse(name, &s) == AAS_ERR_OK && aas_status_is_terminal(s)) {
                 freeReplyObject(w);
                 goto done;
             }
         }
-        /* A stray token on a job that is not terminal: dropped, wait on. */
-        freeReplyObject(w);
+        if (w) freeReplyObject(w);
     }
     /* Last look: the job may have finished as the timeout fired. */
     if ((err = aas_store_status_read(st, job_id, k.job, &known, &s, errstr,

@@ -59,12 +59,11 @@ static const struct {
         "  return s\n"
         "end\n"
         AAS_LUA_NOW
-        "redis.call('HSET', KEYS[1], 'status', 'RUNNING', 'worker', ARGV[1],\n"
-        "  'started_ms', now)\n"
-        "if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'src', ARGV[2]) end\n"
-        "if ARGV[3] ~= '' then\n"
-        "  redis.call('HSET', KEYS[1], 'model', ARGV[3])\n"
-        "end\n"
+        /* One HSET for every field: each redis.call costs (hot path). */
+        "local f = {'status', 'RUNNING', 'worker', ARGV[1], 'started_ms', now}\n"
+        "if ARGV[2] ~= '' then f[7] = 'src'; f[8] = ARGV[2] end\n"
+        "if ARGV[3] ~= '' then f[#f + 1] = 'model'; f[#f + 1] = ARGV[3] end\n"
+        "redis.call('HSET', KEYS[1], unpack(f))\n"
         "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
         "return 'RUNNING ' .. n\n"},
@@ -77,18 +76,16 @@ static const struct {
         "  return 0\n"
         "end\n"
         AAS_LUA_NOW
-        "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_ms', now)\n"
-        "if ARGV[2] ~= '' then\n"
-        "  redis.call('HSET', KEYS[1], 'version', ARGV[2])\n"
-        "end\n"
-        "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end\n"
-        "if ARGV[5] == '1' then redis.call('SET', KEYS[2], ARGV[4])\n"
-        "else redis.call('DEL', KEYS[2]) end\n"
+        "local f = {'status', ARGV[1], 'finished_ms', now}\n"
+        "if ARGV[2] ~= '' then f[#f + 1] = 'version'; f[#f + 1] = ARGV[2] end\n"
+        "if ARGV[3] ~= '' then f[#f + 1] = 'error'; f[#f + 1] = ARGV[3] end\n"
+        "redis.call('HSET', KEYS[1], unpack(f))\n"
         "redis.call('HINCRBY', KEYS[1], 'result_writes', 1)\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+        "if ARGV[5] == '1' then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[6])\n"
+        "else redis.call('DEL', KEYS[2]) end\n"
         "redis.call('DEL', KEYS[3])\n"
         "redis.call('RPUSH', KEYS[3], ARGV[1])\n"
-        "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-        "redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
         "redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
         "return 1\n"},
     /* KEYS: job, done. ARGV: token.  A waiter's push-back after BLPOP: only

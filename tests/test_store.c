@@ -452,6 +452,31 @@ static void wait_times_out_with_timeout_error(void **state) {
                      AAS_ERR_INVAL);
 }
 
+/* A token on a job that is not terminal (hash gone, id reused) must not
+ * wake the waiter over and over: it is taken away, the wait times out,
+ * and a real finish afterwards wakes the next waiter at once. */
+static void stray_token_is_dropped_not_spun_on(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s;
+    assert_int_equal(aas_store_job_start(f->st, "w9", "w", "m", NULL, NULL, NULL,
+                                         NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_test_redis_int(&f->redis, "RPUSH", "aas:done:{w9}", "SUCCEEDED",
+                                        NULL),
+                     1);
+    int64_t t0 = aas_mono_us();
+    assert_int_equal(aas_store_job_wait(f->st, "w9", 400, &s, NULL, 0), AAS_ERR_TIMEOUT);
+    assert_true(aas_mono_us() - t0 >= 350000);
+    assert_int_equal(aas_test_redis_int(&f->redis, "LLEN", "aas:done:{w9}", NULL), 0);
+    assert_int_equal(aas_store_job_finish(f->st, "w9", AAS_STATUS_SUCCEEDED, NULL, "r", 1,
+                                          NULL, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    t0 = aas_mono_us();
+    assert_int_equal(aas_store_job_wait(f->st, "w9", 5000, &s, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_SUCCEEDED);
+    assert_true(aas_mono_us() - t0 < 1000000);
+}
+
 static void two_waiters_both_wake(void **state) {
     fixture_t *f = *state;
     waiter_t w[2], fin = {.port = f->redis.port, .job = "w3", .delay_ms = 400};
@@ -485,15 +510,14 @@ static void wait_pushback_keeps_the_token_and_its_ttl(void **state) {
                                          NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
-    usleep(300 * 1000); /* let it block in BLPOP */
+    usleep(300 * 1000); /* let it block in the pop */
     assert_int_equal(aas_store_job_finish(f->st, "w4", AAS_STATUS_SUCCEEDED,
                                           NULL, "r", 1, NULL, NULL, NULL, 0),
                      AAS_ERR_OK);
     pthread_join(th, NULL);
     assert_int_equal(w.err, AAS_ERR_OK);
     assert_int_equal(w.status, AAS_STATUS_SUCCEEDED);
-    /* BLPOP of the only token deleted the list; the push-back restored the
-     * token and the job's TTL. */
+    /* The rotation kept the token and the list's TTL. */
     assert_int_equal(aas_test_redis_int(&f->redis, "LLEN", "aas:done:{w4}",
                                         NULL),
                      1);
@@ -1064,6 +1088,7 @@ int main(void) {
         T(wait_wakes_when_another_connection_finishes),
         T(wait_times_out_with_timeout_error),
         T(two_waiters_both_wake),
+        T(stray_token_is_dropped_not_spun_on),
         T(wait_pushback_keeps_the_token_and_its_ttl),
         T(model_registry_put_get_versions_meta_delete),
         T(model_get_unknown_is_unknown_model),
