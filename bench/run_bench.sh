@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# run_bench.sh - the aas benchmark in one command (issue 7): kernel, end to
+# end, transport limits and the peers, on this machine, in one run.
+#
+#   bench/run_bench.sh [--quick] [--no-kafka] [--no-peers]
+#
+# Builds Release into build-bench/ (incremental), starts redis-server (own
+# port, temp dir), the dev broker and real Apache Kafka (tools/kafka-local),
+# registers two MLPs with random weights (64-128-128-10, 784-512-512-10),
+# then for each broker x {1, 2 workers} x {batching on, off} starts the
+# workers and, for both MLPs, runs bench_e2e as a burst (many jobs in
+# flight: jobs/s) and one job at a time (latency); then bench_transport
+# (Kafka, dev broker, Redis), build-bench/bench/bench_kernel if it exists,
+# and the Python peers (Celery, ONNX Runtime) if bench/peers exists.
+# Every RESULT line goes to build-bench/bench-results.txt; Markdown tables
+# at the end.  --quick: fewer jobs and messages (a smoke run; its figures
+# are rough).  Stops everything it started on exit.  Exit status 1 if any
+# step failed (e.g. a job did not succeed), after printing what it has.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=$ROOT/build-bench
+QUICK=0 KAFKA=1 PEERS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; shift ;;
+    --no-kafka) KAFKA=0; shift ;;
+    --no-peers) PEERS=0; shift ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$QUICK" = 1 ]; then
+  BURST_JOBS=2000 LAT_JOBS=300 WARMUP=100 TR_COUNT=20000 REDIS_COUNT=50000
+  CELERY_ARGS=(--quick) ORT_ARGS=(--quick)
+else
+  BURST_JOBS=20000 LAT_JOBS=2000 WARMUP=300 TR_COUNT=200000 REDIS_COUNT=200000
+  CELERY_ARGS=(--jobs 5000) ORT_ARGS=()
+fi
+INFLIGHT=1000          # burst: jobs in flight (3.2 MB of 784-float jobs:
+                       # under the dev broker's 5 MiB per partition)
+PARTITIONS=4
+NCPU=$(nproc)
+MLPS=("64-128-128-10" "784-512-512-10")
+
+say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+FAILED=()
+fail_step() { FAILED+=("$1"); printf 'run_bench: FAILED: %s\n' "$1" >&2; }
+
+# ---------------------------------------------------------------- build
+say "building Release into $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAAS_BUILD_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j"$NCPU" >/dev/null
+WORKER=$BUILD/worker/aas-worker PRODUCER=$BUILD/producer/aas-producer
+E2E=$BUILD/bench/bench_e2e TRANSPORT=$BUILD/bench/bench_transport
+RESULTS=$BUILD/bench-results.txt
+: >"$RESULTS"
+
+# ---------------------------------------------------------------- services
+RUN=$(mktemp -d /tmp/aas-bench.XXXXXX)
+PIDS=() WORKER_PIDS=() KDIR=
+cleanup() {
+  local p
+  for p in "${WORKER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${WORKER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
+    wait "${PIDS[$i]}" 2>/dev/null || true
+  done
+  if [ -n "$KDIR" ]; then "$ROOT/tools/kafka-local" stop --dir "$KDIR" --rm >/dev/null 2>&1 || true; fi
+  if [ -n "${AAS_BENCH_KEEP:-}" ]; then cp -r "$RUN" "$AAS_BENCH_KEEP"; fi
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  local p
+  for p in $(shuf -i 20000-60000 -n 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo "run_bench: no free port" >&2; exit 1
+}
+
+REDIS_PORT=$(free_port)
+say "redis-server on 127.0.0.1:$REDIS_PORT"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+  --dir "$RUN" --daemonize no >"$RUN/redis.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$REDIS_PORT" ping >/dev/null
+
+say "dev broker ($PARTITIONS partitions)"
+"$BUILD/tools/aas-devbroker" --partitions "$PARTITIONS" --bootstrap-file "$RUN/devbroker.bs" \
+  >"$RUN/devbroker.out" 2>"$RUN/devbroker.log" &
+PIDS+=($!)
+for _ in $(seq 200); do [ -s "$RUN/devbroker.bs" ] && break; sleep 0.1; done
+declare -A BOOT=([devbroker]=$(cat "$RUN/devbroker.bs"))
+BROKERS=()
+
+kafka_up() {
+  local k=$ROOT/tools/kafka-local
+  "$k" start --dir "$KDIR" --owner $$ &&
+    "$k" create-topic --dir "$KDIR" aas.jobs.infer --partitions "$PARTITIONS" --replication 1 &&
+    "$k" create-topic --dir "$KDIR" aas.jobs.train --partitions "$PARTITIONS" --replication 1 &&
+    "$k" create-topic --dir "$KDIR" aas.jobs.dlq --partitions 1 --replication 1
+}
+if [ "$KAFKA" = 1 ]; then
+  say "Apache Kafka (tools/kafka-local, 1 broker, $PARTITIONS partitions)"
+  KDIR=$RUN/kafka
+  if kafka_up >"$RUN/kafka-start.log" 2>&1; then
+    BOOT[kafka]=$(cat "$KDIR/bootstrap")
+    BROKERS+=(kafka)
+  else
+    tail -n 20 "$RUN/kafka-start.log" >&2
+    fail_step "real Kafka did not start (tools/kafka-local; needs Java 17 and Maven): its rows are missing"
+    KDIR=
+  fi
+fi
+BROKERS+=(devbroker)
+
+# Broker-specific settings, for workers and client alike.  The dev broker
+# holds an idle fetch for the full fetch.wait.max.ms (docs/devbroker.md);
+# real Kafka answers a long-poll fetch as soon as data arrives, so it keeps
+# the defaults (the worker's own fetch.wait.max.ms=10).
+declare -A BX=([kafka]="" [devbroker]="-X kafka.fetch.wait.max.ms=1")
+
+# Batching keys exist only in a worker that has dynamic batching.
+if "$WORKER" --config-reference | grep -q 'batch.max.rows'; then
+  BATCH_MODES=(on off)
+  declare -A BATCH_X=([on]="-X batch.max.rows=64 -X batch.max.delay.us=0" [off]="-X batch.max.rows=1")
+else
+  BATCH_MODES=(n/a)
+  declare -A BATCH_X=([n/a]="")
+  say "this aas-worker has no batch.max.rows: batching rows are labelled n/a"
+fi
+
+# ---------------------------------------------------------------- models
+say "registering models with random weights"
+declare -A MODEL_NAME MODEL_DIM
+for m in "${MLPS[@]}"; do
+  name="bench-mlp-$m"
+  "$E2E" make-model --layers "$m" --out "$RUN/$name.aasm" --seed 7
+  "$PRODUCER" -X "redis.port=$REDIS_PORT" -X "kafka.bootstrap.servers=${BOOT[devbroker]}" model register "$name" "$RUN/$name.aasm" >/dev/null
+  MODEL_NAME[$m]=$name
+  MODEL_DIM[$m]=${m%%-*}
+done
+
+{
+  echo "settings:"
+  echo "  machine: $(lscpu | sed -n 's/^Model name: *//p') x$NCPU, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "  partitions: $PARTITIONS; burst: $BURST_JOBS jobs, $INFLIGHT in flight; latency: $LAT_JOBS jobs, 1 in flight; warm-up $WARMUP jobs"
+  for b in "${BROKERS[@]}"; do
+    echo "  $b (${BOOT[$b]}): workers and client ${BX[$b]:-with default settings}"
+  done
+  for mode in "${BATCH_MODES[@]}"; do echo "  batching $mode: ${BATCH_X[$mode]:-(worker defaults)}"; done
+  echo "  workers: OMP_NUM_THREADS = $NCPU cores / workers"
+} | tee "$RUN/settings.txt" >&2
+
+# Run a command, show its output, keep its RESULT lines.
+record() {
+  local log=$1 rc; shift
+  set +e
+  "$@" 2> >(grep -v 'CONFWARN\|Failed to acquire idempotence PID' >&2) | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  grep '^RESULT ' "$log" >>"$RESULTS" || true
+  return "$rc"
+}
+
+start_workers() { # broker n batching
+  local b=$1 n=$2 mode=$3 i omp=$(( NCPU / $2 ))
+  [ "$omp" -ge 1 ] || omp=1
+  WORKER_PIDS=() WORKER_LOGS=()
+  for i in $(seq "$n"); do
+    local log="$RUN/worker-$b-$n-${mode//\//}-$i.log"
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=$omp "$WORKER" -X "redis.port=$REDIS_PORT" \
+      -X "kafka.bootstrap.servers=${BOOT[$b]}" -X "worker.id=bench-$b-w$i" \
+      -X log.level=info ${BX[$b]} ${BATCH_X[$mode]} >"$log" 2>&1 &
+    WORKER_PIDS+=($!) WORKER_LOGS+=("$log")
+  done
+  # Ready when every worker owns partitions of the inference topic.
+  for i in $(seq 0 $((n - 1))); do
+    for _ in $(seq 900); do
+      grep -q 'rebalance=assign partitions=.*aas.jobs.infer' "${WORKER_LOGS[$i]}" && break
+      kill -0 "${WORKER_PIDS[$i]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if ! grep -q 'rebalance=assign partitions=.*aas.jobs.infer' "${WORKER_LOGS[$i]}"; then
+      tail -n 5 "${WORKER_LOGS[$i]}" >&2
+      return 1
+    fi
+  done
+}
+
+stop_workers() {
+  local p rc=0
+  for p in "${WORKER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${WORKER_PIDS[@]}"; do wait "$p" || rc=1; done
+  WORKER_PIDS=()
+  return $rc
+}
+
+# ---------------------------------------------------------------- end to end
+for b in "${BROKERS[@]}"; do
+  for n in 1 2; do
+    for mode in "${BATCH_MODES[@]}"; do
+      say "e2e: $b, $n worker(s), batching $mode"
+      if ! start_workers "$b" "$n" "$mode"; then
+        fail_step "workers did not get partitions ($b, $n workers, batching $mode)"
+        stop_workers || true
+        continue
+      fi
+      for m in "${MLPS[@]}"; do
+        tags=(--tag "broker=$b" --tag "mlp=$m" --tag "workers=$n" --tag "batching=$mode")
+        # shellcheck disable=SC2206  # BX holds "-X key=value" words
+        common=(--brokers "${BOOT[$b]}" --redis-port "$REDIS_PORT" --model "${MODEL_NAME[$m]}"
+                --dim "${MODEL_DIM[$m]}" --label "$b" "${tags[@]}" ${BX[$b]})
+        record "$RUN/e2e-$b-$n-${mode//\//}-$m-burst.log" "$E2E" "${common[@]}" \
+          --jobs "$BURST_JOBS" --inflight "$INFLIGHT" --warmup "$WARMUP" ||
+          fail_step "bench_e2e burst ($b, $m, $n workers, batching $mode)"
+        record "$RUN/e2e-$b-$n-${mode//\//}-$m-latency.log" "$E2E" "${common[@]}" \
+          --jobs "$LAT_JOBS" --inflight 1 --warmup 50 ||
+          fail_step "bench_e2e latency ($b, $m, $n workers, batching $mode)"
+      done
+      stop_workers || fail_step "a worker did not exit 0 ($b, $n workers, batching $mode)"
+    done
+  done
+done
+
+# ---------------------------------------------------------------- transport
+for b in "${BROKERS[@]}"; do
+  create="admin"
+  [ "$b" = devbroker ] && create=auto
+  for size in "--job-dim 784" "--size 4096"; do
+    say "transport: $b $size"
+    # shellcheck disable=SC2086
+    record "$RUN/transport-$b-${size// /}.log" "$TRANSPORT" kafka --brokers "${BOOT[$b]}" \
+      --label "$b" --create "$create" --count "$TR_COUNT" --partitions "$PARTITIONS" $size \
+      ${BX[$b]//kafka./} || fail_step "bench_transport $b $size"
+  done
+done
+say "transport: redis"
+record "$RUN/transport-redis.log" "$TRANSPORT" redis --port "$REDIS_PORT" --count "$REDIS_COUNT" ||
+  fail_step "bench_transport redis"
+
+# ---------------------------------------------------------------- kernel
+if [ -x "$BUILD/bench/bench_kernel" ]; then
+  say "kernel: bench_kernel"
+  record "$RUN/kernel.log" "$BUILD/bench/bench_kernel" || fail_step "bench_kernel"
+else
+  say "kernel: $BUILD/bench/bench_kernel not built here; skipped"
+fi
+
+# ---------------------------------------------------------------- peers
+if [ "$PEERS" = 1 ] && [ -d "$ROOT/bench/peers" ]; then
+  say "peers: Python venv (bench/peers/setup_venv.sh)"
+  if "$ROOT/bench/peers/setup_venv.sh" "$BUILD/peers-venv"; then
+    PY=$BUILD/peers-venv/bin/python
+    say "peers: Celery"
+    record "$RUN/celery.log" "$PY" "$ROOT/bench/peers/bench_celery.py" --workers 1,2 \
+      --mlp "$(IFS=,; echo "${MLPS[*]}")" "${CELERY_ARGS[@]}" || fail_step "bench_celery.py"
+    say "peers: ONNX Runtime"
+    record "$RUN/onnxruntime.log" "$PY" "$ROOT/bench/peers/bench_onnxruntime.py" \
+      "${ORT_ARGS[@]}" || fail_step "bench_onnxruntime.py"
+  else
+    fail_step "bench/peers/setup_venv.sh"
+  fi
+else
+  say "peers: bench/peers absent (or --no-peers); skipped"
+fi
+
+# ---------------------------------------------------------------- tables
+# md_table FILTER COLUMNS...: a Markdown table of the RESULT lines whose
+# fields match FILTER (awk condition on f["key"]), columns "key:Title".
+md_table() {
+  local filter=$1; shift
+  awk -v cols="$*" '
+    function val(k) { return (k in f) ? f[k] : "" }
+    BEGIN { n = split(cols, c, " ");
+      for (i = 1; i <= n; i++) { split(c[i], kt, ":"); key[i] = kt[1]; title[i] = kt[2]; gsub(/_/, " ", title[i]) }
+      line = "|"; sep = "|";
+      for (i = 1; i <= n; i++) { line = line " " title[i] " |"; sep = sep "---|" }
+      print line; print sep }
+    { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
+    '"$filter"' { line = "|"; for (i = 1; i <= n; i++) line = line " " val(key[i]) " |"; print line }
+  ' "$RESULTS"
+}
+
+{
+echo
+echo "# aas benchmark $( [ "$QUICK" = 1 ] && echo '(--quick: rough figures)')"
+echo
+echo '```'
+cat "$RUN/settings.txt"
+echo '```'
+echo
+echo "## End to end (jobs/s and p50/p99 of the burst: $INFLIGHT in flight; one in flight: latency)"
+echo
+echo "| broker | MLP | workers | batching | jobs/s | p50 ms | p99 ms | one in flight p50 ms | one in flight p99 ms | read lag p99 ms (burst) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+awk '
+  { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
+  f["bench"] == "e2e" && (f["mode"] == "burst" || f["mode"] == "latency") {
+    k = f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"]
+    if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+    if (f["mode"] == "burst") { jps[k] = f["jobs_per_s"]; b50[k] = f["p50_ms"]; b99[k] = f["p99_ms"]; lag[k] = f["read_lag_p99_ms"] }
+    else { l50[k] = f["p50_ms"]; l99[k] = f["p99_ms"] }
+  }
+  END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, SUBSEP)
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], jps[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
+' "$RESULTS"
+echo
+echo "## Transport limits"
+echo
+md_table 'f["bench"] == "transport" && f["target"] != "redis"' \
+  target:target size:bytes count:messages produce_msgs_per_s:produce_msgs/s \
+  consume_msgs_per_s:consume_msgs/s msgs_per_s:produce-then-consume_msgs/s topic_create:topic
+echo
+md_table 'f["bench"] == "transport" && f["target"] == "redis"' \
+  target:target mode:mode batch:jobs_per_batch count:jobs msgs_per_s:jobs/s_HSET+EXPIRE commands_per_s:commands/s
+if grep -q '^RESULT bench=kernel' "$RESULTS"; then
+  echo
+  echo "## Kernel (bench_kernel)"
+  echo
+  keys=$(grep '^RESULT bench=kernel' "$RESULTS" | tr ' ' '\n' | grep '=' | cut -d= -f1 | grep -vx bench |
+         awk '!s[$0]++' | sed 's/.*/&:&/' | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  md_table 'f["bench"] == "kernel"' $keys
+fi
+if grep -q '^RESULT peer=' "$RESULTS"; then
+  echo
+  echo "## Peers"
+  echo
+  md_table 'f["peer"] == "celery" && f["mode"] == "burst"' \
+    peer:peer mlp:MLP workers:workers jobs:burst_jobs jobs_per_s:jobs/s payload:payload
+  echo
+  md_table 'f["peer"] == "celery" && f["mode"] == "latency"' \
+    peer:peer mlp:MLP workers:workers jobs:one-at-a-time_jobs p50_ms:p50_ms p99_ms:p99_ms
+  echo
+  md_table 'f["peer"] == "onnxruntime"' \
+    peer:peer mlp:MLP batch:batch threads:threads ms:ms_per_forward gflops:GFLOP/s rows_per_s:rows/s op:op
+  echo
+  echo "## aas / Celery, 784-512-512-10, 2 workers, burst jobs/s"
+  echo
+  echo "| broker | batching | aas jobs/s | Celery jobs/s | ratio |"
+  echo "|---|---|---|---|---|"
+  awk '
+    { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
+    f["peer"] == "celery" && f["mode"] == "burst" && f["mlp"] == "784-512-512-10" && f["workers"] == 2 { cel = f["jobs_per_s"] }
+    f["bench"] == "e2e" && f["mode"] == "burst" && f["mlp"] == "784-512-512-10" && f["workers"] == 2 {
+      row[++n] = f["broker"] " | " f["batching"]; aas[n] = f["jobs_per_s"] }
+    END { for (i = 1; i <= n; i++) {
+            ratio = (cel + 0 > 0) ? sprintf("%.1fx", aas[i] / cel) : "?"
+            printf "| %s | %s | %s | %s |\n", row[i], aas[i], (cel == "" ? "?" : cel), ratio } }
+  ' "$RESULTS"
+fi
+echo
+echo "RESULT lines: $RESULTS"
+} | tee "$BUILD/bench-tables.md"
+
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo >&2
+  printf 'run_bench: %d step(s) failed:\n' "${#FAILED[@]}" >&2
+  printf '  %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi
