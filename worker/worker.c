@@ -1,8 +1,11 @@
 /* worker.c - the consume / compute / record loop; see worker.h. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "worker.h"
 #include "worker_int.h"
 
 #include <errno.h>
+#include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,9 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Longest text in one job"},
     {"job.max.attempts", AAS_CONF_INT, "5", 1, 1000, 0,
      "Times a job may be taken without an outcome before it is FAILED"},
+    {"worker.threads", AAS_CONF_INT, "0", 0, 1024, 0,
+     "OpenMP threads of oneDNN's forward passes; 0 = OMP_NUM_THREADS, else the CPUs this "
+     "process may run on. Keep threads x workers per host <= cores"},
     {"batch.max.rows", AAS_CONF_INT, "64", 1, 4096, 0,
      "Most rows in one batched forward pass (and jobs in one window); 1 = no batching"},
     {"batch.max.delay.us", AAS_CONF_INT, "0", 0, 1000000, 0,
@@ -710,6 +716,19 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     w->max_attempts = aas_conf_get_int(conf, "job.max.attempts");
     w->hb_period_us = aas_conf_get_int(conf, "worker.heartbeat.ms") * 1000;
     w->batch_max_rows = aas_conf_get_int(conf, "batch.max.rows");
+    /* One threading model: oneDNN runs every primitive on OpenMP (libgomp)
+     * from this thread; size its pool to the cores this worker is given
+     * (docs/performance.md, "Threads"). */
+    {
+        int threads = (int)aas_conf_get_int(conf, "worker.threads");
+        const char *env = getenv("OMP_NUM_THREADS");
+        if (threads == 0 && !(env && *env)) {
+            cpu_set_t set;
+            threads = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+        }
+        if (threads > 0) omp_set_num_threads(threads);
+        AAS_LOG(AAS_LOG_INFO, "worker", "compute threads=%d (OpenMP)", omp_get_max_threads());
+    }
     w->batch_max_delay_us = aas_conf_get_int(conf, "batch.max.delay.us");
     w->n_slots = (size_t)w->batch_max_rows;
     w->started_ms = aas_now_ms();
