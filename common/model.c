@@ -2,6 +2,7 @@
 #include "model_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const aas_model_ops_t *const aas_model_kinds[] = {&aas_model_mlp_ops,
                                                          &aas_model_text_ops};
@@ -64,3 +65,35 @@ aas_err_t aas_model_infer_text(aas_model_t *m, const char *const *texts,
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE, "need at least one text");
     return m->ops->infer_text(m, texts, lens, rows, out, errstr, errstr_size);
 }
+
+static const char *const aas_precision_names[] = {"f32", "bf16", "int8"};
+#define AAS_PRECISION_COUNT (sizeof(aas_precision_names) / sizeof(*aas_precision_names))
+
+const char *aas_precision_name(aas_precision_t p) {
+    return (unsigned)p < AAS_PRECISION_COUNT ? aas_precision_names[p] : "?";
+}
+
+int aas_precision_parse(const char *s, aas_precision_t *out) {
+    for (size_t i = 0; s && i < AAS_PRECISION_COUNT; i++)
+        if (!strcmp(s, aas_precision_names[i])) {
+            *out = (aas_precision_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+aas_err_t aas_model_set_precision(aas_model_t *m, aas_precision_t p, char *errstr,
+                                  size_t errstr_size) {
+    if (!m)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "aas_model_set_precision: NULL model");
+    if ((unsigned)p >= AAS_PRECISION_COUNT)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "unknown precision %d",
+                           (int)p);
+    if (p == m->precision) return AAS_ERR_OK;
+    aas_err_t err = m->ops->set_precision(m, p, errstr, errstr_size);
+    if (!err) m->precision = p;
+    return err;
+}
+
+aas_precision_t aas_model_precision(const aas_model_t *m) { return m->precision; }

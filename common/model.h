@@ -51,11 +51,46 @@ size_t aas_model_footprint(const aas_model_t *m);
 
 /**
  * @brief Forward pass on `rows` rows: in is rows x input_dim f32, out is
- *        rows x output_dim f32 (caller-allocated).  Primitives are created
- *        once per batch size and cached.
+ *        rows x output_dim f32 (caller-allocated).  Any rows >= 1: the rows
+ *        are rounded up to a batch-size bucket (1..8 exact, then three
+ *        significant bits: 10, 12, 14, 16, 20, ..., 224, 256), whose
+ *        primitives are created once and cached; a batch above 256 runs in
+ *        chunks of 256.  Each output row depends only on its input row, never
+ *        on the other rows of the batch.  No allocation once the model has
+ *        seen the bucket (the scratch buffers belong to the model).
  */
 aas_err_t aas_model_infer(aas_model_t *m, const float *in, int64_t rows,
                           float *out, char *errstr, size_t errstr_size);
+
+/* ---- reduced precision (docs/precision.md) ---- */
+
+typedef enum {
+    AAS_PRECISION_F32 = 0,   /* the default: f32 everywhere */
+    AAS_PRECISION_BF16 = 1,  /* bf16 weights and activations, f32 accumulation
+                              * and output; needs AVX-512 BF16 */
+    AAS_PRECISION_INT8 = 2   /* s8 weights (per output channel), 8-bit
+                              * activations quantized per row at run time, s32
+                              * accumulation, f32 output; needs VNNI */
+} aas_precision_t;
+
+/** @brief "f32", "bf16", "int8" ("?" for a value outside the enum). */
+const char *aas_precision_name(aas_precision_t p);
+/** @brief Parse a name of aas_precision_name(): 0 ok (out set), -1 unknown. */
+int aas_precision_parse(const char *s, aas_precision_t *out);
+
+/**
+ * @brief Compute at precision p from now on.  Weights are converted or
+ *        quantized once here; the primitives of each batch size are rebuilt
+ *        lazily.  Back to AAS_PRECISION_F32 gives bit-identical results to
+ *        a model that never left it.  Text models apply it to their MLP.
+ * @return AAS_ERR_INVAL with a reason when the CPU or oneDNN cannot run p
+ *         fast (the message names the missing ISA); the model keeps its
+ *         previous precision then.  Same threading rule as infer.
+ */
+aas_err_t aas_model_set_precision(aas_model_t *m, aas_precision_t p, char *errstr,
+                                  size_t errstr_size);
+/** @brief The precision the model computes at (AAS_PRECISION_F32 after load). */
+aas_precision_t aas_model_precision(const aas_model_t *m);
 
 /**
  * @brief 1 if the model takes text (kind AASTXT1, docs/text.md): then the

@@ -22,6 +22,10 @@ typedef struct aas_model_ops {
     aas_err_t (*infer_text)(aas_model_t *m, const char *const *texts,
                             const size_t *lens, int64_t rows, float *out,
                             char *errstr, size_t errstr_size);
+    /** Switch precision (model.c has checked p is a known value and differs
+     *  from the current one; it records p on success). */
+    aas_err_t (*set_precision)(aas_model_t *m, aas_precision_t p, char *errstr,
+                               size_t errstr_size);
 } aas_model_ops_t;
 
 struct aas_model_s {
@@ -30,6 +34,7 @@ struct aas_model_s {
     int classifier;
     char **labels;      /* output_dim names or NULL */
     size_t footprint;   /* bytes, kept current by the implementation */
+    aas_precision_t precision;
 };
 
 extern const aas_model_ops_t aas_model_mlp_ops;

@@ -134,9 +134,19 @@ static aas_err_t aas_txt_infer_text(aas_model_t *base, const char *const *texts,
     return aas_txt_infer(base, t->scratch, rows, out, errstr, errstr_size);
 }
 
+/* The featurizer is f32 and cheap; only the MLP changes precision. */
+static aas_err_t aas_txt_set_precision(aas_model_t *base, aas_precision_t p,
+                                       char *errstr, size_t errstr_size) {
+    aas_txt_t *t = (aas_txt_t *)base;
+    aas_err_t err = aas_model_set_precision(t->inner, p, errstr, errstr_size);
+    t->base.footprint = sizeof(*t) + aas_model_footprint(t->inner) +
+                        (size_t)(t->scratch_rows * t->base.input_dim) * sizeof(float);
+    return err;
+}
+
 const aas_model_ops_t aas_model_text_ops = {"text", aas_txt_probe, aas_txt_load,
                                             aas_txt_destroy, aas_txt_infer,
-                                            aas_txt_infer_text};
+                                            aas_txt_infer_text, aas_txt_set_precision};
 
 aas_err_t aas_text_model_serialize(int64_t dim, uint32_t version, const void *mlp,
                                    size_t mlp_len, void **blob, size_t *len,
