@@ -8,6 +8,15 @@
  * The cache is bounded by a model count and a byte budget; the least
  * recently used model goes first.
  *
+ * Serving options (store.h: precision, batch limits) are read with the
+ * same refresh, per name, for pinned versions too.  A model is loaded with
+ * its precision applied (aas_model_set_precision); when the precision
+ * changes in Redis, the cached copy is dropped and loaded again, so
+ * `aas-producer model set` takes effect within refresh_ms.  A precision the
+ * model or the CPU cannot run, or a corrupt option in Redis, fails the
+ * model's jobs with the reason (not retriable); the failure is remembered
+ * until the options change, so such jobs do not refetch the blob.
+ *
  * Threading: not thread-safe; owned by the worker's job thread.
  */
 #ifndef AAS_MODEL_CACHE_H
@@ -45,5 +54,31 @@ aas_err_t aas_model_cache_get(aas_model_cache_t *cache, aas_store_t *st,
                               const char *name, const char *version,
                               aas_model_t **model_out, int64_t *version_out,
                               char *errstr, size_t errstr_size);
+
+/** How to serve a model: its options from the registry, as applied. */
+typedef struct {
+    aas_precision_t precision;   /* applied to the model (default f32) */
+    int32_t batch_max_rows;      /* 1..4096, -1 = not set: the worker's
+                                    batch.max.rows */
+    int32_t batch_max_delay_us;  /* 0..1000000, -1 = not set: the worker's
+                                    batch.max.delay.us */
+} aas_model_serving_t;
+
+/**
+ * @brief aas_model_cache_get(), and the model's serving options.
+ * @param serving_out (may be NULL) written on success; the options read
+ *        at most refresh_ms ago.
+ * @return as aas_model_cache_get(), plus: the error of
+ *         aas_model_set_precision (e.g. "precision bf16: CPU lacks
+ *         avx512_bf16") or AAS_ERR_DECODE for a corrupt option in Redis,
+ *         both not retriable, with errstr naming model and reason.
+ */
+aas_err_t aas_model_cache_get_serving(aas_model_cache_t *cache,
+                                      aas_store_t *st, const char *name,
+                                      const char *version,
+                                      aas_model_t **model_out,
+                                      int64_t *version_out,
+                                      aas_model_serving_t *serving_out,
+                                      char *errstr, size_t errstr_size);
 
 #endif
