@@ -860,6 +860,33 @@ static aas_err_t aas_job_from_value(avro_value_t *v,
                               errstr_size);
 }
 
+int aas_codec_job_peek_model(const aas_codec_t *codec, const void *buf, size_t len,
+                             char *model_out) {
+    const unsigned char *b = buf;
+    model_out[0] = '\0';
+    /* Only the current writer schema, whose first fields are id (string),
+     * kind (enum), model (string); older writers are simply "unknown". */
+    if (!codec || !buf || len < AAS_CODEC_HEADER_SIZE || b[0] != AAS_CODEC_MAGIC0 ||
+        b[1] != AAS_CODEC_MAGIC1 || aas_get_le64(b + 2) != codec->known[0].fp)
+        return -1;
+    char why[64];
+    aas_scan_t s = {.start = b + AAS_CODEC_HEADER_SIZE, .p = b + AAS_CODEC_HEADER_SIZE,
+                    .end = b + len, .errstr = why, .errstr_size = sizeof(why)};
+    size_t n;
+    int64_t kind;
+    if (aas_scan_len(&s, &n)) return -1;
+    s.p += n;
+    if (aas_scan_long(&s, &kind) || aas_scan_len(&s, &n) || n == 0 || n > AAS_ID_MAX)
+        return -1;
+    memcpy(model_out, s.p, n);
+    model_out[n] = '\0';
+    if (!aas_id_valid(model_out)) {
+        model_out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 aas_err_t aas_codec_job_decode(aas_codec_t *codec, const void *buf, size_t len,
                                const aas_codec_limits_t *limits, aas_job_t *job,
                                char *job_id_out, char *errstr,

@@ -82,6 +82,16 @@ aas_err_t aas_codec_job_decode(aas_codec_t *codec, const void *buf, size_t len,
                                char *job_id_out, char *errstr,
                                size_t errstr_size);
 
+/**
+ * @brief The model name of an encoded job without decoding it (a few bytes
+ *        read), e.g. to pick a batching window's limits before decoding.
+ * @param model_out AAS_ID_MAX+1 bytes: a valid name, or "" on failure.
+ * @return 0, or -1 when it cannot tell (another writer schema, malformed);
+ *         the full decode is still the judge of the message.
+ */
+int aas_codec_job_peek_model(const aas_codec_t *codec, const void *buf, size_t len,
+                             char *model_out);
+
 /** @brief Encode a result.  *buf is malloc'ed (caller frees). */
 aas_err_t aas_codec_result_encode(aas_codec_t *codec, const aas_result_t *res,
                                   void **buf, size_t *len, char *errstr,

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "harness_fleet.h"
+#include "store.h"
 
 #define N_ONE 300   /* one-row jobs */
 #define N_MULTI 20  /* 3-row jobs */
@@ -156,6 +157,35 @@ static void backlog_runs_in_batches_with_per_job_results(void **state) {
      * (up to 32 rows).  Even fetches that arrive a few messages at a time
      * give well over 2 rows a pass; one job a pass would give 1.1. */
     assert_true(passes * 2 < rows);
+
+    /* The model's own limit (serving option batch_max_rows = 4) wins over
+     * the worker's 32: a second backlog, served by a restarted worker (a
+     * fresh metrics registry), runs in passes of at most 4 rows. */
+    assert_int_equal(aas_test_proc_stop(&f->workers[0], 30000), 0);
+    aas_store_model_opts_t o;
+    aas_store_model_opts_init(&o);
+    o.batch_max_rows = 4;
+    char why[512];
+    assert_int_equal(aas_store_model_opts_set(aas_client_store(f->client), AAS_FLEET_MODEL, &o,
+                                              AAS_STORE_OPT_BATCH_ROWS, why, sizeof(why)),
+                     AAS_ERR_OK);
+    for (int j = 0; j < 100; j++) {
+        snprintf(id, sizeof(id), "again-%d", j);
+        assert_int_equal(aas_fleet_submit(f, id, AAS_FLEET_MODEL, one[j], 1, AAS_FLEET_IN), 0);
+    }
+    assert_int_equal(aas_fleet_start_worker(f, 0), 0);
+    for (int j = 0; j < 100; j++) {
+        snprintf(id, sizeof(id), "again-%d", j);
+        assert_int_equal(aas_fleet_check(f, id, one[j], 1, 120000), 0);
+    }
+    assert_int_equal(scrape(port, text, sizeof(text)), 0);
+    passes = metric(text, "aas_worker_batch_rows_count");
+    double le4 = metric(text, "aas_worker_batch_rows_bucket{le=\"4\"}");
+    double le2 = metric(text, "aas_worker_batch_rows_bucket{le=\"2\"}");
+    fprintf(stderr, "batching: model limit 4: %.0f passes, %.0f of at most 2 rows, "
+            "%.0f of at most 4\n", passes, le2, le4);
+    assert_true(passes >= 25);
+    assert_true(le4 == passes);
     assert_int_equal(aas_fleet_stop(f), 0);
 }
 

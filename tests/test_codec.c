@@ -296,6 +296,30 @@ static void job_round_trip_all_fields(void **state) {
     aas_job_clear(&out);
 }
 
+/* The model name read from the first bytes, as the worker's batching
+ * window does; anything it cannot read safely is "unknown" (-1, ""). */
+static void peek_model_reads_the_name_or_says_unknown(void **state) {
+    aas_codec_t *codec = *state;
+    aas_job_t job;
+    full_job(&job);
+    size_t len;
+    unsigned char *buf = encode_job(codec, &job, &len);
+    char model[AAS_ID_MAX + 1];
+    assert_int_equal(aas_codec_job_peek_model(codec, buf, len, model), 0);
+    assert_string_equal(model, "mnist_mlp");
+    for (size_t cut = 0; cut < 12 + strlen("job-1") + strlen("mnist_mlp"); cut++) {
+        assert_int_equal(aas_codec_job_peek_model(codec, buf, cut, model), -1);
+        assert_string_equal(model, "");
+    }
+    buf[2] ^= 1; /* another fingerprint */
+    assert_int_equal(aas_codec_job_peek_model(codec, buf, len, model), -1);
+    buf[2] ^= 1;
+    buf[10 + 1 + 5 + 1 + 1] = '/'; /* a byte of the name no id may hold */
+    assert_int_equal(aas_codec_job_peek_model(codec, buf, len, model), -1);
+    free(buf);
+    aas_job_clear(&job);
+}
+
 static void job_round_trip_absent_optionals(void **state) {
     aas_codec_t *codec = *state;
     aas_job_t job, out;
@@ -1051,6 +1075,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(job_round_trip_all_fields),
         cmocka_unit_test(job_round_trip_absent_optionals),
+        cmocka_unit_test(peek_model_reads_the_name_or_says_unknown),
         cmocka_unit_test(result_round_trip_all_fields),
         cmocka_unit_test(result_round_trip_absent_optionals),
         cmocka_unit_test(encoded_header_is_magic_and_fingerprint),

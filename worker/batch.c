@@ -52,7 +52,51 @@ struct aas_batch_s {
     aas_store_start_t *start;
     aas_store_finish_t *finish;
     aas_infer_batch_t *infer;
+    /* Per model, the batch limits of its serving options as last seen when
+     * its jobs ran, so the next window it opens uses them (a ring). */
+    struct {
+        char model[AAS_ID_MAX + 1];
+        int64_t rows, delay_us;
+    } limits[32];
+    size_t n_limits, next_limit;
 };
+
+void aas_worker_batch_limits(aas_worker_t *w, const rd_kafka_message_t *msg,
+                             int64_t *max_rows, int64_t *max_delay_us) {
+    aas_batch_t *b = w->batch;
+    char model[AAS_ID_MAX + 1];
+    *max_rows = w->batch_max_rows;
+    *max_delay_us = w->batch_max_delay_us;
+    if (aas_codec_job_peek_model(w->codec, msg->payload, msg->len, model)) return;
+    for (size_t i = 0; i < b->n_limits; i++)
+        if (strcmp(b->limits[i].model, model) == 0) {
+            *max_rows = b->limits[i].rows;
+            *max_delay_us = b->limits[i].delay_us;
+            return;
+        }
+}
+
+/* Remember a model's limits (serving options, or the worker's defaults). */
+static void aas_worker_batch_learn(aas_worker_t *w, const char *model,
+                                   const aas_model_serving_t *sv) {
+    aas_batch_t *b = w->batch;
+    int64_t rows = sv->batch_max_rows > 0 ? sv->batch_max_rows : w->batch_max_rows;
+    int64_t delay = sv->batch_max_delay_us >= 0 ? sv->batch_max_delay_us
+                                                : w->batch_max_delay_us;
+    size_t i = 0;
+    while (i < b->n_limits && strcmp(b->limits[i].model, model) != 0) i++;
+    if (i == b->n_limits) {
+        if (b->n_limits < sizeof(b->limits) / sizeof(b->limits[0])) {
+            i = b->n_limits++;
+        } else {
+            i = b->next_limit;
+            b->next_limit = (b->next_limit + 1) % b->n_limits;
+        }
+        snprintf(b->limits[i].model, sizeof(b->limits[i].model), "%s", model);
+    }
+    b->limits[i].rows = rows;
+    b->limits[i].delay_us = delay;
+}
 
 aas_err_t aas_worker_batch_init(aas_worker_t *w, char *errstr, size_t errstr_size) {
     size_t n = w->n_slots;
@@ -287,10 +331,11 @@ static void aas_worker_run_group(aas_worker_t *w, size_t n, const size_t *g, siz
     char why[512];
     aas_model_t *model;
     int64_t version;
+    aas_model_serving_t sv;
     aas_slot_t *first = &slots[g[0]];
-    aas_err_t err = aas_model_cache_get(w->models, w->store, first->job.model,
-                                        first->job.model_version, &model, &version,
-                                        why, sizeof(why));
+    aas_err_t err = aas_model_cache_get_serving(w->models, w->store, first->job.model,
+                                                first->job.model_version, &model, &version,
+                                                &sv, why, sizeof(why));
     if (err) {
         for (size_t i = 0; i < ng; i++) {
             if (aas_err_is_retriable(err)) aas_slot_settle(&slots[g[i]], AAS_MSG_RETRY);
@@ -298,6 +343,8 @@ static void aas_worker_run_group(aas_worker_t *w, size_t n, const size_t *g, siz
         }
         return;
     }
+    aas_worker_batch_learn(w, first->job.model, &sv);
+    int64_t max_rows = sv.batch_max_rows > 0 ? sv.batch_max_rows : w->batch_max_rows;
     /* Inputs first: a job that cannot run fails alone. */
     size_t nv = 0;
     for (size_t i = 0; i < ng; i++) {
@@ -308,14 +355,15 @@ static void aas_worker_run_group(aas_worker_t *w, size_t n, const size_t *g, siz
             b->pass[nv++] = g[i];
     }
     for (size_t i = 0; i < nv;) {
-        /* A pass holds at most batch.max.rows rows, except a single job
+        /* A pass holds at most max_rows rows (the model's serving option,
+         * else batch.max.rows), except a single job
          * larger than that, which runs alone. */
         size_t np = 0;
         int64_t total = 0;
         const size_t *p = b->pass + i;
         for (; i < nv; i++) {
             aas_slot_t *s = &slots[b->pass[i]];
-            if (np > 0 && total + s->rows > w->batch_max_rows) break;
+            if (np > 0 && total + s->rows > max_rows) break;
             b->jobs[np] = &s->job;
             b->rows[np++] = s->rows;
             total += s->rows;

@@ -527,16 +527,22 @@ static int aas_worker_is_infer(const aas_worker_t *w, const rd_kafka_message_t *
 
 /*
  * A window of inference messages after msgs[0]: what is already fetched,
- * or, with batch.max.delay.us, what arrives within that time, up to
- * n_slots messages.  A training-topic message ends the window and comes
+ * or, with a max delay, what arrives within that time, up to the max rows
+ * (and never more than n_slots messages).  A training-topic message ends the window and comes
  * back in *tail; so does a rebalance (partitions revoked meanwhile).
  */
 static size_t aas_worker_collect(aas_worker_t *w, rd_kafka_message_t **msgs,
                                  rd_kafka_message_t **tail) {
     size_t n = 1;
-    int64_t deadline = aas_mono_us() + w->batch_max_delay_us;
+    /* The window waits on behalf of the model of the job that opened it:
+     * up to its max delay, until it holds its max rows (one or more a job);
+     * jobs of other models that come meanwhile ride along. */
+    int64_t rows, delay_us;
+    aas_worker_batch_limits(w, msgs[0], &rows, &delay_us);
+    size_t cap = (size_t)rows < w->n_slots ? (size_t)rows : w->n_slots;
+    int64_t deadline = aas_mono_us() + delay_us;
     *tail = NULL;
-    while (n < w->n_slots && !w->revoked) {
+    while (n < cap && !w->revoked) {
         int64_t left = deadline - aas_mono_us();
         rd_kafka_message_t *m =
             aas_worker_poll(w, left > 0 ? (int)((left + 999) / 1000) : 0);
@@ -730,7 +736,9 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
         AAS_LOG(AAS_LOG_INFO, "worker", "compute threads=%d (OpenMP)", omp_get_max_threads());
     }
     w->batch_max_delay_us = aas_conf_get_int(conf, "batch.max.delay.us");
-    w->n_slots = (size_t)w->batch_max_rows;
+    /* Room for the largest window any model may ask for (its serving
+     * option batch_max_rows goes up to 4096); untouched slots cost no RSS. */
+    w->n_slots = (size_t)(w->batch_max_rows > 4096 ? w->batch_max_rows : 4096);
     w->started_ms = aas_now_ms();
     w->backoff_min_ms = w->backoff_ms = aas_conf_get_int(conf, "retry.backoff.ms");
     w->backoff_max_ms = aas_conf_get_int(conf, "retry.backoff.max.ms");

@@ -95,6 +95,14 @@ aas_err_t aas_worker_batch_init(aas_worker_t *w, char *errstr, size_t errstr_siz
 void aas_worker_batch_free(aas_worker_t *w);
 
 /**
+ * @brief The window limits for msg's model: its serving options
+ *        (batch_max_rows, batch_max_delay_us) as seen when its jobs last
+ *        ran, else the worker's batch.max.rows and batch.max.delay.us.
+ */
+void aas_worker_batch_limits(aas_worker_t *w, const rd_kafka_message_t *msg,
+                             int64_t *max_rows, int64_t *max_delay_us);
+
+/**
  * @brief Run msgs[0..n) (inference-topic messages, n <= w->n_slots) as
  *        batched forward passes; out[i] is what became of msgs[i].  Outcomes
  *        are recorded in Redis (pipelined) before this returns.
