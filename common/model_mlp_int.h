@@ -43,6 +43,7 @@ typedef struct {
 /* The primitives of one bucket (rows) at the model's precision. */
 typedef struct {
     int64_t rows;        /* 0 = not built yet */
+    int threads;         /* OpenMP threads the primitives were planned for */
     dnnl_primitive_t ip[AAS_MLP_MAX_LAYERS];
     dnnl_memory_t src[AAS_MLP_MAX_LAYERS], dst[AAS_MLP_MAX_LAYERS];
     dnnl_memory_t pad[AAS_MLP_MAX_LAYERS];   /* scratchpad views, or NULL */

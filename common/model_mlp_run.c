@@ -30,6 +30,7 @@
  * Not thread-safe: a model is used by one thread at a time.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,10 @@
 #include "dnn.h"
 #include "model_mlp_int.h"
 
-/* Host memory a cached primitive holds beyond the buffers we count, a
- * nominal figure so that footprint grows with the cache. */
-#define AAS_MLP_PRIM_BYTES 4096
+/* Host memory a built primitive holds beyond the buffers we count (JIT
+ * code, descriptors), for the footprint: a bucket of the 784-512-512-10 MLP
+ * (3 inner products and a softmax) adds ~280 KB of RSS. */
+#define AAS_MLP_PRIM_BYTES 65536
 #define AAS_MLP_ALIGN 64
 
 /* ---- buckets ---- */
@@ -399,13 +401,17 @@ static aas_err_t aas_mlp_batch_build(aas_mlp_t *m, aas_mlp_batch_t *b, int64_t r
     return AAS_ERR_OK;
 }
 
-/* The primitives of the bucket of n rows, built on first use. */
+/* The primitives of the bucket of n rows, built on first use.  oneDNN
+ * plans a primitive's work split for the OpenMP threads of the moment, so
+ * a bucket built for another thread count is rebuilt. */
 static aas_err_t aas_mlp_batch_get(aas_mlp_t *m, int64_t n, aas_mlp_batch_t **out,
                                    char *errstr, size_t errstr_size) {
-    int index;
+    int index, threads = omp_get_max_threads();
     int64_t rows = aas_mlp_bucket(n, &index);
     aas_mlp_batch_t *b = &m->cache[index];
+    if (b->rows != 0 && b->threads != threads) aas_mlp_batch_free(m, b);
     if (b->rows == 0) {
+        b->threads = threads;
         aas_err_t err = aas_mlp_batch_build(m, b, rows, errstr, errstr_size);
         if (err) aas_mlp_batch_free(m, b);
         aas_mlp_update_footprint(m);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,33 @@ static void footprint_stops_growing_once_buckets_are_built(void **state) {
     }
     free(x);
     free(y);
+    aas_model_destroy(m);
+}
+
+/* oneDNN plans a primitive for the OpenMP threads of the moment: after a
+ * change of thread count the buckets are rebuilt, results unchanged. */
+static void thread_count_change_keeps_results(void **state) {
+    (void)state;
+    const int64_t dims[] = {64, 128, 10};
+    const aas_act_t acts[] = {AAS_ACT_RELU, AAS_ACT_SOFTMAX};
+    aas_model_t *m = random_model(9, 2, dims, acts);
+    float *x = random_rows(13, 64, 64), one[64 * 10], two[64 * 10];
+    int old = omp_get_max_threads();
+    for (int p = AAS_PRECISION_F32; p <= AAS_PRECISION_INT8; p++) {
+        if (!use_precision(m, (aas_precision_t)p)) continue;
+        size_t fp = 0;
+        for (int round = 0; round < 2; round++) { /* the second round grows nothing */
+            omp_set_num_threads(1);
+            infer_ok(m, x, 64, one);
+            omp_set_num_threads(2);
+            infer_ok(m, x, 64, two);
+            for (int k = 0; k < 64 * 10; k++) assert_float_equal(one[k], two[k], 1e-6);
+            if (round) assert_int_equal(aas_model_footprint(m), fp);
+            fp = aas_model_footprint(m);
+        }
+    }
+    omp_set_num_threads(old);
+    free(x);
     aas_model_destroy(m);
 }
 
@@ -541,6 +569,7 @@ int main(void) {
         cmocka_unit_test(every_batch_size_gives_each_row_its_result),
         cmocka_unit_test(partial_bucket_ignores_stale_padding),
         cmocka_unit_test(footprint_stops_growing_once_buckets_are_built),
+        cmocka_unit_test(thread_count_change_keeps_results),
         cmocka_unit_test(bf16_and_int8_stay_close_to_f32_on_digits),
         cmocka_unit_test(bf16_and_int8_stay_close_to_f32_at_784_512_512_10),
         cmocka_unit_test(nonfinite_rows_stay_contained),
