@@ -358,7 +358,11 @@ static double accuracy(aas_model_t *m, const float *x, const int32_t *y, int64_t
     return (double)ok / (double)rows;
 }
 
-static void digits(const char *path, int seeds, const char *hidden, int threads) {
+static void digits(const char *path, int seeds, const char *hidden_list, int threads) {
+    char hidden[64]; /* "128,128" -> "128-128", as in 64-128-128-10 */
+    snprintf(hidden, sizeof(hidden), "%s", hidden_list);
+    for (char *p = hidden; *p; p++)
+        if (*p == ',') *p = '-';
     static float x[DIGITS_ROWS * DIGITS_DIM], xtr[DIGITS_ROWS * DIGITS_DIM],
         xte[DIGITS_ROWS * DIGITS_DIM];
     static int32_t y[DIGITS_ROWS], ytr[DIGITS_ROWS], yte[DIGITS_ROWS];
@@ -389,7 +393,7 @@ static void digits(const char *path, int seeds, const char *hidden, int threads)
         aas_train_params_default(&p);
         char why[512] = "", seedtxt[16];
         snprintf(seedtxt, sizeof(seedtxt), "%d", seed);
-        const char *kv[][2] = {{"hidden", hidden},      {"epochs", "40"},
+        const char *kv[][2] = {{"hidden", hidden_list}, {"epochs", "40"},
                                {"batch_size", "32"},    {"optimizer", "adam"},
                                {"learning_rate", "0.003"}, {"scale", "0.0625"},
                                {"seed", seedtxt},       {"validation_fraction", "0"}};
