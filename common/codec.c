@@ -872,8 +872,8 @@ int aas_codec_job_peek_model(const aas_codec_t *codec, const void *buf, size_t l
     char why[64];
     aas_scan_t s = {.start = b + AAS_CODEC_HEADER_SIZE, .p = b + AAS_CODEC_HEADER_SIZE,
                     .end = b + len, .errstr = why, .errstr_size = sizeof(why)};
-    size_t n;
-    int64_t kind;
+    size_t n = 0;
+    int64_t kind = 0;
     if (aas_scan_len(&s, &n)) return -1;
     s.p += n;
     if (aas_scan_long(&s, &kind) || aas_scan_len(&s, &n) || n == 0 || n > AAS_ID_MAX)
