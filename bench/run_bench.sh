@@ -325,10 +325,19 @@ if grep -q '^RESULT bench=kernel' "$RESULTS"; then
   echo
   echo "## Kernel (bench_kernel)"
   echo
-  keys=$(grep '^RESULT bench=kernel' "$RESULTS" | tr ' ' '\n' | grep '=' | cut -d= -f1 | grep -vx bench |
-         awk '!s[$0]++' | sed 's/.*/&:&/' | tr '\n' ' ')
-  # shellcheck disable=SC2086
-  md_table 'f["bench"] == "kernel"' $keys
+  # bench_kernel's own fields, one table per section= value (if it has any).
+  sections=$(grep '^RESULT bench=kernel' "$RESULTS" | sed -n 's/.* section=\([^ ]*\).*/\1/p' | awk '!s[$0]++')
+  [ -n "$sections" ] || sections=-
+  for sec in $sections; do
+    if [ "$sec" = - ]; then pat='^RESULT bench=kernel'; filter='f["bench"] == "kernel"'
+    else pat="^RESULT bench=kernel.* section=$sec( |\$)"; filter="f[\"bench\"] == \"kernel\" && f[\"section\"] == \"$sec\""
+      echo "$sec:"; echo; fi
+    keys=$(grep -E "$pat" "$RESULTS" | tr ' ' '\n' | grep '=' | cut -d= -f1 | grep -vx 'bench\|section' |
+           awk '!s[$0]++' | sed 's/.*/&:&/' | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    md_table "$filter" $keys
+    echo
+  done
 fi
 if grep -q '^RESULT peer=' "$RESULTS"; then
   echo
