@@ -422,6 +422,63 @@ aas_err_t aas_store_result_get(aas_store_t *st, const char *job_id,
     return err;
 }
 
+aas_err_t aas_store_result_if_done(aas_store_t *st, const char *job_id, int *done,
+                                   aas_status_t *status, void **buf, size_t *len,
+                                   char *errstr, size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    char name[16];
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    if (!done || !status || !buf || !len)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: done, status, buf and len are required", job_id);
+    *done = 0;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.job);
+    aas_store_args_add(&a, k.result);
+    aas_store_args_addll(&a, (long long)AAS_STORE_RESULT_MAX);
+    err = aas_store_eval(st, AAS_STORE_LUA_RESULT, AAS_STORE_F_RETRY, "result", 2, &a, &r,
+                         errstr, errstr_size);
+    if (err) return err;
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return AAS_ERR_OK; /* not terminal */
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements > 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof(name)) {
+        err = aas_store_reply_bad(r, "result", errstr, errstr_size);
+        freeReplyObject(r);
+        return err;
+    }
+    memcpy(name, r->element[0]->str, r->element[0]->len);
+    name[r->element[0]->len] = '\0';
+    redisReply *v = r->elements == 2 ? r->element[1] : NULL;
+    if (aas_status_parse(name, status)) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                          "job %s: unknown status '%s' in Redis", job_id, name);
+    } else if (!v) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND,
+                          "job %s has no result in Redis", job_id);
+    } else if (v->type == REDIS_REPLY_INTEGER) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                          "job %s: result of %lld bytes exceeds %zu", job_id, v->integer,
+                          (size_t)AAS_STORE_RESULT_MAX);
+    } else if (v->type != REDIS_REPLY_STRING || v->len > AAS_STORE_RESULT_MAX) {
+        err = aas_store_reply_bad(v, "result", errstr, errstr_size);
+    } else if (!(*buf = malloc(v->len ? v->len : 1))) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                          "job %s: out of memory for the result", job_id);
+    } else {
+        memcpy(*buf, v->str, v->len);
+        *len = v->len;
+        *done = 1;
+    }
+    freeReplyObject(r);
+    return err;
+}
+
 /* HGET status; *known = 0 if absent. */
 static aas_err_t aas_store_status_read(aas_store_t *st, const char *job_id,
                                        const char *job_key, int *known,

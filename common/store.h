@@ -199,6 +199,18 @@ aas_err_t aas_store_job_get(aas_store_t *st, const char *job_id,
                             size_t errstr_size);
 
 /**
+ * @brief A waiter's one round trip: if the job is terminal, its status and
+ *        result bytes (*buf malloc'ed, caller frees) and *done = 1; else
+ *        *done = 0 and nothing else is written.
+ * @return as aas_store_result_get when terminal (AAS_ERR_NOT_FOUND without
+ *         a result, AAS_ERR_TOO_LARGE over AAS_STORE_RESULT_MAX, checked
+ *         server-side).
+ */
+aas_err_t aas_store_result_if_done(aas_store_t *st, const char *job_id, int *done,
+                                   aas_status_t *status, void **buf, size_t *len,
+                                   char *errstr, size_t errstr_size);
+
+/**
  * @brief Result bytes (malloc'ed, caller frees). AAS_ERR_NOT_FOUND if none,
  *        AAS_ERR_TOO_LARGE (nothing transferred) above AAS_STORE_RESULT_MAX.
  */

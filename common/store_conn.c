@@ -100,6 +100,17 @@ static const struct {
         "  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end\n"
         "end\n"
         "return s\n"},
+    /* KEYS: job, result. ARGV: max.  A waiter's one read when the job may
+     * be done: nil = not terminal (or unknown); {status} = terminal without
+     * a result; {status, length} when over max; {status, bytes}. */
+    [AAS_STORE_LUA_RESULT] = {"result",
+        AAS_LUA_TERMINAL
+        "local s = redis.call('HGET', KEYS[1], 'status')\n"
+        "if not terminal(s) then return false end\n"
+        "local n = redis.call('STRLEN', KEYS[2])\n"
+        "if n == 0 then return {s} end\n"
+        "if n > tonumber(ARGV[1]) then return {s, n} end\n"
+        "return {s, redis.call('GET', KEYS[2])}\n"},
     /* KEYS: string key. ARGV: max.  nil = absent/empty, integer = its
      * length when over max, else the bytes. */
     [AAS_STORE_LUA_GETB] = {"getb",

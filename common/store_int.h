@@ -29,6 +29,7 @@ typedef enum {
     AAS_STORE_LUA_MODEL_DELETE,
     AAS_STORE_LUA_CANCEL,
     AAS_STORE_LUA_PROGRESS,
+    AAS_STORE_LUA_RESULT,
     AAS_STORE_LUA__COUNT
 } aas_store_lua_t;
 

@@ -213,14 +213,22 @@ aas_err_t aas_client_status(aas_client_t *c, const char *job_id,
 aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
                           aas_result_t *res, char *errstr, size_t errstr_size) {
     aas_status_t st;
-    aas_err_t err = aas_store_job_wait(c->store, job_id, timeout_ms, &st, errstr,
-                                       errstr_size);
+    void *buf = NULL;
+    size_t len = 0;
+    int done = 0;
+    /* Done already (often, when many are in flight): one round trip. */
+    aas_err_t err = aas_store_result_if_done(c->store, job_id, &done, &st, &buf, &len,
+                                             errstr, errstr_size);
+    if (!err && !done) {
+        err = aas_store_job_wait(c->store, job_id, timeout_ms, &st, errstr, errstr_size);
+        if (!err)
+            err = aas_store_result_if_done(c->store, job_id, &done, &st, &buf, &len, errstr,
+                                           errstr_size);
+        if (!err && !done)
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND,
+                              "job %s was terminal, then gone (expired or deleted)", job_id);
+    }
     if (err) return err;
-    void *buf;
-    size_t len;
-    if ((err = aas_store_result_get(c->store, job_id, &buf, &len, errstr,
-                                    errstr_size)))
-        return err;
     size_t max = (size_t)aas_conf_get_int(c->conf, "client.result.max.mb") << 20;
     if (len > max) {
         free(buf);

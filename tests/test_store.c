@@ -477,6 +477,45 @@ static void stray_token_is_dropped_not_spun_on(void **state) {
     assert_true(aas_mono_us() - t0 < 1000000);
 }
 
+/* The waiter's one-trip read: nothing until terminal, then status and
+ * bytes together; terminal without a result says so. */
+static void result_if_done_reads_status_and_bytes_at_once(void **state) {
+    fixture_t *f = *state;
+    int done = -1;
+    aas_status_t s = AAS_STATUS__COUNT;
+    void *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(aas_store_result_if_done(f->st, "rd1", &done, &s, &buf, &len, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(done, 0); /* unknown */
+    assert_int_equal(aas_store_job_start(f->st, "rd1", "w", "m", NULL, NULL, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_result_if_done(f->st, "rd1", &done, &s, &buf, &len, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(done, 0); /* RUNNING */
+    assert_null(buf);
+    assert_int_equal(aas_store_job_finish(f->st, "rd1", AAS_STATUS_SUCCEEDED, "3", "abc\0d",
+                                          5, NULL, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_result_if_done(f->st, "rd1", &done, &s, &buf, &len, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(done, 1);
+    assert_int_equal(s, AAS_STATUS_SUCCEEDED);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "abc\0d", 5);
+    free(buf);
+    buf = NULL;
+    assert_int_equal(aas_store_job_finish(f->st, "rd2", AAS_STATUS_EXPIRED, NULL, NULL, 0,
+                                          "late", NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_result_if_done(f->st, "rd2", &done, &s, &buf, &len,
+                                              f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_NOT_FOUND);
+    assert_int_equal(s, AAS_STATUS_EXPIRED);
+    assert_int_equal(done, 0);
+    assert_null(buf);
+}
+
 static void two_waiters_both_wake(void **state) {
     fixture_t *f = *state;
     waiter_t w[2], fin = {.port = f->redis.port, .job = "w3", .delay_ms = 400};
@@ -1089,6 +1128,7 @@ int main(void) {
         T(wait_times_out_with_timeout_error),
         T(two_waiters_both_wake),
         T(stray_token_is_dropped_not_spun_on),
+        T(result_if_done_reads_status_and_bytes_at_once),
         T(wait_pushback_keeps_the_token_and_its_ttl),
         T(model_registry_put_get_versions_meta_delete),
         T(model_get_unknown_is_unknown_model),
