@@ -99,6 +99,29 @@ static aas_err_t aas_store_start_reply(const redisReply *r, aas_store_start_t *i
 /* Sizes of the per-call vectors on the stack of the *_many calls. */
 #define AAS_STORE_MANY_CHUNK 64
 
+/* Keys and arguments of one start call, after its checks. */
+static aas_err_t aas_store_start_args(aas_store_t *st, const char *worker_id,
+                                      const aas_store_start_t *it, aas_store_job_keys_t *k,
+                                      aas_store_args_t *a, char *errstr,
+                                      size_t errstr_size) {
+    aas_err_t err = aas_store_job_keys(st, it->job_id, k, errstr, errstr_size);
+    if (err) return err;
+    if (it->model && !aas_id_valid(it->model))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid model name", it->job_id);
+    if (it->src && strlen(it->src) > AAS_STORE_SRC_MAX)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: src longer than %d bytes", it->job_id,
+                           AAS_STORE_SRC_MAX);
+    aas_store_args_init(a);
+    aas_store_args_add(a, k->job);
+    aas_store_args_add(a, worker_id);
+    aas_store_args_add(a, it->src ? it->src : "");
+    aas_store_args_add(a, it->model ? it->model : "");
+    aas_store_args_addll(a, st->ttl_s);
+    return AAS_ERR_OK;
+}
+
 aas_err_t aas_store_job_start_many(aas_store_t *st, const char *worker_id,
                                    aas_store_start_t *items, size_t n,
                                    char *errstr, size_t errstr_size) {
@@ -116,18 +139,11 @@ aas_err_t aas_store_job_start_many(aas_store_t *st, const char *worker_id,
         for (size_t j = 0; j < m; j++) {
             aas_store_start_t *it = &items[base + j];
             char why[256];
-            it->err = aas_store_job_keys(st, it->job_id, &k[na], why, sizeof(why));
-            if (!it->err && it->model && !aas_id_valid(it->model))
-                it->err = AAS_ERR_INVAL;
-            if (!it->err && it->src && strlen(it->src) > AAS_STORE_SRC_MAX)
-                it->err = AAS_ERR_INVAL;
-            if (it->err) continue;
-            aas_store_args_init(&a[na]);
-            aas_store_args_add(&a[na], k[na].job);
-            aas_store_args_add(&a[na], worker_id);
-            aas_store_args_add(&a[na], it->src ? it->src : "");
-            aas_store_args_add(&a[na], it->model ? it->model : "");
-            aas_store_args_addll(&a[na], st->ttl_s);
+            it->err = aas_store_start_args(st, worker_id, it, &k[na], &a[na], why, sizeof(why));
+            if (it->err) {
+                aas_err_set(errstr, errstr_size, it->err, "%s", why);
+                continue;
+            }
             idx[na++] = base + j;
         }
         if (!na) continue;
@@ -157,23 +173,10 @@ aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,
                               const char *src, aas_status_t *status_out,
                               int64_t *attempts_out, char *errstr,
                               size_t errstr_size) {
-    aas_store_job_keys_t k;
-    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
-    if (err) return err;
-    if (!aas_id_valid(worker_id))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "job %s: invalid worker id", job_id);
-    if (model && !aas_id_valid(model))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "job %s: invalid model name", job_id);
-    if (src && strlen(src) > AAS_STORE_SRC_MAX)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "job %s: src longer than %d bytes", job_id,
-                           AAS_STORE_SRC_MAX);
     aas_store_start_t it = {.job_id = job_id, .model = model, .src = src};
-    if ((err = aas_store_job_start_many(st, worker_id, &it, 1, errstr, errstr_size)))
-        return err;
-    if (it.err) return it.err;
+    aas_err_t err = aas_store_job_start_many(st, worker_id, &it, 1, errstr, errstr_size);
+    if (!err) err = it.err;
+    if (err) return err;
     if (status_out) *status_out = it.status;
     if (attempts_out) *attempts_out = it.attempts;
     return AAS_ERR_OK;

@@ -481,6 +481,23 @@ static aas_err_t aas_store_reconnect(aas_store_t *st, const char *reason,
     return AAS_ERR_OK;
 }
 
+/* Before sending: reconnect (at most once per call, *reconnected says
+ * whether it happened) when there is no live connection. */
+static aas_err_t aas_store_ensure(aas_store_t *st, int *reconnected, const char *what,
+                                  char *errstr, size_t errstr_size) {
+    if (st->ctx && !st->ctx->err && !aas_store_socket_dead(st->ctx)) return AAS_ERR_OK;
+    if (*reconnected)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS, "Redis %s: connection lost",
+                           what);
+    char reason[192];
+    snprintf(reason, sizeof(reason), "%s",
+             !st->ctx ? "not connected"
+             : st->ctx->err ? st->ctx->errstr
+                            : "server closed the connection");
+    *reconnected = 1;
+    return aas_store_reconnect(st, reason, errstr, errstr_size);
+}
+
 aas_err_t aas_store_cmd(aas_store_t *st, int flags, int block_ms,
                         const char *what, const aas_store_args_t *a,
                         redisReply **out, char *errstr, size_t errstr_size) {
@@ -491,18 +508,8 @@ aas_err_t aas_store_cmd(aas_store_t *st, int flags, int block_ms,
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "Redis %s: too many arguments", what);
     for (;;) {
-        if (!st->ctx || st->ctx->err || aas_store_socket_dead(st->ctx)) {
-            if (reconnected)
-                return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
-                                   "Redis %s: connection lost", what);
-            snprintf(reason, sizeof(reason), "%s",
-                     !st->ctx ? "not connected"
-                     : st->ctx->err ? st->ctx->errstr
-                                    : "server closed the connection");
-            reconnected = 1;
-            if ((err = aas_store_reconnect(st, reason, errstr, errstr_size)))
-                return err;
-        }
+        if ((err = aas_store_ensure(st, &reconnected, what, errstr, errstr_size)))
+            return err;
         if (block_ms > 0 &&
             redisSetTimeout(st->ctx, aas_store_tv(st->timeout_ms + block_ms)) !=
                 REDIS_OK) {
@@ -601,18 +608,8 @@ aas_err_t aas_store_eval_many(aas_store_t *st, aas_store_lua_t script, int flags
     aas_err_t err;
     for (size_t i = 0; i < n; i++) out[i] = NULL;
     for (;;) {
-        if (!st->ctx || st->ctx->err || aas_store_socket_dead(st->ctx)) {
-            if (reconnected)
-                return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
-                                   "Redis %s: connection lost", what);
-            snprintf(reason, sizeof(reason), "%s",
-                     !st->ctx ? "not connected"
-                     : st->ctx->err ? st->ctx->errstr
-                                    : "server closed the connection");
-            reconnected = 1;
-            if ((err = aas_store_reconnect(st, reason, errstr, errstr_size)))
-                return err;
-        }
+        if ((err = aas_store_ensure(st, &reconnected, what, errstr, errstr_size)))
+            return err;
         /* All commands go out in one write; the replies come back in order. */
         size_t got = 0;
         int io_ok = 1;
