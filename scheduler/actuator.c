@@ -20,6 +20,7 @@ typedef struct {
     aas_actuator_t base;
     const aas_conf_t *conf;
     pid_t pids[AAS_LOCAL_MAX];   /* running workers, oldest first */
+    char ids[AAS_LOCAL_MAX][160]; /* their worker.id, same order */
     int n;
     pid_t leaving[AAS_LOCAL_MAX]; /* SIGTERMed, not reaped yet */
     int n_leaving;
@@ -27,12 +28,13 @@ typedef struct {
     int restarts;
 } aas_local_t;
 
-static pid_t aas_local_spawn(aas_local_t *l) {
+/* Start a worker; its id goes to id[160]. */
+static pid_t aas_local_spawn(aas_local_t *l, char *id) {
     const char *bin = aas_conf_get(l->conf, "scheduler.worker.bin");
     const char *prefix = aas_conf_get(l->conf, "scheduler.worker.prefix");
     const char *logdir = aas_conf_get(l->conf, "scheduler.worker.logdir");
-    char id[160], idarg[200], log[512];
-    snprintf(id, sizeof(id), "%s-%d-%u", prefix, (int)getpid(), ++l->seq);
+    char idarg[200], log[512];
+    snprintf(id, 160, "%s-%d-%u", prefix, (int)getpid(), ++l->seq);
     snprintf(idarg, sizeof(idarg), "worker.id=%s", id);
     snprintf(log, sizeof(log), "%s/%s.log", logdir ? logdir : "/dev", logdir ? id : "null");
     pid_t pid = fork();
@@ -65,6 +67,7 @@ static void aas_local_reap(aas_local_t *l) {
                 AAS_LOG(AAS_LOG_WARN, "scheduler", "worker pid=%d died (status %d); "
                         "restarting", (int)pid, st);
                 memmove(&l->pids[i], &l->pids[i + 1], (size_t)(l->n - i - 1) * sizeof(pid_t));
+                memmove(&l->ids[i], &l->ids[i + 1], (size_t)(l->n - i - 1) * sizeof(l->ids[0]));
                 l->n--;
                 l->restarts++;
                 break;
@@ -78,7 +81,7 @@ static aas_err_t aas_local_apply(aas_actuator_t *a, int desired, char *errstr,
     aas_local_reap(l);
     if (desired > AAS_LOCAL_MAX) desired = AAS_LOCAL_MAX;
     while (l->n < desired) {
-        pid_t pid = aas_local_spawn(l);
+        pid_t pid = aas_local_spawn(l, l->ids[l->n]);
         if (pid < 0)
             return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "fork: %s", strerror(errno));
         l->pids[l->n++] = pid;
@@ -99,6 +102,35 @@ static int aas_local_current(aas_actuator_t *a) {
     return l->n;
 }
 
+static aas_err_t aas_local_restart(aas_actuator_t *a, const char *id, char *errstr,
+                                   size_t errstr_size) {
+    aas_local_t *l = (aas_local_t *)a;
+    aas_local_reap(l);
+    int i = 0;
+    while (i < l->n && strcmp(l->ids[i], id) != 0) i++;
+    if (i == l->n)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND,
+                           "worker %s was not started by this scheduler", id);
+    if (l->n_leaving >= AAS_LOCAL_MAX)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                           "too many workers still leaving");
+    /* The replacement starts first, so the fleet never has one worker less
+     * than it should; the old one finishes its job, commits and leaves, and
+     * the cooperative-sticky assignor spreads its partitions anew. */
+    char fresh[160];
+    pid_t pid = aas_local_spawn(l, fresh);
+    if (pid < 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "fork: %s", strerror(errno));
+    pid_t old = l->pids[i];
+    kill(old, SIGTERM);
+    l->leaving[l->n_leaving++] = old;
+    AAS_LOG(AAS_LOG_INFO, "scheduler", "restarting worker=%s pid=%d (SIGTERM) as %s pid=%d",
+            id, (int)old, fresh, (int)pid);
+    l->pids[i] = pid;
+    memcpy(l->ids[i], fresh, sizeof(fresh));
+    return AAS_ERR_OK;
+}
+
 static void aas_local_destroy(aas_actuator_t *a) {
     aas_local_t *l = (aas_local_t *)a;
     aas_local_apply(a, 0, NULL, 0);
@@ -114,7 +146,8 @@ static void aas_local_destroy(aas_actuator_t *a) {
 }
 
 static const aas_actuator_ops_t aas_local_ops = {"local", aas_local_apply,
-                                                 aas_local_current, aas_local_destroy};
+                                                 aas_local_current, aas_local_restart,
+                                                 aas_local_destroy};
 
 /* ---- command: a shell hook with the desired count ---- */
 
@@ -145,10 +178,20 @@ static int aas_command_current(aas_actuator_t *a) {
     return ((aas_command_t *)a)->last;
 }
 
+static aas_err_t aas_command_restart(aas_actuator_t *a, const char *id, char *errstr,
+                                     size_t errstr_size) {
+    (void)a;
+    /* The hook takes a count; it has no way to name one replica. */
+    return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                       "the command actuator cannot restart one worker (%s); restart it "
+                       "by hand or with the orchestrator", id);
+}
+
 static void aas_command_destroy(aas_actuator_t *a) { free(a); }
 
-static const aas_actuator_ops_t aas_command_ops = {
-    "command", aas_command_apply, aas_command_current, aas_command_destroy};
+static const aas_actuator_ops_t aas_command_ops = {"command", aas_command_apply,
+                                                   aas_command_current, aas_command_restart,
+                                                   aas_command_destroy};
 
 aas_err_t aas_actuator_new(const aas_conf_t *conf, aas_actuator_t **out,
                            char *errstr, size_t errstr_size) {

@@ -5,7 +5,9 @@
  * kind): "local" spawns and stops aas-worker processes on this host
  * (SIGTERM for a graceful leave, crashed ones restarted); "command" runs a
  * configured shell command with the desired count (docker compose --scale,
- * kubectl scale ...).
+ * kubectl scale ...).  Either may be asked to restart one worker (skew.h):
+ * the local one does (SIGTERM, and a fresh process in its place), the
+ * command hook cannot address one worker and says so.
  *
  * Threading: one thread.
  */
@@ -26,6 +28,11 @@ typedef struct {
                        size_t errstr_size);
     /** Workers this actuator runs now, or -1 if it cannot tell. */
     int (*current)(aas_actuator_t *a);
+    /** Replace the worker whose worker.id is `id` by a fresh one (the old
+     *  leaves gracefully).  AAS_ERR_NOT_FOUND: not one of this actuator's
+     *  workers; AAS_ERR_INVAL: this actuator cannot address one worker. */
+    aas_err_t (*restart)(aas_actuator_t *a, const char *id, char *errstr,
+                         size_t errstr_size);
     void (*destroy)(aas_actuator_t *a);
 } aas_actuator_ops_t;
 

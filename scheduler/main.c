@@ -2,82 +2,51 @@
  * aas-scheduler - watch the fleet's load.
  *
  *   aas-scheduler [options] run
- *   aas-scheduler [options] status [--json]
+ *   aas-scheduler [options] status [--json] [--sample-ms MS]
  *
  * `run` scales the fleet with the load (scheduler.c); `status` prints, per
  * job topic, each partition's high watermark, the worker group's committed
- * offset and the lag, as measured now (a value that could not be measured
- * prints as "?", never as 0), the live workers and the latest decisions.
+ * offset, the lag, the age of its oldest queued job, its arrival rate and
+ * the worker holding it, as measured now (a value that could not be
+ * measured prints as "?", never as 0); then the live workers (partitions,
+ * rates, counters) and the latest decisions with their reasons.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "conf.h"
+#include "job.h"
 #include "log.h"
 #include "observe.h"
 #include "scheduler.h"
+#include "skew.h"
 #include "store.h"
 
 static void usage(FILE *fp, const aas_conf_t *conf) {
     fprintf(fp,
 "Usage: aas-scheduler [options] run | status [--json]\n"
 "Scale the aas fleet with its load (run), or show the fleet at a glance\n"
-"(status: lag per partition, live workers, latest decisions).\n\n"
+"(status: lag, oldest queued job and arrivals per partition, live workers\n"
+"with their partitions and rates, latest decisions with reasons).\n\n"
 "Options:\n"
 "  -c, --config FILE      read key = value settings from FILE\n"
 "  -X, --set KEY=VALUE    set one key (repeatable; not for secrets)\n"
 "  -b, --brokers LIST     same as -X kafka.bootstrap.servers=LIST\n"
-"      --json             one JSON object per partition\n"
+"      --json             status as JSON, one object per line\n"
+"      --sample-ms MS     status: watch the watermarks this long to measure\n"
+"                         arrival rates (default 1000; 0: do not)\n"
 "      --config-reference the keys below as a Markdown table\n"
 "  -h, --help             this text\n"
 "      --version          program and library versions\n\n"
 "Exit codes: 0 ok, 1 a measurement failed, 2 usage.  run stops on SIGTERM\n"
 "or SIGINT and then stops the workers it started.\n\nKeys:\n");
     if (conf) aas_conf_print_help(conf, fp);
-}
-
-static int print_topic(aas_observer_t *o, const char *topic, int timeout_ms,
-                       int json) {
-    aas_partition_lag_t *p = NULL;
-    size_t n = 0;
-    char why[512];
-    if (aas_observer_lag(o, topic, timeout_ms, &p, &n, why, sizeof(why))) {
-        fprintf(stderr, "aas-scheduler: %s\n", why);
-        return 1;
-    }
-    int64_t total = 0;
-    int unknown = 0;
-    if (!json) printf("%-20s %9s %12s %12s %10s\n", "topic", "partition", "high",
-                      "committed", "lag");
-    for (size_t i = 0; i < n; i++) {
-        char hi[24] = "?", co[24] = "?", lag[24] = "?";
-        if (p[i].high >= 0) snprintf(hi, sizeof(hi), "%lld", (long long)p[i].high);
-        if (p[i].committed >= 0)
-            snprintf(co, sizeof(co), "%lld", (long long)p[i].committed);
-        if (p[i].lag >= 0) {
-            snprintf(lag, sizeof(lag), "%lld", (long long)p[i].lag);
-            total += p[i].lag;
-        } else {
-            unknown = 1;
-        }
-        if (json)
-            printf("{\"topic\":\"%s\",\"partition\":%d,\"high\":%s,\"committed\":%s,"
-                   "\"lag\":%s}\n", topic, (int)p[i].partition,
-                   p[i].high >= 0 ? hi : "null", p[i].committed >= 0 ? co : "null",
-                   p[i].lag >= 0 ? lag : "null");
-        else
-            printf("%-20s %9d %12s %12s %10s\n", topic, (int)p[i].partition, hi, co,
-                   lag);
-    }
-    if (!json)
-        printf("%-20s %9s %12s %12s %10lld%s\n", topic, "total", "", "",
-               (long long)total, unknown ? " (+unknown)" : "");
-    free(p);
-    return unknown;
 }
 
 static volatile sig_atomic_t stop = 0;
@@ -87,30 +56,277 @@ static void on_signal(int sig) {
     stop = 1;
 }
 
-/* Live workers (heartbeats) and the latest decisions, from Redis. */
-static int print_fleet(const aas_conf_t *conf, int json) {
+/* One topic as status measures it. */
+typedef struct {
+    const char *topic;
+    aas_partition_lag_t *p, *p2; /* first sample, second (arrivals) */
+    size_t n, n2;
+    double t, t2;                /* their times, monotonic s */
+    int failed;                  /* the lag could not be measured */
+} status_topic_t;
+
+static double mono_s(void) { return (double)aas_mono_us() / 1e6; }
+
+static void measure_topic(aas_observer_t *o, const aas_conf_t *conf, status_topic_t *st) {
+    char why[512];
+    int timeout = (int)aas_conf_get_int(conf, "scheduler.timeout.ms");
+    st->t = mono_s();
+    if (aas_observer_lag(o, st->topic, timeout, &st->p, &st->n, why, sizeof(why))) {
+        fprintf(stderr, "aas-scheduler: %s\n", why);
+        st->failed = 1;
+        return;
+    }
+    if (aas_observer_oldest(o, st->topic, st->p, st->n,
+                            (int)aas_conf_get_int(conf, "scheduler.age.timeout.ms"), why,
+                            sizeof(why)))
+        fprintf(stderr, "aas-scheduler: oldest queued job of %s unknown: %s\n", st->topic,
+                why);
+}
+
+static void resample_topic(aas_observer_t *o, const aas_conf_t *conf, status_topic_t *st) {
+    char why[512];
+    if (st->failed) return;
+    st->t2 = mono_s();
+    if (aas_observer_lag(o, st->topic, (int)aas_conf_get_int(conf, "scheduler.timeout.ms"),
+                         &st->p2, &st->n2, why, sizeof(why))) {
+        st->p2 = NULL;
+        st->n2 = 0;
+    }
+}
+
+/* Arrivals per second on partition i between the two samples; < 0 unknown. */
+static double arrival_of(const status_topic_t *st, size_t i) {
+    if (!st->p2 || i >= st->n2 || st->t2 <= st->t || st->p[i].high < 0 ||
+        st->p2[i].high < 0)
+        return -1;
+    return (double)(st->p2[i].high - st->p[i].high) / (st->t2 - st->t);
+}
+
+/* The id of the worker holding partition p of the topic, or NULL. */
+static const char *owner_of(const aas_skew_worker_t *w, size_t nw, int32_t p) {
+    for (size_t i = 0; i < nw; i++)
+        for (size_t k = 0; k < w[i].n_partitions; k++)
+            if (w[i].partitions[k] == p) return w[i].id;
+    return NULL;
+}
+
+static void fmt_num(char *buf, size_t size, int64_t v) {
+    if (v >= 0) snprintf(buf, size, "%lld", (long long)v);
+    else snprintf(buf, size, "?");
+}
+
+/* Age of partition i: "-" nothing queued, "?" unknown, else seconds. */
+static double age_of(const aas_partition_lag_t *p, int64_t now_ms) {
+    return aas_observe_oldest_age_s(p, 1, now_ms, NULL);
+}
+
+static int print_topic(const status_topic_t *st, char **hb, size_t nhb, double completion,
+                       int json) {
+    if (st->failed) return 1;
+    int64_t now_ms = aas_now_ms();
+    aas_skew_worker_t *w = calloc(nhb > 0 ? nhb : 1, sizeof(*w));
+    size_t nw = 0;
+    if (!w) return 1;
+    for (size_t i = 0; i < nhb; i++)
+        if (aas_skew_worker_parse(hb[i], st->topic, now_ms, &w[nw]) == 0) nw++;
+    int64_t total = 0;
+    int unknown = 0;
+    double in_total = 0;
+    int in_known = st->p2 != NULL;
+    if (!json)
+        printf("%-20s %9s %12s %12s %10s %8s %8s  %s\n", "topic", "partition", "high",
+               "committed", "lag", "oldest", "in/s", "worker");
+    for (size_t i = 0; i < st->n; i++) {
+        const aas_partition_lag_t *p = &st->p[i];
+        char hi[24], co[24], lag[24], age[24] = "?", in[24] = "?";
+        fmt_num(hi, sizeof(hi), p->high);
+        fmt_num(co, sizeof(co), p->committed);
+        fmt_num(lag, sizeof(lag), p->lag);
+        if (p->lag >= 0) total += p->lag;
+        else unknown = 1;
+        double a = age_of(p, now_ms);
+        if (p->lag == 0) snprintf(age, sizeof(age), "-");
+        else if (a >= 0) snprintf(age, sizeof(age), "%.1fs", a);
+        double r = arrival_of(st, i);
+        if (r >= 0) {
+            snprintf(in, sizeof(in), "%.1f", r);
+            in_total += r;
+        } else {
+            in_known = 0;
+        }
+        const char *who = owner_of(w, nw, p->partition);
+        if (json) {
+            char agej[32] = "null", inj[32] = "null";
+            if (p->lag == 0) snprintf(agej, sizeof(agej), "0");
+            else if (a >= 0) snprintf(agej, sizeof(agej), "%.3f", a);
+            if (r >= 0) snprintf(inj, sizeof(inj), "%.3f", r);
+            /* lag stays last: scripts match on "lag":N} */
+            printf("{\"topic\":\"%s\",\"partition\":%d,\"high\":%s,\"committed\":%s,"
+                   "\"worker\":%s%s%s,\"oldest_age_s\":%s,\"arrival\":%s,\"lag\":%s}\n",
+                   st->topic, (int)p->partition, p->high >= 0 ? hi : "null",
+                   p->committed >= 0 ? co : "null", who ? "\"" : "", who ? who : "null",
+                   who ? "\"" : "", agej, inj, p->lag >= 0 ? lag : "null");
+        } else {
+            printf("%-20s %9d %12s %12s %10s %8s %8s  %s\n", st->topic, (int)p->partition,
+                   hi, co, lag, age, in, who ? who : "-");
+        }
+    }
+    int partial = 0;
+    double oldest = aas_observe_oldest_age_s(st->p, st->n, now_ms, &partial);
+    if (json) {
+        printf("{\"topic_total\":\"%s\",\"partitions\":%zu,\"lag\":", st->topic, st->n);
+        if (unknown) printf("null"); else printf("%lld", (long long)total);
+        printf(",\"oldest_age_s\":");
+        if (oldest >= 0) printf("%.3f", oldest); else printf("null");
+        printf(",\"oldest_is_lower_bound\":%s,\"arrival\":", partial && oldest >= 0 ? "true"
+                                                                                 : "false");
+        if (in_known) printf("%.3f", in_total); else printf("null");
+        printf(",\"completion\":");
+        if (completion >= 0) printf("%.3f", completion); else printf("null");
+        printf("}\n");
+    } else {
+        char age[32] = "?", in[24] = "?";
+        if (oldest == 0 && !partial) snprintf(age, sizeof(age), "-");
+        else if (oldest >= 0) snprintf(age, sizeof(age), "%s%.1fs", partial ? ">=" : "", oldest);
+        if (in_known) snprintf(in, sizeof(in), "%.1f", in_total);
+        printf("%-20s %9s %12s %12s %10lld %8s %8s  %s\n", st->topic, "total", "", "",
+               (long long)total, age, in, unknown ? "(+unknown lag)" : "");
+        if (completion >= 0)
+            printf("%-20s arrivals %s/s, workers complete %.1f/s, oldest queued job %s\n",
+                   "", in, completion, age);
+    }
+    free(w);
+    return unknown;
+}
+
+static void print_workers(char **hb, size_t n, const char *topic, int json) {
+    if (json) {
+        for (size_t i = 0; i < n; i++) printf("{\"worker\":%s}\n", hb[i]);
+        return;
+    }
+    int64_t now_ms = aas_now_ms();
+    printf("\nworkers: %zu live\n", n);
+    if (n)
+        printf("  %-24s %-12s %7s %9s %10s %7s %7s  %-9s %s\n", "id", "host", "pid", "rate/s",
+               "done", "failed", "up", "training", "partitions");
+    for (size_t i = 0; i < n; i++) {
+        aas_skew_worker_t w;
+        if (aas_skew_worker_parse(hb[i], topic, now_ms, &w)) {
+            printf("  %s\n", hb[i]);
+            continue;
+        }
+        char parts[512] = "", up[24] = "?";
+        size_t used = 0;
+        for (size_t k = 0; k < w.n_partitions && used + 16 < sizeof(parts); k++)
+            used += (size_t)snprintf(parts + used, sizeof(parts) - used, "%s%d", k ? "," : "",
+                                     (int)w.partitions[k]);
+        if (w.uptime_s >= 0) snprintf(up, sizeof(up), "%.0fs", w.uptime_s);
+        json_t *o = json_loads(hb[i], 0, NULL);
+        const char *training = o ? json_string_value(json_object_get(o, "training")) : NULL;
+        printf("  %-24s %-12s %7d %9.1f %10llu %7llu %7s  %-9s %s\n", w.id, w.host, w.pid,
+               w.rate, (unsigned long long)w.done, (unsigned long long)w.failed, up,
+               training ? training : "-", w.n_partitions ? parts : "-");
+        json_decref(o);
+    }
+}
+
+/* One decision as a line: time, what, why. */
+static void print_decision(const char *text) {
+    json_t *o = json_loads(text, 0, NULL);
+    if (!o) {
+        printf("  %s\n", text);
+        return;
+    }
+    char when[32] = "?";
+    json_t *ts = json_object_get(o, "ts_ms");
+    if (json_is_integer(ts)) {
+        time_t t = (time_t)(json_integer_value(ts) / 1000);
+        struct tm tm;
+        if (localtime_r(&t, &tm)) strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *reason = json_string_value(json_object_get(o, "reason"));
+    const char *error = json_string_value(json_object_get(o, "error"));
+    const char *worker = json_string_value(json_object_get(o, "worker"));
+    json_t *from = json_object_get(o, "from"), *to = json_object_get(o, "to");
+    if (json_is_integer(from) && json_is_integer(to))
+        printf("  %s  %-7s %lld->%lld  %s%s%s\n", when,
+               action ? action
+                      : json_integer_value(to) > json_integer_value(from) ? "up" : "down",
+               (long long)json_integer_value(from), (long long)json_integer_value(to),
+               reason ? reason : "", error ? "  error: " : "", error ? error : "");
+    else
+        printf("  %s  %-7s %s  %s%s%s\n", when, action ? action : "?",
+               worker && *worker ? worker : "-", reason ? reason : "",
+               error ? "  error: " : "", error ? error : "");
+    json_decref(o);
+}
+
+static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
+    char why[512];
+    aas_observer_t *o = NULL;
     aas_store_t *st = NULL;
-    char why[512], **items = NULL;
-    size_t n = 0;
-    if (aas_cli_store_new(conf, &st, why, sizeof(why)) ||
-        aas_store_heartbeats(st, &items, &n, why, sizeof(why))) {
-        fprintf(stderr, "aas-scheduler: workers unknown: %s\n", why);
-        aas_store_destroy(st);
+    char **hb = NULL, **dec = NULL;
+    size_t nhb = 0, ndec = 0;
+    int rc = 0, have_hb = 0, have_dec = 0;
+    status_topic_t topics[2] = {{.topic = aas_conf_get(conf, "topic.infer")},
+                                {.topic = aas_conf_get(conf, "topic.train")}};
+    if (aas_observer_new(conf, aas_conf_get(conf, "worker.group"), &o, why, sizeof(why))) {
+        fprintf(stderr, "aas-scheduler: %s\n", why);
         return 1;
     }
-    if (!json) printf("\nworkers: %zu live\n", n);
-    for (size_t i = 0; i < n; i++) printf(json ? "{\"worker\":%s}\n" : "  %s\n", items[i]);
-    aas_store_list_free(items, n);
-    int rc = 0;
-    if (aas_store_decisions(st, 5, &items, &n, why, sizeof(why)) == AAS_ERR_OK) {
-        if (!json) printf("\nlatest decisions (newest first):\n");
-        for (size_t i = 0; i < n; i++)
-            printf(json ? "{\"decision\":%s}\n" : "  %s\n", items[i]);
-        aas_store_list_free(items, n);
-    } else {
+    double t0 = mono_s();
+    for (int i = 0; i < 2; i++) measure_topic(o, conf, &topics[i]);
+    if (aas_cli_store_new(conf, &st, why, sizeof(why)) ||
+        aas_store_heartbeats(st, &hb, &nhb, why, sizeof(why))) {
+        fprintf(stderr, "aas-scheduler: workers unknown: %s\n", why);
         rc = 1;
+    } else {
+        have_hb = 1;
+        if (aas_store_decisions(st, 8, &dec, &ndec, why, sizeof(why)) == AAS_ERR_OK)
+            have_dec = 1;
+        else {
+            fprintf(stderr, "aas-scheduler: decisions unknown: %s\n", why);
+            rc = 1;
+        }
     }
+    if (sample_ms > 0) {
+        double left = t0 + sample_ms / 1000.0 - mono_s();
+        if (left > 0) {
+            struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+        for (int i = 0; i < 2; i++) resample_topic(o, conf, &topics[i]);
+    }
+    double completion = -1;
+    if (have_hb) {
+        completion = 0;
+        for (size_t i = 0; i < nhb; i++) {
+            json_t *w = json_loads(hb[i], 0, NULL);
+            completion += json_number_value(json_object_get(w, "rate"));
+            json_decref(w);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!json && i) printf("\n");
+        rc |= print_topic(&topics[i], hb, nhb, i == 0 ? completion : -1, json);
+    }
+    if (have_hb) print_workers(hb, nhb, topics[0].topic, json);
+    if (have_dec) {
+        if (!json) printf("\nlatest decisions (newest first):\n");
+        for (size_t i = 0; i < ndec; i++) {
+            if (json) printf("{\"decision\":%s}\n", dec[i]);
+            else print_decision(dec[i]);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        free(topics[i].p);
+        free(topics[i].p2);
+    }
+    aas_store_list_free(hb, nhb);
+    aas_store_list_free(dec, ndec);
     aas_store_destroy(st);
+    aas_observer_destroy(o);
     return rc;
 }
 
@@ -122,13 +338,14 @@ int main(int argc, char **argv) {
         {"brokers", required_argument, NULL, 'b'}, {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},
         {"config-reference", no_argument, NULL, 'R'},
+        {"sample-ms", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0}};
     const char *config_file = NULL;
     char **xargs = calloc((size_t)argc + 1, sizeof(*xargs));
     char *brokers = NULL;
     size_t nx = 0;
-    int c, rc = 0, json = 0;
-    aas_observer_t *o = NULL;
+    int c, rc = 0, json = 0, sample_ms = 1000;
+    char *end = NULL;
     if (!xargs) { rc = 1; goto out; }
     while ((c = getopt_long(argc, argv, "c:X:b:h", opts, NULL)) != -1) {
         switch (c) {
@@ -141,6 +358,15 @@ int main(int argc, char **argv) {
             xargs[nx++] = brokers;
             break;
         case 'j': json = 1; break;
+        case 'S':
+            sample_ms = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || sample_ms < 0 || sample_ms > 600000) {
+                fprintf(stderr, "aas-scheduler: --sample-ms wants 0..600000, not '%s'\n",
+                        optarg);
+                rc = 2;
+                goto out;
+            }
+            break;
         case 'h': usage(stdout, conf); goto out;
         case 'V': aas_cli_print_version(stdout, "aas-scheduler"); goto out;
         case 'R': aas_conf_print_markdown(conf, stdout); goto out;
@@ -174,19 +400,8 @@ int main(int argc, char **argv) {
         }
         goto out;
     }
-    if (aas_observer_new(conf, aas_conf_get(conf, "worker.group"), &o, why,
-                         sizeof(why))) {
-        fprintf(stderr, "aas-scheduler: %s\n", why);
-        rc = 1;
-        goto out;
-    }
-    int timeout = (int)aas_conf_get_int(conf, "scheduler.timeout.ms");
-    const char *topics[] = {aas_conf_get(conf, "topic.infer"),
-                            aas_conf_get(conf, "topic.train")};
-    for (int i = 0; i < 2; i++) rc |= print_topic(o, topics[i], timeout, json);
-    rc |= print_fleet(conf, json);
+    rc = run_status(conf, json, sample_ms);
 out:
-    aas_observer_destroy(o);
     free(brokers);
     free(xargs);
     aas_conf_destroy(conf);

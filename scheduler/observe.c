@@ -1,14 +1,17 @@
-/* observe.c - partition lag of the worker group; see observe.h. */
+/* observe.c - partition lag of the worker group and the age of its
+ * oldest queued job; see observe.h. */
 #include "observe.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "job.h"
 #include "kafka.h"
 #include "log.h"
 
 struct aas_observer_s {
-    rd_kafka_t *rk;
+    rd_kafka_t *rk;    /* committed offsets and watermarks */
+    rd_kafka_t *peek;  /* reads the message at a committed offset */
 };
 
 aas_err_t aas_observer_new(const aas_conf_t *conf, const char *group,
@@ -30,16 +33,49 @@ aas_err_t aas_observer_new(const aas_conf_t *conf, const char *group,
     char kerr[512];
     if (!(o->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr)))) {
         rd_kafka_conf_destroy(kc);
-        free(o);
+        aas_observer_destroy(o);
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "kafka: %s", kerr);
     }
+    /* The peek handle only ever assign()s explicit offsets and reads one
+     * message per partition.  librdkafka wants a group.id for assign(); it
+     * is the workers' own (the one whose ACLs the scheduler already has),
+     * which is safe because this handle never subscribes (no join, so no
+     * rebalance of the workers) and never commits.  Fetches stay small
+     * (the broker still returns a first batch larger than the limit), but
+     * queued.min.messages stays at its default: librdkafka counts queued
+     * messages on the shared consumer queue, so a low value would stop
+     * every other partition's fetch (for a second's backoff) as soon as
+     * the first one answered. */
+    const char *pdefs[] = {"group.id", group,
+                           "enable.auto.commit", "false",
+                           "enable.auto.offset.store", "false",
+                           /* committed offset deleted by retention: the
+                            * earliest left is the oldest queued */
+                           "auto.offset.reset", "earliest",
+                           "fetch.wait.max.ms", "10",
+                           "fetch.message.max.bytes", "4096",
+                           "queued.max.messages.kbytes", "65536",
+                           NULL};
+    if ((err = aas_kafka_conf_new(conf, "aas-scheduler", pdefs, &kc, errstr,
+                                  errstr_size))) {
+        aas_observer_destroy(o);
+        return err;
+    }
+    if (!(o->peek = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr)))) {
+        rd_kafka_conf_destroy(kc);
+        aas_observer_destroy(o);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "kafka: %s", kerr);
+    }
+    /* Its errors and logs come back through rd_kafka_consumer_poll(). */
+    rd_kafka_poll_set_consumer(o->peek);
     *out = o;
     return AAS_ERR_OK;
 }
 
 void aas_observer_destroy(aas_observer_t *o) {
     if (!o) return;
-    rd_kafka_destroy(o->rk);
+    if (o->peek) rd_kafka_destroy(o->peek);
+    if (o->rk) rd_kafka_destroy(o->rk);
     free(o);
 }
 
@@ -70,6 +106,7 @@ aas_err_t aas_observer_lag(aas_observer_t *o, const char *topic,
                            int timeout_ms, aas_partition_lag_t **parts,
                            size_t *n, char *errstr, size_t errstr_size) {
     int count = 0;
+    rd_kafka_poll(o->rk, 0); /* serve queued error events */
     aas_err_t err = aas_observer_partitions(o, topic, timeout_ms, &count, errstr,
                                             errstr_size);
     if (err) return err;
@@ -85,6 +122,7 @@ aas_err_t aas_observer_lag(aas_observer_t *o, const char *topic,
     for (int i = 0; i < count; i++) {
         int64_t lo = 0, hi = 0;
         p[i].partition = i;
+        p[i].oldest_ts_ms = AAS_OBSERVE_UNKNOWN;
         rd_kafka_resp_err_t werr =
             rd_kafka_query_watermark_offsets(o->rk, topic, i, &lo, &hi, timeout_ms);
         p[i].high = werr ? AAS_OBSERVE_UNKNOWN : hi;
@@ -102,6 +140,108 @@ aas_err_t aas_observer_lag(aas_observer_t *o, const char *topic,
     *parts = p;
     *n = (size_t)count;
     return AAS_ERR_OK;
+}
+
+aas_err_t aas_observer_oldest(aas_observer_t *o, const char *topic,
+                              aas_partition_lag_t *parts, size_t n,
+                              int timeout_ms, char *errstr,
+                              size_t errstr_size) {
+    for (size_t i = 0; i < n; i++) parts[i].oldest_ts_ms = AAS_OBSERVE_UNKNOWN;
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(n > 0 ? (int)n : 1);
+    char *read = calloc(n > 0 ? n : 1, 1); /* 1: partition i answered */
+    if (!list || !read) {
+        if (list) rd_kafka_topic_partition_list_destroy(list);
+        free(read);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "oldest: no memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].lag > 0 && parts[i].committed >= 0)
+            rd_kafka_topic_partition_list_add(list, topic, parts[i].partition)->offset =
+                parts[i].committed;
+    aas_err_t err = AAS_ERR_OK;
+    int want = list->cnt, got = 0;
+    if (want == 0) goto out;
+    /* Metadata first: a handle that has never seen the topic (or its new
+     * partitions) would otherwise learn the leaders only on its next
+     * periodic scan, about a second later, and miss the bound. */
+    int64_t deadline_us = aas_mono_us() + (int64_t)timeout_ms * 1000;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(o->peek, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr =
+        rkt ? rd_kafka_metadata(o->peek, 0, rkt, &md, timeout_ms) : RD_KAFKA_RESP_ERR__NOENT;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    if (kerr) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "metadata %s: %s", topic,
+                          rd_kafka_err2str(kerr));
+        goto out;
+    }
+    kerr = rd_kafka_assign(o->peek, list);
+    if (kerr) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "assign %s: %s", topic,
+                          rd_kafka_err2str(kerr));
+        goto out;
+    }
+    while (got < want) {
+        int64_t left_ms = (deadline_us - aas_mono_us()) / 1000;
+        if (left_ms <= 0) break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(o->peek, (int)left_ms);
+        if (!m) continue;
+        if (m->err) {
+            /* Transport errors are retried by librdkafka within the bound;
+             * the partition stays unknown if they last. */
+            AAS_LOG(AAS_LOG_DEBUG, "scheduler", "oldest: %s", rd_kafka_message_errstr(m));
+        } else if (m->rkt && !strcmp(rd_kafka_topic_name(m->rkt), topic)) {
+            for (size_t i = 0; i < n; i++) {
+                if (parts[i].partition != m->partition || read[i] || parts[i].lag <= 0 ||
+                    m->offset < parts[i].committed)
+                    continue;
+                rd_kafka_timestamp_type_t tt;
+                int64_t ts = rd_kafka_message_timestamp(m, &tt);
+                if (tt != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0)
+                    parts[i].oldest_ts_ms = ts;
+                read[i] = 1;
+                got++;
+                break;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    /* Stop fetching until the next measurement; the next assign() starts
+     * from the offsets it names, whatever was prefetched here. */
+    if ((kerr = rd_kafka_assign(o->peek, NULL)))
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "oldest: unassign: %s", rd_kafka_err2str(kerr));
+    if (got < want)
+        AAS_LOG(AAS_LOG_DEBUG, "scheduler", "oldest: %d of %d partitions read within %d ms",
+                got, want, timeout_ms);
+out:
+    rd_kafka_topic_partition_list_destroy(list);
+    free(read);
+    return err;
+}
+
+double aas_observe_oldest_age_s(const aas_partition_lag_t *parts, size_t n,
+                                int64_t now_ms, int *partial) {
+    int unknown = n == 0, known = 0;
+    double oldest = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].lag < 0) {
+            unknown = 1;
+        } else if (parts[i].lag > 0) {
+            if (parts[i].oldest_ts_ms < 0) {
+                unknown = 1;
+                continue;
+            }
+            double age = (double)(now_ms - parts[i].oldest_ts_ms) / 1000.0;
+            if (age < 0) age = 0; /* the producer's clock is ahead of ours */
+            if (!known || age > oldest) oldest = age;
+            known = 1;
+        }
+    }
+    if (partial) *partial = unknown;
+    if (known) return oldest;
+    return unknown ? (double)AAS_OBSERVE_UNKNOWN : 0;
 }
 
 aas_err_t aas_observer_grow(aas_observer_t *o, const char *topic, int partitions,

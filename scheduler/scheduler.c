@@ -14,6 +14,7 @@
 #include "log.h"
 #include "observe.h"
 #include "policy.h"
+#include "skew.h"
 #include "store.h"
 
 const aas_conf_def_t aas_scheduler_conf_defs[] = {
@@ -37,6 +38,23 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "Most workers removed by one decision"},
     {"scheduler.headroom.pct", AAS_CONF_INT, "20", 0, 1000, 0,
      "Capacity kept above the measured arrival rate, in percent"},
+    {"scheduler.age.target.s", AAS_CONF_INT, "5", 1, 86400, 0,
+     "Oldest queued job's age above which capacity is added"},
+    {"scheduler.age.timeout.ms", AAS_CONF_INT, "1000", 10, 60000, 0,
+     "Time allowed to read the oldest queued job of each lagging partition"},
+    {"scheduler.skew.restart", AAS_CONF_BOOL, "true", 0, 0, 0,
+     "Restart a slow worker, or one holding several hot partitions (local "
+     "actuator); false: only log the finding"},
+    {"scheduler.skew.window.s", AAS_CONF_INT, "20", 0, 86400, 0,
+     "A skew finding must hold this long before it is acted on"},
+    {"scheduler.skew.cooldown.s", AAS_CONF_INT, "120", 0, 86400, 0,
+     "At most one skew action (restart or report) per this many seconds"},
+    {"scheduler.skew.slow.pct", AAS_CONF_INT, "50", 1, 100, 0,
+     "A worker is slow below this percentage of the others' median rate"},
+    {"scheduler.skew.lag", AAS_CONF_INT, "100", 1, 1000000000, 0,
+     "Queued jobs from which a partition or worker counts as behind"},
+    {"scheduler.skew.warmup.s", AAS_CONF_INT, "30", 0, 86400, 0,
+     "Workers younger than this are not judged slow"},
     {"scheduler.grow.partitions", AAS_CONF_BOOL, "false", 0, 0, 0,
      "Add partitions (CreatePartitions) when more workers than partitions "
      "are needed, up to scheduler.max"},
@@ -59,11 +77,27 @@ typedef struct {
     aas_actuator_t *act;
     aas_policy_conf_t pc;
     aas_policy_state_t ps;
+    aas_skew_conf_t kc;
+    aas_skew_state_t ks;
+    int skew_restart;        /* scheduler.skew.restart */
     int64_t last_high;       /* sum of high watermarks at the last tick */
     double last_t;
     double arrival;          /* jobs/s, smoothed; < 0 unknown */
+    int64_t *highs;          /* per partition at the last tick (n_highs) */
+    double *part_arrival;    /* per partition, jobs/s, smoothed; < 0 unknown */
+    size_t n_highs;
     double service;          /* jobs/s per busy worker, smoothed; <= 0 unknown */
 } aas_sched_t;
+
+/* What one tick measured. */
+typedef struct {
+    aas_partition_lag_t *parts;  /* NULL when the lag query failed */
+    size_t n_parts;
+    aas_skew_worker_t *workers;  /* live workers (heartbeats) */
+    int live;                    /* -1 when heartbeats are unknown */
+    double rate_sum;             /* their summed completion rate */
+    int age_partial;             /* oldest age is a lower bound */
+} aas_sched_view_t;
 
 static double aas_sched_now(void) {
     struct timespec ts;
@@ -72,72 +106,147 @@ static double aas_sched_now(void) {
 }
 
 /* Live workers and their summed completion rate, from heartbeats. */
-static int aas_sched_workers(aas_sched_t *s, double *rate_sum) {
+static void aas_sched_workers(aas_sched_t *s, aas_sched_view_t *v) {
     char **hb = NULL;
     size_t n = 0;
     char why[256];
-    *rate_sum = 0;
+    v->live = -1;
     if (aas_store_heartbeats(s->st, &hb, &n, why, sizeof(why))) {
         AAS_LOG(AAS_LOG_WARN, "scheduler", "heartbeats unknown: %s", why);
-        return -1;
+        return;
     }
+    v->workers = calloc(n > 0 ? n : 1, sizeof(*v->workers));
+    if (!v->workers) {
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "heartbeats unknown: no memory");
+        aas_store_list_free(hb, n);
+        return;
+    }
+    const char *topic = aas_conf_get(s->conf, "topic.infer");
+    int64_t now_ms = aas_now_ms();
+    v->live = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_loads(hb[i], 0, NULL);
-        if (o) *rate_sum += json_number_value(json_object_get(o, "rate"));
-        json_decref(o);
+        aas_skew_worker_t *w = &v->workers[v->live];
+        if (aas_skew_worker_parse(hb[i], topic, now_ms, w)) continue;
+        if (w->rate > 0) v->rate_sum += w->rate;
+        v->live++;
     }
     aas_store_list_free(hb, n);
-    return (int)n;
 }
 
-static void aas_sched_tick(aas_sched_t *s) {
-    double now = aas_sched_now();
-    aas_partition_lag_t *p = NULL;
-    size_t np = 0;
+static void aas_sched_record(aas_sched_t *s, json_t *entry) {
+    char why[256];
+    char *text = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
+    if (!text)
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "decision not recorded: not encodable");
+    else if (aas_store_decision_log(s->st, text, why, sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "decision not recorded: %s", why);
+    free(text);
+    json_decref(entry);
+}
+
+/* Per-partition arrival rates from the high watermarks (the skew
+ * detector tells hot keys from slow workers by them).  Called only when
+ * every watermark is known; before s->last_t moves. */
+static void aas_sched_part_arrivals(aas_sched_t *s, const aas_sched_view_t *v, double now) {
+    size_t n = v->n_parts;
+    if (n != s->n_highs || !s->highs) {
+        /* First tick, or the partition count changed: start over. */
+        free(s->highs);
+        free(s->part_arrival);
+        s->highs = calloc(n > 0 ? n : 1, sizeof(*s->highs));
+        s->part_arrival = calloc(n > 0 ? n : 1, sizeof(*s->part_arrival));
+        if (!s->highs || !s->part_arrival) {
+            free(s->highs);
+            free(s->part_arrival);
+            s->highs = NULL;
+            s->part_arrival = NULL;
+            s->n_highs = 0;
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            s->highs[i] = v->parts[i].high;
+            s->part_arrival[i] = -1;
+        }
+        s->n_highs = n;
+        return;
+    }
+    double dt = now - s->last_t;
+    for (size_t i = 0; i < n; i++) {
+        if (dt > 0) {
+            double a = (double)(v->parts[i].high - s->highs[i]) / dt;
+            if (a < 0) a = 0; /* a recreated topic: no arrivals, not negative */
+            s->part_arrival[i] = s->part_arrival[i] < 0 ? a : 0.5 * s->part_arrival[i] + 0.5 * a;
+        }
+        s->highs[i] = v->parts[i].high;
+    }
+}
+
+/* Observe: lag, arrival rate, oldest queued job, workers. */
+static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
+                              aas_policy_obs_t *o) {
     char why[512];
-    aas_policy_obs_t o = {.now_s = now, .lag = -1, .arrival_rate = -1,
-                          .service_rate_per_worker = -1, .oldest_age_s = -1};
+    *o = (aas_policy_obs_t){.now_s = now, .lag = -1, .arrival_rate = -1,
+                            .service_rate_per_worker = -1, .oldest_age_s = -1};
     const char *topic = aas_conf_get(s->conf, "topic.infer");
     int timeout = (int)aas_conf_get_int(s->conf, "scheduler.timeout.ms");
-    if (aas_observer_lag(s->obs, topic, timeout, &p, &np, why, sizeof(why)) == AAS_ERR_OK) {
+    if (aas_observer_lag(s->obs, topic, timeout, &v->parts, &v->n_parts, why,
+                         sizeof(why)) == AAS_ERR_OK) {
         int64_t lag = 0, high = 0;
-        int known = np > 0;
-        for (size_t i = 0; i < np; i++) {
-            if (p[i].lag < 0 || p[i].high < 0) known = 0;
+        int known = v->n_parts > 0;
+        for (size_t i = 0; i < v->n_parts; i++) {
+            if (v->parts[i].lag < 0 || v->parts[i].high < 0) known = 0;
             else {
-                lag += p[i].lag;
-                high += p[i].high;
+                lag += v->parts[i].lag;
+                high += v->parts[i].high;
             }
         }
         if (known) {
-            o.lag = lag;
+            o->lag = lag;
+            aas_sched_part_arrivals(s, v, now);
             if (s->last_t > 0 && now > s->last_t) {
                 double a = (double)(high - s->last_high) / (now - s->last_t);
                 s->arrival = s->arrival < 0 ? a : 0.5 * s->arrival + 0.5 * a;
             }
             s->last_high = high;
             s->last_t = now;
-            o.arrival_rate = s->arrival;
+            o->arrival_rate = s->arrival;
+        } else {
+            s->n_highs = 0; /* a gap: per-partition rates start over */
         }
-        s->pc.partitions = (int)np;
-        free(p);
+        s->pc.partitions = (int)v->n_parts;
+        /* A lower bound of the age is safe to pass: the age only ever adds
+         * capacity, never removes it. */
+        if (aas_observer_oldest(s->obs, topic, v->parts, v->n_parts,
+                                (int)aas_conf_get_int(s->conf, "scheduler.age.timeout.ms"),
+                                why, sizeof(why)))
+            AAS_LOG(AAS_LOG_WARN, "scheduler", "oldest queued job unknown: %s", why);
+        o->oldest_age_s = aas_observe_oldest_age_s(v->parts, v->n_parts, aas_now_ms(),
+                                                   &v->age_partial);
     } else {
+        v->parts = NULL;
+        v->n_parts = 0;
         AAS_LOG(AAS_LOG_WARN, "scheduler", "lag unknown: %s", why);
     }
-    double rate_sum = 0;
-    int live = aas_sched_workers(s, &rate_sum);
+    aas_sched_workers(s, v);
     /* Service rate: what workers complete while there is a backlog (when
      * idle their rate says nothing about capacity). */
-    if (live > 0 && o.lag > 0 && rate_sum > 0) {
-        double per = rate_sum / live;
+    if (v->live > 0 && o->lag > 0 && v->rate_sum > 0) {
+        double per = v->rate_sum / v->live;
         s->service = s->service <= 0 ? per : 0.5 * s->service + 0.5 * per;
     }
-    o.service_rate_per_worker = s->service;
+    o->service_rate_per_worker = s->service;
     int current = s->act->ops->current(s->act);
-    o.current_workers = current >= 0 ? current : (live >= 0 ? live : 0);
+    o->current_workers = current >= 0 ? current : (v->live >= 0 ? v->live : 0);
+}
 
+/* Decide and act on the worker count; returns 1 if it changed. */
+static int aas_sched_scale(aas_sched_t *s, const aas_sched_view_t *v,
+                           const aas_policy_obs_t *o) {
+    char why[512];
+    const char *topic = aas_conf_get(s->conf, "topic.infer");
+    int timeout = (int)aas_conf_get_int(s->conf, "scheduler.timeout.ms");
     aas_policy_decision_t d;
-    aas_policy_decide(&s->pc, &o, &s->ps, &d);
+    aas_policy_decide(&s->pc, o, &s->ps, &d);
     if (d.want_partitions > s->pc.partitions && s->pc.can_grow_partitions) {
         aas_err_t gerr = aas_observer_grow(s->obs, topic, d.want_partitions, timeout, why,
                                            sizeof(why));
@@ -152,22 +261,80 @@ static void aas_sched_tick(aas_sched_t *s) {
         }
         if (!gerr) s->pc.partitions = d.want_partitions;
     }
-    if (d.desired != o.current_workers) {
-        aas_err_t err = s->act->ops->apply(s->act, d.desired, why, sizeof(why));
-        AAS_LOG(AAS_LOG_INFO, "scheduler",
-                "decision from=%d to=%d lag=%lld arrival=%.1f service=%.1f live=%d "
-                "reason=\"%s\"%s%s", o.current_workers, d.desired, (long long)o.lag,
-                o.arrival_rate, o.service_rate_per_worker, live, d.reason,
-                err ? " error=" : "", err ? why : "");
-        char json[768];
-        snprintf(json, sizeof(json),
-                 "{\"ts_ms\":%lld,\"from\":%d,\"to\":%d,\"lag\":%lld,\"arrival\":%.3f,"
-                 "\"service\":%.3f,\"live\":%d,\"reason\":\"%s\"}",
-                 (long long)aas_now_ms(), o.current_workers, d.desired, (long long)o.lag,
-                 o.arrival_rate, o.service_rate_per_worker, live, d.reason);
-        if (aas_store_decision_log(s->st, json, why, sizeof(why)))
-            AAS_LOG(AAS_LOG_WARN, "scheduler", "decision not recorded: %s", why);
+    if (d.desired == o->current_workers) return 0;
+    aas_err_t err = s->act->ops->apply(s->act, d.desired, why, sizeof(why));
+    AAS_LOG(AAS_LOG_INFO, "scheduler",
+            "decision from=%d to=%d lag=%lld arrival=%.1f service=%.1f age=%.1f live=%d "
+            "reason=\"%s\"%s%s", o->current_workers, d.desired, (long long)o->lag,
+            o->arrival_rate, o->service_rate_per_worker, o->oldest_age_s, v->live, d.reason,
+            err ? " error=" : "", err ? why : "");
+    json_t *e = json_pack("{s:I, s:s, s:i, s:i, s:I, s:f, s:f, s:f, s:i, s:s}",
+                          "ts_ms", (json_int_t)aas_now_ms(),
+                          "action", d.desired > o->current_workers ? "up" : "down",
+                          "from", o->current_workers, "to", d.desired,
+                          "lag", (json_int_t)o->lag, "arrival", o->arrival_rate,
+                          "service", o->service_rate_per_worker,
+                          "oldest_age_s", o->oldest_age_s, "live", v->live,
+                          "reason", d.reason);
+    if (e && err) json_object_set_new(e, "error", json_string(why));
+    aas_sched_record(s, e);
+    return 1;
+}
+
+/* Look for skew and act on it (rate-limited inside the detector). */
+static void aas_sched_rebalance(aas_sched_t *s, const aas_sched_view_t *v, double now,
+                                int changed) {
+    if (!v->parts || v->live < 0) return; /* missing data finds nothing */
+    double last_change = changed ? now : fmax(s->ps.last_up_s, s->ps.last_down_s);
+    double *ages = calloc(v->n_parts > 0 ? v->n_parts : 1, sizeof(*ages));
+    int64_t now_ms = aas_now_ms();
+    for (size_t i = 0; ages && i < v->n_parts; i++)
+        ages[i] = v->parts[i].lag > 0 ? aas_observe_oldest_age_s(&v->parts[i], 1, now_ms, NULL)
+                                      : -1;
+    aas_skew_obs_t ko = {.now_s = now, .last_change_s = last_change, .parts = v->parts,
+                         .arrival = s->n_highs == v->n_parts ? s->part_arrival : NULL,
+                         .age_s = ages,
+                         .n_parts = v->n_parts, .workers = v->workers,
+                         .n_workers = (size_t)v->live};
+    aas_skew_decision_t d;
+    aas_skew_decide(&s->kc, &ko, &s->ks, &d);
+    free(ages);
+    if (d.action == AAS_SKEW_HOLD) {
+        AAS_LOG(AAS_LOG_DEBUG, "scheduler", "skew kind=%s reason=\"%s\"",
+                aas_skew_kind_name(d.kind), d.reason);
+        return;
     }
+    char why[512] = "";
+    aas_err_t err = AAS_ERR_OK;
+    const char *action = "report";
+    if (d.action == AAS_SKEW_RESTART) {
+        if (s->skew_restart) {
+            action = "restart";
+            err = s->act->ops->restart(s->act, d.worker, why, sizeof(why));
+        } else {
+            snprintf(why, sizeof(why), "scheduler.skew.restart=false: not restarted");
+        }
+    }
+    AAS_LOG(err || d.action == AAS_SKEW_REPORT ? AAS_LOG_WARN : AAS_LOG_INFO, "scheduler",
+            "skew action=%s kind=%s worker=%s reason=\"%s\"%s%s", action,
+            aas_skew_kind_name(d.kind), d.worker[0] ? d.worker : "-", d.reason,
+            why[0] ? (err ? " error=" : " note=") : "", why);
+    json_t *e = json_pack("{s:I, s:s, s:s, s:s, s:s}", "ts_ms", (json_int_t)aas_now_ms(),
+                          "action", action, "kind", aas_skew_kind_name(d.kind), "worker",
+                          d.worker, "reason", d.reason);
+    if (e && why[0]) json_object_set_new(e, err ? "error" : "note", json_string(why));
+    aas_sched_record(s, e);
+}
+
+static void aas_sched_tick(aas_sched_t *s) {
+    double now = aas_sched_now();
+    aas_sched_view_t v = {0};
+    aas_policy_obs_t o;
+    aas_sched_observe(s, now, &v, &o);
+    int changed = aas_sched_scale(s, &v, &o);
+    aas_sched_rebalance(s, &v, now, changed);
+    free(v.parts);
+    free(v.workers);
 }
 
 aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
@@ -183,6 +350,15 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
     s.pc.max_step_down = (int)aas_conf_get_int(conf, "scheduler.down.step");
     s.pc.headroom = 1.0 + (double)aas_conf_get_int(conf, "scheduler.headroom.pct") / 100.0;
     s.pc.can_grow_partitions = (int)aas_conf_get_int(conf, "scheduler.grow.partitions");
+    s.pc.target_queue_age_s = (double)aas_conf_get_int(conf, "scheduler.age.target.s");
+    aas_skew_conf_default(&s.kc);
+    s.kc.window_s = (double)aas_conf_get_int(conf, "scheduler.skew.window.s");
+    s.kc.cooldown_s = (double)aas_conf_get_int(conf, "scheduler.skew.cooldown.s");
+    s.kc.slow_ratio = (double)aas_conf_get_int(conf, "scheduler.skew.slow.pct") / 100.0;
+    s.kc.min_lag = aas_conf_get_int(conf, "scheduler.skew.lag");
+    s.kc.warmup_s = (double)aas_conf_get_int(conf, "scheduler.skew.warmup.s");
+    s.skew_restart = (int)aas_conf_get_int(conf, "scheduler.skew.restart");
+    aas_skew_state_init(&s.ks);
     if (s.pc.min_workers > s.pc.max_workers)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "scheduler.min (%d) is above scheduler.max (%d)",
@@ -208,6 +384,8 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
         }
     }
     aas_actuator_destroy(s.act);
+    free(s.highs);
+    free(s.part_arrival);
     aas_store_destroy(s.st);
     aas_observer_destroy(s.obs);
     return err;

@@ -4,15 +4,20 @@
  * worker to several, the backlog drains, idleness scales back to the
  * minimum, and every job submitted meanwhile SUCCEEDED exactly once; with
  * 2 partitions and scheduler.grow.partitions the topic grows to 4 across
- * the same burst, again losing and duplicating nothing.
+ * the same burst, again losing and duplicating nothing.  `status` reads
+ * the age of the oldest queued job from Kafka; a worker slowed down
+ * (SIGSTOP most of the time) while its partitions fall behind is restarted
+ * by the scheduler, once, and no job is lost or answered twice.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -39,6 +44,33 @@ static int wait_live(aas_fleet_t *f, int cmp_ge, int target, int timeout_s) {
     return -1;
 }
 
+/* Workers the scheduler starts inherit these. */
+static void worker_env(aas_fleet_t *f) {
+    char port[16];
+    snprintf(port, sizeof(port), "%d", f->redis.port);
+    setenv("AAS_REDIS_PORT", port, 1);
+    setenv("AAS_KAFKA_BOOTSTRAP_SERVERS", f->broker.bootstrap, 1);
+    setenv("AAS_WORKER_HEARTBEAT_MS", "500", 1);
+    setenv("OMP_NUM_THREADS", "1", 1);
+}
+
+/* Start `aas-scheduler run` with the local actuator on f; extra is a
+ * NULL-terminated list of "-X", "k=v" pairs; its log goes to log. */
+static void start_scheduler(aas_fleet_t *f, aas_test_proc_t *sched, char *log,
+                            size_t log_size, const char *const *extra) {
+    static char bin[512], wbin[600], logdir[600];
+    snprintf(bin, sizeof(bin), "%s/scheduler/aas-scheduler", AAS_BIN_DIR);
+    snprintf(wbin, sizeof(wbin), "scheduler.worker.bin=%s/worker/aas-worker", AAS_BIN_DIR);
+    snprintf(logdir, sizeof(logdir), "scheduler.worker.logdir=%s", f->dir);
+    snprintf(log, log_size, "%s/scheduler.log", f->dir);
+    char *argv[64] = {bin, "-X", wbin, "-X", logdir};
+    int n = 5;
+    for (int k = 0; extra[k] && n < 62; k++) argv[n++] = (char *)extra[k];
+    argv[n++] = "run";
+    argv[n] = NULL;
+    assert_int_equal(aas_test_proc_start(sched, bin, argv, log), 0);
+}
+
 /* Start the scheduler over a fresh fleet whose topics have `partitions`
  * partitions; `grow` lets it add partitions. */
 static void run_burst(int partitions, int grow) {
@@ -47,27 +79,18 @@ static void run_burst(int partitions, int grow) {
     setenv("AAS_TEST_PARTITIONS", parts, 1);
     aas_fleet_t *f = NULL;
     assert_int_equal(aas_fleet_start(&f, 0, NULL), 0);
-    /* Workers the scheduler starts inherit these. */
-    char port[16];
-    snprintf(port, sizeof(port), "%d", f->redis.port);
-    setenv("AAS_REDIS_PORT", port, 1);
-    setenv("AAS_KAFKA_BOOTSTRAP_SERVERS", f->broker.bootstrap, 1);
-    setenv("AAS_WORKER_HEARTBEAT_MS", "500", 1);
-    setenv("OMP_NUM_THREADS", "1", 1);
-    char bin[512], wbin[600], logdir[600], log[600];
-    snprintf(bin, sizeof(bin), "%s/scheduler/aas-scheduler", AAS_BIN_DIR);
-    snprintf(wbin, sizeof(wbin), "scheduler.worker.bin=%s/worker/aas-worker", AAS_BIN_DIR);
-    snprintf(logdir, sizeof(logdir), "scheduler.worker.logdir=%s", f->dir);
-    snprintf(log, sizeof(log), "%s/scheduler.log", f->dir);
-    char *argv[] = {bin, "-X", wbin, "-X", logdir, "-X", "scheduler.min=1",
-                    "-X", "scheduler.max=4", "-X", "scheduler.interval.ms=1000",
-                    "-X", "scheduler.down.window.s=10", "-X", "scheduler.cooldown.s=5",
-                    "-X", "scheduler.drain.s=5",
-                    "-X", "scheduler.lag.threshold=500", "-X",
-                    grow ? "scheduler.grow.partitions=true" : "scheduler.grow.partitions=false",
-                    "run", NULL};
+    worker_env(f);
+    const char *extra[] = {"-X", "scheduler.min=1",
+                           "-X", "scheduler.max=4", "-X", "scheduler.interval.ms=1000",
+                           "-X", "scheduler.down.window.s=10", "-X", "scheduler.cooldown.s=5",
+                           "-X", "scheduler.drain.s=5",
+                           "-X", "scheduler.lag.threshold=500", "-X",
+                           grow ? "scheduler.grow.partitions=true"
+                                : "scheduler.grow.partitions=false",
+                           "-X", "log.level=debug", NULL};
     aas_test_proc_t sched;
-    assert_int_equal(aas_test_proc_start(&sched, bin, argv, log), 0);
+    char log[600];
+    start_scheduler(f, &sched, log, sizeof(log), extra);
     assert_true(wait_live(f, 1, 1, 60) >= 1);
 
     static float x[64];
@@ -117,10 +140,215 @@ static void partitions_grow_when_workers_would_exceed_them(void **state) {
     run_burst(2, 1);
 }
 
+/* The topic_total line of `aas-scheduler status --json` for topic.infer,
+ * into line (empty if none).  Returns status's exit code. */
+static int status_total(aas_fleet_t *f, char *line, size_t size) {
+    char cmd[1024], buf[4096];
+    snprintf(cmd, sizeof(cmd),
+             "%s/scheduler/aas-scheduler -b %s -X redis.port=%d -X log.level=error "
+             "status --json --sample-ms 0",
+             AAS_BIN_DIR, f->broker.bootstrap, f->redis.port);
+    FILE *fp = popen(cmd, "r");
+    assert_non_null(fp);
+    line[0] = '\0';
+    int lagging = 0, aged = 0;
+    while (fgets(buf, sizeof(buf), fp)) {
+        if (strstr(buf, "\"topic_total\":\"aas.jobs.infer\""))
+            snprintf(line, size, "%s", buf);
+        /* Every partition with lag shows an age, never null. */
+        if (strstr(buf, "\"topic\":\"aas.jobs.infer\"") && !strstr(buf, "\"lag\":0}")) {
+            lagging++;
+            aged += strstr(buf, "\"oldest_age_s\":null") == NULL;
+        }
+    }
+    int rc = pclose(fp);
+    if (lagging != aged) fprintf(stderr, "status: %d lagging partitions, %d aged\n", lagging, aged);
+    return rc == 0 && lagging == aged ? 0 : 1;
+}
+
+static double json_number_after(const char *line, const char *key) {
+    const char *p = strstr(line, key);
+    if (!p || !strncmp(p + strlen(key), "null", 4)) return -1;
+    return strtod(p + strlen(key), NULL);
+}
+
+/* Jobs wait with no worker: status reports their age from the message
+ * timestamps in Kafka (every lagging partition, and overall); once a
+ * worker drained them, nothing is queued and the age is 0. */
+static void status_reads_the_oldest_queued_job_from_kafka(void **state) {
+    (void)state;
+    setenv("AAS_TEST_PARTITIONS", "8", 1);
+    aas_fleet_t *f = NULL;
+    assert_int_equal(aas_fleet_start(&f, 0, NULL), 0);
+    static float x[64];
+    for (int k = 0; k < 64; k++) x[k] = aas_fleet_frand();
+    char id[32], why[512], line[4096];
+    int64_t t0 = aas_mono_us();
+    for (int j = 0; j < 200; j++) {
+        snprintf(id, sizeof(id), "age-%d", j);
+        assert_int_equal(aas_fleet_submit(f, id, AAS_FLEET_MODEL, x, 1, 64), 0);
+    }
+    assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)), AAS_ERR_OK);
+    sleep(3);
+    assert_int_equal(status_total(f, line, sizeof(line)), 0);
+    double waited = (double)(aas_mono_us() - t0) / 1e6;
+    double age = json_number_after(line, "\"oldest_age_s\":");
+    fprintf(stderr, "status: oldest queued job %.2f s old after %.2f s: %s", age, waited, line);
+    /* The first job was sent after t0 and is read by status now: its age
+     * lies within what the test waited (plus a clock tick of slack). */
+    assert_true(age >= 2.5 && age <= waited + 0.5);
+    assert_non_null(strstr(line, "\"lag\":200,"));
+    assert_non_null(strstr(line, "\"oldest_is_lower_bound\":false"));
+
+    f->n_workers = 1;
+    assert_int_equal(aas_fleet_start_worker(f, 0), 0);
+    for (int j = 0; j < 200; j++) {
+        snprintf(id, sizeof(id), "age-%d", j);
+        assert_int_equal(aas_fleet_check(f, id, x, 1, 120000), 0);
+    }
+    int drained = 0;
+    for (int i = 0; i < 60 && !drained; i++) { /* offsets are committed each second */
+        drained = status_total(f, line, sizeof(line)) == 0 && strstr(line, "\"lag\":0,") &&
+                  strstr(line, "\"oldest_age_s\":0.000");
+        if (!drained) usleep(500000);
+    }
+    assert_true(drained);
+    assert_int_equal(aas_fleet_stop(f), 0);
+}
+
+/* Pid and id of a live worker holding partitions of the infer topic, once
+ * want_live workers are live and every one of the topic's 8 partitions is
+ * held; 0 until then.  (The assignor balances partition counts over both
+ * job topics, so a worker may hold only training partitions.) */
+static pid_t pick_worker(aas_fleet_t *f, int want_live, char *id, size_t id_size) {
+    char **hb = NULL, why[256];
+    size_t n = 0;
+    if (aas_store_heartbeats(aas_client_store(f->client), &hb, &n, why, sizeof(why)))
+        return 0;
+    pid_t pid = 0;
+    int held = 0;
+    for (size_t i = 0; i < n; i++) {
+        int mine = 0;
+        for (int p = 0; p < 8; p++) {
+            char needle[48];
+            snprintf(needle, sizeof(needle), "aas.jobs.infer/%d", p);
+            const char *at = strstr(hb[i], needle);
+            if (at && (at[strlen(needle)] == ',' || at[strlen(needle)] == '"')) {
+                held++;
+                mine = 1;
+            }
+        }
+        const char *p = strstr(hb[i], "\"pid\":"), *q = strstr(hb[i], "\"id\":\"");
+        if (mine && !pid && p && q) {
+            pid = (pid_t)atoi(p + 6);
+            q += 6;
+            size_t len = strcspn(q, "\"");
+            snprintf(id, id_size, "%.*s", (int)len, q);
+        }
+    }
+    aas_store_list_free(hb, n);
+    return (int)n == want_live && held == 8 ? pid : 0;
+}
+
+/* Starve pid of CPU (stopped 1.5 s, running 5 ms, over and over) until
+ * log shows it restarted or 120 s passed; then let it run.  Runs in a
+ * child process. */
+static void starve(pid_t pid, const char *log, const char *restarted) {
+    for (int i = 0; i < 100 && kill(pid, 0) == 0; i++) {
+        if (aas_test_log_contains(log, restarted)) break;
+        kill(pid, SIGSTOP);
+        usleep(1500000);
+        kill(pid, SIGCONT);
+        usleep(5000);
+    }
+    kill(pid, SIGCONT);
+    _exit(0);
+}
+
+static void a_slow_worker_is_restarted_once_and_nothing_is_lost(void **state) {
+    (void)state;
+    setenv("AAS_TEST_PARTITIONS", "8", 1);
+    aas_fleet_t *f = NULL;
+    assert_int_equal(aas_fleet_start(&f, 0, NULL), 0);
+    worker_env(f);
+    /* A fixed fleet of 3 (the policy has nothing to do), skew judged
+     * quickly, at most one restart in the test. */
+    const char *extra[] = {"-X", "scheduler.min=3", "-X", "scheduler.max=3",
+                           "-X", "scheduler.interval.ms=1000",
+                           "-X", "scheduler.skew.window.s=6", "-X", "scheduler.skew.warmup.s=5",
+                           "-X", "scheduler.skew.cooldown.s=600", "-X", "scheduler.skew.lag=50",
+                           "-X", "log.level=debug", NULL};
+    aas_test_proc_t sched;
+    char log[600];
+    start_scheduler(f, &sched, log, sizeof(log), extra);
+    char victim[128] = "";
+    pid_t pid = 0;
+    for (int i = 0; i < 240 && !pid; i++) {
+        pid = pick_worker(f, 3, victim, sizeof(victim));
+        if (!pid) usleep(250000);
+    }
+    assert_true(pid > 0);
+    char restarted[200];
+    snprintf(restarted, sizeof(restarted), "restarting worker=%s ", victim);
+
+    static float x[64];
+    for (int k = 0; k < 64; k++) x[k] = aas_fleet_frand();
+    char id[32], why[512];
+    pid_t starver = fork();
+    assert_true(starver >= 0);
+    if (starver == 0) starve(pid, log, restarted);
+    /* About 600 jobs/s: the other two keep up, the starved one cannot, so
+     * its partitions fall behind while the others' keep up. */
+    int64_t t0 = aas_mono_us(), t_restart = 0;
+    int n = 0;
+    while (aas_mono_us() - t0 < 90000000LL) {
+        for (int j = 0; j < 60; j++, n++) {
+            snprintf(id, sizeof(id), "slow-%d", n);
+            assert_int_equal(aas_fleet_submit(f, id, AAS_FLEET_MODEL, x, 1, 64), 0);
+        }
+        assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)),
+                         AAS_ERR_OK);
+        usleep(100000);
+        if (!t_restart && aas_test_log_contains(log, restarted)) t_restart = aas_mono_us();
+        if (t_restart && aas_mono_us() - t_restart > 5000000) break; /* the new one works */
+    }
+    int st = 0;
+    waitpid(starver, &st, 0);
+    fprintf(stderr, "skew: %s restarted %.1f s after it was slowed; %d jobs\n", victim,
+            t_restart ? (double)(t_restart - t0) / 1e6 : -1.0, n);
+    assert_true(t_restart > 0);
+    assert_true(aas_test_log_contains(log, "kind=slow-worker"));
+    for (int j = 0; j < n; j++) {
+        snprintf(id, sizeof(id), "slow-%d", j);
+        assert_int_equal(aas_fleet_check(f, id, x, 1, 300000), 0);
+    }
+    /* The decision, with its reason, is in Redis for `status`. */
+    char **dec = NULL;
+    size_t nd = 0;
+    assert_int_equal(aas_store_decisions(aas_client_store(f->client), 10, &dec, &nd, why,
+                                         sizeof(why)), AAS_ERR_OK);
+    int restarts = 0;
+    for (size_t i = 0; i < nd; i++)
+        if (strstr(dec[i], "\"action\":\"restart\"")) {
+            restarts++;
+            assert_non_null(strstr(dec[i], victim));
+            assert_non_null(strstr(dec[i], "completes"));
+        }
+    aas_store_list_free(dec, nd);
+    assert_int_equal(restarts, 1);
+    assert_true(wait_live(f, 1, 3, 30) >= 3);
+    assert_int_equal(aas_test_proc_stop(&sched, 60000), 0);
+    assert_int_equal(aas_fleet_stop(f), 0);
+}
+
 int main(void) {
+    /* AAS_TEST_FILTER=name runs the matching tests only (they are long). */
+    if (getenv("AAS_TEST_FILTER")) cmocka_set_test_filter(getenv("AAS_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(burst_scales_up_drains_and_scales_down_exactly_once),
         cmocka_unit_test(partitions_grow_when_workers_would_exceed_them),
+        cmocka_unit_test(status_reads_the_oldest_queued_job_from_kafka),
+        cmocka_unit_test(a_slow_worker_is_restarted_once_and_nothing_is_lost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
