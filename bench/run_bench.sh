@@ -323,12 +323,26 @@ md_table 'f["bench"] == "transport" && f["target"] == "redis"' \
   target:target mode:mode batch:jobs_per_batch count:jobs msgs_per_s:jobs/s_HSET+EXPIRE commands_per_s:commands/s
 if grep -q '^RESULT bench=kernel' "$RESULTS"; then
   echo
-  echo "## Kernel (bench_kernel)"
+  echo "## Kernel (bench_kernel): GFLOP/s of the 784-512-512-10 forward"
+  echo
+  echo "| threads | batch | aas f32 | bare oneDNN inner_product | oneDNN sgemm | naive C | ONNX Runtime f32 | aas bf16 | aas int8 |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  awk '
+    { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
+    f["bench"] == "kernel" && f["section"] == "kernel" {
+      k = f["threads"] SUBSEP f["batch"]; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+      g[k, f["impl"]] = f["gflops"] }
+    f["peer"] == "onnxruntime" && f["mlp"] == "784-512-512-10" { g[f["threads"] SUBSEP f["batch"], "ort"] = f["gflops"] }
+    END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, SUBSEP)
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], g[k, "aas_f32"], g[k, "onednn_ip"],
+        g[k, "sgemm"], g[k, "naive"], g[k, "ort"], g[k, "aas_bf16"], g[k, "aas_int8"] } }
+  ' "$RESULTS"
   echo
   # bench_kernel's own fields, one table per section= value (if it has any).
   sections=$(grep '^RESULT bench=kernel' "$RESULTS" | sed -n 's/.* section=\([^ ]*\).*/\1/p' | awk '!s[$0]++')
   [ -n "$sections" ] || sections=-
   for sec in $sections; do
+    [ "$sec" = kernel ] && continue # the table above
     if [ "$sec" = - ]; then pat='^RESULT bench=kernel'; filter='f["bench"] == "kernel"'
     else pat="^RESULT bench=kernel.* section=$sec( |\$)"; filter="f[\"bench\"] == \"kernel\" && f[\"section\"] == \"$sec\""
       echo "$sec:"; echo; fi
