@@ -42,7 +42,10 @@ static pid_t aas_local_spawn(aas_local_t *l, char *id) {
     if (pid == 0) {
         FILE *fp = freopen(logdir ? log : "/dev/null", "a", stderr);
         (void)fp;
-        /* Workers inherit the environment (AAS_* settings, secrets). */
+        /* Workers inherit the environment (AAS_* settings, secrets), but
+         * not the scheduler's metrics port: every worker here would try to
+         * bind it. */
+        unsetenv("AAS_METRICS_PORT");
         execlp(bin, bin, "-X", idarg, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);

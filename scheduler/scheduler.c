@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "observe.h"
 #include "policy.h"
 #include "skew.h"
@@ -68,6 +69,7 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "Directory for the local workers' logs (unset: discarded)"},
     {"scheduler.command", AAS_CONF_STR, NULL, 0, 0, 0,
      "Command actuator: shell command run with AAS_DESIRED_WORKERS set"},
+    AAS_METRICS_CONF_ROWS,
     AAS_CONF_END};
 
 typedef struct {
@@ -80,6 +82,9 @@ typedef struct {
     aas_skew_conf_t kc;
     aas_skew_state_t ks;
     int skew_restart;        /* scheduler.skew.restart */
+    aas_metrics_t *metrics;  /* GET /metrics when metrics.port > 0 */
+    aas_metric_t *m_live, *m_desired, *m_up, *m_down, *m_restart;
+    aas_metric_t *m_oldest, *m_arrival, *m_service;
     int64_t last_high;       /* sum of high watermarks at the last tick */
     double last_t;
     double arrival;          /* jobs/s, smoothed; < 0 unknown */
@@ -261,7 +266,15 @@ static int aas_sched_scale(aas_sched_t *s, const aas_sched_view_t *v,
         }
         if (!gerr) s->pc.partitions = d.want_partitions;
     }
-    if (d.desired == o->current_workers) return 0;
+    aas_metric_set(s->m_desired, (double)d.desired);
+    if (d.desired == o->current_workers) {
+        AAS_LOG(AAS_LOG_DEBUG, "scheduler",
+                "hold workers=%d lag=%lld arrival=%.1f service=%.1f age=%.1f live=%d "
+                "reason=\"%s\"", d.desired, (long long)o->lag, o->arrival_rate,
+                o->service_rate_per_worker, o->oldest_age_s, v->live, d.reason);
+        return 0;
+    }
+    aas_metric_inc(d.desired > o->current_workers ? s->m_up : s->m_down, 1);
     aas_err_t err = s->act->ops->apply(s->act, d.desired, why, sizeof(why));
     AAS_LOG(AAS_LOG_INFO, "scheduler",
             "decision from=%d to=%d lag=%lld arrival=%.1f service=%.1f age=%.1f live=%d "
@@ -310,6 +323,7 @@ static void aas_sched_rebalance(aas_sched_t *s, const aas_sched_view_t *v, doubl
     if (d.action == AAS_SKEW_RESTART) {
         if (s->skew_restart) {
             action = "restart";
+            aas_metric_inc(s->m_restart, 1);
             err = s->act->ops->restart(s->act, d.worker, why, sizeof(why));
         } else {
             snprintf(why, sizeof(why), "scheduler.skew.restart=false: not restarted");
@@ -326,11 +340,33 @@ static void aas_sched_rebalance(aas_sched_t *s, const aas_sched_view_t *v, doubl
     aas_sched_record(s, e);
 }
 
+/* What this tick measured, for Prometheus.  Unknown is NaN, never 0. */
+static void aas_sched_export(aas_sched_t *s, const aas_sched_view_t *v,
+                             const aas_policy_obs_t *o) {
+    const char *topic = aas_conf_get(s->conf, "topic.infer");
+    for (size_t i = 0; i < v->n_parts; i++) {
+        char labels[320];
+        /* Topic names are [a-zA-Z0-9._-]: nothing to escape. */
+        snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", topic,
+                 (int)v->parts[i].partition);
+        aas_metric_set(aas_metrics_gauge(s->metrics, "aas_scheduler_lag",
+                                         "Jobs between the workers' committed offset and "
+                                         "the high watermark; NaN unknown", labels),
+                       v->parts[i].lag >= 0 ? (double)v->parts[i].lag : NAN);
+    }
+    aas_metric_set(s->m_live, v->live >= 0 ? (double)v->live : NAN);
+    aas_metric_set(s->m_oldest, o->oldest_age_s >= 0 ? o->oldest_age_s : NAN);
+    aas_metric_set(s->m_arrival, o->arrival_rate >= 0 ? o->arrival_rate : NAN);
+    aas_metric_set(s->m_service,
+                   o->service_rate_per_worker > 0 ? o->service_rate_per_worker : NAN);
+}
+
 static void aas_sched_tick(aas_sched_t *s) {
     double now = aas_sched_now();
     aas_sched_view_t v = {0};
     aas_policy_obs_t o;
     aas_sched_observe(s, now, &v, &o);
+    aas_sched_export(s, &v, &o);
     int changed = aas_sched_scale(s, &v, &o);
     aas_sched_rebalance(s, &v, now, changed);
     free(v.parts);
@@ -368,6 +404,31 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
                                      errstr, errstr_size);
     if (!err) err = aas_cli_store_new(conf, &s.st, errstr, errstr_size);
     if (!err) err = aas_actuator_new(conf, &s.act, errstr, errstr_size);
+    if (!err) err = aas_metrics_new(&s.metrics, errstr, errstr_size);
+    if (!err) {
+        s.m_live = aas_metrics_gauge(s.metrics, "aas_scheduler_workers",
+                                     "Workers with a live heartbeat (live) and the count "
+                                     "the policy wants (desired)", "state=\"live\"");
+        s.m_desired = aas_metrics_gauge(s.metrics, "aas_scheduler_workers", NULL,
+                                        "state=\"desired\"");
+        const char *help = "Decisions taken: scale up, scale down, restart a worker (skew)";
+        s.m_up = aas_metrics_counter(s.metrics, "aas_scheduler_decisions_total", help,
+                                     "direction=\"up\"");
+        s.m_down = aas_metrics_counter(s.metrics, "aas_scheduler_decisions_total", help,
+                                       "direction=\"down\"");
+        s.m_restart = aas_metrics_counter(s.metrics, "aas_scheduler_decisions_total", help,
+                                          "direction=\"restart\"");
+        s.m_oldest = aas_metrics_gauge(s.metrics, "aas_scheduler_oldest_queued_seconds",
+                                       "Age of the oldest job not done yet (0: none "
+                                       "queued; NaN unknown)", NULL);
+        s.m_arrival = aas_metrics_gauge(s.metrics, "aas_scheduler_arrival_rate",
+                                        "Jobs per second arriving on topic.infer, smoothed; "
+                                        "NaN unknown", NULL);
+        s.m_service = aas_metrics_gauge(s.metrics, "aas_scheduler_service_rate",
+                                        "Jobs per second one busy worker completes, "
+                                        "smoothed; NaN unknown", NULL);
+        err = aas_metrics_serve_conf(s.metrics, conf, errstr, errstr_size);
+    }
     if (!err) {
         AAS_LOG(AAS_LOG_INFO, "scheduler", "running actuator=%s min=%d max=%d",
                 s.act->ops->name, s.pc.min_workers, s.pc.max_workers);
@@ -384,6 +445,7 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
         }
     }
     aas_actuator_destroy(s.act);
+    aas_metrics_destroy(s.metrics);
     free(s.highs);
     free(s.part_arrival);
     aas_store_destroy(s.st);

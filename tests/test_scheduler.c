@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +74,37 @@ static void start_scheduler(aas_fleet_t *f, aas_test_proc_t *sched, char *log,
     assert_int_equal(aas_test_proc_start(sched, bin, argv, log), 0);
 }
 
+/* A TCP port free right now on 127.0.0.1 (the kernel's pick). */
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+/* GET /metrics from 127.0.0.1:port into buf (NUL-terminated); 0 on a 200. */
+static int get_metrics(int port, char *buf, size_t size) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    size_t n = 0;
+    ssize_t r = write(fd, req, sizeof(req) - 1);
+    while (r > 0 && n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0) n += (size_t)r;
+    buf[n] = '\0';
+    close(fd);
+    return strncmp(buf, "HTTP/1.0 200", 12) && strncmp(buf, "HTTP/1.1 200", 12) ? -1 : 0;
+}
+
 /* Start the scheduler over a fresh fleet whose topics have `partitions`
  * partitions; `grow` lets it add partitions. */
 static void run_burst(int partitions, int grow) {
@@ -80,6 +114,10 @@ static void run_burst(int partitions, int grow) {
     aas_fleet_t *f = NULL;
     assert_int_equal(aas_fleet_start(&f, 0, NULL), 0);
     worker_env(f);
+    int metrics_port = free_port();
+    assert_true(metrics_port > 0);
+    char metrics_arg[32];
+    snprintf(metrics_arg, sizeof(metrics_arg), "metrics.port=%d", metrics_port);
     const char *extra[] = {"-X", "scheduler.min=1",
                            "-X", "scheduler.max=4", "-X", "scheduler.interval.ms=1000",
                            "-X", "scheduler.down.window.s=10", "-X", "scheduler.cooldown.s=5",
@@ -87,7 +125,7 @@ static void run_burst(int partitions, int grow) {
                            "-X", "scheduler.lag.threshold=500", "-X",
                            grow ? "scheduler.grow.partitions=true"
                                 : "scheduler.grow.partitions=false",
-                           "-X", "log.level=debug", NULL};
+                           "-X", "log.level=debug", "-X", metrics_arg, NULL};
     aas_test_proc_t sched;
     char log[600];
     start_scheduler(f, &sched, log, sizeof(log), extra);
@@ -114,6 +152,18 @@ static void run_burst(int partitions, int grow) {
     double drain_s = (double)(aas_mono_us() - t0) / 1e6;
     fprintf(stderr, "scheduler: %d jobs drained %.1f s after the burst began\n", N_JOBS,
             drain_s);
+    /* The same story in Prometheus form. */
+    static char page[65536];
+    assert_int_equal(get_metrics(metrics_port, page, sizeof(page)), 0);
+    const char *up = strstr(page, "aas_scheduler_decisions_total{direction=\"up\"} ");
+    assert_non_null(up);
+    assert_true(atof(up + strlen("aas_scheduler_decisions_total{direction=\"up\"} ")) >= 1);
+    char series[96];
+    snprintf(series, sizeof(series), "aas_scheduler_lag{partition=\"%d\",", partitions - 1);
+    assert_non_null(strstr(page, series));
+    assert_non_null(strstr(page, "aas_scheduler_workers{state=\"desired\"}"));
+    assert_non_null(strstr(page, "aas_scheduler_oldest_queued_seconds "));
+    assert_non_null(strstr(page, "aas_scheduler_service_rate "));
     int low = wait_live(f, 0, 1, 120);
     fprintf(stderr, "scheduler: back to %d worker(s) %.1f s after the burst began\n", low,
             (double)(aas_mono_us() - t0) / 1e6);
