@@ -43,6 +43,12 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "Oldest queued job's age above which capacity is added"},
     {"scheduler.age.timeout.ms", AAS_CONF_INT, "1000", 10, 60000, 0,
      "Time allowed to read the oldest queued job of each lagging partition"},
+    {"scheduler.busy.age.ms", AAS_CONF_INT, "2000", 0, 600000, 0,
+     "A worker whose partition's oldest job waited this long is busy: its "
+     "rate is taken as what one worker can do"},
+    {"scheduler.inflight.ms", AAS_CONF_INT, "1500", 0, 600000, 0,
+     "Jobs that arrived within this long count as in flight, not queued "
+     "(workers commit offsets every second)"},
     {"scheduler.skew.restart", AAS_CONF_BOOL, "true", 0, 0, 0,
      "Restart a slow worker, or one holding several hot partitions (local "
      "actuator); false: only log the finding"},
@@ -102,6 +108,8 @@ typedef struct {
     int live;                    /* -1 when heartbeats are unknown */
     double rate_sum;             /* their summed completion rate */
     int age_partial;             /* oldest age is a lower bound */
+    double *ages;                /* per partition: oldest job's age; < 0
+                                  * unknown or nothing queued */
 } aas_sched_view_t;
 
 static double aas_sched_now(void) {
@@ -233,13 +241,35 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
         AAS_LOG(AAS_LOG_WARN, "scheduler", "lag unknown: %s", why);
     }
     aas_sched_workers(s, v);
-    /* Service rate: what workers complete while there is a backlog (when
-     * idle their rate says nothing about capacity). */
-    if (v->live > 0 && o->lag > 0 && v->rate_sum > 0) {
-        double per = v->rate_sum / v->live;
-        s->service = s->service <= 0 ? per : 0.5 * s->service + 0.5 * per;
+    if (v->n_parts > 0 && (v->ages = calloc(v->n_parts, sizeof(*v->ages)))) {
+        int64_t now_ms = aas_now_ms();
+        for (size_t i = 0; i < v->n_parts; i++)
+            v->ages[i] = v->parts[i].lag > 0
+                             ? aas_observe_oldest_age_s(&v->parts[i], 1, now_ms, NULL)
+                             : -1;
+    }
+    /* Service rate: what a worker completes while it has jobs waiting.  A
+     * worker that keeps up completes what arrives, whatever it could do;
+     * reading that as its capacity would ask for more workers, each then
+     * seeing less, and ratchet the fleet up to its maximum. */
+    if (v->live > 0 && v->ages) {
+        aas_skew_obs_t bo = {.parts = v->parts, .age_s = v->ages, .n_parts = v->n_parts,
+                             .workers = v->workers, .n_workers = (size_t)v->live};
+        double per = aas_skew_busy_rate(
+            &bo, (double)aas_conf_get_int(s->conf, "scheduler.busy.age.ms") / 1000.0,
+            5.0 /* s: the first heartbeats include loading the model */);
+        if (per > 0) s->service = s->service <= 0 ? per : 0.5 * s->service + 0.5 * per;
     }
     o->service_rate_per_worker = s->service;
+    /* The committed offsets trail what the workers have done by up to a
+     * commit interval: at 3,000 jobs/s that is a "lag" of thousands with
+     * nothing waiting.  Jobs that arrived in the last inflight.ms are in
+     * flight, not a backlog to drain. */
+    if (o->lag > 0 && o->arrival_rate > 0) {
+        double inflight =
+            o->arrival_rate * (double)aas_conf_get_int(s->conf, "scheduler.inflight.ms") / 1000.0;
+        o->lag = (double)o->lag > inflight ? o->lag - (int64_t)inflight : 0;
+    }
     int current = s->act->ops->current(s->act);
     o->current_workers = current >= 0 ? current : (v->live >= 0 ? v->live : 0);
 }
@@ -299,19 +329,13 @@ static void aas_sched_rebalance(aas_sched_t *s, const aas_sched_view_t *v, doubl
                                 int changed) {
     if (!v->parts || v->live < 0) return; /* missing data finds nothing */
     double last_change = changed ? now : fmax(s->ps.last_up_s, s->ps.last_down_s);
-    double *ages = calloc(v->n_parts > 0 ? v->n_parts : 1, sizeof(*ages));
-    int64_t now_ms = aas_now_ms();
-    for (size_t i = 0; ages && i < v->n_parts; i++)
-        ages[i] = v->parts[i].lag > 0 ? aas_observe_oldest_age_s(&v->parts[i], 1, now_ms, NULL)
-                                      : -1;
     aas_skew_obs_t ko = {.now_s = now, .last_change_s = last_change, .parts = v->parts,
                          .arrival = s->n_highs == v->n_parts ? s->part_arrival : NULL,
-                         .age_s = ages,
+                         .age_s = v->ages,
                          .n_parts = v->n_parts, .workers = v->workers,
                          .n_workers = (size_t)v->live};
     aas_skew_decision_t d;
     aas_skew_decide(&s->kc, &ko, &s->ks, &d);
-    free(ages);
     if (d.action == AAS_SKEW_HOLD) {
         AAS_LOG(AAS_LOG_DEBUG, "scheduler", "skew kind=%s reason=\"%s\"",
                 aas_skew_kind_name(d.kind), d.reason);
@@ -371,6 +395,7 @@ static void aas_sched_tick(aas_sched_t *s) {
     aas_sched_rebalance(s, &v, now, changed);
     free(v.parts);
     free(v.workers);
+    free(v.ages);
 }
 
 aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,

@@ -371,6 +371,30 @@ static aas_skew_kind_t aas_skew_find(const aas_skew_conf_t *c, const aas_skew_ob
     return kind;
 }
 
+double aas_skew_busy_rate(const aas_skew_obs_t *o, double busy_age_s,
+                          double min_uptime_s) {
+    if (!o->age_s) return -1;
+    double sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < o->n_workers; i++) {
+        const aas_skew_worker_t *w = &o->workers[i];
+        if (w->training || !(w->uptime_s >= min_uptime_s) || !isfinite(w->rate) ||
+            !(w->rate > 0))
+            continue;
+        int busy = 0;
+        for (size_t k = 0; k < w->n_partitions && !busy; k++) {
+            long j = aas_skew_part_index(o, w->partitions[k]);
+            busy = j >= 0 && o->parts[j].lag > 0 && isfinite(o->age_s[j]) &&
+                   o->age_s[j] >= busy_age_s;
+        }
+        if (busy) {
+            sum += w->rate;
+            n++;
+        }
+    }
+    return n ? sum / (double)n : -1;
+}
+
 void aas_skew_decide(const aas_skew_conf_t *cin, const aas_skew_obs_t *o,
                      aas_skew_state_t *s, aas_skew_decision_t *d) {
     /* Configuration read defensively, as the policy's. */

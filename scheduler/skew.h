@@ -121,6 +121,21 @@ typedef struct {
     char reason[320];              /* one line, always non-empty */
 } aas_skew_decision_t;
 
+/**
+ * @brief What one busy worker completes: the mean rate of the workers that
+ *        hold a partition whose oldest job has waited busy_age_s or more
+ *        (they have work queued, so their rate is their capacity), leaving
+ *        out workers that train, are younger than min_uptime_s, or report
+ *        no rate.  A worker without a backlog completes what arrives, which
+ *        says nothing about what it could do.
+ * @param o the partitions with ages (o->age_s) and the live workers; the
+ *        other fields are not read.
+ * @return jobs/s, or -1 when no worker is busy (or ages are unknown).
+ *         Pure; thread-safe.
+ */
+double aas_skew_busy_rate(const aas_skew_obs_t *o, double busy_age_s,
+                          double min_uptime_s);
+
 /** @brief "none", "slow-worker", "hot-partitions-together", "hot-keys". */
 const char *aas_skew_kind_name(aas_skew_kind_t kind);
 

@@ -504,6 +504,43 @@ static void a_busy_partition_with_young_jobs_is_not_behind(void **state) {
     assert_non_null(strstr(g.d.reason, "6: 4000 30s old"));
 }
 
+static void busy_rate_reads_only_workers_with_jobs_waiting(void **state) {
+    (void)state;
+    fleet_t f;
+    fleet_init(&f, 8);
+    f.with_age = 1;
+    for (int p = 0; p < 8; p++) f.age[p] = -1;
+    add_worker(&f, "w0", 900, 0, 1, -1);
+    add_worker(&f, "w1", 1100, 2, 3, -1);
+    add_worker(&f, "w2", 300, 4, 5, -1);
+    add_worker(&f, "w3", 300, 6, 7, -1);
+    aas_skew_obs_t o = {.parts = f.parts, .age_s = f.age, .n_parts = 8,
+                        .workers = f.workers, .n_workers = 4};
+    /* Everyone keeps up: the committed offsets trail (lag > 0) but no job
+     * has waited: their rates are the arrivals, not what they can do. */
+    for (int p = 0; p < 8; p++) {
+        set_lag(&f, p, 300);
+        f.age[p] = 0.6;
+    }
+    assert_true(aas_skew_busy_rate(&o, 2.0, 5.0) < 0);
+    /* w0 and w1 have jobs waiting: their mean. */
+    f.age[1] = 4;
+    f.age[2] = 2.5;
+    assert_float_equal(aas_skew_busy_rate(&o, 2.0, 5.0), 1000, 1e-9);
+    /* A young worker (its first rates include loading the model), a
+     * training one, or one without a rate is left out. */
+    f.workers[1].uptime_s = 3;
+    assert_float_equal(aas_skew_busy_rate(&o, 2.0, 5.0), 900, 1e-9);
+    f.workers[0].training = 1;
+    assert_true(aas_skew_busy_rate(&o, 2.0, 5.0) < 0);
+    f.workers[0].training = 0;
+    f.workers[0].rate = -1;
+    assert_true(aas_skew_busy_rate(&o, 2.0, 5.0) < 0);
+    /* No ages at all: unknown. */
+    o.age_s = NULL;
+    assert_true(aas_skew_busy_rate(&o, 2.0, 5.0) < 0);
+}
+
 static void bad_configuration_is_read_sanely(void **state) {
     (void)state;
     fleet_t f;
@@ -650,6 +687,7 @@ int main(void) {
         cmocka_unit_test(a_new_worker_that_took_over_a_backlog_is_left_alone),
         cmocka_unit_test(a_finding_that_flips_kind_on_one_worker_keeps_its_window),
         cmocka_unit_test(a_busy_partition_with_young_jobs_is_not_behind),
+        cmocka_unit_test(busy_rate_reads_only_workers_with_jobs_waiting),
         cmocka_unit_test(bad_configuration_is_read_sanely),
         cmocka_unit_test(random_input_keeps_invariants),
         cmocka_unit_test(heartbeat_is_read_for_one_topic),
