@@ -47,8 +47,8 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "A worker whose partition's oldest job waited this long is busy: its "
      "rate is taken as what one worker can do"},
     {"scheduler.inflight.ms", AAS_CONF_INT, "1500", 0, 600000, 0,
-     "Jobs that arrived within this long count as in flight, not queued "
-     "(workers commit offsets every second)"},
+     "A partition whose oldest job waited less than this has jobs in flight, "
+     "not a backlog (workers commit offsets every second)"},
     {"scheduler.skew.restart", AAS_CONF_BOOL, "true", 0, 0, 0,
      "Restart a slow worker, or one holding several hot partitions (local "
      "actuator); false: only log the finding"},
@@ -263,12 +263,17 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
     o->service_rate_per_worker = s->service;
     /* The committed offsets trail what the workers have done by up to a
      * commit interval: at 3,000 jobs/s that is a "lag" of thousands with
-     * nothing waiting.  Jobs that arrived in the last inflight.ms are in
-     * flight, not a backlog to drain. */
-    if (o->lag > 0 && o->arrival_rate > 0) {
-        double inflight =
-            o->arrival_rate * (double)aas_conf_get_int(s->conf, "scheduler.inflight.ms") / 1000.0;
-        o->lag = (double)o->lag > inflight ? o->lag - (int64_t)inflight : 0;
+     * nothing waiting.  A partition whose oldest job has waited less than
+     * inflight.ms has nothing queued, only jobs in flight: its lag is not a
+     * backlog to drain.  Where the age is unknown the lag counts in full
+     * (that errs towards more workers, never fewer). */
+    if (o->lag > 0 && v->ages) {
+        double inflight_s = (double)aas_conf_get_int(s->conf, "scheduler.inflight.ms") / 1000.0;
+        int64_t queued = 0;
+        for (size_t i = 0; i < v->n_parts; i++)
+            if (v->parts[i].lag > 0 && !(v->ages[i] >= 0 && v->ages[i] < inflight_s))
+                queued += v->parts[i].lag;
+        o->lag = queued;
     }
     int current = s->act->ops->current(s->act);
     o->current_workers = current >= 0 ? current : (v->live >= 0 ? v->live : 0);
