@@ -122,13 +122,24 @@ static aas_err_t aas_store_start_args(aas_store_t *st, const char *worker_id,
     return AAS_ERR_OK;
 }
 
+/* A failure of the whole call is every item's: none may be taken as done. */
+static aas_err_t aas_store_start_fail(aas_store_start_t *items, size_t from, size_t n,
+                                      aas_err_t err) {
+    for (size_t j = from; j < n; j++)
+        if (!items[j].err) items[j].err = err;
+    return err;
+}
+
 aas_err_t aas_store_job_start_many(aas_store_t *st, const char *worker_id,
                                    aas_store_start_t *items, size_t n,
                                    char *errstr, size_t errstr_size) {
+    for (size_t j = 0; j < n; j++) items[j].err = AAS_ERR_OK;
     if (!st)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: NULL handle");
+        return aas_store_start_fail(items, 0, n, aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                                                             "store: NULL handle"));
     if (!aas_id_valid(worker_id))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "invalid worker id");
+        return aas_store_start_fail(items, 0, n, aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                                                             "invalid worker id"));
     for (size_t base = 0; base < n; base += AAS_STORE_MANY_CHUNK) {
         size_t m = n - base < AAS_STORE_MANY_CHUNK ? n - base : AAS_STORE_MANY_CHUNK;
         aas_store_job_keys_t k[AAS_STORE_MANY_CHUNK];
@@ -150,11 +161,7 @@ aas_err_t aas_store_job_start_many(aas_store_t *st, const char *worker_id,
         /* Not AAS_STORE_F_RETRY: a resend could count an attempt twice. */
         aas_err_t err = aas_store_eval_many(st, AAS_STORE_LUA_START, 0, "start", 1, a, na,
                                             r, errs, errstr, errstr_size);
-        if (err) {
-            for (size_t j = base; j < base + m; j++)
-                if (!items[j].err) items[j].err = err;
-            return err;
-        }
+        if (err) return aas_store_start_fail(items, base, n, err); /* later chunks too */
         for (size_t j = 0; j < na; j++) {
             aas_store_start_t *it = &items[idx[j]];
             it->err = errs[j];
@@ -216,8 +223,13 @@ static aas_err_t aas_store_finish_args(aas_store_t *st, const aas_store_finish_t
 
 aas_err_t aas_store_job_finish_many(aas_store_t *st, aas_store_finish_t *items,
                                     size_t n, char *errstr, size_t errstr_size) {
-    if (!st)
+    if (!st) {
+        for (size_t j = 0; j < n; j++) {
+            items[j].written = 0;
+            items[j].err = AAS_ERR_INVAL;
+        }
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: NULL handle");
+    }
     for (size_t base = 0; base < n; base += AAS_STORE_MANY_CHUNK) {
         size_t m = n - base < AAS_STORE_MANY_CHUNK ? n - base : AAS_STORE_MANY_CHUNK;
         aas_store_job_keys_t k[AAS_STORE_MANY_CHUNK];
