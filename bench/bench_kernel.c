@@ -39,6 +39,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "digits.h"
 #include "model.h"
 #include "train.h"
 
@@ -320,29 +321,7 @@ static void time_all(int n, void (*const *fns)(ctx_t *), ctx_t *const *ctxs, dou
 
 /* ---- digits ---- */
 
-#define DIGITS_ROWS 1797
-#define DIGITS_DIM 64
 
-static int load_digits(const char *path, float *x, int32_t *y) {
-    char cmd[4200];
-    if (strchr(path, '\'') || strlen(path) > 4000) return -1;
-    snprintf(cmd, sizeof(cmd), "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
-    if (!f) return -1;
-    int rows = 0, v, ok = 1;
-    while (ok && rows < DIGITS_ROWS) {
-        for (int k = 0; k <= DIGITS_DIM; k++) {
-            if (fscanf(f, k ? ",%d" : "%d", &v) != 1) {
-                ok = 0;
-                break;
-            }
-            if (k < DIGITS_DIM) x[rows * DIGITS_DIM + k] = (float)v;
-            else y[rows] = v;
-        }
-        if (ok) rows++;
-    }
-    return pclose(f) == 0 ? rows : -1;
-}
 
 static double accuracy(aas_model_t *m, const float *x, const int32_t *y, int64_t rows) {
     static float p[DIGITS_ROWS * 10];
@@ -366,7 +345,7 @@ static void digits(const char *path, int seeds, const char *hidden_list, int thr
     static float x[DIGITS_ROWS * DIGITS_DIM], xtr[DIGITS_ROWS * DIGITS_DIM],
         xte[DIGITS_ROWS * DIGITS_DIM];
     static int32_t y[DIGITS_ROWS], ytr[DIGITS_ROWS], yte[DIGITS_ROWS];
-    if (load_digits(path, x, y) != DIGITS_ROWS) {
+    if (bench_digits_load(path, x, y) != DIGITS_ROWS) {
         fprintf(stderr, "bench_kernel: cannot read %d rows from %s (--data)\n", DIGITS_ROWS,
                 path);
         exit(1);

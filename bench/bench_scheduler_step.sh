@@ -50,7 +50,7 @@ for x in "$WORKER" "$PRODUCER" "$SCHED" "$E2E"; do
 done
 DIM=${LAYERS%%,*}
 
-say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 
 RUN=$(mktemp -d /tmp/aas-step.XXXXXX)
 PIDS=() KDIR=
@@ -68,22 +68,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  echo "bench_scheduler_step: no free port" >&2; exit 1
-}
 
 # ---------------------------------------------------------------- services
-REDIS_PORT=$(free_port)
-say "redis-server on 127.0.0.1:$REDIS_PORT"
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-  --dir "$RUN" --daemonize no >"$RUN/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$REDIS_PORT" ping >/dev/null
+bench_start_redis "$RUN"
 
 say "Apache Kafka (tools/kafka-local, 1 broker, topic.infer with $PARTITIONS partitions)"
 KDIR=$RUN/kafka

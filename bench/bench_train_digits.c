@@ -14,10 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digits.h"
 #include "train.h"
 
-#define DIGITS_ROWS 1797
-#define DIGITS_DIM 64
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -33,26 +32,6 @@ static void usage(FILE *f) {
             "  --help              this text\n");
 }
 
-static int load(const char *path, float *x, int32_t *y) {
-    char cmd[4200];
-    if (strchr(path, '\'') || strlen(path) > 4000) return -1;
-    snprintf(cmd, sizeof(cmd), "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
-    if (!f) return -1;
-    int rows = 0, v, ok = 1;
-    while (ok && rows < DIGITS_ROWS) {
-        for (int k = 0; k <= DIGITS_DIM; k++) {
-            if (fscanf(f, k ? ",%d" : "%d", &v) != 1) {
-                ok = 0;
-                break;
-            }
-            if (k < DIGITS_DIM) x[rows * DIGITS_DIM + k] = (float)v;
-            else y[rows] = v;
-        }
-        if (ok) rows++;
-    }
-    return pclose(f) == 0 ? rows : -1;
-}
 
 int main(int argc, char **argv) {
     static const struct option opts[] = {
@@ -90,7 +69,7 @@ int main(int argc, char **argv) {
     static float x[DIGITS_ROWS * DIGITS_DIM], xtr[DIGITS_ROWS * DIGITS_DIM],
         xte[DIGITS_ROWS * DIGITS_DIM];
     static int32_t y[DIGITS_ROWS], ytr[DIGITS_ROWS], yte[DIGITS_ROWS];
-    if (load(data, x, y) != DIGITS_ROWS) {
+    if (bench_digits_load(data, x, y) != DIGITS_ROWS) {
         fprintf(stderr, "bench_train_digits: cannot read %d rows from %s\n",
                 DIGITS_ROWS, data);
         return 1;

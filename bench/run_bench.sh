@@ -44,7 +44,7 @@ PARTITIONS=4
 NCPU=$(nproc)
 MLPS=("64-128-128-10" "784-512-512-10")
 
-say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 FAILED=()
 fail_step() { FAILED+=("$1"); printf 'run_bench: FAILED: %s\n' "$1" >&2; }
 
@@ -75,21 +75,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  echo "run_bench: no free port" >&2; exit 1
-}
 
-REDIS_PORT=$(free_port)
-say "redis-server on 127.0.0.1:$REDIS_PORT"
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-  --dir "$RUN" --daemonize no >"$RUN/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p "$REDIS_PORT" ping >/dev/null
+bench_start_redis "$RUN"
 
 say "dev broker ($PARTITIONS partitions)"
 "$BUILD/tools/aas-devbroker" --partitions "$PARTITIONS" --bootstrap-file "$RUN/devbroker.bs" \

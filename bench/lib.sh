@@ -1,0 +1,24 @@
+# lib.sh - shell pieces the benchmark scripts share (sourced, not run).
+
+say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+# bench_free_port: a loopback port nobody listens on right now.
+bench_free_port() {
+  local p
+  for p in $(shuf -i 20000-60000 -n 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo "bench: no free port" >&2; exit 1
+}
+
+# bench_start_redis DIR: a throw-away redis-server (no persistence) in DIR;
+# sets REDIS_PORT, appends its pid to PIDS, returns once it answers.
+bench_start_redis() {
+  REDIS_PORT=$(bench_free_port)
+  say "redis-server on 127.0.0.1:$REDIS_PORT"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --dir "$1" --daemonize no >"$1/redis.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$REDIS_PORT" ping >/dev/null
+}
