@@ -32,7 +32,6 @@ typedef struct aas_slot_s {
     int settled;                 /* out[i] is final */
     aas_msg_outcome_t outcome;
     int pending;                 /* a finish is queued for the next flush */
-    aas_result_t res;            /* borrows from w->infer after a pass */
     void *buf;                   /* encoded result (malloc'ed) */
     size_t len;
     aas_status_t status;
@@ -52,50 +51,19 @@ struct aas_batch_s {
     aas_store_start_t *start;
     aas_store_finish_t *finish;
     aas_infer_batch_t *infer;
-    /* Per model, the batch limits of its serving options as last seen when
-     * its jobs ran, so the next window it opens uses them (a ring). */
-    struct {
-        char model[AAS_ID_MAX + 1];
-        int64_t rows, delay_us;
-    } limits[32];
-    size_t n_limits, next_limit;
 };
 
 void aas_worker_batch_limits(aas_worker_t *w, const rd_kafka_message_t *msg,
                              int64_t *max_rows, int64_t *max_delay_us) {
-    aas_batch_t *b = w->batch;
     char model[AAS_ID_MAX + 1];
+    aas_model_serving_t sv;
     *max_rows = w->batch_max_rows;
     *max_delay_us = w->batch_max_delay_us;
-    if (aas_codec_job_peek_model(w->codec, msg->payload, msg->len, model)) return;
-    for (size_t i = 0; i < b->n_limits; i++)
-        if (strcmp(b->limits[i].model, model) == 0) {
-            *max_rows = b->limits[i].rows;
-            *max_delay_us = b->limits[i].delay_us;
-            return;
-        }
-}
-
-/* Remember a model's limits (serving options, or the worker's defaults). */
-static void aas_worker_batch_learn(aas_worker_t *w, const char *model,
-                                   const aas_model_serving_t *sv) {
-    aas_batch_t *b = w->batch;
-    int64_t rows = sv->batch_max_rows > 0 ? sv->batch_max_rows : w->batch_max_rows;
-    int64_t delay = sv->batch_max_delay_us >= 0 ? sv->batch_max_delay_us
-                                                : w->batch_max_delay_us;
-    size_t i = 0;
-    while (i < b->n_limits && strcmp(b->limits[i].model, model) != 0) i++;
-    if (i == b->n_limits) {
-        if (b->n_limits < sizeof(b->limits) / sizeof(b->limits[0])) {
-            i = b->n_limits++;
-        } else {
-            i = b->next_limit;
-            b->next_limit = (b->next_limit + 1) % b->n_limits;
-        }
-        snprintf(b->limits[i].model, sizeof(b->limits[i].model), "%s", model);
-    }
-    b->limits[i].rows = rows;
-    b->limits[i].delay_us = delay;
+    if (aas_codec_job_peek_model(w->codec, msg->payload, msg->len, model) ||
+        aas_model_cache_serving_known(w->models, model, &sv))
+        return;
+    if (sv.batch_max_rows > 0) *max_rows = sv.batch_max_rows;
+    if (sv.batch_max_delay_us >= 0) *max_delay_us = sv.batch_max_delay_us;
 }
 
 aas_err_t aas_worker_batch_init(aas_worker_t *w, char *errstr, size_t errstr_size) {
@@ -343,7 +311,6 @@ static void aas_worker_run_group(aas_worker_t *w, size_t n, const size_t *g, siz
         }
         return;
     }
-    aas_worker_batch_learn(w, first->job.model, &sv);
     int64_t max_rows = sv.batch_max_rows > 0 ? sv.batch_max_rows : w->batch_max_rows;
     /* Inputs first: a job that cannot run fails alone. */
     size_t nv = 0;

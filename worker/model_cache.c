@@ -231,6 +231,17 @@ static aas_err_t aas_mc_load(aas_model_cache_t *c, aas_store_t *st,
     return AAS_ERR_OK;
 }
 
+int aas_model_cache_serving_known(const aas_model_cache_t *c, const char *name,
+                                  aas_model_serving_t *serving_out) {
+    for (size_t i = 0; i < c->n_names; i++)
+        if (strcmp(c->names[i].name, name) == 0) {
+            if (c->names[i].opts_err) return -1;
+            *serving_out = c->names[i].serving;
+            return 0;
+        }
+    return -1;
+}
+
 aas_err_t aas_model_cache_get_serving(aas_model_cache_t *c, aas_store_t *st,
                                       const char *name, const char *version,
                                       aas_model_t **model_out,

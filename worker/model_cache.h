@@ -81,4 +81,13 @@ aas_err_t aas_model_cache_get_serving(aas_model_cache_t *cache,
                                       aas_model_serving_t *serving_out,
                                       char *errstr, size_t errstr_size);
 
+/**
+ * @brief The serving options of `name` as this cache last read them, with
+ *        no Redis call (for choosing a batching window before decoding).
+ * @return 0 and *serving_out, or -1 if the name was not read yet or its
+ *         options are unusable.
+ */
+int aas_model_cache_serving_known(const aas_model_cache_t *cache, const char *name,
+                                  aas_model_serving_t *serving_out);
+
 #endif

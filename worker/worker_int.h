@@ -96,8 +96,8 @@ void aas_worker_batch_free(aas_worker_t *w);
 
 /**
  * @brief The window limits for msg's model: its serving options
- *        (batch_max_rows, batch_max_delay_us) as seen when its jobs last
- *        ran, else the worker's batch.max.rows and batch.max.delay.us.
+ *        (batch_max_rows, batch_max_delay_us) as the model cache last read
+ *        them, else the worker's batch.max.rows and batch.max.delay.us.
  */
 void aas_worker_batch_limits(aas_worker_t *w, const rd_kafka_message_t *msg,
                              int64_t *max_rows, int64_t *max_delay_us);
