@@ -24,7 +24,7 @@
     X(UNKNOWN_MODEL, "unknown model", 0)                                      \
     X(SHAPE, "wrong tensor shape or dtype", 0)                                \
     X(TOO_LARGE, "size limit exceeded", 0)                                    \
-    X(NONFINITE, "NaN or Inf in input", 0)                                    \
+    X(NONFINITE, "NaN or Inf in a tensor", 0)                                 \
     X(MODEL_FORMAT, "malformed model file", 0)                                \
     X(DNN, "oneDNN call failed", 0)                                           \
     X(NOT_FOUND, "not found", 0)                                              \

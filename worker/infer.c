@@ -1,6 +1,7 @@
 /* infer.c - input checks and batched forward passes; see infer.h. */
 #include "infer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,4 +197,21 @@ aas_err_t aas_infer_batch_run(aas_infer_batch_t *b, aas_model_t *model,
 nomem:
     return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
                        "out of memory for a batch of %zu rows", total);
+}
+
+aas_err_t aas_infer_result_check(const aas_result_t *res, char *errstr,
+                                 size_t errstr_size) {
+    for (size_t i = 0; i < res->n_outputs; i++) {
+        const aas_tensor_t *t = &res->outputs[i];
+        if (t->dtype != AAS_DTYPE_F32) continue;
+        const float *v = t->data;
+        size_t n = t->nbytes / sizeof(float);
+        for (size_t k = 0; k < n; k++)
+            if (!isfinite(v[k]))
+                return aas_err_set(errstr, errstr_size, AAS_ERR_NONFINITE,
+                                   "the model's output %zu is %s at element %zu: the "
+                                   "inputs overflow what the model computes in f32",
+                                   i, isnan(v[k]) ? "NaN" : "infinite", k);
+    }
+    return AAS_ERR_OK;
 }

@@ -57,4 +57,13 @@ aas_err_t aas_infer_batch_run(aas_infer_batch_t *b, aas_model_t *model,
                               size_t n, aas_result_t *res, char *errstr,
                               size_t errstr_size);
 
+/**
+ * @brief Are all of a result's F32 outputs finite?  Finite inputs can
+ *        still overflow a model (every input 3e38): that is the job's
+ *        failure, never a silent success with NaN outputs.
+ * @return AAS_ERR_NONFINITE naming the first bad output element, or OK.
+ */
+aas_err_t aas_infer_result_check(const aas_result_t *res, char *errstr,
+                                 size_t errstr_size);
+
 #endif

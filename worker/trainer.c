@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "codec.h"
 #include "featurize.h"
 #include "log.h"
 #include "train.h"
@@ -32,6 +33,9 @@ struct aas_trainer_s {
     aas_train_result_t result;
     aas_err_t err;
     char why[512];
+    char reason[600];             /* the FAILED/CANCELLED reason */
+    aas_tensor_t *outputs;        /* the SUCCEEDED result's, owned */
+    size_t n_outputs;
     int64_t version;              /* registered model version, 0 = not yet */
     aas_tensor_t dataset[2];      /* features, labels from Redis (owned) */
     int64_t text_dim;             /* > 0: a text classifier (docs/text.md) */
@@ -303,10 +307,10 @@ int aas_trainer_done(aas_trainer_t *t) { return atomic_load(&t->done); }
 
 void aas_trainer_stop(aas_trainer_t *t) { atomic_store(&t->stop, 1); }
 
-const char *aas_trainer_job_id(const aas_trainer_t *t) { return t->job.id; }
 
 /* Curves and metrics as result tensors (the Result schema carries tensors). */
-static aas_err_t aas_trainer_outputs(aas_trainer_t *t, aas_result_t *res) {
+/* The result's outputs (curves and metrics), kept in t->outputs. */
+static aas_err_t aas_trainer_outputs(aas_trainer_t *t) {
     const aas_train_result_t *r = &t->result;
     int64_t e = r->epochs_done > 0 ? r->epochs_done : 0;
     const char *names[] = {"train_loss_curve", "val_loss_curve", "val_accuracy_curve",
@@ -315,9 +319,9 @@ static aas_err_t aas_trainer_outputs(aas_trainer_t *t, aas_result_t *res) {
                            r->curve_val_accuracy, NULL};
     double metrics[6] = {r->train_loss, r->val_loss, r->val_accuracy, r->samples_per_s,
                          (double)e, r->elapsed_ms};
-    res->outputs = calloc(4, sizeof(aas_tensor_t));
-    if (!res->outputs) return AAS_ERR_NOMEM;
-    res->n_outputs = 4;
+    t->outputs = calloc(4, sizeof(aas_tensor_t));
+    if (!t->outputs) return AAS_ERR_NOMEM;
+    t->n_outputs = 4;
     for (int i = 0; i < 4; i++) {
         int64_t len = i < 3 ? e : 6;
         float *v = malloc((size_t)(len > 0 ? len : 1) * sizeof(float));
@@ -328,7 +332,7 @@ static aas_err_t aas_trainer_outputs(aas_trainer_t *t, aas_result_t *res) {
         }
         int64_t shape[1] = {len > 0 ? len : 1};
         if (len == 0) v[0] = -1.0f;
-        aas_err_t err = aas_tensor_set_f32(&res->outputs[i], names[i], v, 1, shape);
+        aas_err_t err = aas_tensor_set_f32(&t->outputs[i], names[i], v, 1, shape);
         free(v);
         if (err) return err;
     }
@@ -360,56 +364,44 @@ static char *aas_trainer_meta(aas_trainer_t *t) {
     return s;
 }
 
-/* Encode res and write it as the job's terminal outcome. */
-static aas_err_t aas_trainer_write(aas_trainer_t *t, aas_store_t *st,
-                                   aas_codec_t *codec, aas_result_t *res,
-                                   char *errstr, size_t errstr_size) {
-    void *buf;
-    size_t len;
-    res->timings.compute_us = aas_mono_us() - t->t0_us;
-    res->timings.total_us = res->timings.compute_us;
-    res->finished_ms = aas_now_ms();
-    aas_err_t err = aas_codec_result_encode(codec, res, &buf, &len, errstr, errstr_size);
-    if (err) return err;
-    int written = 0;
-    err = aas_store_job_finish(st, t->job.id, res->status, res->model_version, buf, len,
-                               res->error, &written, errstr, errstr_size);
-    free(buf);
-    return err;
-}
-
-aas_err_t aas_trainer_record(aas_trainer_t *t, aas_store_t *st,
-                             aas_codec_t *codec, const char *worker_id,
-                             char *errstr, size_t errstr_size) {
-    aas_result_t res = {.job_id = t->job.id, .model = t->job.model,
-                        .worker_id = (char *)worker_id};
-    char reason[600], vstr[24];
+aas_err_t aas_trainer_finish(aas_trainer_t *t, aas_store_t *st, aas_result_t *res,
+                             int64_t *version_out, char *errstr, size_t errstr_size) {
     aas_err_t err;
+    memset(res, 0, sizeof(*res));
+    res->timings.compute_us = aas_mono_us() - t->t0_us;
     if (t->err) {
-        snprintf(reason, sizeof(reason), "training failed: %s", t->why);
-        res.status = AAS_STATUS_FAILED;
-        res.error = reason;
-        return aas_trainer_write(t, st, codec, &res, errstr, errstr_size);
+        snprintf(t->reason, sizeof(t->reason), "training failed: %s", t->why);
+        res->status = AAS_STATUS_FAILED;
+        res->error = t->reason;
+        return AAS_ERR_OK;
     }
     if (t->result.cancelled) {
-        snprintf(reason, sizeof(reason), "cancelled by a client after %d epochs",
+        snprintf(t->reason, sizeof(t->reason), "cancelled by a client after %d epochs",
                  (int)t->result.epochs_done);
-        res.status = AAS_STATUS_CANCELLED;
-        res.error = reason;
-        return aas_trainer_write(t, st, codec, &res, errstr, errstr_size);
+        res->status = AAS_STATUS_CANCELLED;
+        res->error = t->reason;
+        return AAS_ERR_OK;
     }
     if (t->version == 0) {
         /* A redelivered copy may have finished first: then its model
-         * stands and this one is not registered. */
+         * stands and this one is not registered (recording finds the job
+         * terminal and writes nothing). */
         aas_job_info_t info = {0};
         err = aas_store_job_get(st, t->job.id, &info, errstr, errstr_size);
         int terminal = !err && aas_status_is_terminal(info.status);
         aas_job_info_clear(&info);
         if (err && err != AAS_ERR_NOT_FOUND) return err;
-        if (terminal) return AAS_ERR_OK;
+        if (terminal) {
+            res->status = AAS_STATUS_SUCCEEDED;
+            *version_out = 0;
+            return AAS_ERR_OK;
+        }
         char *meta = aas_trainer_meta(t);
         void *blob = t->result.blob;
         size_t blob_len = t->result.blob_len;
+        if (!meta)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                               "out of memory for the model's metadata");
         if (t->text_dim > 0 &&
             (err = aas_text_model_serialize(t->text_dim, AAS_FEATURIZE_VERSION,
                                             t->result.blob, t->result.blob_len, &blob,
@@ -426,14 +418,19 @@ aas_err_t aas_trainer_record(aas_trainer_t *t, aas_store_t *st,
                 "val_accuracy=%.4f", t->job.id, t->job.model, (long long)t->version,
                 t->result.val_accuracy);
     }
-    snprintf(vstr, sizeof(vstr), "%lld", (long long)t->version);
-    res.status = AAS_STATUS_SUCCEEDED;
-    res.model_version = vstr;
-    err = aas_trainer_outputs(t, &res);
-    if (!err) err = aas_trainer_write(t, st, codec, &res, errstr, errstr_size);
-    for (size_t i = 0; i < res.n_outputs; i++) aas_tensor_clear(&res.outputs[i]);
-    free(res.outputs);
-    return err;
+    if (!t->outputs && (err = aas_trainer_outputs(t))) {
+        for (size_t i = 0; i < t->n_outputs; i++) aas_tensor_clear(&t->outputs[i]);
+        free(t->outputs);
+        t->outputs = NULL;
+        t->n_outputs = 0;
+        return aas_err_set(errstr, errstr_size, err, "training outputs: %s",
+                           aas_err_str(err));
+    }
+    res->status = AAS_STATUS_SUCCEEDED;
+    res->outputs = t->outputs;
+    res->n_outputs = t->n_outputs;
+    *version_out = t->version;
+    return AAS_ERR_OK;
 }
 
 void aas_trainer_destroy(aas_trainer_t *t) {
@@ -443,6 +440,8 @@ void aas_trainer_destroy(aas_trainer_t *t) {
         pthread_join(t->thread, NULL);
     }
     aas_train_result_free(&t->result);
+    for (size_t i = 0; i < t->n_outputs; i++) aas_tensor_clear(&t->outputs[i]);
+    free(t->outputs);
     aas_store_destroy(t->store);
     for (size_t i = 0; i < t->n_names; i++) free(t->names[i]);
     free(t->names);

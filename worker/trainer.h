@@ -5,8 +5,8 @@
  * consumer stays in its group (max.poll.interval.ms) and inference keeps
  * flowing.  The trainer owns the decoded job, a Redis connection of its own
  * for progress and cancellation checks, and the thread; the worker's loop
- * polls aas_trainer_done() and then records the outcome with
- * aas_trainer_record() on its own thread and connections.
+ * polls aas_trainer_done(), then takes the job's outcome with
+ * aas_trainer_finish() and records it like any job's (outcome.h).
  *
  * Data: the job carries features (F32 [n, dim], tensor "features" or the
  * first) and labels (I32, I64 or integral F32 [n], "labels" or the second);
@@ -22,7 +22,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec.h"
 #include "conf.h"
 #include "err.h"
 #include "job.h"
@@ -46,17 +45,21 @@ int aas_trainer_done(aas_trainer_t *t);
 /** @brief Ask the thread to stop at the next batch (shutdown). */
 void aas_trainer_stop(aas_trainer_t *t);
 
-/** @brief The job id (borrowed). */
-const char *aas_trainer_job_id(const aas_trainer_t *t);
-
 /**
- * @brief After done: register the model (a new version) and write the
- *        terminal status and result record.  Idempotent until it returns
- *        AAS_ERR_OK: call again on a retriable error.
+ * @brief After done: what became of the job, for the caller to record
+ *        (outcome.h).  A finished training registers its model (the next
+ *        version) here, once: res gets SUCCEEDED, the version in
+ *        *version_out and the outputs (curves, metrics); a failed or
+ *        cancelled one gets that status and res->error.  res borrows from
+ *        the trainer (valid until destroy); do not aas_result_clear() it.
+ *        If a redelivered copy of the job finished first, res is SUCCEEDED
+ *        with no outputs and version 0, and recording it writes nothing.
+ * @return AAS_ERR_OK with res filled; a retriable error (Redis away): call
+ *         again later; any other error (e.g. the registry refuses the
+ *         model): the job cannot succeed and errstr is why.
  */
-aas_err_t aas_trainer_record(aas_trainer_t *t, aas_store_t *st,
-                             aas_codec_t *codec, const char *worker_id,
-                             char *errstr, size_t errstr_size);
+aas_err_t aas_trainer_finish(aas_trainer_t *t, aas_store_t *st, aas_result_t *res,
+                             int64_t *version_out, char *errstr, size_t errstr_size);
 
 /** @brief Join the thread (stopping it first) and free. NULL is a no-op. */
 void aas_trainer_destroy(aas_trainer_t *t);

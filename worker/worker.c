@@ -1,7 +1,6 @@
 /* worker.c - the consume / compute / record loop; see worker.h. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "worker.h"
-#include "worker_int.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -12,13 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "cli.h"
+#include "dlq.h"
 #include "codec.h"
 #include "infer.h"
 #include "job.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "model_cache.h"
+#include "outcome.h"
 #include "store.h"
 #include "trainer.h"
 
@@ -64,6 +67,42 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
     {"retry.backoff.max.ms", AAS_CONF_INT, "5000", 1, 3600000, 0,
      "Longest backoff after transient failures"},
     AAS_CONF_END};
+
+struct aas_worker_s {
+    const aas_conf_t *conf;
+    char id[AAS_ID_MAX + 1];
+    char infer_topic[256];
+    char train_topic[256];
+    rd_kafka_t *consumer;
+    aas_dlq_t *dlq;
+    aas_store_t *store;
+    aas_codec_t *codec;
+    aas_model_cache_t *models;
+    aas_outcome_t *outcome;     /* every job's fate */
+    aas_batch_t *batch;         /* inference windows */
+    int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
+    uint64_t rng;
+    uint64_t n_retries;
+    /* The training job in progress (at most one): its message (kept until
+     * its outcome is recorded), its outcome item, and the partitions held
+     * (paused) until it ends. */
+    aas_trainer_t *trainer;
+    rd_kafka_message_t *train_msg;
+    aas_outcome_item_t train_item;
+    int64_t trainer_retry_at_us;
+    rd_kafka_topic_partition_list_t *held;
+    /* Heartbeat: when the next is due, and the counts at the last one. */
+    int64_t hb_period_us, hb_next_us, hb_last_us, started_ms;
+    uint64_t hb_last_done;
+    /* Window limits by default (a model's serving options may override
+     * them), the window's size, and a flag the rebalance callback raises so
+     * that a window closes at once. */
+    int64_t batch_max_rows, batch_max_delay_us;
+    size_t n_slots;
+    volatile int revoked;
+    /* Prometheus metrics (docs/metrics.md); served when metrics.port > 0. */
+    aas_metrics_t *metrics;
+};
 
 /* ---- Kafka plumbing ---- */
 
@@ -111,233 +150,6 @@ static void aas_worker_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-static void aas_worker_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                             void *opaque) {
-    if (m->_private) *(rd_kafka_resp_err_t *)m->_private = m->err;
-}
-
-/* Send the raw message to the dead-letter topic and wait for the broker's
- * acknowledgement, so its offset may be stored after. */
-aas_err_t aas_worker_dlq_send(aas_worker_t *w, const rd_kafka_message_t *msg,
-                                     aas_err_t why_code, const char *why) {
-    char partition[16], offset[24];
-    snprintf(partition, sizeof(partition), "%d", (int)msg->partition);
-    snprintf(offset, sizeof(offset), "%lld", (long long)msg->offset);
-    const char *topic = rd_kafka_topic_name(msg->rkt);
-    const char *code = aas_err_name(why_code);
-    rd_kafka_resp_err_t delivered = RD_KAFKA_RESP_ERR__IN_PROGRESS;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        w->dlq, RD_KAFKA_V_TOPIC(w->dlq_topic),
-        RD_KAFKA_V_VALUE(msg->payload, msg->len),
-        RD_KAFKA_V_KEY(msg->key, msg->key_len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADER("aas.error.code", code, (ssize_t)strlen(code)),
-        RD_KAFKA_V_HEADER("aas.error", why, (ssize_t)strlen(why)),
-        RD_KAFKA_V_HEADER("aas.source.topic", topic, (ssize_t)strlen(topic)),
-        RD_KAFKA_V_HEADER("aas.source.partition", partition,
-                          (ssize_t)strlen(partition)),
-        RD_KAFKA_V_HEADER("aas.source.offset", offset, (ssize_t)strlen(offset)),
-        RD_KAFKA_V_HEADER("aas.worker", w->id, (ssize_t)strlen(w->id)),
-        RD_KAFKA_V_OPAQUE(&delivered), RD_KAFKA_V_END);
-    if (err) {
-        AAS_LOG(AAS_LOG_WARN, "worker", "dlq produce failed: %s",
-                rd_kafka_err2str(err));
-        return aas_kafka_err(err) == AAS_ERR_TOO_LARGE ? AAS_ERR_KAFKA
-                                                       : aas_kafka_err(err);
-    }
-    rd_kafka_resp_err_t ferr = rd_kafka_flush(w->dlq, 30000);
-    if (ferr || delivered != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        AAS_LOG(AAS_LOG_WARN, "worker", "dlq delivery failed: %s",
-                rd_kafka_err2str(ferr ? ferr : delivered));
-        /* A still-queued copy may yet be delivered; a duplicate in the
-         * dead-letter topic is harmless, a lost one is not. */
-        return AAS_ERR_KAFKA;
-    }
-    w->n_dlq++;
-    return AAS_ERR_OK;
-}
-
-/* ---- job outcome ---- */
-
-/* Write a terminal non-success status with its result record. */
-static aas_err_t aas_worker_finish(aas_worker_t *w, aas_result_t *res,
-                                   const char *version_str, int *written) {
-    void *buf = NULL;
-    size_t len = 0;
-    char why[512];
-    res->worker_id = w->id;
-    res->finished_ms = aas_now_ms();
-    aas_err_t err = aas_codec_result_encode(w->codec, res, &buf, &len, why,
-                                            sizeof(why));
-    res->worker_id = NULL; /* borrowed */
-    if (err) {
-        AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s encode result: %s",
-                res->job_id, why);
-        return err;
-    }
-    err = aas_store_job_finish(w->store, res->job_id, res->status, version_str,
-                               buf, len, res->error, written, why, sizeof(why));
-    free(buf);
-    if (err && !aas_err_is_retriable(err) && res->status == AAS_STATUS_SUCCEEDED) {
-        /* The result cannot be stored (e.g. larger than Redis takes): the
-         * job fails with that reason rather than retrying forever. */
-        char reason[600];
-        snprintf(reason, sizeof(reason), "result not stored: %s", why);
-        aas_result_t failed = {.job_id = res->job_id, .model = res->model,
-                               .status = AAS_STATUS_FAILED, .error = reason,
-                               .timings = res->timings};
-        return aas_worker_finish(w, &failed, version_str, written);
-    }
-    if (err)
-        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store finish: %s", res->job_id,
-                why);
-    return err;
-}
-
-void aas_worker_count(aas_worker_t *w, const char *model, aas_status_t status) {
-    char labels[AAS_ID_MAX + 64];
-    /* model is a validated id: no character needs escaping. */
-    snprintf(labels, sizeof(labels), "model=\"%s\",status=\"%s\"",
-             model && aas_id_valid(model) ? model : "", aas_status_name(status));
-    aas_metric_inc(aas_metrics_counter(w->metrics, "aas_worker_jobs_total",
-                                       "Jobs this worker made terminal", labels),
-                   1);
-}
-
-aas_err_t aas_worker_fail(aas_worker_t *w, const char *job_id,
-                                 const char *model, aas_status_t status,
-                                 const char *reason) {
-    aas_result_t res = {0};
-    res.job_id = (char *)job_id;
-    res.model = (char *)model;
-    res.status = status;
-    res.error = (char *)reason;
-    int written = 0;
-    aas_err_t err = aas_worker_finish(w, &res, NULL, &written);
-    if (!err) {
-        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s status=%s reason=\"%s\"",
-                job_id, aas_status_name(status), reason);
-        if (written) {
-            w->n_failed++;
-            aas_worker_count(w, model, status);
-        }
-    }
-    return err;
-}
-
-/* A decoded job from the training topic: RUNNING, then the trainer. */
-static aas_err_t aas_worker_process(aas_worker_t *w, aas_job_t *job,
-                                    const rd_kafka_message_t *msg,
-                                    int64_t t_take, int64_t decode_us) {
-    char why[512], src[320];
-    snprintf(src, sizeof(src), "%s/%d/%lld", rd_kafka_topic_name(msg->rkt),
-             (int)msg->partition, (long long)msg->offset);
-    aas_status_t st;
-    int64_t attempts = 0;
-    aas_err_t err = aas_store_job_start(w->store, job->id, w->id, job->model,
-                                        src, &st, &attempts, why, sizeof(why));
-    if (err) {
-        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store start: %s", job->id, why);
-        return err;
-    }
-    if (aas_status_is_terminal(st)) {
-        /* A redelivery of a finished job: its result stands. */
-        w->n_skipped++;
-        AAS_LOG(AAS_LOG_DEBUG, "worker", "job=%s skip status=%s", job->id,
-                aas_status_name(st));
-        return AAS_ERR_OK;
-    }
-    if (attempts > w->max_attempts) {
-        /* Taken this often without an outcome: it most likely takes its
-         * worker down with it (or never finishes).  Stop the loop. */
-        snprintf(why, sizeof(why), "gave up after %lld attempts without an "
-                 "outcome (job.max.attempts=%lld)", (long long)attempts - 1,
-                 (long long)w->max_attempts);
-        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
-    }
-    int from_train = strcmp(rd_kafka_topic_name(msg->rkt), w->train_topic) == 0;
-    if (job->kind == AAS_JOB_TRAIN && !from_train)
-        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED,
-                               "training jobs are not served on the "
-                               "inference topic; publish them to topic.train");
-    if (job->kind == AAS_JOB_INFER && from_train)
-        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED,
-                               "inference jobs are not served on the training "
-                               "topic; publish them to topic.infer");
-    int64_t now = aas_now_ms();
-    if (job->deadline_ms > 0 && now > job->deadline_ms) {
-        snprintf(why, sizeof(why), "deadline passed %lld ms before a worker "
-                 "took the job", (long long)(now - job->deadline_ms));
-        return aas_worker_fail(w, job->id, job->model, AAS_STATUS_EXPIRED, why);
-    }
-
-    if (job->kind == AAS_JOB_TRAIN) {
-        err = aas_trainer_start(w->conf, job, INT64_MAX, &w->trainer, why, sizeof(why));
-        if (err) {
-            if (aas_err_is_retriable(err)) return err;
-            return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED, why);
-        }
-        snprintf(w->trainer_topic, sizeof(w->trainer_topic), "%s",
-                 rd_kafka_topic_name(msg->rkt));
-        w->trainer_partition = msg->partition;
-        w->trainer_offset = msg->offset;
-        AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training started from %s",
-                aas_trainer_job_id(w->trainer), src);
-        return AAS_ERR_OK; /* the caller sees w->trainer and holds the message */
-    }
-
-    /* Inference jobs come through batch.c; on this topic they failed above. */
-    return aas_worker_fail(w, job->id, job->model, AAS_STATUS_FAILED,
-                           "unexpected job kind");
-}
-
-aas_msg_outcome_t aas_worker_undecodable(aas_worker_t *w, const rd_kafka_message_t *msg,
-                                         aas_err_t err, const char *why,
-                                         const char *job_id) {
-    AAS_LOG(AAS_LOG_ERROR, "worker",
-            "undecodable message topic=%s partition=%d offset=%lld "
-            "job=%s error=%s reason=\"%s\"",
-            rd_kafka_topic_name(msg->rkt), (int)msg->partition,
-            (long long)msg->offset, job_id[0] ? job_id : "-",
-            aas_err_name(err), why);
-    if (aas_worker_dlq_send(w, msg, err, why)) return AAS_MSG_RETRY;
-    if (!job_id[0]) return AAS_MSG_DONE;
-    char reason[600];
-    snprintf(reason, sizeof(reason), "rejected message: %s", why);
-    return aas_worker_fail(w, job_id, NULL, AAS_STATUS_FAILED, reason) ? AAS_MSG_RETRY
-                                                                       : AAS_MSG_DONE;
-}
-
-/* One Kafka message: decode, then run or hand to the trainer. */
-static aas_msg_outcome_t aas_worker_handle(aas_worker_t *w,
-                                           const rd_kafka_message_t *msg) {
-    char why[512], job_id[AAS_ID_MAX + 1];
-    aas_job_t job;
-    int64_t t_take = aas_mono_us();
-    aas_err_t err = aas_codec_job_decode(w->codec, msg->payload, msg->len,
-                                         &w->limits, &job, job_id, why,
-                                         sizeof(why));
-    if (err) return aas_worker_undecodable(w, msg, err, why, job_id);
-    if (job.kind == AAS_JOB_TRAIN && w->trainer) {
-        aas_job_clear(&job); /* one training at a time: this one waits */
-        return AAS_MSG_HOLD;
-    }
-    aas_trainer_t *before = w->trainer;
-    err = aas_worker_process(w, &job, msg, t_take, aas_mono_us() - t_take);
-    aas_job_clear(&job); /* emptied if a trainer took it */
-    if (err && !aas_err_is_retriable(err)) {
-        /* The outcome cannot be recorded and retrying will not help (e.g.
-         * a key of the wrong type in Redis): park the message in the
-         * dead-letter topic rather than block the partition or drop it. */
-        snprintf(why, sizeof(why), "outcome could not be recorded: %s",
-                 aas_err_str(err));
-        AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s %s; dead-lettered", job_id, why);
-        return aas_worker_dlq_send(w, msg, err, why) ? AAS_MSG_RETRY : AAS_MSG_DONE;
-    }
-    if (err) return AAS_MSG_RETRY;
-    return w->trainer != before ? AAS_MSG_TAKEN : AAS_MSG_DONE;
-}
-
 static void aas_worker_store_offset_at(aas_worker_t *w, const char *topic,
                                        int32_t partition, int64_t offset) {
     rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
@@ -354,13 +166,13 @@ static void aas_worker_store_offset_at(aas_worker_t *w, const char *topic,
     }
 }
 
-void aas_worker_store_offset(aas_worker_t *w, const rd_kafka_message_t *msg) {
+static void aas_worker_store_offset(aas_worker_t *w, const rd_kafka_message_t *msg) {
     aas_worker_store_offset_at(w, rd_kafka_topic_name(msg->rkt), msg->partition,
                                msg->offset);
 }
 
 /* Put the partition back to msg's offset so the message comes again. */
-void aas_worker_rewind(aas_worker_t *w, const rd_kafka_message_t *msg) {
+static void aas_worker_rewind(aas_worker_t *w, const rd_kafka_message_t *msg) {
     rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
     if (!p) return;
     rd_kafka_topic_partition_list_add(p, rd_kafka_topic_name(msg->rkt),
@@ -410,31 +222,13 @@ static void aas_worker_hold(aas_worker_t *w, const rd_kafka_message_t *msg) {
     rd_kafka_topic_partition_list_destroy(one);
 }
 
-/* The training thread finished: record its outcome (retrying later on a
- * transient failure), store its offset, release held partitions. */
-static void aas_worker_reap_trainer(aas_worker_t *w) {
-    if (!w->trainer || !aas_trainer_done(w->trainer) ||
-        aas_mono_us() < w->trainer_retry_at_us)
-        return;
-    char why[512];
-    aas_err_t err = aas_trainer_record(w->trainer, w->store, w->codec, w->id, why,
-                                       sizeof(why));
-    if (err && aas_err_is_retriable(err)) {
-        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training outcome not recorded yet: %s",
-                aas_trainer_job_id(w->trainer), why);
-        w->trainer_retry_at_us = aas_mono_us() + w->backoff_max_ms * 1000;
-        return;
-    }
-    if (err)
-        AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s training outcome: %s",
-                aas_trainer_job_id(w->trainer), why);
-    else
-        AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training recorded",
-                aas_trainer_job_id(w->trainer));
-    aas_worker_store_offset_at(w, w->trainer_topic, w->trainer_partition,
-                               w->trainer_offset);
+/* Let go of the training job: its partitions resume. */
+static void aas_worker_trainer_release(aas_worker_t *w) {
     aas_trainer_destroy(w->trainer);
     w->trainer = NULL;
+    aas_outcome_item_clear(&w->train_item);
+    rd_kafka_message_destroy(w->train_msg);
+    w->train_msg = NULL;
     if (w->held->cnt > 0) {
         rd_kafka_resp_err_t kerr = rd_kafka_resume_partitions(w->consumer, w->held);
         if (kerr)
@@ -443,6 +237,48 @@ static void aas_worker_reap_trainer(aas_worker_t *w) {
         rd_kafka_topic_partition_list_destroy(w->held);
         w->held = rd_kafka_topic_partition_list_new(4);
     }
+}
+
+/* The training thread finished: record its outcome like any job's
+ * (retrying later on a transient failure), store its offset, release the
+ * held partitions. */
+static void aas_worker_reap_trainer(aas_worker_t *w) {
+    if (!w->trainer || !aas_trainer_done(w->trainer) ||
+        aas_mono_us() < w->trainer_retry_at_us)
+        return;
+    aas_outcome_item_t *it = &w->train_item;
+    char why[512];
+    aas_result_t res;
+    int64_t version = 0;
+    it->settled = it->pending = 0;
+    aas_err_t err = aas_trainer_finish(w->trainer, w->store, &res, &version, why,
+                                       sizeof(why));
+    if (err && aas_err_is_retriable(err)) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training outcome not recorded yet: %s",
+                it->job_id, why);
+        w->trainer_retry_at_us = aas_mono_us() + w->backoff_max_ms * 1000;
+        return;
+    }
+    if (err) {
+        char reason[600];
+        snprintf(reason, sizeof(reason), "training result not recorded: %s", why);
+        aas_outcome_fail(it, AAS_STATUS_FAILED, reason);
+    } else if (res.status == AAS_STATUS_SUCCEEDED) {
+        aas_outcome_succeed(w->outcome, it, &res, version);
+    } else {
+        aas_outcome_fail(it, res.status, res.error);
+    }
+    aas_outcome_record(w->outcome, it, 1);
+    if (it->outcome == AAS_MSG_RETRY) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training outcome not recorded yet",
+                it->job_id);
+        w->trainer_retry_at_us = aas_mono_us() + w->backoff_max_ms * 1000;
+        return;
+    }
+    AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training recorded status=%s", it->job_id,
+            aas_status_name(it->status));
+    aas_worker_store_offset(w, w->train_msg);
+    aas_worker_trainer_release(w);
 }
 
 /* After a transient failure: stop fetching, wait (exponential backoff with
@@ -475,9 +311,10 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
     int64_t now = aas_mono_us();
     if (now < w->hb_next_us) return;
     double dt = w->hb_last_us ? (double)(now - w->hb_last_us) / 1e6 : 0;
-    double rate = dt > 0 ? (double)(w->n_done + w->n_failed - w->hb_last_done) / dt : 0;
+    aas_outcome_counts_t c = aas_outcome_counts(w->outcome);
+    double rate = dt > 0 ? (double)(c.done + c.failed - w->hb_last_done) / dt : 0;
     w->hb_last_us = now;
-    w->hb_last_done = w->n_done + w->n_failed;
+    w->hb_last_done = c.done + c.failed;
     w->hb_next_us = now + w->hb_period_us;
     char parts[1024] = "";
     rd_kafka_topic_partition_list_t *a = NULL;
@@ -498,10 +335,9 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
              "\"retries\":%llu,\"rate\":%.3f,\"training\":%s%s%s,"
              "\"partitions\":\"%s\",\"ts_ms\":%lld}",
              w->id, host, (int)getpid(), (long long)w->started_ms,
-             (unsigned long long)w->n_done, (unsigned long long)w->n_failed,
-             (unsigned long long)w->n_skipped, (unsigned long long)w->n_dlq,
+             c.done, c.failed, c.skipped, c.dlq,
              (unsigned long long)w->n_retries, rate, w->trainer ? "\"" : "",
-             w->trainer ? aas_trainer_job_id(w->trainer) : "null", w->trainer ? "\"" : "",
+             w->trainer ? w->train_item.job_id : "null", w->trainer ? "\"" : "",
              parts, (long long)aas_now_ms());
     char why[256];
     int ttl = (int)(3 * w->hb_period_us / 1000000) + 1;
@@ -538,7 +374,7 @@ static size_t aas_worker_collect(aas_worker_t *w, rd_kafka_message_t **msgs,
      * up to its max delay, until it holds its max rows (one or more a job);
      * jobs of other models that come meanwhile ride along. */
     int64_t rows, delay_us;
-    aas_worker_batch_limits(w, msgs[0], &rows, &delay_us);
+    aas_batch_limits(w->batch, msgs[0], &rows, &delay_us);
     size_t cap = (size_t)rows < w->n_slots ? (size_t)rows : w->n_slots;
     int64_t deadline = aas_mono_us() + delay_us;
     *tail = NULL;
@@ -609,27 +445,50 @@ static void aas_worker_settle(aas_worker_t *w, rd_kafka_message_t *const *msgs,
     else w->backoff_ms = w->backoff_min_ms;
 }
 
-/* A training-topic message, one at a time (as before batching). */
-static void aas_worker_one(aas_worker_t *w, rd_kafka_message_t *msg,
-                           volatile sig_atomic_t *stop) {
-    switch (aas_worker_handle(w, msg)) {
-    case AAS_MSG_DONE:
-        aas_worker_store_offset(w, msg);
-        w->backoff_ms = w->backoff_min_ms;
-        break;
-    case AAS_MSG_TAKEN:
-        aas_worker_hold(w, msg);
-        break;
-    case AAS_MSG_HOLD:
+/*
+ * A training-topic message.  One training at a time: while one runs, the
+ * message's partition is held.  Returns 1 if the worker kept msg (a trainer
+ * owns its job now), else the caller destroys it.
+ */
+static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
+                                volatile sig_atomic_t *stop) {
+    if (w->trainer) {
         aas_worker_rewind(w, msg);
         aas_worker_hold(w, msg);
-        break;
-    case AAS_MSG_RETRY:
+        return 0;
+    }
+    aas_outcome_item_t *it = &w->train_item;
+    memset(it, 0, sizeof(*it));
+    it->msg = msg;
+    aas_outcome_admit(w->outcome, it, 1);
+    if (!it->settled && !it->pending) {
+        char why[512];
+        aas_err_t err = aas_trainer_start(w->conf, &it->job, INT64_MAX, &w->trainer, why,
+                                          sizeof(why));
+        if (!err) {
+            w->train_msg = msg;
+            w->trainer_retry_at_us = 0;
+            aas_worker_hold(w, msg);
+            AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training started from %s/%d/%lld",
+                    it->job_id, rd_kafka_topic_name(msg->rkt), (int)msg->partition,
+                    (long long)msg->offset);
+            return 1;
+        }
+        if (aas_err_is_retriable(err)) aas_outcome_retry(it);
+        else aas_outcome_fail(it, AAS_STATUS_FAILED, why);
+    }
+    aas_outcome_record(w->outcome, it, 1);
+    aas_msg_outcome_t o = it->settled ? it->outcome : AAS_MSG_RETRY;
+    aas_outcome_item_clear(it);
+    if (o == AAS_MSG_DONE) {
+        aas_worker_store_offset(w, msg);
+        w->backoff_ms = w->backoff_min_ms;
+    } else {
         /* Not recorded: this message must be delivered again. */
         aas_worker_rewind(w, msg);
         aas_worker_backoff(w, stop);
-        break;
     }
+    return 0;
 }
 
 aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
@@ -653,14 +512,11 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
         if (aas_worker_is_infer(w, msg)) {
             msgs[0] = msg;
             size_t n = aas_worker_collect(w, msgs, &tail);
-            aas_worker_batch_run(w, msgs, n, out);
+            aas_batch_run(w->batch, msgs, n, out);
             aas_worker_settle(w, msgs, out, n, stop);
             for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
         }
-        if (tail) {
-            aas_worker_one(w, tail, stop);
-            rd_kafka_message_destroy(tail);
-        }
+        if (tail && !aas_worker_train_msg(w, tail, stop)) rd_kafka_message_destroy(tail);
     }
     free(msgs);
     free(out);
@@ -668,16 +524,14 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
         /* Shutting down mid-training: stop at the next batch and hand the
          * job back (no outcome, no offset): another worker runs it. */
         AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training interrupted by shutdown; "
-                "it will be redelivered", aas_trainer_job_id(w->trainer));
-        aas_trainer_destroy(w->trainer);
-        w->trainer = NULL;
+                "it will be redelivered", w->train_item.job_id);
+        aas_worker_trainer_release(w);
     }
+    aas_outcome_counts_t c = aas_outcome_counts(w->outcome);
     AAS_LOG(AAS_LOG_INFO, "worker",
             "worker=%s stopping done=%llu failed=%llu skipped=%llu dlq=%llu "
-            "retries=%llu",
-            w->id, (unsigned long long)w->n_done,
-            (unsigned long long)w->n_failed, (unsigned long long)w->n_skipped,
-            (unsigned long long)w->n_dlq, (unsigned long long)w->n_retries);
+            "retries=%llu", w->id, c.done, c.failed, c.skipped, c.dlq,
+            (unsigned long long)w->n_retries);
     return AAS_ERR_OK;
 }
 
@@ -706,20 +560,17 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     }
     snprintf(w->infer_topic, sizeof(w->infer_topic), "%s",
              aas_conf_get(conf, "topic.infer"));
-    snprintf(w->dlq_topic, sizeof(w->dlq_topic), "%s",
-             aas_conf_get(conf, "topic.dlq"));
     snprintf(w->train_topic, sizeof(w->train_topic), "%s",
              aas_conf_get(conf, "topic.train"));
     if (!(w->held = rd_kafka_topic_partition_list_new(4))) {
         err = AAS_ERR_NOMEM;
         goto fail;
     }
-    aas_codec_limits_default(&w->limits);
-    w->limits.max_message_bytes = (size_t)aas_conf_get_int(conf, "job.max.bytes");
-    w->limits.max_tensor_elems = (uint64_t)aas_conf_get_int(conf, "job.max.elems");
-    w->limits.max_text_bytes = (size_t)aas_conf_get_int(conf, "job.max.text.bytes");
-    w->max_rows = aas_conf_get_int(conf, "job.max.rows");
-    w->max_attempts = aas_conf_get_int(conf, "job.max.attempts");
+    aas_codec_limits_t limits;
+    aas_codec_limits_default(&limits);
+    limits.max_message_bytes = (size_t)aas_conf_get_int(conf, "job.max.bytes");
+    limits.max_tensor_elems = (uint64_t)aas_conf_get_int(conf, "job.max.elems");
+    limits.max_text_bytes = (size_t)aas_conf_get_int(conf, "job.max.text.bytes");
     w->hb_period_us = aas_conf_get_int(conf, "worker.heartbeat.ms") * 1000;
     w->batch_max_rows = aas_conf_get_int(conf, "batch.max.rows");
     /* One threading model: oneDNN runs every primitive on OpenMP (libgomp)
@@ -745,27 +596,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     w->rng = (uint64_t)aas_mono_us() ^ ((uint64_t)getpid() << 32);
 
     if ((err = aas_codec_new(&w->codec, errstr, errstr_size))) goto fail;
-    if ((err = aas_worker_batch_init(w, errstr, errstr_size))) goto fail;
     if ((err = aas_metrics_new(&w->metrics, errstr, errstr_size))) goto fail;
-    {
-        static const double rows_b[] = AAS_METRICS_ROWS_BOUNDS;
-        static const double secs_b[] = AAS_METRICS_SECONDS_BOUNDS;
-        /* A forward pass of a small model takes microseconds. */
-        static const double comp_b[] = {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-                                        2.5e-3, 5e-3, 0.01, 0.025, 0.1, 1, 10};
-        w->m_batch_rows = aas_metrics_histogram(
-            w->metrics, "aas_worker_batch_rows", "Rows per batched forward pass", NULL,
-            rows_b, sizeof(rows_b) / sizeof(rows_b[0]));
-        w->m_queue_s = aas_metrics_histogram(
-            w->metrics, "aas_worker_queue_seconds",
-            "From the job's submission (client clock) until a worker took it", NULL, secs_b,
-            sizeof(secs_b) / sizeof(secs_b[0]));
-        w->m_compute_s = aas_metrics_histogram(
-            w->metrics, "aas_worker_compute_seconds", "Time of one batched forward pass",
-            NULL, comp_b, sizeof(comp_b) / sizeof(comp_b[0]));
-        w->m_inflight = aas_metrics_gauge(w->metrics, "aas_worker_inflight",
-                                          "Jobs taken but not yet finished", NULL);
-    }
     if ((err = aas_metrics_serve_conf(w->metrics, conf, errstr, errstr_size))) goto fail;
     if ((err = aas_cli_store_new(conf, &w->store, errstr, errstr_size)))
         goto fail;
@@ -775,6 +606,23 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
         .max_blob_bytes = (size_t)aas_conf_get_int(conf, "model.max.mb") << 20,
         .refresh_ms = aas_conf_get_int(conf, "model.refresh.ms")};
     if ((err = aas_model_cache_new(&mc, &w->models))) goto fail;
+    if ((err = aas_dlq_new(conf, w->id, (size_t)aas_conf_get_int(conf, "job.max.bytes"),
+                           &w->dlq, errstr, errstr_size)))
+        goto fail;
+    aas_outcome_conf_t oc = {.worker_id = w->id, .infer_topic = w->infer_topic,
+                             .train_topic = w->train_topic,
+                             .max_attempts = aas_conf_get_int(conf, "job.max.attempts"),
+                             .limits = &limits, .max_items = w->n_slots};
+    if ((err = aas_outcome_new(&oc, w->store, w->codec, w->dlq, w->metrics, &w->outcome,
+                               errstr, errstr_size)))
+        goto fail;
+    aas_batch_conf_t bc = {.max_rows = w->batch_max_rows,
+                           .max_delay_us = w->batch_max_delay_us,
+                           .job_max_rows = aas_conf_get_int(conf, "job.max.rows"),
+                           .max_slots = w->n_slots};
+    if ((err = aas_batch_new(&bc, w->outcome, w->models, w->store, w->codec, w->metrics,
+                             &w->batch, errstr, errstr_size)))
+        goto fail;
 
     /* Consumer: offsets are stored by us after Redis has the outcome, and
      * committed in the background from what we stored. */
@@ -809,18 +657,6 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
         goto fail;
     }
     rd_kafka_poll_set_consumer(w->consumer);
-
-    const char *pdefs[] = {"enable.idempotence", "true", "linger.ms", "0",
-                           "message.max.bytes", fetch_max, NULL};
-    if ((err = aas_kafka_conf_new(conf, w->id, pdefs, &kc, errstr, errstr_size)))
-        goto fail;
-    rd_kafka_conf_set_dr_msg_cb(kc, aas_worker_dr_cb);
-    w->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr));
-    if (!w->dlq) {
-        rd_kafka_conf_destroy(kc);
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "producer: %s", kerr);
-        goto fail;
-    }
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     if (!topics) {
@@ -873,16 +709,15 @@ void aas_worker_destroy(aas_worker_t *w) {
                     rd_kafka_err2str(err));
         rd_kafka_destroy(w->consumer);
     }
-    if (w->dlq) {
-        if (rd_kafka_flush(w->dlq, 10000))
-            AAS_LOG(AAS_LOG_WARN, "worker", "dead-letter messages still queued at exit");
-        rd_kafka_destroy(w->dlq);
-    }
     aas_trainer_destroy(w->trainer);
+    aas_outcome_item_clear(&w->train_item);
+    if (w->train_msg) rd_kafka_message_destroy(w->train_msg);
+    aas_batch_destroy(w->batch);
+    aas_outcome_destroy(w->outcome);
+    aas_dlq_destroy(w->dlq);
     if (w->held) rd_kafka_topic_partition_list_destroy(w->held);
     aas_model_cache_destroy(w->models);
     aas_store_destroy(w->store);
-    aas_worker_batch_free(w);
     aas_metrics_destroy(w->metrics);
     aas_codec_destroy(w->codec);
     free(w);

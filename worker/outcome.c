@@ -1,0 +1,314 @@
+/* outcome.c - a job's fate from message to terminal status; see outcome.h. */
+#include "outcome.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct aas_outcome_s {
+    char worker_id[AAS_ID_MAX + 1];
+    char infer_topic[256], train_topic[256];
+    int64_t max_attempts;
+    aas_codec_limits_t limits;
+    size_t max_items;
+    aas_store_t *store;
+    aas_codec_t *codec;
+    aas_dlq_t *dlq;
+    aas_metrics_t *metrics;
+    /* Scratch for the pipelined calls, sized once (max_items). */
+    aas_store_start_t *start;
+    aas_store_finish_t *finish;
+    size_t *idx;
+    char (*src)[320];
+    aas_outcome_counts_t counts;
+};
+
+void aas_outcome_item_clear(aas_outcome_item_t *it) {
+    if (it->decoded) aas_job_clear(&it->job);
+    it->decoded = 0;
+    free(it->buf);
+    it->buf = NULL;
+    it->len = 0;
+}
+
+aas_err_t aas_outcome_new(const aas_outcome_conf_t *conf, aas_store_t *store,
+                          aas_codec_t *codec, aas_dlq_t *dlq, aas_metrics_t *metrics,
+                          aas_outcome_t **out, char *errstr, size_t errstr_size) {
+    aas_outcome_t *o = calloc(1, sizeof(*o));
+    size_t n = conf->max_items ? conf->max_items : 1;
+    if (!o || !(o->start = calloc(n, sizeof(*o->start))) ||
+        !(o->finish = calloc(n, sizeof(*o->finish))) || !(o->idx = calloc(n, sizeof(size_t))) ||
+        !(o->src = calloc(n, sizeof(*o->src)))) {
+        aas_outcome_destroy(o);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                           "out of memory for %zu job outcomes", n);
+    }
+    snprintf(o->worker_id, sizeof(o->worker_id), "%s", conf->worker_id);
+    snprintf(o->infer_topic, sizeof(o->infer_topic), "%s", conf->infer_topic);
+    snprintf(o->train_topic, sizeof(o->train_topic), "%s", conf->train_topic);
+    o->max_attempts = conf->max_attempts;
+    o->limits = *conf->limits;
+    o->max_items = n;
+    o->store = store;
+    o->codec = codec;
+    o->dlq = dlq;
+    o->metrics = metrics;
+    *out = o;
+    return AAS_ERR_OK;
+}
+
+void aas_outcome_destroy(aas_outcome_t *o) {
+    if (!o) return;
+    free(o->start);
+    free(o->finish);
+    free(o->idx);
+    free(o->src);
+    free(o);
+}
+
+aas_outcome_counts_t aas_outcome_counts(const aas_outcome_t *o) {
+    aas_outcome_counts_t c = o->counts;
+    c.dlq = aas_dlq_count(o->dlq);
+    return c;
+}
+
+static void aas_outcome_settle(aas_outcome_item_t *it, aas_msg_outcome_t m) {
+    it->settled = 1;
+    it->pending = 0;
+    it->outcome = m;
+}
+
+void aas_outcome_fail(aas_outcome_item_t *it, aas_status_t status, const char *reason) {
+    it->status = status;
+    snprintf(it->reason, sizeof(it->reason), "%s", reason);
+    free(it->buf); /* a success encoded before is void now */
+    it->buf = NULL;
+    it->pending = 1;
+}
+
+void aas_outcome_retry(aas_outcome_item_t *it) { aas_outcome_settle(it, AAS_MSG_RETRY); }
+
+void aas_outcome_succeed(aas_outcome_t *o, aas_outcome_item_t *it, aas_result_t *res,
+                         int64_t version) {
+    char why[512];
+    snprintf(it->vstr, sizeof(it->vstr), "%lld", (long long)version);
+    res->job_id = it->job_id;
+    res->model = it->model;
+    res->model_version = it->vstr;
+    res->status = AAS_STATUS_SUCCEEDED;
+    res->worker_id = o->worker_id;
+    res->finished_ms = aas_now_ms();
+    res->timings.decode_us = it->decode_us;
+    res->timings.total_us = aas_mono_us() - it->t_take;
+    free(it->buf);
+    it->buf = NULL;
+    aas_err_t err = aas_codec_result_encode(o->codec, res, &it->buf, &it->len, why,
+                                            sizeof(why));
+    if (err) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s encode result: %s", it->job_id, why);
+        aas_outcome_fail(it, AAS_STATUS_FAILED, why);
+        return;
+    }
+    it->status = AAS_STATUS_SUCCEEDED;
+    it->pending = 1;
+}
+
+/* Count a job this worker made terminal (jobs_total{model,status}). */
+static void aas_outcome_count(aas_outcome_t *o, const aas_outcome_item_t *it) {
+    if (it->status == AAS_STATUS_SUCCEEDED) {
+        o->counts.done++;
+    } else {
+        o->counts.failed++;
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s status=%s reason=\"%s\"", it->job_id,
+                aas_status_name(it->status), it->reason);
+    }
+    char labels[AAS_ID_MAX + 64];
+    /* model is a validated id or "": no character needs escaping. */
+    snprintf(labels, sizeof(labels), "model=\"%s\",status=\"%s\"", it->model,
+             aas_status_name(it->status));
+    aas_metric_inc(aas_metrics_counter(o->metrics, "aas_worker_jobs_total",
+                                       "Jobs this worker made terminal", labels),
+                   1);
+}
+
+/* The message cannot be processed or its outcome recorded, and retrying
+ * will not help: park it in the dead-letter topic (or retry the message if
+ * even that is impossible now). */
+static void aas_outcome_park(aas_outcome_t *o, aas_outcome_item_t *it, aas_err_t code,
+                             const char *why) {
+    AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s %s; dead-lettered",
+            it->job_id[0] ? it->job_id : "-", why);
+    aas_outcome_settle(it, aas_dlq_send(o->dlq, it->msg, o->worker_id, code, why)
+                               ? AAS_MSG_RETRY : AAS_MSG_DONE);
+}
+
+/* A message that did not decode: dead-letter it; fail its job when the id
+ * is known, so the client learns why instead of timing out. */
+static void aas_outcome_undecodable(aas_outcome_t *o, aas_outcome_item_t *it,
+                                    aas_err_t err, const char *why) {
+    const rd_kafka_message_t *m = it->msg;
+    if (!it->job_id[0] && m->key && m->key_len > 0 && m->key_len <= AAS_ID_MAX) {
+        /* The record's id was not readable: clients key messages by job id. */
+        memcpy(it->job_id, m->key, m->key_len);
+        it->job_id[m->key_len] = '\0';
+        if (!aas_id_valid(it->job_id)) it->job_id[0] = '\0';
+    }
+    AAS_LOG(AAS_LOG_ERROR, "worker", "undecodable message topic=%s partition=%d "
+            "offset=%lld job=%s error=%s reason=\"%s\"", rd_kafka_topic_name(m->rkt),
+            (int)m->partition, (long long)m->offset, it->job_id[0] ? it->job_id : "-",
+            aas_err_name(err), why);
+    if (aas_dlq_send(o->dlq, m, o->worker_id, err, why)) {
+        aas_outcome_retry(it);
+        return;
+    }
+    if (!it->job_id[0]) {
+        aas_outcome_settle(it, AAS_MSG_DONE);
+        return;
+    }
+    char reason[600];
+    snprintf(reason, sizeof(reason), "rejected message: %s", why);
+    aas_outcome_fail(it, AAS_STATUS_FAILED, reason);
+}
+
+/* Settle what needs no compute, once the job is RUNNING (attempts counted). */
+static void aas_outcome_screen(aas_outcome_t *o, aas_outcome_item_t *it, int64_t attempts) {
+    char why[512];
+    int from_train = strcmp(rd_kafka_topic_name(it->msg->rkt), o->train_topic) == 0;
+    int64_t now = aas_now_ms();
+    if (attempts > o->max_attempts) {
+        /* Taken this often without an outcome: it most likely takes its
+         * worker down with it (or never finishes). */
+        snprintf(why, sizeof(why), "gave up after %lld attempts without an outcome "
+                 "(job.max.attempts=%lld)", (long long)attempts - 1,
+                 (long long)o->max_attempts);
+        aas_outcome_fail(it, AAS_STATUS_FAILED, why);
+    } else if (it->job.kind == AAS_JOB_TRAIN && !from_train) {
+        snprintf(why, sizeof(why), "training jobs are not served on the inference topic; "
+                 "publish them to %s", o->train_topic);
+        aas_outcome_fail(it, AAS_STATUS_FAILED, why);
+    } else if (it->job.kind != AAS_JOB_TRAIN && from_train) {
+        snprintf(why, sizeof(why), "inference jobs are not served on the training topic; "
+                 "publish them to %s", o->infer_topic);
+        aas_outcome_fail(it, AAS_STATUS_FAILED, why);
+    } else if (it->job.deadline_ms > 0 && now > it->job.deadline_ms) {
+        snprintf(why, sizeof(why), "deadline passed %lld ms before a worker took the job",
+                 (long long)(now - it->job.deadline_ms));
+        aas_outcome_fail(it, AAS_STATUS_EXPIRED, why);
+    }
+}
+
+void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
+    char why[512];
+    size_t k = 0;
+    if (n > o->max_items) n = o->max_items; /* a caller bug; the rest stays unsettled */
+    for (size_t i = 0; i < n; i++) {
+        aas_outcome_item_t *it = &items[i];
+        it->t_take = aas_mono_us();
+        aas_err_t err = aas_codec_job_decode(o->codec, it->msg->payload, it->msg->len,
+                                             &o->limits, &it->job, it->job_id, why,
+                                             sizeof(why));
+        it->decode_us = aas_mono_us() - it->t_take;
+        if (err) {
+            aas_outcome_undecodable(o, it, err, why);
+            continue;
+        }
+        it->decoded = 1;
+        snprintf(it->model, sizeof(it->model), "%s", it->job.model);
+        /* src: where the job came from, for status and debugging. */
+        snprintf(o->src[k], sizeof(o->src[k]), "%s/%d/%lld",
+                 rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+                 (long long)it->msg->offset);
+        o->start[k] = (aas_store_start_t){.job_id = it->job_id, .model = it->model,
+                                          .src = o->src[k]};
+        o->idx[k++] = i;
+    }
+    if (k == 0) return;
+    aas_store_job_start_many(o->store, o->worker_id, o->start, k, why, sizeof(why));
+    for (size_t j = 0; j < k; j++) {
+        aas_outcome_item_t *it = &items[o->idx[j]];
+        aas_store_start_t *st = &o->start[j];
+        if (st->err) {
+            AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store start: %s", it->job_id, why);
+            if (aas_err_is_retriable(st->err)) {
+                aas_outcome_retry(it);
+            } else {
+                char reason[600];
+                snprintf(reason, sizeof(reason), "outcome could not be recorded: %s",
+                         aas_err_str(st->err));
+                aas_outcome_park(o, it, st->err, reason);
+            }
+        } else if (aas_status_is_terminal(st->status)) {
+            /* A redelivery of a finished job: its result stands. */
+            o->counts.skipped++;
+            AAS_LOG(AAS_LOG_DEBUG, "worker", "job=%s skip status=%s", it->job_id,
+                    aas_status_name(st->status));
+            aas_outcome_settle(it, AAS_MSG_DONE);
+        } else {
+            aas_outcome_screen(o, it, st->attempts);
+        }
+    }
+}
+
+/* A failure's result record: status and reason (and timings). */
+static void aas_outcome_encode_failure(aas_outcome_t *o, aas_outcome_item_t *it) {
+    char why[512];
+    aas_result_t r = {.job_id = it->job_id, .model = it->model[0] ? it->model : NULL,
+                      .status = it->status, .error = it->reason,
+                      .worker_id = o->worker_id, .finished_ms = aas_now_ms()};
+    r.timings.decode_us = it->decode_us;
+    r.timings.total_us = it->t_take ? aas_mono_us() - it->t_take : 0;
+    if (aas_codec_result_encode(o->codec, &r, &it->buf, &it->len, why, sizeof(why)))
+        /* The status and reason still go to Redis; only the record is missing. */
+        AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s encode result: %s", it->job_id, why);
+}
+
+void aas_outcome_record(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
+    char why[512];
+    /* At most two passes: a success Redis refused comes back once as a
+     * failure (its reason says why); a failure refused is parked. */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n && k < o->max_items; i++) {
+            aas_outcome_item_t *it = &items[i];
+            if (!it->pending || it->settled) continue;
+            int ok = it->status == AAS_STATUS_SUCCEEDED;
+            if (!ok && !it->buf) aas_outcome_encode_failure(o, it);
+            o->finish[k] = (aas_store_finish_t){
+                .job_id = it->job_id, .status = it->status,
+                .model_version = it->vstr[0] ? it->vstr : NULL,
+                .result = it->buf, .result_len = it->len,
+                .error = ok ? NULL : it->reason};
+            o->idx[k++] = i;
+        }
+        if (k == 0) return;
+        aas_store_job_finish_many(o->store, o->finish, k, why, sizeof(why));
+        for (size_t j = 0; j < k; j++) {
+            aas_outcome_item_t *it = &items[o->idx[j]];
+            aas_err_t err = o->finish[j].err;
+            free(it->buf);
+            it->buf = NULL;
+            if (!err) {
+                if (o->finish[j].written) aas_outcome_count(o, it);
+                aas_outcome_settle(it, AAS_MSG_DONE);
+            } else if (aas_err_is_retriable(err)) {
+                AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store finish: %s", it->job_id, why);
+                aas_outcome_retry(it);
+            } else if (it->status == AAS_STATUS_SUCCEEDED && pass == 0) {
+                /* The result cannot be stored (e.g. larger than Redis takes):
+                 * the job fails with that reason rather than retrying
+                 * forever.  The item stays pending for the next pass. */
+                char reason[600];
+                snprintf(reason, sizeof(reason), "result not stored: %s", why);
+                aas_outcome_fail(it, AAS_STATUS_FAILED, reason);
+            } else {
+                /* Neither outcome can be recorded and retrying will not
+                 * help (e.g. a key of the wrong type): park the message. */
+                char reason[600];
+                snprintf(reason, sizeof(reason), "outcome could not be recorded: %s", why);
+                aas_outcome_park(o, it, err, reason);
+            }
+        }
+    }
+}
