@@ -37,8 +37,10 @@
 typedef aas_fleet_t fleet_t;
 
 /* Workers run with a small text limit so the oversized-text case stays
- * under the broker's message size limit. */
-static const char *const worker_args[] = {"-X", "job.max.text.bytes=65536", NULL};
+ * under the broker's message size limit, and a job limit of 200 kB so a
+ * larger message is too large for their dead-letter producer too. */
+static const char *const worker_args[] = {"-X", "job.max.text.bytes=65536", "-X",
+                                          "job.max.bytes=200000", NULL};
 
 static int setup(void **state) {
     fleet_t *f = NULL;
@@ -295,6 +297,120 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
     assert_int_equal(count_dead_letters(f, 4, 60000), 4);
 }
 
+/* The dead letter keyed `key`: its headers aas.truncated (1 or 0) and
+ * aas.original.size, and its value's length.  0 if found. */
+static int find_dead_letter(fleet_t *f, const char *key, int *truncated,
+                            long long *original, size_t *value_len, int timeout_ms) {
+    char errstr[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(kc, "bootstrap.servers", f->broker.bootstrap, errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "group.id", "fleet-dlq-finder", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK)
+        return -1;
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+    if (!rk) return -1;
+    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(4);
+    for (int i = 0; i < 4; i++)
+        rd_kafka_topic_partition_list_add(p, "aas.jobs.dlq", i)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    int found = -1;
+    if (rd_kafka_assign(rk, p) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int64_t until = aas_mono_us() + (int64_t)timeout_ms * 1000;
+        while (found != 0 && aas_mono_us() < until) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+            if (!m) continue;
+            rd_kafka_headers_t *h = NULL;
+            const void *v;
+            size_t len;
+            if (!m->err && m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0 &&
+                rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                *truncated = rd_kafka_header_get_last(h, "aas.truncated", &v, &len) ==
+                                 RD_KAFKA_RESP_ERR_NO_ERROR && len == 1 &&
+                             *(const char *)v == '1';
+                char num[32] = "";
+                if (rd_kafka_header_get_last(h, "aas.original.size", &v, &len) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR && len < sizeof(num))
+                    memcpy(num, v, len);
+                *original = atoll(num);
+                *value_len = m->len;
+                found = 0;
+            }
+            rd_kafka_message_destroy(m);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(p);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return found;
+}
+
+/*
+ * Poison that used to leave a job without a terminal status or stall its
+ * partition: undecodable messages keyed by a job id (the id is read from
+ * the key), a message too large even for the dead-letter producer (a
+ * truncated copy is dead-lettered), and finite inputs the model overflows
+ * (NaN outputs).  Each job is FAILED with a reason, and jobs after them on
+ * every partition still succeed.
+ */
+static void poison_gets_a_terminal_status_and_the_partition_moves_on(void **state) {
+    fleet_t *f = *state;
+    char why[512];
+    produce_raw(f, "poison-garbage", "this is not a job either", 24);
+    unsigned char bad_fp[32] = {0xC3, 0x01, 8, 7, 6, 5, 4, 3, 2, 1};
+    produce_raw(f, "poison-fingerprint", bad_fp, sizeof(bad_fp));
+    size_t big_len = 300000; /* > job.max.bytes = 200000 and its producer's limit */
+    unsigned char *big = malloc(big_len);
+    assert_non_null(big);
+    memset(big, 0x5a, big_len);
+    big[0] = 0xC3;
+    big[1] = 0x01;
+    produce_raw(f, "poison-big", big, big_len);
+    free(big);
+    float huge[IN_DIM];
+    for (int i = 0; i < IN_DIM; i++) huge[i] = 3e38f;
+    submit_rows(f, "poison-overflow", AAS_FLEET_MODEL, huge, 1, IN_DIM);
+    float x[IN_DIM];
+    for (int i = 0; i < IN_DIM; i++) x[i] = aas_fleet_frand();
+    for (int j = 0; j < 20; j++) {
+        char id[32];
+        snprintf(id, sizeof(id), "after-poison-%d", j);
+        submit_rows(f, id, AAS_FLEET_MODEL, x, 1, IN_DIM);
+    }
+    assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)),
+                     AAS_ERR_OK);
+    struct { const char *id, *reason; } bad[] = {
+        {"poison-garbage", "rejected message"}, {"poison-fingerprint", "fingerprint"},
+        {"poison-big", "rejected message"}, {"poison-overflow", "output"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        aas_result_t res = wait_result(f, bad[i].id);
+        fprintf(stderr, "%s: %s %s\n", bad[i].id, aas_status_name(res.status),
+                res.error ? res.error : "");
+        assert_int_equal(res.status, AAS_STATUS_FAILED);
+        assert_non_null(res.error);
+        assert_non_null(strstr(res.error, bad[i].reason));
+        assert_int_equal(res.n_outputs, 0);
+        aas_result_clear(&res);
+    }
+    for (int j = 0; j < 20; j++) {
+        char id[32];
+        snprintf(id, sizeof(id), "after-poison-%d", j);
+        aas_result_t res = wait_result(f, id);
+        assert_int_equal(res.status, AAS_STATUS_SUCCEEDED);
+        aas_result_clear(&res);
+    }
+    /* The big one is in the dead-letter topic, cut to its head, saying so. */
+    int truncated = 0;
+    long long original = 0;
+    size_t value_len = 0;
+    assert_int_equal(find_dead_letter(f, "poison-big", &truncated, &original, &value_len,
+                                      60000),
+                     0);
+    assert_true(truncated);
+    assert_int_equal(original, (long long)big_len);
+    assert_true(value_len > 0 && value_len < big_len);
+}
+
 static void committed_offsets_drain_lag_to_zero(void **state) {
     fleet_t *f = *state;
     char cmd[1024], line[512];
@@ -323,6 +439,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_thousand_jobs_all_succeed_once_with_correct_outputs),
         cmocka_unit_test(garbage_and_bad_jobs_are_reported_and_lose_nothing),
+        cmocka_unit_test(poison_gets_a_terminal_status_and_the_partition_moves_on),
         cmocka_unit_test(committed_offsets_drain_lag_to_zero),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -236,6 +236,29 @@ static void bad_training_params_fail_naming_the_key(void **state) {
     aas_result_clear(&res);
 }
 
+/* Training succeeds but its model cannot be registered, and retrying will
+ * not help (the registry's key holds another type): the job must end
+ * FAILED with the reason, not stay RUNNING. */
+static void unregistrable_model_fails_the_training_job(void **state) {
+    aas_fleet_t *f = *state;
+    char out[64];
+    assert_int_equal(aas_test_redis_cmd(&f->redis, out, sizeof(out), "SET",
+                                        "aas:model:{digits-wrongtype}", "not a hash", NULL),
+                     0);
+    aas_kv_t params[] = {{"hidden", "16"}, {"epochs", "2"}, {"scale", "0.0625"}};
+    submit_train(f, "train-unregistrable", "digits-wrongtype", params, 3);
+    char why[512];
+    aas_result_t res = {0};
+    assert_int_equal(aas_client_wait(f->client, "train-unregistrable", 120000, &res, why,
+                                     sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(res.status, AAS_STATUS_FAILED);
+    assert_non_null(res.error);
+    fprintf(stderr, "unregistrable: %s\n", res.error);
+    assert_non_null(strstr(res.error, "training result not recorded"));
+    aas_result_clear(&res);
+}
+
 /* Data by reference: uploaded to Redis in chunks, named by the job. */
 static void dataset_in_redis_trains_and_gone_or_corrupt_data_fails(void **state) {
     aas_fleet_t *f = *state;
@@ -293,6 +316,7 @@ static void dataset_in_redis_trains_and_gone_or_corrupt_data_fails(void **state)
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_training_params_fail_naming_the_key),
+        cmocka_unit_test(unregistrable_model_fails_the_training_job),
         cmocka_unit_test(dataset_in_redis_trains_and_gone_or_corrupt_data_fails),
         cmocka_unit_test(digits_trained_to_95_percent_and_served_at_once),
         cmocka_unit_test(long_training_reports_progress_serves_inference_and_cancels),
