@@ -41,10 +41,7 @@
 /* What became of one message. */
 typedef enum {
     AAS_MSG_DONE,    /* outcome recorded: store the offset */
-    AAS_MSG_RETRY,   /* transient failure: rewind, back off */
-    AAS_MSG_HOLD,    /* not now (a training job is running): rewind, pause
-                      * its partition until the training ends */
-    AAS_MSG_TAKEN    /* a training thread owns it now */
+    AAS_MSG_RETRY    /* not recorded (transient failure): rewind, back off */
 } aas_msg_outcome_t;
 
 /* One job on its way.  Zero it and set msg before admit. */

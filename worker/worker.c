@@ -1,4 +1,5 @@
-/* worker.c - the consume / compute / record loop; see worker.h. */
+/* worker.c - the worker's loop: windows of inference jobs, the training
+ * hand-off, heartbeats; and its set-up.  See worker.h. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "worker.h"
 
@@ -13,11 +14,10 @@
 
 #include "batch.h"
 #include "cli.h"
-#include "dlq.h"
 #include "codec.h"
-#include "infer.h"
+#include "consumer.h"
+#include "dlq.h"
 #include "job.h"
-#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "model_cache.h"
@@ -73,170 +73,42 @@ struct aas_worker_s {
     char id[AAS_ID_MAX + 1];
     char infer_topic[256];
     char train_topic[256];
-    rd_kafka_t *consumer;
+    aas_consumer_t *consumer;
     aas_dlq_t *dlq;
     aas_store_t *store;
     aas_codec_t *codec;
     aas_model_cache_t *models;
     aas_outcome_t *outcome;     /* every job's fate */
     aas_batch_t *batch;         /* inference windows */
-    int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
-    uint64_t rng;
-    uint64_t n_retries;
+    int64_t backoff_max_ms;
     /* The training job in progress (at most one): its message (kept until
-     * its outcome is recorded), its outcome item, and the partitions held
-     * (paused) until it ends. */
+     * its outcome is recorded) and its outcome item; partitions of the
+     * training topic are held until it ends. */
     aas_trainer_t *trainer;
     rd_kafka_message_t *train_msg;
     aas_outcome_item_t train_item;
     int64_t trainer_retry_at_us;
-    rd_kafka_topic_partition_list_t *held;
     /* Heartbeat: when the next is due, and the counts at the last one. */
     int64_t hb_period_us, hb_next_us, hb_last_us, started_ms;
     uint64_t hb_last_done;
     /* Window limits by default (a model's serving options may override
-     * them), the window's size, and a flag the rebalance callback raises so
-     * that a window closes at once. */
+     * them) and the most messages a window may hold. */
     int64_t batch_max_rows, batch_max_delay_us;
     size_t n_slots;
-    volatile int revoked;
     /* Prometheus metrics (docs/metrics.md); served when metrics.port > 0. */
     aas_metrics_t *metrics;
 };
 
-/* ---- Kafka plumbing ---- */
-
-static void aas_worker_log_parts(const char *what,
-                                 const rd_kafka_topic_partition_list_t *p) {
-    char buf[512];
-    size_t n = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < p->cnt && n < sizeof(buf) - 40; i++)
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s/%d", i ? "," : "",
-                              p->elems[i].topic, (int)p->elems[i].partition);
-    AAS_LOG(AAS_LOG_INFO, "worker", "rebalance=%s partitions=%s", what, buf);
-}
-
-static void aas_worker_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                                    rd_kafka_topic_partition_list_t *parts,
-                                    void *opaque) {
-    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    rd_kafka_error_t *error = NULL;
-    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        aas_worker_log_parts("assign", parts);
-        if (coop)
-            error = rd_kafka_incremental_assign(rk, parts);
-        else
-            rerr = rd_kafka_assign(rk, parts);
-    } else {
-        aas_worker_log_parts("revoke", parts);
-        ((aas_worker_t *)opaque)->revoked = 1; /* close the open window */
-        /* Jobs are finished before the next poll, so every stored offset
-         * is final; with enable.auto.commit librdkafka commits the stored
-         * offsets of revoked partitions itself (a synchronous commit here
-         * would block without bound when the broker is gone). */
-        if (coop)
-            error = rd_kafka_incremental_unassign(rk, parts);
-        else
-            rerr = rd_kafka_assign(rk, NULL);
-    }
-    if (error) {
-        AAS_LOG(AAS_LOG_ERROR, "worker", "rebalance: %s",
-                rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    } else if (rerr) {
-        AAS_LOG(AAS_LOG_ERROR, "worker", "rebalance: %s", rd_kafka_err2str(rerr));
-    }
-}
-
-static void aas_worker_store_offset_at(aas_worker_t *w, const char *topic,
-                                       int32_t partition, int64_t offset) {
-    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
-    if (!p) return;
-    rd_kafka_topic_partition_list_add(p, topic, partition)->offset = offset + 1;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->consumer, p);
-    if (!err && p->elems[0].err) err = p->elems[0].err;
-    rd_kafka_topic_partition_list_destroy(p);
-    if (err) {
-        /* The partition was revoked meanwhile: its next owner re-runs the
-         * job and finds it terminal; nothing is lost. */
-        AAS_LOG(AAS_LOG_WARN, "worker", "offset store %s/%d@%lld: %s", topic,
-                (int)partition, (long long)offset, rd_kafka_err2str(err));
-    }
-}
-
-static void aas_worker_store_offset(aas_worker_t *w, const rd_kafka_message_t *msg) {
-    aas_worker_store_offset_at(w, rd_kafka_topic_name(msg->rkt), msg->partition,
-                               msg->offset);
-}
-
-/* Put the partition back to msg's offset so the message comes again. */
-static void aas_worker_rewind(aas_worker_t *w, const rd_kafka_message_t *msg) {
-    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
-    if (!p) return;
-    rd_kafka_topic_partition_list_add(p, rd_kafka_topic_name(msg->rkt),
-                                      msg->partition)->offset = msg->offset;
-    rd_kafka_error_t *error = rd_kafka_seek_partitions(w->consumer, p, 10000);
-    if (error) {
-        AAS_LOG(AAS_LOG_ERROR, "worker", "seek %s/%d@%lld: %s",
-                rd_kafka_topic_name(msg->rkt), (int)msg->partition,
-                (long long)msg->offset, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    } else if (p->elems[0].err) {
-        AAS_LOG(AAS_LOG_ERROR, "worker", "seek %s/%d@%lld: %s",
-                rd_kafka_topic_name(msg->rkt), (int)msg->partition,
-                (long long)msg->offset, rd_kafka_err2str(p->elems[0].err));
-    }
-    rd_kafka_topic_partition_list_destroy(p);
-}
-
-static void aas_worker_pause(aas_worker_t *w, int pause) {
-    rd_kafka_topic_partition_list_t *a = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_assignment(w->consumer, &a);
-    if (!err && a->cnt > 0)
-        err = pause ? rd_kafka_pause_partitions(w->consumer, a)
-                    : rd_kafka_resume_partitions(w->consumer, a);
-    if (err)
-        AAS_LOG(AAS_LOG_WARN, "worker", "%s partitions: %s",
-                pause ? "pause" : "resume", rd_kafka_err2str(err));
-    if (a) rd_kafka_topic_partition_list_destroy(a);
-    if (!pause && w->held && w->held->cnt > 0 &&
-        (err = rd_kafka_pause_partitions(w->consumer, w->held)))
-        AAS_LOG(AAS_LOG_WARN, "worker", "re-pause held partitions: %s",
-                rd_kafka_err2str(err));
-}
-
-/* Pause msg's partition until the running training job ends. */
-static void aas_worker_hold(aas_worker_t *w, const rd_kafka_message_t *msg) {
-    const char *topic = rd_kafka_topic_name(msg->rkt);
-    if (!rd_kafka_topic_partition_list_find(w->held, topic, msg->partition))
-        rd_kafka_topic_partition_list_add(w->held, topic, msg->partition);
-    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-    if (!one) return;
-    rd_kafka_topic_partition_list_add(one, topic, msg->partition);
-    rd_kafka_resp_err_t err = rd_kafka_pause_partitions(w->consumer, one);
-    if (err)
-        AAS_LOG(AAS_LOG_WARN, "worker", "hold %s/%d: %s", topic, (int)msg->partition,
-                rd_kafka_err2str(err));
-    rd_kafka_topic_partition_list_destroy(one);
-}
+/* ---- training hand-off ---- */
 
 /* Let go of the training job: its partitions resume. */
 static void aas_worker_trainer_release(aas_worker_t *w) {
     aas_trainer_destroy(w->trainer);
     w->trainer = NULL;
     aas_outcome_item_clear(&w->train_item);
-    rd_kafka_message_destroy(w->train_msg);
+    if (w->train_msg) rd_kafka_message_destroy(w->train_msg);
     w->train_msg = NULL;
-    if (w->held->cnt > 0) {
-        rd_kafka_resp_err_t kerr = rd_kafka_resume_partitions(w->consumer, w->held);
-        if (kerr)
-            AAS_LOG(AAS_LOG_WARN, "worker", "resume held partitions: %s",
-                    rd_kafka_err2str(kerr));
-        rd_kafka_topic_partition_list_destroy(w->held);
-        w->held = rd_kafka_topic_partition_list_new(4);
-    }
+    aas_consumer_release(w->consumer);
 }
 
 /* The training thread finished: record its outcome like any job's
@@ -277,172 +149,8 @@ static void aas_worker_reap_trainer(aas_worker_t *w) {
     }
     AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training recorded status=%s", it->job_id,
             aas_status_name(it->status));
-    aas_worker_store_offset(w, w->train_msg);
+    aas_consumer_store(w->consumer, w->train_msg);
     aas_worker_trainer_release(w);
-}
-
-/* After a transient failure: stop fetching, wait (exponential backoff with
- * full jitter), keep the group membership alive by polling, resume. */
-static void aas_worker_backoff(aas_worker_t *w, volatile sig_atomic_t *stop) {
-    w->n_retries++;
-    w->rng = w->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    int64_t wait = w->backoff_ms / 2 +
-                   (int64_t)((w->rng >> 33) % (uint64_t)(w->backoff_ms / 2 + 1));
-    AAS_LOG(AAS_LOG_WARN, "worker", "transient failure, pausing backoff_ms=%lld "
-            "retries=%llu", (long long)wait, (unsigned long long)w->n_retries);
-    aas_worker_pause(w, 1);
-    int64_t until = aas_mono_us() + wait * 1000;
-    while (!*stop && aas_mono_us() < until) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 50);
-        if (!m) continue;
-        /* Fetched before the pause or from a new assignment: not handled
-         * now, so it must come again. */
-        if (!m->err) aas_worker_rewind(w, m);
-        rd_kafka_message_destroy(m);
-    }
-    aas_worker_pause(w, 0);
-    w->backoff_ms = w->backoff_ms * 2 > w->backoff_max_ms ? w->backoff_max_ms
-                                                         : w->backoff_ms * 2;
-}
-
-/* Liveness and load for the scheduler: counters, completion rate since the
- * last beat, assigned partitions, the training job if any. */
-static void aas_worker_heartbeat(aas_worker_t *w) {
-    int64_t now = aas_mono_us();
-    if (now < w->hb_next_us) return;
-    double dt = w->hb_last_us ? (double)(now - w->hb_last_us) / 1e6 : 0;
-    aas_outcome_counts_t c = aas_outcome_counts(w->outcome);
-    double rate = dt > 0 ? (double)(c.done + c.failed - w->hb_last_done) / dt : 0;
-    w->hb_last_us = now;
-    w->hb_last_done = c.done + c.failed;
-    w->hb_next_us = now + w->hb_period_us;
-    char parts[1024] = "";
-    rd_kafka_topic_partition_list_t *a = NULL;
-    if (rd_kafka_assignment(w->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        size_t n = 0;
-        for (int i = 0; i < a->cnt && n < sizeof(parts) - 80; i++)
-            n += (size_t)snprintf(parts + n, sizeof(parts) - n, "%s%s/%d", i ? "," : "",
-                                  a->elems[i].topic, (int)a->elems[i].partition);
-        rd_kafka_topic_partition_list_destroy(a);
-    }
-    char host[64] = "";
-    gethostname(host, sizeof(host) - 1);
-    host[strcspn(host, "\"\\")] = '\0';
-    char json[2048];
-    snprintf(json, sizeof(json),
-             "{\"id\":\"%s\",\"host\":\"%s\",\"pid\":%d,\"started_ms\":%lld,"
-             "\"done\":%llu,\"failed\":%llu,\"skipped\":%llu,\"dlq\":%llu,"
-             "\"retries\":%llu,\"rate\":%.3f,\"training\":%s%s%s,"
-             "\"partitions\":\"%s\",\"ts_ms\":%lld}",
-             w->id, host, (int)getpid(), (long long)w->started_ms,
-             c.done, c.failed, c.skipped, c.dlq,
-             (unsigned long long)w->n_retries, rate, w->trainer ? "\"" : "",
-             w->trainer ? w->train_item.job_id : "null", w->trainer ? "\"" : "",
-             parts, (long long)aas_now_ms());
-    char why[256];
-    int ttl = (int)(3 * w->hb_period_us / 1000000) + 1;
-    if (aas_store_heartbeat(w->store, w->id, json, ttl, why, sizeof(why)))
-        AAS_LOG(AAS_LOG_WARN, "worker", "heartbeat not written: %s", why);
-}
-
-/* The next message within timeout_ms, or NULL; errors are logged here. */
-static rd_kafka_message_t *aas_worker_poll(aas_worker_t *w, int timeout_ms) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, timeout_ms);
-    if (m && m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            AAS_LOG(AAS_LOG_WARN, "worker", "consume: %s", rd_kafka_message_errstr(m));
-        rd_kafka_message_destroy(m);
-        m = NULL;
-    }
-    return m;
-}
-
-static int aas_worker_is_infer(const aas_worker_t *w, const rd_kafka_message_t *m) {
-    return strcmp(rd_kafka_topic_name(m->rkt), w->infer_topic) == 0;
-}
-
-/*
- * A window of inference messages after msgs[0]: what is already fetched,
- * or, with a max delay, what arrives within that time, up to the max rows
- * (and never more than n_slots messages).  A training-topic message ends the window and comes
- * back in *tail; so does a rebalance (partitions revoked meanwhile).
- */
-static size_t aas_worker_collect(aas_worker_t *w, rd_kafka_message_t **msgs,
-                                 rd_kafka_message_t **tail) {
-    size_t n = 1;
-    /* The window waits on behalf of the model of the job that opened it:
-     * up to its max delay, until it holds its max rows (one or more a job);
-     * jobs of other models that come meanwhile ride along. */
-    int64_t rows, delay_us;
-    aas_batch_limits(w->batch, msgs[0], &rows, &delay_us);
-    size_t cap = (size_t)rows < w->n_slots ? (size_t)rows : w->n_slots;
-    int64_t deadline = aas_mono_us() + delay_us;
-    *tail = NULL;
-    while (n < cap && !w->revoked) {
-        int64_t left = deadline - aas_mono_us();
-        rd_kafka_message_t *m =
-            aas_worker_poll(w, left > 0 ? (int)((left + 999) / 1000) : 0);
-        if (!m) {
-            if (left <= 0) break;
-            continue;
-        }
-        if (!aas_worker_is_infer(w, m)) {
-            *tail = m;
-            break;
-        }
-        msgs[n++] = m;
-    }
-    return n;
-}
-
-/*
- * Offsets after a window: per partition, up to the first message that is
- * not done (that one is rewound, and everything after it in the window
- * comes again: idempotent, found terminal).  One offsets_store call.
- */
-static void aas_worker_settle(aas_worker_t *w, rd_kafka_message_t *const *msgs,
-                              const aas_msg_outcome_t *out, size_t n,
-                              volatile sig_atomic_t *stop) {
-    rd_kafka_topic_partition_list_t *done = rd_kafka_topic_partition_list_new(8);
-    rd_kafka_topic_partition_list_t *blocked = rd_kafka_topic_partition_list_new(4);
-    if (!done || !blocked) {
-        /* Without memory for the lists: store nothing, the window comes again. */
-        for (size_t i = 0; i < n; i++)
-            if (out[i] == AAS_MSG_RETRY) aas_worker_rewind(w, msgs[i]);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
-            int32_t part = msgs[i]->partition;
-            if (rd_kafka_topic_partition_list_find(blocked, topic, part)) continue;
-            if (out[i] == AAS_MSG_DONE) {
-                rd_kafka_topic_partition_t *p =
-                    rd_kafka_topic_partition_list_find(done, topic, part);
-                if (!p) p = rd_kafka_topic_partition_list_add(done, topic, part);
-                p->offset = msgs[i]->offset + 1;
-            } else {
-                aas_worker_rewind(w, msgs[i]);
-                rd_kafka_topic_partition_list_add(blocked, topic, part);
-            }
-        }
-        if (done->cnt > 0) {
-            rd_kafka_resp_err_t err = rd_kafka_offsets_store(w->consumer, done);
-            for (int i = 0; i < done->cnt; i++) {
-                rd_kafka_resp_err_t e = err ? err : done->elems[i].err;
-                /* Revoked meanwhile: its next owner re-runs the jobs and
-                 * finds them terminal; nothing is lost. */
-                if (e)
-                    AAS_LOG(AAS_LOG_WARN, "worker", "offset store %s/%d@%lld: %s",
-                            done->elems[i].topic, (int)done->elems[i].partition,
-                            (long long)done->elems[i].offset, rd_kafka_err2str(e));
-            }
-        }
-    }
-    int retry = 0;
-    for (size_t i = 0; i < n; i++) retry |= out[i] == AAS_MSG_RETRY;
-    if (done) rd_kafka_topic_partition_list_destroy(done);
-    if (blocked) rd_kafka_topic_partition_list_destroy(blocked);
-    if (retry) aas_worker_backoff(w, stop);
-    else w->backoff_ms = w->backoff_min_ms;
 }
 
 /*
@@ -453,8 +161,8 @@ static void aas_worker_settle(aas_worker_t *w, rd_kafka_message_t *const *msgs,
 static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
                                 volatile sig_atomic_t *stop) {
     if (w->trainer) {
-        aas_worker_rewind(w, msg);
-        aas_worker_hold(w, msg);
+        aas_consumer_rewind(w->consumer, msg);
+        aas_consumer_hold(w->consumer, msg);
         return 0;
     }
     aas_outcome_item_t *it = &w->train_item;
@@ -468,7 +176,7 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
         if (!err) {
             w->train_msg = msg;
             w->trainer_retry_at_us = 0;
-            aas_worker_hold(w, msg);
+            aas_consumer_hold(w->consumer, msg);
             AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training started from %s/%d/%lld",
                     it->job_id, rd_kafka_topic_name(msg->rkt), (int)msg->partition,
                     (long long)msg->offset);
@@ -480,16 +188,46 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
     aas_outcome_record(w->outcome, it, 1);
     aas_msg_outcome_t o = it->settled ? it->outcome : AAS_MSG_RETRY;
     aas_outcome_item_clear(it);
-    if (o == AAS_MSG_DONE) {
-        aas_worker_store_offset(w, msg);
-        w->backoff_ms = w->backoff_min_ms;
-    } else {
-        /* Not recorded: this message must be delivered again. */
-        aas_worker_rewind(w, msg);
-        aas_worker_backoff(w, stop);
-    }
+    aas_consumer_settle(w->consumer, &msg, &o, 1, stop);
     return 0;
 }
+
+/* ---- heartbeats ---- */
+
+/* Liveness and load for the scheduler: counters, completion rate since the
+ * last beat, assigned partitions, the training job if any. */
+static void aas_worker_heartbeat(aas_worker_t *w) {
+    int64_t now = aas_mono_us();
+    if (now < w->hb_next_us) return;
+    double dt = w->hb_last_us ? (double)(now - w->hb_last_us) / 1e6 : 0;
+    aas_outcome_counts_t c = aas_outcome_counts(w->outcome);
+    double rate = dt > 0 ? (double)(c.done + c.failed - w->hb_last_done) / dt : 0;
+    w->hb_last_us = now;
+    w->hb_last_done = c.done + c.failed;
+    w->hb_next_us = now + w->hb_period_us;
+    char parts[1024];
+    aas_consumer_assignment(w->consumer, parts, sizeof(parts));
+    char host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    host[strcspn(host, "\"\\")] = '\0';
+    char json[2048];
+    snprintf(json, sizeof(json),
+             "{\"id\":\"%s\",\"host\":\"%s\",\"pid\":%d,\"started_ms\":%lld,"
+             "\"done\":%llu,\"failed\":%llu,\"skipped\":%llu,\"dlq\":%llu,"
+             "\"retries\":%llu,\"rate\":%.3f,\"training\":%s%s%s,"
+             "\"partitions\":\"%s\",\"ts_ms\":%lld}",
+             w->id, host, (int)getpid(), (long long)w->started_ms,
+             c.done, c.failed, c.skipped, c.dlq,
+             aas_consumer_retries(w->consumer), rate, w->trainer ? "\"" : "",
+             w->trainer ? w->train_item.job_id : "null", w->trainer ? "\"" : "",
+             parts, (long long)aas_now_ms());
+    char why[256];
+    int ttl = (int)(3 * w->hb_period_us / 1000000) + 1;
+    if (aas_store_heartbeat(w->store, w->id, json, ttl, why, sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "worker", "heartbeat not written: %s", why);
+}
+
+/* ---- the loop ---- */
 
 aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
     AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s batch.max.rows=%lld "
@@ -506,14 +244,21 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
     while (!*stop) {
         aas_worker_reap_trainer(w);
         aas_worker_heartbeat(w);
-        w->revoked = 0;
-        rd_kafka_message_t *msg = aas_worker_poll(w, 100), *tail = msg;
+        rd_kafka_message_t *msg = aas_consumer_poll(w->consumer, 100), *tail = msg;
         if (!msg) continue;
-        if (aas_worker_is_infer(w, msg)) {
+        if (strcmp(rd_kafka_topic_name(msg->rkt), w->infer_topic) == 0) {
+            /* The window waits on behalf of the model of the job that
+             * opened it: up to its max delay, until it holds its max rows
+             * (one or more a job); jobs of other models ride along. */
+            int64_t rows, delay_us;
+            aas_batch_limits(w->batch, msg, &rows, &delay_us);
             msgs[0] = msg;
-            size_t n = aas_worker_collect(w, msgs, &tail);
+            size_t n = aas_consumer_collect(w->consumer, msgs,
+                                            (size_t)rows < w->n_slots ? (size_t)rows
+                                                                      : w->n_slots,
+                                            delay_us, &tail);
             aas_batch_run(w->batch, msgs, n, out);
-            aas_worker_settle(w, msgs, out, n, stop);
+            aas_consumer_settle(w->consumer, msgs, out, n, stop);
             for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
         }
         if (tail && !aas_worker_train_msg(w, tail, stop)) rd_kafka_message_destroy(tail);
@@ -531,7 +276,7 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
     AAS_LOG(AAS_LOG_INFO, "worker",
             "worker=%s stopping done=%llu failed=%llu skipped=%llu dlq=%llu "
             "retries=%llu", w->id, c.done, c.failed, c.skipped, c.dlq,
-            (unsigned long long)w->n_retries);
+            aas_consumer_retries(w->consumer));
     return AAS_ERR_OK;
 }
 
@@ -562,10 +307,6 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
              aas_conf_get(conf, "topic.infer"));
     snprintf(w->train_topic, sizeof(w->train_topic), "%s",
              aas_conf_get(conf, "topic.train"));
-    if (!(w->held = rd_kafka_topic_partition_list_new(4))) {
-        err = AAS_ERR_NOMEM;
-        goto fail;
-    }
     aas_codec_limits_t limits;
     aas_codec_limits_default(&limits);
     limits.max_message_bytes = (size_t)aas_conf_get_int(conf, "job.max.bytes");
@@ -591,9 +332,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
      * option batch_max_rows goes up to 4096); untouched slots cost no RSS. */
     w->n_slots = (size_t)(w->batch_max_rows > 4096 ? w->batch_max_rows : 4096);
     w->started_ms = aas_now_ms();
-    w->backoff_min_ms = w->backoff_ms = aas_conf_get_int(conf, "retry.backoff.ms");
     w->backoff_max_ms = aas_conf_get_int(conf, "retry.backoff.max.ms");
-    w->rng = (uint64_t)aas_mono_us() ^ ((uint64_t)getpid() << 32);
 
     if ((err = aas_codec_new(&w->codec, errstr, errstr_size))) goto fail;
     if ((err = aas_metrics_new(&w->metrics, errstr, errstr_size))) goto fail;
@@ -624,57 +363,14 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
                              &w->batch, errstr, errstr_size)))
         goto fail;
 
-    /* Consumer: offsets are stored by us after Redis has the outcome, and
-     * committed in the background from what we stored. */
-    char fetch_max[24];
-    snprintf(fetch_max, sizeof(fetch_max), "%lld",
-             aas_conf_get_int(conf, "job.max.bytes") + 1024);
-    const char *cdefs[] = {"group.id", aas_conf_get(conf, "worker.group"),
-                           "partition.assignment.strategy", "cooperative-sticky",
-                           "enable.auto.offset.store", "false",
-                           "enable.auto.commit", "true",
-                           "auto.commit.interval.ms", "1000",
-                           "auto.offset.reset", "earliest",
-                           "session.timeout.ms", "10000",
-                           "heartbeat.interval.ms", "1000",
-                           "fetch.wait.max.ms", "10",
-                           /* See partitions the scheduler adds within 10 s. */
-                           "topic.metadata.refresh.interval.ms", "10000",
-                           "queued.max.messages.kbytes", "65536",
-                           "message.max.bytes", fetch_max,
-                           "fetch.message.max.bytes", fetch_max,
-                           NULL};
-    rd_kafka_conf_t *kc;
-    if ((err = aas_kafka_conf_new(conf, w->id, cdefs, &kc, errstr, errstr_size)))
-        goto fail;
-    rd_kafka_conf_set_rebalance_cb(kc, aas_worker_rebalance_cb);
-    rd_kafka_conf_set_opaque(kc, w);
-    char kerr[512];
-    w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
-    if (!w->consumer) {
-        rd_kafka_conf_destroy(kc);
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "consumer: %s", kerr);
-        goto fail;
-    }
-    rd_kafka_poll_set_consumer(w->consumer);
-
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    if (!topics) {
-        err = AAS_ERR_NOMEM;
-        goto fail;
-    }
-    rd_kafka_topic_partition_list_add(topics, w->infer_topic,
-                                      RD_KAFKA_PARTITION_UA);
-    if (aas_conf_get_int(conf, "worker.train"))
-        rd_kafka_topic_partition_list_add(topics, w->train_topic,
-                                          RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t kr = rd_kafka_subscribe(w->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (kr) {
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "subscribe %s: %s",
-                          w->infer_topic, rd_kafka_err2str(kr));
-        goto fail;
-    }
+    aas_consumer_conf_t cc = {
+        .client_id = w->id, .group = aas_conf_get(conf, "worker.group"),
+        .topics = {w->infer_topic, aas_conf_get_int(conf, "worker.train") ? w->train_topic
+                                                                         : NULL},
+        .max_message_bytes = (size_t)aas_conf_get_int(conf, "job.max.bytes"),
+        .backoff_min_ms = aas_conf_get_int(conf, "retry.backoff.ms"),
+        .backoff_max_ms = w->backoff_max_ms};
+    if ((err = aas_consumer_new(conf, &cc, &w->consumer, errstr, errstr_size))) goto fail;
     *out = w;
     return AAS_ERR_OK;
 fail:
@@ -684,38 +380,14 @@ fail:
 
 void aas_worker_destroy(aas_worker_t *w) {
     if (!w) return;
-    if (w->consumer) {
-        /* Commit what we stored while we still own the partitions (a
-         * commit during close races the leave-group rebalance), waiting a
-         * bounded time: a broker that is gone must not hang shutdown. */
-        rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
-        if (q) {
-            rd_kafka_resp_err_t cerr = rd_kafka_commit_queue(w->consumer, NULL, q,
-                                                             NULL, NULL);
-            rd_kafka_event_t *ev = cerr ? NULL : rd_kafka_queue_poll(q, 5000);
-            if (ev) {
-                cerr = rd_kafka_event_error(ev);
-                rd_kafka_event_destroy(ev);
-            }
-            if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                AAS_LOG(AAS_LOG_WARN, "worker", "final commit: %s",
-                        rd_kafka_err2str(cerr));
-            rd_kafka_queue_destroy(q);
-        }
-        /* Leaves the group. */
-        rd_kafka_resp_err_t err = rd_kafka_consumer_close(w->consumer);
-        if (err)
-            AAS_LOG(AAS_LOG_WARN, "worker", "consumer close: %s",
-                    rd_kafka_err2str(err));
-        rd_kafka_destroy(w->consumer);
-    }
+    /* Messages go back before their consumer. */
     aas_trainer_destroy(w->trainer);
     aas_outcome_item_clear(&w->train_item);
     if (w->train_msg) rd_kafka_message_destroy(w->train_msg);
+    aas_consumer_destroy(w->consumer);
     aas_batch_destroy(w->batch);
     aas_outcome_destroy(w->outcome);
     aas_dlq_destroy(w->dlq);
-    if (w->held) rd_kafka_topic_partition_list_destroy(w->held);
     aas_model_cache_destroy(w->models);
     aas_store_destroy(w->store);
     aas_metrics_destroy(w->metrics);

@@ -1,0 +1,344 @@
+/* consumer.c - the worker's Kafka consumer; see consumer.h. */
+#include "consumer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "kafka.h"
+#include "log.h"
+
+struct aas_consumer_s {
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *held;  /* paused until released */
+    volatile int revoked;                   /* raised by the rebalance callback */
+    int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
+    uint64_t rng;
+    unsigned long long retries;
+};
+
+/* "topic/p,topic/p" of a partition list, cut to fit. */
+static void aas_consumer_parts_str(const rd_kafka_topic_partition_list_t *p, char *buf,
+                                   size_t size) {
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < p->cnt && n + 40 < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s/%d", i ? "," : "",
+                              p->elems[i].topic, (int)p->elems[i].partition);
+}
+
+static void aas_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                      rd_kafka_topic_partition_list_t *parts,
+                                      void *opaque) {
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    char buf[512];
+    aas_consumer_parts_str(parts, buf, sizeof(buf));
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        AAS_LOG(AAS_LOG_INFO, "worker", "rebalance=assign partitions=%s", buf);
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, parts);
+    } else {
+        AAS_LOG(AAS_LOG_INFO, "worker", "rebalance=revoke partitions=%s", buf);
+        ((aas_consumer_t *)opaque)->revoked = 1; /* close the open window */
+        /* Jobs are finished before the next poll, so every stored offset
+         * is final; with enable.auto.commit librdkafka commits the stored
+         * offsets of revoked partitions itself (a synchronous commit here
+         * would block without bound when the broker is gone). */
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rerr) {
+        AAS_LOG(AAS_LOG_ERROR, "worker", "rebalance: %s", rd_kafka_err2str(rerr));
+    }
+}
+
+aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc,
+                           aas_consumer_t **out, char *errstr, size_t errstr_size) {
+    aas_consumer_t *c = calloc(1, sizeof(*c));
+    if (!c || !(c->held = rd_kafka_topic_partition_list_new(4))) {
+        free(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    }
+    c->backoff_min_ms = c->backoff_ms = cc->backoff_min_ms;
+    c->backoff_max_ms = cc->backoff_max_ms;
+    c->rng = (uint64_t)aas_mono_us() ^ ((uint64_t)getpid() << 32);
+    /* Offsets are stored by us after Redis has the outcome, and committed
+     * in the background from what we stored. */
+    char fetch_max[24];
+    snprintf(fetch_max, sizeof(fetch_max), "%zu", cc->max_message_bytes + 1024);
+    const char *defs[] = {"group.id", cc->group,
+                          "partition.assignment.strategy", "cooperative-sticky",
+                          "enable.auto.offset.store", "false",
+                          "enable.auto.commit", "true",
+                          "auto.commit.interval.ms", "1000",
+                          "auto.offset.reset", "earliest",
+                          "session.timeout.ms", "10000",
+                          "heartbeat.interval.ms", "1000",
+                          "fetch.wait.max.ms", "10",
+                          /* See partitions the scheduler adds within 10 s. */
+                          "topic.metadata.refresh.interval.ms", "10000",
+                          "queued.max.messages.kbytes", "65536",
+                          "message.max.bytes", fetch_max,
+                          "fetch.message.max.bytes", fetch_max,
+                          NULL};
+    rd_kafka_conf_t *kc;
+    aas_err_t err = aas_kafka_conf_new(conf, cc->client_id, defs, &kc, errstr, errstr_size);
+    if (err) {
+        aas_consumer_destroy(c);
+        return err;
+    }
+    rd_kafka_conf_set_rebalance_cb(kc, aas_consumer_rebalance_cb);
+    rd_kafka_conf_set_opaque(kc, c);
+    char kerr[512];
+    if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr)))) {
+        rd_kafka_conf_destroy(kc);
+        aas_consumer_destroy(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "consumer: %s", kerr);
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+    if (!topics) {
+        aas_consumer_destroy(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < 2 && cc->topics[i]; i++)
+        rd_kafka_topic_partition_list_add(topics, cc->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kr = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (kr) {
+        aas_consumer_destroy(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "subscribe %s: %s",
+                           cc->topics[0], rd_kafka_err2str(kr));
+    }
+    *out = c;
+    return AAS_ERR_OK;
+}
+
+void aas_consumer_destroy(aas_consumer_t *c) {
+    if (!c) return;
+    if (c->rk) {
+        /* Commit what we stored while we still own the partitions (a
+         * commit during close races the leave-group rebalance), waiting a
+         * bounded time: a broker that is gone must not hang shutdown. */
+        rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+        if (q) {
+            rd_kafka_resp_err_t cerr = rd_kafka_commit_queue(c->rk, NULL, q, NULL, NULL);
+            rd_kafka_event_t *ev = cerr ? NULL : rd_kafka_queue_poll(q, 5000);
+            if (ev) {
+                cerr = rd_kafka_event_error(ev);
+                rd_kafka_event_destroy(ev);
+            }
+            if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                AAS_LOG(AAS_LOG_WARN, "worker", "final commit: %s", rd_kafka_err2str(cerr));
+            rd_kafka_queue_destroy(q);
+        }
+        /* Leaves the group. */
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+        if (err) AAS_LOG(AAS_LOG_WARN, "worker", "consumer close: %s", rd_kafka_err2str(err));
+        rd_kafka_destroy(c->rk);
+    }
+    if (c->held) rd_kafka_topic_partition_list_destroy(c->held);
+    free(c);
+}
+
+/* The next message, errors logged; a rebalance meanwhile raises revoked. */
+static rd_kafka_message_t *aas_consumer_next(aas_consumer_t *c, int timeout_ms) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (m && m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            AAS_LOG(AAS_LOG_WARN, "worker", "consume: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        m = NULL;
+    }
+    return m;
+}
+
+rd_kafka_message_t *aas_consumer_poll(aas_consumer_t *c, int timeout_ms) {
+    c->revoked = 0; /* a window opened by this message closes on a rebalance */
+    return aas_consumer_next(c, timeout_ms);
+}
+
+size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t cap,
+                            int64_t delay_us, rd_kafka_message_t **tail) {
+    size_t n = 1;
+    const rd_kafka_topic_t *rkt = msgs[0]->rkt;
+    int64_t deadline = aas_mono_us() + delay_us;
+    *tail = NULL;
+    while (n < cap && !c->revoked) {
+        int64_t left = deadline - aas_mono_us();
+        rd_kafka_message_t *m =
+            aas_consumer_next(c, left > 0 ? (int)((left + 999) / 1000) : 0);
+        if (!m) {
+            if (left <= 0) break;
+            continue;
+        }
+        if (strcmp(rd_kafka_topic_name(m->rkt), rd_kafka_topic_name(rkt)) != 0) {
+            *tail = m;
+            break;
+        }
+        msgs[n++] = m;
+    }
+    return n;
+}
+
+static void aas_consumer_store_at(aas_consumer_t *c, const char *topic, int32_t partition,
+                                  int64_t offset) {
+    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
+    if (!p) return;
+    rd_kafka_topic_partition_list_add(p, topic, partition)->offset = offset + 1;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, p);
+    if (!err && p->elems[0].err) err = p->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(p);
+    if (err)
+        /* The partition was revoked meanwhile: its next owner re-runs the
+         * job and finds it terminal; nothing is lost. */
+        AAS_LOG(AAS_LOG_WARN, "worker", "offset store %s/%d@%lld: %s", topic,
+                (int)partition, (long long)offset, rd_kafka_err2str(err));
+}
+
+void aas_consumer_store(aas_consumer_t *c, const rd_kafka_message_t *msg) {
+    aas_consumer_store_at(c, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+}
+
+void aas_consumer_rewind(aas_consumer_t *c, const rd_kafka_message_t *msg) {
+    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(1);
+    if (!p) return;
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    rd_kafka_topic_partition_list_add(p, topic, msg->partition)->offset = msg->offset;
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, p, 10000);
+    const char *why = error ? rd_kafka_error_string(error)
+                      : p->elems[0].err ? rd_kafka_err2str(p->elems[0].err) : NULL;
+    if (why)
+        AAS_LOG(AAS_LOG_ERROR, "worker", "seek %s/%d@%lld: %s", topic, (int)msg->partition,
+                (long long)msg->offset, why);
+    if (error) rd_kafka_error_destroy(error);
+    rd_kafka_topic_partition_list_destroy(p);
+}
+
+void aas_consumer_settle(aas_consumer_t *c, rd_kafka_message_t *const *msgs,
+                         const aas_msg_outcome_t *out, size_t n,
+                         volatile sig_atomic_t *stop) {
+    rd_kafka_topic_partition_list_t *done = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_topic_partition_list_t *blocked = rd_kafka_topic_partition_list_new(4);
+    if (!done || !blocked) {
+        /* Without memory for the lists: store nothing, the window comes again. */
+        for (size_t i = 0; i < n; i++)
+            if (out[i] == AAS_MSG_RETRY) aas_consumer_rewind(c, msgs[i]);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+            int32_t part = msgs[i]->partition;
+            if (rd_kafka_topic_partition_list_find(blocked, topic, part)) continue;
+            if (out[i] == AAS_MSG_DONE) {
+                rd_kafka_topic_partition_t *p =
+                    rd_kafka_topic_partition_list_find(done, topic, part);
+                if (!p) p = rd_kafka_topic_partition_list_add(done, topic, part);
+                p->offset = msgs[i]->offset + 1;
+            } else {
+                aas_consumer_rewind(c, msgs[i]);
+                rd_kafka_topic_partition_list_add(blocked, topic, part);
+            }
+        }
+        if (done->cnt > 0) {
+            rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, done);
+            for (int i = 0; i < done->cnt; i++) {
+                rd_kafka_resp_err_t e = err ? err : done->elems[i].err;
+                /* Revoked meanwhile: its next owner re-runs the jobs and
+                 * finds them terminal; nothing is lost. */
+                if (e)
+                    AAS_LOG(AAS_LOG_WARN, "worker", "offset store %s/%d@%lld: %s",
+                            done->elems[i].topic, (int)done->elems[i].partition,
+                            (long long)done->elems[i].offset, rd_kafka_err2str(e));
+            }
+        }
+    }
+    int retry = 0;
+    for (size_t i = 0; i < n; i++) retry |= out[i] == AAS_MSG_RETRY;
+    if (done) rd_kafka_topic_partition_list_destroy(done);
+    if (blocked) rd_kafka_topic_partition_list_destroy(blocked);
+    if (retry) aas_consumer_backoff(c, stop);
+    else aas_consumer_backoff_reset(c);
+}
+
+static void aas_consumer_pause(aas_consumer_t *c, int pause) {
+    rd_kafka_topic_partition_list_t *a = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_assignment(c->rk, &a);
+    if (!err && a->cnt > 0)
+        err = pause ? rd_kafka_pause_partitions(c->rk, a) : rd_kafka_resume_partitions(c->rk, a);
+    if (err)
+        AAS_LOG(AAS_LOG_WARN, "worker", "%s partitions: %s", pause ? "pause" : "resume",
+                rd_kafka_err2str(err));
+    if (a) rd_kafka_topic_partition_list_destroy(a);
+    if (!pause && c->held->cnt > 0 && (err = rd_kafka_pause_partitions(c->rk, c->held)))
+        AAS_LOG(AAS_LOG_WARN, "worker", "re-pause held partitions: %s", rd_kafka_err2str(err));
+}
+
+void aas_consumer_hold(aas_consumer_t *c, const rd_kafka_message_t *msg) {
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    if (!rd_kafka_topic_partition_list_find(c->held, topic, msg->partition))
+        rd_kafka_topic_partition_list_add(c->held, topic, msg->partition);
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    if (!one) return;
+    rd_kafka_topic_partition_list_add(one, topic, msg->partition);
+    rd_kafka_resp_err_t err = rd_kafka_pause_partitions(c->rk, one);
+    if (err)
+        AAS_LOG(AAS_LOG_WARN, "worker", "hold %s/%d: %s", topic, (int)msg->partition,
+                rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(one);
+}
+
+void aas_consumer_release(aas_consumer_t *c) {
+    if (c->held->cnt == 0) return;
+    rd_kafka_resp_err_t err = rd_kafka_resume_partitions(c->rk, c->held);
+    if (err)
+        AAS_LOG(AAS_LOG_WARN, "worker", "resume held partitions: %s", rd_kafka_err2str(err));
+    /* Emptied in place: the list is never reallocated, so this cannot fail. */
+    while (c->held->cnt > 0)
+        rd_kafka_topic_partition_list_del_by_idx(c->held, c->held->cnt - 1);
+}
+
+void aas_consumer_backoff(aas_consumer_t *c, volatile sig_atomic_t *stop) {
+    c->retries++;
+    c->rng = c->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    int64_t wait = c->backoff_ms / 2 +
+                   (int64_t)((c->rng >> 33) % (uint64_t)(c->backoff_ms / 2 + 1));
+    AAS_LOG(AAS_LOG_WARN, "worker", "transient failure, pausing backoff_ms=%lld retries=%llu",
+            (long long)wait, c->retries);
+    aas_consumer_pause(c, 1);
+    int64_t until = aas_mono_us() + wait * 1000;
+    while (!*stop && aas_mono_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
+        if (!m) continue;
+        /* Fetched before the pause or from a new assignment: not handled
+         * now, so it must come again. */
+        if (!m->err) aas_consumer_rewind(c, m);
+        rd_kafka_message_destroy(m);
+    }
+    aas_consumer_pause(c, 0);
+    c->backoff_ms = c->backoff_ms * 2 > c->backoff_max_ms ? c->backoff_max_ms
+                                                          : c->backoff_ms * 2;
+}
+
+void aas_consumer_backoff_reset(aas_consumer_t *c) { c->backoff_ms = c->backoff_min_ms; }
+
+unsigned long long aas_consumer_retries(const aas_consumer_t *c) { return c->retries; }
+
+void aas_consumer_assignment(aas_consumer_t *c, char *buf, size_t size) {
+    rd_kafka_topic_partition_list_t *a = NULL;
+    buf[0] = '\0';
+    if (rd_kafka_assignment(c->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        aas_consumer_parts_str(a, buf, size);
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+}

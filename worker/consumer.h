@@ -1,0 +1,101 @@
+/*
+ * consumer.h - the worker's side of Kafka: group membership
+ * (cooperative-sticky), windows of fetched messages, offsets stored only
+ * for messages whose outcome is recorded, rewinding what must come again,
+ * holding partitions while a training job runs, and backing off after a
+ * transient failure without leaving the group.
+ *
+ * Offsets: enable.auto.offset.store=false and auto-commit of what was
+ * stored, so a committed offset never passes a message whose outcome is
+ * not in Redis (at-least-once); a new group starts at the earliest offset
+ * (auto.offset.reset=earliest), so no job published before the first
+ * worker joined is skipped.
+ *
+ * It knows nothing of jobs, Redis or models.
+ *
+ * Threading: one thread (the worker's loop); the rebalance callback runs
+ * inside aas_consumer_poll() on that thread.
+ */
+#ifndef AAS_CONSUMER_H
+#define AAS_CONSUMER_H
+
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "err.h"
+#include "outcome.h"
+
+typedef struct aas_consumer_s aas_consumer_t;
+
+typedef struct {
+    const char *client_id;     /* Kafka client.id (the worker id) */
+    const char *group;         /* consumer group */
+    const char *topics[2];     /* subscribed; NULL ends the list */
+    size_t max_message_bytes;  /* job.max.bytes */
+    int64_t backoff_min_ms, backoff_max_ms;  /* retry.backoff.ms, .max.ms */
+} aas_consumer_conf_t;
+
+/** @brief Create and subscribe.  conf (kafka.* keys) is read now only. */
+aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc,
+                           aas_consumer_t **out, char *errstr, size_t errstr_size);
+
+/** @brief Commit what was stored (bounded wait), leave the group, free.
+ *         NULL is a no-op. */
+void aas_consumer_destroy(aas_consumer_t *c);
+
+/** @brief The next message within timeout_ms, or NULL (errors are logged
+ *         here).  The caller owns it (rd_kafka_message_destroy). */
+rd_kafka_message_t *aas_consumer_poll(aas_consumer_t *c, int timeout_ms);
+
+/**
+ * @brief A window after msgs[0]: what is already fetched, or what arrives
+ *        within delay_us, up to cap messages, all of msgs[0]'s topic.  A
+ *        message of another topic ends the window and comes back in *tail;
+ *        so does a rebalance (partitions revoked meanwhile).
+ * @return the window's message count (>= 1).
+ */
+size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t cap,
+                            int64_t delay_us, rd_kafka_message_t **tail);
+
+/**
+ * @brief After a window: per partition, store the offset after the last
+ *        message that is DONE before the first that is not; rewind that one
+ *        (everything after it comes again, and is found terminal).  Backs
+ *        off (aas_consumer_backoff) if any message must be retried.
+ */
+void aas_consumer_settle(aas_consumer_t *c, rd_kafka_message_t *const *msgs,
+                         const aas_msg_outcome_t *out, size_t n,
+                         volatile sig_atomic_t *stop);
+
+/** @brief Store msg's offset + 1 (its outcome is recorded). */
+void aas_consumer_store(aas_consumer_t *c, const rd_kafka_message_t *msg);
+
+/** @brief Put msg's partition back to msg so it comes again. */
+void aas_consumer_rewind(aas_consumer_t *c, const rd_kafka_message_t *msg);
+
+/** @brief Pause msg's partition until aas_consumer_release(). */
+void aas_consumer_hold(aas_consumer_t *c, const rd_kafka_message_t *msg);
+
+/** @brief Resume every held partition. */
+void aas_consumer_release(aas_consumer_t *c);
+
+/**
+ * @brief After a transient failure: pause fetching, wait (exponential
+ *        backoff with full jitter, retry.backoff.ms doubling up to
+ *        retry.backoff.max.ms), keep the membership alive, resume.
+ */
+void aas_consumer_backoff(aas_consumer_t *c, volatile sig_atomic_t *stop);
+
+/** @brief A message went through: the next backoff starts small again. */
+void aas_consumer_backoff_reset(aas_consumer_t *c);
+
+/** @brief Backoffs so far. */
+unsigned long long aas_consumer_retries(const aas_consumer_t *c);
+
+/** @brief The assignment as "topic/p,topic/p" (cut to fit size). */
+void aas_consumer_assignment(aas_consumer_t *c, char *buf, size_t size);
+
+#endif
