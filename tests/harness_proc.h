@@ -9,6 +9,7 @@
 #ifndef AAS_HARNESS_PROC_H
 #define AAS_HARNESS_PROC_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct {
@@ -35,6 +36,17 @@ int aas_test_proc_kill(aas_test_proc_t *p);
 
 /** @brief 1 if the log file contains needle. */
 int aas_test_log_contains(const char *log_path, const char *needle);
+
+/** @brief A loopback TCP port nobody listens on right now, or -1. */
+int aas_test_free_port(void);
+
+/** @brief GET /metrics from 127.0.0.1:port; the response (headers and
+ *         body, NUL-terminated) in buf.  0 on a 200 answer. */
+int aas_test_scrape(int port, char *buf, size_t size);
+
+/** @brief The value of the line that starts with `series ` in a scrape
+ *         (e.g. `name{label="v"}`), or NAN. */
+double aas_test_metric(const char *text, const char *series);
 
 typedef struct {
     int real;                 /* 1 = Apache Kafka via tools/kafka-local */

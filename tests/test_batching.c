@@ -28,53 +28,9 @@
 #define N_ONE 300   /* one-row jobs */
 #define N_MULTI 20  /* 3-row jobs */
 
-/* A loopback port nobody listens on right now. */
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-        getsockname(fd, (struct sockaddr *)&a, &len)) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* GET /metrics; the body in buf (NUL-terminated).  0 on success. */
-static int scrape(int port, char *buf, size_t size) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1) {
-        close(fd);
-        return -1;
-    }
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0) n += (size_t)r;
-    buf[n] = '\0';
-    close(fd);
-    return strstr(buf, " 200 ") ? 0 : -1;
-}
-
-/* The value of the line that starts with `series ` in a scrape, or NAN. */
-static double metric(const char *text, const char *series) {
-    size_t len = strlen(series);
-    for (const char *p = text; (p = strstr(p, series)); p += len)
-        if ((p == text || p[-1] == '\n') && p[len] == ' ') return strtod(p + len + 1, NULL);
-    return NAN;
-}
-
 static void backlog_runs_in_batches_with_per_job_results(void **state) {
     (void)state;
-    int port = free_port();
+    int port = aas_test_free_port();
     assert_true(port > 0);
     static char port_arg[64];
     snprintf(port_arg, sizeof(port_arg), "metrics.port=%d", port);
@@ -143,11 +99,11 @@ static void backlog_runs_in_batches_with_per_job_results(void **state) {
     }
 
     static char text[1 << 16];
-    assert_int_equal(scrape(port, text, sizeof(text)), 0);
-    double passes = metric(text, "aas_worker_batch_rows_count");
-    double rows = metric(text, "aas_worker_batch_rows_sum");
-    double ok = metric(text, "aas_worker_jobs_total{model=\"fleet-mlp\",status=\"SUCCEEDED\"}");
-    double failed = metric(text, "aas_worker_jobs_total{model=\"fleet-mlp\",status=\"FAILED\"}");
+    assert_int_equal(aas_test_scrape(port, text, sizeof(text)), 0);
+    double passes = aas_test_metric(text, "aas_worker_batch_rows_count");
+    double rows = aas_test_metric(text, "aas_worker_batch_rows_sum");
+    double ok = aas_test_metric(text, "aas_worker_jobs_total{model=\"fleet-mlp\",status=\"SUCCEEDED\"}");
+    double failed = aas_test_metric(text, "aas_worker_jobs_total{model=\"fleet-mlp\",status=\"FAILED\"}");
     fprintf(stderr, "batching: %.0f rows in %.0f passes (%.1f rows a pass), %.0f succeeded, "
             "%.0f failed\n", rows, passes, rows / passes, ok, failed);
     assert_true(rows == N_ONE + 3 * N_MULTI);
@@ -178,10 +134,10 @@ static void backlog_runs_in_batches_with_per_job_results(void **state) {
         snprintf(id, sizeof(id), "again-%d", j);
         assert_int_equal(aas_fleet_check(f, id, one[j], 1, 120000), 0);
     }
-    assert_int_equal(scrape(port, text, sizeof(text)), 0);
-    passes = metric(text, "aas_worker_batch_rows_count");
-    double le4 = metric(text, "aas_worker_batch_rows_bucket{le=\"4\"}");
-    double le2 = metric(text, "aas_worker_batch_rows_bucket{le=\"2\"}");
+    assert_int_equal(aas_test_scrape(port, text, sizeof(text)), 0);
+    passes = aas_test_metric(text, "aas_worker_batch_rows_count");
+    double le4 = aas_test_metric(text, "aas_worker_batch_rows_bucket{le=\"4\"}");
+    double le2 = aas_test_metric(text, "aas_worker_batch_rows_bucket{le=\"2\"}");
     fprintf(stderr, "batching: model limit 4: %.0f passes, %.0f of at most 2 rows, "
             "%.0f of at most 4\n", passes, le2, le4);
     assert_true(passes >= 25);

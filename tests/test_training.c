@@ -46,10 +46,18 @@ static int load_digits(void) {
     return pclose(fp) == 0 && n == DIGITS_ROWS ? 0 : -1;
 }
 
+/* The worker's metrics port: training jobs count in its job metrics. */
+static int metrics_port;
+
 static int setup(void **state) {
     if (load_digits()) return -1;
+    static char port_arg[64];
+    static const char *args[] = {"-X", NULL, NULL};
+    if ((metrics_port = aas_test_free_port()) < 0) return -1;
+    snprintf(port_arg, sizeof(port_arg), "metrics.port=%d", metrics_port);
+    args[1] = port_arg;
     aas_fleet_t *f = NULL;
-    int rc = aas_fleet_start(&f, 1, NULL);
+    int rc = aas_fleet_start(&f, 1, args);
     *state = f;
     return rc;
 }
@@ -257,6 +265,11 @@ static void unregistrable_model_fails_the_training_job(void **state) {
     fprintf(stderr, "unregistrable: %s\n", res.error);
     assert_non_null(strstr(res.error, "training result not recorded"));
     aas_result_clear(&res);
+    /* Counted like an inference job. */
+    static char text[1 << 16];
+    assert_int_equal(aas_test_scrape(metrics_port, text, sizeof(text)), 0);
+    assert_true(aas_test_metric(text, "aas_worker_jobs_total{model=\"digits-wrongtype\","
+                                      "status=\"FAILED\"}") == 1);
 }
 
 /* Data by reference: uploaded to Redis in chunks, named by the job. */
