@@ -305,7 +305,6 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
 
 int aas_trainer_done(aas_trainer_t *t) { return atomic_load(&t->done); }
 
-void aas_trainer_stop(aas_trainer_t *t) { atomic_store(&t->stop, 1); }
 
 
 /* Curves and metrics as result tensors (the Result schema carries tensors). */

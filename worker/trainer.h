@@ -42,9 +42,6 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
 /** @brief 1 once the training thread has finished (joinable). */
 int aas_trainer_done(aas_trainer_t *t);
 
-/** @brief Ask the thread to stop at the next batch (shutdown). */
-void aas_trainer_stop(aas_trainer_t *t);
-
 /**
  * @brief After done: what became of the job, for the caller to record
  *        (outcome.h).  A finished training registers its model (the next
