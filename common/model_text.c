@@ -77,7 +77,7 @@ static aas_err_t aas_txt_load(const void *blob, size_t len, aas_model_t **out,
                            "AASTXT1: embedded model of %llu bytes, %zu follow the header",
                            (unsigned long long)n, len - AAS_TXT_HEADER);
     aas_txt_t *t = calloc(1, sizeof(*t));
-    if (!t) return AAS_ERR_NOMEM;
+    if (!t) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     aas_err_t err = aas_model_load(p + AAS_TXT_HEADER, (size_t)n, &t->inner, errstr,
                                    errstr_size);
     if (!err && aas_model_takes_text(t->inner))
@@ -172,7 +172,7 @@ aas_err_t aas_text_model_serialize(int64_t dim, uint32_t version, const void *ml
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "the embedded model must be a tensor model taking %lld inputs",
                            (long long)dim);
-    if (mlp_len > SIZE_MAX - AAS_TXT_HEADER) return AAS_ERR_NOMEM;
+    if (mlp_len > SIZE_MAX - AAS_TXT_HEADER) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     unsigned char *b = malloc(AAS_TXT_HEADER + mlp_len);
     if (!b) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     memcpy(b, AAS_TXT_MAGIC, 8);

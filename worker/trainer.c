@@ -89,7 +89,7 @@ static aas_err_t aas_trainer_dataset(aas_trainer_t *t, const char *name,
     float *labels = malloc((size_t)rows * 4);
     if (!labels) {
         free(data);
-        return AAS_ERR_NOMEM;
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     }
     memcpy(labels, (char *)data + fbytes, (size_t)rows * 4);
     *xf = (aas_tensor_t){.dtype = AAS_DTYPE_F32, .rank = 2, .shape = {rows, dim},
@@ -132,13 +132,13 @@ static aas_err_t aas_trainer_data(aas_trainer_t *t, int64_t max_rows, char *errs
     aas_err_t err = aas_tensor_check_finite(xf, errstr, errstr_size);
     if (err) return err;
     if ((uintptr_t)xf->data % sizeof(float)) {
-        if (!(t->x_copy = malloc(xf->nbytes))) return AAS_ERR_NOMEM;
+        if (!(t->x_copy = malloc(xf->nbytes))) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         memcpy(t->x_copy, xf->data, xf->nbytes);
         t->x = t->x_copy;
     } else {
         t->x = xf->data;
     }
-    if (!(t->y = malloc((size_t)t->n * sizeof(int32_t)))) return AAS_ERR_NOMEM;
+    if (!(t->y = malloc((size_t)t->n * sizeof(int32_t)))) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     int64_t max_label = -1;
     for (int64_t i = 0; i < t->n; i++) {
         double v;
@@ -175,9 +175,9 @@ static aas_err_t aas_trainer_data(aas_trainer_t *t, int64_t max_rows, char *errs
                            "labels name only one class; set `classes`");
     const char *names = aas_job_param(&t->job, "class_names");
     if (names) {
-        if (!(t->names = calloc((size_t)t->n_classes, sizeof(char *)))) return AAS_ERR_NOMEM;
+        if (!(t->names = calloc((size_t)t->n_classes, sizeof(char *)))) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         char *copy = strdup(names), *save = NULL;
-        if (!copy) return AAS_ERR_NOMEM;
+        if (!copy) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         for (char *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
             if (t->n_names == (size_t)t->n_classes || !(t->names[t->n_names] = strdup(s))) {
                 free(copy);
@@ -255,7 +255,7 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
                             int64_t max_rows, aas_trainer_t **out,
                             char *errstr, size_t errstr_size) {
     aas_trainer_t *t = calloc(1, sizeof(*t));
-    if (!t) return AAS_ERR_NOMEM;
+    if (!t) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     t->job = *job; /* borrowed until success */
     aas_err_t err = aas_trainer_params(t, errstr, errstr_size);
     if (!err) err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);

@@ -285,7 +285,7 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
 aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
                          char *errstr, size_t errstr_size) {
     aas_worker_t *w = calloc(1, sizeof(*w));
-    if (!w) return AAS_ERR_NOMEM;
+    if (!w) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     w->conf = conf;
     aas_err_t err = AAS_ERR_OK;
     const char *id = aas_conf_get(conf, "worker.id");
