@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -337,6 +338,24 @@ long long aas_conf_get_int(const aas_conf_t *conf, const char *key) {
     if (strcmp(v, "true") == 0) return 1;
     if (strcmp(v, "false") == 0) return 0;
     return strtoll(v, NULL, 10);
+}
+
+void aas_conf_fill(const aas_conf_t *conf, void *out) {
+    for (const aas_conf_def_t *d = conf->program_defs; d && d->key; d++) {
+        if (!d->field) continue;
+        char *at = (char *)out + d->field - 1;
+        switch (d->type) {
+        case AAS_CONF_INT:
+            *(int64_t *)(void *)at = aas_conf_get_int(conf, d->key);
+            break;
+        case AAS_CONF_BOOL:
+            *(int *)(void *)at = aas_conf_get_int(conf, d->key) != 0;
+            break;
+        case AAS_CONF_STR:
+            *(const char **)(void *)at = aas_conf_get(conf, d->key);
+            break;
+        }
+    }
 }
 
 aas_err_t aas_conf_each_kafka(const aas_conf_t *conf,

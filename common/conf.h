@@ -32,7 +32,17 @@ typedef struct {
     long long min, max;     /* for INT */
     int secret;             /* never from argv, never printed */
     const char *doc;
+    size_t field;           /* AAS_CONF_FIELD(struct, member): where
+                             * aas_conf_fill() puts the value; 0 = nowhere */
 } aas_conf_def_t;
+
+/*
+ * A program's typed configuration: each row of its table may name the
+ * member of the program's struct that holds the value once parsed (INT ->
+ * int64_t, BOOL -> int, STR -> const char *, borrowed from the conf), so
+ * the key, its default, range, doc and destination are written once.
+ */
+#define AAS_CONF_FIELD(type, member) (offsetof(type, member) + 1)
 
 /* Terminates a program's table. */
 #define AAS_CONF_END {NULL, AAS_CONF_STR, NULL, 0, 0, 0, NULL}
@@ -66,6 +76,13 @@ aas_err_t aas_conf_load_env(aas_conf_t *conf, char *errstr, size_t errstr_size);
 const char *aas_conf_get(const aas_conf_t *conf, const char *key);
 /** @brief Integer value of a validated INT/BOOL key (0 if unset). */
 long long aas_conf_get_int(const aas_conf_t *conf, const char *key);
+
+/**
+ * @brief Fill the program's typed struct from the program's table (the
+ *        rows with a field), once, after every source was applied.
+ *        STR members borrow from conf: valid until the key is set again.
+ */
+void aas_conf_fill(const aas_conf_t *conf, void *out);
 
 /** @brief Call fn for every kafka.* pair (key without the prefix). */
 aas_err_t aas_conf_each_kafka(const aas_conf_t *conf,

@@ -114,9 +114,43 @@ static void kafka_keys_pass_through_without_prefix(void **state) {
     aas_conf_destroy(c);
 }
 
+/* A program's typed settings, filled from its table's field column. */
+typedef struct {
+    int64_t count;
+    int on;
+    const char *name;
+} typed_t;
+
+static const aas_conf_def_t typed_defs[] = {
+    {"t.count", AAS_CONF_INT, "4", 1, 10, 0, "a count", AAS_CONF_FIELD(typed_t, count)},
+    {"t.on", AAS_CONF_BOOL, "false", 0, 0, 0, "a switch", AAS_CONF_FIELD(typed_t, on)},
+    {"t.name", AAS_CONF_STR, NULL, 0, 0, 0, "a name", AAS_CONF_FIELD(typed_t, name)},
+    {"t.untyped", AAS_CONF_INT, "7", 0, 9, 0, "read by key only"},
+    AAS_CONF_END};
+
+static void typed_settings_are_filled_from_the_table(void **state) {
+    aas_conf_t *c;
+    char why[256];
+    typed_t t = {.count = -1, .on = -1, .name = "unset"};
+    assert_int_equal(aas_conf_new(typed_defs, &c), AAS_ERR_OK);
+    aas_conf_fill(c, &t);
+    assert_int_equal(t.count, 4);
+    assert_int_equal(t.on, 0);
+    assert_null(t.name);
+    assert_int_equal(aas_conf_set_arg(c, "t.count=9", why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set_arg(c, "t.on=true", why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set_arg(c, "t.name=abc", why, sizeof(why)), AAS_ERR_OK);
+    aas_conf_fill(c, &t);
+    assert_int_equal(t.count, 9);
+    assert_int_equal(t.on, 1);
+    assert_string_equal(t.name, "abc");
+    aas_conf_destroy(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_filled),
+        cmocka_unit_test(typed_settings_are_filled_from_the_table),
         cmocka_unit_test(bad_values_are_refused_with_the_key_named),
         cmocka_unit_test(secrets_are_refused_on_the_command_line),
         cmocka_unit_test(environment_and_file_and_argv_in_order),

@@ -251,8 +251,8 @@ static void *aas_trainer_main(void *arg) {
     return NULL;
 }
 
-aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
-                            int64_t max_rows, aas_trainer_t **out,
+aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int64_t max_rows,
+                            size_t dataset_max_bytes, aas_trainer_t **out,
                             char *errstr, size_t errstr_size) {
     aas_trainer_t *t = calloc(1, sizeof(*t));
     if (!t) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
@@ -266,9 +266,8 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
                               "a training job carries its data or names a data set, "
                               "not both");
         else
-            err = aas_trainer_dataset(
-                t, dataset, (size_t)aas_conf_get_int(conf, "train.dataset.max.mb") << 20,
-                &t->dataset[0], &t->dataset[1], errstr, errstr_size);
+            err = aas_trainer_dataset(t, dataset, dataset_max_bytes, &t->dataset[0],
+                                      &t->dataset[1], errstr, errstr_size);
     }
     const char *featurizer = aas_job_param(&t->job, "featurizer");
     if (!err && featurizer) {

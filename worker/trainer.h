@@ -30,13 +30,15 @@
 typedef struct aas_trainer_s aas_trainer_t;
 
 /**
- * @brief Check the job's data and params, connect to Redis, start the
- *        thread.  Takes ownership of *job on success (it is zeroed); on
- *        failure the job stays the caller's and errstr is its FAILED reason
- *        (AAS_ERR_REDIS means: retry later).
+ * @brief Check the job's data and params, connect to Redis (conf's redis.*
+ *        keys), start the thread.  Takes ownership of *job on success (it
+ *        is zeroed); on failure the job stays the caller's and errstr is
+ *        its FAILED reason (AAS_ERR_REDIS means: retry later).
+ * @param max_rows refuse more training rows (before allocating).
+ * @param dataset_max_bytes refuse a larger data set from Redis.
  */
-aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
-                            int64_t max_rows, aas_trainer_t **out,
+aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int64_t max_rows,
+                            size_t dataset_max_bytes, aas_trainer_t **out,
                             char *errstr, size_t errstr_size);
 
 /** @brief 1 once the training thread has finished (joinable). */

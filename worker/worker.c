@@ -27,49 +27,69 @@
 
 const aas_conf_def_t aas_worker_conf_defs[] = {
     {"worker.id", AAS_CONF_STR, NULL, 0, 0, 0,
-     "Worker id in logs, results and Redis (default <host>-<pid>)"},
+     "Worker id in logs, results and Redis (default <host>-<pid>)",
+     AAS_CONF_FIELD(aas_worker_conf_t, id)},
     {"worker.group", AAS_CONF_STR, "aas-workers", 0, 0, 0,
-     "Kafka consumer group of the fleet"},
+     "Kafka consumer group of the fleet",
+     AAS_CONF_FIELD(aas_worker_conf_t, group)},
     {"worker.train", AAS_CONF_BOOL, "true", 0, 0, 0,
-     "Also consume topic.train and run training jobs (one at a time)"},
+     "Also consume topic.train and run training jobs (one at a time)",
+     AAS_CONF_FIELD(aas_worker_conf_t, train)},
     {"train.dataset.max.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
-     "Largest training data set read from Redis (param dataset=), MiB"},
+     "Largest training data set read from Redis (param dataset=), MiB",
+     AAS_CONF_FIELD(aas_worker_conf_t, dataset_max_mb)},
     {"worker.heartbeat.ms", AAS_CONF_INT, "2000", 100, 600000, 0,
-     "Heartbeat period in Redis; the worker counts as gone after 3 missed"},
+     "Heartbeat period in Redis; the worker counts as gone after 3 missed",
+     AAS_CONF_FIELD(aas_worker_conf_t, heartbeat_ms)},
     {"model.cache.size", AAS_CONF_INT, "16", 1, 4096, 0,
-     "Loaded models kept per worker (LRU)"},
+     "Loaded models kept per worker (LRU)",
+     AAS_CONF_FIELD(aas_worker_conf_t, cache_size)},
     {"model.cache.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
-     "Memory budget of loaded models, MiB"},
+     "Memory budget of loaded models, MiB",
+     AAS_CONF_FIELD(aas_worker_conf_t, cache_mb)},
     {"model.max.mb", AAS_CONF_INT, "256", 1, 1 << 16, 0,
-     "Largest model blob accepted from the registry, MiB"},
+     "Largest model blob accepted from the registry, MiB",
+     AAS_CONF_FIELD(aas_worker_conf_t, model_max_mb)},
     {"model.refresh.ms", AAS_CONF_INT, "1000", 0, 3600000, 0,
-     "How often 'latest' is re-resolved; new versions are served after it"},
+     "How often 'latest' is re-resolved; new versions are served after it",
+     AAS_CONF_FIELD(aas_worker_conf_t, refresh_ms)},
     {"job.max.bytes", AAS_CONF_INT, "67108864", 1024, 1LL << 31, 0,
-     "Largest job message accepted"},
+     "Largest job message accepted",
+     AAS_CONF_FIELD(aas_worker_conf_t, job_max_bytes)},
     {"job.max.elems", AAS_CONF_INT, "16777216", 1, 1LL << 31, 0,
-     "Largest element count of one input tensor"},
+     "Largest element count of one input tensor",
+     AAS_CONF_FIELD(aas_worker_conf_t, job_max_elems)},
     {"job.max.rows", AAS_CONF_INT, "65536", 1, 1LL << 31, 0,
-     "Most input rows in one job"},
+     "Most input rows in one job",
+     AAS_CONF_FIELD(aas_worker_conf_t, job_max_rows)},
     {"job.max.text.bytes", AAS_CONF_INT, "1048576", 0, 1LL << 30, 0,
-     "Longest text in one job"},
+     "Longest text in one job",
+     AAS_CONF_FIELD(aas_worker_conf_t, job_max_text_bytes)},
     {"job.max.attempts", AAS_CONF_INT, "5", 1, 1000, 0,
-     "Times a job may be taken without an outcome before it is FAILED"},
+     "Times a job may be taken without an outcome before it is FAILED",
+     AAS_CONF_FIELD(aas_worker_conf_t, job_max_attempts)},
     {"worker.threads", AAS_CONF_INT, "0", 0, 1024, 0,
      "OpenMP threads of oneDNN's forward passes; 0 = OMP_NUM_THREADS, else the CPUs this "
-     "process may run on. Keep threads x workers per host <= cores"},
+     "process may run on. Keep threads x workers per host <= cores",
+     AAS_CONF_FIELD(aas_worker_conf_t, threads)},
     {"batch.max.rows", AAS_CONF_INT, "64", 1, 4096, 0,
-     "Most rows in one batched forward pass (and jobs in one window); 1 = no batching"},
+     "Most rows in one batched forward pass (and jobs in one window); 1 = no batching",
+     AAS_CONF_FIELD(aas_worker_conf_t, batch_max_rows)},
     {"batch.max.delay.us", AAS_CONF_INT, "0", 0, 1000000, 0,
-     "How long a window waits for more jobs after its first; 0 = only those already fetched"},
+     "How long a window waits for more jobs after its first; 0 = only those already fetched",
+     AAS_CONF_FIELD(aas_worker_conf_t, batch_max_delay_us)},
     AAS_METRICS_CONF_ROWS,
     {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
-     "First backoff after a transient failure (doubles, with jitter)"},
+     "First backoff after a transient failure (doubles, with jitter)",
+     AAS_CONF_FIELD(aas_worker_conf_t, backoff_ms)},
     {"retry.backoff.max.ms", AAS_CONF_INT, "5000", 1, 3600000, 0,
-     "Longest backoff after transient failures"},
+     "Longest backoff after transient failures",
+     AAS_CONF_FIELD(aas_worker_conf_t, backoff_max_ms)},
     AAS_CONF_END};
 
 struct aas_worker_s {
     const aas_conf_t *conf;
+    aas_worker_conf_t c;        /* the worker's settings, parsed once */
     char id[AAS_ID_MAX + 1];
     char infer_topic[256];
     char train_topic[256];
@@ -80,7 +100,6 @@ struct aas_worker_s {
     aas_model_cache_t *models;
     aas_outcome_t *outcome;     /* every job's fate */
     aas_batch_t *batch;         /* inference windows */
-    int64_t backoff_max_ms;
     /* The training job in progress (at most one): its message (kept until
      * its outcome is recorded) and its outcome item; partitions of the
      * training topic are held until it ends. */
@@ -91,10 +110,7 @@ struct aas_worker_s {
     /* Heartbeat: when the next is due, and the counts at the last one. */
     int64_t hb_period_us, hb_next_us, hb_last_us, started_ms;
     uint64_t hb_last_done;
-    /* Window limits by default (a model's serving options may override
-     * them) and the most messages a window may hold. */
-    int64_t batch_max_rows, batch_max_delay_us;
-    size_t n_slots;
+    size_t n_slots;             /* the most messages a window may hold */
     /* Prometheus metrics (docs/metrics.md); served when metrics.port > 0. */
     aas_metrics_t *metrics;
 };
@@ -128,7 +144,7 @@ static void aas_worker_reap_trainer(aas_worker_t *w) {
     if (err && aas_err_is_retriable(err)) {
         AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training outcome not recorded yet: %s",
                 it->job_id, why);
-        w->trainer_retry_at_us = aas_mono_us() + w->backoff_max_ms * 1000;
+        w->trainer_retry_at_us = aas_mono_us() + w->c.backoff_max_ms * 1000;
         return;
     }
     if (err) {
@@ -144,7 +160,7 @@ static void aas_worker_reap_trainer(aas_worker_t *w) {
     if (it->outcome == AAS_MSG_RETRY) {
         AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training outcome not recorded yet",
                 it->job_id);
-        w->trainer_retry_at_us = aas_mono_us() + w->backoff_max_ms * 1000;
+        w->trainer_retry_at_us = aas_mono_us() + w->c.backoff_max_ms * 1000;
         return;
     }
     AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training recorded status=%s", it->job_id,
@@ -171,8 +187,9 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
     aas_outcome_admit(w->outcome, it, 1);
     if (!it->settled && !it->pending) {
         char why[512];
-        aas_err_t err = aas_trainer_start(w->conf, &it->job, INT64_MAX, &w->trainer, why,
-                                          sizeof(why));
+        aas_err_t err = aas_trainer_start(w->conf, &it->job, INT64_MAX,
+                                          (size_t)w->c.dataset_max_mb << 20, &w->trainer,
+                                          why, sizeof(why));
         if (!err) {
             w->train_msg = msg;
             w->trainer_retry_at_us = 0;
@@ -231,8 +248,8 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
 
 aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
     AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s batch.max.rows=%lld "
-            "batch.max.delay.us=%lld", w->id, w->infer_topic, (long long)w->batch_max_rows,
-            (long long)w->batch_max_delay_us);
+            "batch.max.delay.us=%lld", w->id, w->infer_topic, (long long)w->c.batch_max_rows,
+            (long long)w->c.batch_max_delay_us);
     rd_kafka_message_t **msgs = calloc(w->n_slots, sizeof(*msgs));
     aas_msg_outcome_t *out = calloc(w->n_slots, sizeof(*out));
     if (!msgs || !out) {
@@ -287,10 +304,10 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     aas_worker_t *w = calloc(1, sizeof(*w));
     if (!w) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     w->conf = conf;
+    aas_conf_fill(conf, &w->c);
     aas_err_t err = AAS_ERR_OK;
-    const char *id = aas_conf_get(conf, "worker.id");
-    if (id) {
-        snprintf(w->id, sizeof(w->id), "%s", id);
+    if (w->c.id) {
+        snprintf(w->id, sizeof(w->id), "%s", w->c.id);
     } else {
         char host[64] = "host";
         gethostname(host, sizeof(host) - 1);
@@ -309,16 +326,15 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
              aas_conf_get(conf, "topic.train"));
     aas_codec_limits_t limits;
     aas_codec_limits_default(&limits);
-    limits.max_message_bytes = (size_t)aas_conf_get_int(conf, "job.max.bytes");
-    limits.max_tensor_elems = (uint64_t)aas_conf_get_int(conf, "job.max.elems");
-    limits.max_text_bytes = (size_t)aas_conf_get_int(conf, "job.max.text.bytes");
-    w->hb_period_us = aas_conf_get_int(conf, "worker.heartbeat.ms") * 1000;
-    w->batch_max_rows = aas_conf_get_int(conf, "batch.max.rows");
+    limits.max_message_bytes = (size_t)w->c.job_max_bytes;
+    limits.max_tensor_elems = (uint64_t)w->c.job_max_elems;
+    limits.max_text_bytes = (size_t)w->c.job_max_text_bytes;
+    w->hb_period_us = w->c.heartbeat_ms * 1000;
     /* One threading model: oneDNN runs every primitive on OpenMP (libgomp)
      * from this thread; size its pool to the cores this worker is given
      * (docs/performance.md, "Threads"). */
     {
-        int threads = (int)aas_conf_get_int(conf, "worker.threads");
+        int threads = (int)w->c.threads;
         const char *env = getenv("OMP_NUM_THREADS");
         if (threads == 0 && !(env && *env)) {
             cpu_set_t set;
@@ -327,12 +343,10 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
         if (threads > 0) omp_set_num_threads(threads);
         AAS_LOG(AAS_LOG_INFO, "worker", "compute threads=%d (OpenMP)", omp_get_max_threads());
     }
-    w->batch_max_delay_us = aas_conf_get_int(conf, "batch.max.delay.us");
     /* Room for the largest window any model may ask for (its serving
      * option batch_max_rows goes up to 4096); untouched slots cost no RSS. */
-    w->n_slots = (size_t)(w->batch_max_rows > 4096 ? w->batch_max_rows : 4096);
+    w->n_slots = (size_t)(w->c.batch_max_rows > 4096 ? w->c.batch_max_rows : 4096);
     w->started_ms = aas_now_ms();
-    w->backoff_max_ms = aas_conf_get_int(conf, "retry.backoff.max.ms");
 
     if ((err = aas_codec_new(&w->codec, errstr, errstr_size))) goto fail;
     if ((err = aas_metrics_new(&w->metrics, errstr, errstr_size))) goto fail;
@@ -340,36 +354,36 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     if ((err = aas_cli_store_new(conf, &w->store, errstr, errstr_size)))
         goto fail;
     aas_model_cache_conf_t mc = {
-        .max_models = (size_t)aas_conf_get_int(conf, "model.cache.size"),
-        .max_bytes = (size_t)aas_conf_get_int(conf, "model.cache.mb") << 20,
-        .max_blob_bytes = (size_t)aas_conf_get_int(conf, "model.max.mb") << 20,
-        .refresh_ms = aas_conf_get_int(conf, "model.refresh.ms")};
+        .max_models = (size_t)w->c.cache_size,
+        .max_bytes = (size_t)w->c.cache_mb << 20,
+        .max_blob_bytes = (size_t)w->c.model_max_mb << 20,
+        .refresh_ms = w->c.refresh_ms};
     if ((err = aas_model_cache_new(&mc, &w->models))) goto fail;
-    if ((err = aas_dlq_new(conf, w->id, (size_t)aas_conf_get_int(conf, "job.max.bytes"),
+    if ((err = aas_dlq_new(conf, w->id, (size_t)w->c.job_max_bytes,
                            &w->dlq, errstr, errstr_size)))
         goto fail;
     aas_outcome_conf_t oc = {.worker_id = w->id, .infer_topic = w->infer_topic,
                              .train_topic = w->train_topic,
-                             .max_attempts = aas_conf_get_int(conf, "job.max.attempts"),
+                             .max_attempts = w->c.job_max_attempts,
                              .limits = &limits, .max_items = w->n_slots};
     if ((err = aas_outcome_new(&oc, w->store, w->codec, w->dlq, w->metrics, &w->outcome,
                                errstr, errstr_size)))
         goto fail;
-    aas_batch_conf_t bc = {.max_rows = w->batch_max_rows,
-                           .max_delay_us = w->batch_max_delay_us,
-                           .job_max_rows = aas_conf_get_int(conf, "job.max.rows"),
+    aas_batch_conf_t bc = {.max_rows = w->c.batch_max_rows,
+                           .max_delay_us = w->c.batch_max_delay_us,
+                           .job_max_rows = w->c.job_max_rows,
                            .max_slots = w->n_slots};
     if ((err = aas_batch_new(&bc, w->outcome, w->models, w->store, w->codec, w->metrics,
                              &w->batch, errstr, errstr_size)))
         goto fail;
 
     aas_consumer_conf_t cc = {
-        .client_id = w->id, .group = aas_conf_get(conf, "worker.group"),
-        .topics = {w->infer_topic, aas_conf_get_int(conf, "worker.train") ? w->train_topic
+        .client_id = w->id, .group = w->c.group,
+        .topics = {w->infer_topic, w->c.train ? w->train_topic
                                                                          : NULL},
-        .max_message_bytes = (size_t)aas_conf_get_int(conf, "job.max.bytes"),
-        .backoff_min_ms = aas_conf_get_int(conf, "retry.backoff.ms"),
-        .backoff_max_ms = w->backoff_max_ms};
+        .max_message_bytes = (size_t)w->c.job_max_bytes,
+        .backoff_min_ms = w->c.backoff_ms,
+        .backoff_max_ms = w->c.backoff_max_ms};
     if ((err = aas_consumer_new(conf, &cc, &w->consumer, errstr, errstr_size))) goto fail;
     *out = w;
     return AAS_ERR_OK;

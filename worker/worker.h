@@ -15,14 +15,34 @@
 #define AAS_WORKER_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "err.h"
 
 typedef struct aas_worker_s aas_worker_t;
 
-/** The worker's own configuration rows (plus conf.h's common ones). */
+/** The worker's own configuration rows (plus conf.h's common ones); each
+ *  names its member of aas_worker_conf_t. */
 extern const aas_conf_def_t aas_worker_conf_defs[];
+
+/** The worker's settings, parsed once (aas_conf_fill) at aas_worker_new();
+ *  docs/configuration.md has each key's default, range and meaning. */
+typedef struct {
+    const char *id;               /* worker.id (NULL: <host>-<pid>) */
+    const char *group;            /* worker.group */
+    int train;                    /* worker.train */
+    int64_t dataset_max_mb;       /* train.dataset.max.mb */
+    int64_t heartbeat_ms;         /* worker.heartbeat.ms */
+    int64_t cache_size, cache_mb; /* model.cache.size, model.cache.mb */
+    int64_t model_max_mb;         /* model.max.mb */
+    int64_t refresh_ms;           /* model.refresh.ms */
+    int64_t job_max_bytes, job_max_elems, job_max_rows, job_max_text_bytes;
+    int64_t job_max_attempts;     /* job.max.attempts */
+    int64_t threads;              /* worker.threads */
+    int64_t batch_max_rows, batch_max_delay_us;
+    int64_t backoff_ms, backoff_max_ms; /* retry.backoff.ms, .max.ms */
+} aas_worker_conf_t;
 
 /**
  * @brief Connect to Redis and Kafka and subscribe.  conf is borrowed and
