@@ -167,7 +167,8 @@ static aas_err_t new_client(bench_t *b, aas_client_t **out, char *why, size_t si
 /* Partition count of topic.infer, from the broker's metadata. */
 static aas_err_t topic_partitions(const aas_conf_t *conf, int *out, char *why, size_t size) {
     rd_kafka_conf_t *kc = NULL;
-    aas_err_t err = aas_kafka_conf_new(conf, "bench-metadata", NULL, &kc, why, size);
+    aas_err_t err =
+        aas_kafka_conf_new(conf, "bench-metadata", RD_KAFKA_PRODUCER, NULL, &kc, why, size);
     if (err) return err;
     char kerr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr));

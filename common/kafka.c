@@ -1,6 +1,8 @@
 /* kafka.c - librdkafka configuration and error mapping; see kafka.h. */
 #include "kafka.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -42,25 +44,67 @@ aas_err_t aas_kafka_conf_set(rd_kafka_conf_t *kc, const char *key,
     return AAS_ERR_OK;
 }
 
+/*
+ * Which clients a librdkafka property is for: 'C' consumers, 'P' producers,
+ * '*' both (or unknown: then librdkafka itself judges the key).  Read from
+ * librdkafka's own property table, so a kafka.* key meant for the consumer
+ * (fetch.wait.max.ms) is not handed to the producers of the same program,
+ * which would log a CONFWARN on every start.  Called a few times at start.
+ */
+static char aas_kafka_scope(const char *name) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    if (!fp) return '*';
+    rd_kafka_conf_properties_show(fp);
+    if (fclose(fp) != 0 || !text) {
+        free(text);
+        return '*';
+    }
+    char scope = '*';
+    size_t n = strlen(name);
+    for (const char *line = text; line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n') line++;
+        /* "name<spaces>|  C  | ..." */
+        if (strncmp(line, name, n) != 0 || (line[n] != ' ' && line[n] != '|')) continue;
+        const char *bar = strchr(line + n, '|');
+        if (!bar) break;
+        for (bar++; *bar == ' '; bar++) {}
+        if (*bar == 'C' || *bar == 'P') scope = *bar;
+        break;
+    }
+    free(text);
+    return scope;
+}
+
+typedef struct {
+    rd_kafka_conf_t *kc;
+    char role;        /* 'C' or 'P' */
+} aas_kafka_apply_t;
+
 static aas_err_t aas_kafka_conf_apply(void *opaque, const char *key,
                                       const char *value, char *errstr,
                                       size_t errstr_size) {
-    return aas_kafka_conf_set(opaque, key, value, errstr, errstr_size);
+    aas_kafka_apply_t *a = opaque;
+    char scope = aas_kafka_scope(key);
+    if (scope != '*' && scope != a->role) return AAS_ERR_OK; /* the other kind's */
+    return aas_kafka_conf_set(a->kc, key, value, errstr, errstr_size);
 }
 
 aas_err_t aas_kafka_conf_new(const aas_conf_t *conf, const char *component,
-                             const char *const *defaults,
+                             rd_kafka_type_t type, const char *const *defaults,
                              rd_kafka_conf_t **out, char *errstr,
                              size_t errstr_size) {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    if (!kc) return AAS_ERR_NOMEM;
+    if (!kc) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     aas_err_t err = AAS_ERR_OK;
     err = aas_kafka_conf_set(kc, "client.id", component, errstr, errstr_size);
     for (size_t i = 0; !err && defaults && defaults[i]; i += 2)
         err = aas_kafka_conf_set(kc, defaults[i], defaults[i + 1], errstr,
                                  errstr_size);
+    aas_kafka_apply_t apply = {kc, type == RD_KAFKA_CONSUMER ? 'C' : 'P'};
     if (!err)
-        err = aas_conf_each_kafka(conf, aas_kafka_conf_apply, kc, errstr,
+        err = aas_conf_each_kafka(conf, aas_kafka_conf_apply, &apply, errstr,
                                   errstr_size);
     if (err) {
         rd_kafka_conf_destroy(kc);

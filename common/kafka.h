@@ -20,12 +20,15 @@
 /**
  * @brief New rd_kafka_conf_t: `defaults` (NULL-terminated key, value pairs
  *        applied first, so configuration overrides them), then every kafka.*
- *        key of conf.  Logging and error callbacks go to aas logging under
+ *        key of conf that librdkafka documents for this type of client
+ *        (a consumer-only key such as fetch.wait.max.ms is not given to a
+ *        producer).  Logging and error callbacks go to aas logging under
  *        `component`.  *out owned by caller on success (rd_kafka_new takes
  *        it).
+ * @param type RD_KAFKA_CONSUMER or RD_KAFKA_PRODUCER (also for admin use).
  */
 aas_err_t aas_kafka_conf_new(const aas_conf_t *conf, const char *component,
-                             const char *const *defaults,
+                             rd_kafka_type_t type, const char *const *defaults,
                              rd_kafka_conf_t **out, char *errstr,
                              size_t errstr_size);
 

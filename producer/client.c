@@ -84,7 +84,7 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
                           "linger.ms", "1", "message.timeout.ms", timeout,
                           NULL};
     rd_kafka_conf_t *kc;
-    if ((err = aas_kafka_conf_new(conf, "aas-client", defs, &kc, errstr,
+    if ((err = aas_kafka_conf_new(conf, "aas-client", RD_KAFKA_PRODUCER, defs, &kc, errstr,
                                   errstr_size)))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(kc, aas_client_dr_cb);

@@ -24,7 +24,7 @@ aas_err_t aas_observer_new(const aas_conf_t *conf, const char *group,
      * rebalance of the workers. */
     const char *defs[] = {"group.id", group, "enable.auto.commit", "false", NULL};
     rd_kafka_conf_t *kc;
-    aas_err_t err = aas_kafka_conf_new(conf, "aas-scheduler", defs, &kc, errstr,
+    aas_err_t err = aas_kafka_conf_new(conf, "aas-scheduler", RD_KAFKA_CONSUMER, defs, &kc, errstr,
                                        errstr_size);
     if (err) {
         free(o);
@@ -56,7 +56,7 @@ aas_err_t aas_observer_new(const aas_conf_t *conf, const char *group,
                            "fetch.message.max.bytes", "4096",
                            "queued.max.messages.kbytes", "65536",
                            NULL};
-    if ((err = aas_kafka_conf_new(conf, "aas-scheduler", pdefs, &kc, errstr,
+    if ((err = aas_kafka_conf_new(conf, "aas-scheduler", RD_KAFKA_CONSUMER, pdefs, &kc, errstr,
                                   errstr_size))) {
         aas_observer_destroy(o);
         return err;

@@ -93,7 +93,8 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
                           "fetch.message.max.bytes", fetch_max,
                           NULL};
     rd_kafka_conf_t *kc;
-    aas_err_t err = aas_kafka_conf_new(conf, cc->client_id, defs, &kc, errstr, errstr_size);
+    aas_err_t err = aas_kafka_conf_new(conf, cc->client_id, RD_KAFKA_CONSUMER, defs, &kc,
+                                       errstr, errstr_size);
     if (err) {
         aas_consumer_destroy(c);
         return err;

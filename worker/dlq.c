@@ -33,7 +33,8 @@ aas_err_t aas_dlq_new(const aas_conf_t *conf, const char *client_id, size_t max_
     const char *defs[] = {"enable.idempotence", "true", "linger.ms", "0",
                           "message.max.bytes", limit, NULL};
     rd_kafka_conf_t *kc;
-    aas_err_t err = aas_kafka_conf_new(conf, client_id, defs, &kc, errstr, errstr_size);
+    aas_err_t err = aas_kafka_conf_new(conf, client_id, RD_KAFKA_PRODUCER, defs, &kc, errstr,
+                                       errstr_size);
     if (err) {
         free(d);
         return err;
