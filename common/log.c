@@ -1,4 +1,5 @@
-/* log.c - stderr logger: "2026-11-28T12:00:00.123Z level=info comp=worker msg". */
+/* log.c - stderr logger: "2026-11-28T12:00:00.123Z level=info comp=worker msg".
+ * Control bytes in the message are escaped, so one event is one line. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -21,10 +22,33 @@ int aas_log_level_parse(const char *s) {
     return -1;
 }
 
+/* Copy src to dst (size > 0) with control bytes and backslash escaped
+ * (\n, \r, \t, \\, else \xNN), cut at a whole escape: a newline in a job
+ * id, model name or reason can never start a forged log line. */
+static void aas_log_escape(char *dst, size_t size, const char *src) {
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+        char e[4];
+        size_t k = 0;
+        if (*p == '\n') e[k++] = '\\', e[k++] = 'n';
+        else if (*p == '\r') e[k++] = '\\', e[k++] = 'r';
+        else if (*p == '\t') e[k++] = '\\', e[k++] = 't';
+        else if (*p == '\\') e[k++] = '\\', e[k++] = '\\';
+        else if (*p < 0x20 || *p == 0x7f)
+            e[k++] = '\\', e[k++] = 'x', e[k++] = hex[*p >> 4], e[k++] = hex[*p & 15];
+        else e[k++] = (char)*p;
+        if (n + k >= size) break;
+        memcpy(dst + n, e, k);
+        n += k;
+    }
+    dst[n] = '\0';
+}
+
 void aas_log_write(aas_log_level_t level, const char *component,
                    const char *fmt, ...) {
     static const char *names[] = {"error", "warn", "info", "debug"};
-    char line[1024];
+    char line[1024], msg[1024];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -36,10 +60,13 @@ void aas_log_write(aas_log_level_t level, const char *component,
                      names[level & 3], component);
     if (n < 0) return;
     if ((size_t)n < sizeof(line)) {
+        /* Fields carry outside text (ids, names, reasons, librdkafka's
+         * messages): escape the whole message in one place. */
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        aas_log_escape(line + n, sizeof(line) - (size_t)n, msg);
     }
     /* One fputs per line so concurrent writers do not interleave mid-line. */
     size_t len = strlen(line);

@@ -3,6 +3,9 @@
  *
  * AAS_LOG(level, component, fmt, ...) checks the level before it evaluates
  * its arguments (as Redis's serverLog).  Never log payloads or credentials.
+ * Control bytes and backslashes in the formatted message are escaped
+ * (\n, \r, \t, \\, \xNN), so text from a job (id, model, reason) cannot
+ * start a forged line.
  * The level is process-wide, set once at start-up by main(); reading it from
  * other threads is safe (int store before threads start).
  */

@@ -1,0 +1,75 @@
+/* test_log.c - one event, one line: control bytes cannot forge lines. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+/* What AAS_LOG wrote to stderr while fn ran. */
+static void capture(void (*fn)(void), char *out, size_t size) {
+    char path[] = "/tmp/aas-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    fn();
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    ssize_t n = pread(fd, out, size - 1, 0);
+    assert_true(n >= 0);
+    out[n] = '\0';
+    close(fd);
+    unlink(path);
+}
+
+static void forge(void) {
+    AAS_LOG(AAS_LOG_WARN, "worker", "job=%s status=FAILED reason=\"%s\"",
+            "x\n2026-01-01T00:00:00.000Z level=error comp=worker forged",
+            "tab\there\r\x01 back\\slash");
+}
+
+static void newline_in_a_field_cannot_forge_a_line(void **state) {
+    char out[2048];
+    capture(forge, out, sizeof(out));
+    char *nl = strchr(out, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0'); /* exactly one line */
+    assert_non_null(strstr(out, "job=x\\n2026-01-01"));
+    assert_non_null(strstr(out, "tab\\there\\r\\x01 back\\\\slash"));
+}
+
+static void long_message(void) {
+    char big[3000];
+    memset(big, '\n', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    AAS_LOG(AAS_LOG_ERROR, "t", "%s", big);
+}
+
+static void a_long_message_is_cut_on_one_line(void **state) {
+    char out[4096];
+    capture(long_message, out, sizeof(out));
+    size_t len = strlen(out);
+    assert_true(len > 0 && len < 1024);
+    assert_int_equal(out[len - 1], '\n');
+    assert_ptr_equal(strchr(out, '\n'), out + len - 1);
+    /* cut at a whole escape: no lone backslash before the newline */
+    assert_int_equal(out[len - 2], 'n');
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(newline_in_a_field_cannot_forge_a_line),
+        cmocka_unit_test(a_long_message_is_cut_on_one_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
