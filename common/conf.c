@@ -34,10 +34,14 @@ static const aas_conf_def_t aas_conf_common[] = {
      "Kafka brokers; any other kafka.<name> goes to librdkafka as <name>"},
     AAS_CONF_END};
 
-/* librdkafka properties that carry credentials. */
+/* librdkafka properties that carry credentials (its CONFIGURATION.md):
+ * passwords, client secrets, private keys in PEM, OAuth configuration and
+ * extensions (tokens).  Any kafka.* key naming a password or a secret
+ * counts too, so a property added by a later librdkafka is not missed. */
 static const char *aas_conf_kafka_secrets[] = {
-    "kafka.sasl.password", "kafka.ssl.key.password",
-    "kafka.ssl.keystore.password", "kafka.sasl.oauthbearer.client.secret",
+    "kafka.sasl.password", "kafka.ssl.key.password", "kafka.ssl.keystore.password",
+    "kafka.sasl.oauthbearer.client.secret", "kafka.ssl.key.pem",
+    "kafka.sasl.oauthbearer.config", "kafka.sasl.oauthbearer.extensions",
     NULL};
 
 typedef struct {
@@ -69,9 +73,10 @@ static aas_conf_entry_t *aas_conf_find(const aas_conf_t *conf, const char *key) 
 
 static int aas_conf_is_secret(const aas_conf_def_t *def, const char *key) {
     if (def) return def->secret;
+    if (strncmp(key, "kafka.", 6) != 0) return 0;
     for (int i = 0; aas_conf_kafka_secrets[i]; i++)
         if (strcmp(key, aas_conf_kafka_secrets[i]) == 0) return 1;
-    return 0;
+    return strstr(key, "password") || strstr(key, "secret");
 }
 
 /* Store (key, value); value NULL removes the value. */
@@ -169,7 +174,8 @@ static aas_err_t aas_conf_validate(const aas_conf_def_t *def, const char *key,
     return AAS_ERR_OK;
 }
 
-/* Read the first line of a secret file, without the newline. */
+/* Read a secret file whole (a PEM key spans lines), without the final
+ * line break; refuse one longer than the buffer rather than cut it. */
 static aas_err_t aas_conf_read_secret_file(const char *key, const char *path,
                                            char *buf, size_t size,
                                            char *errstr, size_t errstr_size) {
@@ -178,9 +184,17 @@ static aas_err_t aas_conf_read_secret_file(const char *key, const char *path,
         return aas_err_set(errstr, errstr_size, AAS_ERR_IO,
                            "%s.file: cannot open %s: %s", key, path,
                            strerror(errno));
-    if (!fgets(buf, (int)size, fp)) buf[0] = '\0';
+    size_t n = fread(buf, 1, size - 1, fp);
+    int more = fgetc(fp) != EOF, bad = ferror(fp);
     fclose(fp);
-    buf[strcspn(buf, "\r\n")] = '\0';
+    if (bad)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "%s.file: cannot read %s", key,
+                           path);
+    if (more)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "%s.file: %s is longer than %zu bytes", key, path, size - 1);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
     return AAS_ERR_OK;
 }
 
@@ -213,8 +227,9 @@ aas_err_t aas_conf_set(aas_conf_t *conf, const char *key, const char *value,
     if (src == AAS_CONF_SRC_ARGV && aas_conf_is_secret(def, key))
         return aas_err_set(
             errstr, errstr_size, AAS_ERR_INVAL,
-            "%s is a secret and is refused on the command line: set it in "
-            "the environment or give %s.file=<path>",
+            "%s is a secret and is refused on the command line (it would show "
+            "in ps): set it in the environment or the config file, or give "
+            "%s.file=<path>",
             key, key);
     aas_err_t err = aas_conf_validate(def, key, value, errstr, errstr_size);
     if (err) return err;

@@ -67,6 +67,50 @@ static void secrets_are_refused_on_the_command_line(void **state) {
     aas_conf_destroy(c);
 }
 
+/* Every secret-bearing librdkafka property is refused on argv (it would
+ * show in ps) and taken from the environment or a file, PEM keys whole. */
+static void kafka_secrets_are_refused_on_argv_and_read_from_env_or_file(void **state) {
+    aas_conf_t *c;
+    char why[256];
+    assert_int_equal(aas_conf_new(defs, &c), AAS_ERR_OK);
+    static const char *secret_keys[] = {
+        "kafka.ssl.key.pem", "kafka.sasl.oauthbearer.config",
+        "kafka.sasl.oauthbearer.client.secret", "kafka.ssl.key.password",
+        "kafka.ssl.keystore.password", "kafka.sasl.password",
+        "kafka.sasl.oauthbearer.extensions", NULL};
+    for (int i = 0; secret_keys[i]; i++) {
+        char kv[128];
+        snprintf(kv, sizeof(kv), "%s=topsecret", secret_keys[i]);
+        assert_int_equal(aas_conf_set_arg(c, kv, why, sizeof(why)), AAS_ERR_INVAL);
+        assert_non_null(strstr(why, "refused on the command line"));
+        assert_null(strstr(why, "topsecret"));
+        assert_null(aas_conf_get(c, secret_keys[i]));
+    }
+    /* Public settings still pass. */
+    assert_int_equal(aas_conf_set_arg(c, "kafka.ssl.certificate.location=/x.pem", why,
+                                      sizeof(why)),
+                     AAS_ERR_OK);
+    /* The environment. */
+    setenv("AAS_KAFKA_SASL_OAUTHBEARER_CONFIG", "principal=me", 1);
+    assert_int_equal(aas_conf_load_env(c, why, sizeof(why)), AAS_ERR_OK);
+    unsetenv("AAS_KAFKA_SASL_OAUTHBEARER_CONFIG");
+    assert_string_equal(aas_conf_get(c, "kafka.sasl.oauthbearer.config"), "principal=me");
+    /* A file, read whole: a PEM key spans lines. */
+    char path[] = "/tmp/aas-pem-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *pem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    assert_int_equal(write(fd, pem, strlen(pem)), (ssize_t)strlen(pem));
+    close(fd);
+    char kv[300];
+    snprintf(kv, sizeof(kv), "kafka.ssl.key.pem.file=%s", path);
+    assert_int_equal(aas_conf_set_arg(c, kv, why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(aas_conf_get(c, "kafka.ssl.key.pem"),
+                        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----");
+    unlink(path);
+    aas_conf_destroy(c);
+}
+
 static void environment_and_file_and_argv_in_order(void **state) {
     aas_conf_t *c;
     char why[256];
@@ -153,6 +197,7 @@ int main(void) {
         cmocka_unit_test(typed_settings_are_filled_from_the_table),
         cmocka_unit_test(bad_values_are_refused_with_the_key_named),
         cmocka_unit_test(secrets_are_refused_on_the_command_line),
+        cmocka_unit_test(kafka_secrets_are_refused_on_argv_and_read_from_env_or_file),
         cmocka_unit_test(environment_and_file_and_argv_in_order),
         cmocka_unit_test(kafka_keys_pass_through_without_prefix),
     };
