@@ -66,6 +66,63 @@ aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
     return err;
 }
 
+aas_err_t aas_store_job_claim(aas_store_t *st, const char *job_id,
+                              const char *payload_hash, int idempotent,
+                              int *resubmit_out, char *errstr, size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.job);
+    aas_store_args_add(&a, payload_hash);
+    aas_store_args_addll(&a, st->ttl_s);
+    aas_store_args_add(&a, idempotent ? "1" : "0");
+    /* Resent after a reconnect: a claim that landed reads back as EXISTS
+     * for the same payload, which the caller cannot tell from a real
+     * duplicate; so a lost reply is an error, not a resend. */
+    err = aas_store_eval(st, AAS_STORE_LUA_CLAIM, 0, "claim", 1, &a, &r, errstr,
+                         errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_STRING) {
+        err = aas_store_reply_bad(r, "claim", errstr, errstr_size);
+    } else if (r->len == 3 && memcmp(r->str, "NEW", 3) == 0) {
+        *resubmit_out = 0;
+    } else if (r->len == 4 && memcmp(r->str, "SAME", 4) == 0) {
+        *resubmit_out = 1;
+    } else if (r->len == 6 && memcmp(r->str, "EXISTS", 6) == 0) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                          "job id %s exists (same payload); to submit it again on "
+                          "purpose, resubmit idempotently (aas-producer --idempotent)",
+                          job_id);
+    } else {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                          "job id %s exists with a different payload; choose another id",
+                          job_id);
+    }
+    freeReplyObject(r);
+    return err;
+}
+
+aas_err_t aas_store_job_unclaim(aas_store_t *st, const char *job_id,
+                                const char *payload_hash, char *errstr,
+                                size_t errstr_size) {
+    aas_store_job_keys_t k;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
+    if (err) return err;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, k.job);
+    aas_store_args_add(&a, payload_hash);
+    err = aas_store_eval(st, AAS_STORE_LUA_UNCLAIM, AAS_STORE_F_RETRY, "unclaim", 1, &a,
+                         &r, errstr, errstr_size);
+    if (err) return err;
+    freeReplyObject(r);
+    return AAS_ERR_OK;
+}
+
 /* Length of at most max bytes of s, not cutting a UTF-8 sequence. */
 static size_t aas_store_utf8_cut(const char *s, size_t max) {
     size_t n = strlen(s);

@@ -107,8 +107,26 @@ void aas_job_info_clear(aas_job_info_t *info);
  */
 
 /**
- * @brief Client side: record QUEUED (if the job is not known yet; a known
- *        job, in any state, is left alone).  Sets the TTL on the hash so
+ * @brief Client side, before publishing: take the job id for this payload
+ *        (the field payload_hash of the job hash, set if absent).  An id
+ *        that is taken is refused with AAS_ERR_CONFLICT and errstr says
+ *        whether by the same payload (resubmit with idempotent = 1) or by
+ *        another one; idempotent resubmission of the same payload is
+ *        allowed (*resubmit_out = 1).
+ * @param payload_hash 16 hex digits (docs/redis.md, "Submitting").
+ */
+aas_err_t aas_store_job_claim(aas_store_t *st, const char *job_id,
+                              const char *payload_hash, int idempotent,
+                              int *resubmit_out, char *errstr, size_t errstr_size);
+
+/** @brief The publish failed: release the claim unless the job has a status. */
+aas_err_t aas_store_job_unclaim(aas_store_t *st, const char *job_id,
+                                const char *payload_hash, char *errstr,
+                                size_t errstr_size);
+
+/**
+ * @brief Client side: record QUEUED (if the job has no status yet; a job
+ *        a worker took already, in any state, is left alone).  Sets the TTL on the hash so
  *        a job that is never run does not stay forever.
  * @param model required, a valid name.
  * @param submit_ms client clock, stored as given.
@@ -280,7 +298,7 @@ aas_err_t aas_store_dataset_get(aas_store_t *st, const char *name,
                                 void **data, size_t *len, char *errstr,
                                 size_t errstr_size);
 
-/** @brief Delete a data set (no error if absent). */
+/** @brief Delete a data set; AAS_ERR_NOT_FOUND if there is none. */
 aas_err_t aas_store_dataset_delete(aas_store_t *st, const char *name,
                                    char *errstr, size_t errstr_size);
 

@@ -40,9 +40,10 @@ static const struct {
     const char *name;
     const char *body;
 } aas_store_scripts[AAS_STORE_LUA__COUNT] = {
-    /* KEYS: job. ARGV: model, submit_ms, ttl_s. 1 = created, 0 = known. */
+    /* KEYS: job. ARGV: model, submit_ms, ttl_s. 1 = recorded, 0 = known
+     * (a status is there: a worker took the job first, or it is done). */
     [AAS_STORE_LUA_QUEUED] = {"queued",
-        "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+        "if redis.call('HEXISTS', KEYS[1], 'status') == 1 then return 0 end\n"
         AAS_LUA_NOW
         "redis.call('HSET', KEYS[1], 'status', 'QUEUED', 'model', ARGV[1],\n"
         "  'submit_ms', ARGV[2], 'queued_ms', now, 'attempts', '0',\n"
@@ -111,6 +112,29 @@ static const struct {
         "if n == 0 then return {s} end\n"
         "if n > tonumber(ARGV[1]) then return {s, n} end\n"
         "return {s, redis.call('GET', KEYS[2])}\n"},
+    /* Before publishing: take the id.  KEYS: job.  ARGV: payload hash,
+     * ttl_s, idempotent ('1'/'0').  NEW = the id is ours; SAME = taken by
+     * the same payload and the caller resubmits on purpose; EXISTS = taken
+     * by the same payload; OTHER = taken by another payload (or by a job
+     * from before payload hashes). */
+    [AAS_STORE_LUA_CLAIM] = {"claim",
+        "local h = redis.call('HGET', KEYS[1], 'payload_hash')\n"
+        "if not h then\n"
+        "  if redis.call('EXISTS', KEYS[1]) == 1 then return 'OTHER' end\n"
+        "  redis.call('HSET', KEYS[1], 'payload_hash', ARGV[1])\n"
+        "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+        "  return 'NEW'\n"
+        "end\n"
+        "if h ~= ARGV[1] then return 'OTHER' end\n"
+        "if ARGV[3] == '1' then return 'SAME' end\n"
+        "return 'EXISTS'\n"},
+    /* The publish failed: give the id back unless the job has a status
+     * (then a copy did arrive and a worker or QUEUED recorded it).
+     * KEYS: job.  ARGV: payload hash. */
+    [AAS_STORE_LUA_UNCLAIM] = {"unclaim",
+        "if redis.call('HEXISTS', KEYS[1], 'status') == 1 then return 0 end\n"
+        "if redis.call('HGET', KEYS[1], 'payload_hash') ~= ARGV[1] then return 0 end\n"
+        "return redis.call('DEL', KEYS[1])\n"},
     /* KEYS: string key. ARGV: max.  nil = absent/empty, integer = its
      * length when over max, else the bytes. */
     [AAS_STORE_LUA_GETB] = {"getb",

@@ -30,6 +30,8 @@ typedef enum {
     AAS_STORE_LUA_CANCEL,
     AAS_STORE_LUA_PROGRESS,
     AAS_STORE_LUA_RESULT,
+    AAS_STORE_LUA_CLAIM,
+    AAS_STORE_LUA_UNCLAIM,
     AAS_STORE_LUA__COUNT
 } aas_store_lua_t;
 

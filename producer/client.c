@@ -15,15 +15,37 @@
 #include "log.h"
 #include "model.h"
 
+/* The client's settings, parsed once. */
+typedef struct {
+    int64_t timeout_ms;         /* client.timeout.ms */
+    int64_t result_max_mb;      /* client.result.max.mb */
+    int64_t message_max_bytes;  /* client.message.max.bytes */
+} aas_client_conf_t;
+
 const aas_conf_def_t aas_client_conf_defs[] = {
     {"client.timeout.ms", AAS_CONF_INT, "30000", 100, 86400000, 0,
-     "How long a publication may take before it is reported failed"},
+     "How long a publication may take before it is reported failed",
+     AAS_CONF_FIELD(aas_client_conf_t, timeout_ms)},
     {"client.result.max.mb", AAS_CONF_INT, "256", 1, 1 << 16, 0,
-     "Largest result accepted from Redis, MiB"},
+     "Largest result accepted from Redis, MiB",
+     AAS_CONF_FIELD(aas_client_conf_t, result_max_mb)},
+    {"client.message.max.bytes", AAS_CONF_INT, "1000000", 1024, 1LL << 30, 0,
+     "Largest encoded job the client publishes (refused before sending); keep it <= the "
+     "topic's max.message.bytes on the broker (Kafka's default is 1048588) and the "
+     "workers' job.max.bytes; on the dev broker at most 1048576. Larger data: a data set "
+     "(aas-producer dataset put)",
+     AAS_CONF_FIELD(aas_client_conf_t, message_max_bytes)},
     AAS_CONF_END};
+
+/* The dev broker (librdkafka's mock cluster, cluster id "mockCluster...")
+ * keeps 5 MiB a partition and drops older messages to make room: a large
+ * message would silently evict the backlog or itself.  Clients keep to
+ * this there, whatever client.message.max.bytes says. */
+#define AAS_CLIENT_DEVBROKER_MAX_BYTES (1 << 20)
 
 struct aas_client_s {
     const aas_conf_t *conf;
+    aas_client_conf_t c;
     char topic[256];        /* inference jobs */
     char train_topic[256];  /* training jobs */
     rd_kafka_t *rk;
@@ -34,12 +56,15 @@ struct aas_client_s {
     size_t failed;       /* since last flush */
     int warm[2];         /* topic metadata fetched: infer, train */
     int timeout_ms;
+    int idempotent;      /* resubmitting a known id with the same payload is ok */
+    int devbroker;       /* the cluster is aas-devbroker's mock cluster */
 };
 
 /* Per-message opaque: what the delivery report needs. */
 typedef struct {
     char id[AAS_ID_MAX + 1];
     char model[AAS_ID_MAX + 1];
+    char hash[17];       /* payload hash the id was claimed with */
     int64_t submit_ms;
 } aas_client_msg_t;
 
@@ -53,6 +78,9 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
         err = aas_kafka_err(m->err);
         if (!err) err = AAS_ERR_KAFKA;
         snprintf(why, sizeof(why), "publish failed: %s", rd_kafka_err2str(m->err));
+        char uwhy[256];
+        if (aas_store_job_unclaim(c->store, cm->id, cm->hash, uwhy, sizeof(uwhy)))
+            AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", cm->id, uwhy);
     } else {
         /* Create-if-absent: never regresses a job a worker already took. */
         err = aas_store_job_queued(c->store, cm->id, cm->model, cm->submit_ms,
@@ -71,7 +99,8 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
     aas_client_t *c = calloc(1, sizeof(*c));
     if (!c) return AAS_ERR_NOMEM;
     c->conf = conf;
-    c->timeout_ms = (int)aas_conf_get_int(conf, "client.timeout.ms");
+    aas_conf_fill(conf, &c->c);
+    c->timeout_ms = (int)c->c.timeout_ms;
     snprintf(c->topic, sizeof(c->topic), "%s", aas_conf_get(conf, "topic.infer"));
     snprintf(c->train_topic, sizeof(c->train_topic), "%s",
              aas_conf_get(conf, "topic.train"));
@@ -115,6 +144,8 @@ void aas_client_destroy(aas_client_t *c) {
     free(c);
 }
 
+void aas_client_set_idempotent(aas_client_t *c, int on) { c->idempotent = on != 0; }
+
 void aas_client_set_delivery_cb(aas_client_t *c, aas_client_delivery_cb *cb,
                                 void *opaque) {
     c->cb = cb;
@@ -145,32 +176,95 @@ static void aas_client_warm(aas_client_t *c, const char *topic, int *warm) {
     else
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
+    char *cluster = rd_kafka_clusterid(c->rk, 0); /* known from that metadata */
+    c->devbroker = cluster && strncmp(cluster, "mockCluster", 11) == 0;
+    free(cluster);
     *warm = 1;
+}
+
+/* The payload's hash for the id claim: CRC-64-AVRO of the job encoded
+ * without its submit and deadline times (set anew at each submission), so
+ * a resubmission of the same job hashes the same (docs/redis.md). */
+static aas_err_t aas_client_payload_hash(aas_client_t *c, const aas_job_t *job, char *hex,
+                                         char *errstr, size_t errstr_size) {
+    aas_job_t j = *job;
+    j.submit_ms = 0;
+    j.deadline_ms = 0;
+    void *buf;
+    size_t len;
+    aas_err_t err = aas_codec_job_encode(c->codec, &j, &buf, &len, errstr, errstr_size);
+    if (err) return err;
+    snprintf(hex, 17, "%016llx", (unsigned long long)aas_codec_crc64_avro(buf, len));
+    free(buf);
+    return AAS_ERR_OK;
 }
 
 aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                             char *errstr, size_t errstr_size) {
     if (!aas_id_valid(job->id))
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "invalid job id (use [A-Za-z0-9_.-], at most %d)",
+                           "invalid job id '%.40s%s' (use [A-Za-z0-9_.-], at most %d, "
+                           "not starting with '.' or '-')",
+                           job->id ? job->id : "", job->id && strlen(job->id) > 40 ? "..." : "",
                            AAS_ID_MAX);
     aas_job_t j = *job;
     if (j.submit_ms == 0) j.submit_ms = aas_now_ms();
+    const char *topic = j.kind == AAS_JOB_TRAIN ? c->train_topic : c->topic;
+    aas_client_warm(c, topic, &c->warm[j.kind == AAS_JOB_TRAIN]);
     void *buf;
     size_t len;
     aas_err_t err = aas_codec_job_encode(c->codec, &j, &buf, &len, errstr,
                                          errstr_size);
     if (err) return err;
+    size_t limit = (size_t)c->c.message_max_bytes;
+    if (c->devbroker && limit > AAS_CLIENT_DEVBROKER_MAX_BYTES)
+        limit = AAS_CLIENT_DEVBROKER_MAX_BYTES;
+    if (len > limit) {
+        free(buf);
+        if (limit < (size_t)c->c.message_max_bytes)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                               "job %s: message of %zu bytes is over the dev broker's "
+                               "%d-byte limit (it keeps 5 MiB a partition and would drop "
+                               "it); use real Kafka, or send the data as a data set",
+                               j.id, len, AAS_CLIENT_DEVBROKER_MAX_BYTES);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "job %s: message of %zu bytes is over client.message.max.bytes="
+                           "%zu; raise it (-X client.message.max.bytes=N, up to the topic's "
+                           "max.message.bytes and the workers' job.max.bytes) or send the "
+                           "data as a data set (aas-producer dataset put)",
+                           j.id, len, limit);
+    }
     aas_client_msg_t *cm = calloc(1, sizeof(*cm));
     if (!cm) {
         free(buf);
-        return AAS_ERR_NOMEM;
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     }
+    int resubmit = 0;
+    if (!err) err = aas_client_payload_hash(c, &j, cm->hash, errstr, errstr_size);
+    if (!err) {
+        char cwhy[512];
+        err = aas_store_job_claim(c->store, j.id, cm->hash, c->idempotent, &resubmit, cwhy,
+                                  sizeof(cwhy));
+        if (err && aas_err_is_retriable(err)) {
+            /* Redis away: Kafka still takes the job (a worker records it
+             * when Redis is back), but the id could not be checked. */
+            AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not checked for reuse: %s", j.id,
+                    cwhy);
+            err = AAS_ERR_OK;
+        } else if (err) {
+            aas_err_set(errstr, errstr_size, err, "%s", cwhy);
+        }
+    }
+    if (err) {
+        free(buf);
+        free(cm);
+        return err;
+    }
+    if (resubmit)
+        AAS_LOG(AAS_LOG_INFO, "client", "job=%s resubmitted (same payload)", j.id);
     snprintf(cm->id, sizeof(cm->id), "%s", j.id);
     snprintf(cm->model, sizeof(cm->model), "%s", j.model ? j.model : "");
     cm->submit_ms = j.submit_ms;
-    const char *topic = j.kind == AAS_JOB_TRAIN ? c->train_topic : c->topic;
-    aas_client_warm(c, topic, &c->warm[j.kind == AAS_JOB_TRAIN]);
     int64_t deadline = aas_mono_us() + (int64_t)c->timeout_ms * 1000;
     for (;;) {
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
@@ -182,6 +276,9 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
             rd_kafka_poll(c->rk, 10); /* serve delivery reports to make room */
             continue;
         }
+        char uwhy[256];
+        if (aas_store_job_unclaim(c->store, j.id, cm->hash, uwhy, sizeof(uwhy)))
+            AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", j.id, uwhy);
         free(buf);
         free(cm);
         return aas_err_set(errstr, errstr_size,
@@ -229,7 +326,7 @@ aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
                               "job %s was terminal, then gone (expired or deleted)", job_id);
     }
     if (err) return err;
-    size_t max = (size_t)aas_conf_get_int(c->conf, "client.result.max.mb") << 20;
+    size_t max = (size_t)c->c.result_max_mb << 20;
     if (len > max) {
         free(buf);
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,

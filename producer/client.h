@@ -5,7 +5,8 @@
  * Jobs go to Kafka through an idempotent producer (key = job id, value =
  * Avro single-object encoding, docs/wire-format.md).  When the broker
  * acknowledges a job, the client records it as QUEUED in Redis, so "never
- * published" (no status) and "waiting" (QUEUED) can be told apart.  Results
+ * published" (no status) and "waiting" (QUEUED) can be told apart.  Job ids
+ * are the caller's: an id is claimed once (docs/redis.md, "Submitting").  Results
  * are read from Redis (docs/redis.md); waiting blocks on Redis, it does not
  * poll in a loop.
  *
@@ -43,6 +44,13 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
 /** @brief Flush what is still queued (bounded wait), then free. */
 void aas_client_destroy(aas_client_t *c);
 
+/**
+ * @brief Allow resubmitting a job id that exists, when its payload is the
+ *        same (a retry after an unknown outcome); otherwise a known id is
+ *        refused (AAS_ERR_CONFLICT).  Off by default.
+ */
+void aas_client_set_idempotent(aas_client_t *c, int on);
+
 /** @brief Set the delivery callback (NULL to clear). */
 void aas_client_set_delivery_cb(aas_client_t *c, aas_client_delivery_cb *cb,
                                 void *opaque);
@@ -52,9 +60,17 @@ aas_err_t aas_client_job_id(char *buf, size_t size);
 
 /**
  * @brief Publish a job (job->id must be set and valid; job->submit_ms 0 is
- *        filled with now) to topic.infer, or topic.train for TRAIN jobs.  Returns once the job is queued in the producer;
- *        the outcome comes to the delivery callback and to
- *        aas_client_flush().  A full local queue waits (bounded by
+ *        filled with now) to topic.infer, or topic.train for TRAIN jobs.
+ *        Before publishing, the id is claimed in Redis with a hash of the
+ *        payload: an id already used is refused (AAS_ERR_CONFLICT, saying
+ *        whether by the same payload) unless aas_client_set_idempotent()
+ *        and the payload is the same.  With Redis unreachable the job is
+ *        still published (Kafka buffers it) and the id is not checked (a
+ *        warning is logged).  A message over
+ *        client.message.max.bytes (1 MiB on the dev broker) is refused
+ *        (AAS_ERR_TOO_LARGE) naming the limit.  Returns once the job is
+ *        queued in the producer; the outcome comes to the delivery callback
+ *        and to aas_client_flush().  A full local queue waits (bounded by
  *        client.timeout.ms).
  */
 aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
