@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <dnnl.h>
+#include <string.h>
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
@@ -30,9 +31,13 @@ void aas_cli_print_version(FILE *fp, const char *program) {
     fprintf(fp, "  hiredis    %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR,
             HIREDIS_PATCH);
     fprintf(fp, "  avro-c     %s\n", AAS_AVRO_VERSION);
-    if (dv)
-        fprintf(fp, "  oneDNN     %d.%d.%d (%s)\n", dv->major, dv->minor,
-                dv->patch, dv->hash ? dv->hash : "");
+    /* Distribution builds have no git hash ("N/A"): print it only when
+     * there is one. */
+    if (dv) {
+        int hash = dv->hash && dv->hash[0] && strcmp(dv->hash, "N/A") != 0;
+        fprintf(fp, "  oneDNN     %d.%d.%d%s%s%s\n", dv->major, dv->minor, dv->patch,
+                hash ? " (" : "", hash ? dv->hash : "", hash ? ")" : "");
+    }
 }
 
 aas_err_t aas_cli_store_new(const aas_conf_t *conf, aas_store_t **out,

@@ -167,5 +167,15 @@ aas_err_t aas_store_dataset_delete(aas_store_t *st, const char *name,
     aas_store_args_init(&a);
     aas_store_args_add(&a, "DEL");
     aas_store_args_add(&a, key);
-    return aas_store_dataset_simple(st, &a, "DEL dataset", errstr, errstr_size);
+    redisReply *r;
+    if ((err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "DEL dataset", &a, &r, errstr,
+                             errstr_size)))
+        return err;
+    /* A resend after a reconnect may find it gone by our own first send:
+     * rare, and then "not found" only overstates. */
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND, "data set %s not found",
+                          name);
+    freeReplyObject(r);
+    return err;
 }

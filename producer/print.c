@@ -21,7 +21,23 @@ static json_t *aas_print_tensor_json(const aas_tensor_t *t) {
     return o;
 }
 
-static void aas_print_result_json(FILE *fp, const aas_result_t *r) {
+/* A training result's "metrics" output, in the order the trainer writes
+ * it (worker/trainer.c); -1 = not measured (no validation rows). */
+static const char *const aas_print_metric_names[] = {
+    "train_loss", "val_loss", "val_accuracy", "samples_per_s", "epochs", "elapsed_ms"};
+#define AAS_PRINT_N_METRICS 6
+
+static int aas_print_is_metrics(const aas_tensor_t *t) {
+    return t->name && strcmp(t->name, "metrics") == 0 && t->dtype == AAS_DTYPE_F32 &&
+           t->rank == 1 && t->shape[0] == AAS_PRINT_N_METRICS;
+}
+
+static int aas_print_is_curve(const aas_tensor_t *t) {
+    size_t n = t->name ? strlen(t->name) : 0;
+    return n > 6 && strcmp(t->name + n - 6, "_curve") == 0;
+}
+
+static void aas_print_result_json(FILE *fp, const aas_result_t *r, int curves) {
     json_t *o = json_object(), *preds = json_array(), *outs = json_array();
     json_object_set_new(o, "id", json_string(r->job_id));
     json_object_set_new(o, "status", json_string(aas_status_name(r->status)));
@@ -37,8 +53,20 @@ static void aas_print_result_json(FILE *fp, const aas_result_t *r) {
         json_object_set_new(po, "probability", json_real(p->probability));
         json_array_append_new(preds, po);
     }
-    for (size_t i = 0; i < r->n_outputs; i++)
-        json_array_append_new(outs, aas_print_tensor_json(&r->outputs[i]));
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const aas_tensor_t *t = &r->outputs[i];
+        if (aas_print_is_metrics(t)) {
+            json_t *m = json_object();
+            const float *f = t->data;
+            for (int k = 0; k < AAS_PRINT_N_METRICS; k++)
+                json_object_set_new(m, aas_print_metric_names[k],
+                                    f[k] < 0 ? json_null() : json_real(f[k]));
+            json_object_set_new(o, "metrics", m);
+            continue;
+        }
+        if (aas_print_is_curve(t) && !curves) continue;
+        json_array_append_new(outs, aas_print_tensor_json(t));
+    }
     json_object_set_new(o, "predictions", preds);
     json_object_set_new(o, "outputs", outs);
     json_object_set_new(o, "worker", r->worker_id ? json_string(r->worker_id)
@@ -49,15 +77,15 @@ static void aas_print_result_json(FILE *fp, const aas_result_t *r) {
     json_object_set_new(t, "compute_us", json_integer(r->timings.compute_us));
     json_object_set_new(t, "total_us", json_integer(r->timings.total_us));
     json_object_set_new(o, "timings", t);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
     if (s) fprintf(fp, "%s\n", s);
     free(s);
     json_decref(o);
 }
 
-void aas_print_result(FILE *fp, const aas_result_t *r, int json) {
+void aas_print_result(FILE *fp, const aas_result_t *r, int json, int curves) {
     if (json) {
-        aas_print_result_json(fp, r);
+        aas_print_result_json(fp, r, curves);
         return;
     }
     fprintf(fp, "%s %s", r->job_id, aas_status_name(r->status));
@@ -81,7 +109,16 @@ void aas_print_result(FILE *fp, const aas_result_t *r, int json) {
     }
     for (size_t i = 0; i < r->n_outputs; i++) {
         const aas_tensor_t *t = &r->outputs[i];
-        if (t->dtype == AAS_DTYPE_F32 && t->rank == 1) { /* curves, metrics */
+        if (aas_print_is_metrics(t)) {
+            const float *f = t->data;
+            fprintf(fp, " ");
+            for (int k = 0; k < AAS_PRINT_N_METRICS; k++)
+                if (f[k] >= 0) fprintf(fp, " %s=%.6g", aas_print_metric_names[k], (double)f[k]);
+            fputc('\n', fp);
+            continue;
+        }
+        if (aas_print_is_curve(t) && !curves) continue;
+        if (t->dtype == AAS_DTYPE_F32 && t->rank == 1) { /* curves */
             const float *f = t->data;
             fprintf(fp, "  %s:", t->name ? t->name : "output");
             for (int64_t k = 0; k < t->shape[0]; k++)

@@ -11,8 +11,11 @@
 #include "store.h"
 
 /** @brief One result: a summary line, then one line per row (text), or
- *         one JSON object per line (json != 0). */
-void aas_print_result(FILE *fp, const aas_result_t *res, int json);
+ *         one JSON object per line (json != 0).  A training result shows
+ *         its final metrics by name; its per-epoch curves only with
+ *         curves != 0.  JSON floats carry 9 significant digits, which
+ *         round-trip a float32. */
+void aas_print_result(FILE *fp, const aas_result_t *res, int json, int curves);
 
 /** @brief One status record. */
 void aas_print_status(FILE *fp, const char *job_id, const aas_job_info_t *info,

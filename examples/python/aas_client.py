@@ -218,11 +218,12 @@ def tensor_values(t: dict) -> list:
 
 
 def _f32_json(v: float):
-    # The C CLI prints floats with 7 significant digits (jansson
-    # JSON_REAL_PRECISION(7)); do the same so outputs compare equal.
+    # The C CLI prints floats with 9 significant digits (jansson
+    # JSON_REAL_PRECISION(9), enough for a float32 to round-trip); do the
+    # same so outputs compare equal.
     if not math.isfinite(v):
         return None
-    return float("%.7g" % v)
+    return float("%.9g" % v)
 
 
 def result_to_json(r: dict) -> dict:

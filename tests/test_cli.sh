@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# test_cli.sh - aas-producer's promises at the command line, on a real
+# redis-server and the dev broker (no worker needed):
+#   - usage errors exit 2 before anything connects (no server running);
+#   - a job id longer than the id rule is refused, never cut (two long ids
+#     sharing 128 characters used to collide);
+#   - an id in use is refused, unless --idempotent resubmits the same payload;
+#   - a message over client.message.max.bytes (or the dev broker's 1 MiB)
+#     is refused naming the limit, before it is sent;
+#   - `dataset delete` of a missing set fails; kafka-local --version works.
+# Usage: tests/test_cli.sh BUILD_DIR
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+P=$BUILD/producer/aas-producer
+RUN=$(mktemp -d /tmp/aas-cli.XXXXXX)
+FAILS=0 REDIS_PID='' BROKER_PID=''
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+# expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
+expect() {
+  local want=$1 pat=$2; shift 3
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$want: ${*:2:4}"
+  else bad "want exit $want and /$pat/, got $rc: $out (${*})"; fi
+}
+cleanup() {
+  [ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+LONG=$(printf 'a%.0s' $(seq 1 128))
+
+# 1. No servers: usage errors must not wait on a connection.
+NOSERVER=(-X redis.port=1 -X kafka.bootstrap.servers=127.0.0.1:1 -X redis.timeout.ms=60000)
+expect 2 "not a valid id" -- timeout 5 "$P" "${NOSERVER[@]}" submit --model m --values 1 --id "${LONG}x"
+expect 2 "not a valid id" -- timeout 5 "$P" "${NOSERVER[@]}" status "${LONG}y"
+expect 2 "job ids" -- timeout 5 "$P" "${NOSERVER[@]}" wait
+expect 2 "needs --model" -- timeout 5 "$P" "${NOSERVER[@]}" submit --values 1
+expect 2 "exactly one of" -- timeout 5 "$P" "${NOSERVER[@]}" submit --model m
+expect 2 "usage: model" -- timeout 5 "$P" "${NOSERVER[@]}" model bogus
+expect 2 "usage: model set" -- timeout 5 "$P" "${NOSERVER[@]}" model set m
+expect 2 "usage: dataset" -- timeout 5 "$P" "${NOSERVER[@]}" dataset delete
+expect 2 "unknown command" -- timeout 5 "$P" "${NOSERVER[@]}" frobnicate
+expect 2 "refused on the command line" -- timeout 5 "$P" -X kafka.ssl.key.pem=KEY status x
+expect 0 "Apache Kafka [0-9]" -- "$ROOT/tools/kafka-local" --version
+
+# 2. Real Redis and the dev broker.
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
+  >"$RUN/redis.log" 2>&1 & REDIS_PID=$!
+"$BUILD/tools/aas-devbroker" --partitions 2 --bootstrap-file "$RUN/bs" >"$RUN/broker.log" 2>&1 &
+BROKER_PID=$!
+for _ in $(seq 100); do [ -s "$RUN/bs" ] && redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+export AAS_REDIS_PORT=$RPORT AAS_KAFKA_BOOTSTRAP_SERVERS=$(cat "$RUN/bs")
+
+expect 0 "^dup-1$" -- "$P" submit --model m --values 1,2 --id dup-1
+expect 1 "exists \(same payload\).*--idempotent" -- "$P" submit --model m --values 1,2 --id dup-1
+expect 1 "exists with a different payload" -- "$P" submit --model m --values 3,4 --id dup-1
+expect 0 "^dup-1$" -- "$P" submit --model m --values 1,2 --id dup-1 --idempotent
+expect 1 "different payload" -- "$P" submit --model m --values 3,4 --id dup-1 --idempotent
+# The first job's record is untouched: QUEUED, hash of the first payload.
+[ "$(redis-cli -p "$RPORT" hget 'aas:job:{dup-1}' status)" = QUEUED ] && ok "dup-1 QUEUED" || bad "dup-1 not QUEUED"
+# Two ids that share their first 128 characters are both refused (exit 2).
+expect 2 "not a valid id" -- "$P" submit --model m --values 1 --id "${LONG}1"
+expect 2 "not a valid id" -- "$P" submit --model m --values 1 --id "${LONG}2"
+[ "$(redis-cli -p "$RPORT" exists "aas:job:{$LONG}")" = 0 ] && ok "no truncated id stored" || bad "a truncated id was stored"
+# Size limits, before sending.
+python3 -c 'print(",".join(["0.5"] * 300000))' > "$RUN/big.csv"   # ~1.2 MB encoded
+expect 1 "over client.message.max.bytes=1000000" -- "$P" submit --model m --input "$RUN/big.csv"
+expect 1 "over the dev broker's 1048576-byte limit" -- "$P" -X client.message.max.bytes=8000000 submit --model m --input "$RUN/big.csv"
+# Data sets.
+expect 1 "data set nosuch not found" -- "$P" dataset delete nosuch
+
+echo "test_cli: $FAILS failure(s)"
+[ "$FAILS" = 0 ]
