@@ -307,6 +307,22 @@ aas_err_t aas_store_dataset_delete(aas_store_t *st, const char *name,
  * ids), <prefix>scheduler:decisions (list, newest first, 200 kept). */
 
 /** @brief Worker side: publish this worker's heartbeat for ttl_s seconds. */
+/* How Redis keeps its data, as far as it tells (-1 = unknown: CONFIG
+ * refused, as managed services often do). */
+typedef struct {
+    int aof;           /* appendonly yes */
+    int fsync_always;  /* appendfsync always: no acknowledged write is lost */
+    int rdb;           /* a snapshot (save) policy is set */
+} aas_store_persistence_t;
+
+/**
+ * @brief Ask Redis how it persists (INFO persistence; CONFIG GET appendfsync
+ *        and save when allowed).  A worker warns at start when terminal
+ *        writes would not survive a Redis crash (docs/guarantees.md).
+ */
+aas_err_t aas_store_persistence(aas_store_t *st, aas_store_persistence_t *out,
+                                char *errstr, size_t errstr_size);
+
 aas_err_t aas_store_heartbeat(aas_store_t *st, const char *worker_id,
                               const char *json, int ttl_s, char *errstr,
                               size_t errstr_size);

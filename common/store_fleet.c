@@ -171,3 +171,52 @@ aas_err_t aas_store_decisions(aas_store_t *st, size_t max, char ***jsons, size_t
     *n = count;
     return AAS_ERR_OK;
 }
+
+/* The value of "name:" in an INFO section, as an integer; -1 if absent. */
+static long long aas_store_info_int(const char *info, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = info; (p = strstr(p, name)); p += n)
+        if ((p == info || p[-1] == '\n') && p[n] == ':') return strtoll(p + n + 1, NULL, 10);
+    return -1;
+}
+
+aas_err_t aas_store_persistence(aas_store_t *st, aas_store_persistence_t *out,
+                                char *errstr, size_t errstr_size) {
+    aas_store_args_t a;
+    redisReply *r;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "INFO");
+    aas_store_args_add(&a, "persistence");
+    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "INFO persistence", &a, &r,
+                                  errstr, errstr_size);
+    if (err) return err;
+    aas_store_persistence_t p = {.aof = -1, .fsync_always = -1, .rdb = -1};
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        long long aof = aas_store_info_int(r->str, "aof_enabled");
+        p.aof = aof < 0 ? -1 : aof != 0;
+        /* rdb_bgsave_in_progress is always there; a save policy is not in
+         * INFO, so snapshots are read from CONFIG below when allowed. */
+    }
+    freeReplyObject(r);
+    /* CONFIG may be renamed or refused (managed Redis, ACLs): then what
+     * INFO said is all we know. */
+    static const char *keys[] = {"appendfsync", "save"};
+    for (int i = 0; i < 2; i++) {
+        char why[128];
+        aas_store_args_init(&a);
+        aas_store_args_add(&a, "CONFIG");
+        aas_store_args_add(&a, "GET");
+        aas_store_args_add(&a, keys[i]);
+        if (aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "CONFIG GET", &a, &r, why, sizeof(why)))
+            continue;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
+            const char *v = r->element[1]->str;
+            if (i == 0) p.fsync_always = strcmp(v, "always") == 0;
+            else p.rdb = v[0] != '\0';
+        }
+        freeReplyObject(r);
+    }
+    *out = p;
+    return AAS_ERR_OK;
+}

@@ -139,6 +139,33 @@ static void job_happy_path_sets_every_field(void **state) {
                      1);
 }
 
+/* The harness runs Redis durably (appendonly yes, appendfsync always); the
+ * worker warns at start when it is not. */
+static void persistence_is_reported(void **state) {
+    fixture_t *f = *state;
+    aas_store_persistence_t p;
+    assert_int_equal(aas_store_persistence(f->st, &p, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(p.aof, 1);
+    assert_int_equal(p.fsync_always, 1);
+    assert_int_equal(aas_test_redis_cmd(&f->redis, NULL, 0, "CONFIG", "SET", "appendfsync",
+                                        "everysec", NULL),
+                     0);
+    assert_int_equal(aas_store_persistence(f->st, &p, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(p.aof, 1);
+    assert_int_equal(p.fsync_always, 0);
+    assert_int_equal(aas_test_redis_cmd(&f->redis, NULL, 0, "CONFIG", "SET", "appendonly",
+                                        "no", NULL),
+                     0);
+    assert_int_equal(aas_store_persistence(f->st, &p, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(p.aof, 0);
+    /* Back as the other tests expect. */
+    aas_test_redis_cmd(&f->redis, NULL, 0, "CONFIG", "SET", "appendonly", "yes", NULL);
+    aas_test_redis_cmd(&f->redis, NULL, 0, "CONFIG", "SET", "appendfsync", "always", NULL);
+}
+
 static void job_get_unknown_is_not_found(void **state) {
     fixture_t *f = *state;
     aas_job_info_t info;
@@ -1114,6 +1141,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(job_happy_path_sets_every_field),
+        T(persistence_is_reported),
         T(job_get_unknown_is_not_found),
         T(finish_twice_writes_once),
         T(start_after_terminal_returns_it_and_counts_a_skip),

@@ -4,6 +4,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <sched.h>
 #include <stdio.h>
@@ -244,6 +245,40 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
         AAS_LOG(AAS_LOG_WARN, "worker", "heartbeat not written: %s", why);
 }
 
+/* Say at start whether a terminal write survives a Redis crash: only with
+ * appendonly + appendfsync always (docs/guarantees.md).  A warning, not a
+ * refusal: the demo and tests run a throw-away Redis on purpose. */
+static void aas_worker_check_redis(aas_worker_t *w) {
+    char why[256];
+    aas_store_persistence_t p;
+    aas_metric_t *g = aas_metrics_gauge(
+        w->metrics, "aas_worker_redis_durable",
+        "1 if Redis keeps acknowledged writes across a crash (appendonly yes, appendfsync "
+        "always), 0 if not, NaN if it would not say", NULL);
+    if (aas_store_persistence(w->store, &p, why, sizeof(why))) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "redis persistence unknown: %s", why);
+        aas_metric_set(g, NAN);
+        return;
+    }
+    if (p.aof == 1 && p.fsync_always == 1) {
+        aas_metric_set(g, 1);
+        return;
+    }
+    if (p.aof == 1 && p.fsync_always < 0) {
+        AAS_LOG(AAS_LOG_INFO, "worker", "redis appendonly=yes, appendfsync not readable "
+                "(CONFIG refused): results are durable only with appendfsync always");
+        aas_metric_set(g, NAN);
+        return;
+    }
+    aas_metric_set(g, 0);
+    AAS_LOG(AAS_LOG_WARN, "worker", "redis persistence: appendonly=%s appendfsync_always=%s "
+            "snapshots=%s; a Redis crash can lose results whose offsets are committed "
+            "(run redis-server --appendonly yes --appendfsync always; docs/guarantees.md)",
+            p.aof == 1 ? "yes" : p.aof == 0 ? "no" : "?",
+            p.fsync_always == 1 ? "yes" : p.fsync_always == 0 ? "no" : "?",
+            p.rdb == 1 ? "yes" : p.rdb == 0 ? "no" : "?");
+}
+
 /* ---- the loop ---- */
 
 aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
@@ -353,6 +388,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     if ((err = aas_metrics_serve_conf(w->metrics, conf, errstr, errstr_size))) goto fail;
     if ((err = aas_cli_store_new(conf, &w->store, errstr, errstr_size)))
         goto fail;
+    aas_worker_check_redis(w);
     aas_model_cache_conf_t mc = {
         .max_models = (size_t)w->c.cache_size,
         .max_bytes = (size_t)w->c.cache_mb << 20,
