@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "heartbeat.h"
 #include "job.h"
 #include "log.h"
 #include "observe.h"
@@ -207,26 +208,26 @@ static void print_workers(char **hb, size_t n, const char *topic, int json) {
     int64_t now_ms = aas_now_ms();
     printf("\nworkers: %zu live\n", n);
     if (n)
-        printf("  %-24s %-12s %7s %9s %10s %7s %7s  %-9s %s\n", "id", "host", "pid", "rate/s",
-               "done", "failed", "up", "training", "partitions");
+        printf("  %-24s %-12s %7s %9s %10s %7s %7s %7s  %-9s %s\n", "id", "host", "pid",
+               "rate/s", "done", "failed", "up", "metrics", "training", "partitions");
     for (size_t i = 0; i < n; i++) {
+        aas_heartbeat_t b;
         aas_skew_worker_t w;
-        if (aas_skew_worker_parse(hb[i], topic, now_ms, &w)) {
-            printf("  %s\n", hb[i]);
+        if (aas_heartbeat_parse(hb[i], &b, NULL, 0) ||
+            aas_skew_worker_parse(hb[i], topic, now_ms, &w)) {
+            printf("  (unreadable) %s\n", hb[i]);
             continue;
         }
-        char parts[512] = "", up[24] = "?";
+        char parts[512] = "", up[24] = "?", port[16] = "-";
         size_t used = 0;
         for (size_t k = 0; k < w.n_partitions && used + 16 < sizeof(parts); k++)
             used += (size_t)snprintf(parts + used, sizeof(parts) - used, "%s%d", k ? "," : "",
                                      (int)w.partitions[k]);
         if (w.uptime_s >= 0) snprintf(up, sizeof(up), "%.0fs", w.uptime_s);
-        json_t *o = json_loads(hb[i], 0, NULL);
-        const char *training = o ? json_string_value(json_object_get(o, "training")) : NULL;
-        printf("  %-24s %-12s %7d %9.1f %10llu %7llu %7s  %-9s %s\n", w.id, w.host, w.pid,
-               w.rate, (unsigned long long)w.done, (unsigned long long)w.failed, up,
-               training ? training : "-", w.n_partitions ? parts : "-");
-        json_decref(o);
+        if (b.metrics_port > 0) snprintf(port, sizeof(port), "%d", b.metrics_port);
+        printf("  %-24s %-12s %7d %9.1f %10llu %7llu %7s %7s  %-9s %s\n", b.id, b.host, b.pid,
+               b.rate, (unsigned long long)b.done, (unsigned long long)b.failed, up, port,
+               b.training[0] ? b.training : "-", w.n_partitions ? parts : "-");
     }
 }
 
@@ -302,9 +303,8 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
     if (have_hb) {
         completion = 0;
         for (size_t i = 0; i < nhb; i++) {
-            json_t *w = json_loads(hb[i], 0, NULL);
-            completion += json_number_value(json_object_get(w, "rate"));
-            json_decref(w);
+            aas_heartbeat_t b;
+            if (!aas_heartbeat_parse(hb[i], &b, NULL, 0) && b.rate > 0) completion += b.rate;
         }
     }
     for (int i = 0; i < 2; i++) {

@@ -9,6 +9,8 @@
  */
 #include "skew.h"
 
+#include "heartbeat.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -45,47 +47,19 @@ const char *aas_skew_kind_name(aas_skew_kind_t kind) {
 
 int aas_skew_worker_parse(const char *json, const char *topic, int64_t now_ms,
                           aas_skew_worker_t *w) {
+    aas_heartbeat_t hb;
     memset(w, 0, sizeof(*w));
-    json_t *o = json ? json_loads(json, 0, NULL) : NULL;
-    const char *id = o ? json_string_value(json_object_get(o, "id")) : NULL;
-    if (!id || !*id) {
-        json_decref(o);
-        return -1;
-    }
-    snprintf(w->id, sizeof(w->id), "%s", id);
-    const char *host = json_string_value(json_object_get(o, "host"));
-    snprintf(w->host, sizeof(w->host), "%s", host ? host : "");
-    w->pid = (int)json_integer_value(json_object_get(o, "pid"));
-    json_t *rate = json_object_get(o, "rate");
-    w->rate = json_is_number(rate) ? json_number_value(rate) : -1;
-    json_t *started = json_object_get(o, "started_ms");
-    w->uptime_s = json_is_integer(started) && json_integer_value(started) > 0
-                      ? (double)(now_ms - (int64_t)json_integer_value(started)) / 1000.0
-                      : -1;
-    json_t *training = json_object_get(o, "training");
-    w->training = training && !json_is_null(training);
-    w->done = (uint64_t)json_integer_value(json_object_get(o, "done"));
-    w->failed = (uint64_t)json_integer_value(json_object_get(o, "failed"));
-    /* "topic/p,topic/p,...": topic names may hold '.', '_' and '-' but no
-     * '/' or ',', so the last '/' of a field splits it. */
-    const char *parts = json_string_value(json_object_get(o, "partitions"));
-    size_t tlen = strlen(topic);
-    for (const char *f = parts; f && *f && w->n_partitions < AAS_SKEW_WORKER_PARTS;) {
-        const char *end = strchr(f, ',');
-        size_t len = end ? (size_t)(end - f) : strlen(f);
-        const char *slash = NULL;
-        for (const char *q = f; q < f + len; q++)
-            if (*q == '/') slash = q;
-        if (slash && (size_t)(slash - f) == tlen && !strncmp(f, topic, tlen) &&
-            slash + 1 < f + len) {
-            char *num_end = NULL;
-            long p = strtol(slash + 1, &num_end, 10);
-            if (num_end == f + len && p >= 0 && p <= INT32_MAX)
-                w->partitions[w->n_partitions++] = (int32_t)p;
-        }
-        f = end ? end + 1 : NULL;
-    }
-    json_decref(o);
+    if (aas_heartbeat_parse(json, &hb, NULL, 0)) return -1;
+    snprintf(w->id, sizeof(w->id), "%s", hb.id);
+    snprintf(w->host, sizeof(w->host), "%s", hb.host);
+    w->pid = hb.pid;
+    w->rate = hb.rate;
+    w->uptime_s = hb.started_ms > 0 ? (double)(now_ms - hb.started_ms) / 1000.0 : -1;
+    w->training = hb.training[0] != '\0';
+    w->done = hb.done;
+    w->failed = hb.failed;
+    w->n_partitions = aas_heartbeat_partitions(&hb, topic, w->partitions,
+                                               AAS_SKEW_WORKER_PARTS);
     return 0;
 }
 

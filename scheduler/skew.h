@@ -30,9 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "job.h"
 #include "observe.h"
 
-#define AAS_SKEW_ID_MAX 128
+#define AAS_SKEW_ID_MAX (AAS_ID_MAX + 1)
 #define AAS_SKEW_WORKER_PARTS 256
 
 typedef struct {

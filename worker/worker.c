@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "consumer.h"
 #include "dlq.h"
+#include "heartbeat.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
@@ -110,6 +111,7 @@ struct aas_worker_s {
     int64_t trainer_retry_at_us;
     /* Heartbeat: when the next is due, and the counts at the last one. */
     int64_t hb_period_us, hb_next_us, hb_last_us, started_ms;
+    int metrics_port;           /* reported in the heartbeat; 0 none */
     uint64_t hb_last_done;
     size_t n_slots;             /* the most messages a window may hold */
     /* Prometheus metrics (docs/metrics.md); served when metrics.port > 0. */
@@ -223,25 +225,20 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
     w->hb_last_us = now;
     w->hb_last_done = c.done + c.failed;
     w->hb_next_us = now + w->hb_period_us;
-    char parts[1024];
-    aas_consumer_assignment(w->consumer, parts, sizeof(parts));
-    char host[64] = "";
-    gethostname(host, sizeof(host) - 1);
-    host[strcspn(host, "\"\\")] = '\0';
+    aas_heartbeat_t hb = {.pid = (int)getpid(), .started_ms = w->started_ms,
+                          .ts_ms = aas_now_ms(), .done = c.done, .failed = c.failed,
+                          .skipped = c.skipped, .dlq = c.dlq,
+                          .retries = aas_consumer_retries(w->consumer), .rate = rate,
+                          .metrics_port = w->metrics_port};
+    snprintf(hb.id, sizeof(hb.id), "%s", w->id);
+    snprintf(hb.training, sizeof(hb.training), "%s", w->trainer ? w->train_item.job_id : "");
+    aas_consumer_assignment(w->consumer, hb.partitions, sizeof(hb.partitions));
+    gethostname(hb.host, sizeof(hb.host) - 1);
     char json[2048];
-    snprintf(json, sizeof(json),
-             "{\"id\":\"%s\",\"host\":\"%s\",\"pid\":%d,\"started_ms\":%lld,"
-             "\"done\":%llu,\"failed\":%llu,\"skipped\":%llu,\"dlq\":%llu,"
-             "\"retries\":%llu,\"rate\":%.3f,\"training\":%s%s%s,"
-             "\"partitions\":\"%s\",\"ts_ms\":%lld}",
-             w->id, host, (int)getpid(), (long long)w->started_ms,
-             c.done, c.failed, c.skipped, c.dlq,
-             aas_consumer_retries(w->consumer), rate, w->trainer ? "\"" : "",
-             w->trainer ? w->train_item.job_id : "null", w->trainer ? "\"" : "",
-             parts, (long long)aas_now_ms());
     char why[256];
     int ttl = (int)(3 * w->hb_period_us / 1000000) + 1;
-    if (aas_store_heartbeat(w->store, w->id, json, ttl, why, sizeof(why)))
+    if (aas_heartbeat_format(&hb, json, sizeof(json), why, sizeof(why)) ||
+        aas_store_heartbeat(w->store, w->id, json, ttl, why, sizeof(why)))
         AAS_LOG(AAS_LOG_WARN, "worker", "heartbeat not written: %s", why);
 }
 
@@ -386,6 +383,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     if ((err = aas_codec_new(&w->codec, errstr, errstr_size))) goto fail;
     if ((err = aas_metrics_new(&w->metrics, errstr, errstr_size))) goto fail;
     if ((err = aas_metrics_serve_conf(w->metrics, conf, errstr, errstr_size))) goto fail;
+    w->metrics_port = (int)aas_conf_get_int(conf, "metrics.port");
     if ((err = aas_cli_store_new(conf, &w->store, errstr, errstr_size)))
         goto fail;
     aas_worker_check_redis(w);

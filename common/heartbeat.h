@@ -1,0 +1,59 @@
+/*
+ * heartbeat.h - the worker's heartbeat record: the one definition of what a
+ * worker tells the fleet about itself, written by the worker (format) and
+ * read by the scheduler and `aas-scheduler status` (parse).  The record is
+ * JSON in Redis (docs/redis.md, "Workers"); storing it is store.h's.
+ *
+ * Plain values, no allocation; thread-safe.
+ */
+#ifndef AAS_HEARTBEAT_H
+#define AAS_HEARTBEAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "job.h"
+
+#define AAS_HEARTBEAT_PARTS_MAX 1024   /* bytes of the partitions list */
+
+typedef struct {
+    char id[AAS_ID_MAX + 1];       /* the worker id */
+    char host[64];
+    int pid;
+    int64_t started_ms;            /* unix ms the worker started */
+    int64_t ts_ms;                 /* unix ms of this beat */
+    uint64_t done, failed, skipped, dlq, retries;  /* counts since start */
+    double rate;                   /* jobs/s finished since the last beat;
+                                    * < 0 unknown */
+    char training[AAS_ID_MAX + 1]; /* the training job it runs, or "" */
+    char partitions[AAS_HEARTBEAT_PARTS_MAX]; /* "topic/p,topic/p" held */
+    int metrics_port;              /* where it serves /metrics; 0 none */
+} aas_heartbeat_t;
+
+/**
+ * @brief The record as JSON (escaped) into buf.
+ * @return AAS_ERR_INVAL for an invalid id, AAS_ERR_TOO_LARGE if it does not
+ *         fit size, with errstr.
+ */
+aas_err_t aas_heartbeat_format(const aas_heartbeat_t *hb, char *buf, size_t size,
+                               char *errstr, size_t errstr_size);
+
+/**
+ * @brief Read a record.  Missing counts read as 0, a missing rate as
+ *        unknown (-1), missing text as "".
+ * @return AAS_ERR_DECODE (not JSON, no valid id, a field of the wrong type
+ *         or too long) with errstr; *out is written only on success.
+ */
+aas_err_t aas_heartbeat_parse(const char *json, aas_heartbeat_t *out, char *errstr,
+                              size_t errstr_size);
+
+/**
+ * @brief The partitions of `topic` the worker holds, from hb->partitions
+ *        (topic names have no '/' or ','): at most max into out.
+ * @return how many were written.
+ */
+size_t aas_heartbeat_partitions(const aas_heartbeat_t *hb, const char *topic,
+                                int32_t *out, size_t max);
+
+#endif

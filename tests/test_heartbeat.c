@@ -1,0 +1,104 @@
+/* test_heartbeat.c - the worker heartbeat record: what the worker writes
+ * the scheduler reads back exactly; bad records are refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "heartbeat.h"
+
+static void a_record_round_trips(void **state) {
+    aas_heartbeat_t hb = {.pid = 42, .started_ms = 1700000000000, .ts_ms = 1700000005000,
+                          .done = 10, .failed = 2, .skipped = 1, .dlq = 3, .retries = 4,
+                          .rate = 12.5, .metrics_port = 9101};
+    strcpy(hb.id, "w-1");
+    strcpy(hb.host, "host \"quoted\" \\ name");
+    strcpy(hb.training, "train-7");
+    strcpy(hb.partitions, "aas.jobs.infer/0,aas.jobs.infer/3,aas.jobs.train/1");
+    char buf[2048], why[256];
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_OK);
+    aas_heartbeat_t back;
+    assert_int_equal(aas_heartbeat_parse(buf, &back, why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(back.id, "w-1");
+    assert_string_equal(back.host, hb.host);
+    assert_string_equal(back.training, "train-7");
+    assert_string_equal(back.partitions, hb.partitions);
+    assert_int_equal(back.pid, 42);
+    assert_int_equal(back.started_ms, hb.started_ms);
+    assert_int_equal(back.ts_ms, hb.ts_ms);
+    assert_int_equal(back.done, 10);
+    assert_int_equal(back.failed, 2);
+    assert_int_equal(back.skipped, 1);
+    assert_int_equal(back.dlq, 3);
+    assert_int_equal(back.retries, 4);
+    assert_int_equal(back.metrics_port, 9101);
+    assert_true(back.rate > 12.49 && back.rate < 12.51);
+    int32_t p[8];
+    assert_int_equal(aas_heartbeat_partitions(&back, "aas.jobs.infer", p, 8), 2);
+    assert_int_equal(p[0], 0);
+    assert_int_equal(p[1], 3);
+    assert_int_equal(aas_heartbeat_partitions(&back, "aas.jobs.train", p, 8), 1);
+    assert_int_equal(aas_heartbeat_partitions(&back, "aas.jobs", p, 8), 0);
+}
+
+/* The record written by workers before this module (a fixed string format)
+ * still reads, with no metrics port and no training job. */
+static void an_older_record_reads(void **state) {
+    const char *old = "{\"id\":\"vm-1\",\"host\":\"vm\",\"pid\":7,\"started_ms\":1,"
+                      "\"done\":5,\"failed\":0,\"skipped\":0,\"dlq\":0,\"retries\":0,"
+                      "\"rate\":1.500,\"training\":null,\"partitions\":\"t/1\",\"ts_ms\":2}";
+    aas_heartbeat_t hb;
+    assert_int_equal(aas_heartbeat_parse(old, &hb, NULL, 0), AAS_ERR_OK);
+    assert_string_equal(hb.id, "vm-1");
+    assert_string_equal(hb.training, "");
+    assert_int_equal(hb.metrics_port, 0);
+    assert_int_equal(hb.done, 5);
+}
+
+static void bad_records_are_refused(void **state) {
+    const char *bad[] = {
+        "", "not json", "[1,2]", "{}", "{\"id\":\"\"}", "{\"id\":\"-x\"}",
+        "{\"id\":\"w\",\"done\":-1}", "{\"id\":\"w\",\"done\":\"5\"}",
+        "{\"id\":\"w\",\"rate\":\"fast\"}", "{\"id\":\"w\",\"metrics_port\":70000}",
+        "{\"id\":\"w\",\"host\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+        "{\"id\":\"w\",\"pid\":1", NULL};
+    char why[256];
+    for (int i = 0; bad[i]; i++) {
+        aas_heartbeat_t hb;
+        memset(&hb, 0x5a, sizeof(hb));
+        assert_int_equal(aas_heartbeat_parse(bad[i], &hb, why, sizeof(why)), AAS_ERR_DECODE);
+        assert_non_null(strstr(why, "heartbeat"));
+        assert_int_equal((unsigned char)hb.id[0], 0x5a); /* untouched */
+    }
+    assert_int_equal(aas_heartbeat_parse(NULL, NULL, why, sizeof(why)), AAS_ERR_DECODE);
+}
+
+static void format_refuses_what_it_cannot_write(void **state) {
+    aas_heartbeat_t hb = {0};
+    char buf[64], why[256];
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_INVAL); /* no id */
+    strcpy(hb.id, "w");
+    memset(hb.partitions, 'p', sizeof(hb.partitions) - 1);
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_TOO_LARGE);
+    memset(hb.partitions, 0, sizeof(hb.partitions));
+    strcpy(hb.host, "bad \xff utf8");
+    char big[2048];
+    assert_int_equal(aas_heartbeat_format(&hb, big, sizeof(big), why, sizeof(why)),
+                     AAS_ERR_INVAL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_record_round_trips),
+        cmocka_unit_test(an_older_record_reads),
+        cmocka_unit_test(bad_records_are_refused),
+        cmocka_unit_test(format_refuses_what_it_cannot_write),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
