@@ -84,13 +84,4 @@ aas_err_t aas_observer_oldest(aas_observer_t *o, const char *topic,
 double aas_observe_oldest_age_s(const aas_partition_lag_t *parts, size_t n,
                                 int64_t now_ms, int *partial);
 
-/**
- * @brief Grow topic to `partitions` partitions (Admin API CreatePartitions).
- * @return AAS_ERR_INVAL when the broker refuses or does not support it
- *         (the dev broker cannot add partitions), AAS_ERR_KAFKA/TIMEOUT on
- *         transient failures.
- */
-aas_err_t aas_observer_grow(aas_observer_t *o, const char *topic, int partitions,
-                            int timeout_ms, char *errstr, size_t errstr_size);
-
 #endif

@@ -18,20 +18,6 @@
 /* Tolerance when rounding ratios that are integers on paper. */
 #define AAS_POLICY_EPS 1e-9
 
-void aas_policy_conf_default(aas_policy_conf_t *c) {
-    *c = (aas_policy_conf_t){.min_workers = 1,
-                             .max_workers = 8,
-                             .partitions = 0, /* unknown until measured */
-                             .can_grow_partitions = 0,
-                             .lag_threshold = 100,
-                             .target_drain_s = 10,
-                             .target_queue_age_s = 5,
-                             .headroom = 1.2,
-                             .scale_down_window_s = 60,
-                             .cooldown_s = 15,
-                             .max_step_down = 1};
-}
-
 void aas_policy_state_init(aas_policy_state_t *s) {
     *s = (aas_policy_state_t){.last_up_s = -1, .last_down_s = -1, .lower_since_s = -1,
                               .window_max = 0};

@@ -42,9 +42,6 @@ typedef struct {
     int max_step_down;             /* workers removed per decision (1) */
 } aas_policy_conf_t;
 
-/** @brief Fill every field with its default (above).  Thread-safe. */
-void aas_policy_conf_default(aas_policy_conf_t *c);
-
 /* One observation.  Negative (or NaN/Inf) means unknown, never zero. */
 typedef struct {
     double now_s;                    /* monotonic seconds, >= 0 */

@@ -13,6 +13,7 @@
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
+#include "grow.h"
 #include "observe.h"
 #include "policy.h"
 #include "skew.h"
@@ -20,74 +21,110 @@
 
 const aas_conf_def_t aas_scheduler_conf_defs[] = {
     {"worker.group", AAS_CONF_STR, "aas-workers", 0, 0, 0,
-     "Kafka consumer group of the fleet"},
+     "Kafka consumer group of the fleet",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, group)},
     {"scheduler.timeout.ms", AAS_CONF_INT, "10000", 100, 600000, 0,
-     "Timeout of each Kafka query"},
+     "Timeout of each Kafka query",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, timeout_ms)},
     {"scheduler.interval.ms", AAS_CONF_INT, "2000", 100, 600000, 0,
-     "Time between decisions"},
-    {"scheduler.min", AAS_CONF_INT, "1", 0, 256, 0, "Fewest workers"},
-    {"scheduler.max", AAS_CONF_INT, "8", 1, 256, 0, "Most workers"},
+     "Time between decisions",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, interval_ms)},
+    {"scheduler.min", AAS_CONF_INT, "1", 0, 256, 0, "Fewest workers",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, min)},
+    {"scheduler.max", AAS_CONF_INT, "8", 1, 256, 0, "Most workers",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, max)},
     {"scheduler.lag.threshold", AAS_CONF_INT, "100", 1, 1000000000, 0,
-     "Queued jobs one worker may have (the fallback rule, as KEDA's)"},
+     "Queued jobs one worker may have (the fallback rule, as KEDA's)",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, lag_threshold)},
     {"scheduler.drain.s", AAS_CONF_INT, "10", 1, 86400, 0,
-     "Drain a backlog within this many seconds"},
+     "Drain a backlog within this many seconds",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, drain_s)},
     {"scheduler.down.window.s", AAS_CONF_INT, "60", 0, 86400, 0,
-     "Scale down only after less was needed for this long"},
+     "Scale down only after less was needed for this long",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, down_window_s)},
     {"scheduler.cooldown.s", AAS_CONF_INT, "15", 0, 86400, 0,
-     "After a change: no scale-down (and no queue-age scale-up) for this long"},
+     "After a change: no scale-down (and no queue-age scale-up) for this long",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, cooldown_s)},
     {"scheduler.down.step", AAS_CONF_INT, "1", 1, 256, 0,
-     "Most workers removed by one decision"},
+     "Most workers removed by one decision",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, down_step)},
     {"scheduler.headroom.pct", AAS_CONF_INT, "20", 0, 1000, 0,
-     "Capacity kept above the measured arrival rate, in percent"},
+     "Capacity kept above the measured arrival rate, in percent",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, headroom_pct)},
     {"scheduler.age.target.s", AAS_CONF_INT, "5", 1, 86400, 0,
-     "Oldest queued job's age above which capacity is added"},
+     "Oldest queued job's age above which capacity is added",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, age_target_s)},
     {"scheduler.age.timeout.ms", AAS_CONF_INT, "1000", 10, 60000, 0,
-     "Time allowed to read the oldest queued job of each lagging partition"},
+     "Time allowed to read the oldest queued job of each lagging partition",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, age_timeout_ms)},
     {"scheduler.busy.age.ms", AAS_CONF_INT, "2000", 0, 600000, 0,
      "A worker whose partition's oldest job waited this long is busy: its "
-     "rate is taken as what one worker can do"},
+     "rate is taken as what one worker can do",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, busy_age_ms)},
     {"scheduler.inflight.ms", AAS_CONF_INT, "1500", 0, 600000, 0,
      "A partition whose oldest job waited less than this has jobs in flight, "
-     "not a backlog (workers commit offsets every second)"},
+     "not a backlog (workers commit offsets every second)",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, inflight_ms)},
     {"scheduler.skew.restart", AAS_CONF_BOOL, "true", 0, 0, 0,
      "Restart a slow worker, or one holding several hot partitions (local "
-     "actuator); false: only log the finding"},
+     "actuator); false: only log the finding",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, skew_restart)},
     {"scheduler.skew.window.s", AAS_CONF_INT, "20", 0, 86400, 0,
-     "A skew finding must hold this long before it is acted on"},
+     "A skew finding must hold this long before it is acted on",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, skew_window_s)},
     {"scheduler.skew.cooldown.s", AAS_CONF_INT, "120", 0, 86400, 0,
-     "At most one skew action (restart or report) per this many seconds"},
+     "At most one skew action (restart or report) per this many seconds",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, skew_cooldown_s)},
     {"scheduler.skew.slow.pct", AAS_CONF_INT, "50", 1, 100, 0,
-     "A worker is slow below this percentage of the others' median rate"},
+     "A worker is slow below this percentage of the others' median rate",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, skew_slow_pct)},
     {"scheduler.skew.lag", AAS_CONF_INT, "100", 1, 1000000000, 0,
-     "Queued jobs from which a partition or worker counts as behind"},
+     "Queued jobs from which a partition or worker counts as behind",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, skew_lag)},
     {"scheduler.skew.warmup.s", AAS_CONF_INT, "30", 0, 86400, 0,
-     "Workers younger than this are not judged slow"},
+     "Workers younger than this are not judged slow",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, skew_warmup_s)},
+    {"scheduler.skew.age.s", AAS_CONF_INT, "5", 0, 86400, 0,
+     "A partition whose oldest queued job is younger than this is not behind",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, skew_age_s)},
+    {"scheduler.skew.key.pct", AAS_CONF_INT, "200", 100, 100000, 0,
+     "A hot partition receiving more than this percentage of the median partition's "
+     "arrivals is hot by its keys (else its worker is slow)",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, skew_key_pct)},
     {"scheduler.grow.partitions", AAS_CONF_BOOL, "false", 0, 0, 0,
      "Add partitions (CreatePartitions) when more workers than partitions "
-     "are needed, up to scheduler.max"},
+     "are needed, up to scheduler.max",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, grow_partitions)},
     {"scheduler.actuator", AAS_CONF_STR, "local", 0, 0, 0,
-     "local (spawn aas-worker here) or command (run scheduler.command)"},
+     "local (spawn aas-worker here) or command (run scheduler.command)",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, actuator)},
     {"scheduler.worker.bin", AAS_CONF_STR, "aas-worker", 0, 0, 0,
-     "Worker program the local actuator starts (PATH is searched)"},
+     "Worker program the local actuator starts (PATH is searched)",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, worker_bin)},
     {"scheduler.worker.prefix", AAS_CONF_STR, "sched", 0, 0, 0,
-     "Prefix of the worker ids the local actuator gives"},
+     "Prefix of the worker ids the local actuator gives",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, worker_prefix)},
     {"scheduler.worker.logdir", AAS_CONF_STR, NULL, 0, 0, 0,
-     "Directory for the local workers' logs (unset: discarded)"},
+     "Directory for the local workers' logs (unset: discarded)",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, worker_logdir)},
     {"scheduler.command", AAS_CONF_STR, NULL, 0, 0, 0,
-     "Command actuator: shell command run with AAS_DESIRED_WORKERS set"},
+     "Command actuator: shell command run with AAS_DESIRED_WORKERS set",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, command)},
     AAS_METRICS_CONF_ROWS,
     AAS_CONF_END};
 
 typedef struct {
     const aas_conf_t *conf;
+    aas_scheduler_conf_t c;  /* parsed once */
+    const char *topic;       /* topic.infer */
     aas_observer_t *obs;
+    aas_grow_t *grow;        /* partition growth (scheduler.grow.partitions) */
     aas_store_t *st;
     aas_actuator_t *act;
     aas_policy_conf_t pc;
     aas_policy_state_t ps;
     aas_skew_conf_t kc;
     aas_skew_state_t ks;
-    int skew_restart;        /* scheduler.skew.restart */
     aas_metrics_t *metrics;  /* GET /metrics when metrics.port > 0 */
     aas_metric_t *m_live, *m_desired, *m_up, *m_down, *m_restart;
     aas_metric_t *m_oldest, *m_arrival, *m_service;
@@ -112,6 +149,35 @@ typedef struct {
                                   * unknown or nothing queued */
 } aas_sched_view_t;
 
+void aas_scheduler_policy_conf(const aas_scheduler_conf_t *c, aas_policy_conf_t *pc,
+                               aas_skew_conf_t *kc) {
+    *pc = (aas_policy_conf_t){
+        .min_workers = (int)c->min, .max_workers = (int)c->max,
+        .partitions = 0, /* unknown until measured */
+        .can_grow_partitions = c->grow_partitions,
+        .lag_threshold = (double)c->lag_threshold, .target_drain_s = (double)c->drain_s,
+        .target_queue_age_s = (double)c->age_target_s,
+        .headroom = 1.0 + (double)c->headroom_pct / 100.0,
+        .scale_down_window_s = (double)c->down_window_s, .cooldown_s = (double)c->cooldown_s,
+        .max_step_down = (int)c->down_step};
+    *kc = (aas_skew_conf_t){
+        .window_s = (double)c->skew_window_s, .cooldown_s = (double)c->skew_cooldown_s,
+        .slow_ratio = (double)c->skew_slow_pct / 100.0, .min_lag = c->skew_lag,
+        .min_age_s = (double)c->skew_age_s, .warmup_s = (double)c->skew_warmup_s,
+        .key_factor = (double)c->skew_key_pct / 100.0};
+}
+
+aas_err_t aas_scheduler_policy_defaults(aas_policy_conf_t *pc, aas_skew_conf_t *kc) {
+    aas_conf_t *conf;
+    aas_err_t err = aas_conf_new(aas_scheduler_conf_defs, &conf);
+    if (err) return err;
+    aas_scheduler_conf_t c;
+    aas_conf_fill(conf, &c);
+    aas_scheduler_policy_conf(&c, pc, kc);
+    aas_conf_destroy(conf);
+    return AAS_ERR_OK;
+}
+
 static double aas_sched_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -134,7 +200,7 @@ static void aas_sched_workers(aas_sched_t *s, aas_sched_view_t *v) {
         aas_store_list_free(hb, n);
         return;
     }
-    const char *topic = aas_conf_get(s->conf, "topic.infer");
+    const char *topic = s->topic;
     int64_t now_ms = aas_now_ms();
     v->live = 0;
     for (size_t i = 0; i < n; i++) {
@@ -200,8 +266,8 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
     char why[512];
     *o = (aas_policy_obs_t){.now_s = now, .lag = -1, .arrival_rate = -1,
                             .service_rate_per_worker = -1, .oldest_age_s = -1};
-    const char *topic = aas_conf_get(s->conf, "topic.infer");
-    int timeout = (int)aas_conf_get_int(s->conf, "scheduler.timeout.ms");
+    const char *topic = s->topic;
+    int timeout = (int)s->c.timeout_ms;
     if (aas_observer_lag(s->obs, topic, timeout, &v->parts, &v->n_parts, why,
                          sizeof(why)) == AAS_ERR_OK) {
         int64_t lag = 0, high = 0;
@@ -230,7 +296,7 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
         /* A lower bound of the age is safe to pass: the age only ever adds
          * capacity, never removes it. */
         if (aas_observer_oldest(s->obs, topic, v->parts, v->n_parts,
-                                (int)aas_conf_get_int(s->conf, "scheduler.age.timeout.ms"),
+                                (int)s->c.age_timeout_ms,
                                 why, sizeof(why)))
             AAS_LOG(AAS_LOG_WARN, "scheduler", "oldest queued job unknown: %s", why);
         o->oldest_age_s = aas_observe_oldest_age_s(v->parts, v->n_parts, aas_now_ms(),
@@ -256,7 +322,7 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
         aas_skew_obs_t bo = {.parts = v->parts, .age_s = v->ages, .n_parts = v->n_parts,
                              .workers = v->workers, .n_workers = (size_t)v->live};
         double per = aas_skew_busy_rate(
-            &bo, (double)aas_conf_get_int(s->conf, "scheduler.busy.age.ms") / 1000.0,
+            &bo, (double)s->c.busy_age_ms / 1000.0,
             5.0 /* s: the first heartbeats include loading the model */);
         if (per > 0) s->service = s->service <= 0 ? per : 0.5 * s->service + 0.5 * per;
     }
@@ -268,7 +334,7 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
      * backlog to drain.  Where the age is unknown the lag counts in full
      * (that errs towards more workers, never fewer). */
     if (o->lag > 0 && v->ages) {
-        double inflight_s = (double)aas_conf_get_int(s->conf, "scheduler.inflight.ms") / 1000.0;
+        double inflight_s = (double)s->c.inflight_ms / 1000.0;
         int64_t queued = 0;
         for (size_t i = 0; i < v->n_parts; i++)
             if (v->parts[i].lag > 0 && !(v->ages[i] >= 0 && v->ages[i] < inflight_s))
@@ -283,13 +349,14 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
 static int aas_sched_scale(aas_sched_t *s, const aas_sched_view_t *v,
                            const aas_policy_obs_t *o) {
     char why[512];
-    const char *topic = aas_conf_get(s->conf, "topic.infer");
-    int timeout = (int)aas_conf_get_int(s->conf, "scheduler.timeout.ms");
+    const char *topic = s->topic;
     aas_policy_decision_t d;
     aas_policy_decide(&s->pc, o, &s->ps, &d);
-    if (d.want_partitions > s->pc.partitions && s->pc.can_grow_partitions) {
-        aas_err_t gerr = aas_observer_grow(s->obs, topic, d.want_partitions, timeout, why,
-                                           sizeof(why));
+    if (d.want_partitions > s->pc.partitions && s->pc.can_grow_partitions && s->grow) {
+        /* The policy's second action: more partitions, so that more
+         * workers than partitions have something to consume. */
+        aas_err_t gerr = aas_grow_partitions(s->grow, topic, d.want_partitions,
+                                             (int)s->c.timeout_ms, why, sizeof(why));
         AAS_LOG(gerr ? AAS_LOG_WARN : AAS_LOG_INFO, "scheduler",
                 "grow topic=%s partitions=%d->%d%s%s", topic, s->pc.partitions,
                 d.want_partitions, gerr ? " error=" : " done", gerr ? why : "");
@@ -350,7 +417,7 @@ static void aas_sched_rebalance(aas_sched_t *s, const aas_sched_view_t *v, doubl
     aas_err_t err = AAS_ERR_OK;
     const char *action = "report";
     if (d.action == AAS_SKEW_RESTART) {
-        if (s->skew_restart) {
+        if (s->c.skew_restart) {
             action = "restart";
             aas_metric_inc(s->m_restart, 1);
             err = s->act->ops->restart(s->act, d.worker, why, sizeof(why));
@@ -372,7 +439,7 @@ static void aas_sched_rebalance(aas_sched_t *s, const aas_sched_view_t *v, doubl
 /* What this tick measured, for Prometheus.  Unknown is NaN, never 0. */
 static void aas_sched_export(aas_sched_t *s, const aas_sched_view_t *v,
                              const aas_policy_obs_t *o) {
-    const char *topic = aas_conf_get(s->conf, "topic.infer");
+    const char *topic = s->topic;
     for (size_t i = 0; i < v->n_parts; i++) {
         char labels[320];
         /* Topic names are [a-zA-Z0-9._-]: nothing to escape. */
@@ -405,33 +472,19 @@ static void aas_sched_tick(aas_sched_t *s) {
 
 aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
                             char *errstr, size_t errstr_size) {
-    aas_sched_t s = {.conf = conf, .arrival = -1, .service = -1};
-    aas_policy_conf_default(&s.pc);
-    s.pc.min_workers = (int)aas_conf_get_int(conf, "scheduler.min");
-    s.pc.max_workers = (int)aas_conf_get_int(conf, "scheduler.max");
-    s.pc.lag_threshold = (double)aas_conf_get_int(conf, "scheduler.lag.threshold");
-    s.pc.target_drain_s = (double)aas_conf_get_int(conf, "scheduler.drain.s");
-    s.pc.scale_down_window_s = (double)aas_conf_get_int(conf, "scheduler.down.window.s");
-    s.pc.cooldown_s = (double)aas_conf_get_int(conf, "scheduler.cooldown.s");
-    s.pc.max_step_down = (int)aas_conf_get_int(conf, "scheduler.down.step");
-    s.pc.headroom = 1.0 + (double)aas_conf_get_int(conf, "scheduler.headroom.pct") / 100.0;
-    s.pc.can_grow_partitions = (int)aas_conf_get_int(conf, "scheduler.grow.partitions");
-    s.pc.target_queue_age_s = (double)aas_conf_get_int(conf, "scheduler.age.target.s");
-    aas_skew_conf_default(&s.kc);
-    s.kc.window_s = (double)aas_conf_get_int(conf, "scheduler.skew.window.s");
-    s.kc.cooldown_s = (double)aas_conf_get_int(conf, "scheduler.skew.cooldown.s");
-    s.kc.slow_ratio = (double)aas_conf_get_int(conf, "scheduler.skew.slow.pct") / 100.0;
-    s.kc.min_lag = aas_conf_get_int(conf, "scheduler.skew.lag");
-    s.kc.warmup_s = (double)aas_conf_get_int(conf, "scheduler.skew.warmup.s");
-    s.skew_restart = (int)aas_conf_get_int(conf, "scheduler.skew.restart");
+    aas_sched_t s = {.conf = conf, .arrival = -1, .service = -1,
+                     .topic = aas_conf_get(conf, "topic.infer")};
+    aas_conf_fill(conf, &s.c);
+    aas_scheduler_policy_conf(&s.c, &s.pc, &s.kc);
     aas_skew_state_init(&s.ks);
     if (s.pc.min_workers > s.pc.max_workers)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "scheduler.min (%d) is above scheduler.max (%d)",
                            s.pc.min_workers, s.pc.max_workers);
     aas_policy_state_init(&s.ps);
-    aas_err_t err = aas_observer_new(conf, aas_conf_get(conf, "worker.group"), &s.obs,
-                                     errstr, errstr_size);
+    aas_err_t err = aas_observer_new(conf, s.c.group, &s.obs, errstr, errstr_size);
+    if (!err && s.pc.can_grow_partitions)
+        err = aas_grow_new(conf, &s.grow, errstr, errstr_size);
     if (!err) err = aas_cli_store_new(conf, &s.st, errstr, errstr_size);
     if (!err) err = aas_actuator_new(conf, &s.act, errstr, errstr_size);
     if (!err) err = aas_metrics_new(&s.metrics, errstr, errstr_size);
@@ -465,7 +518,7 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
         /* Start at the minimum at once, then follow the load. */
         if (s.act->ops->current(s.act) == 0 && s.pc.min_workers > 0)
             s.act->ops->apply(s.act, s.pc.min_workers, NULL, 0);
-        int64_t period_ns = aas_conf_get_int(conf, "scheduler.interval.ms") * 1000000LL;
+        int64_t period_ns = s.c.interval_ms * 1000000LL;
         while (!*stop) {
             aas_sched_tick(&s);
             for (int64_t slept = 0; slept < period_ns && !*stop; slept += 50000000) {
@@ -479,6 +532,7 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
     free(s.highs);
     free(s.part_arrival);
     aas_store_destroy(s.st);
+    aas_grow_destroy(s.grow);
     aas_observer_destroy(s.obs);
     return err;
 }

@@ -18,16 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void aas_skew_conf_default(aas_skew_conf_t *c) {
-    *c = (aas_skew_conf_t){.window_s = 20,
-                           .cooldown_s = 120,
-                           .slow_ratio = 0.5,
-                           .min_lag = 100,
-                           .warmup_s = 30,
-                           .key_factor = 2,
-                           .min_age_s = 5};
-}
-
 void aas_skew_state_init(aas_skew_state_t *s) {
     memset(s, 0, sizeof(*s));
     s->since_s = -1;

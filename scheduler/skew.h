@@ -50,9 +50,6 @@ typedef struct {
                           * with no more, its worker is slow (2) */
 } aas_skew_conf_t;
 
-/** @brief Fill every field with its default (above).  Thread-safe. */
-void aas_skew_conf_default(aas_skew_conf_t *c);
-
 /* One live worker, as its heartbeat describes it. */
 typedef struct {
     char id[AAS_SKEW_ID_MAX];

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "policy.h"
+#include "scheduler.h"
 
 #define UNKNOWN (-1)
 
@@ -26,8 +27,14 @@ typedef struct {
     double age; /* oldest job's age passed with each step; < 0 unknown */
 } sim_t;
 
+/* The policy's defaults: the scheduler's configuration table's. */
+static void policy_defaults(aas_policy_conf_t *c) {
+    aas_skew_conf_t k;
+    assert_int_equal(aas_scheduler_policy_defaults(c, &k), AAS_ERR_OK);
+}
+
 static void sim_init(sim_t *m, int cur) {
-    aas_policy_conf_default(&m->c);
+    policy_defaults(&m->c);
     m->c.min_workers = 1;
     m->c.max_workers = 8;
     m->c.partitions = 8;
@@ -53,7 +60,7 @@ static int step(sim_t *m, double t, int64_t lag, double arrival, double service)
 static void defaults_are_the_documented_ones(void **state) {
     (void)state;
     aas_policy_conf_t c;
-    aas_policy_conf_default(&c);
+    policy_defaults(&c);
     assert_int_equal(c.min_workers, 1);
     assert_int_equal(c.max_workers, 8);
     assert_int_equal(c.partitions, 0);

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "scheduler.h"
 #include "skew.h"
 
 #define TOPIC "aas.jobs.infer"
@@ -36,9 +37,15 @@ typedef struct {
     double last_change;
 } fleet_t;
 
+/* The detector's defaults: the scheduler's configuration table's. */
+static void skew_defaults(aas_skew_conf_t *c) {
+    aas_policy_conf_t p;
+    assert_int_equal(aas_scheduler_policy_defaults(&p, c), AAS_ERR_OK);
+}
+
 static void fleet_init(fleet_t *f, size_t n_parts) {
     memset(f, 0, sizeof(*f));
-    aas_skew_conf_default(&f->c);
+    skew_defaults(&f->c);
     aas_skew_state_init(&f->s);
     f->n_parts = n_parts;
     for (size_t i = 0; i < n_parts; i++)
@@ -106,7 +113,7 @@ static void slow_fleet(fleet_t *f) {
 static void defaults_are_the_documented_ones(void **state) {
     (void)state;
     aas_skew_conf_t c;
-    aas_skew_conf_default(&c);
+    skew_defaults(&c);
     assert_true(c.window_s == 20 && c.cooldown_s == 120 && c.slow_ratio == 0.5);
     assert_true(c.min_lag == 100 && c.warmup_s == 30 && c.key_factor == 2);
     assert_true(c.min_age_s == 5);
