@@ -24,224 +24,30 @@
 
 /* ---- Lua scripts ------------------------------------------------------ */
 
-/* Server clock in unix ms, as a decimal string (string.format %d keeps
- * 13-digit numbers out of exponent notation). */
-#define AAS_LUA_NOW                                                           \
-    "local t = redis.call('TIME')\n"                                          \
-    "local now = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000))\n"
-
-#define AAS_LUA_TERMINAL                                                      \
-    "local function terminal(s)\n"                                            \
-    "  return s == 'SUCCEEDED' or s == 'FAILED' or s == 'EXPIRED' or\n"       \
-    "         s == 'CANCELLED'\n"                                             \
-    "end\n"
+/* The data model's write rules, one file each in common/lua/ (what each
+ * takes and returns is at the top of its file; docs/redis.md describes
+ * them for other languages), compiled in by common/lua/embed.cmake. */
+#include "store_lua.h"
 
 static const struct {
     const char *name;
     const char *body;
 } aas_store_scripts[AAS_STORE_LUA__COUNT] = {
-    /* KEYS: job. ARGV: model, submit_ms, ttl_s. 1 = recorded, 0 = known
-     * (a status is there: a worker took the job first, or it is done). */
-    [AAS_STORE_LUA_QUEUED] = {"queued",
-        "if redis.call('HEXISTS', KEYS[1], 'status') == 1 then return 0 end\n"
-        AAS_LUA_NOW
-        "redis.call('HSET', KEYS[1], 'status', 'QUEUED', 'model', ARGV[1],\n"
-        "  'submit_ms', ARGV[2], 'queued_ms', now, 'attempts', '0',\n"
-        "  'result_writes', '0', 'skips', '0')\n"
-        "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
-        "return 1\n"},
-    /* KEYS: job. ARGV: worker, src ('' = keep), model ('' = keep), ttl_s.
-     * Returns the status after the call. */
-    [AAS_STORE_LUA_START] = {"start",
-        AAS_LUA_TERMINAL
-        "local s = redis.call('HGET', KEYS[1], 'status')\n"
-        "if terminal(s) then\n"
-        "  redis.call('HINCRBY', KEYS[1], 'skips', 1)\n"
-        "  return s\n"
-        "end\n"
-        AAS_LUA_NOW
-        /* One HSET for every field: each redis.call costs (hot path). */
-        "local f = {'status', 'RUNNING', 'worker', ARGV[1], 'started_ms', now}\n"
-        "if ARGV[2] ~= '' then f[7] = 'src'; f[8] = ARGV[2] end\n"
-        "if ARGV[3] ~= '' then f[#f + 1] = 'model'; f[#f + 1] = ARGV[3] end\n"
-        "redis.call('HSET', KEYS[1], unpack(f))\n"
-        "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
-        "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
-        "return 'RUNNING ' .. n\n"},
-    /* KEYS: job, result, done. ARGV: status, version ('' = none), error
-     * ('' = none), result bytes, has_result ('1'/'0'), ttl_s.
-     * 1 = written, 0 = already terminal. */
-    [AAS_STORE_LUA_FINISH] = {"finish",
-        AAS_LUA_TERMINAL
-        "if terminal(redis.call('HGET', KEYS[1], 'status')) then\n"
-        "  return 0\n"
-        "end\n"
-        AAS_LUA_NOW
-        "local f = {'status', ARGV[1], 'finished_ms', now}\n"
-        "if ARGV[2] ~= '' then f[#f + 1] = 'version'; f[#f + 1] = ARGV[2] end\n"
-        "if ARGV[3] ~= '' then f[#f + 1] = 'error'; f[#f + 1] = ARGV[3] end\n"
-        "redis.call('HSET', KEYS[1], unpack(f))\n"
-        "redis.call('HINCRBY', KEYS[1], 'result_writes', 1)\n"
-        "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-        "if ARGV[5] == '1' then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[6])\n"
-        "else redis.call('DEL', KEYS[2]) end\n"
-        "redis.call('DEL', KEYS[3])\n"
-        "redis.call('RPUSH', KEYS[3], ARGV[1])\n"
-        "redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
-        "return 1\n"},
-    /* KEYS: job, done. ARGV: token.  A waiter's push-back after BLPOP: only
-     * when terminal, and with the job hash's remaining TTL (BLPOP of the
-     * only element deleted the list and its TTL).  Returns the status. */
-    [AAS_STORE_LUA_WAKE] = {"wake",
-        AAS_LUA_TERMINAL
-        "local s = redis.call('HGET', KEYS[1], 'status')\n"
-        "if terminal(s) then\n"
-        "  redis.call('RPUSH', KEYS[2], ARGV[1])\n"
-        "  local ttl = redis.call('PTTL', KEYS[1])\n"
-        "  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end\n"
-        "end\n"
-        "return s\n"},
-    /* KEYS: job, result. ARGV: max.  A waiter's one read when the job may
-     * be done: nil = not terminal (or unknown); {status} = terminal without
-     * a result; {status, length} when over max; {status, bytes}. */
-    [AAS_STORE_LUA_RESULT] = {"result",
-        AAS_LUA_TERMINAL
-        "local s = redis.call('HGET', KEYS[1], 'status')\n"
-        "if not terminal(s) then return false end\n"
-        "local n = redis.call('STRLEN', KEYS[2])\n"
-        "if n == 0 then return {s} end\n"
-        "if n > tonumber(ARGV[1]) then return {s, n} end\n"
-        "return {s, redis.call('GET', KEYS[2])}\n"},
-    /* Before publishing: take the id.  KEYS: job.  ARGV: payload hash,
-     * ttl_s, idempotent ('1'/'0').  NEW = the id is ours; SAME = taken by
-     * the same payload and the caller resubmits on purpose; EXISTS = taken
-     * by the same payload; OTHER = taken by another payload (or by a job
-     * from before payload hashes). */
-    [AAS_STORE_LUA_CLAIM] = {"claim",
-        "local h = redis.call('HGET', KEYS[1], 'payload_hash')\n"
-        "if not h then\n"
-        "  if redis.call('EXISTS', KEYS[1]) == 1 then return 'OTHER' end\n"
-        "  redis.call('HSET', KEYS[1], 'payload_hash', ARGV[1])\n"
-        "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-        "  return 'NEW'\n"
-        "end\n"
-        "if h ~= ARGV[1] then return 'OTHER' end\n"
-        "if ARGV[3] == '1' then return 'SAME' end\n"
-        "return 'EXISTS'\n"},
-    /* The publish failed: give the id back unless the job has a status
-     * (then a copy did arrive and a worker or QUEUED recorded it).
-     * KEYS: job.  ARGV: payload hash. */
-    [AAS_STORE_LUA_UNCLAIM] = {"unclaim",
-        "if redis.call('HEXISTS', KEYS[1], 'status') == 1 then return 0 end\n"
-        "if redis.call('HGET', KEYS[1], 'payload_hash') ~= ARGV[1] then return 0 end\n"
-        "return redis.call('DEL', KEYS[1])\n"},
-    /* KEYS: string key. ARGV: max.  nil = absent/empty, integer = its
-     * length when over max, else the bytes. */
-    [AAS_STORE_LUA_GETB] = {"getb",
-        "local n = redis.call('STRLEN', KEYS[1])\n"
-        "if n == 0 then return false end\n"
-        "if n > tonumber(ARGV[1]) then return n end\n"
-        "return redis.call('GET', KEYS[1])\n"},
-    /* KEYS: model. ARGV: blob, meta, has_meta. Returns the new version. */
-    [AAS_STORE_LUA_MODEL_PUT] = {"model_put",
-        "local v = string.format('%d', redis.call('HINCRBY', KEYS[1], 'next', 1))\n"
-        AAS_LUA_NOW
-        "redis.call('HSET', KEYS[1], 'v:' .. v, ARGV[1], 'created:' .. v, now,\n"
-        "  'latest', v)\n"
-        "if ARGV[3] == '1' then\n"
-        "  redis.call('HSET', KEYS[1], 'meta:' .. v, ARGV[2])\n"
-        "end\n"
-        "return tonumber(v)\n"},
-    /* KEYS: model. ARGV: version ('0' = latest), max.  nil = unknown;
-     * {version, bytes}; {version, length} when over max. */
-    [AAS_STORE_LUA_MODEL_GET] = {"model_get",
-        "local v = ARGV[1]\n"
-        "if v == '0' then\n"
-        "  v = redis.call('HGET', KEYS[1], 'latest')\n"
-        "  if not v then return false end\n"
-        "end\n"
-        "local n = redis.call('HSTRLEN', KEYS[1], 'v:' .. v)\n"
-        "if n == 0 then return false end\n"
-        "if n > tonumber(ARGV[2]) then return {tonumber(v), n} end\n"
-        "return {tonumber(v), redis.call('HGET', KEYS[1], 'v:' .. v)}\n"},
-    /* KEYS: model. ARGV: version ('0' = latest), max meta length.
-     * nil = unknown; {version, meta|nil|length-if-over-max, created}. */
-    [AAS_STORE_LUA_MODEL_META] = {"model_meta",
-        "local v = ARGV[1]\n"
-        "if v == '0' then\n"
-        "  v = redis.call('HGET', KEYS[1], 'latest')\n"
-        "  if not v then return false end\n"
-        "end\n"
-        "if redis.call('HEXISTS', KEYS[1], 'v:' .. v) == 0 then return false end\n"
-        "local m = redis.call('HGET', KEYS[1], 'meta:' .. v)\n"
-        "if m and #m > tonumber(ARGV[2]) then m = #m end\n"
-        "local c = redis.call('HGET', KEYS[1], 'created:' .. v)\n"
-        "return {tonumber(v), m, c}\n"},
-    /* KEYS: model. Returns the versions present, ascending. */
-    [AAS_STORE_LUA_MODEL_VERSIONS] = {"model_versions",
-        "local out = {}\n"
-        "for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
-        "  if string.sub(f, 1, 2) == 'v:' then\n"
-        "    local n = tonumber(string.sub(f, 3))\n"
-        "    if n then table.insert(out, n) end\n"
-        "  end\n"
-        "end\n"
-        "table.sort(out)\n"
-        "return out\n"},
-    /* KEYS: model. ARGV: version.  -1 = no such version, else the number of
-     * versions left.  Moves latest to the highest remaining version. */
-    [AAS_STORE_LUA_MODEL_DELETE] = {"model_delete",
-        "local v = ARGV[1]\n"
-        "if redis.call('HEXISTS', KEYS[1], 'v:' .. v) == 0 then return -1 end\n"
-        "redis.call('HDEL', KEYS[1], 'v:' .. v, 'meta:' .. v, 'created:' .. v)\n"
-        "local best, count = 0, 0\n"
-        "for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
-        "  if string.sub(f, 1, 2) == 'v:' then\n"
-        "    local n = tonumber(string.sub(f, 3))\n"
-        "    if n then\n"
-        "      count = count + 1\n"
-        "      if n > best then best = n end\n"
-        "    end\n"
-        "  end\n"
-        "end\n"
-        "if redis.call('HGET', KEYS[1], 'latest') == v then\n"
-        "  if best > 0 then\n"
-        "    redis.call('HSET', KEYS[1], 'latest', string.format('%d', best))\n"
-        "  else\n"
-        "    redis.call('HDEL', KEYS[1], 'latest')\n"
-        "  end\n"
-        "end\n"
-        "return count\n"},
-    /* KEYS: job, result, done. ARGV: result bytes, ttl_s.  Returns the
-     * status after the call, or 'UNKNOWN'. */
-    [AAS_STORE_LUA_CANCEL] = {"cancel",
-        AAS_LUA_TERMINAL
-        "local s = redis.call('HGET', KEYS[1], 'status')\n"
-        "if not s then return 'UNKNOWN' end\n"
-        "if terminal(s) then return s end\n"
-        "if s == 'RUNNING' then\n"
-        "  redis.call('HSET', KEYS[1], 'cancel_requested', '1')\n"
-        "  return s\n"
-        "end\n"
-        AAS_LUA_NOW
-        "redis.call('HSET', KEYS[1], 'status', 'CANCELLED', 'finished_ms', now,\n"
-        "  'error', 'cancelled by a client before it ran', 'cancel_requested', '1')\n"
-        "redis.call('SET', KEYS[2], ARGV[1])\n"
-        "redis.call('HINCRBY', KEYS[1], 'result_writes', 1)\n"
-        "redis.call('DEL', KEYS[3])\n"
-        "redis.call('RPUSH', KEYS[3], 'CANCELLED')\n"
-        "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-        "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
-        "redis.call('EXPIRE', KEYS[3], ARGV[2])\n"
-        "return 'CANCELLED'\n"},
-    /* KEYS: job. ARGV: progress JSON.  Returns 1 if cancel was requested. */
-    [AAS_STORE_LUA_PROGRESS] = {"progress",
-        "if redis.call('HGET', KEYS[1], 'status') ~= 'RUNNING' then return 0 end\n"
-        "redis.call('HSET', KEYS[1], 'progress', ARGV[1])\n"
-        "if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then\n"
-        "  return 1\n"
-        "end\n"
-        "return 0\n"},
+    [AAS_STORE_LUA_QUEUED] = {"queued", aas_store_lua_queued},
+    [AAS_STORE_LUA_START] = {"start", aas_store_lua_start},
+    [AAS_STORE_LUA_FINISH] = {"finish", aas_store_lua_finish},
+    [AAS_STORE_LUA_WAKE] = {"wake", aas_store_lua_wake},
+    [AAS_STORE_LUA_RESULT] = {"result", aas_store_lua_result},
+    [AAS_STORE_LUA_CLAIM] = {"claim", aas_store_lua_claim},
+    [AAS_STORE_LUA_UNCLAIM] = {"unclaim", aas_store_lua_unclaim},
+    [AAS_STORE_LUA_GETB] = {"getb", aas_store_lua_getb},
+    [AAS_STORE_LUA_MODEL_PUT] = {"model_put", aas_store_lua_model_put},
+    [AAS_STORE_LUA_MODEL_GET] = {"model_get", aas_store_lua_model_get},
+    [AAS_STORE_LUA_MODEL_META] = {"model_meta", aas_store_lua_model_meta},
+    [AAS_STORE_LUA_MODEL_VERSIONS] = {"model_versions", aas_store_lua_model_versions},
+    [AAS_STORE_LUA_MODEL_DELETE] = {"model_delete", aas_store_lua_model_delete},
+    [AAS_STORE_LUA_CANCEL] = {"cancel", aas_store_lua_cancel},
+    [AAS_STORE_LUA_PROGRESS] = {"progress", aas_store_lua_progress},
 };
 
 /* Longest prefix we accept; keeps every key under AAS_STORE_KEY_MAX. */
