@@ -1,10 +1,13 @@
 /*
- * codec_int.h - internals shared by codec.c and codec_pcf.c; not installed,
+ * codec_int.h - internals shared by the codec's files; not installed,
  * not for other modules.
  *
  * codec_pcf.c works on schema JSON texts with jansson (canonical form,
- * fingerprints, projections); codec.c does everything that touches Avro C
- * and the wire.  Both are pure functions of their arguments: thread-safe.
+ * fingerprints, projections); codec.c (construction, helpers),
+ * codec_scan.c (header and scan of untrusted bytes, Avro C read),
+ * codec_decode.c (values to aas types) and codec_encode.c do everything
+ * that touches Avro C and the wire.  All are pure functions of their
+ * arguments: thread-safe.
  */
 #ifndef AAS_CODEC_INT_H
 #define AAS_CODEC_INT_H
@@ -36,5 +39,76 @@ aas_err_t aas_codec_schema_project(const char *reader_json,
                                    const char *writer_json, char **out,
                                    int *dropped_out, char *errstr,
                                    size_t errstr_size);
+
+
+/* ---- shared by the codec's files (codec.c, codec_scan.c, codec_decode.c,
+ * codec_encode.c) ---------------------------------------------------------- */
+
+#include <avro.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+/* Tensor and class names (not ids: model input names may hold ':' or '/'). */
+#define AAS_CODEC_MAX_NAME 1024
+/* Error strings in results. */
+#define AAS_CODEC_MAX_RESULT_TEXT (1024 * 1024)
+
+/* A writer schema the decoder accepts. */
+typedef struct {
+    uint64_t fp;
+    int is_job;                   /* aas.v1.Job, else aas.v1.Result */
+    const char *path;             /* for messages: "job.avsc", "history/..." */
+    const char *json;             /* the schema text (static storage) */
+    avro_schema_t schema;         /* the writer schema */
+    avro_value_iface_t *wclass;   /* generic values of the writer schema */
+    avro_schema_t proj;           /* history only: current schema projected
+                                     onto this writer (codec_int.h) */
+    avro_value_iface_t *resolver; /* history only: resolved reader */
+} aas_codec_known_t;
+
+struct aas_codec_s {
+    aas_codec_known_t *known; /* [0] current Job, [1] current Result */
+    size_t n_known;
+};
+
+/* Wrap an Avro C failure once: errno-style code plus avro_strerror(). */
+aas_err_t aas_codec_avro_err(int rc, aas_err_t kind, const char *what, char *errstr,
+                             size_t errstr_size);
+/* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
+int aas_codec_utf8_valid(const unsigned char *s, size_t n);
+void aas_codec_put_le64(unsigned char *p, uint64_t v);
+uint64_t aas_codec_get_le64(const unsigned char *p);
+/* max_elems for aas_tensor_check such that elems * 8 cannot wrap. */
+uint64_t aas_codec_elems_cap(uint64_t want);
+
+/* The scanner's state over one message body (codec_scan.c). */
+typedef struct {
+    const unsigned char *start, *p, *end;
+    uint64_t max_elems;
+    size_t max_tensors, max_text, max_params;
+    char id[AAS_ID_MAX + 1]; /* "" until an acceptable id was scanned */
+    size_t n_tensors;
+    aas_tensor_t t; /* the tensor being scanned: dtype, shape, nbytes only */
+    char *errstr;
+    size_t errstr_size;
+} aas_scan_t;
+
+aas_err_t aas_scan_long(aas_scan_t *s, int64_t *out);
+aas_err_t aas_scan_len(aas_scan_t *s, size_t *len);
+
+/* A message read by Avro C after the scan (codec_scan.c). */
+typedef struct {
+    avro_value_t wvalue; /* the writer value Avro C read */
+    avro_value_t rvalue; /* the resolved view, if the writer is not current */
+    avro_value_t *top;   /* what to convert: &wvalue or &rvalue */
+} aas_codec_read_t;
+
+/** @brief Passes 1 and 2, then Avro C's read; r is released by
+ *         aas_codec_read_done() whatever the result. */
+aas_err_t aas_codec_read(aas_codec_t *codec, const void *buf, size_t len, int want_job,
+                         aas_scan_t *scan, aas_codec_read_t *r, char *errstr,
+                         size_t errstr_size);
+void aas_codec_read_done(aas_codec_read_t *r);
 
 #endif
