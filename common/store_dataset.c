@@ -122,7 +122,7 @@ aas_err_t aas_store_dataset_get(aas_store_t *st, const char *name,
     char *buf = malloc((size_t)bytes);
     if (!buf) {
         free(meta);
-        return AAS_ERR_NOMEM;
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     }
     size_t got = 0;
     for (long long i = 0; i < chunks && !err; i++) {

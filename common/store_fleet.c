@@ -68,7 +68,7 @@ aas_err_t aas_store_heartbeats(aas_store_t *st, char ***jsons, size_t *n,
     char **out = calloc(r->elements + 1, sizeof(char *));
     if (!out) {
         freeReplyObject(r);
-        return AAS_ERR_NOMEM;
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < r->elements && !err; i++) {
         const redisReply *e = r->element[i];
@@ -87,7 +87,8 @@ aas_err_t aas_store_heartbeats(aas_store_t *st, char ***jsons, size_t *n,
                                  errstr, errstr_size)))
             break;
         if (v->type == REDIS_REPLY_STRING && v->len <= 65536) {
-            if (!(out[count] = aas_store_memdup0(v->str, v->len))) err = AAS_ERR_NOMEM;
+            if (!(out[count] = aas_store_memdup0(v->str, v->len)))
+                err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
             else count++;
         } else if (v->type == REDIS_REPLY_NIL) {
             /* Expired: the worker is gone; forget its id. */
@@ -160,7 +161,7 @@ aas_err_t aas_store_decisions(aas_store_t *st, size_t max, char ***jsons, size_t
     if (err) return err;
     char **out = calloc(r->type == REDIS_REPLY_ARRAY ? r->elements + 1 : 1, sizeof(char *));
     size_t count = 0;
-    if (!out) err = AAS_ERR_NOMEM;
+    if (!out) err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !err && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
         if (r->element[i]->type == REDIS_REPLY_STRING &&
             (out[count] = aas_store_memdup0(r->element[i]->str, r->element[i]->len)))

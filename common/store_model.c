@@ -237,11 +237,12 @@ aas_err_t aas_store_model_list(aas_store_t *st, char ***names, size_t *n,
     }
     char **v = calloc(r->elements ? r->elements : 1, sizeof(*v));
     size_t k = 0;
-    if (!v) err = AAS_ERR_NOMEM;
+    if (!v) err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !err && i < r->elements; i++) {
         redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_STRING) continue;
-        if (!(v[k] = aas_store_memdup0(e->str, e->len))) err = AAS_ERR_NOMEM;
+        if (!(v[k] = aas_store_memdup0(e->str, e->len)))
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         else k++;
     }
     freeReplyObject(r);

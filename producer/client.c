@@ -97,7 +97,7 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
 aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
                          char *errstr, size_t errstr_size) {
     aas_client_t *c = calloc(1, sizeof(*c));
-    if (!c) return AAS_ERR_NOMEM;
+    if (!c) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     c->conf = conf;
     aas_conf_fill(conf, &c->c);
     c->timeout_ms = (int)c->c.timeout_ms;

@@ -100,7 +100,7 @@ aas_err_t aas_input_parse_list(const char *list, aas_rows_t *out, char *errstr,
                                size_t errstr_size) {
     aas_rowbuf_t b = {0};
     char *copy = strdup(list);
-    if (!copy) return AAS_ERR_NOMEM;
+    if (!copy) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     int64_t got;
     aas_err_t err = aas_parse_csv_line(&b, copy, 1, 0, &got, errstr, errstr_size);
     free(copy);
@@ -181,7 +181,7 @@ static aas_err_t aas_input_json_row(aas_rowbuf_t *b, json_t *row, long idx,
 static aas_err_t aas_input_json(FILE *fp, size_t max_bytes, aas_rows_t *out,
                                 char *errstr, size_t errstr_size) {
     char *text = malloc(max_bytes + 1);
-    if (!text) return AAS_ERR_NOMEM;
+    if (!text) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     size_t n = fread(text, 1, max_bytes + 1, fp);
     if (n > max_bytes) {
         free(text);
@@ -280,14 +280,15 @@ static aas_err_t aas_input_text_line(aas_labeled_text_t *out, char ***line_label
     if ((size_t)out->n == *cap) {
         size_t nc = *cap ? *cap * 2 : 256;
         char **nl = realloc(*line_labels, nc * sizeof(char *));
-        if (!nl) return AAS_ERR_NOMEM;
+        if (!nl) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         *line_labels = nl;
         *cap = nc;
     }
     char *nt = realloc(out->texts, out->bytes + tl + 2);
-    if (!nt) return AAS_ERR_NOMEM;
+    if (!nt) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     out->texts = nt;
-    if (!((*line_labels)[out->n] = strdup(line))) return AAS_ERR_NOMEM;
+    if (!((*line_labels)[out->n] = strdup(line)))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     if (out->n > 0) out->texts[out->bytes++] = '\n';
     memcpy(out->texts + out->bytes, tab + 1, tl);
     out->bytes += tl;
@@ -325,7 +326,7 @@ aas_err_t aas_input_read_labeled_text(const char *path, size_t max_bytes,
     /* Classes: distinct labels, sorted; each line's label -> its index. */
     if (!err && (!(t.names = malloc((size_t)t.n * sizeof(char *))) ||
                  !(t.labels = malloc((size_t)t.n * sizeof(int32_t)))))
-        err = AAS_ERR_NOMEM;
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     if (!err) {
         char **sorted = t.names;
         memcpy(sorted, line_labels, (size_t)t.n * sizeof(char *));
@@ -343,7 +344,7 @@ aas_err_t aas_input_read_labeled_text(const char *path, size_t max_bytes,
             if (!(sorted[k] = strdup(sorted[k]))) {
                 for (size_t j = 0; j < k; j++) free(sorted[j]);
                 t.n_names = 0;
-                err = AAS_ERR_NOMEM;
+                err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
                 break;
             }
     }

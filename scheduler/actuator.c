@@ -201,7 +201,7 @@ aas_err_t aas_actuator_new(const aas_conf_t *conf, aas_actuator_t **out,
     const char *kind = aas_conf_get(conf, "scheduler.actuator");
     if (!strcmp(kind, "local")) {
         aas_local_t *l = calloc(1, sizeof(*l));
-        if (!l) return AAS_ERR_NOMEM;
+        if (!l) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         l->base.ops = &aas_local_ops;
         l->conf = conf;
         *out = &l->base;
@@ -212,7 +212,7 @@ aas_err_t aas_actuator_new(const aas_conf_t *conf, aas_actuator_t **out,
             return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                                "scheduler.actuator=command needs scheduler.command");
         aas_command_t *c = calloc(1, sizeof(*c));
-        if (!c) return AAS_ERR_NOMEM;
+        if (!c) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         c->base.ops = &aas_command_ops;
         c->conf = conf;
         c->last = -1;

@@ -18,7 +18,7 @@ aas_err_t aas_observer_new(const aas_conf_t *conf, const char *group,
                            aas_observer_t **out, char *errstr,
                            size_t errstr_size) {
     aas_observer_t *o = calloc(1, sizeof(*o));
-    if (!o) return AAS_ERR_NOMEM;
+    if (!o) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     /* A consumer handle carrying the group id lets us read the group's
      * committed offsets without subscribing, so observing never triggers a
      * rebalance of the workers. */
@@ -115,7 +115,7 @@ aas_err_t aas_observer_lag(aas_observer_t *o, const char *topic,
     if (!p || !list) {
         free(p);
         if (list) rd_kafka_topic_partition_list_destroy(list);
-        return AAS_ERR_NOMEM;
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     }
     for (int i = 0; i < count; i++) rd_kafka_topic_partition_list_add(list, topic, i);
     rd_kafka_resp_err_t cerr = rd_kafka_committed(o->rk, list, timeout_ms);

@@ -236,7 +236,9 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
     gethostname(hb.host, sizeof(hb.host) - 1);
     char json[2048];
     char why[256];
-    int ttl = (int)(3 * w->hb_period_us / 1000000) + 1;
+    /* Gone after three missed beats, plus a second of slack (rounded up:
+     * a 500 ms period gives 3 s, not 2). */
+    int ttl = (int)((3 * w->hb_period_us + 999999) / 1000000) + 1;
     if (aas_heartbeat_format(&hb, json, sizeof(json), why, sizeof(why)) ||
         aas_store_heartbeat(w->store, w->id, json, ttl, why, sizeof(why)))
         AAS_LOG(AAS_LOG_WARN, "worker", "heartbeat not written: %s", why);
