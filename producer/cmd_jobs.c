@@ -112,6 +112,24 @@ static void on_delivery(void *opaque, const char *job_id, aas_err_t err,
     if (err) fprintf(stderr, "aas-producer: job %s: %s\n", job_id, why);
 }
 
+/* Publish one job and wait until the broker has it; print its id, or with
+ * --wait its result. */
+static int submit_one(aas_client_t *c, const aas_cmd_opts_t *o, const aas_job_t *job) {
+    char why[512];
+    aas_client_set_delivery_cb(c, on_delivery, NULL);
+    if (aas_client_submit(c, job, why, sizeof(why)) ||
+        aas_client_flush(c, 60000, NULL, why, sizeof(why))) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        return 1;
+    }
+    if (!o->wait) {
+        printf("%s\n", job->id);
+        return 0;
+    }
+    char *ids[1] = {job->id};
+    return aas_cmd_wait(c, o, ids, 1);
+}
+
 int aas_cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t nargs) {
     char why[512];
     aas_rows_t rows = {0};
@@ -125,18 +143,7 @@ int aas_cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t
                          .params = o->params, .n_params = o->n_params,
                          .priority = (int32_t)o->priority};
         if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
-        aas_client_set_delivery_cb(c, on_delivery, NULL);
-        if (aas_client_submit(c, &job, why, sizeof(why)) ||
-            aas_client_flush(c, 60000, NULL, why, sizeof(why))) {
-            fprintf(stderr, "aas-producer: %s\n", why);
-            return 1;
-        }
-        if (!o->wait) {
-            printf("%s\n", id);
-            return 0;
-        }
-        char *ids[1] = {id};
-        return aas_cmd_wait(c, o, ids, 1);
+        return submit_one(c, o, &job);
     }
     err = o->values ? aas_input_parse_list(o->values, &rows, why, sizeof(why))
                     : aas_input_read_file(o->input, o->format, o->drop_last,
@@ -207,7 +214,7 @@ int aas_cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t
 /* Publish a TRAIN job carrying `tensors` (or none, with param dataset). */
 static int cmd_train_submit(aas_client_t *c, const aas_cmd_opts_t *o, aas_tensor_t *tensors,
                             size_t n) {
-    char id[AAS_ID_MAX + 1], why[512];
+    char id[AAS_ID_MAX + 1];
     if (o->id)
         snprintf(id, sizeof(id), "%s", o->id);
     else if (aas_client_job_id(id, sizeof(id)))
@@ -215,18 +222,7 @@ static int cmd_train_submit(aas_client_t *c, const aas_cmd_opts_t *o, aas_tensor
     aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = (char *)o->model,
                      .inputs = tensors, .n_inputs = n, .params = o->params,
                      .n_params = o->n_params, .priority = (int32_t)o->priority};
-    aas_client_set_delivery_cb(c, on_delivery, NULL);
-    if (aas_client_submit(c, &job, why, sizeof(why)) ||
-        aas_client_flush(c, 60000, NULL, why, sizeof(why))) {
-        fprintf(stderr, "aas-producer: %s\n", why);
-        return 1;
-    }
-    if (!o->wait) {
-        printf("%s\n", id);
-        return 0;
-    }
-    char *ids[1] = {id};
-    return aas_cmd_wait(c, o, ids, 1);
+    return submit_one(c, o, &job);
 }
 
 /* train --text-input FILE: lines "label<TAB>text" (input.h) -> a text
