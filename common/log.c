@@ -1,5 +1,6 @@
 /* log.c - stderr logger: "2026-11-28T12:00:00.123Z level=info comp=worker msg".
- * Control bytes in the message are escaped, so one event is one line. */
+ * Control bytes in the component and the message are escaped, so one event
+ * is one line.
 #include "log.h"
 
 #include <stdarg.h>
@@ -48,33 +49,33 @@ static void aas_log_escape(char *dst, size_t size, const char *src) {
 void aas_log_write(aas_log_level_t level, const char *component,
                    const char *fmt, ...) {
     static const char *names[] = {"error", "warn", "info", "debug"};
-    char line[1024], msg[1024];
+    char line[1024], msg[1024], comp[64];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
+    aas_log_escape(comp, sizeof(comp), component ? component : "-");
     int n = snprintf(line, sizeof(line),
                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s comp=%s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-                     names[level & 3], component);
+                     names[level & 3], comp);
     if (n < 0) return;
-    if ((size_t)n < sizeof(line)) {
+    /* The prefix fits (64 + 64 bytes at most); the message is escaped into
+     * what is left less one byte, so the newline never cuts an escape. */
+    size_t len = (size_t)n < sizeof(line) - 1 ? (size_t)n : sizeof(line) - 2;
+    if (len + 2 < sizeof(line)) {
         /* Fields carry outside text (ids, names, reasons, librdkafka's
          * messages): escape the whole message in one place. */
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        aas_log_escape(line + n, sizeof(line) - (size_t)n, msg);
+        aas_log_escape(line + len, sizeof(line) - 1 - len, msg);
+        len += strlen(line + len);
     }
     /* One fputs per line so concurrent writers do not interleave mid-line. */
-    size_t len = strlen(line);
-    if (len < sizeof(line) - 1) {
-        line[len] = '\n';
-        line[len + 1] = '\0';
-    } else {
-        line[sizeof(line) - 2] = '\n';
-    }
+    line[len] = '\n';
+    line[len + 1] = '\0';
     fputs(line, stderr);
 }

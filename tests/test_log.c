@@ -48,27 +48,73 @@ static void newline_in_a_field_cannot_forge_a_line(void **state) {
     assert_non_null(strstr(out, "tab\\there\\r\\x01 back\\\\slash"));
 }
 
-static void long_message(void) {
+static void forge_plain(void) {
+    AAS_LOG(AAS_LOG_INFO, "worker", "model=%s", "digits\nlevel=ERROR forged");
+}
+
+static void a_forged_level_field_stays_on_one_line(void **state) {
+    char out[2048];
+    capture(forge_plain, out, sizeof(out));
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+    assert_non_null(strstr(out, "model=digits\\nlevel=ERROR forged\n"));
+}
+
+static void forge_component(void) {
+    AAS_LOG(AAS_LOG_INFO, "a\nb", "%s", "x");
+}
+
+static void a_component_is_escaped_too(void **state) {
+    char out[2048];
+    capture(forge_component, out, sizeof(out));
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+    assert_non_null(strstr(out, "comp=a\\nb x"));
+}
+
+/* 3,000 newlines: 6,000 bytes escaped, far over one line.  Two component
+ * lengths, so the prefix is once odd and once even: the cut must land
+ * between escapes either way. */
+static void long_message_t(void) {
     char big[3000];
     memset(big, '\n', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     AAS_LOG(AAS_LOG_ERROR, "t", "%s", big);
 }
 
-static void a_long_message_is_cut_on_one_line(void **state) {
+static void long_message_worker(void) {
+    char big[3000];
+    memset(big, '\n', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    AAS_LOG(AAS_LOG_ERROR, "worker", "%s", big);
+}
+
+static void check_cut(void (*fn)(void)) {
     char out[4096];
-    capture(long_message, out, sizeof(out));
+    capture(fn, out, sizeof(out));
     size_t len = strlen(out);
     assert_true(len > 0 && len < 1024);
     assert_int_equal(out[len - 1], '\n');
     assert_ptr_equal(strchr(out, '\n'), out + len - 1);
-    /* cut at a whole escape: no lone backslash before the newline */
-    assert_int_equal(out[len - 2], 'n');
+    /* cut at a whole escape: the message is "\n" pairs up to the end */
+    const char *msg = strstr(out, "\\n");
+    assert_non_null(msg);
+    size_t m = (size_t)(out + len - 1 - msg);
+    assert_int_equal(m % 2, 0);
+    for (size_t i = 0; i < m; i += 2) {
+        assert_int_equal(msg[i], '\\');
+        assert_int_equal(msg[i + 1], 'n');
+    }
+}
+
+static void a_long_message_is_cut_on_one_line(void **state) {
+    check_cut(long_message_t);
+    check_cut(long_message_worker);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(newline_in_a_field_cannot_forge_a_line),
+        cmocka_unit_test(a_forged_level_field_stays_on_one_line),
+        cmocka_unit_test(a_component_is_escaped_too),
         cmocka_unit_test(a_long_message_is_cut_on_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
