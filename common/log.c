@@ -1,6 +1,6 @@
 /* log.c - stderr logger: "2026-11-28T12:00:00.123Z level=info comp=worker msg".
  * Control bytes in the component and the message are escaped, so one event
- * is one line.
+ * is one line. */
 #include "log.h"
 
 #include <stdarg.h>
