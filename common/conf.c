@@ -37,7 +37,11 @@ static const aas_conf_def_t aas_conf_common[] = {
 /* librdkafka properties that carry credentials (its CONFIGURATION.md):
  * passwords, client secrets, private keys in PEM, OAuth configuration and
  * extensions (tokens).  Any kafka.* key naming a password or a secret
- * counts too, so a property added by a later librdkafka is not missed. */
+ * counts too, so a property added by a later librdkafka is not missed, and
+ * so does ssl_key (a private key, settable only through
+ * rd_kafka_conf_set_ssl_cert(), so never read from the environment).
+ * Not secrets, though librdkafka redacts them: ssl.key.location (a path),
+ * ssl.ca.pem (a public certificate) and sasl.username. */
 static const char *aas_conf_kafka_secrets[] = {
     "kafka.sasl.password", "kafka.ssl.key.password", "kafka.ssl.keystore.password",
     "kafka.sasl.oauthbearer.client.secret", "kafka.ssl.key.pem",
@@ -76,7 +80,8 @@ static int aas_conf_is_secret(const aas_conf_def_t *def, const char *key) {
     if (strncmp(key, "kafka.", 6) != 0) return 0;
     for (int i = 0; aas_conf_kafka_secrets[i]; i++)
         if (strcmp(key, aas_conf_kafka_secrets[i]) == 0) return 1;
-    return strstr(key, "password") || strstr(key, "secret");
+    return strstr(key, "password") || strstr(key, "secret") ||
+           strcmp(key, "kafka.ssl_key") == 0;
 }
 
 /* Store (key, value); value NULL removes the value. */
@@ -174,6 +179,9 @@ static aas_err_t aas_conf_validate(const aas_conf_def_t *def, const char *key,
     return AAS_ERR_OK;
 }
 
+static void aas_conf_env_name(const char *key, const char *suffix, char *out,
+                              size_t size);
+
 /* Read a secret file whole (a PEM key spans lines), without the final
  * line break; refuse one longer than the buffer rather than cut it. */
 static aas_err_t aas_conf_read_secret_file(const char *key, const char *path,
@@ -224,13 +232,24 @@ aas_err_t aas_conf_set(aas_conf_t *conf, const char *key, const char *value,
     if (!def && strncmp(key, "kafka.", 6) != 0)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "unknown configuration key '%s' (see --help)", key);
-    if (src == AAS_CONF_SRC_ARGV && aas_conf_is_secret(def, key))
+    if (src == AAS_CONF_SRC_ARGV && aas_conf_is_secret(def, key)) {
+        /* Name the variable only where aas_conf_load_env() reads one: the
+         * table's keys and the listed librdkafka secrets. */
+        int in_env = def != NULL;
+        for (int i = 0; !in_env && aas_conf_kafka_secrets[i]; i++)
+            in_env = strcmp(key, aas_conf_kafka_secrets[i]) == 0;
+        char env[300] = "";
+        if (in_env) {
+            char name[280];
+            aas_conf_env_name(key, NULL, name, sizeof(name));
+            snprintf(env, sizeof(env), "the environment (%s), ", name);
+        }
         return aas_err_set(
             errstr, errstr_size, AAS_ERR_INVAL,
             "%s is a secret and is refused on the command line (it would show "
-            "in ps): set it in the environment or the config file, or give "
-            "%s.file=<path>",
-            key, key);
+            "in ps): set it in %sthe config file (-c), or give %s.file=<path>",
+            key, env, key);
+    }
     aas_err_t err = aas_conf_validate(def, key, value, errstr, errstr_size);
     if (err) return err;
     return aas_conf_put(conf, key, value, def);

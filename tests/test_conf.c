@@ -111,6 +111,50 @@ static void kafka_secrets_are_refused_on_argv_and_read_from_env_or_file(void **s
     aas_conf_destroy(c);
 }
 
+/* The refusal says where the secret can go instead: the exact AAS_*
+ * variable when the environment carries that key, else the config file
+ * or <key>.file; public neighbours (paths, user names) still pass. */
+static void a_refused_secret_names_the_variable_to_use(void **state) {
+    aas_conf_t *c;
+    char why[512];
+    assert_int_equal(aas_conf_new(defs, &c), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set_arg(c, "kafka.ssl.key.pem=-----BEGIN", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "AAS_KAFKA_SSL_KEY_PEM"));
+    assert_non_null(strstr(why, "config file"));
+    assert_non_null(strstr(why, "kafka.ssl.key.pem.file=<path>"));
+    assert_null(strstr(why, "BEGIN"));
+    assert_int_equal(aas_conf_set_arg(c, "redis.password=pw", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "AAS_REDIS_PASSWORD"));
+    /* Caught by name only (no env variable is read for it). */
+    assert_int_equal(aas_conf_set_arg(c, "kafka.some.future.password=pw", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_null(strstr(why, "AAS_"));
+    assert_non_null(strstr(why, "config file"));
+    assert_int_equal(aas_conf_set_arg(c, "kafka.ssl_key=k", why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_null(aas_conf_get(c, "kafka.ssl_key"));
+    static const char *public_keys[] = {
+        "kafka.ssl.key.location=/etc/k.pem", "kafka.ssl.certificate.pem=C",
+        "kafka.ssl.ca.pem=CA", "kafka.sasl.username=me",
+        "kafka.sasl.oauthbearer.token.endpoint.url=https://idp/token", NULL};
+    for (int i = 0; public_keys[i]; i++)
+        assert_int_equal(aas_conf_set_arg(c, public_keys[i], why, sizeof(why)), AAS_ERR_OK);
+    /* From the config file, a secret is accepted. */
+    char path[] = "/tmp/aas-conf-secret-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "kafka.sasl.password = p4ss\nredis.password = r3dis\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    assert_int_equal(aas_conf_load_file(c, path, why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(aas_conf_get(c, "kafka.sasl.password"), "p4ss");
+    assert_string_equal(aas_conf_get(c, "redis.password"), "r3dis");
+    unlink(path);
+    aas_conf_destroy(c);
+}
+
 static void environment_and_file_and_argv_in_order(void **state) {
     aas_conf_t *c;
     char why[256];
@@ -198,6 +242,7 @@ int main(void) {
         cmocka_unit_test(bad_values_are_refused_with_the_key_named),
         cmocka_unit_test(secrets_are_refused_on_the_command_line),
         cmocka_unit_test(kafka_secrets_are_refused_on_argv_and_read_from_env_or_file),
+        cmocka_unit_test(a_refused_secret_names_the_variable_to_use),
         cmocka_unit_test(environment_and_file_and_argv_in_order),
         cmocka_unit_test(kafka_keys_pass_through_without_prefix),
     };
