@@ -306,23 +306,35 @@ aas_err_t aas_store_dataset_delete(aas_store_t *st, const char *name,
  * <prefix>worker:{<id>} (JSON, TTL = liveness), <prefix>workers (set of
  * ids), <prefix>scheduler:decisions (list, newest first, 200 kept). */
 
-/** @brief Worker side: publish this worker's heartbeat for ttl_s seconds. */
-/* How Redis keeps its data, as far as it tells (-1 = unknown: CONFIG
- * refused, as managed services often do). */
+/*
+ * How Redis keeps its data, as far as it says.  Each field is 1 (yes),
+ * 0 (no) or -1 (Redis would not say: CONFIG renamed away or refused by an
+ * ACL, as managed services often do).
+ */
 typedef struct {
-    int aof;           /* appendonly yes */
-    int fsync_always;  /* appendfsync always: no acknowledged write is lost */
-    int rdb;           /* a snapshot (save) policy is set */
+    int aof;           /* appendonly yes (INFO persistence aof_enabled;
+                        * CONFIG GET appendonly when INFO is refused) */
+    int fsync_always;  /* appendfsync always (CONFIG GET appendfsync): with
+                        * aof, no acknowledged write is lost in a crash */
+    int rdb;           /* a snapshot policy is set (CONFIG GET save) */
 } aas_store_persistence_t;
 
 /**
- * @brief Ask Redis how it persists (INFO persistence; CONFIG GET appendfsync
- *        and save when allowed).  A worker warns at start when terminal
- *        writes would not survive a Redis crash (docs/guarantees.md).
+ * @brief Ask Redis how it persists: INFO persistence, then CONFIG GET
+ *        appendonly, appendfsync and save.  A refused command (renamed,
+ *        NOPERM) is not an error: its fields stay -1.  Terminal writes
+ *        survive a Redis crash only when aof == 1 && fsync_always == 1
+ *        (docs/guarantees.md); a worker calls this at start to warn and
+ *        set a gauge.
+ * @param out written only on success.
+ * @return AAS_ERR_OK, or AAS_ERR_REDIS (retriable) when Redis cannot be
+ *         reached; errstr says why.
+ * Thread-safety: as every call on one aas_store_t (one thread at a time).
  */
 aas_err_t aas_store_persistence(aas_store_t *st, aas_store_persistence_t *out,
                                 char *errstr, size_t errstr_size);
 
+/** @brief Worker side: publish this worker's heartbeat for ttl_s seconds. */
 aas_err_t aas_store_heartbeat(aas_store_t *st, const char *worker_id,
                               const char *json, int ttl_s, char *errstr,
                               size_t errstr_size);

@@ -181,42 +181,61 @@ static long long aas_store_info_int(const char *info, const char *name) {
     return -1;
 }
 
-aas_err_t aas_store_persistence(aas_store_t *st, aas_store_persistence_t *out,
-                                char *errstr, size_t errstr_size) {
+/* One command whose error reply is an answer ("unknown command" when
+ * renamed away, NOPERM under an ACL), not a failure: *out is NULL then.
+ * Only a connection that fails is an error. */
+static aas_err_t aas_store_ask(aas_store_t *st, const char *what, const char *a0,
+                               const char *a1, const char *a2, redisReply **out,
+                               char *errstr, size_t errstr_size) {
     aas_store_args_t a;
     redisReply *r;
     aas_store_args_init(&a);
-    aas_store_args_add(&a, "INFO");
-    aas_store_args_add(&a, "persistence");
-    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "INFO persistence", &a, &r,
+    aas_store_args_add(&a, a0);
+    aas_store_args_add(&a, a1);
+    if (a2) aas_store_args_add(&a, a2);
+    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY | AAS_STORE_F_KEEP_ERR, 0, what,
+                                  &a, &r, errstr, errstr_size);
+    if (err) return err;
+    if (r->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        r = NULL;
+    }
+    *out = r;
+    return AAS_ERR_OK;
+}
+
+/* The value of CONFIG GET <name>, or NULL (refused, unknown). */
+static const char *aas_store_config_value(const redisReply *r) {
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING)
+        return r->element[1]->str;
+    return NULL;
+}
+
+aas_err_t aas_store_persistence(aas_store_t *st, aas_store_persistence_t *out,
+                                char *errstr, size_t errstr_size) {
+    aas_store_persistence_t p = {.aof = -1, .fsync_always = -1, .rdb = -1};
+    redisReply *r;
+    aas_err_t err = aas_store_ask(st, "INFO persistence", "INFO", "persistence", NULL, &r,
                                   errstr, errstr_size);
     if (err) return err;
-    aas_store_persistence_t p = {.aof = -1, .fsync_always = -1, .rdb = -1};
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)) {
         long long aof = aas_store_info_int(r->str, "aof_enabled");
         p.aof = aof < 0 ? -1 : aof != 0;
-        /* rdb_bgsave_in_progress is always there; a save policy is not in
-         * INFO, so snapshots are read from CONFIG below when allowed. */
     }
-    freeReplyObject(r);
-    /* CONFIG may be renamed or refused (managed Redis, ACLs): then what
-     * INFO said is all we know. */
-    static const char *keys[] = {"appendfsync", "save"};
-    for (int i = 0; i < 2; i++) {
-        char why[128];
-        aas_store_args_init(&a);
-        aas_store_args_add(&a, "CONFIG");
-        aas_store_args_add(&a, "GET");
-        aas_store_args_add(&a, keys[i]);
-        if (aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "CONFIG GET", &a, &r, why, sizeof(why)))
-            continue;
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-            r->element[1]->type == REDIS_REPLY_STRING) {
-            const char *v = r->element[1]->str;
-            if (i == 0) p.fsync_always = strcmp(v, "always") == 0;
-            else p.rdb = v[0] != '\0';
-        }
-        freeReplyObject(r);
+    if (r) freeReplyObject(r);
+    /* The save policy and appendfsync are not in INFO.  CONFIG may be
+     * renamed or refused (managed Redis, ACLs): then they stay -1. */
+    static const char *keys[] = {"appendonly", "appendfsync", "save"};
+    for (int i = 0; i < 3; i++) {
+        err = aas_store_ask(st, "CONFIG GET", "CONFIG", "GET", keys[i], &r, errstr,
+                            errstr_size);
+        if (err) return err;
+        const char *v = aas_store_config_value(r);
+        if (v && i == 0 && p.aof < 0) p.aof = strcmp(v, "yes") == 0; /* INFO refused */
+        if (v && i == 1) p.fsync_always = strcmp(v, "always") == 0;
+        if (v && i == 2) p.rdb = v[0] != '\0';
+        if (r) freeReplyObject(r);
     }
     *out = p;
     return AAS_ERR_OK;

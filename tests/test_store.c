@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "harness_proc.h"
 #include "harness_redis.h"
 #include "store.h"
 
@@ -164,6 +165,119 @@ static void persistence_is_reported(void **state) {
     /* Back as the other tests expect. */
     aas_test_redis_cmd(&f->redis, NULL, 0, "CONFIG", "SET", "appendonly", "yes", NULL);
     aas_test_redis_cmd(&f->redis, NULL, 0, "CONFIG", "SET", "appendfsync", "always", NULL);
+}
+
+/* A redis-server of our own with the given persistence arguments (and
+ * more, e.g. CONFIG renamed away), answering PING; 0 or -1. */
+static int start_redis_as(aas_test_proc_t *p, aas_test_redis_t *r, char *dir,
+                          const char *const *extra) {
+    char port[16], log[320];
+    if (!mkdtemp(dir)) return -1;
+    r->port = aas_test_free_port();
+    if (r->port < 0) return -1;
+    snprintf(port, sizeof(port), "%d", r->port);
+    snprintf(log, sizeof(log), "%s/redis.log", dir);
+    const char *argv[32] = {"sh", "-c", "exec \"${AAS_REDIS_SERVER:-redis-server}\" \"$@\"",
+                            "sh", "--port", port, "--bind", "127.0.0.1", "--dir", dir};
+    int n = 10;
+    for (int i = 0; extra[i] && n < 31; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    if (aas_test_proc_start(p, "/bin/sh", (char *const *)argv, log) != 0) return -1;
+    for (int i = 0; i < 200; i++) {
+        char pong[16] = "";
+        if (aas_test_redis_cmd(r, pong, sizeof(pong), "PING", NULL) == 0 &&
+            strcmp(pong, "PONG") == 0)
+            return 0;
+        usleep(50 * 1000);
+    }
+    return -1;
+}
+
+static void persistence_of(fixture_t *f, const char *const *extra,
+                           aas_store_persistence_t *out) {
+    aas_test_proc_t proc = {0};
+    aas_test_redis_t r = {0};
+    char dir[] = "/tmp/aas-test-persist-XXXXXX";
+    assert_int_equal(start_redis_as(&proc, &r, dir, extra), 0);
+    aas_store_conf_t c;
+    aas_store_t *st = NULL;
+    conf_for(&c, &r);
+    aas_err_t err = aas_store_new(&c, &st, f->errstr, sizeof(f->errstr));
+    if (!err) err = aas_store_persistence(st, out, f->errstr, sizeof(f->errstr));
+    aas_store_destroy(st);
+    aas_test_proc_kill(&proc); /* no final save */
+    char rm[300];
+    snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+    assert_int_equal(err, AAS_ERR_OK);
+}
+
+/* Servers started with each persistence setting, as the demo, the
+ * benchmarks and compose run them, and one that refuses CONFIG. */
+static void persistence_is_reported_as_started(void **state) {
+    fixture_t *f = *state;
+    aas_store_persistence_t p;
+    static const char *none[] = {"--save", "", "--appendonly", "no", NULL};
+    persistence_of(f, none, &p);
+    assert_int_equal(p.aof, 0);
+    assert_int_equal(p.fsync_always, 0); /* everysec, Redis's default */
+    assert_int_equal(p.rdb, 0);
+    static const char *snapshots[] = {"--save", "3600 1", "--appendonly", "no", NULL};
+    persistence_of(f, snapshots, &p);
+    assert_int_equal(p.aof, 0);
+    assert_int_equal(p.rdb, 1);
+    static const char *everysec[] = {"--save", "", "--appendonly", "yes",
+                                     "--appendfsync", "everysec", NULL};
+    persistence_of(f, everysec, &p);
+    assert_int_equal(p.aof, 1);
+    assert_int_equal(p.fsync_always, 0);
+    static const char *compose[] = {"--save", "", "--appendonly", "yes", "--appendfsync",
+                                    "always", "--maxmemory-policy", "noeviction", NULL};
+    persistence_of(f, compose, &p);
+    assert_int_equal(p.aof, 1);
+    assert_int_equal(p.fsync_always, 1);
+    assert_int_equal(p.rdb, 0);
+    /* A managed Redis without CONFIG: INFO still tells AOF, the rest is
+     * unknown, and that is not an error. */
+    static const char *no_config[] = {"--save", "", "--appendonly", "yes",
+                                      "--rename-command", "CONFIG", "", NULL};
+    persistence_of(f, no_config, &p);
+    assert_int_equal(p.aof, 1);
+    assert_int_equal(p.fsync_always, -1);
+    assert_int_equal(p.rdb, -1);
+    /* Neither INFO nor CONFIG: all unknown, still not an error. */
+    static const char *mute[] = {"--appendonly", "yes", "--rename-command", "CONFIG", "",
+                                 "--rename-command", "INFO", "", NULL};
+    persistence_of(f, mute, &p);
+    assert_int_equal(p.aof, -1);
+    assert_int_equal(p.fsync_always, -1);
+    assert_int_equal(p.rdb, -1);
+}
+
+/* Only a Redis that cannot be reached is an error (retriable), and the
+ * out-param is left alone. */
+static void persistence_of_an_absent_redis_is_an_error(void **state) {
+    fixture_t *f = *state;
+    aas_test_proc_t proc = {0};
+    aas_test_redis_t r = {0};
+    char dir[] = "/tmp/aas-test-persist-XXXXXX";
+    static const char *none[] = {"--save", "", "--appendonly", "no", NULL};
+    assert_int_equal(start_redis_as(&proc, &r, dir, none), 0);
+    aas_store_conf_t c;
+    aas_store_t *st = NULL;
+    conf_for(&c, &r);
+    assert_int_equal(aas_store_new(&c, &st, f->errstr, sizeof(f->errstr)), AAS_ERR_OK);
+    aas_test_proc_kill(&proc);
+    aas_store_persistence_t p = {7, 7, 7};
+    aas_err_t err = aas_store_persistence(st, &p, f->errstr, sizeof(f->errstr));
+    aas_store_destroy(st);
+    char rm[300];
+    snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+    assert_int_equal(err, AAS_ERR_REDIS);
+    assert_true(aas_err_is_retriable(err));
+    assert_int_equal(p.aof, 7);
+    assert_int_equal(p.fsync_always, 7);
 }
 
 static void job_get_unknown_is_not_found(void **state) {
@@ -1142,6 +1256,8 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(job_happy_path_sets_every_field),
         T(persistence_is_reported),
+        T(persistence_is_reported_as_started),
+        T(persistence_of_an_absent_redis_is_an_error),
         T(job_get_unknown_is_not_found),
         T(finish_twice_writes_once),
         T(start_after_terminal_returns_it_and_counts_a_skip),
