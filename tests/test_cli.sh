@@ -7,14 +7,17 @@
 #   - an id in use is refused, unless --idempotent resubmits the same payload;
 #   - a message over client.message.max.bytes (or the dev broker's 1 MiB)
 #     is refused naming the limit, before it is sent;
-#   - `dataset delete` of a missing set fails; kafka-local --version works.
+#   - `dataset delete` of a missing set fails; kafka-local --version works;
+#   - with a worker: train --wait prints a labeled summary (curves only with
+#     --curves), --json floats round-trip a float32, --version names oneDNN
+#     without "(N/A)".
 # Usage: tests/test_cli.sh BUILD_DIR
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build}
 P=$BUILD/producer/aas-producer
 RUN=$(mktemp -d /tmp/aas-cli.XXXXXX)
-FAILS=0 REDIS_PID='' BROKER_PID=''
+FAILS=0 REDIS_PID='' BROKER_PID='' WORKER_PID=''
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
 # expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
@@ -26,6 +29,7 @@ expect() {
   else bad "want exit $want and /$pat/, got $rc: $out (${*})"; fi
 }
 cleanup() {
+  [ -n "$WORKER_PID" ] && kill "$WORKER_PID" 2>/dev/null && wait "$WORKER_PID" 2>/dev/null
   [ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
   [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
   rm -rf "$RUN"
@@ -75,6 +79,31 @@ expect 1 "over client.message.max.bytes=1000000" -- "$P" submit --model m --inpu
 expect 1 "over the dev broker's 1048576-byte limit" -- "$P" -X client.message.max.bytes=8000000 submit --model m --input "$RUN/big.csv"
 # Data sets.
 expect 1 "data set nosuch not found" -- "$P" dataset delete nosuch
+
+# 3. With a worker: how results print.
+"$BUILD/worker/aas-worker" -X worker.id=cli-w -X worker.heartbeat.ms=500 >"$RUN/worker.log" 2>&1 &
+WORKER_PID=$!
+zcat "$ROOT/data/digits.csv.gz" | head -400 > "$RUN/train.csv"
+OUT=$("$P" train --model cli-digits --input "$RUN/train.csv" --param hidden=16 \
+      --param epochs=3 --param scale=0.0625 --wait --timeout 120 2>&1)
+grep -q "train_loss=" <<<"$OUT" && ok "train --wait prints labeled metrics" || bad "no labeled metrics: $OUT"
+grep -q "_curve" <<<"$OUT" && bad "curves printed without --curves: $OUT" || ok "no curves by default"
+[ "$(wc -c <<<"$OUT")" -lt 1000 ] && ok "train --wait summary is short ($(wc -c <<<"$OUT") bytes)" || bad "summary of $(wc -c <<<"$OUT") bytes"
+ROW=$(sed -n 1p "$ROOT/data/digits-test.csv" | cut -d, -f1-64)
+J=$("$P" submit --model cli-digits --values "$ROW" --wait --json --timeout 60 2>&1)
+# float32 values need 9 significant digits to round-trip; 7 used to be printed.
+python3 - "$J" <<'PY' && ok "--json floats round-trip a float32" || bad "--json floats: $J"
+import json, struct, sys
+vals = json.loads(sys.argv[1])["outputs"][0]["values"]
+# Each printed value, read back and rounded to float32, prints the same:
+# %.9g is the shortest form that guarantees this for every float32.
+f32 = lambda v: struct.unpack("<f", struct.pack("<f", v))[0]
+assert all(float("%.9g" % f32(v)) == v for v in vals), vals
+assert any(len(("%.9g" % v).replace("0.", "").lstrip("0").replace("e", " ").split()[0]) > 7
+           for v in vals if v not in (0.0, 1.0)), vals
+PY
+expect 0 "oneDNN +[0-9.]+$" -- "$P" --version
+kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
 
 echo "test_cli: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

@@ -109,44 +109,58 @@ static void produce_raw(fleet_t *f, const char *key, const void *buf, size_t len
     rd_kafka_destroy(rk);
 }
 
-/* Read the dead-letter topic from the start (no group: plain assign) and
- * count messages carrying our error headers. */
-static int count_dead_letters(fleet_t *f, int want, int timeout_ms) {
+/* A consumer of the dead-letter topic from its start (assign, no join). */
+static rd_kafka_t *dlq_reader(fleet_t *f, const char *group) {
     char errstr[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     if (rd_kafka_conf_set(kc, "bootstrap.servers", f->broker.bootstrap, errstr,
                           sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(kc, "group.id", "fleet-dlq-reader", errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK)
-        return -1;
+        rd_kafka_conf_set(kc, "group.id", group, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
-    if (!rk) return -1;
+    if (!rk) return NULL;
     rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(4);
     for (int i = 0; i < 4; i++)
         rd_kafka_topic_partition_list_add(p, "aas.jobs.dlq", i)->offset =
             RD_KAFKA_OFFSET_BEGINNING;
-    int n = 0;
-    if (rd_kafka_assign(rk, p) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        int64_t until = aas_mono_us() + (int64_t)timeout_ms * 1000;
-        while (n < want && aas_mono_us() < until) {
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-            if (!m) continue;
-            rd_kafka_headers_t *h = NULL;
-            const void *v;
-            size_t len;
-            if (!m->err && rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                rd_kafka_header_get_last(h, "aas.error.code", &v, &len) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR &&
-                rd_kafka_header_get_last(h, "aas.source.topic", &v, &len) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR &&
-                len == strlen("aas.jobs.infer") && memcmp(v, "aas.jobs.infer", len) == 0)
-                n++;
-            rd_kafka_message_destroy(m);
-        }
-    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk, p);
     rd_kafka_topic_partition_list_destroy(p);
+    if (err) {
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
+static void dlq_reader_close(rd_kafka_t *rk) {
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+}
+
+/* Count dead letters from the infer topic carrying our error headers. */
+static int count_dead_letters(fleet_t *f, int want, int timeout_ms) {
+    rd_kafka_t *rk = dlq_reader(f, "fleet-dlq-reader");
+    if (!rk) return -1;
+    int n = 0;
+    int64_t until = aas_mono_us() + (int64_t)timeout_ms * 1000;
+    while (n < want && aas_mono_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m) continue;
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t len;
+        if (!m->err && rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            rd_kafka_header_get_last(h, "aas.error.code", &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            rd_kafka_header_get_last(h, "aas.source.topic", &v, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            len == strlen("aas.jobs.infer") && memcmp(v, "aas.jobs.infer", len) == 0)
+            n++;
+        rd_kafka_message_destroy(m);
+    }
+    dlq_reader_close(rk);
     return n;
 }
 
@@ -301,47 +315,31 @@ static void garbage_and_bad_jobs_are_reported_and_lose_nothing(void **state) {
  * aas.original.size, and its value's length.  0 if found. */
 static int find_dead_letter(fleet_t *f, const char *key, int *truncated,
                             long long *original, size_t *value_len, int timeout_ms) {
-    char errstr[512];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(kc, "bootstrap.servers", f->broker.bootstrap, errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(kc, "group.id", "fleet-dlq-finder", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK)
-        return -1;
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+    rd_kafka_t *rk = dlq_reader(f, "fleet-dlq-finder");
     if (!rk) return -1;
-    rd_kafka_topic_partition_list_t *p = rd_kafka_topic_partition_list_new(4);
-    for (int i = 0; i < 4; i++)
-        rd_kafka_topic_partition_list_add(p, "aas.jobs.dlq", i)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
     int found = -1;
-    if (rd_kafka_assign(rk, p) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        int64_t until = aas_mono_us() + (int64_t)timeout_ms * 1000;
-        while (found != 0 && aas_mono_us() < until) {
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-            if (!m) continue;
-            rd_kafka_headers_t *h = NULL;
-            const void *v;
-            size_t len;
-            if (!m->err && m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0 &&
-                rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                *truncated = rd_kafka_header_get_last(h, "aas.truncated", &v, &len) ==
-                                 RD_KAFKA_RESP_ERR_NO_ERROR && len == 1 &&
-                             *(const char *)v == '1';
-                char num[32] = "";
-                if (rd_kafka_header_get_last(h, "aas.original.size", &v, &len) ==
-                        RD_KAFKA_RESP_ERR_NO_ERROR && len < sizeof(num))
-                    memcpy(num, v, len);
-                *original = atoll(num);
-                *value_len = m->len;
-                found = 0;
-            }
-            rd_kafka_message_destroy(m);
+    int64_t until = aas_mono_us() + (int64_t)timeout_ms * 1000;
+    while (found != 0 && aas_mono_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m) continue;
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t len;
+        if (!m->err && m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0 &&
+            rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            *truncated = rd_kafka_header_get_last(h, "aas.truncated", &v, &len) ==
+                             RD_KAFKA_RESP_ERR_NO_ERROR && len == 1 && *(const char *)v == '1';
+            char num[32] = "";
+            if (rd_kafka_header_get_last(h, "aas.original.size", &v, &len) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR && len < sizeof(num))
+                memcpy(num, v, len);
+            *original = atoll(num);
+            *value_len = m->len;
+            found = 0;
         }
+        rd_kafka_message_destroy(m);
     }
-    rd_kafka_topic_partition_list_destroy(p);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    dlq_reader_close(rk);
     return found;
 }
 
