@@ -11,12 +11,17 @@ bench_free_port() {
   echo "bench: no free port" >&2; exit 1
 }
 
-# bench_start_redis DIR: a throw-away redis-server (no persistence) in DIR;
-# sets REDIS_PORT, appends its pid to PIDS, returns once it answers.
+# bench_start_redis DIR: a throw-away redis-server in DIR, by default with
+# no persistence (the published figures; a deployment fsyncs every write,
+# docs/guarantees.md); AAS_BENCH_REDIS_DURABLE=1 runs it as compose.yaml
+# does (appendonly yes, appendfsync always) to see what that costs.
+# Sets REDIS_PORT, appends its pid to PIDS, returns once it answers.
 bench_start_redis() {
   REDIS_PORT=$(bench_free_port)
-  say "redis-server on 127.0.0.1:$REDIS_PORT"
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+  local persist=(--appendonly no)
+  [ "${AAS_BENCH_REDIS_DURABLE:-0}" = 1 ] && persist=(--appendonly yes --appendfsync always)
+  say "redis-server on 127.0.0.1:$REDIS_PORT (${persist[*]})"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' "${persist[@]}" \
     --dir "$1" --daemonize no >"$1/redis.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
