@@ -12,6 +12,12 @@ function(lua_read name out_var)
       string(REPLACE "-- include: ${inc}\n" "${inc_text}" text "${text}")
     endif()
   endforeach()
+  # A marker left over names a snippet this file does not know: stop rather
+  # than embed a script whose helper is silently missing.
+  if(text MATCHES "-- include: ([^\n]*)")
+    message(FATAL_ERROR "${LUA_DIR}/${name}: unknown include '${CMAKE_MATCH_1}' "
+                        "(known: now.lua, terminal.lua; add it to embed.cmake)")
+  endif()
   set(${out_var} "${text}" PARENT_SCOPE)
 endfunction()
 
