@@ -70,22 +70,18 @@ static void a_component_is_escaped_too(void **state) {
     assert_non_null(strstr(out, "comp=a\\nb x"));
 }
 
-/* 3,000 newlines: 6,000 bytes escaped, far over one line.  Two component
- * lengths, so the prefix is once odd and once even: the cut must land
- * between escapes either way. */
-static void long_message_t(void) {
-    char big[3000];
+/* 3,000 newlines (6,000 bytes escaped, far over one line) under a
+ * component of n characters: with n = 1 and n = 6 the prefix is once odd
+ * and once even, and the cut must land between escapes either way. */
+static void long_message(size_t n) {
+    char big[3000], comp[8] = "worker";
     memset(big, '\n', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    AAS_LOG(AAS_LOG_ERROR, "t", "%s", big);
+    comp[n] = '\0';
+    AAS_LOG(AAS_LOG_ERROR, comp, "%s", big);
 }
-
-static void long_message_worker(void) {
-    char big[3000];
-    memset(big, '\n', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    AAS_LOG(AAS_LOG_ERROR, "worker", "%s", big);
-}
+static void long_message_1(void) { long_message(1); }
+static void long_message_6(void) { long_message(6); }
 
 static void check_cut(void (*fn)(void)) {
     char out[4096];
@@ -106,8 +102,8 @@ static void check_cut(void (*fn)(void)) {
 }
 
 static void a_long_message_is_cut_on_one_line(void **state) {
-    check_cut(long_message_t);
-    check_cut(long_message_worker);
+    check_cut(long_message_1);
+    check_cut(long_message_6);
 }
 
 int main(void) {
