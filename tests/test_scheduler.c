@@ -303,19 +303,21 @@ static pid_t pick_worker(aas_fleet_t *f, int want_live, char *id, size_t id_size
     return (int)n == want_live && held == 8 ? pid : 0;
 }
 
-/* Starve pid of CPU (stopped 200 ms, running 5 ms, over and over: about
- * 2.5 % of a core) until log shows it restarted or 120 s passed; then let
- * it run.  Runs in a child process.  The stops are shorter than the
- * worker's heartbeat TTL (3 s at the 500 ms period the test sets): a
- * starved worker is slow, not gone.  (Stops of 1.5 s, as this test first
- * used, outlasted the then 2 s TTL whenever the worker's 5 ms slice did not
- * reach its heartbeat: the worker dropped out of the live set, which resets
- * the skew window, and on a busy machine no restart came in 90 s.) */
+/* Starve pid of CPU (stopped 1 s, running 5 ms, over and over: about 0.5 %
+ * of a core) until log shows it restarted or 120 s passed; then let it
+ * run.  Runs in a child process.  The stops are well inside the worker's
+ * heartbeat TTL (3 s at the 500 ms period the test sets; it writes one in
+ * a slice when due): a starved worker is slow, not gone.  (Stops of 1.5 s,
+ * as this test first used, outlasted the then 2 s TTL whenever the
+ * worker's 5 ms slice did not reach its heartbeat: the worker dropped out
+ * of the live set, which resets the skew window, and on a busy machine no
+ * restart came in 90 s.  Stops of 200 ms starve too little: on a busy
+ * machine the load generator slows and the worker keeps up.) */
 static void starve(pid_t pid, const char *log, const char *restarted) {
-    for (int i = 0; i < 600 && kill(pid, 0) == 0; i++) {
-        if (i % 10 == 0 && aas_test_log_contains(log, restarted)) break;
+    for (int i = 0; i < 120 && kill(pid, 0) == 0; i++) {
+        if (aas_test_log_contains(log, restarted)) break;
         kill(pid, SIGSTOP);
-        usleep(200000);
+        usleep(1000000);
         kill(pid, SIGCONT);
         usleep(5000);
     }
