@@ -263,9 +263,10 @@ static void aas_worker_check_redis(aas_worker_t *w) {
         aas_metric_set(g, 1);
         return;
     }
-    if (p.aof == 1 && p.fsync_always < 0) {
-        AAS_LOG(AAS_LOG_INFO, "worker", "redis appendonly=yes, appendfsync not readable "
-                "(CONFIG refused): results are durable only with appendfsync always");
+    if (p.aof < 0 || (p.aof == 1 && p.fsync_always < 0)) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "redis persistence not readable (INFO/CONFIG "
+                "refused): results are durable only with appendonly yes and appendfsync "
+                "always");
         aas_metric_set(g, NAN);
         return;
     }
