@@ -1,4 +1,7 @@
-/* actuator.c - local processes and command-hook actuators; see actuator.h. */
+/* actuator.c - local processes and command-hook actuators, and the
+ * partition action both share; see actuator.h.  Settings come from the
+ * typed configuration (aas_scheduler_conf_t), read once at start: no key
+ * lookups when acting. */
 #include "actuator.h"
 
 #include <errno.h>
@@ -18,7 +21,6 @@
 
 typedef struct {
     aas_actuator_t base;
-    const aas_conf_t *conf;
     pid_t pids[AAS_LOCAL_MAX];   /* running workers, oldest first */
     char ids[AAS_LOCAL_MAX][160]; /* their worker.id, same order */
     int n;
@@ -30,9 +32,9 @@ typedef struct {
 
 /* Start a worker; its id goes to id[160]. */
 static pid_t aas_local_spawn(aas_local_t *l, char *id) {
-    const char *bin = aas_conf_get(l->conf, "scheduler.worker.bin");
-    const char *prefix = aas_conf_get(l->conf, "scheduler.worker.prefix");
-    const char *logdir = aas_conf_get(l->conf, "scheduler.worker.logdir");
+    const char *bin = l->base.c->worker_bin;
+    const char *prefix = l->base.c->worker_prefix;
+    const char *logdir = l->base.c->worker_logdir;
     char idarg[200], log[512];
     snprintf(id, 160, "%s-%d-%u", prefix, (int)getpid(), ++l->seq);
     snprintf(idarg, sizeof(idarg), "worker.id=%s", id);
@@ -134,6 +136,17 @@ static aas_err_t aas_local_restart(aas_actuator_t *a, const char *id, char *errs
     return AAS_ERR_OK;
 }
 
+/* ---- partitions: the same Admin API call for every kind ---- */
+
+static aas_err_t aas_actuator_grow(aas_actuator_t *a, const char *topic, int partitions,
+                                   char *errstr, size_t errstr_size) {
+    if (!a->grow)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "scheduler.grow.partitions is off");
+    return aas_grow_partitions(a->grow, topic, partitions, (int)a->c->timeout_ms, errstr,
+                               errstr_size);
+}
+
 static void aas_local_destroy(aas_actuator_t *a) {
     aas_local_t *l = (aas_local_t *)a;
     aas_local_apply(a, 0, NULL, 0);
@@ -150,13 +163,12 @@ static void aas_local_destroy(aas_actuator_t *a) {
 
 static const aas_actuator_ops_t aas_local_ops = {"local", aas_local_apply,
                                                  aas_local_current, aas_local_restart,
-                                                 aas_local_destroy};
+                                                 aas_actuator_grow, aas_local_destroy};
 
 /* ---- command: a shell hook with the desired count ---- */
 
 typedef struct {
     aas_actuator_t base;
-    const aas_conf_t *conf;
     int last;
 } aas_command_t;
 
@@ -169,7 +181,7 @@ static aas_err_t aas_command_apply(aas_actuator_t *a, int desired, char *errstr,
     /* The count goes in the environment, so the command text is fixed
      * configuration and nothing is spliced into a shell line. */
     setenv("AAS_DESIRED_WORKERS", n, 1);
-    int rc = system(aas_conf_get(c->conf, "scheduler.command"));
+    int rc = system(c->base.c->command);
     if (rc != 0)
         return aas_err_set(errstr, errstr_size, AAS_ERR_IO,
                            "scheduler.command exited with status %d", rc);
@@ -194,35 +206,51 @@ static void aas_command_destroy(aas_actuator_t *a) { free(a); }
 
 static const aas_actuator_ops_t aas_command_ops = {"command", aas_command_apply,
                                                    aas_command_current, aas_command_restart,
-                                                   aas_command_destroy};
+                                                   aas_actuator_grow, aas_command_destroy};
 
-aas_err_t aas_actuator_new(const aas_conf_t *conf, aas_actuator_t **out,
-                           char *errstr, size_t errstr_size) {
-    const char *kind = aas_conf_get(conf, "scheduler.actuator");
+/* The actuator of c->actuator, without partition growth. */
+static aas_err_t aas_actuator_kind_new(const aas_scheduler_conf_t *c, aas_actuator_t **out,
+                                       char *errstr, size_t errstr_size) {
+    const char *kind = c->actuator;
     if (!strcmp(kind, "local")) {
         aas_local_t *l = calloc(1, sizeof(*l));
         if (!l) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         l->base.ops = &aas_local_ops;
-        l->conf = conf;
         *out = &l->base;
         return AAS_ERR_OK;
     }
     if (!strcmp(kind, "command")) {
-        if (!aas_conf_get(conf, "scheduler.command"))
+        if (!c->command)
             return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                                "scheduler.actuator=command needs scheduler.command");
-        aas_command_t *c = calloc(1, sizeof(*c));
-        if (!c) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-        c->base.ops = &aas_command_ops;
-        c->conf = conf;
-        c->last = -1;
-        *out = &c->base;
+        aas_command_t *cmd = calloc(1, sizeof(*cmd));
+        if (!cmd) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+        cmd->base.ops = &aas_command_ops;
+        cmd->last = -1;
+        *out = &cmd->base;
         return AAS_ERR_OK;
     }
     return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                        "scheduler.actuator: '%s' is not local or command", kind);
 }
 
+aas_err_t aas_actuator_new(const aas_conf_t *conf, const aas_scheduler_conf_t *c,
+                           aas_actuator_t **out, char *errstr, size_t errstr_size) {
+    aas_actuator_t *a = NULL;
+    aas_err_t err = aas_actuator_kind_new(c, &a, errstr, errstr_size);
+    if (err) return err;
+    a->c = c;
+    if (c->grow_partitions && (err = aas_grow_new(conf, &a->grow, errstr, errstr_size))) {
+        aas_actuator_destroy(a);
+        return err;
+    }
+    *out = a;
+    return AAS_ERR_OK;
+}
+
 void aas_actuator_destroy(aas_actuator_t *a) {
-    if (a) a->ops->destroy(a);
+    if (!a) return;
+    aas_grow_t *g = a->grow;
+    a->ops->destroy(a);
+    aas_grow_destroy(g);
 }

@@ -2,7 +2,8 @@
  * grow.h - the scheduler's partition action: add partitions to a topic
  * (Admin API CreatePartitions) when the policy wants more workers than
  * there are partitions (scheduler.grow.partitions).  Observing stays in
- * observe.h and deciding in policy.h; this only acts.
+ * observe.h and deciding in policy.h; this only acts, and only through
+ * the actuator's ops table (actuator.h: ops->grow), which owns the handle.
  *
  * Threading: one thread.
  */

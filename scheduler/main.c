@@ -68,9 +68,10 @@ typedef struct {
 
 static double mono_s(void) { return (double)aas_mono_us() / 1e6; }
 
-static void measure_topic(aas_observer_t *o, const aas_conf_t *conf, status_topic_t *st) {
+static void measure_topic(aas_observer_t *o, const aas_scheduler_conf_t *c,
+                          status_topic_t *st) {
     char why[512];
-    int timeout = (int)aas_conf_get_int(conf, "scheduler.timeout.ms");
+    int timeout = (int)c->timeout_ms;
     st->t = mono_s();
     if (aas_observer_lag(o, st->topic, timeout, &st->p, &st->n, why, sizeof(why))) {
         fprintf(stderr, "aas-scheduler: %s\n", why);
@@ -78,18 +79,18 @@ static void measure_topic(aas_observer_t *o, const aas_conf_t *conf, status_topi
         return;
     }
     if (aas_observer_oldest(o, st->topic, st->p, st->n,
-                            (int)aas_conf_get_int(conf, "scheduler.age.timeout.ms"), why,
-                            sizeof(why)))
+                            (int)c->age_timeout_ms, why, sizeof(why)))
         fprintf(stderr, "aas-scheduler: oldest queued job of %s unknown: %s\n", st->topic,
                 why);
 }
 
-static void resample_topic(aas_observer_t *o, const aas_conf_t *conf, status_topic_t *st) {
+static void resample_topic(aas_observer_t *o, const aas_scheduler_conf_t *c,
+                           status_topic_t *st) {
     char why[512];
     if (st->failed) return;
     st->t2 = mono_s();
-    if (aas_observer_lag(o, st->topic, (int)aas_conf_get_int(conf, "scheduler.timeout.ms"),
-                         &st->p2, &st->n2, why, sizeof(why))) {
+    if (aas_observer_lag(o, st->topic, (int)c->timeout_ms, &st->p2, &st->n2, why,
+                         sizeof(why))) {
         st->p2 = NULL;
         st->n2 = 0;
     }
@@ -270,14 +271,16 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
     char **hb = NULL, **dec = NULL;
     size_t nhb = 0, ndec = 0;
     int rc = 0, have_hb = 0, have_dec = 0;
+    aas_scheduler_conf_t c;
+    aas_conf_fill(conf, &c);
     status_topic_t topics[2] = {{.topic = aas_conf_get(conf, "topic.infer")},
                                 {.topic = aas_conf_get(conf, "topic.train")}};
-    if (aas_observer_new(conf, aas_conf_get(conf, "worker.group"), &o, why, sizeof(why))) {
+    if (aas_observer_new(conf, c.group, &o, why, sizeof(why))) {
         fprintf(stderr, "aas-scheduler: %s\n", why);
         return 1;
     }
     double t0 = mono_s();
-    for (int i = 0; i < 2; i++) measure_topic(o, conf, &topics[i]);
+    for (int i = 0; i < 2; i++) measure_topic(o, &c, &topics[i]);
     if (aas_cli_store_new(conf, &st, why, sizeof(why)) ||
         aas_store_heartbeats(st, &hb, &nhb, why, sizeof(why))) {
         fprintf(stderr, "aas-scheduler: workers unknown: %s\n", why);
@@ -297,7 +300,7 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
             struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
             nanosleep(&ts, NULL);
         }
-        for (int i = 0; i < 2; i++) resample_topic(o, conf, &topics[i]);
+        for (int i = 0; i < 2; i++) resample_topic(o, &c, &topics[i]);
     }
     double completion = -1;
     if (have_hb) {

@@ -13,7 +13,6 @@
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
-#include "grow.h"
 #include "observe.h"
 #include "policy.h"
 #include "skew.h"
@@ -114,13 +113,11 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
     AAS_CONF_END};
 
 typedef struct {
-    const aas_conf_t *conf;
-    aas_scheduler_conf_t c;  /* parsed once */
-    const char *topic;       /* topic.infer */
+    aas_scheduler_conf_t c;  /* parsed once; the tick reads no keys */
+    const char *topic;       /* topic.infer, read once */
     aas_observer_t *obs;
-    aas_grow_t *grow;        /* partition growth (scheduler.grow.partitions) */
     aas_store_t *st;
-    aas_actuator_t *act;
+    aas_actuator_t *act;     /* workers and partitions (actuator.h) */
     aas_policy_conf_t pc;
     aas_policy_state_t ps;
     aas_skew_conf_t kc;
@@ -345,29 +342,34 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
     o->current_workers = current >= 0 ? current : (v->live >= 0 ? v->live : 0);
 }
 
-/* Decide and act on the worker count; returns 1 if it changed. */
+/* Act on the policy's second decision: more partitions, so that more
+ * workers than partitions have something to consume.  A broker that
+ * cannot (the dev broker) or will not caps the workers at the partitions
+ * there are from then on. */
+static void aas_sched_grow(aas_sched_t *s, const aas_policy_decision_t *d) {
+    if (!(d->want_partitions > s->pc.partitions && s->pc.can_grow_partitions)) return;
+    char why[512];
+    aas_err_t err = s->act->ops->grow(s->act, s->topic, d->want_partitions, why,
+                                      sizeof(why));
+    AAS_LOG(err ? AAS_LOG_WARN : AAS_LOG_INFO, "scheduler",
+            "grow topic=%s partitions=%d->%d%s%s", s->topic, s->pc.partitions,
+            d->want_partitions, err ? " error=" : " done", err ? why : "");
+    if (err == AAS_ERR_INVAL) {
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "cannot add partitions here; capping "
+                "workers at %d partitions", s->pc.partitions);
+        s->pc.can_grow_partitions = 0;
+    }
+    if (!err) s->pc.partitions = d->want_partitions;
+}
+
+/* Decide (the policy) and act on the partitions and the worker count;
+ * returns 1 if the worker count changed. */
 static int aas_sched_scale(aas_sched_t *s, const aas_sched_view_t *v,
                            const aas_policy_obs_t *o) {
     char why[512];
-    const char *topic = s->topic;
     aas_policy_decision_t d;
     aas_policy_decide(&s->pc, o, &s->ps, &d);
-    if (d.want_partitions > s->pc.partitions && s->pc.can_grow_partitions && s->grow) {
-        /* The policy's second action: more partitions, so that more
-         * workers than partitions have something to consume. */
-        aas_err_t gerr = aas_grow_partitions(s->grow, topic, d.want_partitions,
-                                             (int)s->c.timeout_ms, why, sizeof(why));
-        AAS_LOG(gerr ? AAS_LOG_WARN : AAS_LOG_INFO, "scheduler",
-                "grow topic=%s partitions=%d->%d%s%s", topic, s->pc.partitions,
-                d.want_partitions, gerr ? " error=" : " done", gerr ? why : "");
-        if (gerr == AAS_ERR_INVAL) {
-            /* The broker cannot (dev broker) or will not: cap at what is. */
-            AAS_LOG(AAS_LOG_WARN, "scheduler", "cannot add partitions here; capping "
-                    "workers at %d partitions", s->pc.partitions);
-            s->pc.can_grow_partitions = 0;
-        }
-        if (!gerr) s->pc.partitions = d.want_partitions;
-    }
+    aas_sched_grow(s, &d);
     aas_metric_set(s->m_desired, (double)d.desired);
     if (d.desired == o->current_workers) {
         AAS_LOG(AAS_LOG_DEBUG, "scheduler",
@@ -472,7 +474,7 @@ static void aas_sched_tick(aas_sched_t *s) {
 
 aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
                             char *errstr, size_t errstr_size) {
-    aas_sched_t s = {.conf = conf, .arrival = -1, .service = -1,
+    aas_sched_t s = {.arrival = -1, .service = -1,
                      .topic = aas_conf_get(conf, "topic.infer")};
     aas_conf_fill(conf, &s.c);
     aas_scheduler_policy_conf(&s.c, &s.pc, &s.kc);
@@ -483,10 +485,8 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
                            s.pc.min_workers, s.pc.max_workers);
     aas_policy_state_init(&s.ps);
     aas_err_t err = aas_observer_new(conf, s.c.group, &s.obs, errstr, errstr_size);
-    if (!err && s.pc.can_grow_partitions)
-        err = aas_grow_new(conf, &s.grow, errstr, errstr_size);
     if (!err) err = aas_cli_store_new(conf, &s.st, errstr, errstr_size);
-    if (!err) err = aas_actuator_new(conf, &s.act, errstr, errstr_size);
+    if (!err) err = aas_actuator_new(conf, &s.c, &s.act, errstr, errstr_size);
     if (!err) err = aas_metrics_new(&s.metrics, errstr, errstr_size);
     if (!err) {
         s.m_live = aas_metrics_gauge(s.metrics, "aas_scheduler_workers",
@@ -532,7 +532,6 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
     free(s.highs);
     free(s.part_arrival);
     aas_store_destroy(s.st);
-    aas_grow_destroy(s.grow);
     aas_observer_destroy(s.obs);
     return err;
 }
