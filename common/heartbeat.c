@@ -2,42 +2,83 @@
 #include "heartbeat.h"
 
 #include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Append `text` as a JSON string (quoted, escaped by jansson) at buf[*used].
+ * -1: not valid UTF-8 (jansson refuses it); -2: does not fit. */
+static int aas_heartbeat_put_str(char *buf, size_t size, size_t *used, const char *text) {
+    json_t *v = json_string(text);
+    if (!v) return -1;
+    size_t need = json_dumpb(v, NULL, 0, JSON_ENCODE_ANY);
+    int rc = 0;
+    if (need == 0) rc = -1;
+    else if (*used + need >= size) rc = -2;
+    else *used += json_dumpb(v, buf + *used, need, JSON_ENCODE_ANY);
+    json_decref(v);
+    return rc;
+}
+
+/* Append printf output at buf[*used]; -2 if it does not fit. */
+static int aas_heartbeat_put(char *buf, size_t size, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int aas_heartbeat_put(char *buf, size_t size, size_t *used, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = *used < size ? vsnprintf(buf + *used, size - *used, fmt, ap) : -1;
+    va_end(ap);
+    if (n < 0 || *used + (size_t)n >= size) return -2;
+    *used += (size_t)n;
+    return 0;
+}
 
 aas_err_t aas_heartbeat_format(const aas_heartbeat_t *hb, char *buf, size_t size,
                                char *errstr, size_t errstr_size) {
     if (!aas_id_valid(hb->id))
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "heartbeat: invalid worker id");
-    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:I, s:i}",
-                          "id", hb->id, "host", hb->host, "pid", hb->pid,
-                          "started_ms", (json_int_t)hb->started_ms,
-                          "done", (json_int_t)hb->done, "failed", (json_int_t)hb->failed,
-                          "skipped", (json_int_t)hb->skipped, "dlq", (json_int_t)hb->dlq,
-                          "retries", (json_int_t)hb->retries,
-                          "rate", hb->rate < 0 ? 0.0 : hb->rate,
-                          "partitions", hb->partitions, "ts_ms", (json_int_t)hb->ts_ms,
-                          "metrics_port", hb->metrics_port);
-    if (o)
-        json_object_set_new(o, "training", hb->training[0] ? json_string(hb->training)
-                                                           : json_null());
-    /* "host" and "partitions" come from the system: json_pack refuses
-     * invalid UTF-8 (NULL), and is then reported, never sent half-made. */
-    size_t need = o ? json_dumpb(o, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(6)) : 0;
-    if (!o || need == 0) {
-        json_decref(o);
+    /* The layout (field order, "rate" with 3 decimals, "training" null when
+     * none) is the one workers wrote before this module, byte for byte;
+     * "metrics_port" is added only when there is one.  "host" and
+     * "partitions" come from the system: they are escaped, and invalid
+     * UTF-8 is refused, never sent half-made. */
+    double rate = isfinite(hb->rate) && hb->rate > 0 ? hb->rate : 0.0;
+    /* Built aside, so that buf is written only on success: every string
+     * escaped at worst (\u00XX) still fits here. */
+    char rec[8 * AAS_HEARTBEAT_PARTS_MAX];
+    size_t used = 0;
+    const size_t cap = sizeof(rec);
+    int rc = aas_heartbeat_put(rec, cap, &used, "{\"id\":");
+    if (!rc) rc = aas_heartbeat_put_str(rec, cap, &used, hb->id);
+    if (!rc) rc = aas_heartbeat_put(rec, cap, &used, ",\"host\":");
+    if (!rc) rc = aas_heartbeat_put_str(rec, cap, &used, hb->host);
+    if (!rc)
+        rc = aas_heartbeat_put(rec, cap, &used,
+                               ",\"pid\":%d,\"started_ms\":%lld,\"done\":%llu,\"failed\":%llu,"
+                               "\"skipped\":%llu,\"dlq\":%llu,\"retries\":%llu,\"rate\":%.3f,"
+                               "\"training\":",
+                               hb->pid, (long long)hb->started_ms,
+                               (unsigned long long)hb->done, (unsigned long long)hb->failed,
+                               (unsigned long long)hb->skipped, (unsigned long long)hb->dlq,
+                               (unsigned long long)hb->retries, rate);
+    if (!rc)
+        rc = hb->training[0] ? aas_heartbeat_put_str(rec, cap, &used, hb->training)
+                             : aas_heartbeat_put(rec, cap, &used, "null");
+    if (!rc) rc = aas_heartbeat_put(rec, cap, &used, ",\"partitions\":");
+    if (!rc) rc = aas_heartbeat_put_str(rec, cap, &used, hb->partitions);
+    if (!rc) rc = aas_heartbeat_put(rec, cap, &used, ",\"ts_ms\":%lld", (long long)hb->ts_ms);
+    if (!rc && hb->metrics_port > 0)
+        rc = aas_heartbeat_put(rec, cap, &used, ",\"metrics_port\":%d", hb->metrics_port);
+    if (!rc) rc = aas_heartbeat_put(rec, cap, &used, "}");
+    if (rc == -1)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "heartbeat: a field is not valid UTF-8");
-    }
-    if (need + 1 > size) {
-        json_decref(o);
+    if (rc || used + 1 > size)
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
-                           "heartbeat: %zu bytes do not fit %zu", need, size);
-    }
-    json_dumpb(o, buf, need, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    buf[need] = '\0';
-    json_decref(o);
+                           "heartbeat: the record does not fit %zu bytes", size);
+    memcpy(buf, rec, used + 1);
     return AAS_ERR_OK;
 }
 

@@ -32,16 +32,24 @@ typedef struct {
 } aas_heartbeat_t;
 
 /**
- * @brief The record as JSON (escaped) into buf.
- * @return AAS_ERR_INVAL for an invalid id, AAS_ERR_TOO_LARGE if it does not
- *         fit size, with errstr.
+ * @brief The record as one line of JSON into buf (NUL-terminated):
+ *        {"id":..,"host":..,"pid":..,"started_ms":..,"done":..,"failed":..,
+ *        "skipped":..,"dlq":..,"retries":..,"rate":R.RRR,"training":"job"|null,
+ *        "partitions":"topic/p,...","ts_ms":..} in that order, as workers
+ *        wrote it before this module, byte for byte, then
+ *        ,"metrics_port":N only when metrics_port > 0.  Strings are
+ *        JSON-escaped; a rate < 0 (unknown) or not finite is written as 0.
+ * @return AAS_ERR_INVAL for an invalid id or text that is not UTF-8,
+ *         AAS_ERR_TOO_LARGE if it does not fit size, with errstr; buf is
+ *         written only on success.  Thread-safe.
  */
 aas_err_t aas_heartbeat_format(const aas_heartbeat_t *hb, char *buf, size_t size,
                                char *errstr, size_t errstr_size);
 
 /**
- * @brief Read a record.  Missing counts read as 0, a missing rate as
- *        unknown (-1), missing text as "".
+ * @brief Read a record.  Missing counts (and metrics_port) read as 0, a
+ *        missing rate as unknown (-1), missing text and a null training
+ *        as "".  Thread-safe.
  * @return AAS_ERR_DECODE (not JSON, no valid id, a field of the wrong type
  *         or too long) with errstr; *out is written only on success.
  */

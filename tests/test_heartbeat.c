@@ -59,6 +59,66 @@ static void an_older_record_reads(void **state) {
     assert_int_equal(hb.done, 5);
 }
 
+/* What aas_heartbeat_format writes is what the worker wrote with its own
+ * snprintf before this module, byte for byte (readers that compare or
+ * grep the record keep working); a metrics port is appended only when
+ * there is one. */
+static void format_writes_the_workers_layout_byte_for_byte(void **state) {
+    aas_heartbeat_t hb = {.pid = 7, .started_ms = 1, .ts_ms = 2, .done = 5, .rate = 1.5};
+    strcpy(hb.id, "vm-1");
+    strcpy(hb.host, "vm");
+    strcpy(hb.partitions, "t/1");
+    char buf[2048], why[256];
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_string_equal(buf, "{\"id\":\"vm-1\",\"host\":\"vm\",\"pid\":7,\"started_ms\":1,"
+                             "\"done\":5,\"failed\":0,\"skipped\":0,\"dlq\":0,\"retries\":0,"
+                             "\"rate\":1.500,\"training\":null,\"partitions\":\"t/1\","
+                             "\"ts_ms\":2}");
+    strcpy(hb.training, "train-7");
+    hb.metrics_port = 9101;
+    hb.rate = -1; /* unknown */
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_string_equal(buf, "{\"id\":\"vm-1\",\"host\":\"vm\",\"pid\":7,\"started_ms\":1,"
+                             "\"done\":5,\"failed\":0,\"skipped\":0,\"dlq\":0,\"retries\":0,"
+                             "\"rate\":0.000,\"training\":\"train-7\",\"partitions\":\"t/1\","
+                             "\"ts_ms\":2,\"metrics_port\":9101}");
+}
+
+/* A host name with quotes, a backslash and control bytes is escaped, so
+ * the record stays one valid JSON line and reads back unchanged. */
+static void format_escapes_the_host(void **state) {
+    aas_heartbeat_t hb = {.pid = 1};
+    strcpy(hb.id, "w");
+    strcpy(hb.host, "a\"b\\c\nd\x01");
+    char buf[2048], why[256];
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_non_null(strstr(buf, "\"host\":\"a\\\"b\\\\c\\nd\\u0001\""));
+    assert_null(strchr(buf, '\n'));
+    aas_heartbeat_t back;
+    assert_int_equal(aas_heartbeat_parse(buf, &back, why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(back.host, hb.host);
+}
+
+/* Every cut of a valid record is refused, never read as a shorter one. */
+static void truncated_records_are_refused(void **state) {
+    aas_heartbeat_t hb = {.pid = 3, .done = 9, .rate = 2};
+    strcpy(hb.id, "w-2");
+    strcpy(hb.host, "h");
+    strcpy(hb.partitions, "aas.jobs.infer/0");
+    char buf[2048], cut[2048], why[256];
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_OK);
+    for (size_t n = 0; n < strlen(buf); n++) {
+        memcpy(cut, buf, n);
+        cut[n] = '\0';
+        aas_heartbeat_t out;
+        assert_int_equal(aas_heartbeat_parse(cut, &out, why, sizeof(why)), AAS_ERR_DECODE);
+    }
+}
+
 static void bad_records_are_refused(void **state) {
     const char *bad[] = {
         "", "not json", "[1,2]", "{}", "{\"id\":\"\"}", "{\"id\":\"-x\"}",
@@ -97,6 +157,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_record_round_trips),
         cmocka_unit_test(an_older_record_reads),
+        cmocka_unit_test(format_writes_the_workers_layout_byte_for_byte),
+        cmocka_unit_test(format_escapes_the_host),
+        cmocka_unit_test(truncated_records_are_refused),
         cmocka_unit_test(bad_records_are_refused),
         cmocka_unit_test(format_refuses_what_it_cannot_write),
     };
