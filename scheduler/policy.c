@@ -27,9 +27,12 @@ static int aas_policy_clamp(int v, int lo, int hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* A positive finite conf value, or the default when it is not. */
-static double aas_policy_pos(double v, double dflt) {
-    return isfinite(v) && v > 0 ? v : dflt;
+/* A conf value at least lo, else lo: the nearest sane value (NaN too).
+ * Defaults live only in the scheduler's configuration table, which never
+ * lets such a value through; this guards other callers without a second
+ * copy of them. */
+static double aas_policy_at_least(double v, double lo) {
+    return isfinite(v) && v >= lo ? v : lo;
 }
 
 static void aas_policy_say(aas_policy_decision_t *d, const char *fmt, ...)
@@ -80,9 +83,10 @@ void aas_policy_decide(const aas_policy_conf_t *c, const aas_policy_obs_t *o,
     int hi = c->max_workers > lo ? c->max_workers : lo;
     int parts = c->partitions > 0 ? c->partitions : 0;
     int grow = c->can_grow_partitions != 0;
-    double threshold = aas_policy_pos(c->lag_threshold, 100);
-    double drain_s = aas_policy_pos(c->target_drain_s, 10);
-    double headroom = aas_policy_pos(c->headroom, 1.2);
+    double threshold = aas_policy_at_least(c->lag_threshold, 1);   /* jobs */
+    double drain_s = aas_policy_at_least(c->target_drain_s, 1);    /* s */
+    double headroom = aas_policy_at_least(c->headroom, 1);         /* none */
+    double age_target_s = aas_policy_at_least(c->target_queue_age_s, 1);
     double window_s = isfinite(c->scale_down_window_s) && c->scale_down_window_s > 0
                           ? c->scale_down_window_s : 0;
     double cool_s = isfinite(c->cooldown_s) && c->cooldown_s > 0 ? c->cooldown_s : 0;
@@ -127,13 +131,13 @@ void aas_policy_decide(const aas_policy_conf_t *c, const aas_policy_obs_t *o,
      * the age of the oldest job is not.  Age lags behind a change, so
      * additions it drives are cooldown_s apart.  A stale age with no lag
      * at all is ignored. */
-    if (age_known && o->oldest_age_s > aas_policy_pos(c->target_queue_age_s, 5) &&
+    if (age_known && o->oldest_age_s > age_target_s &&
         (!lag_known || o->lag > 0)) {
         int paced = s->last_up_s >= 0 && now - s->last_up_s < cool_s;
         int more = paced ? cur : aas_policy_next_up(cur, parts);
         if (raw < more) raw = more;
         aas_policy_say(d, "; oldest %.1fs > %.1fs%s", o->oldest_age_s,
-                       aas_policy_pos(c->target_queue_age_s, 5),
+                       age_target_s,
                        paced ? " (added lately, holding)" : "");
     }
     d->raw = raw;

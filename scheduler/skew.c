@@ -361,17 +361,27 @@ double aas_skew_busy_rate(const aas_skew_obs_t *o, double busy_age_s,
 
 void aas_skew_decide(const aas_skew_conf_t *cin, const aas_skew_obs_t *o,
                      aas_skew_state_t *s, aas_skew_decision_t *d) {
-    /* Configuration read defensively, as the policy's. */
+    /* The defaults and ranges live in the scheduler's configuration table,
+     * which validates every value; a caller that passes something out of
+     * range anyway gets no action (restarting on a garbled window or
+     * cooldown could restart every tick), not a second copy of the
+     * defaults.  min_lag below 1 is read as 1. */
     aas_skew_conf_t c = *cin;
-    if (!(isfinite(c.window_s) && c.window_s >= 0)) c.window_s = 20;
-    if (!(isfinite(c.cooldown_s) && c.cooldown_s >= 0)) c.cooldown_s = 120;
-    if (!(isfinite(c.slow_ratio) && c.slow_ratio > 0 && c.slow_ratio <= 1)) c.slow_ratio = 0.5;
     if (c.min_lag < 1) c.min_lag = 1;
-    if (!(isfinite(c.warmup_s) && c.warmup_s >= 0)) c.warmup_s = 30;
-    if (!(isfinite(c.key_factor) && c.key_factor >= 1)) c.key_factor = 2;
-    if (!(isfinite(c.min_age_s) && c.min_age_s >= 0)) c.min_age_s = 5;
-
     memset(d, 0, sizeof(*d));
+    const char *bad = !(isfinite(c.window_s) && c.window_s >= 0)       ? "window_s"
+                      : !(isfinite(c.cooldown_s) && c.cooldown_s >= 0) ? "cooldown_s"
+                      : !(isfinite(c.slow_ratio) && c.slow_ratio > 0 && c.slow_ratio <= 1)
+                          ? "slow_ratio"
+                      : !(isfinite(c.warmup_s) && c.warmup_s >= 0)     ? "warmup_s"
+                      : !(isfinite(c.key_factor) && c.key_factor >= 1) ? "key_factor"
+                      : !(isfinite(c.min_age_s) && c.min_age_s >= 0)   ? "min_age_s"
+                                                                       : NULL;
+    if (bad) {
+        aas_skew_say(d, "configuration out of range (%s): skew not judged", bad);
+        return;
+    }
+
     long suspect = -1;
     int incomplete = 0;
     d->kind = aas_skew_find(&c, o, d, &suspect, &incomplete);

@@ -139,6 +139,9 @@ const char *aas_skew_kind_name(aas_skew_kind_t kind);
 
 /**
  * @brief Look for skew on one topic and say what to do.
+ * @param c its values as the scheduler's configuration table allows them
+ *        (aas_scheduler_policy_conf); a value out of range holds (no
+ *        action, the reason names it), except min_lag < 1, read as 1.
  * @param s read and updated (see aas_skew_state_t).
  * @param d filled completely.
  * Pure: no clock, no I/O, no globals.  Thread-safe for distinct s and d.
