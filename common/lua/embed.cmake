@@ -14,8 +14,9 @@ function(lua_read name out_var)
   endforeach()
   # A marker left over names a snippet this file does not know: stop rather
   # than embed a script whose helper is silently missing.
-  if(text MATCHES "-- include: ([^\n]*)")
-    message(FATAL_ERROR "${LUA_DIR}/${name}: unknown include '${CMAKE_MATCH_1}' "
+  # (A marker is a whole line; the snippets mention the marker in comments.)
+  if(text MATCHES "(^|\n)-- include: ([^\n]*)")
+    message(FATAL_ERROR "${LUA_DIR}/${name}: unknown include '${CMAKE_MATCH_2}' "
                         "(known: now.lua, terminal.lua; add it to embed.cmake)")
   endif()
   set(${out_var} "${text}" PARENT_SCOPE)
