@@ -4,20 +4,28 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "heartbeat.h"
 
+/* The record's text fields ("" for none). */
+static void set_text(aas_heartbeat_t *hb, const char *id, const char *host,
+                     const char *training, const char *partitions) {
+    snprintf(hb->id, sizeof(hb->id), "%s", id);
+    snprintf(hb->host, sizeof(hb->host), "%s", host);
+    snprintf(hb->training, sizeof(hb->training), "%s", training);
+    snprintf(hb->partitions, sizeof(hb->partitions), "%s", partitions);
+}
+
 static void a_record_round_trips(void **state) {
     aas_heartbeat_t hb = {.pid = 42, .started_ms = 1700000000000, .ts_ms = 1700000005000,
                           .done = 10, .failed = 2, .skipped = 1, .dlq = 3, .retries = 4,
                           .rate = 12.5, .metrics_port = 9101};
-    strcpy(hb.id, "w-1");
-    strcpy(hb.host, "host \"quoted\" \\ name");
-    strcpy(hb.training, "train-7");
-    strcpy(hb.partitions, "aas.jobs.infer/0,aas.jobs.infer/3,aas.jobs.train/1");
+    set_text(&hb, "w-1", "host \"quoted\" \\ name", "train-7",
+             "aas.jobs.infer/0,aas.jobs.infer/3,aas.jobs.train/1");
     char buf[2048], why[256];
     assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
                      AAS_ERR_OK);
@@ -65,9 +73,7 @@ static void an_older_record_reads(void **state) {
  * there is one. */
 static void format_writes_the_workers_layout_byte_for_byte(void **state) {
     aas_heartbeat_t hb = {.pid = 7, .started_ms = 1, .ts_ms = 2, .done = 5, .rate = 1.5};
-    strcpy(hb.id, "vm-1");
-    strcpy(hb.host, "vm");
-    strcpy(hb.partitions, "t/1");
+    set_text(&hb, "vm-1", "vm", "", "t/1");
     char buf[2048], why[256];
     assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
                      AAS_ERR_OK);
@@ -90,8 +96,7 @@ static void format_writes_the_workers_layout_byte_for_byte(void **state) {
  * the record stays one valid JSON line and reads back unchanged. */
 static void format_escapes_the_host(void **state) {
     aas_heartbeat_t hb = {.pid = 1};
-    strcpy(hb.id, "w");
-    strcpy(hb.host, "a\"b\\c\nd\x01");
+    set_text(&hb, "w", "a\"b\\c\nd\x01", "", "");
     char buf[2048], why[256];
     assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
                      AAS_ERR_OK);
@@ -105,9 +110,7 @@ static void format_escapes_the_host(void **state) {
 /* Every cut of a valid record is refused, never read as a shorter one. */
 static void truncated_records_are_refused(void **state) {
     aas_heartbeat_t hb = {.pid = 3, .done = 9, .rate = 2};
-    strcpy(hb.id, "w-2");
-    strcpy(hb.host, "h");
-    strcpy(hb.partitions, "aas.jobs.infer/0");
+    set_text(&hb, "w-2", "h", "", "aas.jobs.infer/0");
     char buf[2048], cut[2048], why[256];
     assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
                      AAS_ERR_OK);
