@@ -277,51 +277,114 @@ static void status_reads_the_oldest_queued_job_from_kafka(void **state) {
     assert_int_equal(aas_fleet_stop(f), 0);
 }
 
-/* Pid and id of a live worker holding partitions of the infer topic, once
- * want_live workers are live and every one of the topic's 8 partitions is
- * held; 0 until then.  (The assignor balances partition counts over both
- * job topics, so a worker may hold only training partitions.) */
-static pid_t pick_worker(aas_fleet_t *f, int want_live, char *id, size_t id_size) {
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Pid and id of the live worker holding the most partitions of the infer
+ * topic (the largest share to fall behind), when want_live workers are
+ * live, each holds some partition (of either job topic: the assignor
+ * balances counts over both, so a worker may hold only training ones)
+ * and every one of the infer topic's 8 partitions is held; 0 otherwise.
+ * sig gets who holds what ("id=partitions;" sorted by id), so that the
+ * caller can wait until it stops changing. */
+static pid_t pick_worker(aas_fleet_t *f, int want_live, char *id, size_t id_size, char *sig,
+                         size_t sig_size) {
     char **hb = NULL, why[256];
     size_t n = 0;
+    sig[0] = '\0';
     if (aas_store_heartbeats(aas_client_store(f->client), &hb, &n, why, sizeof(why)))
         return 0;
     pid_t pid = 0;
-    size_t held = 0;
+    size_t held = 0, most = 0, holding = 0;
+    char *rows[16];
+    size_t n_rows = 0;
     for (size_t i = 0; i < n; i++) {
         aas_heartbeat_t b;
         int32_t parts[8];
         if (aas_heartbeat_parse(hb[i], &b, NULL, 0)) continue;
         size_t mine = aas_heartbeat_partitions(&b, "aas.jobs.infer", parts, 8);
         held += mine;
-        if (mine && !pid) {
+        holding += b.partitions[0] != '\0';
+        if (mine > most) {
+            most = mine;
             pid = (pid_t)b.pid;
             snprintf(id, id_size, "%.*s", (int)(id_size - 1), b.id);
         }
+        if (n_rows < 16 && (rows[n_rows] = malloc(strlen(b.id) + strlen(b.partitions) + 3)))
+            sprintf(rows[n_rows++], "%s=%s;", b.id, b.partitions);
     }
     aas_store_list_free(hb, n);
-    return (int)n == want_live && held == 8 ? pid : 0;
+    qsort(rows, n_rows, sizeof(rows[0]), cmp_str);
+    size_t used = 0;
+    for (size_t i = 0; i < n_rows; i++) {
+        used += (size_t)snprintf(sig + used, used < sig_size ? sig_size - used : 0, "%s",
+                                 rows[i]);
+        free(rows[i]);
+    }
+    return (int)n == want_live && (int)holding == want_live && held == 8 ? pid : 0;
 }
 
-/* Starve pid of CPU (stopped 1 s, running 5 ms, over and over: about 0.5 %
- * of a core) until log shows it restarted or 120 s passed; then let it
- * run.  Runs in a child process.  The stops are well inside the worker's
- * heartbeat TTL (3 s at the 500 ms period the test sets; it writes one in
- * a slice when due): a starved worker is slow, not gone.  (Stops of 1.5 s,
- * as this test first used, outlasted the then 2 s TTL whenever the
- * worker's 5 ms slice did not reach its heartbeat: the worker dropped out
- * of the live set, which resets the skew window, and on a busy machine no
- * restart came in 90 s.  Stops of 200 ms starve too little: on a busy
- * machine the load generator slows and the worker keeps up.) */
-static void starve(pid_t pid, const char *log, const char *restarted) {
+/* The ts_ms of worker id's heartbeat, or -1 when it has none. */
+static int64_t heartbeat_ts(aas_store_t *st, const char *id) {
+    char **hb = NULL, why[256];
+    size_t n = 0;
+    int64_t ts = -1;
+    if (aas_store_heartbeats(st, &hb, &n, why, sizeof(why))) return -1;
+    for (size_t i = 0; i < n; i++) {
+        aas_heartbeat_t b;
+        if (!aas_heartbeat_parse(hb[i], &b, NULL, 0) && !strcmp(b.id, id)) ts = b.ts_ms;
+    }
+    aas_store_list_free(hb, n);
+    return ts;
+}
+
+/* Starve worker pid (id) until log shows it restarted or 120 cycles
+ * passed; then let it run.  Runs in a child process, with its own Redis
+ * connection.  A cycle stops the worker for 1 s, then lets it run until
+ * it has written a new heartbeat (its loop went round once: about one
+ * job), at most 500 ms, and stops it again.  So it completes a job or
+ * two a second, far below its share, and its heartbeat is never older
+ * than about 1.5 s, inside the 3 s TTL at the 500 ms period the test
+ * sets: a slow worker, never a vanished one, however busy the machine.
+ *
+ * Why not a fixed slot: this test used to let it run 5 ms a cycle.  A
+ * starved worker advances about one blocking round trip (Redis, Kafka)
+ * per slot, since on a busy machine the reply comes after the slot, and
+ * its loop writes the heartbeat once a job, every few round trips: with
+ * 1.5 s stops and the then 2 s TTL it was out of the live set most ticks.
+ * The skew detector counts a partition behind without a live holder as
+ * missing data and bridges such gaps only up to its window (6 s here);
+ * whenever one job took the worker longer than that, the finding started
+ * over, and on a loaded machine no restart came within 90 s. */
+static void starve(pid_t pid, const char *id, int redis_port, const char *log,
+                   const char *restarted) {
+    aas_store_conf_t sc;
+    aas_store_conf_init(&sc);
+    sc.port = redis_port;
+    aas_store_t *st = NULL;
+    char why[256];
+    if (aas_store_new(&sc, &st, why, sizeof(why))) {
+        fprintf(stderr, "starve: redis: %s\n", why);
+        _exit(1);
+    }
+    int64_t last = heartbeat_ts(st, id);
     for (int i = 0; i < 120 && kill(pid, 0) == 0; i++) {
         if (aas_test_log_contains(log, restarted)) break;
         kill(pid, SIGSTOP);
         usleep(1000000);
         kill(pid, SIGCONT);
-        usleep(5000);
+        for (int waited = 0; waited < 500; waited += 2) {
+            usleep(2000);
+            int64_t ts = heartbeat_ts(st, id);
+            if (ts > last) {
+                last = ts;
+                break;
+            }
+        }
     }
     kill(pid, SIGCONT);
+    aas_store_destroy(st);
     _exit(0);
 }
 
@@ -345,13 +408,30 @@ static void a_slow_worker_is_restarted_once_and_nothing_is_lost(void **state) {
     aas_test_proc_t sched;
     char log[600];
     start_scheduler(f, &sched, log, sizeof(log), extra);
+    /* Pick the victim once the group has settled: who holds what unchanged
+     * for 3 s (six heartbeats).  A heartbeat exists as soon as a worker
+     * runs, before it has joined the group, and the first worker to join
+     * holds every partition until the others have; picked then, and
+     * starved through the rebalance that follows, the victim lost all its
+     * partitions to the others (seen on Kafka: revoked all, assigned
+     * nothing), nothing fell behind, and nothing was restarted. */
     char victim[AAS_ID_MAX + 1] = "";
+    static char sig[4096], last_sig[4096];
     pid_t pid = 0;
-    for (int i = 0; i < 240 && !pid; i++) {
-        pid = pick_worker(f, 3, victim, sizeof(victim));
-        if (!pid) usleep(250000);
+    int64_t since = 0;
+    for (int i = 0; i < 480; i++) {
+        pid_t p = pick_worker(f, 3, victim, sizeof(victim), sig, sizeof(sig));
+        if (!p || strcmp(sig, last_sig) != 0) {
+            since = aas_mono_us();
+            snprintf(last_sig, sizeof(last_sig), "%s", sig);
+        } else if (aas_mono_us() - since >= 3000000) {
+            pid = p;
+            break;
+        }
+        usleep(250000);
     }
     assert_true(pid > 0);
+    fprintf(stderr, "skew: starving %s (pid %d); assignment %s\n", victim, (int)pid, sig);
     char restarted[200];
     snprintf(restarted, sizeof(restarted), "restarting worker=%s ", victim);
 
@@ -360,8 +440,9 @@ static void a_slow_worker_is_restarted_once_and_nothing_is_lost(void **state) {
     char id[32], why[512];
     pid_t starver = fork();
     assert_true(starver >= 0);
-    if (starver == 0) starve(pid, log, restarted);
-    /* About 600 jobs/s: the other two keep up, the starved one cannot, so
+    if (starver == 0) starve(pid, victim, f->redis.port, log, restarted);
+    /* Up to 600 jobs/s (60 every 100 ms; about 300 with the flushes, on 2
+     * shared cores): the other two keep up, the starved one cannot, so
      * its partitions fall behind while the others' keep up. */
     int64_t t0 = aas_mono_us(), t_restart = 0;
     int n = 0;
