@@ -352,11 +352,12 @@ static int64_t heartbeat_ts(aas_store_t *st, const char *id) {
  * starved worker advances about one blocking round trip (Redis, Kafka)
  * per slot, since on a busy machine the reply comes after the slot, and
  * its loop writes the heartbeat once a job, every few round trips: with
- * 1.5 s stops and the then 2 s TTL it was out of the live set most ticks.
+ * 1.5 s stops and the then 2 s TTL it must have been out of the live set
+ * most ticks (inferred from its rate: 4 jobs in 12 s with 1 s stops).
  * The skew detector counts a partition behind without a live holder as
  * missing data and bridges such gaps only up to its window (6 s here);
  * whenever one job took the worker longer than that, the finding started
- * over, and on a loaded machine no restart came within 90 s. */
+ * over. */
 static void starve(pid_t pid, const char *id, int redis_port, const char *log,
                    const char *restarted) {
     aas_store_conf_t sc;
