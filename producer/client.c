@@ -42,6 +42,8 @@ const aas_conf_def_t aas_client_conf_defs[] = {
  * message would silently evict the backlog or itself.  Clients keep to
  * this there, whatever client.message.max.bytes says. */
 #define AAS_CLIENT_DEVBROKER_MAX_BYTES (1 << 20)
+/* Room for a message's key (a job id) and record framing beyond its value. */
+#define AAS_CLIENT_FRAMING_BYTES 1024
 
 struct aas_client_s {
     const aas_conf_t *conf;
@@ -107,11 +109,19 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
     aas_err_t err;
     if ((err = aas_codec_new(&c->codec, errstr, errstr_size))) goto fail;
     if ((err = aas_cli_store_new(conf, &c->store, errstr, errstr_size))) goto fail;
-    char timeout[24];
+    char timeout[24], max_bytes[24];
     snprintf(timeout, sizeof(timeout), "%d", c->timeout_ms);
+    /* librdkafka counts the key and the record's framing against its own
+     * message.max.bytes (1000000 by default), so a job just under
+     * client.message.max.bytes failed there, as "Broker: Message size too
+     * large".  It follows the client's limit unless kafka.message.max.bytes
+     * says otherwise (capped at librdkafka's maximum). */
+    int64_t wire_max = c->c.message_max_bytes + AAS_CLIENT_FRAMING_BYTES;
+    snprintf(max_bytes, sizeof(max_bytes), "%lld",
+             (long long)(wire_max < 1000000000 ? wire_max : 1000000000));
     const char *defs[] = {"enable.idempotence", "true", "acks", "all",
                           "linger.ms", "1", "message.timeout.ms", timeout,
-                          NULL};
+                          "message.max.bytes", max_bytes, NULL};
     rd_kafka_conf_t *kc;
     if ((err = aas_kafka_conf_new(conf, "aas-client", RD_KAFKA_PRODUCER, defs, &kc, errstr,
                                   errstr_size)))
@@ -281,6 +291,11 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", j.id, uwhy);
         free(buf);
         free(cm);
+        if (kerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) /* not the broker's word */
+            return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                               "job %s: message of %zu bytes with its key and framing is "
+                               "over kafka.message.max.bytes; leave that key unset (it "
+                               "follows client.message.max.bytes) or raise it", j.id, len);
         return aas_err_set(errstr, errstr_size,
                            aas_kafka_err(kerr) ? aas_kafka_err(kerr) : AAS_ERR_KAFKA,
                            "publish job %s: %s", j.id, rd_kafka_err2str(kerr));

@@ -7,6 +7,16 @@
  * it exactly as they use real Kafka.  It keeps everything in memory; see
  * docs/devbroker.md for its limits (no persistence, bounded partitions,
  * no partition growth).  Not for production.
+ *
+ * Message size: each mock partition keeps 5 MiB and evicts older message
+ * sets to make room, so it would acknowledge a message of 5 MiB or more and
+ * then lose it (or the backlog) without a word.  The mock cluster has no
+ * per-topic max.message.bytes; the one size check it has is the hosting
+ * instance's receive.message.max.bytes, applied to every request it reads.
+ * Set to --max-request-bytes (well under 5 MiB), an oversized Produce
+ * request is refused (the connection is closed unanswered, so the producer
+ * retries it until its message.timeout.ms and then reports it failed)
+ * instead of acknowledged and dropped.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +56,13 @@ static void set_brokers(rd_kafka_mock_cluster_t *mc, int brokers, int up) {
     fprintf(stderr, "aas-devbroker: brokers %s\n", up ? "up" : "down");
 }
 
+/* 1 MiB of messages, as the aas client allows on this broker, plus room
+ * for the Produce request's framing (header, topic, record batch). */
+#define DEVBROKER_MAX_REQUEST_BYTES ((1 << 20) + (64 << 10))
+/* The most --max-request-bytes may be: a request's messages must fit in the
+ * 5 MiB a mock partition keeps (rdkafka_mock.c, mpart->max_size). */
+#define DEVBROKER_MAX_REQUEST_BYTES_LIMIT ((5 << 20) - (64 << 10))
+
 static void usage(FILE *fp) {
     fprintf(fp,
             "Usage: aas-devbroker [options]\n"
@@ -56,11 +73,15 @@ static void usage(FILE *fp) {
             "                            (default aas.jobs.infer,aas.jobs.train,"
             "aas.jobs.dlq)\n"
             "  -f, --bootstrap-file PATH also write bootstrap.servers to PATH\n"
+            "  -m, --max-request-bytes N refuse a produce request over N bytes\n"
+            "                            (default %d = 1 MiB of messages + 64 KiB;\n"
+            "                            at most %d: a partition keeps 5 MiB)\n"
             "  -h, --help                this text\n"
             "      --version             versions\n\n"
             "Prints 'bootstrap.servers=HOST:PORT[,...]' on stdout once ready;\n"
             "stops cleanly on SIGTERM or SIGINT.  Outage drills: SIGUSR1 takes\n"
-            "every broker down, SIGUSR2 brings them back (data is kept).\n");
+            "every broker down, SIGUSR2 brings them back (data is kept).\n",
+            DEVBROKER_MAX_REQUEST_BYTES, DEVBROKER_MAX_REQUEST_BYTES_LIMIT);
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -89,7 +110,7 @@ static int write_bootstrap_file(const char *path, const char *servers) {
 }
 
 int main(int argc, char **argv) {
-    int partitions = 4, brokers = 1;
+    int partitions = 4, brokers = 1, max_request = DEVBROKER_MAX_REQUEST_BYTES;
     const char *topics = "aas.jobs.infer,aas.jobs.train,aas.jobs.dlq";
     const char *bootstrap_file = NULL;
     static const struct option opts[] = {
@@ -97,11 +118,12 @@ int main(int argc, char **argv) {
         {"brokers", required_argument, NULL, 'b'},
         {"topics", required_argument, NULL, 't'},
         {"bootstrap-file", required_argument, NULL, 'f'},
+        {"max-request-bytes", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "p:b:t:f:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:b:t:f:m:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (parse_int(optarg, 1, 10000, &partitions)) {
@@ -112,6 +134,14 @@ int main(int argc, char **argv) {
         case 'b':
             if (parse_int(optarg, 1, 16, &brokers)) {
                 fprintf(stderr, "aas-devbroker: --brokers: '%s' is not 1..16\n", optarg);
+                return 2;
+            }
+            break;
+        case 'm':
+            if (parse_int(optarg, 1024, DEVBROKER_MAX_REQUEST_BYTES_LIMIT, &max_request)) {
+                fprintf(stderr, "aas-devbroker: --max-request-bytes: '%s' is not 1024..%d "
+                        "(a partition keeps 5 MiB)\n", optarg,
+                        DEVBROKER_MAX_REQUEST_BYTES_LIMIT);
                 return 2;
             }
             break;
@@ -130,12 +160,17 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    char errstr[512];
+    char errstr[512], max_request_str[16];
+    snprintf(max_request_str, sizeof(max_request_str), "%d", max_request);
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     /* The mock cluster needs a client instance to live in; it serves only
-     * the cluster, so keep its own logging quiet. */
+     * the cluster, so keep its own logging quiet.  Its
+     * receive.message.max.bytes is the cluster's request size limit (see
+     * the top of this file). */
     if (rd_kafka_conf_set(kc, "log_level", "3", errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK) {
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "receive.message.max.bytes", max_request_str, errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
         fprintf(stderr, "aas-devbroker: %s\n", errstr);
         rd_kafka_conf_destroy(kc);
         return 1;
@@ -181,8 +216,8 @@ int main(int argc, char **argv) {
         signal(SIGUSR2, on_signal);
         printf("bootstrap.servers=%s\n", servers);
         fflush(stdout);
-        fprintf(stderr, "aas-devbroker: ready brokers=%d partitions=%d topics=%s\n",
-                brokers, partitions, topics);
+        fprintf(stderr, "aas-devbroker: ready brokers=%d partitions=%d topics=%s "
+                "max_request_bytes=%d\n", brokers, partitions, topics, max_request);
         while (run) {
             struct timespec ts = {0, 50 * 1000 * 1000};
             nanosleep(&ts, NULL);

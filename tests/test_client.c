@@ -1,0 +1,245 @@
+/*
+ * test_client.c - the client library's promises about ids and sizes, on a
+ * real redis-server and a broker (no worker: nothing here needs a result):
+ *   - an id that breaks the id rule is refused by every call, never cut
+ *     (two ids sharing their first 128 characters used to collide);
+ *   - an id in use is refused (AAS_ERR_CONFLICT) naming it; with
+ *     aas_client_set_idempotent() the same payload is accepted, another
+ *     payload still refused;
+ *   - a job over client.message.max.bytes is refused before sending,
+ *     naming the key; one just under it is published (librdkafka's own
+ *     message.max.bytes follows the client's);
+ *   - the dev broker refuses a produce request it could not keep (5 MiB
+ *     or more) instead of acknowledging it and dropping it.
+ * Runs on the dev broker and on real Kafka (AAS_TEST_BROKER).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+
+#include "harness_fleet.h"
+
+/* One job of n floats (all 0.5) under id; the client's error, errstr in why. */
+static aas_err_t submit_n(aas_client_t *c, const char *id, int64_t n, float v, char *why,
+                          size_t why_size) {
+    float *x = malloc((size_t)n * sizeof(*x));
+    if (!x) return AAS_ERR_NOMEM;
+    for (int64_t i = 0; i < n; i++) x[i] = v;
+    aas_tensor_t t;
+    int64_t shape[2] = {1, n};
+    aas_err_t err = aas_tensor_set_f32(&t, "x", x, 2, shape);
+    free(x);
+    if (err) return err;
+    aas_job_t job = {.id = (char *)id, .kind = AAS_JOB_INFER, .model = AAS_FLEET_MODEL,
+                     .inputs = &t, .n_inputs = 1};
+    err = aas_client_submit(c, &job, why, why_size);
+    aas_tensor_clear(&t);
+    return err;
+}
+
+static void flush_ok(aas_client_t *c) {
+    char why[512];
+    size_t failed = 1;
+    assert_int_equal(aas_client_flush(c, 60000, &failed, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(failed, 0);
+}
+
+static int setup(void **state) {
+    aas_fleet_t *f = NULL;
+    if (aas_fleet_start(&f, 0, NULL)) {
+        aas_fleet_stop(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    aas_fleet_stop(*state);
+    return 0;
+}
+
+static void id_over_the_id_rule_is_refused_everywhere_not_cut(void **state) {
+    aas_fleet_t *f = *state;
+    char id1[AAS_ID_MAX + 2], id2[AAS_ID_MAX + 2], why[512];
+    memset(id1, 'a', AAS_ID_MAX);
+    memcpy(id2, id1, AAS_ID_MAX);
+    id1[AAS_ID_MAX] = '1';
+    id2[AAS_ID_MAX] = '2';
+    id1[AAS_ID_MAX + 1] = id2[AAS_ID_MAX + 1] = '\0';
+    assert_int_equal(submit_n(f->client, id1, 4, 0.5f, why, sizeof(why)), AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "invalid job id"));
+    assert_int_equal(submit_n(f->client, id2, 4, 0.5f, why, sizeof(why)), AAS_ERR_INVAL);
+    assert_int_equal(submit_n(f->client, "-starts-with-dash", 4, 0.5f, why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    flush_ok(f->client);
+    /* Nothing was stored under the first 128 characters. */
+    char key[AAS_ID_MAX + 32];
+    snprintf(key, sizeof(key), "aas:job:{%.*s}", AAS_ID_MAX, id1);
+    assert_int_equal(aas_test_redis_int(&f->redis, "EXISTS", key, NULL), 0);
+    /* Reading, waiting and cancelling refuse it too. */
+    aas_job_info_t info;
+    aas_result_t res;
+    aas_status_t st;
+    assert_int_equal(aas_client_status(f->client, id1, &info, why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_int_equal(aas_client_wait(f->client, id1, 100, &res, why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_int_equal(aas_client_cancel(f->client, id1, &st, why, sizeof(why)),
+                     AAS_ERR_INVAL);
+}
+
+static void id_in_use_is_refused_unless_idempotent_with_the_same_payload(void **state) {
+    aas_fleet_t *f = *state;
+    char why[512], key[64];
+    assert_int_equal(submit_n(f->client, "dup-c", 4, 0.5f, why, sizeof(why)), AAS_ERR_OK);
+    flush_ok(f->client);
+    snprintf(key, sizeof(key), "aas:job:{%s}", "dup-c");
+    char hash[64];
+    assert_int_equal(aas_test_redis_cmd(&f->redis, hash, sizeof(hash), "HGET", key,
+                                        "payload_hash", NULL), 0);
+    assert_int_equal(strlen(hash), 16);
+
+    /* Same payload, not idempotent: refused, naming the id. */
+    assert_int_equal(submit_n(f->client, "dup-c", 4, 0.5f, why, sizeof(why)),
+                     AAS_ERR_CONFLICT);
+    assert_non_null(strstr(why, "dup-c"));
+    /* Another payload: refused. */
+    assert_int_equal(submit_n(f->client, "dup-c", 4, 0.25f, why, sizeof(why)),
+                     AAS_ERR_CONFLICT);
+    assert_non_null(strstr(why, "different payload"));
+
+    aas_client_set_idempotent(f->client, 1);
+    assert_int_equal(submit_n(f->client, "dup-c", 4, 0.5f, why, sizeof(why)), AAS_ERR_OK);
+    flush_ok(f->client);
+    assert_int_equal(submit_n(f->client, "dup-c", 4, 0.25f, why, sizeof(why)),
+                     AAS_ERR_CONFLICT);
+    assert_non_null(strstr(why, "different payload"));
+    aas_client_set_idempotent(f->client, 0);
+
+    /* The record still belongs to the first payload. */
+    char after[64];
+    assert_int_equal(aas_test_redis_cmd(&f->redis, after, sizeof(after), "HGET", key,
+                                        "payload_hash", NULL), 0);
+    assert_string_equal(hash, after);
+}
+
+/* A second client on the fleet's servers with client.message.max.bytes=max. */
+static aas_client_t *client_with_limit(aas_fleet_t *f, const char *max, aas_conf_t **conf) {
+    char why[512], arg[64];
+    snprintf(arg, sizeof(arg), "client.message.max.bytes=%s", max);
+    aas_client_t *c = NULL;
+    if (aas_conf_new(aas_client_conf_defs, conf) ||
+        aas_conf_set_arg(*conf, f->redis_arg, why, sizeof(why)) ||
+        aas_conf_set_arg(*conf, f->brokers_arg, why, sizeof(why)) ||
+        aas_conf_set_arg(*conf, arg, why, sizeof(why)) ||
+        aas_client_new(*conf, &c, why, sizeof(why)))
+        fail_msg("client: %s", why);
+    return c;
+}
+
+static void message_over_the_client_limit_is_refused_naming_the_key(void **state) {
+    aas_fleet_t *f = *state;
+    aas_conf_t *conf = NULL;
+    aas_client_t *c = client_with_limit(f, "4096", &conf);
+    char why[512];
+    assert_int_equal(submit_n(c, "big-c", 2000, 0.5f, why, sizeof(why)), AAS_ERR_TOO_LARGE);
+    assert_non_null(strstr(why, "client.message.max.bytes=4096"));
+    assert_null(strstr(why, "Broker"));
+    flush_ok(c);
+    assert_int_equal(aas_test_redis_int(&f->redis, "EXISTS", "aas:job:{big-c}", NULL), 0);
+    aas_client_destroy(c);
+    aas_conf_destroy(conf);
+}
+
+/* librdkafka counts key and record framing against its own
+ * message.max.bytes (1000000 by default): a job just under the client's
+ * limit used to fail as "Broker: Message size too large". */
+static void message_just_under_the_client_limit_is_published(void **state) {
+    aas_fleet_t *f = *state;
+    aas_conf_t *conf = NULL;
+    aas_client_t *c = client_with_limit(f, "1000000", &conf);
+    char why[512];
+    /* 4 bytes a float plus ~64 of Avro framing: ~999,984 bytes, so only
+     * librdkafka's framing takes it over 1000000. */
+    assert_int_equal(submit_n(c, "near-limit-c", 249980, 0.5f, why, sizeof(why)),
+                     AAS_ERR_OK);
+    flush_ok(c);
+    char st[32];
+    assert_int_equal(aas_test_redis_cmd(&f->redis, st, sizeof(st), "HGET",
+                                        "aas:job:{near-limit-c}", "status", NULL), 0);
+    assert_string_equal(st, "QUEUED");
+    aas_client_destroy(c);
+    aas_conf_destroy(conf);
+}
+
+typedef struct {
+    int reports;
+    rd_kafka_resp_err_t err;
+} dr_t;
+
+static void raw_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    dr_t *dr = opaque;
+    dr->reports++;
+    dr->err = m->err;
+}
+
+/* Produce one message of len bytes with a plain librdkafka producer that
+ * allows 8 MB messages (so only the broker can refuse it); the delivery
+ * report's error. */
+static rd_kafka_resp_err_t raw_produce(const char *bootstrap, size_t len) {
+    char why[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    const char *kv[] = {"bootstrap.servers", bootstrap, "message.max.bytes", "8000000",
+                        "message.timeout.ms", "4000", "log_level", "0", NULL};
+    for (int i = 0; kv[i]; i += 2)
+        if (rd_kafka_conf_set(kc, kv[i], kv[i + 1], why, sizeof(why)))
+            fail_msg("conf %s: %s", kv[i], why);
+    dr_t dr = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
+    rd_kafka_conf_set_dr_msg_cb(kc, raw_dr_cb);
+    rd_kafka_conf_set_opaque(kc, &dr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, why, sizeof(why));
+    if (!rk) fail_msg("producer: %s", why);
+    char *buf = calloc(1, len);
+    assert_non_null(buf);
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("aas.jobs.dlq"),
+                                       RD_KAFKA_V_VALUE(buf, len),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                       RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_flush(rk, 20000);
+    rd_kafka_destroy(rk);
+    assert_int_equal(dr.reports, 1);
+    return dr.err;
+}
+
+static void devbroker_refuses_a_message_it_could_not_keep(void **state) {
+    aas_fleet_t *f = *state;
+    if (f->broker.real) skip(); /* real Kafka has max.message.bytes of its own */
+    /* 6 MiB: over the 5 MiB a mock partition keeps; it used to be acked. */
+    rd_kafka_resp_err_t err = raw_produce(f->broker.bootstrap, 6u << 20);
+    print_message("6 MiB message: %s\n", rd_kafka_err2str(err));
+    assert_int_not_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    /* Under the limit still goes, and the broker is still up. */
+    assert_int_equal(raw_produce(f->broker.bootstrap, 512u << 10),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(id_over_the_id_rule_is_refused_everywhere_not_cut),
+        cmocka_unit_test(id_in_use_is_refused_unless_idempotent_with_the_same_payload),
+        cmocka_unit_test(message_over_the_client_limit_is_refused_naming_the_key),
+        cmocka_unit_test(message_just_under_the_client_limit_is_published),
+        cmocka_unit_test(devbroker_refuses_a_message_it_could_not_keep),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
