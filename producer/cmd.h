@@ -1,10 +1,11 @@
 /*
  * cmd.h - aas-producer's commands, one table row each: its name, a check of
  * its arguments that needs no server (usage errors exit 2 before anything
- * connects), and the command.  Internal to the aas-producer program: jobs
- * (cmd_jobs.c: submit, train, status, wait, cancel) and the registry
- * (cmd_registry.c: model, dataset).  Each prints its data on stdout and its
- * diagnostics on stderr, and returns the exit code.
+ * connects), the command, and its lines of --help.  Internal to the
+ * aas-producer program: main.c parses the options and dispatches; each
+ * command lives in its own file (cmd_submit.c, cmd_train.c, cmd_jobs.c:
+ * status, wait, cancel; cmd_model.c, cmd_dataset.c).  Each prints its data
+ * on stdout and its diagnostics on stderr, and returns the exit code.
  */
 #ifndef AAS_CMD_H
 #define AAS_CMD_H
@@ -35,31 +36,53 @@ typedef struct {
     unsigned serving_fields;          /* which of them were given */
 } aas_cmd_opts_t;
 
+/* One line of --help: a form of a command and what it does. */
+typedef struct {
+    const char *usage;    /* e.g. "status ID..." */
+    const char *summary;  /* lines of at most 38 columns, separated by '\n' */
+} aas_cmd_help_t;
+
+/* A command: the table in main.c dispatches on name and prints help. */
 typedef struct {
     const char *name;
     /** Usage check before connecting: 0, or AAS_EXIT_USAGE having said why. */
     int (*check)(const aas_cmd_opts_t *o, char **args, size_t n);
+    /** The command, connected; its exit code. */
     int (*run)(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
+    const aas_cmd_help_t *help;  /* its forms, ending with {NULL, NULL} */
 } aas_cmd_t;
 
-/** @brief Parse a decimal integer in [lo, hi]; 0 or -1. */
+/* The commands, one file each. */
+extern const aas_cmd_t aas_cmd_submit_def;   /* cmd_submit.c */
+extern const aas_cmd_t aas_cmd_train_def;    /* cmd_train.c */
+extern const aas_cmd_t aas_cmd_dataset_def;  /* cmd_dataset.c */
+extern const aas_cmd_t aas_cmd_status_def;   /* cmd_jobs.c */
+extern const aas_cmd_t aas_cmd_wait_def;     /* cmd_jobs.c */
+extern const aas_cmd_t aas_cmd_cancel_def;   /* cmd_jobs.c */
+extern const aas_cmd_t aas_cmd_model_def;    /* cmd_model.c */
+
+/** @brief Parse a decimal integer in [lo, hi]; 0 or -1 (main.c). */
 int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 
-/* cmd_jobs.c */
-int aas_cmd_submit_check(const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_train_check(const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_train(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
-/** status, wait, cancel: one or more valid job ids. */
-int aas_cmd_ids_check(const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_status(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_wait(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_cancel(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
+/** @brief 1 if id follows the id rule, else 0 having said why on stderr,
+ *         naming it as `what` (cmd_jobs.c). */
+int aas_cmd_id_ok(const char *what, const char *id);
 
-/* cmd_registry.c */
-int aas_cmd_model_check(const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_model(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_dataset_check(const aas_cmd_opts_t *o, char **args, size_t n);
-int aas_cmd_dataset(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
+/** @brief Wait for the jobs ids[0..n) within o->timeout_s in total and
+ *         print their results; exit code (cmd_jobs.c). */
+int aas_cmd_wait(aas_client_t *c, const aas_cmd_opts_t *o, char **ids, size_t n);
+
+/** @brief Publish one job, wait for the broker's ack, print its id (or
+ *         with --wait its result); exit code (cmd_submit.c). */
+int aas_cmd_submit_one(aas_client_t *c, const aas_cmd_opts_t *o, const aas_job_t *job);
+
+/**
+ * @brief --precision ('p'), --max-batch ('b') or --max-delay-us ('d')
+ *        VALUE into opts ('default' unsets), checked by the store's rules;
+ *        *field says which (cmd_model.c).
+ * @return 0, or -1 with why.
+ */
+int aas_cmd_parse_serving(aas_store_model_opts_t *opts, int opt, const char *value,
+                          unsigned *field, char *why, size_t why_size);
 
 #endif

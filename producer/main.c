@@ -7,56 +7,65 @@
  *   aas-producer [global options] model register NAME FILE [serving options]
  *   aas-producer [global options] model set NAME serving options...
  *
+ * This file parses the options, checks the command's usage before anything
+ * connects, and dispatches through the table of commands (cmd.h; one file
+ * per command group), which also writes --help's list of commands.
+ *
  * Exit codes: 0 success (every waited job SUCCEEDED), 1 runtime failure,
  * 2 usage error, 3 a job ended FAILED/EXPIRED/CANCELLED, 4 timed out.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
-#include "input.h"
-#include "log.h"
-#include "model.h"
 #include "cmd.h"
-#include "print.h"
 
+int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* The commands (cmd.h), in the order --help lists them. */
+static const aas_cmd_t *const commands[] = {
+    &aas_cmd_submit_def, &aas_cmd_train_def,  &aas_cmd_dataset_def, &aas_cmd_status_def,
+    &aas_cmd_wait_def,   &aas_cmd_cancel_def, &aas_cmd_model_def,
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* One form of a command in --help's two columns; a usage wider than the
+ * first column puts its summary on the lines below. */
+static void print_form(FILE *fp, const aas_cmd_help_t *h) {
+    enum { USAGE_COLS = 38 };
+    int wide = strlen(h->usage) > USAGE_COLS;
+    if (wide) fprintf(fp, "  %s\n", h->usage);
+    else fprintf(fp, "  %-*s ", USAGE_COLS, h->usage);
+    for (const char *s = h->summary; *s;) {
+        size_t n = strcspn(s, "\n");
+        if (wide) fprintf(fp, "%*s", USAGE_COLS + 3, "");
+        fprintf(fp, "%.*s\n", (int)n, s);
+        wide = 1;
+        s += n + (s[n] == '\n');
+    }
+}
 
 static void usage(FILE *fp, const aas_conf_t *conf) {
     fprintf(fp,
 "Usage: aas-producer [global options] COMMAND [options] [args]\n"
 "Publish aas jobs to Kafka and read their results from Redis.\n\n"
-"Commands:\n"
-"  submit --model NAME [input] [options]  publish job(s); print their ids\n"
-"  train --model NAME --input FILE [--param K=V]...\n"
-"                                         train NAME's next version on rows of\n"
-"                                         features + class label (last column);\n"
-"                                         params: docs/training.md\n"
-"  train --model NAME --dataset SET ...   the same on an uploaded data set\n"
-"  train --model NAME --text-input TSV    a text classifier from lines of\n"
-"                                         label<TAB>text (docs/text.md)\n"
-"  dataset put SET --input FILE           upload rows (label last) to Redis\n"
-"  dataset delete SET                     delete an uploaded data set\n"
-"  status ID...                           print each job's status\n"
-"  wait [--timeout S] ID...               wait for jobs, print results\n"
-"  cancel ID...                           cancel queued or running jobs\n"
-"  model register NAME FILE [--meta JSON] [serving options]\n"
-"                                         add FILE as NAME's next version\n"
-"  model set NAME serving options...      change how workers serve NAME (all\n"
-"                                         versions, no re-upload; workers apply\n"
-"                                         it within their model.refresh.ms)\n"
-"  model list                             models and their latest versions\n"
-"  model versions NAME                    NAME's versions\n"
-"  model show NAME [VERSION]              metadata of a version and NAME's\n"
-"                                         serving options (JSON)\n"
-"  model delete NAME VERSION              delete one version\n\n"
+"Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        for (const aas_cmd_help_t *h = commands[i]->help; h->usage; h++) print_form(fp, h);
+    fprintf(fp,
+"\n"
 "submit input (one of):\n"
 "  --values LIST          one row, e.g. 0.1,0.2,0.3\n"
 "  --text TEXT            text, for a text classifier\n"
@@ -100,87 +109,6 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "Keys (environment: AAS_ + key upper-cased, '.' -> '_'):\n");
     if (conf) aas_conf_print_help(conf, fp);
 }
-
-
-int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-/* --precision ('p') / --max-batch ('b') / --max-delay-us ('d') VALUE into
- * opts ('default' unsets), checked by the store's own rules so the message
- * names the allowed range.  0 or -1 with why. */
-static int parse_serving(aas_store_model_opts_t *opts, int opt, const char *value,
-                         unsigned *field, char *why, size_t why_size) {
-    const char *flag = opt == 'p' ? "--precision" : opt == 'b' ? "--max-batch"
-                                                               : "--max-delay-us";
-    int is_default = strcmp(value, "default") == 0;
-    int64_t v = -1;
-    if (opt == 'p') {
-        *field = AAS_STORE_OPT_PRECISION;
-        if (strlen(value) >= sizeof(opts->precision)) {
-            snprintf(why, why_size, "%s: '%s' is not one of f32, bf16 or int8", flag,
-                     value);
-            return -1;
-        }
-        snprintf(opts->precision, sizeof(opts->precision), "%s",
-                 is_default ? "" : value);
-    } else {
-        *field = opt == 'b' ? AAS_STORE_OPT_BATCH_ROWS : AAS_STORE_OPT_BATCH_DELAY;
-        if (!is_default && aas_cmd_parse_i64(value, INT32_MIN, INT32_MAX, &v)) {
-            snprintf(why, why_size, "%s: '%s' is not an integer or 'default'", flag,
-                     value);
-            return -1;
-        }
-        if (!is_default && v < 0) { /* -1 would read as "not set" */
-            snprintf(why, why_size, "%s: %lld is out of range (%s..%d)", flag,
-                     (long long)v, opt == 'b' ? "1" : "0",
-                     opt == 'b' ? AAS_STORE_BATCH_ROWS_MAX
-                                : AAS_STORE_BATCH_DELAY_US_MAX);
-            return -1;
-        }
-        if (opt == 'b') opts->batch_max_rows = (int32_t)v;
-        else opts->batch_max_delay_us = (int32_t)v;
-    }
-    char check[200];
-    if (aas_store_model_opts_check(opts, *field, check, sizeof(check))) {
-        snprintf(why, why_size, "%s: %s", flag, check);
-        return -1;
-    }
-    return 0;
-}
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/* The commands; cmd.h. */
-static const aas_cmd_t commands[] = {
-    {"submit", aas_cmd_submit_check, aas_cmd_submit},
-    {"train", aas_cmd_train_check, aas_cmd_train},
-    {"status", aas_cmd_ids_check, aas_cmd_status},
-    {"wait", aas_cmd_ids_check, aas_cmd_wait},
-    {"cancel", aas_cmd_ids_check, aas_cmd_cancel},
-    {"model", aas_cmd_model_check, aas_cmd_model},
-    {"dataset", aas_cmd_dataset_check, aas_cmd_dataset},
-};
 
 int main(int argc, char **argv) {
     enum { O_MODEL = 256, O_MVER, O_VALUES, O_INPUT, O_FORMAT, O_DROP, O_ROWS,
@@ -300,7 +228,7 @@ int main(int argc, char **argv) {
             char why[512];
             unsigned field;
             int which = c == O_PRECISION ? 'p' : c == O_MAXBATCH ? 'b' : 'd';
-            if (parse_serving(&o.serving, which, optarg, &field, why, sizeof(why))) {
+            if (aas_cmd_parse_serving(&o.serving, which, optarg, &field, why, sizeof(why))) {
                 fprintf(stderr, "aas-producer: %s\n", why);
                 rc = AAS_EXIT_USAGE;
                 free(args);
@@ -329,8 +257,8 @@ int main(int argc, char **argv) {
         goto out;
     }
     const aas_cmd_t *command = NULL;
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(cmd, commands[i].name)) command = &commands[i];
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(cmd, commands[i]->name)) command = commands[i];
     if (!command) {
         fprintf(stderr, "aas-producer: unknown command '%s' (see --help)\n", cmd);
         rc = AAS_EXIT_USAGE;

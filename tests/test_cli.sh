@@ -52,6 +52,11 @@ expect 2 "usage: dataset" -- timeout 5 "$P" "${NOSERVER[@]}" dataset delete
 expect 2 "unknown command" -- timeout 5 "$P" "${NOSERVER[@]}" frobnicate
 expect 2 "refused on the command line" -- timeout 5 "$P" -X kafka.ssl.key.pem=KEY status x
 expect 0 "Apache Kafka [0-9]" -- "$ROOT/tools/kafka-local" --version
+# --help lists every command from the command table, in two columns.
+HELP=$("$P" --help); rc=$?
+for c in submit train dataset status wait cancel model; do
+  [ "$rc" = 0 ] && grep -qE "^  $c " <<<"$HELP" && ok "--help lists $c" || bad "--help lacks $c"
+done
 
 # 2. Real Redis and the dev broker.
 RPORT=$(free_port)

@@ -1,5 +1,5 @@
-/* cmd_registry.c - aas-producer's registry commands: model (register,
- * set, list, versions, show, delete) and dataset (put, delete); cmd.h. */
+/* cmd_model.c - aas-producer model: register, set, list, versions, show,
+ * delete (cmd.h), and the serving options' parsing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,49 @@
 #include "input.h"
 #include "model.h"
 #include "print.h"
+
+/* --precision ('p') / --max-batch ('b') / --max-delay-us ('d') VALUE into
+ * opts ('default' unsets), checked by the store's own rules so the message
+ * names the allowed range.  0 or -1 with why. */
+int aas_cmd_parse_serving(aas_store_model_opts_t *opts, int opt, const char *value,
+                         unsigned *field, char *why, size_t why_size) {
+    const char *flag = opt == 'p' ? "--precision" : opt == 'b' ? "--max-batch"
+                                                               : "--max-delay-us";
+    int is_default = strcmp(value, "default") == 0;
+    int64_t v = -1;
+    if (opt == 'p') {
+        *field = AAS_STORE_OPT_PRECISION;
+        if (strlen(value) >= sizeof(opts->precision)) {
+            snprintf(why, why_size, "%s: '%s' is not one of f32, bf16 or int8", flag,
+                     value);
+            return -1;
+        }
+        snprintf(opts->precision, sizeof(opts->precision), "%s",
+                 is_default ? "" : value);
+    } else {
+        *field = opt == 'b' ? AAS_STORE_OPT_BATCH_ROWS : AAS_STORE_OPT_BATCH_DELAY;
+        if (!is_default && aas_cmd_parse_i64(value, INT32_MIN, INT32_MAX, &v)) {
+            snprintf(why, why_size, "%s: '%s' is not an integer or 'default'", flag,
+                     value);
+            return -1;
+        }
+        if (!is_default && v < 0) { /* -1 would read as "not set" */
+            snprintf(why, why_size, "%s: %lld is out of range (%s..%d)", flag,
+                     (long long)v, opt == 'b' ? "1" : "0",
+                     opt == 'b' ? AAS_STORE_BATCH_ROWS_MAX
+                                : AAS_STORE_BATCH_DELAY_US_MAX);
+            return -1;
+        }
+        if (opt == 'b') opts->batch_max_rows = (int32_t)v;
+        else opts->batch_max_delay_us = (int32_t)v;
+    }
+    char check[200];
+    if (aas_store_model_opts_check(opts, *field, check, sizeof(check))) {
+        snprintf(why, why_size, "%s: %s", flag, check);
+        return -1;
+    }
+    return 0;
+}
 
 /* Write the serving options given on the command line; exit code. */
 static int set_serving(aas_client_t *c, const char *name, const aas_cmd_opts_t *o) {
@@ -162,13 +205,13 @@ static int cmd_model_set(aas_client_t *c, char **args, size_t n, const aas_cmd_o
     return 0;
 }
 
-int aas_cmd_model(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n) {
+static int cmd_model(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n) {
     if (strcmp(args[0], "register") == 0) return cmd_model_register(c, args[1], args[2], o);
     if (strcmp(args[0], "set") == 0) return cmd_model_set(c, args, n, o);
     return cmd_model_query(c, args, n);
 }
 
-int aas_cmd_model_check(const aas_cmd_opts_t *o, char **args, size_t n) {
+static int cmd_model_check(const aas_cmd_opts_t *o, char **args, size_t n) {
     static const struct {
         const char *sub;
         size_t min, max;   /* arguments, the subcommand included */
@@ -202,59 +245,15 @@ int aas_cmd_model_check(const aas_cmd_opts_t *o, char **args, size_t n) {
     return 0;
 }
 
-int aas_cmd_dataset_check(const aas_cmd_opts_t *o, char **args, size_t n) {
-    int put = n == 2 && !strcmp(args[0], "put") && o->input;
-    int del = n == 2 && !strcmp(args[0], "delete");
-    if (!put && !del) {
-        fprintf(stderr, "aas-producer: usage: dataset put NAME --input FILE | "
-                        "dataset delete NAME\n");
-        return AAS_EXIT_USAGE;
-    }
-    if (!aas_id_valid(args[1])) {
-        fprintf(stderr, "aas-producer: data set name '%s' is not valid ([A-Za-z0-9_.-])\n",
-                args[1]);
-        return AAS_EXIT_USAGE;
-    }
-    return 0;
-}
-
-/* dataset put NAME --input FILE | dataset delete NAME */
-int aas_cmd_dataset(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n) {
-    char why[512];
-    if (!strcmp(args[0], "delete")) {
-        aas_err_t err = aas_store_dataset_delete(aas_client_store(c), args[1], why,
-                                                 sizeof(why));
-        if (err) {
-            fprintf(stderr, "aas-producer: %s\n", why);
-            return 1;
-        }
-        printf("%s deleted\n", args[1]);
-        return 0;
-    }
-    aas_rows_t rows = {0};
-    aas_err_t err = aas_input_read_file(o->input, o->format, 0, (size_t)4 << 30, &rows,
-                                        why, sizeof(why));
-    if (!err && rows.cols < 2)
-        err = aas_err_set(why, sizeof(why), AAS_ERR_SHAPE,
-                          "each row needs features and a label");
-    int64_t dim = rows.cols - 1;
-    float *x = err ? NULL : malloc((size_t)(rows.rows * dim) * sizeof(float));
-    int32_t *y = err ? NULL : malloc((size_t)rows.rows * sizeof(int32_t));
-    if (!err && (!x || !y)) err = aas_err_set(why, sizeof(why), AAS_ERR_NOMEM, "out of memory");
-    for (int64_t r = 0; !err && r < rows.rows; r++) {
-        float l = rows.values[r * rows.cols + dim];
-        if (l < 0 || l > 65535 || l != (float)(int32_t)l)
-            err = aas_err_set(why, sizeof(why), AAS_ERR_SHAPE,
-                              "row %lld: label %g is not a class index", (long long)r + 1,
-                              (double)l);
-        y[r] = (int32_t)l;
-        memcpy(x + r * dim, rows.values + r * rows.cols, (size_t)dim * sizeof(float));
-    }
-    if (!err) err = aas_client_dataset_put(c, args[1], x, y, rows.rows, dim, why, sizeof(why));
-    if (!err) printf("%s rows=%lld dim=%lld\n", args[1], (long long)rows.rows, (long long)dim);
-    else fprintf(stderr, "aas-producer: %s\n", why);
-    free(x);
-    free(y);
-    aas_rows_clear(&rows);
-    return err ? (aas_err_is_retriable(err) ? 1 : AAS_EXIT_USAGE) : 0;
-}
+static const aas_cmd_help_t model_help[] = {
+    {"model register NAME FILE [--meta JSON] [serving options]",
+     "add FILE as NAME's next version"},
+    {"model set NAME serving options...",
+     "change how workers serve NAME (all\nversions, no re-upload; workers apply\n"
+     "it within their model.refresh.ms)"},
+    {"model list", "models and their latest versions"},
+    {"model versions NAME", "NAME's versions"},
+    {"model show NAME [VERSION]", "metadata of a version and NAME's\nserving options (JSON)"},
+    {"model delete NAME VERSION", "delete one version"},
+    {NULL, NULL}};
+const aas_cmd_t aas_cmd_model_def = {"model", cmd_model_check, cmd_model, model_help};
