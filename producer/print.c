@@ -77,6 +77,8 @@ static void aas_print_result_json(FILE *fp, const aas_result_t *r, int curves) {
     json_object_set_new(t, "compute_us", json_integer(r->timings.compute_us));
     json_object_set_new(t, "total_us", json_integer(r->timings.total_us));
     json_object_set_new(o, "timings", t);
+    /* Every real here is a float32: 9 significant digits read back to the
+     * same float (7 did not); a double added here would need 17. */
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
     if (s) fprintf(fp, "%s\n", s);
     free(s);
@@ -112,6 +114,7 @@ void aas_print_result(FILE *fp, const aas_result_t *r, int json, int curves) {
         if (aas_print_is_metrics(t)) {
             const float *f = t->data;
             fprintf(fp, " ");
+            if (r->model_version) fprintf(fp, " version=%s", r->model_version);
             for (int k = 0; k < AAS_PRINT_N_METRICS; k++)
                 if (f[k] >= 0) fprintf(fp, " %s=%.6g", aas_print_metric_names[k], (double)f[k]);
             fputc('\n', fp);

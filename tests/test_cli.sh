@@ -91,7 +91,7 @@ WORKER_PID=$!
 zcat "$ROOT/data/digits.csv.gz" | head -400 > "$RUN/train.csv"
 OUT=$("$P" train --model cli-digits --input "$RUN/train.csv" --param hidden=16 \
       --param epochs=3 --param scale=0.0625 --wait --timeout 120 2>&1)
-grep -q "train_loss=" <<<"$OUT" && ok "train --wait prints labeled metrics" || bad "no labeled metrics: $OUT"
+grep -qE "version=1 train_loss=.* val_accuracy=.* epochs=3 elapsed_ms=" <<<"$OUT" && ok "train --wait prints labeled metrics" || bad "no labeled metrics: $OUT"
 grep -q "_curve" <<<"$OUT" && bad "curves printed without --curves: $OUT" || ok "no curves by default"
 [ "$(wc -c <<<"$OUT")" -lt 1000 ] && ok "train --wait summary is short ($(wc -c <<<"$OUT") bytes)" || bad "summary of $(wc -c <<<"$OUT") bytes"
 ROW=$(sed -n 1p "$ROOT/data/digits-test.csv" | cut -d, -f1-64)
