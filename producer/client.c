@@ -209,6 +209,15 @@ static aas_err_t aas_client_payload_hash(aas_client_t *c, const aas_job_t *job, 
     return AAS_ERR_OK;
 }
 
+/* 1 if the job has a status in Redis (published and acknowledged). */
+static int aas_client_known(aas_client_t *c, const char *id) {
+    aas_job_info_t info;
+    char why[256];
+    if (aas_store_job_get(c->store, id, &info, why, sizeof(why))) return 0;
+    aas_job_info_clear(&info);
+    return 1;
+}
+
 aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                             char *errstr, size_t errstr_size) {
     if (!aas_id_valid(job->id))
@@ -270,7 +279,18 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
         free(cm);
         return err;
     }
-    if (resubmit)
+    if (resubmit && aas_client_known(c, j.id)) {
+        /* A status means a copy is in Kafka already (QUEUED is recorded on
+         * the broker's ack, later ones by workers): the existing job
+         * stands, and a second copy would only be skipped by the worker. */
+        AAS_LOG(AAS_LOG_INFO, "client", "job=%s resubmitted (same payload): known, "
+                "not published again", j.id);
+        free(buf);
+        free(cm);
+        if (c->cb) c->cb(c->cb_opaque, j.id, AAS_ERR_OK, "");
+        return AAS_ERR_OK;
+    }
+    if (resubmit) /* claimed, never acknowledged: publish it now */
         AAS_LOG(AAS_LOG_INFO, "client", "job=%s resubmitted (same payload)", j.id);
     snprintf(cm->id, sizeof(cm->id), "%s", j.id);
     snprintf(cm->model, sizeof(cm->model), "%s", j.model ? j.model : "");

@@ -47,7 +47,9 @@ void aas_client_destroy(aas_client_t *c);
 /**
  * @brief Allow resubmitting a job id that exists, when its payload is the
  *        same (a retry after an unknown outcome); otherwise a known id is
- *        refused (AAS_ERR_CONFLICT).  Off by default.
+ *        refused (AAS_ERR_CONFLICT).  Off by default.  A resubmitted job
+ *        that has a status is not published again (the existing job
+ *        stands); one that was claimed but never acknowledged is.
  */
 void aas_client_set_idempotent(aas_client_t *c, int on);
 

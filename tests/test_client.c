@@ -51,6 +51,32 @@ static void flush_ok(aas_client_t *c) {
     assert_int_equal(failed, 0);
 }
 
+/* Messages ever produced to topic: the sum of its partitions' high
+ * watermarks (nobody deletes from the aas topics during a test). */
+static int64_t topic_messages(const char *bootstrap, const char *topic) {
+    char why[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, why, sizeof(why)))
+        fail_msg("conf: %s", why);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, why, sizeof(why));
+    if (!rk) fail_msg("producer: %s", why);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(md->topic_cnt, 1);
+    int64_t sum = 0;
+    for (int p = 0; p < md->topics[0].partition_cnt; p++) {
+        int64_t lo, hi;
+        assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        sum += hi;
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
 static int setup(void **state) {
     aas_fleet_t *f = NULL;
     if (aas_fleet_start(&f, 0, NULL)) {
@@ -116,13 +142,37 @@ static void id_in_use_is_refused_unless_idempotent_with_the_same_payload(void **
                      AAS_ERR_CONFLICT);
     assert_non_null(strstr(why, "different payload"));
 
+    /* Idempotent, same payload: accepted, and the job published before
+     * stands (no second copy in Kafka). */
     aas_client_set_idempotent(f->client, 1);
+    int64_t before = topic_messages(f->broker.bootstrap, "aas.jobs.infer");
     assert_int_equal(submit_n(f->client, "dup-c", 4, 0.5f, why, sizeof(why)), AAS_ERR_OK);
     flush_ok(f->client);
+    assert_int_equal(topic_messages(f->broker.bootstrap, "aas.jobs.infer"), before);
     assert_int_equal(submit_n(f->client, "dup-c", 4, 0.25f, why, sizeof(why)),
                      AAS_ERR_CONFLICT);
     assert_non_null(strstr(why, "different payload"));
     aas_client_set_idempotent(f->client, 0);
+
+    /* Claimed but never acknowledged (a client that died between its
+     * claim and the broker's ack): an idempotent retry publishes it. */
+    assert_int_equal(submit_n(f->client, "claimed-c", 4, 0.5f, why, sizeof(why)),
+                     AAS_ERR_OK);
+    flush_ok(f->client);
+    char ckey[64];
+    snprintf(ckey, sizeof(ckey), "aas:job:{%s}", "claimed-c");
+    assert_int_equal(aas_test_redis_int(&f->redis, "HDEL", ckey, "status", NULL), 1);
+    before = topic_messages(f->broker.bootstrap, "aas.jobs.infer");
+    aas_client_set_idempotent(f->client, 1);
+    assert_int_equal(submit_n(f->client, "claimed-c", 4, 0.5f, why, sizeof(why)),
+                     AAS_ERR_OK);
+    flush_ok(f->client);
+    aas_client_set_idempotent(f->client, 0);
+    assert_int_equal(topic_messages(f->broker.bootstrap, "aas.jobs.infer"), before + 1);
+    char st[32];
+    assert_int_equal(aas_test_redis_cmd(&f->redis, st, sizeof(st), "HGET", ckey, "status",
+                                        NULL), 0);
+    assert_string_equal(st, "QUEUED");
 
     /* The record still belongs to the first payload. */
     char after[64];
