@@ -220,11 +220,24 @@ static int aas_client_known(aas_client_t *c, const char *id) {
 
 aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                             char *errstr, size_t errstr_size) {
-    if (!aas_id_valid(job->id))
+    /* Names the id rule covers are refused, never cut to fit (two long
+     * ids cut to the same 128 characters would share one job). */
+    const char *what = NULL, *bad = NULL;
+    if (!aas_id_valid(job->id)) {
+        what = "job id";
+        bad = job->id;
+    } else if (job->model && !aas_id_valid(job->model)) {
+        what = "model name";
+        bad = job->model;
+    } else if (job->model_version && !aas_id_valid(job->model_version)) {
+        what = "model version";
+        bad = job->model_version;
+    }
+    if (what)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "invalid job id '%.40s%s' (use [A-Za-z0-9_.-], at most %d, "
+                           "invalid %s '%.40s%s' (use [A-Za-z0-9_.-], at most %d, "
                            "not starting with '.' or '-')",
-                           job->id ? job->id : "", job->id && strlen(job->id) > 40 ? "..." : "",
+                           what, bad ? bad : "", bad && strlen(bad) > 40 ? "..." : "",
                            AAS_ID_MAX);
     aas_job_t j = *job;
     if (j.submit_ms == 0) j.submit_ms = aas_now_ms();

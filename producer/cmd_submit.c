@@ -131,6 +131,8 @@ static int cmd_submit_check(const aas_cmd_opts_t *o, char **args, size_t n) {
         return AAS_EXIT_USAGE;
     }
     if (o->id && !aas_cmd_id_ok("--id", o->id)) return AAS_EXIT_USAGE;
+    if (o->model_version && !aas_cmd_id_ok("--model-version", o->model_version))
+        return AAS_EXIT_USAGE;
     return 0;
 }
 

@@ -44,6 +44,7 @@ NOSERVER=(-X redis.port=1 -X kafka.bootstrap.servers=127.0.0.1:1 -X redis.timeou
 expect 2 "not a valid id" -- timeout 5 "$P" "${NOSERVER[@]}" submit --model m --values 1 --id "${LONG}x"
 expect 2 "not a valid id" -- timeout 5 "$P" "${NOSERVER[@]}" status "${LONG}y"
 expect 2 "job ids" -- timeout 5 "$P" "${NOSERVER[@]}" wait
+expect 2 "not a valid id" -- timeout 5 "$P" "${NOSERVER[@]}" submit --model m --values 1 --model-version "${LONG}z"
 expect 2 "needs --model" -- timeout 5 "$P" "${NOSERVER[@]}" submit --values 1
 expect 2 "exactly one of" -- timeout 5 "$P" "${NOSERVER[@]}" submit --model m
 expect 2 "usage: model" -- timeout 5 "$P" "${NOSERVER[@]}" model bogus

@@ -105,7 +105,22 @@ static void id_over_the_id_rule_is_refused_everywhere_not_cut(void **state) {
     assert_int_equal(submit_n(f->client, id2, 4, 0.5f, why, sizeof(why)), AAS_ERR_INVAL);
     assert_int_equal(submit_n(f->client, "-starts-with-dash", 4, 0.5f, why, sizeof(why)),
                      AAS_ERR_INVAL);
+    /* So are a model name or version over it. */
+    float one = 1;
+    aas_tensor_t t;
+    int64_t shape[2] = {1, 1};
+    assert_int_equal(aas_tensor_set_f32(&t, "x", &one, 2, shape), AAS_ERR_OK);
+    aas_job_t job = {.id = "ok-id", .kind = AAS_JOB_INFER, .model = id1, .inputs = &t,
+                     .n_inputs = 1};
+    assert_int_equal(aas_client_submit(f->client, &job, why, sizeof(why)), AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "invalid model name"));
+    job.model = AAS_FLEET_MODEL;
+    job.model_version = id2;
+    assert_int_equal(aas_client_submit(f->client, &job, why, sizeof(why)), AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "invalid model version"));
+    aas_tensor_clear(&t);
     flush_ok(f->client);
+    assert_int_equal(aas_test_redis_int(&f->redis, "EXISTS", "aas:job:{ok-id}", NULL), 0);
     /* Nothing was stored under the first 128 characters. */
     char key[AAS_ID_MAX + 32];
     snprintf(key, sizeof(key), "aas:job:{%.*s}", AAS_ID_MAX, id1);
