@@ -19,6 +19,7 @@
 #define AAS_EXIT_USAGE 2
 #define AAS_EXIT_JOB_FAILED 3
 #define AAS_EXIT_TIMEOUT 4
+#define AAS_EXIT_ID_IN_USE 5   /* submit --id: the id names another job */
 
 /* The options of every command, as parsed from the command line. */
 typedef struct {

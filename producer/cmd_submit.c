@@ -12,16 +12,39 @@ static void on_delivery(void *opaque, const char *job_id, aas_err_t err,
     if (err) fprintf(stderr, "aas-producer: job %s: %s\n", job_id, why);
 }
 
-/* Publish one job and wait until the broker has it; print its id, or with
- * --wait its result. */
-int aas_cmd_submit_one(aas_client_t *c, const aas_cmd_opts_t *o, const aas_job_t *job) {
+/* Hand one job to the client; exit code, having said why.  An id in use
+ * has an exit code of its own, so a script can tell it from a failure. */
+static int publish(aas_client_t *c, const aas_job_t *job) {
     char why[512];
-    aas_client_set_delivery_cb(c, on_delivery, NULL);
-    if (aas_client_submit(c, job, why, sizeof(why)) ||
-        aas_client_flush(c, 60000, NULL, why, sizeof(why))) {
+    aas_err_t err = aas_client_submit(c, job, why, sizeof(why));
+    if (!err) return 0;
+    fprintf(stderr, "aas-producer: %s\n", why);
+    return err == AAS_ERR_CONFLICT ? AAS_EXIT_ID_IN_USE : 1;
+}
+
+/* Wait until the broker has every job handed over; exit code.  A job the
+ * broker refused was reported by on_delivery. */
+static int settle(aas_client_t *c) {
+    char why[512];
+    size_t failed = 0;
+    if (aas_client_flush(c, 60000, &failed, why, sizeof(why))) {
         fprintf(stderr, "aas-producer: %s\n", why);
         return 1;
     }
+    if (failed) {
+        fprintf(stderr, "aas-producer: %zu job(s) were not published\n", failed);
+        return 1;
+    }
+    return 0;
+}
+
+/* Publish one job and wait until the broker has it; print its id, or with
+ * --wait its result. */
+int aas_cmd_submit_one(aas_client_t *c, const aas_cmd_opts_t *o, const aas_job_t *job) {
+    aas_client_set_delivery_cb(c, on_delivery, NULL);
+    int rc = publish(c, job);
+    if (!rc) rc = settle(c);
+    if (rc) return rc;
     if (!o->wait) {
         printf("%s\n", job->id);
         return 0;
@@ -84,25 +107,15 @@ static int cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, siz
                          .n_inputs = 1, .params = o->params, .n_params = o->n_params,
                          .priority = (int32_t)o->priority};
         if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
-        err = aas_client_submit(c, &job, why, sizeof(why));
+        rc = publish(c, &job);
         aas_tensor_clear(&t);
-        if (err) {
-            fprintf(stderr, "aas-producer: %s\n", why);
-            rc = 1;
-            break;
-        }
+        if (rc) break;
         ids[j] = strdup(id);
         if (!ids[j]) rc = 1;
     }
     aas_rows_clear(&rows);
-    size_t failed = 0;
-    if (aas_client_flush(c, 60000, &failed, why, sizeof(why))) {
-        fprintf(stderr, "aas-producer: %s\n", why);
-        rc = 1;
-    } else if (failed) {
-        fprintf(stderr, "aas-producer: %zu job(s) were not published\n", failed);
-        rc = 1;
-    }
+    int settled = settle(c); /* what was handed over, even after a failure */
+    if (!rc) rc = settled;
     if (!rc && !o->wait)
         for (size_t j = 0; j < n_jobs; j++) printf("%s\n", ids[j]);
     if (!rc && o->wait) rc = aas_cmd_wait(c, o, ids, n_jobs);

@@ -12,7 +12,9 @@
  * per command group), which also writes --help's list of commands.
  *
  * Exit codes: 0 success (every waited job SUCCEEDED), 1 runtime failure,
- * 2 usage error, 3 a job ended FAILED/EXPIRED/CANCELLED, 4 timed out.
+ * 2 usage error, 3 a job ended FAILED/EXPIRED/CANCELLED, 4 timed out,
+ * 5 the job id given with --id is in use (another job, or the same one
+ * without --idempotent).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -105,7 +107,7 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "      --version          program and library versions\n"
 "      --config-reference the keys below as a Markdown table\n\n"
 "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 a job did not succeed,\n"
-"4 timed out.\n\n"
+"4 timed out, 5 the --id is in use.\n\n"
 "Keys (environment: AAS_ + key upper-cased, '.' -> '_'):\n");
     if (conf) aas_conf_print_help(conf, fp);
 }

@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build}
 P=$BUILD/producer/aas-producer
 RUN=$(mktemp -d /tmp/aas-cli.XXXXXX)
-FAILS=0 REDIS_PID='' BROKER_PID='' WORKER_PID=''
+FAILS=0 REDIS_PID='' BROKER_PID='' BROKER2_PID='' WORKER_PID=''
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
 # expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
@@ -31,6 +31,7 @@ expect() {
 cleanup() {
   [ -n "$WORKER_PID" ] && kill "$WORKER_PID" 2>/dev/null && wait "$WORKER_PID" 2>/dev/null
   [ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
+  [ -n "$BROKER2_PID" ] && kill "$BROKER2_PID" 2>/dev/null && wait "$BROKER2_PID" 2>/dev/null
   [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
   rm -rf "$RUN"
 }
@@ -69,10 +70,11 @@ for _ in $(seq 100); do [ -s "$RUN/bs" ] && redis-cli -p "$RPORT" ping >/dev/nul
 export AAS_REDIS_PORT=$RPORT AAS_KAFKA_BOOTSTRAP_SERVERS=$(cat "$RUN/bs")
 
 expect 0 "^dup-1$" -- "$P" submit --model m --values 1,2 --id dup-1
-expect 1 "exists \(same payload\).*--idempotent" -- "$P" submit --model m --values 1,2 --id dup-1
-expect 1 "exists with a different payload" -- "$P" submit --model m --values 3,4 --id dup-1
+expect 5 "exists \(same payload\).*--idempotent" -- "$P" submit --model m --values 1,2 --id dup-1
+expect 5 "exists with a different payload" -- "$P" submit --model m --values 3,4 --id dup-1
+expect 5 "dup-1 exists with a different payload" -- "$P" submit --model m --text hello --id dup-1
 expect 0 "^dup-1$" -- "$P" submit --model m --values 1,2 --id dup-1 --idempotent
-expect 1 "different payload" -- "$P" submit --model m --values 3,4 --id dup-1 --idempotent
+expect 5 "different payload" -- "$P" submit --model m --values 3,4 --id dup-1 --idempotent
 # The first job's record is untouched: QUEUED, hash of the first payload.
 [ "$(redis-cli -p "$RPORT" hget 'aas:job:{dup-1}' status)" = QUEUED ] && ok "dup-1 QUEUED" || bad "dup-1 not QUEUED"
 # Two ids that share their first 128 characters are both refused (exit 2).
@@ -83,6 +85,15 @@ expect 2 "not a valid id" -- "$P" submit --model m --values 1 --id "${LONG}2"
 python3 -c 'print(",".join(["0.5"] * 300000))' > "$RUN/big.csv"   # ~1.2 MB encoded
 expect 1 "over client.message.max.bytes=1000000" -- "$P" submit --model m --input "$RUN/big.csv"
 expect 1 "over the dev broker's 1048576-byte limit" -- "$P" -X client.message.max.bytes=8000000 submit --model m --input "$RUN/big.csv"
+# A dev broker that takes requests of at most 4 KiB refuses a 10 KB job the
+# client lets through: the publication fails (exit 1), for a text job too
+# (its exit code used to be 0 with the failure only on stderr).
+"$BUILD/tools/aas-devbroker" --partitions 1 --max-request-bytes 4096 --bootstrap-file "$RUN/bs2" \
+  >"$RUN/broker2.log" 2>&1 & BROKER2_PID=$!
+for _ in $(seq 100); do [ -s "$RUN/bs2" ] && break; sleep 0.1; done
+TEXT=$(head -c 10000 /dev/zero | tr '\0' x)
+expect 1 "Message timed out" -- "$P" -b "$(cat "$RUN/bs2")" -X client.timeout.ms=1500 submit --model m --text "$TEXT"
+kill "$BROKER2_PID"; wait "$BROKER2_PID" 2>/dev/null; BROKER2_PID=''
 # Data sets.
 expect 1 "data set nosuch not found" -- "$P" dataset delete nosuch
 
