@@ -63,27 +63,41 @@ struct aas_train_net_s {
     char **labels;                            /* n_classes names, owned */
 };
 
-/* train.c */
+/* train.c: memory */
+size_t aas_train_round_up(size_t n, size_t to);
+/* Zeroed, AAS_TRAIN_ALIGN-aligned; free() it. */
+float *aas_train_alloc(size_t n_floats);
+aas_err_t aas_train_md(dnnl_memory_desc_t *md, int64_t d0, int64_t d1,
+                       dnnl_format_tag_t tag, char *errstr, size_t errstr_size);
+aas_err_t aas_train_wrap(aas_train_net_t *net, dnnl_memory_t *m,
+                         const dnnl_memory_desc_t *md, void *ptr, char *errstr,
+                         size_t errstr_size);
+
+/* train_rng.c */
 void aas_train_rng_seed(aas_train_rng_t *r, uint64_t seed, uint64_t stream);
 void aas_train_rng_shuffle(aas_train_rng_t *r, int64_t *v, int64_t n);
-size_t aas_train_round_up(size_t n, size_t to);
-aas_err_t aas_train_batch(aas_train_net_t *net, const float *x,
-                                 const int32_t *y, const int64_t *idx,
-                                 int64_t rows, float *dx, double *loss,
-                                 char *errstr, size_t errstr_size);
-aas_err_t aas_train_check_rows(const aas_train_net_t *net, const float *x,
-                                      const int32_t *y, int64_t rows,
-                                      int64_t max_rows, char *errstr,
-                                      size_t errstr_size);
-aas_err_t aas_train_forward(aas_train_net_t *net, aas_train_plan_t *pl,
-                                   char *errstr, size_t errstr_size);
-void aas_train_load_x(const aas_train_net_t *net, aas_train_plan_t *pl,
-                             const float *x, const int64_t *idx);
+double aas_train_rng_normal(aas_train_rng_t *r);
+
+/* train_plan.c */
+int64_t aas_train_plan_bytes(const aas_train_net_t *net, int64_t rows);
+void aas_train_plan_free(aas_train_net_t *net, aas_train_plan_t *pl);
 aas_err_t aas_train_plan_get(aas_train_net_t *net, int64_t rows,
-                                    aas_train_plan_t **out, char *errstr,
-                                    size_t errstr_size);
-double aas_train_softmax_ce(const float *z, const int32_t *y,
-                                   const int64_t *idx, int64_t rows, int64_t c,
-                                   float *dz, float *probs, int64_t *correct);
+                             aas_train_plan_t **out, char *errstr,
+                             size_t errstr_size);
+
+/* train_pass.c */
+aas_err_t aas_train_batch(aas_train_net_t *net, const float *x, const int32_t *y,
+                          const int64_t *idx, int64_t rows, float *dx, double *loss,
+                          char *errstr, size_t errstr_size);
+aas_err_t aas_train_check_rows(const aas_train_net_t *net, const float *x,
+                               const int32_t *y, int64_t rows, int64_t max_rows,
+                               char *errstr, size_t errstr_size);
+aas_err_t aas_train_forward(aas_train_net_t *net, aas_train_plan_t *pl,
+                            char *errstr, size_t errstr_size);
+void aas_train_load_x(const aas_train_net_t *net, aas_train_plan_t *pl,
+                      const float *x, const int64_t *idx);
+double aas_train_softmax_ce(const float *z, const int32_t *y, const int64_t *idx,
+                            int64_t rows, int64_t c, float *dz, float *probs,
+                            int64_t *correct);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * train_step.c - the optimiser: one SGD-with-momentum or Adam update of
- * every parameter from the gradients train.c computed (plain sequential C,
- * vectorised, so a given thread count gives the same bytes every run).
+ * every parameter from the gradients train_pass.c computed (plain
+ * sequential C, vectorised, so a given thread count gives the same bytes
+ * every run).
  */
 #include <dnnl.h>
 #include <math.h>
