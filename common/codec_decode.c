@@ -301,14 +301,12 @@ aas_err_t aas_codec_job_decode(aas_codec_t *codec, const void *buf, size_t len,
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
                            "message of %zu bytes, limit %zu", len,
                            limits->max_message_bytes);
-    aas_scan_t scan;
-    memset(&scan, 0, sizeof(scan));
-    scan.max_elems = aas_codec_elems_cap(limits->max_tensor_elems);
-    scan.max_tensors = limits->max_tensors;
-    scan.max_text = limits->max_text_bytes;
-    scan.max_params = limits->max_params;
-    scan.errstr = errstr;
-    scan.errstr_size = errstr_size;
+    aas_scan_t scan = {.max_elems = aas_codec_elems_cap(limits->max_tensor_elems),
+                       .max_tensors = limits->max_tensors,
+                       .max_text = limits->max_text_bytes,
+                       .max_params = limits->max_params,
+                       .errstr = errstr,
+                       .errstr_size = errstr_size};
 
     aas_codec_read_t r;
     aas_job_t tmp;
@@ -407,14 +405,12 @@ aas_err_t aas_codec_result_decode(aas_codec_t *codec, const void *buf,
                            "result decode: NULL argument");
     /* Results come from our own workers through Redis: no size policy, but
      * the same bounds checks, and tensors no larger than the message. */
-    aas_scan_t scan;
-    memset(&scan, 0, sizeof(scan));
-    scan.max_elems = aas_codec_elems_cap(len);
-    scan.max_tensors = SIZE_MAX;
-    scan.max_text = SIZE_MAX;
-    scan.max_params = SIZE_MAX;
-    scan.errstr = errstr;
-    scan.errstr_size = errstr_size;
+    aas_scan_t scan = {.max_elems = aas_codec_elems_cap(len),
+                       .max_tensors = SIZE_MAX,
+                       .max_text = SIZE_MAX,
+                       .max_params = SIZE_MAX,
+                       .errstr = errstr,
+                       .errstr_size = errstr_size};
 
     aas_codec_read_t r;
     aas_result_t tmp;

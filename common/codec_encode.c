@@ -165,8 +165,28 @@ static aas_err_t aas_codec_write(avro_value_t *v, uint64_t fp, void **buf,
     return AAS_ERR_OK;
 }
 
-static aas_err_t aas_job_to_value(const aas_job_t *job, avro_value_t *v,
+/* Fills a generic value of the writer schema from an aas object. */
+typedef aas_err_t (*aas_codec_fill_fn)(const void *obj, avro_value_t *v,
+                                       char *errstr, size_t errstr_size);
+
+/* One message of schema k: a value filled from obj, then written. */
+static aas_err_t aas_codec_encode(const aas_codec_known_t *k, aas_codec_fill_fn fill,
+                                  const void *obj, void **buf, size_t *len,
                                   char *errstr, size_t errstr_size) {
+    avro_value_t v;
+    int rc = avro_generic_value_new(k->wclass, &v);
+    if (rc) return aas_codec_avro_err(rc, AAS_ERR_NOMEM, "avro value", errstr,
+                                      errstr_size);
+    aas_err_t err = fill(obj, &v, errstr, errstr_size);
+    if (!err) err = aas_codec_write(&v, k->fp, buf, len, errstr, errstr_size);
+    avro_value_decref(&v);
+    return err;
+}
+
+/* An aas_codec_fill_fn for aas_job_t. */
+static aas_err_t aas_job_to_value(const void *obj, avro_value_t *v, char *errstr,
+                                  size_t errstr_size) {
+    const aas_job_t *job = obj;
     aas_err_t err;
     avro_value_t f, e;
     int rc;
@@ -238,19 +258,14 @@ aas_err_t aas_codec_job_encode(aas_codec_t *codec, const aas_job_t *job,
     if (!codec || !job || !buf || !len)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "job encode: NULL argument");
-    avro_value_t v;
-    int rc = avro_generic_value_new(codec->known[0].wclass, &v);
-    if (rc) return aas_codec_avro_err(rc, AAS_ERR_NOMEM, "avro value", errstr,
-                                      errstr_size);
-    aas_err_t err = aas_job_to_value(job, &v, errstr, errstr_size);
-    if (!err) err = aas_codec_write(&v, codec->known[0].fp, buf, len, errstr,
-                                    errstr_size);
-    avro_value_decref(&v);
-    return err;
+    return aas_codec_encode(&codec->known[0], aas_job_to_value, job, buf, len,
+                            errstr, errstr_size);
 }
 
-static aas_err_t aas_result_to_value(const aas_result_t *res, avro_value_t *v,
+/* An aas_codec_fill_fn for aas_result_t. */
+static aas_err_t aas_result_to_value(const void *obj, avro_value_t *v,
                                      char *errstr, size_t errstr_size) {
+    const aas_result_t *res = obj;
     aas_err_t err;
     avro_value_t f, t, e;
     int rc;
@@ -323,14 +338,7 @@ aas_err_t aas_codec_result_encode(aas_codec_t *codec, const aas_result_t *res,
     if (!codec || !res || !buf || !len)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "result encode: NULL argument");
-    avro_value_t v;
-    int rc = avro_generic_value_new(codec->known[1].wclass, &v);
-    if (rc) return aas_codec_avro_err(rc, AAS_ERR_NOMEM, "avro value", errstr,
-                                      errstr_size);
-    aas_err_t err = aas_result_to_value(res, &v, errstr, errstr_size);
-    if (!err) err = aas_codec_write(&v, codec->known[1].fp, buf, len, errstr,
-                                    errstr_size);
-    avro_value_decref(&v);
-    return err;
+    return aas_codec_encode(&codec->known[1], aas_result_to_value, res, buf, len,
+                            errstr, errstr_size);
 }
 
