@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,13 +252,15 @@ aas_err_t aas_train_params_set(aas_train_params_t *p, const char *key,
         *p = tmp;
         return AAS_ERR_OK;
     }
+    char known[512]; /* the table's keys, in its order */
+    size_t off = 0;
+    known[0] = '\0';
+    for (size_t i = 0; i < AAS_TRAIN_N_KEYS && off < sizeof(known); i++)
+        off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",
+                                i ? ", " : "", aas_train_keys[i].info.key);
     return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                       "unknown training parameter \"%.64s\" (known: hidden, "
-                       "activation, epochs, batch_size, learning_rate, "
-                       "optimizer, momentum, beta1, beta2, epsilon, "
-                       "weight_decay, init, seed, validation_fraction, scale, "
-                       "threads)",
-                       key);
+                       "unknown training parameter \"%.64s\" (known: %s)", key,
+                       known);
 }
 
 #define AAS_BAD(...) aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, __VA_ARGS__)

@@ -369,6 +369,11 @@ static void params_reject_bad_values_naming_the_key(void **state) {
     assert_int_equal(aas_train_params_set(&p, "hiden", "64", why, sizeof(why)),
                      AAS_ERR_INVAL);
     assert_non_null(strstr(why, "unknown training parameter \"hiden\""));
+    /* The known keys are the table's, in its order. */
+    assert_non_null(strstr(why, "(known: hidden, activation, epochs, batch_size, "
+                                "learning_rate, optimizer, momentum, beta1, beta2, "
+                                "epsilon, weight_decay, init, seed, "
+                                "validation_fraction, scale, threads)"));
     /* A struct filled in code is checked as a whole. */
     p.batch_size = 0;
     assert_int_equal(aas_train_params_check(&p, why, sizeof(why)), AAS_ERR_INVAL);
