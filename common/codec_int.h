@@ -2,10 +2,10 @@
  * codec_int.h - internals shared by the codec's files; not installed,
  * not for other modules.
  *
- * codec_pcf.c works on schema JSON texts with jansson (canonical form,
- * fingerprints, projections); codec.c (construction, helpers),
- * codec_scan.c (header and scan of untrusted bytes, Avro C read),
- * codec_decode.c (values to aas types) and codec_encode.c do everything
+ * codec_pcf.c (canonical form, fingerprints, schema names) and
+ * codec_project.c (projections) work on schema JSON texts with jansson;
+ * codec.c (construction, helpers), codec_scan.c (header and scan of
+ * untrusted bytes, Avro C read), codec_decode.c (values to aas types) and codec_encode.c do everything
  * that touches Avro C and the wire.  All are pure functions of their
  * arguments: thread-safe.
  */
@@ -40,6 +40,28 @@ aas_err_t aas_codec_schema_project(const char *reader_json,
                                    int *dropped_out, char *errstr,
                                    size_t errstr_size);
 
+
+/* ---- schema names (codec_pcf.c), shared with codec_project.c ------------ */
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Full names defined so far, in definition order. */
+typedef struct {
+    char **v;
+    size_t n;
+    size_t cap;
+} aas_codec_names_t;
+
+void aas_codec_names_free(aas_codec_names_t *names);
+/* Takes ownership of full (freed on failure too). */
+aas_err_t aas_codec_names_add(aas_codec_names_t *names, char *full);
+/* The namespace part of a full name ("" if none), malloc'ed or NULL. */
+char *aas_codec_name_space(const char *full);
+/* The full name of a named-type definition obj seen in namespace ns
+ * (Avro's FULLNAMES rule); malloc'ed, or NULL with *err and errstr set. */
+char *aas_codec_def_fullname(json_t *obj, const char *ns, char *errstr,
+                             size_t errstr_size, aas_err_t *err);
 
 /* ---- shared by the codec's files (codec.c, codec_scan.c, codec_decode.c,
  * codec_encode.c) ---------------------------------------------------------- */
