@@ -301,7 +301,7 @@ aas_err_t aas_codec_job_decode(aas_codec_t *codec, const void *buf, size_t len,
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
                            "message of %zu bytes, limit %zu", len,
                            limits->max_message_bytes);
-    aas_scan_t scan = {.max_elems = aas_codec_elems_cap(limits->max_tensor_elems),
+    aas_codec_scan_t scan = {.max_elems = aas_codec_elems_cap(limits->max_tensor_elems),
                        .max_tensors = limits->max_tensors,
                        .max_text = limits->max_text_bytes,
                        .max_params = limits->max_params,
@@ -405,7 +405,7 @@ aas_err_t aas_codec_result_decode(aas_codec_t *codec, const void *buf,
                            "result decode: NULL argument");
     /* Results come from our own workers through Redis: no size policy, but
      * the same bounds checks, and tensors no larger than the message. */
-    aas_scan_t scan = {.max_elems = aas_codec_elems_cap(len),
+    aas_codec_scan_t scan = {.max_elems = aas_codec_elems_cap(len),
                        .max_tensors = SIZE_MAX,
                        .max_text = SIZE_MAX,
                        .max_params = SIZE_MAX,

@@ -5,9 +5,9 @@
  * codec_pcf.c (canonical form, fingerprints, schema names) and
  * codec_project.c (projections) work on schema JSON texts with jansson;
  * codec.c (construction, helpers), codec_scan.c (header and scan of
- * untrusted bytes, Avro C read), codec_decode.c (values to aas types) and codec_encode.c do everything
- * that touches Avro C and the wire.  All are pure functions of their
- * arguments: thread-safe.
+ * untrusted bytes, Avro C read), codec_decode.c (values to aas types) and
+ * codec_encode.c do everything that touches Avro C and the wire.  All are
+ * pure functions of their arguments: thread-safe.
  */
 #ifndef AAS_CODEC_INT_H
 #define AAS_CODEC_INT_H
@@ -114,10 +114,10 @@ typedef struct {
     aas_tensor_t t; /* the tensor being scanned: dtype, shape, nbytes only */
     char *errstr;
     size_t errstr_size;
-} aas_scan_t;
+} aas_codec_scan_t;
 
-aas_err_t aas_scan_long(aas_scan_t *s, int64_t *out);
-aas_err_t aas_scan_len(aas_scan_t *s, size_t *len);
+aas_err_t aas_codec_scan_long(aas_codec_scan_t *s, int64_t *out);
+aas_err_t aas_codec_scan_len(aas_codec_scan_t *s, size_t *len);
 
 /* A message read by Avro C after the scan (codec_scan.c). */
 typedef struct {
@@ -129,7 +129,7 @@ typedef struct {
 /** @brief Passes 1 and 2, then Avro C's read; r is released by
  *         aas_codec_read_done() whatever the result. */
 aas_err_t aas_codec_read(aas_codec_t *codec, const void *buf, size_t len, int want_job,
-                         aas_scan_t *scan, aas_codec_read_t *r, char *errstr,
+                         aas_codec_scan_t *scan, aas_codec_read_t *r, char *errstr,
                          size_t errstr_size);
 void aas_codec_read_done(aas_codec_read_t *r);
 

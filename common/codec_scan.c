@@ -35,17 +35,17 @@ typedef enum {
 } aas_role_t;
 
 
-static aas_err_t aas_scan_fail(aas_scan_t *s, aas_err_t err, const char *what) {
+static aas_err_t aas_scan_fail(aas_codec_scan_t *s, aas_err_t err, const char *what) {
     return aas_err_set(s->errstr, s->errstr_size, err, "byte %zu: %s",
                        AAS_CODEC_HEADER_SIZE + (size_t)(s->p - s->start), what);
 }
 
-static size_t aas_scan_left(const aas_scan_t *s) {
+static size_t aas_scan_left(const aas_codec_scan_t *s) {
     return (size_t)(s->end - s->p);
 }
 
 /* Zig-zag varint, at most 10 bytes (as Avro C reads it). */
-aas_err_t aas_scan_long(aas_scan_t *s, int64_t *out) {
+aas_err_t aas_codec_scan_long(aas_codec_scan_t *s, int64_t *out) {
     uint64_t v = 0;
     for (int i = 0; i < 10; i++) {
         if (s->p >= s->end) return aas_scan_fail(s, AAS_ERR_DECODE, "truncated varint");
@@ -60,9 +60,9 @@ aas_err_t aas_scan_long(aas_scan_t *s, int64_t *out) {
 }
 
 /* A length prefix (bytes, string): 0 <= len <= bytes left. */
-aas_err_t aas_scan_len(aas_scan_t *s, size_t *len) {
+aas_err_t aas_codec_scan_len(aas_codec_scan_t *s, size_t *len) {
     int64_t v = 0;
-    aas_err_t err = aas_scan_long(s, &v);
+    aas_err_t err = aas_codec_scan_long(s, &v);
     if (err) return err;
     if (v < 0 || (uint64_t)v > aas_scan_left(s))
         return aas_scan_fail(s, AAS_ERR_DECODE, "length outside the message");
@@ -92,11 +92,11 @@ static aas_role_t aas_scan_field_role(aas_role_t parent, const char *name) {
     }
 }
 
-static aas_err_t aas_scan_value(aas_scan_t *s, avro_schema_t sc,
+static aas_err_t aas_scan_value(aas_codec_scan_t *s, avro_schema_t sc,
                                 aas_role_t role, int depth);
 
 /* Arrays and maps: blocks of (count [, byte size]) items, ended by 0. */
-static aas_err_t aas_scan_blocks(aas_scan_t *s, avro_schema_t sc,
+static aas_err_t aas_scan_blocks(aas_codec_scan_t *s, avro_schema_t sc,
                                  aas_role_t role, int depth) {
     int is_map = is_avro_map(sc);
     avro_schema_t item = is_map ? avro_schema_map_values(sc)
@@ -111,14 +111,14 @@ static aas_err_t aas_scan_blocks(aas_scan_t *s, avro_schema_t sc,
     aas_err_t err;
     for (;;) {
         int64_t count = 0;
-        if ((err = aas_scan_long(s, &count))) return err;
+        if ((err = aas_codec_scan_long(s, &count))) return err;
         if (count == 0) return AAS_ERR_OK;
         if (count < 0) {
             int64_t bsize = 0;
             if (count == INT64_MIN)
                 return aas_scan_fail(s, AAS_ERR_DECODE, "bad block count");
             count = -count;
-            if ((err = aas_scan_long(s, &bsize))) return err;
+            if ((err = aas_codec_scan_long(s, &bsize))) return err;
             if (bsize < 0 || (uint64_t)bsize > aas_scan_left(s))
                 return aas_scan_fail(s, AAS_ERR_DECODE,
                                      "block size outside the message");
@@ -143,7 +143,7 @@ static aas_err_t aas_scan_blocks(aas_scan_t *s, avro_schema_t sc,
         for (int64_t i = 0; i < count; i++) {
             if (is_map) {
                 size_t klen = 0;
-                if ((err = aas_scan_len(s, &klen))) return err;
+                if ((err = aas_codec_scan_len(s, &klen))) return err;
                 /* Avro C keeps map keys as C strings: a NUL would cut one. */
                 if (memchr(s->p, 0, klen))
                     return aas_scan_fail(s, AAS_ERR_DECODE, "NUL in a map key");
@@ -157,7 +157,7 @@ static aas_err_t aas_scan_blocks(aas_scan_t *s, avro_schema_t sc,
                 if ((err = aas_scan_value(s, item, AAS_ROLE_NONE, depth + 1)))
                     return err;
                 s->p = at;
-                if ((err = aas_scan_long(s, &dim))) return err;
+                if ((err = aas_codec_scan_long(s, &dim))) return err;
                 s->t.shape[s->t.rank++] = dim;
                 continue;
             }
@@ -166,7 +166,7 @@ static aas_err_t aas_scan_blocks(aas_scan_t *s, avro_schema_t sc,
     }
 }
 
-static aas_err_t aas_scan_record(aas_scan_t *s, avro_schema_t sc,
+static aas_err_t aas_scan_record(aas_codec_scan_t *s, avro_schema_t sc,
                                  aas_role_t role, int depth) {
     aas_err_t err;
     if (role == AAS_ROLE_TENSOR) {
@@ -195,7 +195,7 @@ static aas_err_t aas_scan_record(aas_scan_t *s, avro_schema_t sc,
     return AAS_ERR_OK;
 }
 
-static aas_err_t aas_scan_value(aas_scan_t *s, avro_schema_t sc,
+static aas_err_t aas_scan_value(aas_codec_scan_t *s, avro_schema_t sc,
                                 aas_role_t role, int depth) {
     aas_err_t err;
     int64_t v = 0;
@@ -212,12 +212,12 @@ static aas_err_t aas_scan_value(aas_scan_t *s, avro_schema_t sc,
         s->p++;
         return AAS_ERR_OK;
     case AVRO_INT32:
-        if ((err = aas_scan_long(s, &v))) return err;
+        if ((err = aas_codec_scan_long(s, &v))) return err;
         if (v < INT32_MIN || v > INT32_MAX)
             return aas_scan_fail(s, AAS_ERR_DECODE, "int out of range");
         return AAS_ERR_OK;
     case AVRO_INT64:
-        return aas_scan_long(s, &v);
+        return aas_codec_scan_long(s, &v);
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
         len = avro_typeof(sc) == AVRO_FLOAT ? 4 : 8;
@@ -226,7 +226,7 @@ static aas_err_t aas_scan_value(aas_scan_t *s, avro_schema_t sc,
         return AAS_ERR_OK;
     case AVRO_STRING:
     case AVRO_BYTES:
-        if ((err = aas_scan_len(s, &len))) return err;
+        if ((err = aas_codec_scan_len(s, &len))) return err;
         if (role == AAS_ROLE_ID) {
             /* Keep the id so a later failure can still name the job. */
             if (len <= AAS_ID_MAX && !memchr(s->p, 0, len)) {
@@ -250,7 +250,7 @@ static aas_err_t aas_scan_value(aas_scan_t *s, avro_schema_t sc,
         return AAS_ERR_OK;
     }
     case AVRO_ENUM:
-        if ((err = aas_scan_long(s, &v))) return err;
+        if ((err = aas_codec_scan_long(s, &v))) return err;
         if (v < 0 || v >= avro_schema_enum_number_of_symbols(sc))
             return aas_scan_fail(s, AAS_ERR_DECODE, "enum index out of range");
         if (role == AAS_ROLE_DTYPE) {
@@ -262,7 +262,7 @@ static aas_err_t aas_scan_value(aas_scan_t *s, avro_schema_t sc,
         }
         return AAS_ERR_OK;
     case AVRO_UNION: {
-        if ((err = aas_scan_long(s, &v))) return err;
+        if ((err = aas_codec_scan_long(s, &v))) return err;
         if (v < 0 || (uint64_t)v >= avro_schema_union_size(sc))
             return aas_scan_fail(s, AAS_ERR_DECODE, "union index out of range");
         avro_schema_t branch = avro_schema_union_branch(sc, (int)v);
@@ -289,7 +289,7 @@ void aas_codec_read_done(aas_codec_read_t *r) {
 }
 
 aas_err_t aas_codec_read(aas_codec_t *codec, const void *buf, size_t len,
-                                int want_job, aas_scan_t *scan,
+                                int want_job, aas_codec_scan_t *scan,
                                 aas_codec_read_t *r, char *errstr,
                                 size_t errstr_size) {
     const unsigned char *b = buf;
@@ -362,13 +362,17 @@ int aas_codec_job_peek_model(const aas_codec_t *codec, const void *buf, size_t l
         b[1] != AAS_CODEC_MAGIC1 || aas_codec_get_le64(b + 2) != codec->known[0].fp)
         return -1;
     char why[64];
-    aas_scan_t s = {.start = b + AAS_CODEC_HEADER_SIZE, .p = b + AAS_CODEC_HEADER_SIZE,
-                    .end = b + len, .errstr = why, .errstr_size = sizeof(why)};
+    aas_codec_scan_t s = {.start = b + AAS_CODEC_HEADER_SIZE,
+                          .p = b + AAS_CODEC_HEADER_SIZE,
+                          .end = b + len,
+                          .errstr = why,
+                          .errstr_size = sizeof(why)};
     size_t n = 0;
     int64_t kind = 0;
-    if (aas_scan_len(&s, &n)) return -1;
+    if (aas_codec_scan_len(&s, &n)) return -1;
     s.p += n;
-    if (aas_scan_long(&s, &kind) || aas_scan_len(&s, &n) || n == 0 || n > AAS_ID_MAX)
+    if (aas_codec_scan_long(&s, &kind) || aas_codec_scan_len(&s, &n) || n == 0 ||
+        n > AAS_ID_MAX)
         return -1;
     memcpy(model_out, s.p, n);
     model_out[n] = '\0';

@@ -121,7 +121,7 @@ static aas_err_t aas_train_net_shape(aas_train_net_t *net, char *errstr,
 /* Weights: hidden by p->init, output Xavier, normal draws; biases 0. */
 static void aas_train_net_init_weights(aas_train_net_t *net) {
     aas_train_rng_t r;
-    aas_train_rng_seed(&r, net->p.seed, AAS_RNG_INIT);
+    aas_train_rng_seed(&r, net->p.seed, AAS_TRAIN_RNG_INIT);
     aas_train_init_t init = net->p.init;
     if (init == AAS_TRAIN_INIT_AUTO)
         init = net->p.activation == AAS_ACT_RELU ? AAS_TRAIN_INIT_HE

@@ -184,7 +184,7 @@ static aas_err_t aas_train_loop(aas_train_net_t *net, int64_t *idx,
     int mid_epoch_stop = 0;
     aas_train_rng_t shuf;
     aas_err_t err;
-    aas_train_rng_seed(&shuf, p->seed, AAS_RNG_SHUFFLE);
+    aas_train_rng_seed(&shuf, p->seed, AAS_TRAIN_RNG_SHUFFLE);
     res->train_loss = res->val_loss = res->val_accuracy = NAN;
 
     for (int32_t epoch = 1; epoch <= p->epochs && !res->cancelled; epoch++) {
@@ -283,7 +283,7 @@ aas_err_t aas_train_fit(aas_train_net_t *net, const float *x, const int32_t *y,
     }
     /* The split: one seeded shuffle of every row, the tail validates. */
     aas_train_rng_t split;
-    aas_train_rng_seed(&split, p->seed, AAS_RNG_SPLIT);
+    aas_train_rng_seed(&split, p->seed, AAS_TRAIN_RNG_SPLIT);
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     aas_train_rng_shuffle(&split, idx, n);
 

@@ -23,7 +23,7 @@ typedef struct {
 } aas_train_rng_t;
 
 /* Independent streams from one seed: init, split, shuffles. */
-enum { AAS_RNG_INIT = 1, AAS_RNG_SPLIT = 2, AAS_RNG_SHUFFLE = 3 };
+enum { AAS_TRAIN_RNG_INIT = 1, AAS_TRAIN_RNG_SPLIT = 2, AAS_TRAIN_RNG_SHUFFLE = 3 };
 
 /* Everything that depends on the batch size. */
 typedef struct {
