@@ -4,16 +4,13 @@
  * cancellation; evaluation and prediction; export to the native model
  * format.
  */
-#include <dnnl.h>
 #include <float.h>
 #include <math.h>
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "dnn.h"
 #include "train_int.h"
 
 /* ---- evaluation ---- */

@@ -4,15 +4,9 @@
  * sequential C, vectorised, so a given thread count gives the same bytes
  * every run).
  */
-#include <dnnl.h>
 #include <math.h>
-#include <omp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include <stddef.h>
 
-#include "dnn.h"
 #include "train_int.h"
 
 /* ---- optimiser ---- */
