@@ -2,14 +2,14 @@
 # tools/aas-demo and .ci/run).
 AAS_PACKAGES="build-essential cmake pkg-config librdkafka-dev libhiredis-dev \
 libavro-dev libdnnl-dev ocl-icd-opencl-dev libcmocka-dev libjansson-dev \
-libmicrohttpd-dev \
+libmicrohttpd-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev \
 redis-server kcat jq python3 python3-avro"
 
 # Only for tests and benchmarks (real Kafka runs on Java; compose is
 # validated with docker-compose; sanitizers and fuzzing use clang; the
 # Python example client uses Debian's Kafka and Redis modules).
 AAS_TEST_PACKAGES="openjdk-17-jre-headless maven docker-compose clang \
-libclang-rt-14-dev valgrind python3-confluent-kafka python3-redis"
+libclang-rt-14-dev valgrind python3-confluent-kafka python3-redis libonnx-testdata"
 
 # aas_missing_packages [LIST]: which of LIST (default $AAS_PACKAGES) are
 # not installed.

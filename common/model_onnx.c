@@ -1,0 +1,2 @@
+/* model_onnx.c - being written. */
+#include <stddef.h>

@@ -1,0 +1,2 @@
+/* onnx_fuse.c - being written. */
+#include <stddef.h>

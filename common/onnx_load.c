@@ -1,0 +1,2 @@
+/* onnx_load.c - being written. */
+#include <stddef.h>

@@ -1,0 +1,2 @@
+/* onnx_ops.c - being written. */
+#include <stddef.h>

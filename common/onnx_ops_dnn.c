@@ -1,0 +1,2 @@
+/* onnx_ops_dnn.c - being written. */
+#include <stddef.h>

@@ -1,0 +1,2 @@
+/* onnx_plan.c - being written. */
+#include <stddef.h>
