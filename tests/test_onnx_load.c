@@ -404,6 +404,16 @@ static void valid_gemm_relu_loads_describes_and_runs(void **state) {
     size_t len;
     uint8_t *buf = mb_pack(b, &len);
     mb_free(b);
+    /* The fuzzer's seed (tests/fuzz/corpus-onnx/gemm_relu.onnx). */
+    const char *seed_dir = getenv("AAS_ONNX_SEED_DIR");
+    if (seed_dir) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/gemm_relu.onnx", seed_dir);
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(buf, 1, len, fp), len);
+        assert_int_equal(fclose(fp), 0);
+    }
     aas_onnx_t *g = NULL;
     char why[512] = "";
     aas_err_t err = aas_onnx_load(buf, len, &g, why, sizeof(why));
