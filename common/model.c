@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const aas_model_ops_t *const aas_model_kinds[] = {&aas_model_mlp_ops,
-                                                         &aas_model_text_ops};
+/* ONNX last: it has no magic, its probe accepts what looks like a
+ * ModelProto (the native magics are not protobuf). */
+static const aas_model_ops_t *const aas_model_kinds[] = {
+    &aas_model_mlp_ops, &aas_model_text_ops, &aas_model_onnx_ops};
 
 aas_err_t aas_model_load(const void *blob, size_t len, aas_model_t **out,
                          char *errstr, size_t errstr_size) {
@@ -31,6 +33,18 @@ void aas_model_destroy(aas_model_t *m) {
 }
 
 int64_t aas_model_input_dim(const aas_model_t *m) { return m->input_dim; }
+const char *aas_model_kind(const aas_model_t *m) { return m->ops->name; }
+const char *aas_model_input_name(const aas_model_t *m) { return m->input_name; }
+const int64_t *aas_model_predicted(const aas_model_t *m) { return m->predicted; }
+
+int aas_model_row_shape(const aas_model_t *m, int64_t dims[7]) {
+    if (!m->input_rank) {
+        dims[0] = m->input_dim;
+        return 1;
+    }
+    for (int i = 0; i < m->input_rank; i++) dims[i] = m->input_dims[i];
+    return m->input_rank;
+}
 int64_t aas_model_output_dim(const aas_model_t *m) { return m->output_dim; }
 int aas_model_is_classifier(const aas_model_t *m) { return m->classifier; }
 size_t aas_model_footprint(const aas_model_t *m) { return m->footprint; }
@@ -97,3 +111,16 @@ aas_err_t aas_model_set_precision(aas_model_t *m, aas_precision_t p, char *errst
 }
 
 aas_precision_t aas_model_precision(const aas_model_t *m) { return m->precision; }
+
+int64_t aas_model_bucket(int64_t rows, int *index) {
+    if (rows <= 8) {
+        *index = (int)rows - 1;
+        return rows;
+    }
+    int bits = 0;
+    for (uint64_t v = (uint64_t)(rows - 1); v; v >>= 1) bits++; /* 4..8 */
+    int64_t step = (int64_t)1 << (bits - 3);
+    int64_t steps = (rows + step - 1) / step;                     /* 5..8 */
+    *index = 8 + (bits - 4) * 4 + (int)(steps - 5);
+    return steps * step;
+}

@@ -3,8 +3,9 @@
  *
  * A model is loaded from a blob (the registry's bytes).  The first bytes
  * pick the implementation: the native feed-forward format "AASMLP1"
- * (docs/model-format.md), run with oneDNN primitives, and the text
- * classifier "AASTXT1" (a featurizer in front of an AASMLP1, docs/text.md).  Each implementation
+ * (docs/model-format.md), run with oneDNN primitives, the text
+ * classifier "AASTXT1" (a featurizer in front of an AASMLP1, docs/text.md),
+ * and ONNX graphs with one float input (docs/onnx.md).  Each implementation
  * fills one aas_model_ops table; callers never switch on the kind.
  *
  * Threading: a model is used by one thread at a time (it owns its oneDNN
@@ -46,6 +47,25 @@ int64_t aas_model_output_dim(const aas_model_t *m);
 int aas_model_is_classifier(const aas_model_t *m);
 /** @brief Class name for index i, or NULL if the model has no names. */
 const char *aas_model_label_name(const aas_model_t *m, int64_t i);
+/** @brief "AASMLP1", "AASTXT1" or "ONNX". */
+const char *aas_model_kind(const aas_model_t *m);
+/** @brief The input's name (ONNX graphs), or NULL: then inputs are bound
+ *         by position only. */
+const char *aas_model_input_name(const aas_model_t *m);
+/**
+ * @brief The shape of one input row: fills dims (up to 7 entries) and
+ *        returns the rank; a job's tensor is [rows, dims...] (or
+ *        [rows, input_dim], or [input_dim] for one row).  Native kinds:
+ *        rank 1, {input_dim}; an ONNX CNN: rank 3, {1, 8, 8}.
+ */
+int aas_model_row_shape(const aas_model_t *m, int64_t dims[7]);
+/**
+ * @brief The class index of each row of the last aas_model_infer, when the
+ *        model computes its own prediction (an ONNX classifier's label
+ *        output, which need not be the argmax of its probabilities: SVC
+ *        votes), else NULL.  Borrowed until the next infer.
+ */
+const int64_t *aas_model_predicted(const aas_model_t *m);
 /** @brief Bytes of memory held (weights + cached primitives), for caches. */
 size_t aas_model_footprint(const aas_model_t *m);
 

@@ -35,9 +35,25 @@ struct aas_model_s {
     char **labels;      /* output_dim names or NULL */
     size_t footprint;   /* bytes, kept current by the implementation */
     aas_precision_t precision;
+    /* ONNX: the input's name and per-row shape (input_rank 0: a row of
+     * input_dim, the native kinds), and the class index per row of the last
+     * infer when the graph computes its own (NULL otherwise). */
+    const char *input_name;
+    int input_rank;
+    int64_t input_dims[8];
+    const int64_t *predicted;
 };
+
+/* The bucket of a batch of 1..AAS_MODEL_BUCKET_MAX rows: exact up to 8,
+ * then rounded up to three significant bits (10, 12, 14, 16, 20, ...);
+ * *index is its cache slot (0..27).  Past a few rows a row costs the same
+ * at every batch size, so a bucket wastes at most a quarter of a batch
+ * while 28 buckets cover every size. */
+#define AAS_MODEL_BUCKET_MAX 256
+int64_t aas_model_bucket(int64_t rows, int *index);
 
 extern const aas_model_ops_t aas_model_mlp_ops;
 extern const aas_model_ops_t aas_model_text_ops;
+extern const aas_model_ops_t aas_model_onnx_ops;
 
 #endif

@@ -274,7 +274,7 @@ static int aas_mlp_probe(const void *blob, size_t len) {
     return len >= AAS_MLP_MAGIC_LEN && memcmp(blob, AAS_MLP_MAGIC, AAS_MLP_MAGIC_LEN) == 0;
 }
 
-const aas_model_ops_t aas_model_mlp_ops = {"mlp", aas_mlp_probe, aas_mlp_load,
+const aas_model_ops_t aas_model_mlp_ops = {"AASMLP1", aas_mlp_probe, aas_mlp_load,
                                            aas_mlp_destroy, aas_mlp_infer,
                                            NULL /* takes no text */,
                                            aas_mlp_set_precision};

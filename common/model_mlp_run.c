@@ -44,23 +44,6 @@
 #define AAS_MLP_PRIM_BYTES 65536
 #define AAS_MLP_ALIGN 64
 
-/* ---- buckets ---- */
-
-/* The bucket of a batch of rows (1..AAS_MLP_BUCKET_MAX): exact up to 8,
- * then rounded up to three significant bits; *index is its cache slot. */
-static int64_t aas_mlp_bucket(int64_t rows, int *index) {
-    if (rows <= 8) {
-        *index = (int)rows - 1;
-        return rows;
-    }
-    int bits = 0;
-    for (uint64_t v = (uint64_t)(rows - 1); v; v >>= 1) bits++; /* 4..8 */
-    int64_t step = (int64_t)1 << (bits - 3);
-    int64_t steps = (rows + step - 1) / step;                     /* 5..8 */
-    *index = 8 + (bits - 4) * 4 + (int)(steps - 5);
-    return steps * step;
-}
-
 /* ---- scratch ---- */
 
 /* Make buffer k at least `bytes` long.  Its contents do not survive a
@@ -407,7 +390,7 @@ static aas_err_t aas_mlp_batch_build(aas_mlp_t *m, aas_mlp_batch_t *b, int64_t r
 static aas_err_t aas_mlp_batch_get(aas_mlp_t *m, int64_t n, aas_mlp_batch_t **out,
                                    char *errstr, size_t errstr_size) {
     int index, threads = omp_get_max_threads();
-    int64_t rows = aas_mlp_bucket(n, &index);
+    int64_t rows = aas_model_bucket(n, &index);
     aas_mlp_batch_t *b = &m->cache[index];
     if (b->rows != 0 && b->threads != threads) aas_mlp_batch_free(m, b);
     if (b->rows == 0) {

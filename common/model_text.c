@@ -144,7 +144,7 @@ static aas_err_t aas_txt_set_precision(aas_model_t *base, aas_precision_t p,
     return err;
 }
 
-const aas_model_ops_t aas_model_text_ops = {"text", aas_txt_probe, aas_txt_load,
+const aas_model_ops_t aas_model_text_ops = {"AASTXT1", aas_txt_probe, aas_txt_load,
                                             aas_txt_destroy, aas_txt_infer,
                                             aas_txt_infer_text, aas_txt_set_precision};
 

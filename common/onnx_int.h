@@ -107,6 +107,7 @@ struct aas_onnx_s {
     int n_plans;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
+    struct aas_onnx_wcache_s *wcache;  /* onnx_ops_dnn.c: reordered weights */
 };
 
 /*
@@ -130,6 +131,7 @@ typedef struct {
                                 * (same nbytes; Reshape, Squeeze, ...) */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
+    struct aas_onnx_s *graph;  /* for caches shared by the graph's plans */
 } aas_onnx_kernel_t;
 
 typedef struct aas_onnx_op_s {
@@ -195,6 +197,11 @@ int64_t aas_onnx_int_at(const aas_onnx_tensor_t *t, int64_t i);
 /* ---- load-time rewrites (onnx_fuse.c) ---- */
 
 aas_err_t aas_onnx_fuse(aas_onnx_t *g, char *errstr, size_t errstr_size);
+
+/* ---- weights reordered once per graph (onnx_ops_dnn.c) ---- */
+
+void aas_onnx_wcache_free(aas_onnx_t *g);
+size_t aas_onnx_wcache_bytes(const aas_onnx_t *g);
 
 /* ---- plans (onnx_plan.c) ---- */
 
