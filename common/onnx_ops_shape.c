@@ -378,6 +378,11 @@ static aas_err_t shape_identity_plan(aas_onnx_kernel_t *k, char *errstr,
  * training_mode true (random dropping) is refused.  The optional mask is
  * all true: bool from opset 10, the input's type before.
  */
+/* Whether the model asks for the mask (output 1 named). */
+static int shape_dropout_mask(const aas_onnx_kernel_t *k) {
+    return k->n_out > 1 && k->node->n_out > 1 && k->node->out[1] >= 0;
+}
+
 static aas_err_t shape_dropout_training(const aas_onnx_kernel_t *k, char *errstr,
                                         size_t errstr_size) {
     const aas_onnx_tensor_t *t = k->node->opset >= 12 ? shape_in(k, 2) : NULL;
@@ -415,7 +420,9 @@ static aas_err_t shape_dropout_plan(aas_onnx_kernel_t *k, char *errstr,
             return aas_onnx_node_err(k->node, errstr, errstr_size,
                                      "dtype %s is not supported by aas",
                                      aas_onnx_dtype_name(x->dtype));
-        mask->rank = x->rank;
+        /* The planner gives an omitted output a scratch tensor: keep it
+         * to one element. */
+        mask->rank = shape_dropout_mask(k) ? x->rank : 0;
         memcpy(mask->dims, x->dims, sizeof(mask->dims));
     }
     return AAS_ERR_OK;
@@ -426,7 +433,7 @@ static aas_err_t shape_dropout_run(aas_onnx_kernel_t *k, char *errstr, size_t er
     if (err) return err;
     shape_copy_run(k, errstr, errstr_size);
     aas_onnx_tensor_t *mask = shape_out(k, 1);
-    if (!mask) return AAS_ERR_OK;
+    if (!mask || !shape_dropout_mask(k)) return AAS_ERR_OK;
     int64_t n = aas_onnx_numel(mask);
     switch (mask->dtype) {
     case AAS_ONNX_FLOAT:
