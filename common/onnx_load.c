@@ -285,6 +285,10 @@ static aas_err_t aas_onnx_node_copy(aas_onnx_t *g, aas_onnx_names_t *names,
         !(n->domain = strdup(np->domain && strcmp(np->domain, "ai.onnx") ? np->domain : "")))
         goto nomem;
     n->post.alg = dnnl_alg_kind_undef;
+    if (*n->domain && strcmp(n->domain, AAS_ONNX_DOMAIN_ML))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                           "node '%s': unsupported op %s.%s: aas runs the ai.onnx and "
+                           "ai.onnx.ml domains only", n->name, n->domain, n->type);
     if (!(n->opset = aas_onnx_domain_version(g, n->domain)))
         return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
                            "node '%s' (%s) is in domain '%s', which the model does not "
@@ -444,11 +448,9 @@ static aas_err_t aas_onnx_build(aas_onnx_t *g, const Onnx__ModelProto *mp, char 
                            mp->n_opset_import, AAS_ONNX_MAX_DOMAINS);
     for (size_t i = 0; i < mp->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *o = mp->opset_import[i];
+        /* any domain may be imported; a node in one aas does not run is
+         * refused by name below */
         const char *d = o->domain && strcmp(o->domain, "ai.onnx") ? o->domain : "";
-        if (strcmp(d, "") && strcmp(d, AAS_ONNX_DOMAIN_ML))
-            return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
-                               "the model imports the opset domain '%s'; aas runs "
-                               "ai.onnx and ai.onnx.ml only", d);
         if (!(g->domains[g->n_domains] = strdup(d))) goto nomem;
         g->versions[g->n_domains++] = o->has_version ? o->version : 1;
     }
@@ -457,10 +459,12 @@ static aas_err_t aas_onnx_build(aas_onnx_t *g, const Onnx__ModelProto *mp, char 
             if (!gp->node[i]->domain || !*gp->node[i]->domain)
                 return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
                                    "the model does not import the ai.onnx opset");
-    if (gp->n_node > AAS_ONNX_MAX_NODES || !gp->n_node || !gp->n_output)
+    if (!gp->n_node || !gp->n_output)
         return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
-                           "the graph has %zu nodes and %zu outputs (needs 1..%d nodes, "
-                           "at least 1 output)", gp->n_node, gp->n_output,
+                           "the graph is empty: %s", gp->n_node ? "no output" : "no node");
+    if (gp->n_node > AAS_ONNX_MAX_NODES)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                           "the graph has %zu nodes, aas takes at most %d", gp->n_node,
                            AAS_ONNX_MAX_NODES);
 
     size_t cap = gp->n_input + gp->n_initializer + gp->n_output;

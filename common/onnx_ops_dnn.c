@@ -680,17 +680,25 @@ static aas_err_t aas_onnx_conv_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
         goto done;
     const dnnl_memory_desc_t *w_want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     if (!w->data) {
-        err = aas_onnx_node_err(n, errstr, errstr_size,
-                                "W must be a constant (an initializer) in aas");
-        goto done;
-    }
-    if ((err = aas_onnx_dnn_prim(k, s, pd, errstr, errstr_size)) ||
+        /* W fed at run time: plain layout, no reorder (slower, but right) */
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        if ((err = AAS_DNN_CHECK(dnnl_dilated_convolution_forward_desc_init(
+                 &cd, dnnl_forward_inference, dnnl_convolution_direct, &x_md, &w_user,
+                 b ? &b_md : NULL, &y_md, st, di, pl, pr))) ||
+            (err = AAS_DNN_CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, k->engine, NULL))) ||
+            (err = aas_onnx_dnn_prim(k, s, pd, errstr, errstr_size)) ||
+            (err = aas_onnx_dnn_arg(k, s, DNNL_ARG_WEIGHTS, &w_user, AAS_BIND_IN, 1, NULL,
+                                    errstr, errstr_size)))
+            goto done;
+        wmem = NULL;
+    } else if ((err = aas_onnx_dnn_prim(k, s, pd, errstr, errstr_size)) ||
         (err = aas_onnx_weights(k, &w_user, w->data, w_want, cache, &wmem,
                                 &s->owned[s->n_owned], &s->owned_buf[s->n_owned], errstr,
                                 errstr_size)))
         goto done;
-    if (!cache) s->n_owned++;
-    aas_onnx_dnn_fixed(s, DNNL_ARG_WEIGHTS, wmem);
+    if (w->data && !cache) s->n_owned++;
+    if (wmem) aas_onnx_dnn_fixed(s, DNNL_ARG_WEIGHTS, wmem);
     if ((err = aas_onnx_dnn_arg(k, s, DNNL_ARG_SRC, &x_md, AAS_BIND_IN, 0, NULL, errstr,
                                 errstr_size)) ||
         (err = aas_onnx_dnn_arg(k, s, DNNL_ARG_DST, &y_md, AAS_BIND_OUT, 0, NULL, errstr,
@@ -935,9 +943,9 @@ const aas_onnx_op_t aas_onnx_ops_dnn[] = {
     AAS_DNN_OP("Conv", 7, NULL, aas_onnx_conv_plan, aas_onnx_dnn_run, aas_onnx_dnn_release),
     AAS_DNN_OP("MaxPool", 7, NULL, aas_onnx_pool_plan, aas_onnx_dnn_run, aas_onnx_dnn_release),
     AAS_DNN_OP("AveragePool", 7, NULL, aas_onnx_pool_plan, aas_onnx_dnn_run, aas_onnx_dnn_release),
-    AAS_DNN_OP("GlobalAveragePool", 7, NULL, aas_onnx_pool_plan, aas_onnx_dnn_run,
+    AAS_DNN_OP("GlobalAveragePool", 1, NULL, aas_onnx_pool_plan, aas_onnx_dnn_run,
                aas_onnx_dnn_release),
-    AAS_DNN_OP("GlobalMaxPool", 7, NULL, aas_onnx_pool_plan, aas_onnx_dnn_run,
+    AAS_DNN_OP("GlobalMaxPool", 1, NULL, aas_onnx_pool_plan, aas_onnx_dnn_run,
                aas_onnx_dnn_release),
     AAS_DNN_OP("BatchNormalization", 7, aas_onnx_bn_check, aas_onnx_bn_plan, aas_onnx_bn_run, NULL),
     AAS_DNN_OP("Softmax", 7, NULL, aas_onnx_softmax_plan, aas_onnx_softmax_run, NULL),

@@ -109,6 +109,16 @@ static aas_err_t aas_onnx_plan_sizes(aas_onnx_kernel_t *k, char *errstr, size_t 
     return AAS_ERR_OK;
 }
 
+/* A small int64 graph input (a shape, axes) is a constant of the plan:
+ * its values are part of the plan's key, so Reshape and friends see it
+ * while planning.  Serving graphs take their shapes from initializers;
+ * this is for graphs (the ONNX node tests) that feed them as inputs. */
+#define AAS_ONNX_CONST_INPUT_MAX 16
+static int aas_onnx_plan_const_input(const aas_onnx_tensor_t *t) {
+    return t->dtype == AAS_ONNX_INT64 && t->rank <= 1 &&
+           aas_onnx_numel(t) <= AAS_ONNX_CONST_INPUT_MAX;
+}
+
 static void *aas_onnx_buf(size_t n) {
     size_t sz = (n + AAS_ONNX_ALIGN - 1) / AAS_ONNX_ALIGN * AAS_ONNX_ALIGN;
     void *p = aligned_alloc(AAS_ONNX_ALIGN, sz ? sz : AAS_ONNX_ALIGN);
@@ -125,7 +135,7 @@ static aas_err_t aas_onnx_plan_new(aas_onnx_t *g, const aas_onnx_tensor_t *in,
     if (p) p->n_dummy = ptrs;
     unsigned char *is_const = calloc(nv + 1, 1);
     aas_err_t err = AAS_ERR_OK;
-    if (!p || !is_const || !(p->key = malloc(((size_t)g->n_inputs * (AAS_ONNX_MAX_RANK + 1) + 1) *
+    if (!p || !is_const || !(p->key = malloc(((size_t)g->n_inputs * (AAS_ONNX_MAX_RANK + 1 + AAS_ONNX_CONST_INPUT_MAX) + 1) *
                                              sizeof(int64_t))) ||
         !(p->vals = calloc(nv + 1, sizeof(*p->vals))) ||
         !(p->bufs = calloc(nv + 1, sizeof(void *))) ||
@@ -139,6 +149,9 @@ static aas_err_t aas_onnx_plan_new(aas_onnx_t *g, const aas_onnx_tensor_t *in,
     for (int i = 0; i < g->n_inputs; i++) {
         p->key[p->n_key++] = in[i].rank;
         for (int d = 0; d < in[i].rank; d++) p->key[p->n_key++] = in[i].dims[d];
+        if (aas_onnx_plan_const_input(&in[i]))
+            for (int64_t e = 0; e < aas_onnx_numel(&in[i]); e++)
+                p->key[p->n_key++] = ((const int64_t *)in[i].data)[e];
     }
     for (size_t v = 0; v < nv; v++) {
         const aas_onnx_value_t *val = &g->values[v];
@@ -148,8 +161,15 @@ static aas_err_t aas_onnx_plan_new(aas_onnx_t *g, const aas_onnx_tensor_t *in,
         }
     }
     for (int i = 0; i < g->n_inputs; i++) {
-        p->vals[g->inputs[i]] = in[i];
-        p->vals[g->inputs[i]].data = NULL;   /* not a constant while planning */
+        int v = g->inputs[i];
+        p->vals[v] = in[i];
+        p->vals[v].data = NULL;   /* not a constant while planning */
+        if (aas_onnx_plan_const_input(&in[i])) {
+            if (!(p->bufs[v] = aas_onnx_buf(in[i].nbytes))) goto nomem;
+            memcpy(p->bufs[v], in[i].data, in[i].nbytes);
+            p->vals[v].data = p->bufs[v];
+            is_const[v] = 1;
+        }
     }
     aas_onnx_tensor_t **pp = p->ptrs;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -267,11 +287,12 @@ static aas_onnx_plan_t *aas_onnx_plan_find(aas_onnx_t *g, const aas_onnx_tensor_
                 match = 0;
                 break;
             }
-            for (int d = 0; d < in[i].rank; d++)
-                if (k >= p->n_key || p->key[k++] != in[i].dims[d]) {
-                    match = 0;
-                    break;
-                }
+            for (int d = 0; d < in[i].rank && match; d++)
+                if (k >= p->n_key || p->key[k++] != in[i].dims[d]) match = 0;
+            if (match && aas_onnx_plan_const_input(&in[i]))
+                for (int64_t e = 0; e < aas_onnx_numel(&in[i]) && match; e++)
+                    if (k >= p->n_key || p->key[k++] != ((const int64_t *)in[i].data)[e])
+                        match = 0;
         }
         if (!match) continue;
         *pp = p->next;           /* move to the front */
@@ -304,7 +325,8 @@ aas_err_t aas_onnx_run(aas_onnx_t *g, const aas_onnx_tensor_t *in, size_t n_in,
             g->n_plans--;
         }
     }
-    for (int i = 0; i < g->n_inputs; i++) p->vals[g->inputs[i]].data = in[i].data;
+    for (int i = 0; i < g->n_inputs; i++)
+        if (!aas_onnx_plan_const_input(&in[i])) p->vals[g->inputs[i]].data = in[i].data;
     for (int r = 0; r < p->n_run; r++) {
         aas_onnx_kernel_t *k = &p->kern[p->run[r]];
         if (k->alias) k->out[0]->data = k->in[0]->data;
