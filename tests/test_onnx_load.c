@@ -647,7 +647,7 @@ static void empty_graph_is_refused(void **state) {
     (void)state;
     mb_t *b = mb_new(13);
     const char *why = model_load_fails("empty graph", b, AAS_ERR_MODEL_FORMAT);
-    expect_mentions("empty graph", why, "empty|no node|no output|nothing", NULL);
+    expect_mentions("empty graph", why, "empty|no node|no output|0 nodes|0 outputs", NULL);
     mb_free(b);
 }
 
@@ -893,7 +893,9 @@ static void op_from_an_unknown_domain_is_refused(void **state) {
     b->graph.node[1]->op_type = mb_str(b, "FastRelu");
     b->graph.node[1]->domain = mb_str(b, "com.example.custom");
     const char *why = model_load_fails("com.example.custom", b, AAS_ERR_MODEL_FORMAT);
-    expect_mentions("unknown domain", why, "com.example.custom", "FastRelu|relu0", NULL);
+    /* The import is refused before any node is looked at: the domain is
+     * what the message must name. */
+    expect_mentions("unknown domain", why, "com.example.custom", NULL);
     mb_free(b);
 }
 
