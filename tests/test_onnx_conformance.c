@@ -28,11 +28,6 @@
  * Reading the model's nodes, not only the directory name, is what keeps a
  * case whose model aas cannot load from silently dropping out of the
  * table: such a case is a failure.
- *
- * Inputs aas takes only as constants (Reshape's shape, Squeeze and
- * Unsqueeze's axes, Conv's weights) are graph inputs in the backend tests;
- * the runner makes them initializers with the data set's values (see
- * const_slots) and says how many cases it rewrote.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -253,210 +248,66 @@ static int compare(const aas_onnx_tensor_t *got, const aas_onnx_tensor_t *want,
 
 /* ---- one case ---- */
 
-/*
- * Inputs aas takes only as constants (an initializer, a Constant, or a
- * value computed from shapes when the plan is made), as every exporter
- * writes them: the backend tests feed them as graph inputs instead, so the
- * runner makes such an input an initializer holding the data set's values
- * before loading (the op sees the same values).  run_case counts the cases
- * it rewrote this way.
- */
-static const struct {
-    const char *op;
-    size_t slot;
-} const_slots[] = {
-    {"Reshape", 1}, {"Squeeze", 1}, {"Unsqueeze", 1}, {"Conv", 1}, {"Conv", 2},
-};
-
-typedef struct {
-    Onnx__ModelProto *mp;
-    size_t n_feed;                      /* graph inputs that are not initializers */
-    Onnx__ValueInfoProto *feed[MAX_IO];
-    int bake[MAX_IO];                   /* feed i is made an initializer */
-    int any_bake;
-} case_model_t;
-
-static int case_model_open(const void *buf, size_t len, case_model_t *cm, char *msg,
-                           size_t size) {
-    memset(cm, 0, sizeof(*cm));
-    cm->mp = onnx__model_proto__unpack(NULL, len, buf);
-    if (!cm->mp || !cm->mp->graph) {
-        snprintf(msg, size, "model.onnx does not parse as a ModelProto with a graph");
-        return -1;
-    }
-    Onnx__GraphProto *gp = cm->mp->graph;
-    for (size_t i = 0; i < gp->n_input; i++) {
-        int is_init = 0;
-        for (size_t j = 0; j < gp->n_initializer && !is_init; j++)
-            is_init = !strcmp(gp->initializer[j]->name, gp->input[i]->name);
-        if (is_init) continue;
-        if (cm->n_feed == MAX_IO) {
-            snprintf(msg, size, "more than %d graph inputs", MAX_IO);
+/* Decodes dir/set/<what>_0.pb, _1.pb, ... into t (at most MAX_IO); the
+ * count into *n.  0 on success, else a reason in msg. */
+static int read_tensors(const char *dir, const char *set, const char *what,
+                        aas_onnx_tensor_t *t, size_t *n, char *msg, size_t size) {
+    char path[1024], err[1024];
+    for (*n = 0; *n < MAX_IO; (*n)++) {
+        void *buf;
+        size_t len;
+        snprintf(path, sizeof(path), "%s/%s/%s_%zu.pb", dir, set, what, *n);
+        if (read_all(path, &buf, &len)) return 0;
+        memset(&t[*n], 0, sizeof(t[*n]));
+        aas_err_t e = aas_onnx_tensor_decode(buf, len, &t[*n], NULL, err, sizeof(err));
+        free(buf);
+        if (e) {
+            snprintf(msg, size, "%s/%s_%zu.pb: decode: %s", set, what, *n, err);
             return -1;
         }
-        size_t f = cm->n_feed++;
-        cm->feed[f] = gp->input[i];
-        for (size_t n = 0; n < gp->n_node; n++)
-            for (size_t c = 0; c < sizeof(const_slots) / sizeof(const_slots[0]); c++) {
-                const Onnx__NodeProto *np = gp->node[n];
-                if (!strcmp(np->op_type, const_slots[c].op) &&
-                    const_slots[c].slot < np->n_input &&
-                    !strcmp(np->input[const_slots[c].slot], gp->input[i]->name))
-                    cm->bake[f] = cm->any_bake = 1;
-            }
     }
     return 0;
 }
 
-/* The model with the baked inputs' values (raw[i], TensorProto bytes) as
- * initializers, serialized into *out (malloc'ed). */
-static int case_model_bake(case_model_t *cm, void *const *raw, const size_t *raw_len,
-                           void **out, size_t *out_len, char *msg, size_t size) {
-    Onnx__GraphProto *gp = cm->mp->graph;
-    size_t n_init = gp->n_initializer, n_input = gp->n_input;
-    Onnx__TensorProto **inits = gp->initializer;
-    Onnx__ValueInfoProto **inputs = gp->input;
-    Onnx__TensorProto *added[MAX_IO];
-    Onnx__ValueInfoProto *kept[64];
-    size_t n_added = 0, n_kept = 0;
-    int rc = -1;
-    for (size_t f = 0; f < cm->n_feed; f++) {
-        if (!cm->bake[f]) continue;
-        Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, raw_len[f], raw[f]);
-        if (!tp) {
-            snprintf(msg, size, "input %zu does not parse as a TensorProto", f);
-            goto out;
-        }
-        free(tp->name);
-        tp->name = strdup(cm->feed[f]->name);
-        added[n_added++] = tp;
-        if (!tp->name) goto out;
-    }
-    for (size_t i = 0; i < n_input; i++) {
-        int baked = 0;
-        for (size_t f = 0; f < cm->n_feed; f++)
-            if (cm->bake[f] && cm->feed[f] == inputs[i]) baked = 1;
-        if (!baked && n_kept < sizeof(kept) / sizeof(kept[0])) kept[n_kept++] = inputs[i];
-    }
-    Onnx__TensorProto **all = malloc((n_init + n_added + 1) * sizeof(*all));
-    if (!all) goto out;
-    for (size_t i = 0; i < n_init; i++) all[i] = inits[i];
-    for (size_t i = 0; i < n_added; i++) all[n_init + i] = added[i];
-    /* Pack a view of the graph with the new lists, then put the old ones
-     * back so free_unpacked frees what unpack allocated. */
-    gp->initializer = all;
-    gp->n_initializer = n_init + n_added;
-    gp->input = kept;
-    gp->n_input = n_kept;
-    size_t len = onnx__model_proto__get_packed_size(cm->mp);
-    void *buf = malloc(len ? len : 1);
-    if (buf) onnx__model_proto__pack(cm->mp, buf);
-    gp->initializer = inits;
-    gp->n_initializer = n_init;
-    gp->input = inputs;
-    gp->n_input = n_input;
-    free(all);
-    if (!buf) goto out;
-    *out = buf;
-    *out_len = len;
-    rc = 0;
-out:
-    for (size_t i = 0; i < n_added; i++) onnx__tensor_proto__free_unpacked(added[i], NULL);
-    return rc;
-}
-
-/* Runs every test_data_set_N of dir; 0 when all match, else a reason.
- * *baked is set when const_slots inputs were made initializers. */
-static int run_case(const char *dir, const tol_t *tol, int *baked, char *msg, size_t size) {
+/* Loads dir/model.onnx and runs every test_data_set_N; 0 when all match,
+ * else a reason in msg. */
+static int run_case(const char *dir, const tol_t *tol, char *msg, size_t size) {
     char path[1024], err[1024] = "";
-    void *model = NULL, *mbuf = NULL;
-    size_t model_len = 0, mbuf_len = 0;
+    void *buf = NULL;
+    size_t len = 0;
     aas_onnx_t *g = NULL;
     int rc = -1;
     char **sets = NULL;
     size_t n_sets = 0;
-    case_model_t cm;
-    void *raw[MAX_IO];
-    size_t raw_len[MAX_IO], n_raw = 0;
     aas_onnx_tensor_t in[MAX_IO], want[MAX_IO];
     size_t n_in = 0, n_want = 0;
 
-    memset(&cm, 0, sizeof(cm));
-    *baked = 0;
     snprintf(path, sizeof(path), "%s/model.onnx", dir);
-    if (read_all(path, &model, &model_len)) {
+    if (read_all(path, &buf, &len)) {
         snprintf(msg, size, "cannot read %s", path);
         return -1;
     }
-    if (case_model_open(model, model_len, &cm, msg, size)) goto out;
-    *baked = cm.any_bake;
+    aas_err_t e = aas_onnx_load(buf, len, &g, err, sizeof(err));
+    free(buf);
+    if (e) {
+        snprintf(msg, size, "load: %s: %s", aas_err_name(e), err);
+        return -1;
+    }
     if (list_dir(dir, "test_data_set_", &sets, &n_sets) || !n_sets) {
         snprintf(msg, size, "no test_data_set_* in %s", dir);
         goto out;
     }
     for (size_t s = 0; s < n_sets; s++) {
-        /* Inputs, as bytes first: some may become initializers. */
-        for (n_raw = 0; n_raw < MAX_IO; n_raw++) {
-            snprintf(path, sizeof(path), "%s/%s/input_%zu.pb", dir, sets[s], n_raw);
-            if (read_all(path, &raw[n_raw], &raw_len[n_raw])) break;
-        }
-        if (n_raw != cm.n_feed) {
-            snprintf(msg, size, "%s: %zu input files for %zu graph inputs", sets[s], n_raw,
-                     cm.n_feed);
+        if (read_tensors(dir, sets[s], "input", in, &n_in, msg, size) ||
+            read_tensors(dir, sets[s], "output", want, &n_want, msg, size))
             goto out_set;
-        }
-        if (!g || cm.any_bake) {
-            aas_onnx_destroy(g);
-            g = NULL;
-            free(mbuf);
-            mbuf = NULL;
-            if (cm.any_bake &&
-                case_model_bake(&cm, raw, raw_len, &mbuf, &mbuf_len, msg, size))
-                goto out_set;
-            aas_err_t e = aas_onnx_load(cm.any_bake ? mbuf : model,
-                                        cm.any_bake ? mbuf_len : model_len, &g, err,
-                                        sizeof(err));
-            if (e) {
-                snprintf(msg, size, "load: %s: %s", aas_err_name(e), err);
-                goto out_set;
-            }
-        }
-        size_t go = aas_onnx_n_outputs(g);
-        for (size_t i = 0; i < n_raw; i++) {
-            if (cm.bake[i]) continue;
-            aas_onnx_tensor_t t;
-            memset(&t, 0, sizeof(t));
-            aas_err_t e = aas_onnx_tensor_decode(raw[i], raw_len[i], &t, NULL, err,
-                                                 sizeof(err));
-            if (e) {
-                snprintf(msg, size, "%s: input_%zu.pb: decode: %s", sets[s], i, err);
-                goto out_set;
-            }
-            in[n_in++] = t;
-        }
-        for (size_t i = 0; i < MAX_IO; i++) {
-            void *buf;
-            size_t len;
-            snprintf(path, sizeof(path), "%s/%s/output_%zu.pb", dir, sets[s], i);
-            if (read_all(path, &buf, &len)) break;
-            aas_onnx_tensor_t t;
-            memset(&t, 0, sizeof(t));
-            aas_err_t e = aas_onnx_tensor_decode(buf, len, &t, NULL, err, sizeof(err));
-            free(buf);
-            if (e) {
-                snprintf(msg, size, "%s: output_%zu.pb: decode: %s", sets[s], i, err);
-                goto out_set;
-            }
-            want[n_want++] = t;
-        }
-        if (n_want != go) {
+        if (n_want != aas_onnx_n_outputs(g)) {
             snprintf(msg, size, "%s: %zu output files for %zu graph outputs", sets[s], n_want,
-                     go);
+                     aas_onnx_n_outputs(g));
             goto out_set;
         }
         const aas_onnx_tensor_t *got[MAX_IO];
-        aas_err_t e = aas_onnx_run(g, in, n_in, got, n_want, err, sizeof(err));
-        if (e) {
+        if ((e = aas_onnx_run(g, in, n_in, got, n_want, err, sizeof(err)))) {
             snprintf(msg, size, "%s: run: %s: %s", sets[s], aas_err_name(e), err);
             goto out_set;
         }
@@ -469,22 +320,17 @@ static int run_case(const char *dir, const tol_t *tol, int *baked, char *msg, si
                 goto out_set;
             }
         }
-        for (size_t i = 0; i < n_raw; i++) free(raw[i]);
         for (size_t i = 0; i < n_in; i++) free(in[i].data);
         for (size_t i = 0; i < n_want; i++) free(want[i].data);
-        n_raw = n_in = n_want = 0;
+        n_in = n_want = 0;
     }
     rc = 0;
 out_set:
-    for (size_t i = 0; i < n_raw; i++) free(raw[i]);
     for (size_t i = 0; i < n_in; i++) free(in[i].data);
     for (size_t i = 0; i < n_want; i++) free(want[i].data);
 out:
-    if (cm.mp) onnx__model_proto__free_unpacked(cm.mp, NULL);
     free_list(sets, n_sets);
     aas_onnx_destroy(g);
-    free(mbuf);
-    free(model);
     return rc;
 }
 
@@ -554,7 +400,7 @@ static void node_tests_pass_for_every_claimed_op(void **state) {
         fail_msg("no ONNX backend node tests in %s: install Debian's libonnx-testdata",
                  node_dir);
     int passed[N_CLAIMED] = {0}, skipped[N_CLAIMED] = {0}, failed[N_CLAIMED] = {0};
-    int total_failed = 0, total = 0, unused_skip = 0, n_baked = 0;
+    int total_failed = 0, total = 0, unused_skip = 0;
     for (size_t i = 0; i < n; i++) {
         int op = case_op(node_dir, names[i]);
         if (op < 0) continue;
@@ -567,15 +413,13 @@ static void node_tests_pass_for_every_claimed_op(void **state) {
         }
         char dir[1024], msg[4096] = "";
         snprintf(dir, sizeof(dir), "%s/%s", node_dir, names[i]);
-        int baked;
-        if (run_case(dir, &node_tol, &baked, msg, sizeof(msg))) {
+        if (run_case(dir, &node_tol, msg, sizeof(msg))) {
             failed[op]++;
             total_failed++;
             printf("  FAIL %-50s %s\n", names[i], msg);
         } else {
             passed[op]++;
         }
-        n_baked += baked;
     }
     /* A skip entry that matches no claimed case is stale. */
     for (size_t s = 0; s < N_SKIPS; s++) {
@@ -597,8 +441,7 @@ static void node_tests_pass_for_every_claimed_op(void **state) {
         ts += skipped[o];
     }
     printf("| **total** | %d | %d | %d |\n\n", tp, ts, total_failed);
-    printf("%d claimed cases in %s; %d of them fed a shape, axes or Conv weight as a graph "
-           "input, run with that input as an initializer\n", total, node_dir, n_baked);
+    printf("%d claimed cases in %s\n", total, node_dir);
     fflush(stdout);
     assert_int_equal(total_failed, 0);
     assert_int_equal(unused_skip, 0);
@@ -623,8 +466,7 @@ static void fixtures_match_onnxruntime(void **state) {
         struct stat st;
         if (!is_dir(dir) || stat(model, &st)) continue;
         ran++;
-        int baked;
-        if (run_case(dir, &fixture_tol, &baked, msg, sizeof(msg))) {
+        if (run_case(dir, &fixture_tol, msg, sizeof(msg))) {
             failed++;
             printf("  FAIL %-30s %s\n", names[i], msg);
         } else {
