@@ -41,13 +41,22 @@ aas_err_t aas_infer_check(aas_model_t *model, const aas_job_t *job,
                            "model %s takes exactly 1 input tensor, job has %zu",
                            job->model, job->n_inputs);
     const aas_tensor_t *t = &job->inputs[0];
+    /* A named tensor binds by name to a model that names its input (ONNX);
+     * native models have one unnamed input, which any tensor binds to. */
+    const char *want = aas_model_input_name(model);
+    if (t->name && want && strcmp(t->name, want))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "model %s has no input named '%s' (its input is '%s'; or send "
+                           "the tensor without a name)", job->model, t->name, want);
     if (t->dtype != AAS_DTYPE_F32)
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                            "input must be F32, got %s", aas_dtype_name(t->dtype));
-    int64_t rows;
+    int64_t rows, row[7];
+    int row_rank = aas_model_row_shape(model, row), same = t->rank == row_rank + 1;
+    for (int i = 0; same && i < row_rank; i++) same = t->shape[i + 1] == row[i];
     if (t->rank == 1 && t->shape[0] == in_dim) {
         rows = 1;
-    } else if (t->rank == 2 && t->shape[1] == in_dim) {
+    } else if ((t->rank == 2 && t->shape[1] == in_dim) || same) {
         rows = t->shape[0];
     } else {
         char shape[128] = "";
@@ -178,11 +187,17 @@ aas_err_t aas_infer_batch_run(aas_infer_batch_t *b, aas_model_t *model,
         res[i].timings.compute_us = compute_us;
         if (classifier) {
             aas_prediction_t *p = b->preds + row;
+            /* the graph's own label when it has one (an SVC votes) */
+            const int64_t *own = aas_model_predicted(model);
             for (int64_t r = 0; r < rows[i]; r++) {
                 const float *yr = y + r * out_dim;
                 int64_t best = 0;
-                for (int64_t k = 1; k < out_dim; k++)
-                    if (yr[k] > yr[best]) best = k;
+                if (own) {
+                    best = own[row + (size_t)r];
+                } else {
+                    for (int64_t k = 1; k < out_dim; k++)
+                        if (yr[k] > yr[best]) best = k;
+                }
                 p[r].label = (int32_t)best;
                 p[r].probability = yr[best];
                 p[r].name = (char *)aas_model_label_name(model, best);
