@@ -1,5 +1,7 @@
 /* cmd_model.c - aas-producer model: register, set, list, versions, show,
- * delete (cmd.h), and the serving options' parsing. */
+ * describe, delete (cmd.h), and the serving options' parsing.  Register
+ * refuses, before storing anything, a file no worker could serve (native
+ * AASMLP1/AASTXT1 or ONNX, told apart by aas_model_load from the bytes). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include "cmd.h"
 #include "input.h"
 #include "model.h"
+#include "onnx.h"
 #include "print.h"
 
 /* --precision ('p') / --max-batch ('b') / --max-delay-us ('d') VALUE into
@@ -67,8 +70,9 @@ static int set_serving(aas_client_t *c, const char *name, const aas_cmd_opts_t *
     return 0;
 }
 
-static int cmd_model_register(aas_client_t *c, const char *name,
-                              const char *path, const aas_cmd_opts_t *o) {
+/* Read a whole file (at most AAS_STORE_BLOB_MAX bytes): *blob malloc'ed.
+ * 0, or 1 having said why. */
+static int read_file(const char *path, void **blob, size_t *len) {
     FILE *fp = fopen(path, "rb");
     struct stat sb;
     if (!fp || fstat(fileno(fp), &sb) != 0) {
@@ -76,38 +80,74 @@ static int cmd_model_register(aas_client_t *c, const char *name,
         if (fp) fclose(fp);
         return 1;
     }
-    size_t len = (size_t)sb.st_size;
-    void *blob = malloc(len ? len : 1);
-    int ok = blob && fread(blob, 1, len, fp) == len;
+    if ((uint64_t)sb.st_size > AAS_STORE_BLOB_MAX) {
+        fprintf(stderr, "aas-producer: %s: %lld bytes, over the registry's %zu\n", path,
+                (long long)sb.st_size, AAS_STORE_BLOB_MAX);
+        fclose(fp);
+        return 1;
+    }
+    *len = (size_t)sb.st_size;
+    *blob = malloc(*len ? *len : 1);
+    int ok = *blob && fread(*blob, 1, *len, fp) == *len;
     fclose(fp);
     if (!ok) {
         fprintf(stderr, "aas-producer: cannot read %s\n", path);
+        free(*blob);
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether a worker could serve these bytes: they load (the loader's reason
+ * names the first unsupported op with its opset, or the bad field), and a
+ * forward pass of one row of zeros runs, which finds what only planning
+ * sees (an ONNX graph whose shapes disagree at some node). */
+static aas_err_t model_check_servable(const void *blob, size_t len, char *why,
+                                      size_t why_size) {
+    aas_model_t *m = NULL;
+    aas_err_t err = aas_model_load(blob, len, &m, why, why_size);
+    if (err) return err;
+    int64_t in_dim = aas_model_input_dim(m), out_dim = aas_model_output_dim(m);
+    float *in = NULL, *out = NULL;
+    /* The loaders bound both dims (AAS_MLP_MAX_DIM, AAS_ONNX_MAX_TENSOR_BYTES). */
+    if (!(in = calloc(in_dim > 0 ? (size_t)in_dim : 1, sizeof(float))) ||
+        !(out = calloc(out_dim > 0 ? (size_t)out_dim : 1, sizeof(float)))) {
+        err = aas_err_set(why, why_size, AAS_ERR_NOMEM, "out of memory");
+    } else if (aas_model_takes_text(m)) {
+        const char *text = "";
+        size_t text_len = 0;
+        err = aas_model_infer_text(m, &text, &text_len, 1, out, why, why_size);
+    } else {
+        err = aas_model_infer(m, in, 1, out, why, why_size);
+    }
+    free(in);
+    free(out);
+    aas_model_destroy(m);
+    return err;
+}
+
+static int cmd_model_register(aas_client_t *c, const char *name,
+                              const char *path, const aas_cmd_opts_t *o) {
+    void *blob;
+    size_t len;
+    if (read_file(path, &blob, &len)) return 1;
+    char why[1024], load_why[768];
+    /* A file that is not a model is a failure (exit 1), as one that cannot
+     * be read; and it changes nothing: no option is set, nothing stored. */
+    if (model_check_servable(blob, len, load_why, sizeof(load_why))) {
+        fprintf(stderr, "aas-producer: model %s: %s: %s\n", name, path, load_why);
         free(blob);
         return 1;
     }
-    char why[512];
-    int64_t version;
-    aas_err_t err = AAS_ERR_OK;
-    if (o->serving_fields) {
-        /* Options first, so no worker serves the new version without
-         * them; and only for a blob a worker can load, so a refused file
-         * changes nothing. */
-        aas_model_t *m = NULL;
-        char load_why[256];
-        if ((err = aas_model_load(blob, len, &m, load_why, sizeof(load_why)))) {
-            snprintf(why, sizeof(why), "model %s: %s", name, load_why);
-        } else {
-            aas_model_destroy(m);
-            int rc = set_serving(c, name, o);
-            if (rc) {
-                free(blob);
-                return rc;
-            }
-        }
+    /* Options first, so no worker serves the new version without them. */
+    int rc = o->serving_fields ? set_serving(c, name, o) : 0;
+    if (rc) {
+        free(blob);
+        return rc;
     }
-    if (!err)
-        err = aas_client_model_register(c, name, blob, len, o->meta, &version,
-                                        why, sizeof(why));
+    int64_t version;
+    aas_err_t err = aas_client_model_register(c, name, blob, len, o->meta, &version, why,
+                                              sizeof(why));
     free(blob);
     if (err) {
         fprintf(stderr, "aas-producer: %s\n", why);
@@ -205,39 +245,121 @@ static int cmd_model_set(aas_client_t *c, char **args, size_t n, const aas_cmd_o
     return 0;
 }
 
+/* describe's NAME, NAME@VERSION or NAME VERSION (a number or latest):
+ * 0 with name and *version (0 = latest) set; -1 a malformed form; -2 a
+ * name that breaks the id rule. */
+static int parse_name_version(char **args, size_t n, char name[AAS_ID_MAX + 1],
+                              int64_t *version) {
+    const char *at = strchr(args[1], '@');
+    size_t len = at ? (size_t)(at - args[1]) : strlen(args[1]);
+    const char *v = at ? at + 1 : n == 3 ? args[2] : NULL;
+    if (at && n == 3) return -1;
+    *version = 0;
+    if (v && parse_version(v, version)) return -1;
+    if (len > AAS_ID_MAX) return -2;
+    memcpy(name, args[1], len);
+    name[len] = '\0';
+    return aas_id_valid(name) ? 0 : -2;
+}
+
+/* The kind as aas_model_load tells the bytes apart: the native formats by
+ * their magic, anything else is read as ONNX. */
+static const char *model_kind(const void *blob, size_t len) {
+    if (len >= 7 && memcmp(blob, "AASMLP1", 7) == 0) return "AASMLP1";
+    if (len >= 7 && memcmp(blob, "AASTXT1", 7) == 0) return "AASTXT1";
+    return "ONNX";
+}
+
+/* Print what a model blob is; exit code (1 for bytes that do not load).
+ * An ONNX graph is described even when aas cannot serve it (say, two
+ * inputs), with the reason in place of the serving shape. */
+static int describe_blob(const char *name, int64_t version, const void *blob, size_t len,
+                         int json) {
+    const char *kind = model_kind(blob, len);
+    char why[768], serving_why[768] = "";
+    aas_onnx_t *g = NULL;
+    aas_model_t *m = NULL;
+    aas_err_t err;
+    if (strcmp(kind, "ONNX") == 0) {
+        if (!(err = aas_onnx_load(blob, len, &g, why, sizeof(why))) &&
+            aas_model_load(blob, len, &m, serving_why, sizeof(serving_why)))
+            m = NULL;
+    } else {
+        err = aas_model_load(blob, len, &m, why, sizeof(why));
+    }
+    if (err) {
+        fprintf(stderr, "aas-producer: model %s@%lld: %s\n", name, (long long)version, why);
+        return 1;
+    }
+    aas_print_model_describe(stdout, name, version, kind, g, m, m ? NULL : serving_why,
+                             json);
+    aas_onnx_destroy(g);
+    aas_model_destroy(m);
+    return 0;
+}
+
+/* model describe NAME[@VERSION] | NAME VERSION */
+static int cmd_model_describe(aas_client_t *c, char **args, size_t n,
+                              const aas_cmd_opts_t *o) {
+    char name[AAS_ID_MAX + 1], why[512];
+    int64_t version = 0;
+    if (parse_name_version(args, n, name, &version))
+        return AAS_EXIT_USAGE; /* not reached: checked by cmd_model_check */
+    void *blob = NULL;
+    size_t len = 0;
+    aas_err_t err = aas_store_model_get(aas_client_store(c), name, version,
+                                        AAS_STORE_BLOB_MAX, &blob, &len, &version, why,
+                                        sizeof(why));
+    if (err) {
+        fprintf(stderr, "aas-producer: %s\n", why);
+        return aas_err_is_retriable(err) ? 1 : AAS_EXIT_JOB_FAILED;
+    }
+    int rc = describe_blob(name, version, blob, len, o->json);
+    free(blob);
+    return rc;
+}
+
 static int cmd_model(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n) {
     if (strcmp(args[0], "register") == 0) return cmd_model_register(c, args[1], args[2], o);
     if (strcmp(args[0], "set") == 0) return cmd_model_set(c, args, n, o);
+    if (strcmp(args[0], "describe") == 0) return cmd_model_describe(c, args, n, o);
     return cmd_model_query(c, args, n);
 }
 
 static int cmd_model_check(const aas_cmd_opts_t *o, char **args, size_t n) {
+    enum { SET = 1, DELETE = 5, DESCRIBE = 6 };
     static const struct {
         const char *sub;
         size_t min, max;   /* arguments, the subcommand included */
     } forms[] = {{"register", 3, 3}, {"set", 2, 2}, {"list", 1, 1}, {"versions", 2, 2},
-                 {"show", 2, 3}, {"delete", 3, 3}};
+                 {"show", 2, 3}, {"delete", 3, 3}, {"describe", 2, 3}};
     size_t f = sizeof(forms) / sizeof(forms[0]), i = 0;
     while (n > 0 && i < f && strcmp(args[0], forms[i].sub) != 0) i++;
     int64_t v = 0;
-    if (n == 0 || i == f || n < forms[i].min || n > forms[i].max ||
-        (n == 3 && i >= 4 && parse_version(args[2], &v)) || (i == 5 && v == 0)) {
+    char name[AAS_ID_MAX + 1];
+    int name_rc = 0;
+    int bad = n == 0 || i == f || n < forms[i].min || n > forms[i].max;
+    if (!bad && i == DESCRIBE)
+        bad = (name_rc = parse_name_version(args, n, name, &v)) == -1;
+    else if (!bad)
+        bad = (n == 3 && i >= 4 && parse_version(args[2], &v)) || (i == DELETE && v == 0);
+    if (bad) {
         fprintf(stderr, "aas-producer: usage: model register NAME FILE | set NAME "
                         "OPTIONS | list | versions NAME | show NAME [VERSION] | "
-                        "delete NAME VERSION\n");
+                        "describe NAME[@VERSION] | delete NAME VERSION\n");
         return AAS_EXIT_USAGE;
     }
-    if (n >= 2 && !aas_id_valid(args[1])) {
-        fprintf(stderr, "aas-producer: model name '%s' is not valid ([A-Za-z0-9_.-])\n",
-                args[1]);
+    if (n >= 2 && (i == DESCRIBE ? name_rc == -2 : !aas_id_valid(args[1]))) {
+        fprintf(stderr, "aas-producer: model name '%.*s' is not valid ([A-Za-z0-9_.-])\n",
+                (int)strcspn(args[1], i == DESCRIBE ? "@" : ""), args[1]);
         return AAS_EXIT_USAGE;
     }
-    if (i == 1 && !o->serving_fields) {
+    if (i == SET && !o->serving_fields) {
         fprintf(stderr, "aas-producer: usage: model set NAME [--precision P] "
                         "[--max-batch N] [--max-delay-us US] (at least one)\n");
         return AAS_EXIT_USAGE;
     }
-    if (i > 1 && o->serving_fields) {
+    if (i > SET && o->serving_fields) {
         fprintf(stderr, "aas-producer: --precision, --max-batch and --max-delay-us "
                         "go with model register or model set\n");
         return AAS_EXIT_USAGE;
@@ -247,13 +369,17 @@ static int cmd_model_check(const aas_cmd_opts_t *o, char **args, size_t n) {
 
 static const aas_cmd_help_t model_help[] = {
     {"model register NAME FILE [--meta JSON] [serving options]",
-     "add FILE as NAME's next version"},
+     "add FILE (AASMLP1, AASTXT1 or ONNX,\ntold from its bytes) as NAME's next\n"
+     "version; a file no worker could serve\nis refused saying why (exit 1)"},
     {"model set NAME serving options...",
      "change how workers serve NAME (all\nversions, no re-upload; workers apply\n"
      "it within their model.refresh.ms)"},
     {"model list", "models and their latest versions"},
     {"model versions NAME", "NAME's versions"},
     {"model show NAME [VERSION]", "metadata of a version and NAME's\nserving options (JSON)"},
+    {"model describe NAME[@VERSION]",
+     "what a version is: kind (AASMLP1,\nAASTXT1, ONNX), inputs and outputs\n"
+     "(name, dtype, shape), ONNX opsets,\nproducer and node count (--json)"},
     {"model delete NAME VERSION", "delete one version"},
     {NULL, NULL}};
 const aas_cmd_t aas_cmd_model_def = {"model", cmd_model_check, cmd_model, model_help};

@@ -223,3 +223,153 @@ void aas_print_model_show(FILE *fp, const char *name, int64_t version,
             meta_json ? meta_json : "null", serving ? serving : "null");
     free(serving);
 }
+
+/* ---- model describe ---- */
+
+/* ONNX element types as numpy names them (the names users export with);
+ * "?" for a value that is not a tensor (a ZipMap's sequence of maps) or
+ * whose type is not declared; NULL for numbers ONNX does not define. */
+static const char *aas_print_onnx_dtype(aas_onnx_dtype_t t) {
+    static const char *const names[] = {
+        [AAS_ONNX_UNDEFINED] = "?",         [AAS_ONNX_FLOAT] = "float32",
+        [AAS_ONNX_UINT8] = "uint8",         [AAS_ONNX_INT8] = "int8",
+        [AAS_ONNX_UINT16] = "uint16",       [AAS_ONNX_INT16] = "int16",
+        [AAS_ONNX_INT32] = "int32",         [AAS_ONNX_INT64] = "int64",
+        [AAS_ONNX_STRING] = "string",       [AAS_ONNX_BOOL] = "bool",
+        [AAS_ONNX_FLOAT16] = "float16",     [AAS_ONNX_DOUBLE] = "float64",
+        [AAS_ONNX_UINT32] = "uint32",       [AAS_ONNX_UINT64] = "uint64",
+        [AAS_ONNX_COMPLEX64] = "complex64", [AAS_ONNX_COMPLEX128] = "complex128",
+        [AAS_ONNX_BFLOAT16] = "bfloat16"};
+    return (unsigned)t < sizeof(names) / sizeof(*names) ? names[t] : NULL;
+}
+
+/* The domains aas_onnx_load accepts; a model importing another is refused. */
+static const char *const aas_print_onnx_domains[] = {"ai.onnx", "ai.onnx.ml"};
+#define AAS_PRINT_N_DOMAINS 2
+
+static int64_t aas_print_n_labels(const aas_model_t *m) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < aas_model_output_dim(m); i++)
+        n += aas_model_label_name(m, i) != NULL;
+    return n;
+}
+
+static json_t *aas_print_io_json(const aas_onnx_io_t *io) {
+    json_t *o = json_object(), *shape = io->rank < 0 ? json_null() : json_array();
+    const char *dt = aas_print_onnx_dtype(io->dtype);
+    json_object_set_new(o, "name", json_string(io->name));
+    json_object_set_new(o, "dtype", io->dtype == AAS_ONNX_UNDEFINED ? json_null()
+                                    : dt ? json_string(dt) : json_integer(io->dtype));
+    for (int i = 0; i < io->rank; i++)
+        json_array_append_new(shape, io->dims[i] >= 0 ? json_integer(io->dims[i])
+                                     : io->dim_params[i] ? json_string(io->dim_params[i])
+                                                         : json_null());
+    json_object_set_new(o, "shape", shape);
+    return o;
+}
+
+static void aas_print_io_text(FILE *fp, const char *what, const aas_onnx_io_t *io) {
+    const char *dt = aas_print_onnx_dtype(io->dtype);
+    fprintf(fp, "%-6s %s ", what, io->name);
+    if (dt) fprintf(fp, "%s ", dt);
+    else fprintf(fp, "dtype(%d) ", (int)io->dtype);
+    if (io->rank < 0) {
+        fputs("?\n", fp);
+        return;
+    }
+    fputc('[', fp);
+    for (int i = 0; i < io->rank; i++) {
+        if (i) fputc(',', fp);
+        if (io->dims[i] >= 0) fprintf(fp, "%lld", (long long)io->dims[i]);
+        else fputs(io->dim_params[i] ? io->dim_params[i] : "?", fp);
+    }
+    fputs("]\n", fp);
+}
+
+static void aas_print_describe_json(FILE *fp, const char *name, int64_t version,
+                                    const char *kind, const aas_onnx_t *g,
+                                    const aas_model_t *m, const char *serving_error) {
+    json_t *o = json_object();
+    json_object_set_new(o, "model", json_string(name));
+    json_object_set_new(o, "version", version > 0 ? json_integer(version) : json_null());
+    json_object_set_new(o, "kind", json_string(kind));
+    if (g) {
+        json_t *opsets = json_object(), *ins = json_array(), *outs = json_array();
+        json_object_set_new(o, "ir_version", json_integer(aas_onnx_ir_version(g)));
+        for (int d = 0; d < AAS_PRINT_N_DOMAINS; d++) {
+            int64_t v = aas_onnx_opset(g, aas_print_onnx_domains[d]);
+            if (v) json_object_set_new(opsets, aas_print_onnx_domains[d], json_integer(v));
+        }
+        json_object_set_new(o, "opsets", opsets);
+        json_object_set_new(o, "producer", json_string(aas_onnx_producer(g)));
+        json_object_set_new(o, "nodes", json_integer((json_int_t)aas_onnx_n_nodes(g)));
+        aas_onnx_io_t io;
+        for (size_t i = 0; i < aas_onnx_n_inputs(g); i++) {
+            aas_onnx_input(g, i, &io);
+            json_array_append_new(ins, aas_print_io_json(&io));
+        }
+        for (size_t i = 0; i < aas_onnx_n_outputs(g); i++) {
+            aas_onnx_output(g, i, &io);
+            json_array_append_new(outs, aas_print_io_json(&io));
+        }
+        json_object_set_new(o, "inputs", ins);
+        json_object_set_new(o, "outputs", outs);
+    }
+    json_t *sv = json_object();
+    if (m) {
+        json_object_set_new(sv, "input_dim", json_integer(aas_model_input_dim(m)));
+        json_object_set_new(sv, "output_dim", json_integer(aas_model_output_dim(m)));
+        json_object_set_new(sv, "classifier", json_boolean(aas_model_is_classifier(m)));
+        json_object_set_new(sv, "labels", json_integer(aas_print_n_labels(m)));
+        json_object_set_new(sv, "takes_text", json_boolean(aas_model_takes_text(m)));
+    } else {
+        json_object_set_new(sv, "error", json_string(serving_error ? serving_error : ""));
+    }
+    json_object_set_new(o, "serving", sv);
+    char *s = json_dumps(o, JSON_COMPACT);
+    if (s) fprintf(fp, "%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+void aas_print_model_describe(FILE *fp, const char *name, int64_t version,
+                              const char *kind, const aas_onnx_t *g,
+                              const aas_model_t *m, const char *serving_error,
+                              int json) {
+    if (json) {
+        aas_print_describe_json(fp, name, version, kind, g, m, serving_error);
+        return;
+    }
+    fprintf(fp, "%s", name);
+    if (version > 0) fprintf(fp, "@%lld", (long long)version);
+    fprintf(fp, " kind=%s", kind);
+    if (g) {
+        fprintf(fp, " ir_version=%lld opsets=", (long long)aas_onnx_ir_version(g));
+        const char *sep = "";
+        for (int d = 0; d < AAS_PRINT_N_DOMAINS; d++) {
+            int64_t v = aas_onnx_opset(g, aas_print_onnx_domains[d]);
+            if (!v) continue;
+            fprintf(fp, "%s%s:%lld", sep, aas_print_onnx_domains[d], (long long)v);
+            sep = ",";
+        }
+        fprintf(fp, " producer=\"%s\" nodes=%zu\n", aas_onnx_producer(g),
+                aas_onnx_n_nodes(g));
+        aas_onnx_io_t io;
+        for (size_t i = 0; i < aas_onnx_n_inputs(g); i++) {
+            aas_onnx_input(g, i, &io);
+            aas_print_io_text(fp, "input", &io);
+        }
+        for (size_t i = 0; i < aas_onnx_n_outputs(g); i++) {
+            aas_onnx_output(g, i, &io);
+            aas_print_io_text(fp, "output", &io);
+        }
+        fputs("serving", fp);
+    }
+    if (m)
+        fprintf(fp, " input_dim=%lld output_dim=%lld classifier=%s labels=%lld%s\n",
+                (long long)aas_model_input_dim(m), (long long)aas_model_output_dim(m),
+                aas_model_is_classifier(m) ? "yes" : "no",
+                (long long)aas_print_n_labels(m), aas_model_takes_text(m) ? " text=yes" : "");
+    else
+        fprintf(fp, " refused: %s\n", serving_error ? serving_error : "");
+}
