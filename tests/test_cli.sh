@@ -8,6 +8,9 @@
 #   - a message over client.message.max.bytes (or the dev broker's 1 MiB)
 #     is refused naming the limit, before it is sent;
 #   - `dataset delete` of a missing set fails; kafka-local --version works;
+#   - `model register` takes an ONNX file and `model describe` shows its
+#     opsets, inputs and outputs; a file that is not a model exits 1 naming
+#     the loader's reason, and nothing is stored;
 #   - with a worker: train --wait prints a labeled summary (curves only with
 #     --curves), --json floats round-trip a float32, --version names oneDNN
 #     without "(N/A)".
@@ -96,6 +99,26 @@ expect 1 "Message timed out" -- "$P" -b "$(cat "$RUN/bs2")" -X client.timeout.ms
 kill "$BROKER2_PID"; wait "$BROKER2_PID" 2>/dev/null; BROKER2_PID=''
 # Data sets.
 expect 1 "data set nosuch not found" -- "$P" dataset delete nosuch
+# ONNX models: register (kind told from the bytes) and describe; a file
+# that is not a model is refused with the loader's reason, exit 1, and
+# stores nothing.
+ONNX=$ROOT/data/onnx/torch-mlp-op17/model.onnx
+expect 0 "^cli-onnx 1$" -- "$P" model register cli-onnx "$ONNX"
+expect 0 "^cli-onnx@1 kind=ONNX ir_version=[0-9]+ opsets=ai.onnx:17 producer=\"pytorch [0-9.]+\" nodes=[0-9]+$" -- "$P" model describe cli-onnx
+expect 0 "^input  input float32 \[batch,64\]$" -- "$P" model describe cli-onnx@1
+expect 0 "^output logits float32 \[batch,10\]$" -- "$P" model describe cli-onnx latest
+expect 0 '"kind":"ONNX".*"inputs":\[\{"name":"input","dtype":"float32","shape":\["batch",64\]\}\]' -- "$P" model describe cli-onnx --json
+expect 0 "^cli-mlp@1 kind=AASMLP1 input_dim=64 output_dim=10 classifier=yes labels=10$" -- \
+  bash -c "'$P' model register cli-mlp '$ROOT/data/digits-mlp.aasm' >/dev/null && '$P' model describe cli-mlp"
+yes 'this is not a model' | head -n 100 > "$RUN/garbage.onnx"
+expect 1 "model cli-junk: .*garbage.onnx: not an ONNX model" -- "$P" model register cli-junk "$RUN/garbage.onnx"
+head -c 100 "$ONNX" > "$RUN/truncated.onnx"
+expect 1 "model cli-junk: .*truncated.onnx: .*(truncated|ModelProto)" -- "$P" model register cli-junk "$RUN/truncated.onnx"
+# A graph aas cannot serve (three inputs) is refused naming why.
+expect 1 "3 inputs" -- "$P" model register cli-junk \
+  /usr/share/libonnx-testdata/data/node/test_gemm_default_single_elem_vector_bias/model.onnx
+[ "$(redis-cli -p "$RPORT" exists 'aas:model:{cli-junk}')" = 0 ] && ok "no refused model stored" || bad "a refused model was stored"
+expect 2 "usage: model" -- "$P" model describe cli-onnx@x
 
 # 3. With a worker: how results print.
 "$BUILD/worker/aas-worker" -X worker.id=cli-w -X worker.heartbeat.ms=500 >"$RUN/worker.log" 2>&1 &
@@ -120,6 +143,8 @@ assert any(len(("%.9g" % v).replace("0.", "").lstrip("0").replace("e", " ").spli
            for v in vals if v not in (0.0, 1.0)), vals
 PY
 expect 0 "oneDNN +[0-9.]+$" -- "$P" --version
+# The ONNX model registered above is served like a native one.
+expect 0 "SUCCEEDED model=cli-onnx@1" -- "$P" submit --model cli-onnx --values "$ROW" --wait --timeout 60
 kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
 
 echo "test_cli: $FAILS failure(s)"
