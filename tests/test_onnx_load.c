@@ -723,6 +723,19 @@ static void node_without_op_type_is_refused(void **state) {
     mb_free(b);
 }
 
+/* Found by fuzz_onnx_load: a Relu with no outputs after a Gemm was fused
+ * into it through its (unset) out[0].  ONNX gives Relu exactly one output. */
+static void node_without_outputs_is_refused(void **state) {
+    (void)state;
+    mb_t *b = mb_gemm_relu();
+    b->graph.node[1]->n_output = 0;  /* relu0 */
+    b->graph.output[0]->name = mb_str(b, "y2");
+    mb_node(b, "Sigmoid", "other", "features", "y2");
+    const char *why = model_load_fails("Relu without outputs", b, AAS_ERR_MODEL_FORMAT);
+    expect_mentions("Relu without outputs", why, "relu0", "output", NULL);
+    mb_free(b);
+}
+
 static void gemm_weight_of_the_wrong_size_is_refused(void **state) {
     (void)state;
     mb_t *b = mb_new(13);
@@ -945,6 +958,7 @@ int main(void) {
         cmocka_unit_test(graph_output_no_one_produces_is_refused),
         cmocka_unit_test(value_produced_twice_is_refused),
         cmocka_unit_test(node_without_op_type_is_refused),
+        cmocka_unit_test(node_without_outputs_is_refused),
         cmocka_unit_test(gemm_weight_of_the_wrong_size_is_refused),
         cmocka_unit_test(add_of_shapes_that_do_not_broadcast_is_refused),
         cmocka_unit_test(initializer_with_fewer_values_than_dims_is_refused),
