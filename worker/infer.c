@@ -64,10 +64,16 @@ aas_err_t aas_infer_check(aas_model_t *model, const aas_job_t *job,
         for (int i = 0; i < t->rank && n < sizeof(shape) - 24; i++)
             n += (size_t)snprintf(shape + n, sizeof(shape) - n, "%s%lld",
                                   i ? "," : "", (long long)t->shape[i]);
+        char alt[128] = "";
+        if (row_rank > 1) {
+            size_t k = (size_t)snprintf(alt, sizeof(alt), " or [rows");
+            for (int i = 0; i < row_rank && k < sizeof(alt) - 24; i++)
+                k += (size_t)snprintf(alt + k, sizeof(alt) - k, ",%lld", (long long)row[i]);
+            snprintf(alt + k, sizeof(alt) - k, "]");
+        }
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
-                           "model %s wants shape [rows,%lld] or [%lld], got [%s]",
-                           job->model, (long long)in_dim, (long long)in_dim,
-                           shape);
+                           "model %s wants shape [rows,%lld]%s or [%lld], got [%s]",
+                           job->model, (long long)in_dim, alt, (long long)in_dim, shape);
     }
     if (rows > max_rows)
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
