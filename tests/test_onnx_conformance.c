@@ -480,10 +480,430 @@ static void fixtures_match_onnxruntime(void **state) {
     assert_int_equal(failed, 0);
 }
 
+/* ---- older opsets and edge cases, on models built here ---- */
+
+/*
+ * The backend node tests are generated at one opset per op (ONNX 1.12's
+ * newest), so the older semantics the element-wise and shape kernels
+ * dispatch on (Clip's attributes before 11, Squeeze/Unsqueeze axes as
+ * attributes before 13, Dropout's mask before 10, ...) and what aas
+ * chooses where ONNX leaves a result undefined are checked here on
+ * single-node models written with a minimal protobuf encoder, against
+ * values worked out by hand.
+ */
+
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+} pb_t;
+
+static void pb_raw(pb_t *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        size_t c = b->cap ? b->cap : 256;
+        while (c < b->n + n) c *= 2;
+        unsigned char *np = realloc(b->p, c);
+        assert_non_null(np);
+        b->p = np;
+        b->cap = c;
+    }
+    if (n) memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+static void pb_varint(pb_t *b, uint64_t v) {
+    unsigned char c[10];
+    size_t n = 0;
+    do {
+        c[n] = v & 0x7f;
+        v >>= 7;
+        if (v) c[n] |= 0x80;
+        n++;
+    } while (v);
+    pb_raw(b, c, n);
+}
+
+static void pb_key(pb_t *b, int field, int wire) { pb_varint(b, (uint64_t)field << 3 | (uint64_t)wire); }
+
+static void pb_int(pb_t *b, int field, int64_t v) {
+    pb_key(b, field, 0);
+    pb_varint(b, (uint64_t)v);
+}
+
+static void pb_bytes(pb_t *b, int field, const void *d, size_t n) {
+    pb_key(b, field, 2);
+    pb_varint(b, n);
+    pb_raw(b, d, n);
+}
+
+static void pb_str(pb_t *b, int field, const char *s) { pb_bytes(b, field, s, strlen(s)); }
+
+static void pb_float(pb_t *b, int field, float v) { /* fixed32, little-endian host */
+    pb_key(b, field, 5);
+    pb_raw(b, &v, 4);
+}
+
+/* Appends sub as a nested message and frees it. */
+static void pb_msg(pb_t *b, int field, pb_t *sub) {
+    pb_bytes(b, field, sub->p, sub->n);
+    free(sub->p);
+    memset(sub, 0, sizeof(*sub));
+}
+
+static aas_onnx_tensor_t tv(aas_onnx_dtype_t dt, int rank, int64_t d0, int64_t d1,
+                            const void *data) {
+    aas_onnx_tensor_t t;
+    memset(&t, 0, sizeof(t));
+    t.dtype = dt;
+    t.rank = rank;
+    t.dims[0] = d0;
+    t.dims[1] = d1;
+    t.data = (void *)data;
+    t.nbytes = (size_t)aas_onnx_numel(&t) * aas_onnx_dtype_size(dt);
+    return t;
+}
+
+/* One node's model: node inputs in call order, fed ones become graph
+ * inputs, constant ones initializers. */
+typedef struct {
+    pb_t node, graph;
+    int64_t opset;
+} mb_t;
+
+static void mb_start(mb_t *m, int64_t opset, const char *op) {
+    memset(m, 0, sizeof(*m));
+    m->opset = opset;
+    pb_str(&m->node, 4, op);
+}
+
+static void mb_tensor(pb_t *b, const char *name, const aas_onnx_tensor_t *t) {
+    for (int i = 0; i < t->rank; i++) pb_int(b, 1, t->dims[i]);
+    pb_int(b, 2, t->dtype);
+    pb_str(b, 8, name);
+    pb_bytes(b, 9, t->data, t->nbytes);
+}
+
+static void mb_value_info(pb_t *g, int field, const char *name, aas_onnx_dtype_t dt,
+                          const aas_onnx_tensor_t *shape) {
+    pb_t vi = {0}, tp = {0}, tt = {0}, sh = {0};
+    pb_int(&tt, 1, dt);
+    if (shape) {
+        for (int i = 0; i < shape->rank; i++) {
+            pb_t dim = {0};
+            pb_int(&dim, 1, shape->dims[i]);
+            pb_msg(&sh, 1, &dim);
+        }
+        pb_msg(&tt, 2, &sh);
+    }
+    pb_msg(&tp, 1, &tt);
+    pb_str(&vi, 1, name);
+    pb_msg(&vi, 2, &tp);
+    pb_msg(g, field, &vi);
+}
+
+static void mb_feed(mb_t *m, const char *name, const aas_onnx_tensor_t *t) {
+    pb_str(&m->node, 1, name);
+    mb_value_info(&m->graph, 11, name, t->dtype, t);
+}
+
+static void mb_const(mb_t *m, const char *name, const aas_onnx_tensor_t *t) {
+    pb_t tp = {0};
+    pb_str(&m->node, 1, name);
+    mb_tensor(&tp, name, t);
+    pb_msg(&m->graph, 5, &tp);
+}
+
+static void mb_omit(mb_t *m) { pb_str(&m->node, 1, ""); }
+
+static void mb_out(mb_t *m, const char *name, aas_onnx_dtype_t dt) {
+    pb_str(&m->node, 2, name);
+    mb_value_info(&m->graph, 12, name, dt, NULL);
+}
+
+static void mb_attr_int(mb_t *m, const char *name, int64_t v) {
+    pb_t a = {0};
+    pb_str(&a, 1, name);
+    pb_int(&a, 20, 2); /* INT */
+    pb_int(&a, 3, v);
+    pb_msg(&m->node, 5, &a);
+}
+
+static void mb_attr_float(mb_t *m, const char *name, float v) {
+    pb_t a = {0};
+    pb_str(&a, 1, name);
+    pb_int(&a, 20, 1); /* FLOAT */
+    pb_float(&a, 2, v);
+    pb_msg(&m->node, 5, &a);
+}
+
+static void mb_attr_ints(mb_t *m, const char *name, const int64_t *v, size_t n) {
+    pb_t a = {0};
+    pb_str(&a, 1, name);
+    pb_int(&a, 20, 7); /* INTS */
+    for (size_t i = 0; i < n; i++) pb_int(&a, 8, v[i]);
+    pb_msg(&m->node, 5, &a);
+}
+
+/* The serialized ModelProto (malloc'ed); m is consumed. */
+static void *mb_finish(mb_t *m, size_t *len) {
+    pb_t model = {0}, os = {0};
+    pb_msg(&m->graph, 1, &m->node);
+    pb_str(&m->graph, 2, "g");
+    pb_int(&model, 1, 8); /* ir_version */
+    pb_str(&model, 2, "test_onnx_conformance");
+    pb_str(&os, 1, "");
+    pb_int(&os, 2, m->opset);
+    pb_msg(&model, 8, &os);
+    pb_msg(&model, 7, &m->graph);
+    *len = model.n;
+    return model.p;
+}
+
+/* Loads and runs; on success compares the n_want outputs with want (node
+ * tolerance; want NULL: no comparison).  Returns the load or run error, the text in err. */
+static aas_err_t mb_run(mb_t *m, const aas_onnx_tensor_t *in, size_t n_in,
+                        const aas_onnx_tensor_t *want, size_t n_want, char *err, size_t size) {
+    size_t len;
+    void *buf = mb_finish(m, &len);
+    aas_onnx_t *g = NULL;
+    aas_err_t e = aas_onnx_load(buf, len, &g, err, size);
+    free(buf);
+    if (e) return e;
+    const aas_onnx_tensor_t *got[MAX_IO];
+    if (!(e = aas_onnx_run(g, in, n_in, got, n_want, err, size)) && want)
+        for (size_t o = 0; o < n_want; o++) {
+            char why[512];
+            if (compare(got[o], &want[o], &node_tol, why, sizeof(why)))
+                fail_msg("output %zu: %s", o, why);
+        }
+    aas_onnx_destroy(g);
+    return e;
+}
+
+#define MB_EXPECT_OK(what, m, in, n_in, want, n_want)                                    \
+    do {                                                                                 \
+        char err_[1024] = "";                                                            \
+        printf("  %s\n", what);                                                          \
+        if (mb_run(m, in, n_in, want, n_want, err_, sizeof(err_)))                       \
+            fail_msg("%s: %s", what, err_);                                              \
+    } while (0)
+
+#define MB_EXPECT_ERR(what, m, in, n_in, n_out, text)                                    \
+    do {                                                                                 \
+        char err_[1024] = "";                                                            \
+        printf("  %s\n", what);                                                          \
+        if (!mb_run(m, in, n_in, NULL, n_out, err_, sizeof(err_)) || !strstr(err_, text)) \
+            fail_msg("%s: expected an error with '%s', got '%s'", what, text, err_);     \
+        printf("    -> %s\n", err_);                                                     \
+    } while (0)
+
+static void older_opsets_and_edge_cases(void **state) {
+    (void)state;
+    mb_t m;
+
+    { /* Clip 7: min/max attributes */
+        const float x[] = {-2, -0.5f, 0.5f, 2}, y[] = {-1, -0.5f, 0.5f, 1};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 4, 0, x), want = tv(AAS_ONNX_FLOAT, 1, 4, 0, y);
+        mb_start(&m, 7, "Clip");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        mb_attr_float(&m, "min", -1);
+        mb_attr_float(&m, "max", 1);
+        MB_EXPECT_OK("Clip opset 7, min/max attributes", &m, &in, 1, &want, 1);
+    }
+    { /* Clip 11: min omitted, max an initializer */
+        const float x[] = {-2, 0.5f, 3}, mx = 1, y[] = {-2, 0.5f, 1};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x), want = tv(AAS_ONNX_FLOAT, 1, 3, 0, y);
+        aas_onnx_tensor_t tmax = tv(AAS_ONNX_FLOAT, 0, 0, 0, &mx);
+        mb_start(&m, 11, "Clip");
+        mb_feed(&m, "x", &in);
+        mb_omit(&m);
+        mb_const(&m, "max", &tmax);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_OK("Clip opset 11, min omitted, max an input", &m, &in, 1, &want, 1);
+    }
+    { /* Clip 12: int64, bounds fed at run time */
+        const int64_t x[] = {-5, 0, 7}, lo = -1, hi = 3, y[] = {-1, 0, 3};
+        aas_onnx_tensor_t in[3] = {tv(AAS_ONNX_INT64, 1, 3, 0, x), tv(AAS_ONNX_INT64, 0, 0, 0, &lo),
+                                   tv(AAS_ONNX_INT64, 0, 0, 0, &hi)};
+        aas_onnx_tensor_t want = tv(AAS_ONNX_INT64, 1, 3, 0, y);
+        mb_start(&m, 12, "Clip");
+        mb_feed(&m, "x", &in[0]);
+        mb_feed(&m, "lo", &in[1]);
+        mb_feed(&m, "hi", &in[2]);
+        mb_out(&m, "y", AAS_ONNX_INT64);
+        MB_EXPECT_OK("Clip opset 12, int64", &m, in, 3, &want, 1);
+    }
+    { /* Squeeze 11: axes attribute, negative */
+        const float x[] = {1, 2};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 2, 2, 1, x), want = tv(AAS_ONNX_FLOAT, 1, 2, 0, x);
+        const int64_t axes[] = {-1};
+        mb_start(&m, 11, "Squeeze");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        mb_attr_ints(&m, "axes", axes, 1);
+        MB_EXPECT_OK("Squeeze opset 11, axes attribute", &m, &in, 1, &want, 1);
+    }
+    { /* Unsqueeze 11: axes attribute, negative counts in the output rank */
+        const float x[] = {1, 2, 3};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x), want = tv(AAS_ONNX_FLOAT, 3, 1, 3, x);
+        want.dims[2] = 1;
+        const int64_t axes[] = {0, -1};
+        mb_start(&m, 11, "Unsqueeze");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        mb_attr_ints(&m, "axes", axes, 2);
+        MB_EXPECT_OK("Unsqueeze opset 11, axes attribute", &m, &in, 1, &want, 1);
+    }
+    { /* Dropout 7: the mask has the input's type */
+        const float x[] = {1, -2, 3}, ones[] = {1, 1, 1};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x);
+        aas_onnx_tensor_t want[2] = {in, tv(AAS_ONNX_FLOAT, 1, 3, 0, ones)};
+        mb_start(&m, 7, "Dropout");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        mb_out(&m, "mask", AAS_ONNX_FLOAT);
+        mb_attr_float(&m, "ratio", 0.3f);
+        MB_EXPECT_OK("Dropout opset 7, float mask", &m, &in, 1, want, 2);
+    }
+    { /* Dropout 10: bool mask, all true */
+        const float x[] = {1, -2, 3};
+        const uint8_t ones[] = {1, 1, 1};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x);
+        aas_onnx_tensor_t want[2] = {in, tv(AAS_ONNX_BOOL, 1, 3, 0, ones)};
+        mb_start(&m, 10, "Dropout");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        mb_out(&m, "mask", AAS_ONNX_BOOL);
+        MB_EXPECT_OK("Dropout opset 10, bool mask", &m, &in, 1, want, 2);
+    }
+    { /* Dropout 12: training_mode true is refused */
+        const float x[] = {1, -2, 3}, ratio = 0.5f;
+        const uint8_t on = 1;
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x);
+        aas_onnx_tensor_t tr = tv(AAS_ONNX_FLOAT, 0, 0, 0, &ratio), tm = tv(AAS_ONNX_BOOL, 0, 0, 0, &on);
+        mb_start(&m, 12, "Dropout");
+        mb_feed(&m, "x", &in);
+        mb_const(&m, "ratio", &tr);
+        mb_const(&m, "training_mode", &tm);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_ERR("Dropout opset 12, training_mode true", &m, &in, 1, 1, "training_mode");
+    }
+    { /* Constant 12: value_ints */
+        const int64_t v[] = {4, 5, 6};
+        aas_onnx_tensor_t want = tv(AAS_ONNX_INT64, 1, 3, 0, v);
+        mb_start(&m, 12, "Constant");
+        mb_out(&m, "y", AAS_ONNX_INT64);
+        mb_attr_ints(&m, "value_ints", v, 3);
+        MB_EXPECT_OK("Constant opset 12, value_ints", &m, NULL, 0, &want, 1);
+    }
+    { /* Constant 11: value_float did not exist yet */
+        mb_start(&m, 11, "Constant");
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        mb_attr_float(&m, "value_float", 1);
+        MB_EXPECT_ERR("Constant opset 11, value_float", &m, NULL, 0, 1, "needs opset 12");
+    }
+    { /* Cast: float -> int32 truncates toward zero; int64 -> int8 wraps;
+       * float -> bool is x != 0 */
+        const float x[] = {-1.7f, 2.9f, 0, -0.5f};
+        const int32_t yi[] = {-1, 2, 0, 0};
+        const uint8_t yb[] = {1, 1, 0, 1};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 4, 0, x);
+        aas_onnx_tensor_t want = tv(AAS_ONNX_INT32, 1, 4, 0, yi);
+        mb_start(&m, 13, "Cast");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_INT32);
+        mb_attr_int(&m, "to", AAS_ONNX_INT32);
+        MB_EXPECT_OK("Cast float32 -> int32", &m, &in, 1, &want, 1);
+        want = tv(AAS_ONNX_BOOL, 1, 4, 0, yb);
+        mb_start(&m, 9, "Cast");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_BOOL);
+        mb_attr_int(&m, "to", AAS_ONNX_BOOL);
+        MB_EXPECT_OK("Cast float32 -> bool", &m, &in, 1, &want, 1);
+        const int64_t w[] = {300, -129, 5};
+        const int8_t y8[] = {44, 127, 5};
+        in = tv(AAS_ONNX_INT64, 1, 3, 0, w);
+        want = tv(AAS_ONNX_INT8, 1, 3, 0, y8);
+        mb_start(&m, 13, "Cast");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_INT8);
+        mb_attr_int(&m, "to", AAS_ONNX_INT8);
+        MB_EXPECT_OK("Cast int64 -> int8 (wraps)", &m, &in, 1, &want, 1);
+        mb_start(&m, 13, "Cast");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_FLOAT16);
+        mb_attr_int(&m, "to", AAS_ONNX_FLOAT16);
+        MB_EXPECT_ERR("Cast to float16", &m, &in, 1, 1, "float16");
+    }
+    { /* Integer Div truncates; by zero gives 0 instead of trapping */
+        const int32_t a[] = {7, -7, 5, INT32_MIN}, b[] = {2, 2, 0, -1};
+        const int32_t y[] = {3, -3, 0, INT32_MIN};
+        aas_onnx_tensor_t in[2] = {tv(AAS_ONNX_INT32, 1, 4, 0, a), tv(AAS_ONNX_INT32, 1, 4, 0, b)};
+        aas_onnx_tensor_t want = tv(AAS_ONNX_INT32, 1, 4, 0, y);
+        mb_start(&m, 14, "Div");
+        mb_feed(&m, "a", &in[0]);
+        mb_feed(&m, "b", &in[1]);
+        mb_out(&m, "y", AAS_ONNX_INT32);
+        MB_EXPECT_OK("Div int32, by zero and INT32_MIN / -1", &m, in, 2, &want, 1);
+    }
+    { /* Add int64 [2,1] + [3] -> [2,3] */
+        const int64_t a[] = {10, 20}, b[] = {1, 2, 3}, y[] = {11, 12, 13, 21, 22, 23};
+        aas_onnx_tensor_t in[2] = {tv(AAS_ONNX_INT64, 2, 2, 1, a), tv(AAS_ONNX_INT64, 1, 3, 0, b)};
+        aas_onnx_tensor_t want = tv(AAS_ONNX_INT64, 2, 2, 3, y);
+        mb_start(&m, 13, "Add");
+        mb_feed(&m, "a", &in[0]);
+        mb_feed(&m, "b", &in[1]);
+        mb_out(&m, "y", AAS_ONNX_INT64);
+        MB_EXPECT_OK("Add int64 broadcast [2,1]+[3]", &m, in, 2, &want, 1);
+        in[1] = tv(AAS_ONNX_INT64, 1, 2, 0, a);
+        in[0] = tv(AAS_ONNX_INT64, 2, 1, 3, b);
+        mb_start(&m, 13, "Add");
+        mb_feed(&m, "a", &in[0]);
+        mb_feed(&m, "b", &in[1]);
+        mb_out(&m, "y", AAS_ONNX_INT64);
+        MB_EXPECT_ERR("Add [1,3]+[2] does not broadcast", &m, in, 2, 1, "do not broadcast");
+    }
+    { /* Gather: int32 indices, negative; out of range refused */
+        const float x[] = {1, 2, 3, 4, 5, 6}, y[] = {5, 6, 1, 2};
+        const int32_t idx[] = {-1, 0}, bad[] = {3};
+        aas_onnx_tensor_t in[2] = {tv(AAS_ONNX_FLOAT, 2, 3, 2, x), tv(AAS_ONNX_INT32, 1, 2, 0, idx)};
+        aas_onnx_tensor_t want = tv(AAS_ONNX_FLOAT, 2, 2, 2, y);
+        mb_start(&m, 13, "Gather");
+        mb_feed(&m, "x", &in[0]);
+        mb_feed(&m, "i", &in[1]);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_OK("Gather int32 negative indices", &m, in, 2, &want, 1);
+        in[1] = tv(AAS_ONNX_INT32, 1, 1, 0, bad);
+        mb_start(&m, 13, "Gather");
+        mb_feed(&m, "x", &in[0]);
+        mb_feed(&m, "i", &in[1]);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_ERR("Gather index out of range", &m, in, 2, 1, "out of range");
+    }
+    { /* Reshape and Concat that do not fit */
+        const float x[] = {1, 2, 3, 4, 5, 6};
+        const int64_t shape[] = {4, -1};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 2, 2, 3, x), ts = tv(AAS_ONNX_INT64, 1, 2, 0, shape);
+        mb_start(&m, 13, "Reshape");
+        mb_feed(&m, "x", &in);
+        mb_const(&m, "shape", &ts);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_ERR("Reshape 6 elements to [4,-1]", &m, &in, 1, 1, "cannot infer");
+        aas_onnx_tensor_t two[2] = {in, tv(AAS_ONNX_FLOAT, 2, 3, 2, x)};
+        mb_start(&m, 13, "Concat");
+        mb_feed(&m, "a", &two[0]);
+        mb_feed(&m, "b", &two[1]);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        mb_attr_int(&m, "axis", 0);
+        MB_EXPECT_ERR("Concat [2,3] and [3,2] on axis 0", &m, two, 2, 1, "must agree");
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(node_tests_pass_for_every_claimed_op),
         cmocka_unit_test(fixtures_match_onnxruntime),
+        cmocka_unit_test(older_opsets_and_edge_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
