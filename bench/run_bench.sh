@@ -2,7 +2,8 @@
 # run_bench.sh - the aas benchmark in one command (issue 7): kernel, end to
 # end, transport limits and the peers, on this machine, in one run.
 #
-#   bench/run_bench.sh [--quick] [--no-kafka] [--no-peers]
+#   bench/run_bench.sh [--quick] [--no-kafka] [--no-peers] [--onnx]
+#                      [--mlps LIST] [--workers LIST]
 #
 # Builds Release into build-bench/ (incremental), starts redis-server (own
 # port, temp dir), the dev broker and real Apache Kafka (tools/kafka-local),
@@ -14,19 +15,27 @@
 # and the Python peers (Celery, ONNX Runtime) if bench/peers exists.
 # Every RESULT line goes to build-bench/bench-results.txt; Markdown tables
 # at the end.  --quick: fewer jobs and messages (a smoke run; its figures
-# are rough).  Stops everything it started on exit.  Exit status 1 if any
-# step failed (e.g. a job did not succeed), after printing what it has.
+# are rough).  --onnx: also a 784-512-512-10 MLP exported from PyTorch,
+# served once as ONNX (784-torch-onnx) and once as AASMLP1 with the same
+# weights (784-torch-native), for the ONNX end-to-end comparison (issue 13;
+# needs .venv-onnx, see bench/run_onnx_bench.sh).  --mlps LIST keeps only
+# those models (comma list of the names above); --workers LIST the worker
+# counts (default 1,2).  Stops everything it started on exit.  Exit status 1
+# if any step failed (e.g. a job did not succeed), after printing what it has.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-bench
-QUICK=0 KAFKA=1 PEERS=1
+QUICK=0 KAFKA=1 PEERS=1 ONNX=0 ONLY_MLPS="" WORKER_COUNTS="1 2"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
     --no-kafka) KAFKA=0; shift ;;
     --no-peers) PEERS=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --onnx) ONNX=1; shift ;;
+    --mlps) ONLY_MLPS=${2:?--mlps wants a comma list}; shift 2 ;;
+    --workers) WORKER_COUNTS=${2:?--workers wants a comma list}; WORKER_COUNTS=${WORKER_COUNTS//,/ }; shift 2 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -133,6 +142,28 @@ for m in "${MLPS[@]}"; do
   MODEL_NAME[$m]=$name
   MODEL_DIM[$m]=${m%%-*}
 done
+PEER_MLPS=("${MLPS[@]}")   # the peers know the random-weight MLPs only
+if [ "$ONNX" = 1 ]; then
+  PY=${AAS_ONNX_PYTHON:-$ROOT/.venv-onnx/bin/python}
+  say "exporting a 784-512-512-10 MLP from PyTorch (ONNX + AASMLP1, same weights)"
+  mkdir -p "$RUN/onnx"
+  "$PY" "$ROOT/tools/onnx-fixtures-torch.py" bench-mlp "$RUN/onnx" >&2
+  for kind in native onnx; do
+    f=$RUN/onnx/mlp.aasm
+    [ "$kind" = onnx ] && f=$RUN/onnx/mlp.onnx
+    "$PRODUCER" -X "redis.port=$REDIS_PORT" -X "kafka.bootstrap.servers=${BOOT[devbroker]}" \
+      model register "bench-mlp-784-torch-$kind" "$f" >/dev/null
+    MODEL_NAME[784-torch-$kind]=bench-mlp-784-torch-$kind
+    MODEL_DIM[784-torch-$kind]=784
+    MLPS+=("784-torch-$kind")
+  done
+fi
+if [ -n "$ONLY_MLPS" ]; then
+  KEEP=()
+  for m in "${MLPS[@]}"; do [[ ",$ONLY_MLPS," == *",$m,"* ]] && KEEP+=("$m"); done
+  [ ${#KEEP[@]} -gt 0 ] || { echo "run_bench: --mlps $ONLY_MLPS matches none of ${MLPS[*]}" >&2; exit 2; }
+  MLPS=("${KEEP[@]}")
+fi
 
 {
   echo "settings:"
@@ -192,7 +223,7 @@ stop_workers() {
 
 # ---------------------------------------------------------------- end to end
 for b in "${BROKERS[@]}"; do
-  for n in 1 2; do
+  for n in $WORKER_COUNTS; do
     for mode in "${BATCH_MODES[@]}"; do
       say "e2e: $b, $n worker(s), batching $mode"
       if ! start_workers "$b" "$n" "$mode"; then
@@ -248,7 +279,7 @@ if [ "$PEERS" = 1 ] && [ -d "$ROOT/bench/peers" ]; then
     PY=$BUILD/peers-venv/bin/python
     say "peers: Celery"
     record "$RUN/celery.log" "$PY" "$ROOT/bench/peers/bench_celery.py" --workers 1,2 \
-      --mlp "$(IFS=,; echo "${MLPS[*]}")" "${CELERY_ARGS[@]}" || fail_step "bench_celery.py"
+      --mlp "$(IFS=,; echo "${PEER_MLPS[*]}")" "${CELERY_ARGS[@]}" || fail_step "bench_celery.py"
     say "peers: ONNX Runtime"
     record "$RUN/onnxruntime.log" "$PY" "$ROOT/bench/peers/bench_onnxruntime.py" \
       "${ORT_ARGS[@]}" || fail_step "bench_onnxruntime.py"

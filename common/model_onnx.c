@@ -40,12 +40,14 @@ typedef struct {
     size_t pred_cap;
 } aas_model_onnx_t;
 
-/* A ModelProto starts with a field tag; the native magics ("AASMLP1",
- * "AASTXT1") start with 'A' (0x41: field 8, wire type 1, which ModelProto
- * does not have), so any blob not claimed by them is tried as ONNX and the
- * loader says what is wrong with it. */
+/* A ModelProto starts with the tag of one of its fields, and exporters
+ * write ir_version (field 1, varint: 0x08) first.  Accept the tags of the
+ * fields ModelProto has (1-8, 14) so other bytes ("AASMLP2", a PNG) stay
+ * "unknown model format" instead of a protobuf parse error. */
 static int aas_onnx_probe(const void *blob, size_t len) {
-    return len > 0 && memcmp(blob, "AAS", len < 3 ? len : 3) != 0;
+    static const unsigned char tags[] = {0x08, 0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72};
+    if (len < 2) return 0;
+    return memchr(tags, ((const unsigned char *)blob)[0], sizeof(tags)) != NULL;
 }
 
 static void aas_onnx_model_destroy(aas_model_t *base) {

@@ -294,6 +294,9 @@ static aas_err_t aas_onnx_node_copy(aas_onnx_t *g, aas_onnx_names_t *names,
                            "node '%s' (%s) is in domain '%s', which the model does not "
                            "import (opset_import)", n->name, n->type,
                            *n->domain ? n->domain : "ai.onnx");
+    if (!np->n_output)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                           "node '%s' (%s) has no outputs", n->name, n->type);
     if (np->n_input > 64 || np->n_output > 64 || np->n_attribute > 256)
         return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
                            "node '%s' (%s) has %zu inputs, %zu outputs, %zu attributes",
