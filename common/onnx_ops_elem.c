@@ -624,6 +624,33 @@ static aas_err_t elem_cast_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr
     return AAS_ERR_OK;
 }
 
+/* ---- load-time attribute checks ---- */
+
+static aas_err_t elem_float_attr(const aas_onnx_node_t *n, const char *name, char *errstr,
+                                 size_t errstr_size) {
+    const aas_onnx_attr_t *a = aas_onnx_attr(n, name);
+    if (a && a->type != AAS_ONNX_ATTR_FLOAT)
+        return aas_onnx_node_err(n, errstr, errstr_size, "attribute %s must be a float",
+                                 name);
+    return AAS_ERR_OK;
+}
+
+static aas_err_t elem_leaky_check(const aas_onnx_node_t *n, char *errstr,
+                                  size_t errstr_size) {
+    return elem_float_attr(n, "alpha", errstr, errstr_size);
+}
+
+static aas_err_t elem_clip_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
+    if (n->opset >= 11) {
+        if (aas_onnx_attr(n, "min") || aas_onnx_attr(n, "max"))
+            return aas_onnx_node_err(n, errstr, errstr_size,
+                                     "min and max are inputs from opset 11, not attributes");
+        return AAS_ERR_OK;
+    }
+    aas_err_t err = elem_float_attr(n, "min", errstr, errstr_size);
+    return err ? err : elem_float_attr(n, "max", errstr, errstr_size);
+}
+
 /* ---- the table ---- */
 
 /* Every entry covers opsets 7-18: within that range the semantics of these
@@ -638,7 +665,7 @@ const aas_onnx_op_t aas_onnx_ops_elem[] = {
     ELEM_OP("Div", NULL, elem_bin_plan, elem_bin_run),
     ELEM_OP("Pow", NULL, elem_bin_plan, elem_bin_run),
     ELEM_OP("Relu", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("LeakyRelu", NULL, elem_un_plan, elem_un_run),
+    ELEM_OP("LeakyRelu", elem_leaky_check, elem_un_plan, elem_un_run),
     ELEM_OP("Sigmoid", NULL, elem_un_plan, elem_un_run),
     ELEM_OP("Tanh", NULL, elem_un_plan, elem_un_run),
     ELEM_OP("Erf", NULL, elem_un_plan, elem_un_run),
@@ -648,7 +675,7 @@ const aas_onnx_op_t aas_onnx_ops_elem[] = {
     ELEM_OP("Exp", NULL, elem_un_plan, elem_un_run),
     ELEM_OP("Log", NULL, elem_un_plan, elem_un_run),
     ELEM_OP("Reciprocal", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Clip", NULL, elem_clip_plan, elem_clip_run),
+    ELEM_OP("Clip", elem_clip_check, elem_clip_plan, elem_clip_run),
     ELEM_OP("Cast", elem_cast_check, elem_cast_plan, elem_cast_run),
 };
 const size_t aas_onnx_ops_elem_n = sizeof(aas_onnx_ops_elem) / sizeof(aas_onnx_ops_elem[0]);

@@ -558,13 +558,11 @@ static aas_err_t shape_concat_plan(aas_onnx_kernel_t *k, char *errstr,
     if (x0->rank == 0)
         return aas_onnx_node_err(k->node, errstr, errstr_size,
                                  "cannot concatenate scalars");
-    const aas_onnx_attr_t *aa = aas_onnx_attr(k->node, "axis");
-    if (!aa)
-        return aas_onnx_node_err(k->node, errstr, errstr_size, "needs an axis attribute");
-    int axis = aas_onnx_axis(aa->i, x0->rank);
-    if (axis < 0 || (aa->i < 0 && k->node->opset < 11))
+    int64_t a = aas_onnx_attr_int(k->node, "axis", 0);
+    int axis = aas_onnx_axis(a, x0->rank);
+    if (axis < 0 || (a < 0 && k->node->opset < 11))
         return aas_onnx_node_err(k->node, errstr, errstr_size,
-                                 "axis %lld is out of range for rank %d", (long long)aa->i,
+                                 "axis %lld is out of range for rank %d", (long long)a,
                                  x0->rank);
     aas_onnx_tensor_t *y = k->out[0];
     y->dtype = x0->dtype;
@@ -794,6 +792,75 @@ static aas_err_t shape_const_run(aas_onnx_kernel_t *k, char *errstr, size_t errs
     return AAS_ERR_OK;
 }
 
+/* ---- load-time attribute checks ---- */
+
+/* An attribute, when present, must have the given type. */
+static aas_err_t shape_attr_type(const aas_onnx_node_t *n, const char *name, int type,
+                                 int required, char *errstr, size_t errstr_size) {
+    static const char *const names[] = {"?", "float", "int", "string", "tensor", "graph",
+                                        "floats", "ints", "strings"};
+    const aas_onnx_attr_t *a = aas_onnx_attr(n, name);
+    if (!a && required)
+        return aas_onnx_node_err(n, errstr, errstr_size, "needs the attribute %s (%s)", name,
+                                 names[type]);
+    if (a && a->type != type)
+        return aas_onnx_node_err(n, errstr, errstr_size, "attribute %s must be %s", name,
+                                 names[type]);
+    return AAS_ERR_OK;
+}
+
+static aas_err_t shape_concat_check(const aas_onnx_node_t *n, char *errstr,
+                                    size_t errstr_size) {
+    return shape_attr_type(n, "axis", AAS_ONNX_ATTR_INT, 1, errstr, errstr_size);
+}
+
+static aas_err_t shape_axis_check(const aas_onnx_node_t *n, char *errstr,
+                                  size_t errstr_size) {
+    return shape_attr_type(n, "axis", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
+}
+
+static aas_err_t shape_shape_check(const aas_onnx_node_t *n, char *errstr,
+                                   size_t errstr_size) {
+    aas_err_t err = shape_attr_type(n, "start", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
+    return err ? err : shape_attr_type(n, "end", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
+}
+
+static aas_err_t shape_transpose_check(const aas_onnx_node_t *n, char *errstr,
+                                       size_t errstr_size) {
+    aas_err_t err = shape_attr_type(n, "perm", AAS_ONNX_ATTR_INTS, 0, errstr, errstr_size);
+    if (err) return err;
+    const int64_t *p;
+    size_t m = aas_onnx_attr_ints(n, "perm", &p);
+    if (m > AAS_ONNX_MAX_RANK)
+        return aas_onnx_node_err(n, errstr, errstr_size,
+                                 "perm has %zu entries, aas takes rank %d at most", m,
+                                 AAS_ONNX_MAX_RANK);
+    int seen[AAS_ONNX_MAX_RANK] = {0};
+    for (size_t i = 0; i < m; i++) {
+        if (p[i] < 0 || p[i] >= (int64_t)m || seen[p[i]])
+            return aas_onnx_node_err(n, errstr, errstr_size,
+                                     "perm is not a permutation of 0..%zu", m - 1);
+        seen[p[i]] = 1;
+    }
+    return AAS_ERR_OK;
+}
+
+/* Squeeze and Unsqueeze: axes is an attribute before opset 13 (required
+ * by Unsqueeze), an input from 13. */
+static aas_err_t shape_squeeze_check(const aas_onnx_node_t *n, char *errstr,
+                                     size_t errstr_size) {
+    int unsq = !strcmp(n->type, "Unsqueeze");
+    if (n->opset >= 13) {
+        if (aas_onnx_attr(n, "axes"))
+            return aas_onnx_node_err(n, errstr, errstr_size,
+                                     "axes is an input from opset 13, not an attribute");
+        if (unsq && (n->n_in < 2 || n->in[1] < 0))
+            return aas_onnx_node_err(n, errstr, errstr_size, "needs the axes input");
+        return AAS_ERR_OK;
+    }
+    return shape_attr_type(n, "axes", AAS_ONNX_ATTR_INTS, unsq, errstr, errstr_size);
+}
+
 /* ---- the table ---- */
 
 /* Every entry covers opsets 7-18; where the semantics changed inside that
@@ -805,16 +872,16 @@ static aas_err_t shape_const_run(aas_onnx_kernel_t *k, char *errstr, size_t errs
     {"", type, 7, 18, shape_only, check, plan, run, NULL}
 
 const aas_onnx_op_t aas_onnx_ops_shape[] = {
-    SHAPE_OP("Shape", 1, NULL, shape_shape_plan, shape_shape_run),
+    SHAPE_OP("Shape", 1, shape_shape_check, shape_shape_plan, shape_shape_run),
     SHAPE_OP("Reshape", 0, NULL, shape_reshape_plan, shape_copy_run),
-    SHAPE_OP("Flatten", 0, NULL, shape_flatten_plan, shape_copy_run),
-    SHAPE_OP("Squeeze", 0, NULL, shape_squeeze_plan, shape_copy_run),
-    SHAPE_OP("Unsqueeze", 0, NULL, shape_unsqueeze_plan, shape_copy_run),
+    SHAPE_OP("Flatten", 0, shape_axis_check, shape_flatten_plan, shape_copy_run),
+    SHAPE_OP("Squeeze", 0, shape_squeeze_check, shape_squeeze_plan, shape_copy_run),
+    SHAPE_OP("Unsqueeze", 0, shape_squeeze_check, shape_unsqueeze_plan, shape_copy_run),
     SHAPE_OP("Identity", 0, NULL, shape_identity_plan, shape_copy_run),
     SHAPE_OP("Dropout", 0, NULL, shape_dropout_plan, shape_dropout_run),
-    SHAPE_OP("Transpose", 0, NULL, shape_transpose_plan, shape_transpose_run),
-    SHAPE_OP("Concat", 0, NULL, shape_concat_plan, shape_concat_run),
-    SHAPE_OP("Gather", 0, NULL, shape_gather_plan, shape_gather_run),
+    SHAPE_OP("Transpose", 0, shape_transpose_check, shape_transpose_plan, shape_transpose_run),
+    SHAPE_OP("Concat", 0, shape_concat_check, shape_concat_plan, shape_concat_run),
+    SHAPE_OP("Gather", 0, shape_axis_check, shape_gather_plan, shape_gather_run),
     SHAPE_OP("Constant", 0, shape_const_check, shape_const_plan, shape_const_run),
 };
 const size_t aas_onnx_ops_shape_n = sizeof(aas_onnx_ops_shape) / sizeof(aas_onnx_ops_shape[0]);
