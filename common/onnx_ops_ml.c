@@ -2,7 +2,8 @@
  * onnx_ops_ml.c - the ai.onnx.ml operators scikit-learn models need (as
  * skl2onnx exports them), in plain C: LinearClassifier, LinearRegressor,
  * TreeEnsembleClassifier, TreeEnsembleRegressor, SVMClassifier, Scaler,
- * Normalizer, ZipMap; and ai.onnx's ArgMax.
+ * Normalizer, ZipMap, ArrayFeatureExtractor; and from ai.onnx ArgMax, Less
+ * and Sum, which skl2onnx's graphs use around them.
  *
  * The arithmetic follows ONNX Runtime's CPU kernels (onnxruntime/core/
  * providers/cpu/ml/), since its outputs are what users compare with: the
@@ -1590,6 +1591,201 @@ static aas_err_t ml_argmax_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr
     return AAS_ERR_OK;
 }
 
+/* ==== ArrayFeatureExtractor ====
+ *
+ * Z[..., j] = X[..., Y[j]] along X's last axis (a 1-D X gives [1, n]), as
+ * skl2onnx uses it to pick columns (SVC's one-vs-rest scores).  Indices
+ * are checked at plan when Y is a constant, else at every run.
+ */
+static aas_err_t ml_afe_indices(const aas_onnx_kernel_t *k, int64_t stride, char *errstr,
+                                size_t errstr_size) {
+    const aas_onnx_tensor_t *y = k->in[1];
+    int64_t n = aas_onnx_numel(y);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = aas_onnx_int_at(y, i);
+        if (v < 0 || v >= stride)
+            return aas_onnx_node_err(k->node, errstr, errstr_size,
+                                     "index %lld out of range [0, %lld)", (long long)v,
+                                     (long long)stride);
+    }
+    return AAS_ERR_OK;
+}
+
+static aas_err_t ml_afe_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
+    const aas_onnx_tensor_t *x = k->n_in > 0 ? k->in[0] : NULL;
+    const aas_onnx_tensor_t *y = k->n_in > 1 ? k->in[1] : NULL;
+    if (!x || !y) return aas_onnx_node_err(k->node, errstr, errstr_size, "needs inputs X and Y");
+    if (!aas_onnx_dtype_size(x->dtype))
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "input X is %s",
+                                 aas_onnx_dtype_name(x->dtype));
+    if (y->dtype != AAS_ONNX_INT64 && y->dtype != AAS_ONNX_INT32)
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "indices Y are %s, not int64",
+                                 aas_onnx_dtype_name(y->dtype));
+    if (x->rank < 1)
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "input X is a scalar");
+    int64_t n = aas_onnx_numel(y), stride = x->dims[x->rank - 1];
+    if (n < 1) return aas_onnx_node_err(k->node, errstr, errstr_size, "no indices");
+    if (y->data) {
+        aas_err_t err = ml_afe_indices(k, stride, errstr, errstr_size);
+        if (err) return err;
+    }
+    if (k->n_out < 1 || !k->out[0])
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "output Z is missing");
+    aas_onnx_tensor_t *z = k->out[0];
+    z->dtype = x->dtype;
+    if (x->rank == 1) {
+        z->rank = 2;
+        z->dims[0] = 1;
+        z->dims[1] = n;
+    } else {
+        z->rank = x->rank;
+        memcpy(z->dims, x->dims, sizeof(x->dims));
+        z->dims[x->rank - 1] = n;
+    }
+    return AAS_ERR_OK;
+}
+
+static aas_err_t ml_afe_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
+    const aas_onnx_tensor_t *x = k->in[0], *y = k->in[1];
+    const int64_t stride = x->dims[x->rank - 1], n = aas_onnx_numel(y);
+    aas_err_t err = ml_afe_indices(k, stride, errstr, errstr_size);
+    if (err) return err;
+    const size_t esz = aas_onnx_dtype_size(x->dtype);
+    const int64_t loops = stride ? aas_onnx_numel(x) / stride : 0;
+    const char *src = x->data;
+    char *dst = k->out[0]->data;
+    for (int64_t i = 0; i < loops; i++)
+        for (int64_t j = 0; j < n; j++)
+            memcpy(dst + (size_t)(i * n + j) * esz,
+                   src + (size_t)(i * stride + aas_onnx_int_at(y, j)) * esz, esz);
+    return AAS_ERR_OK;
+}
+
+/* ==== Less and Sum (ai.onnx) ====
+ *
+ * skl2onnx's graph for an SVC without probabilities (one-vs-rest scores
+ * from the pairwise votes) uses these two next to ArrayFeatureExtractor;
+ * they live here with the other operators scikit-learn models need.
+ * Numpy broadcasting (Less from opset 7, Sum from 8; Sum 6 required equal
+ * shapes, which broadcasting accepts too).
+ */
+
+/* Strides of in against the broadcast shape out (0 along broadcast
+ * dimensions), right-aligned. */
+static void ml_bcast_strides(const aas_onnx_tensor_t *in, const aas_onnx_tensor_t *out,
+                             int64_t *st) {
+    int64_t acc = 1;
+    for (int i = out->rank - 1; i >= 0; i--) {
+        int ii = i - (out->rank - in->rank);
+        if (ii < 0 || in->dims[ii] == 1) {
+            st[i] = 0;
+        } else {
+            st[i] = acc;
+        }
+        if (ii >= 0) acc *= in->dims[ii];
+    }
+}
+
+/* The offset in `in` of output element idx (row-major over out). */
+static int64_t ml_bcast_at(const aas_onnx_tensor_t *out, const int64_t *st, int64_t idx) {
+    int64_t off = 0;
+    for (int i = out->rank - 1; i >= 0; i--) {
+        int64_t d = out->dims[i];
+        off += (idx % d) * st[i];
+        idx /= d;
+    }
+    return off;
+}
+
+static int ml_numeric(aas_onnx_dtype_t t) {
+    return t == AAS_ONNX_FLOAT || t == AAS_ONNX_DOUBLE || t == AAS_ONNX_INT64 ||
+           t == AAS_ONNX_INT32 || t == AAS_ONNX_INT8 || t == AAS_ONNX_UINT8;
+}
+
+static aas_err_t ml_less_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
+    const aas_onnx_tensor_t *a = k->n_in > 0 ? k->in[0] : NULL, *b = k->n_in > 1 ? k->in[1] : NULL;
+    if (!a || !b) return aas_onnx_node_err(k->node, errstr, errstr_size, "needs inputs A and B");
+    if (a->dtype != b->dtype || !ml_numeric(a->dtype))
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "inputs are %s and %s",
+                                 aas_onnx_dtype_name(a->dtype), aas_onnx_dtype_name(b->dtype));
+    if (k->n_out < 1 || !k->out[0])
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "output C is missing");
+    if (aas_onnx_broadcast(a, b, k->out[0]))
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "inputs do not broadcast");
+    k->out[0]->dtype = AAS_ONNX_BOOL;
+    return AAS_ERR_OK;
+}
+
+static aas_err_t ml_less_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
+    (void)errstr;
+    (void)errstr_size;
+    const aas_onnx_tensor_t *a = k->in[0], *b = k->in[1];
+    aas_onnx_tensor_t *o = k->out[0];
+    int64_t sa[AAS_ONNX_MAX_RANK], sb[AAS_ONNX_MAX_RANK];
+    ml_bcast_strides(a, o, sa);
+    ml_bcast_strides(b, o, sb);
+    uint8_t *c = o->data;
+    const int64_t n = aas_onnx_numel(o);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t ia = ml_bcast_at(o, sa, i), ib = ml_bcast_at(o, sb, i);
+        if (a->dtype == AAS_ONNX_INT64)   /* exact beyond 2^53 */
+            c[i] = ((const int64_t *)a->data)[ia] < ((const int64_t *)b->data)[ib];
+        else
+            c[i] = ml_at(a, ia) < ml_at(b, ib);
+    }
+    return AAS_ERR_OK;
+}
+
+static aas_err_t ml_sum_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
+    if (k->n_in < 1 || !k->in[0])
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "needs at least one input");
+    if (k->in[0]->dtype != AAS_ONNX_FLOAT && k->in[0]->dtype != AAS_ONNX_DOUBLE)
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "input is %s, not float or double",
+                                 aas_onnx_dtype_name(k->in[0]->dtype));
+    if (k->n_out < 1 || !k->out[0])
+        return aas_onnx_node_err(k->node, errstr, errstr_size, "output is missing");
+    aas_onnx_tensor_t shape = *k->in[0];
+    for (int i = 1; i < k->n_in; i++) {
+        if (!k->in[i] || k->in[i]->dtype != k->in[0]->dtype)
+            return aas_onnx_node_err(k->node, errstr, errstr_size,
+                                     "input %d is missing or of another dtype", i);
+        aas_onnx_tensor_t next = shape;
+        if (aas_onnx_broadcast(&shape, k->in[i], &next))
+            return aas_onnx_node_err(k->node, errstr, errstr_size,
+                                     "input %d does not broadcast", i);
+        shape.rank = next.rank;
+        memcpy(shape.dims, next.dims, sizeof(shape.dims));
+    }
+    k->out[0]->dtype = k->in[0]->dtype;
+    k->out[0]->rank = shape.rank;
+    memcpy(k->out[0]->dims, shape.dims, sizeof(shape.dims));
+    return AAS_ERR_OK;
+}
+
+static aas_err_t ml_sum_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
+    (void)errstr;
+    (void)errstr_size;
+    aas_onnx_tensor_t *o = k->out[0];
+    const int64_t n = aas_onnx_numel(o);
+    const int dbl = o->dtype == AAS_ONNX_DOUBLE;
+    for (int j = 0; j < k->n_in; j++) {
+        const aas_onnx_tensor_t *in = k->in[j];
+        int64_t st[AAS_ONNX_MAX_RANK];
+        ml_bcast_strides(in, o, st);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t at = ml_bcast_at(o, st, i);
+            if (dbl) {
+                double v = ((const double *)in->data)[at];
+                ((double *)o->data)[i] = j ? ((double *)o->data)[i] + v : v;
+            } else {
+                float v = ((const float *)in->data)[at];
+                ((float *)o->data)[i] = j ? ((float *)o->data)[i] + v : v;
+            }
+        }
+    }
+    return AAS_ERR_OK;
+}
+
 /* ---- the table ----
  *
  * ai.onnx.ml opsets: these operators were defined in opset 1 (the tree
@@ -1612,6 +1808,9 @@ const aas_onnx_op_t aas_onnx_ops_ml[] = {
     {AAS_ONNX_DOMAIN_ML, "Normalizer", 1, 4, 0, ml_normalizer_check, ml_normalizer_plan,
      ml_normalizer_run, NULL},
     {AAS_ONNX_DOMAIN_ML, "ZipMap", 1, 4, 0, ml_zipmap_check, ml_zipmap_plan, ml_zipmap_run, NULL},
+    {AAS_ONNX_DOMAIN_ML, "ArrayFeatureExtractor", 1, 4, 0, NULL, ml_afe_plan, ml_afe_run, NULL},
     {"", "ArgMax", 1, 18, 0, NULL, ml_argmax_plan, ml_argmax_run, NULL},
+    {"", "Less", 7, 18, 0, NULL, ml_less_plan, ml_less_run, NULL},
+    {"", "Sum", 6, 18, 0, NULL, ml_sum_plan, ml_sum_run, NULL},
 };
 const size_t aas_onnx_ops_ml_n = sizeof(aas_onnx_ops_ml) / sizeof(aas_onnx_ops_ml[0]);

@@ -2,8 +2,10 @@
  * test_onnx_ml.c - the ai.onnx.ml kernels (common/onnx_ops_ml.c) through
  * the public API: small graphs built here as ModelProto bytes with the
  * protobuf-c code generated from onnx.proto, loaded with aas_onnx_load and
- * run with aas_onnx_run; then the scikit-learn fixtures (data/onnx/sklearn-*)
- * against ONNX Runtime's recorded outputs (1e-4 absolute, same argmax).
+ * run with aas_onnx_run; then the scikit-learn fixtures (data/onnx/sklearn-NAME)
+ * and the smaller edge cases (each directory of tests/data/onnx-ml, both made by
+ * tools/onnx-fixtures-sklearn.py) against ONNX Runtime's recorded outputs
+ * (1e-4 absolute, same argmax).
  *
  * Expected values are worked out by hand in each test's comment, not taken
  * from the code under test.
@@ -17,13 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+
 #include <cmocka.h>
 
 #include "onnx.h"
 #include "onnx.pb-c.h"
 
-#ifndef AAS_ONNX_FIXTURES_DIR
-#error "AAS_ONNX_FIXTURES_DIR must be defined (tests/CMakeLists.txt)"
+#if !defined(AAS_ONNX_FIXTURES_DIR) || !defined(AAS_ONNX_ML_CASES_DIR)
+#error "AAS_ONNX_FIXTURES_DIR and AAS_ONNX_ML_CASES_DIR must be defined (tests/CMakeLists.txt)"
 #endif
 
 /* ---- a one-node model, built with protobuf-c ---------------------------- */
@@ -748,69 +752,120 @@ static void read_tensor(const char *path, aas_onnx_tensor_t *t) {
     free(buf);
 }
 
-/* Each fixture: the label output equal to ONNX Runtime's on every row, the
- * probabilities within 1e-4 absolute with the same argmax.  Prints the
- * measured maximum difference. */
+/* Compare one output with ONNX Runtime's: int64 exactly, floats within
+ * 1e-4 absolute and, for [N, C] with C > 1, the same argmax per row.
+ * Returns 0 on a match; prints the measured numbers either way. */
+static int compare_output(const char *name, int k, const aas_onnx_tensor_t *got,
+                          const aas_onnx_tensor_t *want) {
+    int64_t n = aas_onnx_numel(want);
+    if (got->dtype != want->dtype || aas_onnx_numel(got) != n) {
+        printf("%s output %d: got %s x %lld, want %s x %lld\n", name, k,
+               aas_onnx_dtype_name(got->dtype), (long long)aas_onnx_numel(got),
+               aas_onnx_dtype_name(want->dtype), (long long)n);
+        return -1;
+    }
+    if (want->dtype == AAS_ONNX_INT64) {
+        int64_t same = 0;
+        for (int64_t i = 0; i < n; i++)
+            same += ((const int64_t *)got->data)[i] == ((const int64_t *)want->data)[i];
+        printf("%s output %d (int64): %lld/%lld equal\n", name, k, (long long)same, (long long)n);
+        return same == n ? 0 : -1;
+    }
+    if (want->dtype != AAS_ONNX_FLOAT) {
+        printf("%s output %d: dtype %s not compared\n", name, k, aas_onnx_dtype_name(want->dtype));
+        return -1;
+    }
+    const float *p = got->data, *wp = want->data;
+    int64_t cols = want->rank == 2 ? want->dims[1] : 1, rows = cols ? n / cols : 0;
+    double maxdiff = 0;
+    int64_t argmax_same = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t a = 0, wa = 0;
+        for (int64_t c = 0; c < cols; c++) {
+            double d = fabs((double)p[r * cols + c] - wp[r * cols + c]);
+            if (!(d <= maxdiff)) maxdiff = d;   /* NaN counts as a mismatch */
+            if (p[r * cols + c] > p[r * cols + a]) a = c;
+            if (wp[r * cols + c] > wp[r * cols + wa]) wa = c;
+        }
+        argmax_same += a == wa;
+    }
+    printf("%s output %d (float [%lld x %lld]): max |aas - onnxruntime| %.3g, argmax %lld/%lld "
+           "equal\n",
+           name, k, (long long)rows, (long long)cols, maxdiff, (long long)argmax_same,
+           (long long)rows);
+    return maxdiff <= 1e-4 && (cols == 1 || argmax_same == rows) ? 0 : -1;
+}
+
+/* One fixture directory (backend test layout): every output of
+ * test_data_set_0 against ONNX Runtime's.  Returns 0 on a match. */
+static int check_fixture(const char *dir, const char *name) {
+    char path[1200], err[512] = "";
+    snprintf(path, sizeof(path), "%s/model.onnx", dir);
+    size_t len;
+    uint8_t *buf = slurp(path, &len);
+    if (!buf) fail_msg("cannot read %s", path);
+    aas_onnx_t *g = NULL;
+    aas_err_t rc = aas_onnx_load(buf, len, &g, err, sizeof(err));
+    free(buf);
+    if (rc != AAS_ERR_OK) {
+        printf("%s: load: %s\n", name, err);
+        return -1;
+    }
+    aas_onnx_tensor_t in;
+    snprintf(path, sizeof(path), "%s/test_data_set_0/input_0.pb", dir);
+    read_tensor(path, &in);
+    size_t n_out = aas_onnx_n_outputs(g);
+    const aas_onnx_tensor_t *out[4];
+    int bad = 0;
+    if (n_out > 4 || (rc = aas_onnx_run(g, &in, 1, out, n_out, err, sizeof(err))) != AAS_ERR_OK) {
+        printf("%s: run: %s\n", name, n_out > 4 ? "more than 4 outputs" : err);
+        bad = 1;
+    }
+    for (size_t k = 0; !bad && k < n_out; k++) {
+        aas_onnx_tensor_t want;
+        snprintf(path, sizeof(path), "%s/test_data_set_0/output_%zu.pb", dir, k);
+        read_tensor(path, &want);
+        if (compare_output(name, (int)k, out[k], &want)) bad = 1;
+        free(want.data);
+    }
+    free(in.data);
+    aas_onnx_destroy(g);
+    return bad ? -1 : 0;
+}
+
+/* Every directory under root whose name starts with prefix. */
+static void check_fixtures(const char *root, const char *prefix, int min_count) {
+    DIR *d = opendir(root);
+    if (!d) fail_msg("cannot open %s", root);
+    struct dirent *e;
+    int count = 0, failed = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || strncmp(e->d_name, prefix, strlen(prefix))) continue;
+        char dir[1024];
+        snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
+        count++;
+        if (check_fixture(dir, e->d_name)) {
+            printf("%s: DOES NOT MATCH\n", e->d_name);
+            failed++;
+        }
+    }
+    closedir(d);
+    printf("%s/%s*: %d of %d match ONNX Runtime\n", root, prefix, count - failed, count);
+    assert_true(count >= min_count);
+    assert_int_equal(failed, 0);
+}
+
+/* data/onnx/sklearn-NAME: the four digit classifiers. */
 static void sklearn_fixtures_match_onnx_runtime(void **state) {
     (void)state;
-    const char *names[] = {"sklearn-logreg", "sklearn-rf", "sklearn-gb", "sklearn-svc"};
-    for (size_t m = 0; m < sizeof(names) / sizeof(names[0]); m++) {
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/%s/model.onnx", AAS_ONNX_FIXTURES_DIR, names[m]);
-        size_t len;
-        uint8_t *buf = slurp(path, &len);
-        if (!buf) fail_msg("cannot read %s", path);
-        aas_onnx_t *g = NULL;
-        char err[512] = "";
-        if (aas_onnx_load(buf, len, &g, err, sizeof(err)) != AAS_ERR_OK)
-            fail_msg("%s: load: %s", names[m], err);
-        free(buf);
+    check_fixtures(AAS_ONNX_FIXTURES_DIR, "sklearn-", 4);
+}
 
-        aas_onnx_tensor_t in, want[2];
-        snprintf(path, sizeof(path), "%s/%s/test_data_set_0/input_0.pb", AAS_ONNX_FIXTURES_DIR,
-                 names[m]);
-        read_tensor(path, &in);
-        for (int k = 0; k < 2; k++) {
-            snprintf(path, sizeof(path), "%s/%s/test_data_set_0/output_%d.pb",
-                     AAS_ONNX_FIXTURES_DIR, names[m], k);
-            read_tensor(path, &want[k]);
-        }
-        assert_int_equal(aas_onnx_n_outputs(g), 2);
-        const aas_onnx_tensor_t *out[2];
-        if (aas_onnx_run(g, &in, 1, out, 2, err, sizeof(err)) != AAS_ERR_OK)
-            fail_msg("%s: run: %s", names[m], err);
-
-        const int64_t rows = want[0].dims[0], cols = want[1].dims[1];
-        assert_int_equal(out[0]->dtype, AAS_ONNX_INT64);
-        assert_int_equal(aas_onnx_numel(out[0]), rows);
-        assert_int_equal(out[1]->dtype, AAS_ONNX_FLOAT);
-        assert_int_equal(aas_onnx_numel(out[1]), rows * cols);
-        const int64_t *lab = out[0]->data, *wlab = want[0].data;
-        const float *p = out[1]->data, *wp = want[1].data;
-        double maxdiff = 0;
-        int label_same = 0, argmax_same = 0;
-        for (int64_t r = 0; r < rows; r++) {
-            label_same += lab[r] == wlab[r];
-            int64_t a = 0, wa = 0;
-            for (int64_t c = 0; c < cols; c++) {
-                double d = fabs((double)p[r * cols + c] - wp[r * cols + c]);
-                if (d > maxdiff) maxdiff = d;
-                if (p[r * cols + c] > p[r * cols + a]) a = c;
-                if (wp[r * cols + c] > wp[r * cols + wa]) wa = c;
-            }
-            argmax_same += a == wa;
-        }
-        printf("%s: max |aas - onnxruntime| %.3g over %lld x %lld probabilities, labels "
-               "%d/%lld equal, argmax %d/%lld equal\n",
-               names[m], maxdiff, (long long)rows, (long long)cols, label_same, (long long)rows,
-               argmax_same, (long long)rows);
-        free(in.data);
-        free(want[0].data);
-        free(want[1].data);
-        aas_onnx_destroy(g);
-        if (maxdiff > 1e-4 || label_same != rows || argmax_same != rows)
-            fail_msg("%s does not match ONNX Runtime", names[m]);
-    }
+/* Each case in tests/data/onnx-ml: two-class paths, other SVM kernels, regressors,
+ * L2/MAX normalisation, a one-vs-rest SVC graph. */
+static void ml_edge_cases_match_onnx_runtime(void **state) {
+    (void)state;
+    check_fixtures(AAS_ONNX_ML_CASES_DIR, "", 15);
 }
 
 int main(void) {
@@ -831,6 +886,7 @@ int main(void) {
         cmocka_unit_test(scaler_offsets_then_scales),
         cmocka_unit_test(argmax_first_or_last_index),
         cmocka_unit_test(sklearn_fixtures_match_onnx_runtime),
+        cmocka_unit_test(ml_edge_cases_match_onnx_runtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,44 +101,110 @@ def as_tensor(value, n_classes):
     return np.asarray(value)
 
 
-def write_fixture(name, est, zipmap, x_train, y_train, x_test):
+def canonical_order(graph):
+    """skl2onnx emits nodes (and initializers) in an order that depends on
+    Python's string hashing; rewrite them in one deterministic topological
+    order (ready nodes by op type then output name) so reruns give the same
+    bytes."""
+    nodes = list(graph.node)
+    avail = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    out = []
+    while nodes:
+        ready = [n for n in nodes if all(i in avail for i in n.input)]
+        if not ready:
+            raise SystemExit("graph is not a DAG")
+        n = min(ready, key=lambda n: (n.op_type, list(n.output)))
+        nodes.remove(n)
+        out.append(n)
+        avail.update(n.output)
+    copies = [type(n)() for n in out]
+    for c, n in zip(copies, out):
+        c.CopyFrom(n)
+    del graph.node[:]
+    graph.node.extend(copies)
+    inits = sorted(graph.initializer, key=lambda t: t.name)
+    icopies = [type(t)() for t in inits]
+    for c, t in zip(icopies, inits):
+        c.CopyFrom(t)
+    del graph.initializer[:]
+    graph.initializer.extend(icopies)
+
+
+def write_fixture(name, est, zipmap, x_train, y_train, x_test, outdir=None):
     est.fit(x_train, y_train)
     clf = est.steps[-1][1] if hasattr(est, "steps") else est
-    options = {id(clf): {"zipmap": zipmap}}
+    options = {id(clf): {"zipmap": zipmap}} if hasattr(clf, "classes_") else {}
     onx = convert_sklearn(est, "digits_" + name,
                           [("input", FloatTensorType([None, 64]))],
                           target_opset=TARGET_OPSET, options=options)
+    canonical_order(onx.graph)
+    # skl2onnx lists the opset imports in set order, which changes with
+    # Python's string hashing; sort them so reruns give the same bytes.
+    imports = sorted(onx.opset_import, key=lambda o: o.domain)
+    imports = [(o.domain, o.version) for o in imports]
+    del onx.opset_import[:]
+    for dom, ver in imports:
+        onx.opset_import.add(domain=dom, version=ver)
     model_bytes = onx.SerializeToString()
     if len(model_bytes) > MAX_BYTES:
         raise SystemExit("%s: model is %d bytes (> %d)" % (name, len(model_bytes), MAX_BYTES))
     onnx.checker.check_model(onx)
     names, res = ort_outputs(model_bytes, x_test)
 
-    d = os.path.join(ROOT, "data", "onnx", "sklearn-" + name)
+    d = outdir or os.path.join(ROOT, "data", "onnx", "sklearn-" + name)
     ds = os.path.join(d, "test_data_set_0")
     os.makedirs(ds, exist_ok=True)
     with open(os.path.join(d, "model.onnx"), "wb") as f:
         f.write(model_bytes)
     with open(os.path.join(ds, "input_0.pb"), "wb") as f:
         f.write(numpy_helper.from_array(x_test, onx.graph.input[0].name).SerializeToString())
-    n_classes = len(est.classes_)
+    n_classes = len(getattr(clf, "classes_", []))
     for k, (oname, value) in enumerate(zip(names, res)):
         t = as_tensor(value, n_classes)
-        if k == 0:
+        if k == 0 and n_classes:
             t = t.astype(np.int64)
         with open(os.path.join(ds, "output_%d.pb" % k), "wb") as f:
             f.write(numpy_helper.from_array(t, oname).SerializeToString())
 
     ops = sorted({(n.domain or "ai.onnx", n.op_type) for n in onx.graph.node})
-    label = np.asarray(res[0]).astype(np.int64)
-    probs = as_tensor(res[1], n_classes)
-    agree = int(np.sum(label == np.argmax(probs, axis=1)))
-    print("sklearn-%s: %d bytes, opsets %s, ops %s, label==argmax(probs) on %d/%d rows, "
-          "sklearn predict agrees on %d/%d" %
-          (name, len(model_bytes),
-           {o.domain or "ai.onnx": o.version for o in onx.opset_import},
-           ", ".join("%s:%s" % o for o in ops), agree, len(label),
-           int(np.sum(est.predict(x_test) == label)), len(label)))
+    line = "%s: %d bytes, opsets %s, ops %s" % (
+        os.path.relpath(d, ROOT), len(model_bytes),
+        {o.domain or "ai.onnx": o.version for o in onx.opset_import},
+        ", ".join("%s:%s" % o for o in ops))
+    if n_classes:
+        label = np.asarray(res[0]).astype(np.int64)
+        probs = as_tensor(res[1], n_classes)
+        agree = int(np.sum(label == clf.classes_[np.argmax(probs, axis=1)]))
+        line += ", label==argmax(probs) on %d/%d rows, sklearn predict agrees on %d/%d" % (
+            agree, len(label), int(np.sum(est.predict(x_test) == label)), len(label))
+    print(line)
+
+
+def edge_cases():
+    """Small models for tests/data/onnx-ml/: the two-class paths of each
+    classifier, the other SVM kernels, regressors, L2/MAX normalisation.
+    (name, estimator, zipmap, binary): binary trains on digit < 5 vs >= 5."""
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+    from sklearn.linear_model import LinearRegression
+    from sklearn.preprocessing import Normalizer
+    from sklearn.tree import DecisionTreeClassifier
+    return [
+        ("logreg-binary", LogisticRegression(max_iter=5000, random_state=0), False, True),
+        ("rf-binary", RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0), False, True),
+        ("gb-binary", GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0), False, True),
+        ("svc-binary-proba", SVC(probability=True, random_state=0), False, True),
+        ("svc-binary", SVC(random_state=0), False, True),
+        ("svc-linear", SVC(kernel="linear", probability=True, random_state=0), False, False),
+        ("svc-poly", SVC(kernel="poly", degree=3, probability=True, random_state=0), False, False),
+        ("svc-sigmoid", SVC(kernel="sigmoid", gamma=0.0005, probability=True, random_state=0), False, False),
+        ("svc-noproba", SVC(random_state=0), False, False),
+        ("tree-multiclass", DecisionTreeClassifier(max_depth=5, random_state=0), False, False),
+        ("l2-logreg", make_pipeline(Normalizer(norm="l2"), LogisticRegression(max_iter=5000, random_state=0)), False, False),
+        ("max-logreg", make_pipeline(Normalizer(norm="max"), LogisticRegression(max_iter=5000, random_state=0)), False, False),
+        ("rf-regressor", RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0), False, False),
+        ("gb-regressor", GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=0), False, False),
+        ("linear-regressor", LinearRegression(), False, False),
+    ]
 
 
 def main():
@@ -148,6 +214,16 @@ def main():
     x_test = np.ascontiguousarray(x[held][:N_ROWS])
     for name, est, zipmap in models():
         write_fixture(name, est, zipmap, x_train, y_train, x_test)
+    # Edge cases, smaller training sets (every third training row, every
+    # ninth for SVMs) so the models stay small; regressors predict the digit
+    # as a number.
+    for name, est, zipmap, binary in edge_cases():
+        y = (y_train >= 5).astype(np.int64) if binary else y_train
+        if not hasattr(est, "predict_proba") and not hasattr(est, "decision_function"):
+            y = y_train.astype(np.float32)
+        step = 9 if name.startswith("svc") else 3   # fewer support vectors
+        write_fixture(name, est, zipmap, x_train[::step], y[::step], x_test,
+                      os.path.join(ROOT, "tests", "data", "onnx-ml", name))
     print("python %s, numpy %s, scikit-learn %s, onnx %s, skl2onnx %s, onnxruntime %s" %
           (platform.python_version(), np.__version__, sklearn.__version__, onnx.__version__,
            skl2onnx.__version__, ort.__version__))
