@@ -161,7 +161,9 @@ static aas_err_t aas_onnx_labels(aas_model_onnx_t *m, char *errstr, size_t errst
         char *const *strs;
         const int64_t *ints;
         size_t ns = aas_onnx_attr_strings(n, "classlabels_strings", &strs);
+        /* TreeEnsembleClassifier says int64s, Linear/SVMClassifier ints */
         size_t ni = aas_onnx_attr_ints(n, "classlabels_int64s", &ints);
+        if (!ni) ni = aas_onnx_attr_ints(n, "classlabels_ints", &ints);
         size_t count = ns ? ns : ni;
         if (!count || (int64_t)count != m->base.output_dim) return AAS_ERR_OK;
         if (!(m->base.labels = calloc(count, sizeof(char *))))

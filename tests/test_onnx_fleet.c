@@ -165,6 +165,17 @@ static int check(const fixture_t *fx, const aas_result_t *res, int64_t r0, int64
             for (int64_t c = 1; c < cols; c++)
                 if (got[r * cols + c] > got[r * cols + got_cls]) got_cls = c;
         }
+        if (lab && res->n_predictions) {
+            /* the class name comes from the classifier's classlabels */
+            char want_name[32];
+            snprintf(want_name, sizeof(want_name), "%lld", (long long)want_cls);
+            const char *nm = res->predictions[r].name;
+            if (!nm || strcmp(nm, want_name)) {
+                fprintf(stderr, "%s: row %lld class name '%s', want '%s'\n", fx->name,
+                        (long long)(r0 + r), nm ? nm : "(none)", want_name);
+                return -1;
+            }
+        }
         if (got_cls != want_cls) {
             fprintf(stderr, "%s: row %lld class %lld, onnxruntime %lld\n", fx->name,
                     (long long)(r0 + r), (long long)got_cls, (long long)want_cls);
