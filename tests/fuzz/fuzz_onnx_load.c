@@ -8,11 +8,13 @@
  * FUZZ_MAX_ELEMS elements.  Refusals must come with a message.
  *
  * Build: cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DAAS_FUZZ=ON
- * Run:   build-fuzz/tests/fuzz/fuzz_onnx_load tests/fuzz/corpus-onnx -max_total_time=60
+ * Run:   build-fuzz/tests/fuzz/fuzz_onnx_load tests/fuzz/corpus-onnx -max_total_time=60 \
+ *          -dict=tests/fuzz/onnx.dict   (op, attribute and domain names)
  * The seed corpus (tests/fuzz/corpus-onnx) holds small models from
- * Debian's libonnx-testdata and gemm_relu.onnx, which test_onnx_load
- * writes when AAS_ONNX_SEED_DIR is set.  Crashes found are fixed and their
- * inputs kept there.
+ * Debian's libonnx-testdata, two small exports from data/onnx,
+ * gemm_relu.onnx (test_onnx_load writes it when AAS_ONNX_SEED_DIR is set)
+ * and the crash inputs found (crash-*.onnx), kept once fixed so that a
+ * regression fails at once.
  */
 #include <stddef.h>
 #include <stdint.h>
