@@ -174,7 +174,7 @@ static int64_t elem_d2i(double v, int64_t lo, int64_t hi) {
 }
 
 static aas_err_t elem_bin_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
-    aas_err_t err = elem_need(k, 2, errstr, errstr_size);
+    aas_err_t err = elem_need(k, 2 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *a = k->in[0], *b = k->in[1];
     elem_bin_t op = elem_bin_of(k->node);
@@ -327,7 +327,7 @@ static int elem_un_int_ok(elem_un_t op, int64_t opset) {
 }
 
 static aas_err_t elem_un_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
-    aas_err_t err = elem_need(k, 1, errstr, errstr_size);
+    aas_err_t err = elem_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x = k->in[0];
     elem_un_t op = elem_un_of(k->node);
@@ -419,7 +419,7 @@ static aas_err_t elem_un_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr_s
  * the input's type; from 12 integer types are allowed too.
  */
 static aas_err_t elem_clip_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
-    aas_err_t err = elem_need(k, 1, errstr, errstr_size);
+    aas_err_t err = elem_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x = k->in[0];
     int64_t opset = k->node->opset;
@@ -522,7 +522,7 @@ static aas_err_t elem_cast_check(const aas_onnx_node_t *n, char *errstr, size_t 
 }
 
 static aas_err_t elem_cast_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
-    aas_err_t err = elem_need(k, 1, errstr, errstr_size);
+    aas_err_t err = elem_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     if ((err = elem_cast_check(k->node, errstr, errstr_size))) return err;
     const aas_onnx_tensor_t *x = k->in[0];

@@ -137,7 +137,7 @@ static void shape_range(const aas_onnx_kernel_t *k, int rank, int *start, int *e
 }
 
 static aas_err_t shape_shape_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
-    aas_err_t err = shape_need(k, 1, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     int s, e;
     shape_range(k, k->in[0]->rank, &s, &e);
@@ -167,11 +167,11 @@ static aas_err_t shape_shape_run(aas_onnx_kernel_t *k, char *errstr, size_t errs
  */
 static aas_err_t shape_reshape_plan(aas_onnx_kernel_t *k, char *errstr,
                                     size_t errstr_size) {
-    aas_err_t err = shape_need(k, 2, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 2 /* n_in */, errstr, errstr_size);
     if (err) return err;
     int64_t n;
-    if ((err = shape_const_ints(k, 1, "the shape input", AAS_ONNX_MAX_RANK, &n, errstr,
-                                errstr_size)))
+    if ((err = shape_const_ints(k, 1 /* input */, "the shape input", AAS_ONNX_MAX_RANK, &n,
+                                errstr, errstr_size)))
         return err;
     const aas_onnx_tensor_t *x = k->in[0], *shape = k->in[1];
     int allowzero = k->node->opset >= 14 && aas_onnx_attr_int(k->node, "allowzero", 0);
@@ -232,7 +232,7 @@ static aas_err_t shape_reshape_plan(aas_onnx_kernel_t *k, char *errstr,
 
 static aas_err_t shape_flatten_plan(aas_onnx_kernel_t *k, char *errstr,
                                     size_t errstr_size) {
-    aas_err_t err = shape_need(k, 1, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x = k->in[0];
     int64_t axis = aas_onnx_attr_int(k->node, "axis", 1);
@@ -278,8 +278,8 @@ static aas_err_t shape_axes(const aas_onnx_kernel_t *k, int64_t *axes, int *n,
         return AAS_ERR_OK;
     }
     int64_t m;
-    aas_err_t err = shape_const_ints(k, 1, "the axes input", AAS_ONNX_MAX_RANK, &m, errstr,
-                                     errstr_size);
+    aas_err_t err = shape_const_ints(k, 1 /* input */, "the axes input", AAS_ONNX_MAX_RANK,
+                                     &m, errstr, errstr_size);
     if (err) return err;
     for (int64_t i = 0; i < m; i++) axes[i] = aas_onnx_int_at(k->in[1], i);
     *n = (int)m;
@@ -288,7 +288,7 @@ static aas_err_t shape_axes(const aas_onnx_kernel_t *k, int64_t *axes, int *n,
 
 static aas_err_t shape_squeeze_plan(aas_onnx_kernel_t *k, char *errstr,
                                     size_t errstr_size) {
-    aas_err_t err = shape_need(k, 1, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x = k->in[0];
     int64_t axes[AAS_ONNX_MAX_RANK];
@@ -322,7 +322,7 @@ static aas_err_t shape_squeeze_plan(aas_onnx_kernel_t *k, char *errstr,
 
 static aas_err_t shape_unsqueeze_plan(aas_onnx_kernel_t *k, char *errstr,
                                       size_t errstr_size) {
-    aas_err_t err = shape_need(k, 1, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x = k->in[0];
     int64_t axes[AAS_ONNX_MAX_RANK];
@@ -360,7 +360,7 @@ static aas_err_t shape_unsqueeze_plan(aas_onnx_kernel_t *k, char *errstr,
 
 static aas_err_t shape_identity_plan(aas_onnx_kernel_t *k, char *errstr,
                                      size_t errstr_size) {
-    aas_err_t err = shape_need(k, 1, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     aas_onnx_tensor_t *y = k->out[0];
     y->dtype = k->in[0]->dtype;
@@ -396,11 +396,11 @@ static aas_err_t shape_dropout_training(const aas_onnx_kernel_t *k, char *errstr
 
 static aas_err_t shape_dropout_plan(aas_onnx_kernel_t *k, char *errstr,
                                     size_t errstr_size) {
-    aas_err_t err = shape_need(k, 1, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x = k->in[0];
     if (k->node->opset >= 12) {
-        const aas_onnx_tensor_t *tm = shape_in(k, 2), *ratio = shape_in(k, 1);
+        const aas_onnx_tensor_t *ratio = shape_in(k, 1), *tm = shape_in(k, 2);
         if (tm && (tm->dtype != AAS_ONNX_BOOL || aas_onnx_numel(tm) != 1))
             return aas_onnx_node_err(k->node, errstr, errstr_size,
                                      "training_mode must be a bool scalar");
@@ -481,7 +481,7 @@ static aas_err_t shape_perm(const aas_onnx_kernel_t *k, int rank, int *perm, cha
 
 static aas_err_t shape_transpose_plan(aas_onnx_kernel_t *k, char *errstr,
                                       size_t errstr_size) {
-    aas_err_t err = shape_need(k, 1, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x = k->in[0];
     size_t es;
@@ -550,7 +550,7 @@ static aas_err_t shape_transpose_run(aas_onnx_kernel_t *k, char *errstr,
 
 static aas_err_t shape_concat_plan(aas_onnx_kernel_t *k, char *errstr,
                                    size_t errstr_size) {
-    aas_err_t err = shape_need(k, 1, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 1 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x0 = k->in[0];
     size_t es;
@@ -623,7 +623,7 @@ static aas_err_t shape_concat_run(aas_onnx_kernel_t *k, char *errstr, size_t err
 
 static aas_err_t shape_gather_plan(aas_onnx_kernel_t *k, char *errstr,
                                    size_t errstr_size) {
-    aas_err_t err = shape_need(k, 2, errstr, errstr_size);
+    aas_err_t err = shape_need(k, 2 /* n_in */, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_tensor_t *x = k->in[0], *idx = k->in[1];
     size_t es;

@@ -530,7 +530,9 @@ static void pb_varint(pb_t *b, uint64_t v) {
     pb_raw(b, c, n);
 }
 
-static void pb_key(pb_t *b, int field, int wire) { pb_varint(b, (uint64_t)field << 3 | (uint64_t)wire); }
+static void pb_key(pb_t *b, int field, int wire) {
+    pb_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
+}
 
 static void pb_int(pb_t *b, int field, int64_t v) {
     pb_key(b, field, 0);
@@ -557,6 +559,7 @@ static void pb_msg(pb_t *b, int field, pb_t *sub) {
     memset(sub, 0, sizeof(*sub));
 }
 
+/* A tensor over data of up to rank 2: tv(dtype, rank, dim0, dim1, data). */
 static aas_onnx_tensor_t tv(aas_onnx_dtype_t dt, int rank, int64_t d0, int64_t d1,
                             const void *data) {
     aas_onnx_tensor_t t;
@@ -710,7 +713,8 @@ static void older_opsets_and_edge_cases(void **state) {
 
     { /* Clip 7: min/max attributes */
         const float x[] = {-2, -0.5f, 0.5f, 2}, y[] = {-1, -0.5f, 0.5f, 1};
-        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 4, 0, x), want = tv(AAS_ONNX_FLOAT, 1, 4, 0, y);
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 4, 0, x);
+        aas_onnx_tensor_t want = tv(AAS_ONNX_FLOAT, 1, 4, 0, y);
         mb_start(&m, 7, "Clip");
         mb_feed(&m, "x", &in);
         mb_out(&m, "y", AAS_ONNX_FLOAT);
@@ -720,7 +724,8 @@ static void older_opsets_and_edge_cases(void **state) {
     }
     { /* Clip 11: min omitted, max an initializer */
         const float x[] = {-2, 0.5f, 3}, mx = 1, y[] = {-2, 0.5f, 1};
-        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x), want = tv(AAS_ONNX_FLOAT, 1, 3, 0, y);
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x);
+        aas_onnx_tensor_t want = tv(AAS_ONNX_FLOAT, 1, 3, 0, y);
         aas_onnx_tensor_t tmax = tv(AAS_ONNX_FLOAT, 0, 0, 0, &mx);
         mb_start(&m, 11, "Clip");
         mb_feed(&m, "x", &in);
@@ -743,7 +748,8 @@ static void older_opsets_and_edge_cases(void **state) {
     }
     { /* Squeeze 11: axes attribute, negative */
         const float x[] = {1, 2};
-        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 2, 2, 1, x), want = tv(AAS_ONNX_FLOAT, 1, 2, 0, x);
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 2, 2, 1, x);
+        aas_onnx_tensor_t want = tv(AAS_ONNX_FLOAT, 1, 2, 0, x);
         const int64_t axes[] = {-1};
         mb_start(&m, 11, "Squeeze");
         mb_feed(&m, "x", &in);
@@ -753,8 +759,10 @@ static void older_opsets_and_edge_cases(void **state) {
     }
     { /* Unsqueeze 11: axes attribute, negative counts in the output rank */
         const float x[] = {1, 2, 3};
-        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x), want = tv(AAS_ONNX_FLOAT, 3, 1, 3, x);
-        want.dims[2] = 1;
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x);
+        aas_onnx_tensor_t want = tv(AAS_ONNX_FLOAT, 3, 1, 3, x);
+        want.dims[2] = 1; /* [1,3,1] */
+        want.nbytes = sizeof(x);
         const int64_t axes[] = {0, -1};
         mb_start(&m, 11, "Unsqueeze");
         mb_feed(&m, "x", &in);
@@ -788,7 +796,8 @@ static void older_opsets_and_edge_cases(void **state) {
         const float x[] = {1, -2, 3}, ratio = 0.5f;
         const uint8_t on = 1;
         aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x);
-        aas_onnx_tensor_t tr = tv(AAS_ONNX_FLOAT, 0, 0, 0, &ratio), tm = tv(AAS_ONNX_BOOL, 0, 0, 0, &on);
+        aas_onnx_tensor_t tr = tv(AAS_ONNX_FLOAT, 0, 0, 0, &ratio);
+        aas_onnx_tensor_t tm = tv(AAS_ONNX_BOOL, 0, 0, 0, &on);
         mb_start(&m, 12, "Dropout");
         mb_feed(&m, "x", &in);
         mb_const(&m, "ratio", &tr);
@@ -874,7 +883,8 @@ static void older_opsets_and_edge_cases(void **state) {
     { /* Gather: int32 indices, negative; out of range refused */
         const float x[] = {1, 2, 3, 4, 5, 6}, y[] = {5, 6, 1, 2};
         const int32_t idx[] = {-1, 0}, bad[] = {3};
-        aas_onnx_tensor_t in[2] = {tv(AAS_ONNX_FLOAT, 2, 3, 2, x), tv(AAS_ONNX_INT32, 1, 2, 0, idx)};
+        aas_onnx_tensor_t in[2] = {tv(AAS_ONNX_FLOAT, 2, 3, 2, x),
+                                      tv(AAS_ONNX_INT32, 1, 2, 0, idx)};
         aas_onnx_tensor_t want = tv(AAS_ONNX_FLOAT, 2, 2, 2, y);
         mb_start(&m, 13, "Gather");
         mb_feed(&m, "x", &in[0]);
@@ -891,7 +901,8 @@ static void older_opsets_and_edge_cases(void **state) {
     { /* Reshape and Concat that do not fit */
         const float x[] = {1, 2, 3, 4, 5, 6};
         const int64_t shape[] = {4, -1};
-        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 2, 2, 3, x), ts = tv(AAS_ONNX_INT64, 1, 2, 0, shape);
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 2, 2, 3, x);
+        aas_onnx_tensor_t ts = tv(AAS_ONNX_INT64, 1, 2, 0, shape);
         mb_start(&m, 13, "Reshape");
         mb_feed(&m, "x", &in);
         mb_const(&m, "shape", &ts);
