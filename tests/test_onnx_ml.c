@@ -554,6 +554,47 @@ static void tree_feature_beyond_input_is_refused_at_run(void **state) {
     aas_onnx_destroy(g);
 }
 
+/* 40 branches, each with both children the next node, then a leaf of 7:
+ * 2^40 paths through 41 nodes.  Load and run must stay linear in the
+ * nodes (a hostile model must not stall a worker); every row gets 7. */
+static void tree_sharing_subtrees_stays_linear(void **state) {
+    (void)state;
+    enum { N = 41 };
+    int64_t treeids[N], nodeids[N], featureids[N], trueids[N], falseids[N];
+    float values[N];
+    const char *modes[N];
+    for (int i = 0; i < N; i++) {
+        treeids[i] = 0;
+        nodeids[i] = i;
+        featureids[i] = 0;
+        trueids[i] = falseids[i] = i + 1 < N ? i + 1 : 0;
+        values[i] = 0.5f;
+        modes[i] = i + 1 < N ? "BRANCH_LEQ" : "LEAF";
+    }
+    static const float weights[] = {7};
+    static const int64_t t_ids[] = {0}, t_nodeids[] = {N - 1}, t_treeids[] = {0};
+    const t_attr_t attrs[] = {
+        A_INTS("nodes_treeids", treeids),   A_INTS("nodes_nodeids", nodeids),
+        A_INTS("nodes_featureids", featureids), A_INTS("nodes_truenodeids", trueids),
+        A_INTS("nodes_falsenodeids", falseids), A_FLOATS("nodes_values", values),
+        A_STRS("nodes_modes", modes),       A_INTS("target_ids", t_ids),
+        A_INTS("target_nodeids", t_nodeids), A_INTS("target_treeids", t_treeids),
+        A_FLOATS("target_weights", weights),
+    };
+    const t_out_t outs[] = {{"Y", AAS_ONNX_FLOAT}};
+    size_t len;
+    uint8_t *buf = model_bytes("ai.onnx.ml", "TreeEnsembleRegressor", AAS_ONNX_FLOAT, 1, attrs,
+                               sizeof(attrs) / sizeof(attrs[0]), outs, 1, &len);
+    aas_onnx_t *g = load_ok(buf, len);
+    free(buf);
+    const float x[] = {0.1f, 0.9f};
+    const aas_onnx_tensor_t *out[1];
+    run_ok(g, x, 2, 1, out, 1);
+    assert_float_equal(((const float *)out[0]->data)[0], 7, 0);
+    assert_float_equal(((const float *)out[0]->data)[1], 7, 0);
+    aas_onnx_destroy(g);
+}
+
 /* ---- SVM, linear, scaler, normalizer, ArgMax ------------------------------ */
 
 /* Two classes {3, 4}, one LINEAR support vector each: sv0 = (1, 0) for
@@ -917,6 +958,7 @@ int main(void) {
         cmocka_unit_test(tree_with_cycle_is_refused_at_load),
         cmocka_unit_test(tree_with_bad_lengths_or_class_id_is_refused),
         cmocka_unit_test(tree_feature_beyond_input_is_refused_at_run),
+        cmocka_unit_test(tree_sharing_subtrees_stays_linear),
         cmocka_unit_test(svm_linear_two_classes_votes_and_scores),
         cmocka_unit_test(svm_rbf_three_classes_votes_for_nearest),
         cmocka_unit_test(linear_classifier_softmax),
