@@ -264,7 +264,7 @@ static aas_err_t ml_reals(const aas_onnx_node_t *n, const char *name, double **v
                                      tname, aas_onnx_dtype_name(t->t->dtype));
         int64_t ne = aas_onnx_numel(t->t);
         size_t esz = aas_onnx_dtype_size(t->t->dtype);
-        if (ne < 0 || (size_t)ne * esz > t->t->nbytes || (ne > 0 && !t->t->data))
+        if (ne < 0 || (size_t)ne > t->t->nbytes / esz || (ne > 0 && !t->t->data))
             return aas_onnx_node_err(n, errstr, errstr_size, "%s: data shorter than its dims",
                                      tname);
         m = (size_t)ne;
@@ -1267,6 +1267,10 @@ static aas_err_t ml_svm_parse(const aas_onnx_node_t *n, ml_svm_t *s, char *errst
                                      "support_vectors has %zu values, not a multiple of %lld "
                                      "vectors", nsv, (long long)s->n_vectors);
         s->feats = (int64_t)(nsv / (size_t)s->n_vectors);
+        if (s->feats < 1)
+            return aas_onnx_node_err(n, errstr, errstr_size,
+                                     "support_vectors is empty for %lld vectors",
+                                     (long long)s->n_vectors);
         if ((int64_t)ncoef != (nc - 1) * s->n_vectors)
             return aas_onnx_node_err(n, errstr, errstr_size,
                                      "coefficients has %zu values, not (classes - 1) x vectors "
@@ -1318,15 +1322,20 @@ static aas_err_t ml_svm_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_s
     s->start = calloc(nc + 1, sizeof(int64_t));
     s->xrow = calloc((size_t)feats + 1, sizeof(float));
     s->kern = calloc((size_t)s->n_vectors + 1, sizeof(float));
-    s->scores = calloc((size_t)s->n_pairs + nc + 2, sizeof(float));
+    s->scores = calloc((s->svc ? (size_t)s->n_pairs : 0) + nc + 2, sizeof(float));
     s->probs = calloc(nc + 2, sizeof(float));
-    s->p2 = calloc(nc * nc, sizeof(float));
-    s->q = calloc(nc * nc, sizeof(float));
-    s->qp = calloc(nc, sizeof(float));
     s->votes = calloc(nc, sizeof(int64_t));
-    if (!s->start || !s->xrow || !s->kern || !s->scores || !s->probs || !s->p2 || !s->q ||
-        !s->qp || !s->votes)
+    if (!s->start || !s->xrow || !s->kern || !s->scores || !s->probs || !s->votes)
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    if (s->svc && s->have_proba) {
+        /* C x C only with probabilities: prob_a then holds C (C - 1) / 2
+         * values, which bounds C by the model's own size */
+        s->p2 = calloc(nc * nc, sizeof(float));
+        s->q = calloc(nc * nc, sizeof(float));
+        s->qp = calloc(nc, sizeof(float));
+        if (!s->p2 || !s->q || !s->qp)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    }
     for (size_t i = 0, at = 0; s->svc && i < nc; i++) {
         s->start[i] = (int64_t)at;
         at += (size_t)s->vpc[i];

@@ -41,6 +41,7 @@ typedef struct {
     const float *floats;
     const int64_t *ints;
     const char *const *strings;
+    const double *doubles;     /* TENSOR: a 1-D double tensor of n values */
     size_t n;
 } t_attr_t;
 
@@ -51,6 +52,9 @@ typedef struct {
      .n = sizeof(arr) / sizeof((arr)[0])}
 #define A_INTS(nm, arr)                                                                       \
     {.name = (nm), .type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS, .ints = (arr),        \
+     .n = sizeof(arr) / sizeof((arr)[0])}
+#define A_DTENSOR(nm, arr)                                                                    \
+    {.name = (nm), .type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR, .doubles = (arr),   \
      .n = sizeof(arr) / sizeof((arr)[0])}
 #define A_STRS(nm, arr)                                                                       \
     {.name = (nm), .type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS, .strings = (arr),  \
@@ -121,6 +125,8 @@ static uint8_t *model_bytes(const char *domain, const char *op, int x_elem, int6
     Onnx__AttributeProto *ap = calloc(n_attrs + 1, sizeof(*ap));
     Onnx__AttributeProto **app = calloc(n_attrs + 1, sizeof(*app));
     ProtobufCBinaryData *strs[16] = {0};
+    Onnx__TensorProto *tens[16] = {0};
+    int64_t tdims[16];
     for (size_t i = 0; i < n_attrs; i++) {
         Onnx__AttributeProto *a = &ap[i];
         onnx__attribute_proto__init(a);
@@ -148,6 +154,19 @@ static uint8_t *model_bytes(const char *domain, const char *op, int x_elem, int6
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
             a->n_ints = attrs[i].n;
             a->ints = (int64_t *)attrs[i].ints;
+            break;
+        case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
+            assert_true(i < 16);
+            tens[i] = calloc(1, sizeof(Onnx__TensorProto));
+            onnx__tensor_proto__init(tens[i]);
+            tens[i]->has_data_type = 1;
+            tens[i]->data_type = AAS_ONNX_DOUBLE;
+            tdims[i] = (int64_t)attrs[i].n;
+            tens[i]->n_dims = 1;
+            tens[i]->dims = &tdims[i];
+            tens[i]->n_double_data = attrs[i].n;
+            tens[i]->double_data = (double *)attrs[i].doubles;
+            a->t = tens[i];
             break;
         case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
             assert_true(i < 16);
@@ -217,7 +236,10 @@ static uint8_t *model_bytes(const char *domain, const char *op, int x_elem, int6
 
     vi_free(gin[0]);
     for (size_t i = 0; i < n_outs; i++) vi_free(gout[i]);
-    for (size_t i = 0; i < 16; i++) free(strs[i]);
+    for (size_t i = 0; i < 16; i++) {
+        free(strs[i]);
+        free(tens[i]);
+    }
     free(ap);
     free(app);
     return buf;
@@ -595,6 +617,43 @@ static void tree_sharing_subtrees_stays_linear(void **state) {
     aas_onnx_destroy(g);
 }
 
+/* Opset 3's tensor attributes: the two-stump AVERAGE regressor with
+ * nodes_values_as_tensor, target_weights_as_tensor and
+ * base_values_as_tensor as doubles: x = 0.2 -> (10 + 1) / 2 + 100,
+ * x = 0.9 -> (20 + 3) / 2 + 100. */
+static void tree_reads_opset3_tensor_attributes(void **state) {
+    (void)state;
+    static const int64_t treeids[] = {0, 0, 0, 1, 1, 1}, nodeids[] = {0, 1, 2, 0, 1, 2},
+                         featureids[] = {0, 0, 0, 0, 0, 0}, trueids[] = {1, 0, 0, 1, 0, 0},
+                         falseids[] = {2, 0, 0, 2, 0, 0};
+    static const double values[] = {0.5, 0, 0, 0.5, 0, 0}, weights[] = {10, 20, 1, 3},
+                        base[] = {100};
+    static const int64_t t_ids[] = {0, 0, 0, 0}, t_nodeids[] = {1, 2, 1, 2},
+                         t_treeids[] = {0, 0, 1, 1};
+    const char *modes[] = {"BRANCH_LEQ", "LEAF", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"};
+    const t_attr_t attrs[] = {
+        A_INTS("nodes_treeids", treeids),   A_INTS("nodes_nodeids", nodeids),
+        A_INTS("nodes_featureids", featureids), A_INTS("nodes_truenodeids", trueids),
+        A_INTS("nodes_falsenodeids", falseids), A_DTENSOR("nodes_values_as_tensor", values),
+        A_STRS("nodes_modes", modes),       A_INTS("target_ids", t_ids),
+        A_INTS("target_nodeids", t_nodeids), A_INTS("target_treeids", t_treeids),
+        A_DTENSOR("target_weights_as_tensor", weights), A_INT("n_targets", 1),
+        A_STR("aggregate_function", "AVERAGE"), A_DTENSOR("base_values_as_tensor", base),
+    };
+    const t_out_t outs[] = {{"Y", AAS_ONNX_FLOAT}};
+    size_t len;
+    uint8_t *buf = model_bytes("ai.onnx.ml", "TreeEnsembleRegressor", AAS_ONNX_FLOAT, 1, attrs,
+                               sizeof(attrs) / sizeof(attrs[0]), outs, 1, &len);
+    aas_onnx_t *g = load_ok(buf, len);
+    free(buf);
+    const float x[] = {0.2f, 0.9f};
+    const aas_onnx_tensor_t *out[1];
+    run_ok(g, x, 2, 1, out, 1);
+    assert_float_equal(((const float *)out[0]->data)[0], 105.5, 1e-5);
+    assert_float_equal(((const float *)out[0]->data)[1], 111.5, 1e-5);
+    aas_onnx_destroy(g);
+}
+
 /* ---- SVM, linear, scaler, normalizer, ArgMax ------------------------------ */
 
 /* Two classes {3, 4}, one LINEAR support vector each: sv0 = (1, 0) for
@@ -695,6 +754,57 @@ static void linear_classifier_softmax(void **state) {
     assert_float_equal(p[1], exp(2) / s, 1e-6);
     assert_float_equal(p[2], exp(2.5) / s, 1e-6);
     aas_onnx_destroy(g);
+}
+
+/* String class labels: the engine has no string tensors, so the label
+ * output is the class index (int64).  Scores (0, 1, 2) + 0 -> index 2. */
+static void linear_classifier_string_labels_give_the_index(void **state) {
+    (void)state;
+    static const float coef[] = {0, 1, 2}, icpt[] = {0, 0, 0};
+    const char *labels[] = {"cat", "dog", "emu"};
+    const t_attr_t attrs[] = {A_FLOATS("coefficients", coef), A_FLOATS("intercepts", icpt),
+                              A_STRS("classlabels_strings", labels)};
+    const t_out_t outs[] = {{"label", AAS_ONNX_INT64}, {"scores", AAS_ONNX_FLOAT}};
+    size_t len;
+    uint8_t *buf = model_bytes("ai.onnx.ml", "LinearClassifier", AAS_ONNX_FLOAT, 1, attrs, 3,
+                               outs, 2, &len);
+    aas_onnx_t *g = load_ok(buf, len);
+    free(buf);
+    const float x[] = {1};
+    const aas_onnx_tensor_t *out[2];
+    run_ok(g, x, 1, 1, out, 2);
+    assert_int_equal(((const int64_t *)out[0]->data)[0], 2);
+    aas_onnx_destroy(g);
+}
+
+/* LinearRegressor with 3 targets (coefficients 0, 1, 2 on one feature,
+ * x = 1): LOGISTIC gives 1 / (1 + e^-s); SOFTMAX_ZERO leaves the zero
+ * score at 0 and normalises the others: e^-1 / (e^-1 + 1), 1 / (e^-1 + 1). */
+static void linear_regressor_post_transforms(void **state) {
+    (void)state;
+    static const float coef[] = {0, 1, 2};
+    const char *pts[] = {"LOGISTIC", "SOFTMAX_ZERO"};
+    double em1 = exp(-1);
+    const double want[2][3] = {{0.5, 1 / (1 + em1), 1 / (1 + exp(-2))},
+                               {0, em1 / (em1 + 1), 1 / (em1 + 1)}};
+    for (int c = 0; c < 2; c++) {
+        const t_attr_t attrs[] = {A_FLOATS("coefficients", coef), A_INT("targets", 3),
+                                  A_STR("post_transform", pts[c])};
+        const t_out_t outs[] = {{"Y", AAS_ONNX_FLOAT}};
+        size_t len;
+        uint8_t *buf = model_bytes("ai.onnx.ml", "LinearRegressor", AAS_ONNX_FLOAT, 1, attrs, 3,
+                                   outs, 1, &len);
+        aas_onnx_t *g = load_ok(buf, len);
+        free(buf);
+        const float x[] = {1};
+        const aas_onnx_tensor_t *out[1];
+        run_ok(g, x, 1, 1, out, 1);
+        const float *y = out[0]->data;
+        for (int j = 0; j < 3; j++)
+            if (fabs(y[j] - want[c][j]) > 1e-6)
+                fail_msg("%s: y[%d] = %g, want %g", pts[c], j, y[j], want[c][j]);
+        aas_onnx_destroy(g);
+    }
 }
 
 /* Normalizer L1 / L2 / MAX on the row (1, -3): (0.25, -0.75),
@@ -959,9 +1069,12 @@ int main(void) {
         cmocka_unit_test(tree_with_bad_lengths_or_class_id_is_refused),
         cmocka_unit_test(tree_feature_beyond_input_is_refused_at_run),
         cmocka_unit_test(tree_sharing_subtrees_stays_linear),
+        cmocka_unit_test(tree_reads_opset3_tensor_attributes),
         cmocka_unit_test(svm_linear_two_classes_votes_and_scores),
         cmocka_unit_test(svm_rbf_three_classes_votes_for_nearest),
         cmocka_unit_test(linear_classifier_softmax),
+        cmocka_unit_test(linear_classifier_string_labels_give_the_index),
+        cmocka_unit_test(linear_regressor_post_transforms),
         cmocka_unit_test(normalizer_l1_l2_max),
         cmocka_unit_test(scaler_offsets_then_scales),
         cmocka_unit_test(argmax_first_or_last_index),
