@@ -736,6 +736,29 @@ static void node_without_outputs_is_refused(void **state) {
     mb_free(b);
 }
 
+/* An output named "" is an omitted optional output; Relu's and Gemm's
+ * only output is required. */
+static void required_relu_output_named_empty_is_refused(void **state) {
+    (void)state;
+    mb_t *b = mb_gemm_relu();
+    b->graph.node[1]->output[0] = mb_str(b, "");  /* relu0 */
+    b->graph.output[0]->name = mb_str(b, "y2");
+    mb_node(b, "Sigmoid", "other", "features", "y2");
+    const char *why = load_or_run_fails("Relu output ''", b, 2);
+    expect_mentions("Relu output ''", why, "relu0", NULL);
+    mb_free(b);
+}
+
+static void required_gemm_output_named_empty_is_refused(void **state) {
+    (void)state;
+    mb_t *b = mb_gemm_relu();
+    b->graph.node[0]->output[0] = mb_str(b, "");  /* gemm0 */
+    b->graph.node[1]->input[0] = mb_str(b, "features");
+    const char *why = load_or_run_fails("Gemm output ''", b, 2);
+    expect_mentions("Gemm output ''", why, "gemm0", NULL);
+    mb_free(b);
+}
+
 static void gemm_weight_of_the_wrong_size_is_refused(void **state) {
     (void)state;
     mb_t *b = mb_new(13);
@@ -959,6 +982,8 @@ int main(void) {
         cmocka_unit_test(value_produced_twice_is_refused),
         cmocka_unit_test(node_without_op_type_is_refused),
         cmocka_unit_test(node_without_outputs_is_refused),
+        cmocka_unit_test(required_relu_output_named_empty_is_refused),
+        cmocka_unit_test(required_gemm_output_named_empty_is_refused),
         cmocka_unit_test(gemm_weight_of_the_wrong_size_is_refused),
         cmocka_unit_test(add_of_shapes_that_do_not_broadcast_is_refused),
         cmocka_unit_test(initializer_with_fewer_values_than_dims_is_refused),
