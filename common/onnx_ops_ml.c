@@ -39,7 +39,13 @@
 
 /* ---- post-transforms (ONNX Runtime's ml_common.h) ---- */
 
-typedef enum { ML_PT_NONE, ML_PT_SOFTMAX, ML_PT_LOGISTIC, ML_PT_SOFTMAX_ZERO, ML_PT_PROBIT } ml_pt_t;
+typedef enum {
+    ML_PT_NONE,
+    ML_PT_SOFTMAX,
+    ML_PT_LOGISTIC,
+    ML_PT_SOFTMAX_ZERO,
+    ML_PT_PROBIT
+} ml_pt_t;
 
 static aas_err_t ml_post_transform(const aas_onnx_node_t *n, ml_pt_t *out, char *errstr,
                                    size_t errstr_size) {
@@ -802,7 +808,9 @@ static void ml_row_d(const aas_onnx_tensor_t *x, int64_t r, int64_t feats, doubl
     case AAS_ONNX_FLOAT:
         for (int64_t j = 0; j < feats; j++) buf[j] = ((const float *)x->data)[o + j];
         break;
-    case AAS_ONNX_DOUBLE: memcpy(buf, (const double *)x->data + o, (size_t)feats * sizeof(double)); break;
+    case AAS_ONNX_DOUBLE:
+        memcpy(buf, (const double *)x->data + o, (size_t)feats * sizeof(double));
+        break;
     case AAS_ONNX_INT64:
         for (int64_t j = 0; j < feats; j++) buf[j] = (double)((const int64_t *)x->data)[o + j];
         break;
@@ -1084,7 +1092,8 @@ static aas_err_t ml_linear_plan(aas_onnx_kernel_t *k, int classifier, char *errs
                                  (long long)l->feats, (long long)feats);
     l->xrow = calloc((size_t)feats + 1, sizeof(float));
     l->srow = calloc((size_t)l->n_out + 2, sizeof(float));
-    if (!l->xrow || !l->srow) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    if (!l->xrow || !l->srow)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     if (k->n_out < 1 || !k->out[0])
         return aas_onnx_node_err(k->node, errstr, errstr_size, "output Y is missing");
     if (classifier) {
@@ -1227,7 +1236,8 @@ static aas_err_t ml_svm_parse(const aas_onnx_node_t *n, ml_svm_t *s, char *errst
     size_t nkp = aas_onnx_attr_floats(n, "kernel_params", &kp);
     if (nkp && nkp != 3)
         return aas_onnx_node_err(n, errstr, errstr_size,
-                                 "kernel_params has %zu entries, not 3 (gamma, coef0, degree)", nkp);
+                                 "kernel_params has %zu entries, not 3 (gamma, coef0, "
+                                 "degree)", nkp);
     if (nkp) {
         s->gamma = kp[0];
         s->coef0 = kp[1];
@@ -1239,7 +1249,8 @@ static aas_err_t ml_svm_parse(const aas_onnx_node_t *n, ml_svm_t *s, char *errst
     size_t npb = aas_onnx_attr_floats(n, "prob_b", &s->probb);
     size_t nsv = aas_onnx_attr_floats(n, "support_vectors", &s->sv);
     size_t nvpc = aas_onnx_attr_ints(n, "vectors_per_class", &s->vpc);
-    if (!ncoef) return aas_onnx_node_err(n, errstr, errstr_size, "coefficients is empty or missing");
+    if (!ncoef)
+        return aas_onnx_node_err(n, errstr, errstr_size, "coefficients is empty or missing");
     if (npa != npb)
         return aas_onnx_node_err(n, errstr, errstr_size, "prob_a has %zu entries, prob_b %zu",
                                  npa, npb);

@@ -183,27 +183,38 @@ def write_fixture(name, est, zipmap, x_train, y_train, x_test, outdir=None):
 def edge_cases():
     """Small models for tests/data/onnx-ml/: the two-class paths of each
     classifier, the other SVM kernels, regressors, L2/MAX normalisation.
-    (name, estimator, zipmap, binary): binary trains on digit < 5 vs >= 5."""
+    (name, estimator, binary): binary trains on digit < 5 vs >= 5; ZipMap
+    off everywhere."""
     from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
     from sklearn.linear_model import LinearRegression
     from sklearn.preprocessing import Normalizer
     from sklearn.tree import DecisionTreeClassifier
+
+    def logreg():
+        return LogisticRegression(max_iter=5000, random_state=0)
+
+    def svc(**kw):
+        return SVC(random_state=0, **kw)
+
     return [
-        ("logreg-binary", LogisticRegression(max_iter=5000, random_state=0), False, True),
-        ("rf-binary", RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0), False, True),
-        ("gb-binary", GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0), False, True),
-        ("svc-binary-proba", SVC(probability=True, random_state=0), False, True),
-        ("svc-binary", SVC(random_state=0), False, True),
-        ("svc-linear", SVC(kernel="linear", probability=True, random_state=0), False, False),
-        ("svc-poly", SVC(kernel="poly", degree=3, probability=True, random_state=0), False, False),
-        ("svc-sigmoid", SVC(kernel="sigmoid", gamma=0.0005, probability=True, random_state=0), False, False),
-        ("svc-noproba", SVC(random_state=0), False, False),
-        ("tree-multiclass", DecisionTreeClassifier(max_depth=5, random_state=0), False, False),
-        ("l2-logreg", make_pipeline(Normalizer(norm="l2"), LogisticRegression(max_iter=5000, random_state=0)), False, False),
-        ("max-logreg", make_pipeline(Normalizer(norm="max"), LogisticRegression(max_iter=5000, random_state=0)), False, False),
-        ("rf-regressor", RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0), False, False),
-        ("gb-regressor", GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=0), False, False),
-        ("linear-regressor", LinearRegression(), False, False),
+        ("logreg-binary", logreg(), True),
+        ("rf-binary", RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0), True),
+        ("gb-binary", GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0),
+         True),
+        ("svc-binary-proba", svc(probability=True), True),
+        ("svc-binary", svc(), True),
+        ("svc-linear", svc(kernel="linear", probability=True), False),
+        ("svc-poly", svc(kernel="poly", degree=3, probability=True), False),
+        ("svc-sigmoid", svc(kernel="sigmoid", gamma=0.0005, probability=True), False),
+        ("svc-noproba", svc(), False),
+        ("tree-multiclass", DecisionTreeClassifier(max_depth=5, random_state=0), False),
+        ("l2-logreg", make_pipeline(Normalizer(norm="l2"), logreg()), False),
+        ("max-logreg", make_pipeline(Normalizer(norm="max"), logreg()), False),
+        ("rf-regressor", RandomForestRegressor(n_estimators=3, max_depth=4, random_state=0),
+         False),
+        ("gb-regressor", GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=0),
+         False),
+        ("linear-regressor", LinearRegression(), False),
     ]
 
 
@@ -217,12 +228,12 @@ def main():
     # Edge cases, smaller training sets (every third training row, every
     # ninth for SVMs) so the models stay small; regressors predict the digit
     # as a number.
-    for name, est, zipmap, binary in edge_cases():
+    for name, est, binary in edge_cases():
         y = (y_train >= 5).astype(np.int64) if binary else y_train
         if not hasattr(est, "predict_proba") and not hasattr(est, "decision_function"):
             y = y_train.astype(np.float32)
         step = 9 if name.startswith("svc") else 3   # fewer support vectors
-        write_fixture(name, est, zipmap, x_train[::step], y[::step], x_test,
+        write_fixture(name, est, False, x_train[::step], y[::step], x_test,
                       os.path.join(ROOT, "tests", "data", "onnx-ml", name))
     print("python %s, numpy %s, scikit-learn %s, onnx %s, skl2onnx %s, onnxruntime %s" %
           (platform.python_version(), np.__version__, sklearn.__version__, onnx.__version__,
