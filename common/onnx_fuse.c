@@ -51,7 +51,8 @@ static const aas_onnx_tensor_t *aas_onnx_init_f32(const aas_onnx_t *g, const aas
  * initializer, which becomes the Conv's third input. */
 static void aas_onnx_fold_bn(aas_onnx_t *g, aas_onnx_node_t *conv, aas_onnx_node_t *bn,
                              const int *readers) {
-    if (bn->n_in != 5 || (bn->n_out > 1 && bn->out[1] >= 0)) return;
+    if (bn->n_in != 5 || bn->n_out < 1 || bn->out[0] < 0 || (bn->n_out > 1 && bn->out[1] >= 0))
+        return;
     if (aas_onnx_attr_int(bn, "training_mode", 0)) return;
     if (conv->n_in < 2 || conv->in[1] < 0) return;
     aas_onnx_tensor_t *w = g->values[conv->in[1]].init;
@@ -113,7 +114,8 @@ static void aas_onnx_fuse_act(aas_onnx_t *g, aas_onnx_node_t *n, aas_onnx_node_t
             }
         }
     }
-    if (p.alg == dnnl_alg_kind_undef || act->n_in < 1) return;
+    if (p.alg == dnnl_alg_kind_undef || act->n_in < 1 || act->n_out < 1 || act->out[0] < 0)
+        return;
     n->post = p;
     n->out[0] = act->out[0];
     g->values[act->out[0]].producer = (int)(n - g->nodes);

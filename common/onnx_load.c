@@ -329,6 +329,10 @@ static aas_err_t aas_onnx_node_copy(aas_onnx_t *g, aas_onnx_names_t *names,
             return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
                                "node '%s': output '%s' unknown", n->name, np->output[i]);
     }
+    /* every op aas runs has a required first output */
+    if (n->out[0] < 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                           "node '%s' (%s): its first output has no name", n->name, n->type);
     int known;
     if (!(n->op = aas_onnx_op_find(n->domain, n->type, n->opset, &known))) {
         if (known)

@@ -23,7 +23,7 @@
 #include "dnn.h"
 #include "onnx_int.h"
 
-#define AAS_ONNX_DNN_MAX_ARGS 6
+#define AAS_ONNX_DNN_MAX_ARGS 10
 
 /* ---- reordered weights, shared by every plan of a graph ---- */
 
@@ -132,6 +132,12 @@ typedef struct {
     void *owned_buf[AAS_ONNX_DNN_MAX_ARGS];
     int n_owned;
     void *scratch;
+    /* Conv and pools compute in the blocked layout oneDNN's jit kernels
+     * want (nChw8c on AVX2); the graph's tensors are plain (NCHW), so the
+     * input is reordered in and the output out around the primitive. */
+    dnnl_primitive_t pre, post;
+    dnnl_memory_t pre_user, post_user;   /* bound to in[0] / out[0] */
+    dnnl_exec_arg_t pre_args[2], post_args[2];
     /* Gemm's general path: out = alpha * (A' B') + beta * C, post-op in C */
     int gemm_general;
     float alpha, beta;
@@ -142,6 +148,8 @@ static void aas_onnx_dnn_release(void *state) {
     aas_onnx_dnn_t *s = state;
     if (!s) return;
     if (s->prim) dnnl_primitive_destroy(s->prim);
+    if (s->pre) dnnl_primitive_destroy(s->pre);
+    if (s->post) dnnl_primitive_destroy(s->post);
     for (int i = 0; i < s->n_owned; i++) {
         if (s->owned[i]) dnnl_memory_destroy(s->owned[i]);
         free(s->owned_buf[i]);
@@ -219,6 +227,14 @@ static aas_err_t aas_onnx_dnn_prim(aas_onnx_kernel_t *k, aas_onnx_dnn_t *s,
 
 static aas_err_t aas_onnx_dnn_exec(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
     aas_onnx_dnn_t *s = k->state;
+    aas_err_t err;
+    if (s->pre &&
+        ((err = AAS_DNN_CHECK(dnnl_memory_set_data_handle(s->pre_user, k->in[0]->data))) ||
+         (err = AAS_DNN_CHECK(dnnl_primitive_execute(s->pre, k->stream, 2, s->pre_args)))))
+        return err;
+    if (s->post &&
+        (err = AAS_DNN_CHECK(dnnl_memory_set_data_handle(s->post_user, k->out[0]->data))))
+        return err;
     for (int i = 0; i < s->nargs; i++) {
         if (s->bind[i] == AAS_BIND_FIXED) continue;
         void *p = s->bind[i] == AAS_BIND_IN ? k->in[s->bind_idx[i]]->data
@@ -226,9 +242,63 @@ static aas_err_t aas_onnx_dnn_exec(aas_onnx_kernel_t *k, char *errstr, size_t er
         aas_err_t err = AAS_DNN_CHECK(dnnl_memory_set_data_handle(s->args[i].memory, p));
         if (err) return err;
     }
-    aas_err_t err = AAS_DNN_CHECK(dnnl_primitive_execute(s->prim, k->stream, s->nargs, s->args));
-    if (err) return err;
+    if ((err = AAS_DNN_CHECK(dnnl_primitive_execute(s->prim, k->stream, s->nargs, s->args))))
+        return err;
+    if (s->post &&
+        (err = AAS_DNN_CHECK(dnnl_primitive_execute(s->post, k->stream, 2, s->post_args))))
+        return err;
     return AAS_DNN_CHECK(dnnl_stream_wait(k->stream));
+}
+
+/* Bind argument `arg` (SRC from in[0], or DST to out[0]) whose tensor is
+ * plain `user` while the primitive wants `want`: directly when they are
+ * the same layout, else through a buffer of layout `want` and a reorder
+ * run before (SRC) or after (DST) the primitive. */
+static aas_err_t aas_onnx_dnn_layout(aas_onnx_kernel_t *k, aas_onnx_dnn_t *s, int arg,
+                                     const dnnl_memory_desc_t *user,
+                                     const dnnl_memory_desc_t *want, char *errstr,
+                                     size_t errstr_size) {
+    int src = arg == DNNL_ARG_SRC;
+    if (dnnl_memory_desc_equal(user, want))
+        return aas_onnx_dnn_arg(k, s, arg, user, src ? AAS_BIND_IN : AAS_BIND_OUT, 0, NULL,
+                                errstr, errstr_size);
+    size_t bytes = dnnl_memory_desc_get_size(want);
+    void *buf = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    if (!buf) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    s->owned_buf[s->n_owned] = buf;
+    aas_err_t err = aas_onnx_dnn_arg(k, s, arg, want, AAS_BIND_FIXED, 0, buf, errstr,
+                                     errstr_size);
+    if (err) {
+        free(buf);
+        s->owned_buf[s->n_owned] = NULL;
+        return err;
+    }
+    dnnl_memory_t blk = s->args[s->nargs - 1].memory, usr;
+    if ((err = AAS_DNN_CHECK(dnnl_memory_create(&usr, user, k->engine, DNNL_MEMORY_NONE))))
+        return err;
+    s->owned[s->n_owned++] = usr;
+    dnnl_primitive_desc_t rpd = NULL;
+    err = AAS_DNN_CHECK(dnnl_reorder_primitive_desc_create(&rpd, src ? user : want, k->engine,
+                                                           src ? want : user, k->engine, NULL));
+    if (!err) err = AAS_DNN_CHECK(dnnl_primitive_create(src ? &s->pre : &s->post, rpd));
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (err) return err;
+    if (src) {
+        s->pre_user = usr;
+        s->pre_args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, usr};
+        s->pre_args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, blk};
+    } else {
+        s->post_user = usr;
+        s->post_args[0] = (dnnl_exec_arg_t){DNNL_ARG_FROM, blk};
+        s->post_args[1] = (dnnl_exec_arg_t){DNNL_ARG_TO, usr};
+    }
+    return AAS_ERR_OK;
+}
+
+/* The blocked layout for an f32 activation of `rank` dims (8 channels a
+ * block, what oneDNN's AVX2 kernels use). */
+static dnnl_format_tag_t aas_onnx_blocked_tag(int rank) {
+    return rank == 3 ? dnnl_aBc8b : rank == 4 ? dnnl_aBcd8b : dnnl_aBcde8b;
 }
 
 static aas_err_t aas_onnx_dnn_new(aas_onnx_kernel_t *k, aas_onnx_dnn_t **out, char *errstr,
@@ -659,7 +729,7 @@ static aas_err_t aas_onnx_conv_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
         memcpy(wd, w->dims, sizeof(int64_t) * (size_t)r);
     }
     aas_onnx_win_dims(&win, st, di, pl, pr, NULL);
-    dnnl_memory_desc_t x_md, w_any, w_user, y_md, b_md;
+    dnnl_memory_desc_t x_md, w_any, w_user, y_md, b_md, x_any, y_any;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -673,9 +743,13 @@ static aas_err_t aas_onnx_conv_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
         (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&w_user, wr, wd, dnnl_f32,
                                                           aas_onnx_tag(wr)))) ||
         (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x))) ||
+        (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&x_any, r, xd, dnnl_f32,
+                                                          dnnl_format_tag_any))) ||
+        (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&y_any, r, yd, dnnl_f32,
+                                                          dnnl_format_tag_any))) ||
         (err = AAS_DNN_CHECK(dnnl_dilated_convolution_forward_desc_init(
-             &cd, dnnl_forward_inference, dnnl_convolution_direct, &x_md, &w_any,
-             b ? &b_md : NULL, &y_md, st, di, pl, pr))) ||
+             &cd, dnnl_forward_inference, dnnl_convolution_direct, w->data ? &x_any : &x_md,
+             &w_any, b ? &b_md : NULL, w->data ? &y_any : &y_md, st, di, pl, pr))) ||
         (err = AAS_DNN_CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, k->engine, NULL))))
         goto done;
     const dnnl_memory_desc_t *w_want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -699,10 +773,10 @@ static aas_err_t aas_onnx_conv_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
         goto done;
     if (w->data && !cache) s->n_owned++;
     if (wmem) aas_onnx_dnn_fixed(s, DNNL_ARG_WEIGHTS, wmem);
-    if ((err = aas_onnx_dnn_arg(k, s, DNNL_ARG_SRC, &x_md, AAS_BIND_IN, 0, NULL, errstr,
-                                errstr_size)) ||
-        (err = aas_onnx_dnn_arg(k, s, DNNL_ARG_DST, &y_md, AAS_BIND_OUT, 0, NULL, errstr,
-                                errstr_size)))
+    const dnnl_memory_desc_t *x_want = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                             *y_want = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    if ((err = aas_onnx_dnn_layout(k, s, DNNL_ARG_SRC, &x_md, x_want, errstr, errstr_size)) ||
+        (err = aas_onnx_dnn_layout(k, s, DNNL_ARG_DST, &y_md, y_want, errstr, errstr_size)))
         goto done;
     if (b)
         err = aas_onnx_dnn_arg(k, s, DNNL_ARG_BIAS, &b_md, AAS_BIND_IN, 2, NULL, errstr,
@@ -793,19 +867,26 @@ static aas_err_t aas_onnx_pool_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
     dnnl_pooling_v2_desc_t pdsc;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
+    /* f32: in the blocked layout (plain NCHW pooling is oneDNN's simple
+     * reference loop, ~10x slower); other types plain */
+    dnnl_memory_desc_t x_blk, y_any;
+    dnnl_format_tag_t blk = dt == dnnl_f32 ? aas_onnx_blocked_tag(r) : aas_onnx_tag(r);
     if ((err = AAS_DNN_CHECK(dnnl_primitive_attr_create(&attr))) ||
         (err = AAS_DNN_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr,
                                                                      dnnl_scratchpad_mode_user))) ||
         (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&x_md, r, xd, dt, aas_onnx_tag(r)))) ||
         (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&y_md, r, yd, dt, aas_onnx_tag(r)))) ||
+        (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&x_blk, r, xd, dt, blk))) ||
+        (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&y_any, r, yd, dt, blk))) ||
         (err = AAS_DNN_CHECK(dnnl_pooling_v2_forward_desc_init(
-             &pdsc, dnnl_forward_inference, alg, &x_md, &y_md, st, kd, di, pl, pr))) ||
+             &pdsc, dnnl_forward_inference, alg, &x_blk, &y_any, st, kd, di, pl, pr))) ||
         (err = AAS_DNN_CHECK(dnnl_primitive_desc_create(&pd, &pdsc, attr, k->engine, NULL))) ||
-        (err = aas_onnx_dnn_prim(k, s, pd, errstr, errstr_size)) ||
-        (err = aas_onnx_dnn_arg(k, s, DNNL_ARG_SRC, &x_md, AAS_BIND_IN, 0, NULL, errstr,
-                                errstr_size)) ||
-        (err = aas_onnx_dnn_arg(k, s, DNNL_ARG_DST, &y_md, AAS_BIND_OUT, 0, NULL, errstr,
-                                errstr_size)))
+        (err = aas_onnx_dnn_prim(k, s, pd, errstr, errstr_size)))
+        goto done;
+    const dnnl_memory_desc_t *x_want = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                             *y_want = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    if ((err = aas_onnx_dnn_layout(k, s, DNNL_ARG_SRC, &x_md, x_want, errstr, errstr_size)) ||
+        (err = aas_onnx_dnn_layout(k, s, DNNL_ARG_DST, &y_md, y_want, errstr, errstr_size)))
         goto done;
 done:
     if (pd) dnnl_primitive_desc_destroy(pd);
