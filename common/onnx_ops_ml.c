@@ -300,11 +300,16 @@ typedef struct {
     int32_t t, f;
     uint8_t mode;
     uint8_t miss_true;
+    uint8_t dense;   /* leaf: its weights are for classes k, k+1, ... in order */
 } ml_tnode_t;
 
 /* Rows walked through a tree together in the fast case: their loads and
  * comparisons overlap instead of each waiting on the previous one. */
 #define ML_BLOCK 8
+/* Leaves with at least this many consecutive class weights are added as
+ * one contiguous run (a random forest's leaves: every class); below it the
+ * setup costs more than the loop (a boosted tree's leaf: one class). */
+#define ML_DENSE_MIN 4
 
 /* The same node for the common case (float input, every branch
  * BRANCH_LEQ, no missing-value tracking, thresholds exact in float):
@@ -617,6 +622,13 @@ static aas_err_t ml_trees_build(const aas_onnx_node_t *n, int classifier, ml_tre
             t->w_out[at2] = (int32_t)w_ids[i];
             t->w_val[at2] = wv[i];
         }
+        for (size_t i = 0; i < nn; i++) {
+            ml_tnode_t *leaf = &t->nodes[i];
+            if (leaf->mode != ML_LEAF || leaf->f == 0) continue;
+            leaf->dense = 1;
+            for (int32_t w = leaf->t + 1; w < leaf->t + leaf->f; w++)
+                if (t->w_out[w] != t->w_out[w - 1] + 1) leaf->dense = 0;
+        }
     }
 
     size_t nb;
@@ -874,8 +886,17 @@ static void ml_trees_accumulate(ml_trees_t *t, const aas_onnx_tensor_t *x, int64
     if (t->fast) {
         const int32_t *restrict leaves = t->leaves;
         const ml_tnode_t *restrict nodes = t->nodes;
+        const int sum = agg == ML_AGG_SUM || agg == ML_AGG_AVERAGE;
         for (int64_t i = 0; i < t->n_trees; i++) {
             const ml_tnode_t *nd = &nodes[leaves[i * ML_BLOCK + l]];
+            if (sum && nd->dense && nd->f >= ML_DENSE_MIN) {
+                /* a random forest's leaf: one weight per class, in order */
+                double *restrict a = acc + w_out[nd->t];
+                const double *restrict v = w_val + nd->t;
+                for (int32_t j = 0; j < nd->f; j++) a[j] += v[j];
+                memset(has + w_out[nd->t], 1, (size_t)nd->f);
+                continue;
+            }
             ml_leaf_add(agg, w_out, w_val, acc, has, nd->t, nd->f);
         }
         return;
