@@ -14,3 +14,33 @@ aas_err_t aas_dnn_status(dnnl_status_t st, const char *call, const char *file,
                        paren ? (int)(paren - call) : (int)strlen(call), call,
                        dnnl_status2str(st), (int)st, base ? base + 1 : file, line);
 }
+
+aas_err_t aas_dnn_inner_product_pd(dnnl_primitive_desc_t *pd, const dnnl_memory_desc_t *src,
+                                   int64_t n, int64_t k, dnnl_data_type_t wdt,
+                                   const dnnl_memory_desc_t *bias,
+                                   const dnnl_memory_desc_t *dst,
+                                   const_dnnl_primitive_attr_t attr, dnnl_engine_t engine,
+                                   int prefer_oi, char *errstr, size_t errstr_size) {
+    dnnl_dims_t wd = {n, k};
+    dnnl_memory_desc_t w_md;
+    dnnl_inner_product_desc_t ipd;
+    dnnl_primitive_desc_t p = NULL;
+    aas_err_t err;
+    for (int pass = 0; pass < 2; pass++) {
+        dnnl_format_tag_t tag = pass ? dnnl_oi : dnnl_format_tag_any;
+        if ((err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&w_md, 2, wd, wdt, tag))) ||
+            (err = AAS_DNN_CHECK(dnnl_inner_product_forward_desc_init(
+                 &ipd, dnnl_forward_inference, src, &w_md, bias, dst))) ||
+            (err = AAS_DNN_CHECK(dnnl_primitive_desc_create(&p, &ipd, attr, engine, NULL))))
+            return err;
+        const char *impl = "";
+        if (pass || !prefer_oi ||
+            dnnl_primitive_desc_query(p, dnnl_query_impl_info_str, 0, &impl) != dnnl_success ||
+            !strstr(impl, "gemm"))
+            break;
+        dnnl_primitive_desc_destroy(p);   /* the gemm path: again with "oi" */
+        p = NULL;
+    }
+    *pd = p;
+    return AAS_ERR_OK;
+}

@@ -219,27 +219,17 @@ static aas_err_t aas_mlp_layer_build(aas_mlp_t *m, aas_mlp_batch_t *b, size_t i,
         sdt = aas_mlp_src_unsigned(m, i) ? dnnl_u8 : dnnl_s8;
         wdt = dnnl_s8;
     }
-    dnnl_memory_desc_t src_md, w_any, dst_md;
+    dnnl_memory_desc_t src_md, dst_md;
     const dnnl_memory_desc_t *b_md = NULL;
-    dnnl_dims_t sd = {rows, l->in}, wd = {l->out, l->in}, dd = {rows, l->out};
-    dnnl_inner_product_desc_t ipd;
+    dnnl_dims_t sd = {rows, l->in}, dd = {rows, l->out};
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     aas_err_t err;
 
     if ((err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&src_md, 2, sd, sdt, dnnl_nc))) ||
-        /* f32: weights "oi" (as stored), not oneDNN's pick for 'any' ("io"
-         * on AVX2): its f32 gemm runs 20-25% faster on "oi" at batch 64-256
-         * (docs/performance.md); bf16/int8 take the layout oneDNN wants */
-        (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(
-             &w_any, 2, wd, wdt, m->prec == AAS_PRECISION_F32 ? dnnl_oi : dnnl_format_tag_any))) ||
         (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, ddt, dnnl_nc))) ||
         (err = AAS_DNN_CHECK(dnnl_memory_get_memory_desc(l->bias, &b_md))) ||
-        (err = AAS_DNN_CHECK(dnnl_inner_product_forward_desc_init(
-             &ipd, dnnl_forward_inference, &src_md, &w_any,
-             /* int8 adds the bias in C, after the row scale */
-             m->prec == AAS_PRECISION_INT8 ? NULL : b_md, &dst_md))) ||
         (err = AAS_DNN_CHECK(dnnl_primitive_attr_create(&attr))) ||
         (err = AAS_DNN_CHECK(dnnl_primitive_attr_set_scratchpad_mode(
              attr, dnnl_scratchpad_mode_user))))
@@ -256,7 +246,12 @@ static aas_err_t aas_mlp_layer_build(aas_mlp_t *m, aas_mlp_batch_t *b, size_t i,
             (err = AAS_DNN_CHECK(dnnl_primitive_attr_set_post_ops(attr, po))))
             goto done;
     }
-    if ((err = AAS_DNN_CHECK(dnnl_primitive_desc_create(&pd, &ipd, attr, m->engine, NULL))))
+    /* int8 adds the bias in C, after the row scale; f32 may take "oi"
+     * weights (dnn.h says when) */
+    if ((err = aas_dnn_inner_product_pd(&pd, &src_md, l->out, l->in, wdt,
+                                        m->prec == AAS_PRECISION_INT8 ? NULL : b_md, &dst_md,
+                                        attr, m->engine, m->prec == AAS_PRECISION_F32, errstr,
+                                        errstr_size)))
         goto done;
     if (m->prec != AAS_PRECISION_F32) {
         /* A reduced precision only pays on a jit kernel; oneDNN falls back

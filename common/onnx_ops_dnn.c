@@ -392,23 +392,17 @@ static aas_err_t aas_onnx_gemm_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
     }
     int cache = k->n_in > 1 && k->node->in[1] >= 0 && k->graph->values[k->node->in[1]].init;
     if (fast) {
-        dnnl_memory_desc_t src_md, w_any, w_user, dst_md, b_md;
+        dnnl_memory_desc_t src_md, w_user, dst_md, b_md;
         dnnl_dims_t sd = {m, kk}, wd = {nn, kk}, dd = {m, nn}, bd = {nn};
-        dnnl_inner_product_desc_t ipd;
         dnnl_memory_t wmem;
         if ((err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&src_md, 2, sd, dnnl_f32, dnnl_nc))) ||
-            /* weights [N,K] row-major ("oi"), not oneDNN's pick for 'any'
-             * ("io" on AVX2): its f32 gemm runs 20-25% faster on "oi" at
-             * batch 64-256, the same at batch 1 (docs/performance.md) */
-            (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&w_any, 2, wd, dnnl_f32,
-                                                              dnnl_oi))) ||
             (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&w_user, 2, wd, dnnl_f32,
                                                               tb ? dnnl_oi : dnnl_io))) ||
             (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, dnnl_f32, dnnl_nc))) ||
             (err = AAS_DNN_CHECK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x))) ||
-            (err = AAS_DNN_CHECK(dnnl_inner_product_forward_desc_init(
-                 &ipd, dnnl_forward_inference, &src_md, &w_any, c ? &b_md : NULL, &dst_md))) ||
-            (err = AAS_DNN_CHECK(dnnl_primitive_desc_create(&pd, &ipd, attr, k->engine, NULL))))
+            (err = aas_dnn_inner_product_pd(&pd, &src_md, nn, kk, dnnl_f32, c ? &b_md : NULL,
+                                            &dst_md, attr, k->engine, 1 /* prefer oi */,
+                                            errstr, errstr_size)))
             goto done;
         const dnnl_memory_desc_t *w_want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         if ((err = aas_onnx_dnn_prim(k, s, pd, errstr, errstr_size)) ||
