@@ -866,8 +866,10 @@ static void ml_trees_leaves_block(ml_trees_t *t, const aas_onnx_tensor_t *x, int
         for (int l = 0; l < nb; l++) idx[l] = t->roots[i];
         for (int32_t d = 0; d < t->depth[i]; d++)
             for (int l = 0; l < nb; l++) {
+                /* t and f side by side, indexed by the comparison: a load
+                 * instead of a branch the real data mispredicts */
                 const ml_fnode_t *nd = &nodes[idx[l]];
-                idx[l] = xr[l][nd->feature] <= nd->thr ? nd->t : nd->f;
+                idx[l] = (&nd->t)[!(xr[l][nd->feature] <= nd->thr)];
             }
     }
 }
