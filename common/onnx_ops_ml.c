@@ -320,7 +320,7 @@ typedef struct {
 typedef struct {
     float thr;
     int32_t feature;
-    int32_t t, f;
+    int32_t child[2];   /* [0] when x[feature] <= thr, else [1] */
 } ml_fnode_t;
 
 typedef struct {
@@ -748,8 +748,8 @@ static aas_err_t ml_trees_plan(aas_onnx_kernel_t *k, int classifier, char *errst
         for (int64_t i = 0; i < t->n_nodes; i++) {
             const ml_tnode_t *nd = &t->nodes[i];
             t->fast[i] = nd->mode == ML_LEAF
-                             ? (ml_fnode_t){NAN, 0, (int32_t)i, (int32_t)i}
-                             : (ml_fnode_t){(float)nd->value, nd->feature, nd->t, nd->f};
+                             ? (ml_fnode_t){NAN, 0, {(int32_t)i, (int32_t)i}}
+                             : (ml_fnode_t){(float)nd->value, nd->feature, {nd->t, nd->f}};
         }
     }
     t->acc = calloc((size_t)t->n_out, sizeof(double));
@@ -866,10 +866,10 @@ static void ml_trees_leaves_block(ml_trees_t *t, const aas_onnx_tensor_t *x, int
         for (int l = 0; l < nb; l++) idx[l] = t->roots[i];
         for (int32_t d = 0; d < t->depth[i]; d++)
             for (int l = 0; l < nb; l++) {
-                /* t and f side by side, indexed by the comparison: a load
-                 * instead of a branch the real data mispredicts */
+                /* the child indexed by the comparison: a load instead of a
+                 * branch the real data mispredicts */
                 const ml_fnode_t *nd = &nodes[idx[l]];
-                idx[l] = (&nd->t)[!(xr[l][nd->feature] <= nd->thr)];
+                idx[l] = nd->child[!(xr[l][nd->feature] <= nd->thr)];
             }
     }
 }
