@@ -87,6 +87,18 @@ typedef void (*elem_row_fn)(const void *a, int64_t sa, const void *b, int64_t sb
                 T x = a[i], y = b[i];                                                    \
                 o[i] = (EXPR);                                                           \
             }                                                                            \
+        } else if (sa == 1 && sb == 0) { /* a tensor and a scalar */                     \
+            const T y = b[0];                                                            \
+            for (int64_t i = 0; i < n; i++) {                                            \
+                T x = a[i];                                                              \
+                o[i] = (EXPR);                                                           \
+            }                                                                            \
+        } else if (sa == 0 && sb == 1) {                                                 \
+            const T x = a[0];                                                            \
+            for (int64_t i = 0; i < n; i++) {                                            \
+                T y = b[i];                                                              \
+                o[i] = (EXPR);                                                           \
+            }                                                                            \
         } else {                                                                         \
             for (int64_t i = 0; i < n; i++) {                                            \
                 T x = a[i * sa], y = b[i * sb];                                          \
@@ -109,7 +121,24 @@ typedef void (*elem_row_fn)(const void *a, int64_t sa, const void *b, int64_t sb
     ELEM_ROW(elem_sub_##sfx, T, x - y)                                                   \
     ELEM_ROW(elem_mul_##sfx, T, x * y)                                                   \
     ELEM_ROW(elem_div_##sfx, T, x / y)                                                   \
-    ELEM_ROW(elem_pow_##sfx, T, POW(x, y))
+    ELEM_ROW(elem_pow_any_##sfx, T, POW(x, y))                                           \
+    /* A scalar exponent of 1, 2 or 3 (x^3 in tanh-GELU exports) is a product, */        \
+    /* within an ulp or two of pow(), which is an order of magnitude slower. */          \
+    static void elem_pow_##sfx(const void *a_, int64_t sa, const void *b_, int64_t sb,   \
+                               void *o_, int64_t n) {                                    \
+        const T *a = a_, *b = b_;                                                        \
+        T *o = o_, y = b[0];                                                             \
+        if (sa != 1 || sb != 0 || !(y == 1 || y == 2 || y == 3)) {                       \
+            elem_pow_any_##sfx(a_, sa, b_, sb, o_, n);                                   \
+            return;                                                                      \
+        }                                                                                \
+        if (y == 1)                                                                      \
+            for (int64_t i = 0; i < n; i++) o[i] = a[i];                                 \
+        else if (y == 2)                                                                 \
+            for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i];                          \
+        else                                                                             \
+            for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i] * a[i];                   \
+    }
 
 ELEM_FLOAT_ROWS(f32, float, powf)
 ELEM_FLOAT_ROWS(f64, double, pow)
@@ -347,6 +376,35 @@ static aas_err_t elem_un_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr_
     return AAS_ERR_OK;
 }
 
+/*
+ * erf for float: the rational approximation Eigen and TensorFlow use
+ * (generic_fast_erf_float), branch-free and without a libm call: Erf over
+ * 256x512 floats took 0.54 ms instead of 1.07 ms with erff (this
+ * machine, -O2), and GELU exports run Erf on every hidden activation.
+ * Measured against double erf on [-10, 10] in steps of 1e-5: at most
+ * 4.3e-7 absolute (a few float ulps near +-1), well inside the backend's
+ * rtol 1e-3 / atol 1e-7.  Doubles use libm's erf.
+ */
+static inline float elem_erff(float x) {
+    x = x < -4.0f ? -4.0f : x; /* not fminf/fmaxf: a NaN stays NaN, and no libm call */
+    x = x > 4.0f ? 4.0f : x;
+    float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 + -2.10102402082508e-06f;
+    p = p * x2 + -5.69250639462346e-05f;
+    p = p * x2 + -7.34990630326855e-04f;
+    p = p * x2 + -2.95459980854025e-03f;
+    p = p * x2 + -1.60960333262415e-02f;
+    p = p * x;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 + -2.13374055278905e-04f;
+    q = q * x2 + -1.68282697438203e-03f;
+    q = q * x2 + -7.37332916720468e-03f;
+    q = q * x2 + -1.42647390514189e-02f;
+    return p / q;
+}
+
 static float elem_sigmoidf(float v) {
     if (v >= 0) return 1.0f / (1.0f + expf(-v));
     float e = expf(v);
@@ -369,13 +427,13 @@ static double elem_sigmoid(double v) {
         }                                                                                \
     } while (0)
 
-#define ELEM_UN_FLOAT(T, SFX, SIGM, ALPHA)                                               \
+#define ELEM_UN_FLOAT(T, SFX, SIGM, ERF, ALPHA)                                          \
     switch (op) {                                                                        \
     case ELEM_RELU: ELEM_UN_LOOP(T, v > 0 ? v : (T)0); break;                            \
     case ELEM_LEAKY: ELEM_UN_LOOP(T, v >= 0 ? v : (T)(ALPHA) * v); break;                \
     case ELEM_SIGMOID: ELEM_UN_LOOP(T, SIGM(v)); break;                                  \
     case ELEM_TANH: ELEM_UN_LOOP(T, tanh##SFX(v)); break;                                \
-    case ELEM_ERF: ELEM_UN_LOOP(T, erf##SFX(v)); break;                                  \
+    case ELEM_ERF: ELEM_UN_LOOP(T, ERF(v)); break;                                       \
     case ELEM_SQRT: ELEM_UN_LOOP(T, sqrt##SFX(v)); break;                                \
     case ELEM_NEG: ELEM_UN_LOOP(T, -v); break;                                           \
     case ELEM_ABS: ELEM_UN_LOOP(T, fabs##SFX(v)); break;                                 \
@@ -401,8 +459,8 @@ static aas_err_t elem_un_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr_s
     int64_t n = aas_onnx_numel(k->out[0]);
     float alpha = op == ELEM_LEAKY ? aas_onnx_attr_float(k->node, "alpha", 0.01f) : 0.0f;
     switch (k->in[0]->dtype) {
-    case AAS_ONNX_FLOAT: ELEM_UN_FLOAT(float, f, elem_sigmoidf, alpha) break;
-    case AAS_ONNX_DOUBLE: ELEM_UN_FLOAT(double, , elem_sigmoid, alpha) break;
+    case AAS_ONNX_FLOAT: ELEM_UN_FLOAT(float, f, elem_sigmoidf, elem_erff, alpha) break;
+    case AAS_ONNX_DOUBLE: ELEM_UN_FLOAT(double, , elem_sigmoid, erf, alpha) break;
     case AAS_ONNX_INT32: ELEM_UN_INT(int32_t, uint32_t) break;
     case AAS_ONNX_INT64: ELEM_UN_INT(int64_t, uint64_t) break;
     case AAS_ONNX_INT8: ELEM_UN_INT(int8_t, uint8_t) break;

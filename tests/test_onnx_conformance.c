@@ -883,6 +883,25 @@ static void older_opsets_and_edge_cases(void **state) {
         mb_out(&m, "y", AAS_ONNX_INT64);
         MB_EXPECT_ERR("Add [1,3]+[2] does not broadcast", &m, in, 2, 1, "do not broadcast");
     }
+    { /* Pow by a scalar 3 (tanh-GELU's x^3) and by a tensor */
+        const float x[] = {-2, 0.5f, 3}, three = 3, e[] = {3, 2, 0.5f};
+        const float y[] = {-8, 0.125f, 27}, y2[] = {-8, 0.25f, 1.7320508f};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 3, 0, x);
+        aas_onnx_tensor_t t3 = tv(AAS_ONNX_FLOAT, 0, 0, 0, &three);
+        aas_onnx_tensor_t te = tv(AAS_ONNX_FLOAT, 1, 3, 0, e);
+        aas_onnx_tensor_t want = tv(AAS_ONNX_FLOAT, 1, 3, 0, y);
+        mb_start(&m, 13, "Pow");
+        mb_feed(&m, "x", &in);
+        mb_const(&m, "three", &t3);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_OK("Pow by a scalar 3", &m, &in, 1, &want, 1);
+        want = tv(AAS_ONNX_FLOAT, 1, 3, 0, y2);
+        mb_start(&m, 13, "Pow");
+        mb_feed(&m, "x", &in);
+        mb_const(&m, "e", &te);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_OK("Pow by a tensor", &m, &in, 1, &want, 1);
+    }
     { /* Gather: int32 indices, negative; out of range refused */
         const float x[] = {1, 2, 3, 4, 5, 6}, y[] = {5, 6, 1, 2};
         const int32_t idx[] = {-1, 0}, bad[] = {3};
