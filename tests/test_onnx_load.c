@@ -363,8 +363,10 @@ static const char *load_or_run_fails(const char *what, mb_t *b, int64_t rows) {
     float x[64] = {0};
     aas_onnx_tensor_t in = {.dtype = AAS_ONNX_FLOAT, .rank = 2, .dims = {rows, IN_DIM},
                             .data = x, .nbytes = (size_t)rows * IN_DIM * sizeof(float)};
-    const aas_onnx_tensor_t *out = NULL;
-    err = aas_onnx_run(g, &in, 1, &out, 1, why, sizeof(why));
+    const aas_onnx_tensor_t *out[8];
+    size_t n_out = aas_onnx_n_outputs(g);
+    assert_true(n_out >= 1 && n_out <= 8);
+    err = aas_onnx_run(g, &in, 1, out, n_out, why, sizeof(why));
     aas_onnx_destroy(g);
     if (err == AAS_ERR_OK) fail_msg("%s: loaded and ran; it must be refused", what);
     print_message("  %s: at the first run: %s: %s\n", what, aas_err_name(err), why);
@@ -736,6 +738,20 @@ static void node_without_outputs_is_refused(void **state) {
     mb_free(b);
 }
 
+/* Found by fuzz_onnx_load (with the Gemm before it left without outputs):
+ * a Relu with no inputs loads.  Relu takes exactly one. */
+static void node_without_its_required_input_is_refused(void **state) {
+    (void)state;
+    mb_t *b = mb_gemm_relu();
+    b->graph.node[1]->n_input = 0;  /* relu0 */
+    b->graph.output[0]->name = mb_str(b, "h");  /* keep the Gemm's output used */
+    mb_output(b, "y", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2,
+              (const int64_t[]){-1, OUT_DIM}, NULL);
+    const char *why = load_or_run_fails("Relu without inputs", b, 2);
+    expect_mentions("Relu without inputs", why, "relu0", "input", NULL);
+    mb_free(b);
+}
+
 /* An output named "" is an omitted optional output; Relu's and Gemm's
  * only output is required. */
 static void required_relu_output_named_empty_is_refused(void **state) {
@@ -982,6 +998,7 @@ int main(void) {
         cmocka_unit_test(value_produced_twice_is_refused),
         cmocka_unit_test(node_without_op_type_is_refused),
         cmocka_unit_test(node_without_outputs_is_refused),
+        cmocka_unit_test(node_without_its_required_input_is_refused),
         cmocka_unit_test(required_relu_output_named_empty_is_refused),
         cmocka_unit_test(required_gemm_output_named_empty_is_refused),
         cmocka_unit_test(gemm_weight_of_the_wrong_size_is_refused),
