@@ -21,7 +21,7 @@
  * caller maps it to the string (common/model_onnx.c reads the attribute).
  *
  * Not here: string inputs, sequence/map values (ZipMap passes its tensor
- * through, see zipmap_plan), SVMRegressor, LabelEncoder, the opset-5
+ * through, see the ZipMap section), SVMRegressor, LabelEncoder, the opset-5
  * TreeEnsemble.
  */
 #include <math.h>
