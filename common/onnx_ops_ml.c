@@ -163,6 +163,19 @@ static float ml_dot(const float *a, const float *b, int64_t n) {
            tail;
 }
 
+/* sum of a[i] * b[i], each product rounded to float and added in double
+ * as ONNX Runtime's SVM pair scores are, over four partial sums (the
+ * order changes the double sum by ulps of a double). */
+static double ml_dot_fd(const float *a, const float *b, int64_t n) {
+    double acc[4] = {0};
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int l = 0; l < 4; l++) acc[l] += (double)(a[j + l] * b[j + l]);
+    double tail = 0;
+    for (; j < n; j++) tail += (double)(a[j] * b[j]);
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail;
+}
+
 /* |a - b|^2 */
 static float ml_sqdist(const float *a, const float *b, int64_t n) {
     float acc[8] = {0};
@@ -1473,13 +1486,12 @@ static aas_err_t ml_svm_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr_si
             int64_t idx = 0;
             for (int64_t i = 0; i < nc - 1; i++) {
                 for (int64_t j = i + 1; j < nc; j++, idx++) {
-                    double sum = 0;
-                    const float *c1 = s->coef + (j - 1) * s->n_vectors + s->start[i];
-                    const float *k1 = s->kern + s->start[i];
-                    for (int64_t m = 0; m < s->vpc[i]; m++) sum += c1[m] * k1[m];
-                    const float *c2 = s->coef + i * s->n_vectors + s->start[j];
-                    const float *k2 = s->kern + s->start[j];
-                    for (int64_t m = 0; m < s->vpc[j]; m++) sum += c2[m] * k2[m];
+                    /* class i's vectors with their coefficients against j
+                     * (row j - 1), then class j's against i (row i) */
+                    double sum = ml_dot_fd(s->coef + (j - 1) * s->n_vectors + s->start[i],
+                                           s->kern + s->start[i], s->vpc[i]);
+                    sum += ml_dot_fd(s->coef + i * s->n_vectors + s->start[j],
+                                     s->kern + s->start[j], s->vpc[j]);
                     sum += s->rho[idx];
                     pair[idx] = (float)sum;
                     s->votes[sum > 0 ? i : j]++;
