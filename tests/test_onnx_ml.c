@@ -273,7 +273,7 @@ static void run_ok(aas_onnx_t *g, const float *x, int64_t rows, int64_t feats,
 
 /* One stump: node 0 compares x[0] with 0.5 (mode), true -> node 1 (leaf,
  * 10), false -> node 2 (leaf, 20). */
-static aas_onnx_t *stump_regressor(const char *mode) {
+static aas_onnx_t *stump_regressor_typed(const char *mode, int x_elem) {
     static const int64_t treeids[] = {0, 0, 0}, nodeids[] = {0, 1, 2}, featureids[] = {0, 0, 0},
                          trueids[] = {1, 0, 0}, falseids[] = {2, 0, 0};
     static const float values[] = {0.5f, 0, 0}, weights[] = {10, 20};
@@ -289,11 +289,15 @@ static aas_onnx_t *stump_regressor(const char *mode) {
     };
     const t_out_t outs[] = {{"Y", AAS_ONNX_FLOAT}};
     size_t len;
-    uint8_t *buf = model_bytes("ai.onnx.ml", "TreeEnsembleRegressor", AAS_ONNX_FLOAT, 1, attrs,
+    uint8_t *buf = model_bytes("ai.onnx.ml", "TreeEnsembleRegressor", x_elem, 1, attrs,
                                sizeof(attrs) / sizeof(attrs[0]), outs, 1, &len);
     aas_onnx_t *g = load_ok(buf, len);
     free(buf);
     return g;
+}
+
+static aas_onnx_t *stump_regressor(const char *mode) {
+    return stump_regressor_typed(mode, AAS_ONNX_FLOAT);
 }
 
 /* BRANCH_LEQ: 0.5 <= 0.5 goes true (10); 0.7 false (20); 0.2 true. */
@@ -326,6 +330,32 @@ static void tree_stump_lt_takes_false_branch_at_threshold(void **state) {
     assert_float_equal(y[1], 20, 0);
     assert_float_equal(y[2], 10, 0);
     aas_onnx_destroy(g);
+}
+
+/* The same LEQ stump fed double and int64 inputs (the general path: the
+ * fast one is for float): double 0.5 / 0.7 / 0.2 -> 10 / 20 / 10; int64
+ * 0 / 1 / -3 -> 10 / 20 / 10. */
+static void tree_takes_double_and_int64_inputs(void **state) {
+    (void)state;
+    const double xd[] = {0.5, 0.7, 0.2};
+    const int64_t xi[] = {0, 1, -3};
+    for (int c = 0; c < 2; c++) {
+        aas_onnx_t *g = stump_regressor_typed("BRANCH_LEQ", c ? AAS_ONNX_INT64 : AAS_ONNX_DOUBLE);
+        aas_onnx_tensor_t in = {.dtype = c ? AAS_ONNX_INT64 : AAS_ONNX_DOUBLE,
+                                .rank = 2,
+                                .dims = {3, 1},
+                                .data = c ? (void *)xi : (void *)xd,
+                                .nbytes = 3 * 8};
+        const aas_onnx_tensor_t *out[1];
+        char err[512] = "";
+        aas_err_t rc = aas_onnx_run(g, &in, 1, out, 1, err, sizeof(err));
+        if (rc != AAS_ERR_OK) fail_msg("%s input: %s", c ? "int64" : "double", err);
+        const float *y = out[0]->data;
+        assert_float_equal(y[0], 10, 0);
+        assert_float_equal(y[1], 20, 0);
+        assert_float_equal(y[2], 10, 0);
+        aas_onnx_destroy(g);
+    }
 }
 
 /* GTE / GT / EQ / NEQ on x = 0.5 against 0.5: true, false, true, false;
@@ -1062,6 +1092,7 @@ int main(void) {
         cmocka_unit_test(tree_stump_leq_takes_true_branch_at_threshold),
         cmocka_unit_test(tree_stump_lt_takes_false_branch_at_threshold),
         cmocka_unit_test(tree_modes_compare_as_named),
+        cmocka_unit_test(tree_takes_double_and_int64_inputs),
         cmocka_unit_test(tree_aggregates_sum_average_min_max),
         cmocka_unit_test(tree_classifier_softmax_and_labels),
         cmocka_unit_test(tree_with_missing_child_is_refused_at_load),
