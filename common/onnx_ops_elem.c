@@ -565,7 +565,12 @@ static int elem_cast_ok(int64_t t) {
            t == AAS_ONNX_BOOL;
 }
 
+static aas_err_t elem_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out,
+                            char *errstr, size_t errstr_size);
+
 static aas_err_t elem_cast_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
+    aas_err_t err = elem_arity(n, 1, 1, 1, errstr, errstr_size);
+    if (err) return err;
     const aas_onnx_attr_t *to = aas_onnx_attr(n, "to");
     if (!to || to->type != AAS_ONNX_ATTR_INT)
         return aas_onnx_node_err(n, errstr, errstr_size, "needs an int attribute 'to'");
@@ -682,7 +687,37 @@ static aas_err_t elem_cast_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr
     return AAS_ERR_OK;
 }
 
-/* ---- load-time attribute checks ---- */
+/* ---- load-time checks ---- */
+
+/* The node has lo to hi inputs, the first lo of them given, and at least
+ * one and at most max_out outputs: checked at load, so a model missing an
+ * input is refused at register time rather than at its first job. */
+static aas_err_t elem_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out,
+                            char *errstr, size_t errstr_size) {
+    if (n->n_in < lo || n->n_in > hi)
+        return lo == hi ? aas_onnx_node_err(n, errstr, errstr_size,
+                                            "takes %d input%s at opset %lld, has %d", lo,
+                                            lo == 1 ? "" : "s", (long long)n->opset, n->n_in)
+                        : aas_onnx_node_err(n, errstr, errstr_size,
+                                            "takes %d to %d inputs at opset %lld, has %d", lo,
+                                            hi, (long long)n->opset, n->n_in);
+    for (int i = 0; i < lo; i++)
+        if (n->in[i] < 0)
+            return aas_onnx_node_err(n, errstr, errstr_size,
+                                     "input %d is required but not given", i);
+    if (n->n_out < 1 || n->n_out > max_out)
+        return aas_onnx_node_err(n, errstr, errstr_size, "has %d outputs, takes 1%s",
+                                 n->n_out, max_out > 1 ? " or 2" : "");
+    return AAS_ERR_OK;
+}
+
+static aas_err_t elem_bin_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
+    return elem_arity(n, 2, 2, 1, errstr, errstr_size);
+}
+
+static aas_err_t elem_un_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
+    return elem_arity(n, 1, 1, 1, errstr, errstr_size);
+}
 
 static aas_err_t elem_float_attr(const aas_onnx_node_t *n, const char *name, char *errstr,
                                  size_t errstr_size) {
@@ -695,17 +730,20 @@ static aas_err_t elem_float_attr(const aas_onnx_node_t *n, const char *name, cha
 
 static aas_err_t elem_leaky_check(const aas_onnx_node_t *n, char *errstr,
                                   size_t errstr_size) {
-    return elem_float_attr(n, "alpha", errstr, errstr_size);
+    aas_err_t err = elem_arity(n, 1, 1, 1, errstr, errstr_size);
+    return err ? err : elem_float_attr(n, "alpha", errstr, errstr_size);
 }
 
 static aas_err_t elem_clip_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
+    aas_err_t err = elem_arity(n, 1, n->opset >= 11 ? 3 : 1, 1, errstr, errstr_size);
+    if (err) return err;
     if (n->opset >= 11) {
         if (aas_onnx_attr(n, "min") || aas_onnx_attr(n, "max"))
             return aas_onnx_node_err(n, errstr, errstr_size,
                                      "min and max are inputs from opset 11, not attributes");
         return AAS_ERR_OK;
     }
-    aas_err_t err = elem_float_attr(n, "min", errstr, errstr_size);
+    err = elem_float_attr(n, "min", errstr, errstr_size);
     return err ? err : elem_float_attr(n, "max", errstr, errstr_size);
 }
 
@@ -717,22 +755,22 @@ static aas_err_t elem_clip_check(const aas_onnx_node_t *n, char *errstr, size_t 
 #define ELEM_OP(type, check, plan, run) {"", type, 7, 18, 0, check, plan, run, NULL}
 
 const aas_onnx_op_t aas_onnx_ops_elem[] = {
-    ELEM_OP("Add", NULL, elem_bin_plan, elem_bin_run),
-    ELEM_OP("Sub", NULL, elem_bin_plan, elem_bin_run),
-    ELEM_OP("Mul", NULL, elem_bin_plan, elem_bin_run),
-    ELEM_OP("Div", NULL, elem_bin_plan, elem_bin_run),
-    ELEM_OP("Pow", NULL, elem_bin_plan, elem_bin_run),
-    ELEM_OP("Relu", NULL, elem_un_plan, elem_un_run),
+    ELEM_OP("Add", elem_bin_check, elem_bin_plan, elem_bin_run),
+    ELEM_OP("Sub", elem_bin_check, elem_bin_plan, elem_bin_run),
+    ELEM_OP("Mul", elem_bin_check, elem_bin_plan, elem_bin_run),
+    ELEM_OP("Div", elem_bin_check, elem_bin_plan, elem_bin_run),
+    ELEM_OP("Pow", elem_bin_check, elem_bin_plan, elem_bin_run),
+    ELEM_OP("Relu", elem_un_check, elem_un_plan, elem_un_run),
     ELEM_OP("LeakyRelu", elem_leaky_check, elem_un_plan, elem_un_run),
-    ELEM_OP("Sigmoid", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Tanh", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Erf", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Sqrt", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Neg", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Abs", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Exp", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Log", NULL, elem_un_plan, elem_un_run),
-    ELEM_OP("Reciprocal", NULL, elem_un_plan, elem_un_run),
+    ELEM_OP("Sigmoid", elem_un_check, elem_un_plan, elem_un_run),
+    ELEM_OP("Tanh", elem_un_check, elem_un_plan, elem_un_run),
+    ELEM_OP("Erf", elem_un_check, elem_un_plan, elem_un_run),
+    ELEM_OP("Sqrt", elem_un_check, elem_un_plan, elem_un_run),
+    ELEM_OP("Neg", elem_un_check, elem_un_plan, elem_un_run),
+    ELEM_OP("Abs", elem_un_check, elem_un_plan, elem_un_run),
+    ELEM_OP("Exp", elem_un_check, elem_un_plan, elem_un_run),
+    ELEM_OP("Log", elem_un_check, elem_un_plan, elem_un_run),
+    ELEM_OP("Reciprocal", elem_un_check, elem_un_plan, elem_un_run),
     ELEM_OP("Clip", elem_clip_check, elem_clip_plan, elem_clip_run),
     ELEM_OP("Cast", elem_cast_check, elem_cast_plan, elem_cast_run),
 };

@@ -696,8 +696,13 @@ static aas_err_t shape_gather_run(aas_onnx_kernel_t *k, char *errstr, size_t err
  * one of value_float, value_floats, value_int, value_ints.  sparse_value
  * and the string forms are refused.
  */
+static aas_err_t shape_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out,
+                             char *errstr, size_t errstr_size);
+
 static aas_err_t shape_const_check(const aas_onnx_node_t *n, char *errstr,
                                    size_t errstr_size) {
+    aas_err_t err = shape_arity(n, 0, 0, 1, errstr, errstr_size);
+    if (err) return err;
     static const char *const refused[] = {"sparse_value", "value_string", "value_strings"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
         if (aas_onnx_attr(n, refused[i]))
@@ -792,7 +797,30 @@ static aas_err_t shape_const_run(aas_onnx_kernel_t *k, char *errstr, size_t errs
     return AAS_ERR_OK;
 }
 
-/* ---- load-time attribute checks ---- */
+/* ---- load-time checks ---- */
+
+/* The node has lo to hi inputs, the first lo of them given, and at least
+ * one and at most max_out outputs: checked at load, so a model missing an
+ * input is refused at register time rather than at its first job. */
+static aas_err_t shape_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out,
+                            char *errstr, size_t errstr_size) {
+    if (n->n_in < lo || n->n_in > hi)
+        return lo == hi ? aas_onnx_node_err(n, errstr, errstr_size,
+                                            "takes %d input%s at opset %lld, has %d", lo,
+                                            lo == 1 ? "" : "s", (long long)n->opset, n->n_in)
+                        : aas_onnx_node_err(n, errstr, errstr_size,
+                                            "takes %d to %d inputs at opset %lld, has %d", lo,
+                                            hi, (long long)n->opset, n->n_in);
+    for (int i = 0; i < lo; i++)
+        if (n->in[i] < 0)
+            return aas_onnx_node_err(n, errstr, errstr_size,
+                                     "input %d is required but not given", i);
+    if (n->n_out < 1 || n->n_out > max_out)
+        return aas_onnx_node_err(n, errstr, errstr_size, "has %d outputs, takes 1%s",
+                                 n->n_out, max_out > 1 ? " or 2" : "");
+    return AAS_ERR_OK;
+}
+
 
 /* An attribute, when present, must have the given type. */
 static aas_err_t shape_attr_type(const aas_onnx_node_t *n, const char *name, int type,
@@ -811,23 +839,49 @@ static aas_err_t shape_attr_type(const aas_onnx_node_t *n, const char *name, int
 
 static aas_err_t shape_concat_check(const aas_onnx_node_t *n, char *errstr,
                                     size_t errstr_size) {
-    return shape_attr_type(n, "axis", AAS_ONNX_ATTR_INT, 1, errstr, errstr_size);
+    aas_err_t err = shape_arity(n, 1, n->n_in > 1 ? n->n_in : 1, 1, errstr, errstr_size);
+    for (int i = 0; !err && i < n->n_in; i++)
+        if (n->in[i] < 0)
+            err = aas_onnx_node_err(n, errstr, errstr_size, "input %d is not given", i);
+    return err ? err : shape_attr_type(n, "axis", AAS_ONNX_ATTR_INT, 1, errstr, errstr_size);
 }
 
+/* Flatten (one input) and Gather (two): an optional int axis. */
 static aas_err_t shape_axis_check(const aas_onnx_node_t *n, char *errstr,
                                   size_t errstr_size) {
-    return shape_attr_type(n, "axis", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
+    int n_in = !strcmp(n->type, "Gather") ? 2 : 1;
+    aas_err_t err = shape_arity(n, n_in, n_in, 1, errstr, errstr_size);
+    return err ? err : shape_attr_type(n, "axis", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
 }
 
 static aas_err_t shape_shape_check(const aas_onnx_node_t *n, char *errstr,
                                    size_t errstr_size) {
-    aas_err_t err = shape_attr_type(n, "start", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
+    aas_err_t err = shape_arity(n, 1, 1, 1, errstr, errstr_size);
+    if (!err) err = shape_attr_type(n, "start", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
     return err ? err : shape_attr_type(n, "end", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
+}
+
+static aas_err_t shape_reshape_check(const aas_onnx_node_t *n, char *errstr,
+                                     size_t errstr_size) {
+    return shape_arity(n, 2, 2, 1, errstr, errstr_size);
+}
+
+static aas_err_t shape_identity_check(const aas_onnx_node_t *n, char *errstr,
+                                      size_t errstr_size) {
+    return shape_arity(n, 1, 1, 1, errstr, errstr_size);
+}
+
+/* Dropout: ratio and training_mode are optional inputs from opset 12;
+ * the mask an optional second output. */
+static aas_err_t shape_dropout_check(const aas_onnx_node_t *n, char *errstr,
+                                     size_t errstr_size) {
+    return shape_arity(n, 1, n->opset >= 12 ? 3 : 1, 2, errstr, errstr_size);
 }
 
 static aas_err_t shape_transpose_check(const aas_onnx_node_t *n, char *errstr,
                                        size_t errstr_size) {
-    aas_err_t err = shape_attr_type(n, "perm", AAS_ONNX_ATTR_INTS, 0, errstr, errstr_size);
+    aas_err_t err = shape_arity(n, 1, 1, 1, errstr, errstr_size);
+    if (!err) err = shape_attr_type(n, "perm", AAS_ONNX_ATTR_INTS, 0, errstr, errstr_size);
     if (err) return err;
     const int64_t *p;
     size_t m = aas_onnx_attr_ints(n, "perm", &p);
@@ -850,12 +904,13 @@ static aas_err_t shape_transpose_check(const aas_onnx_node_t *n, char *errstr,
 static aas_err_t shape_squeeze_check(const aas_onnx_node_t *n, char *errstr,
                                      size_t errstr_size) {
     int unsq = !strcmp(n->type, "Unsqueeze");
+    aas_err_t err = shape_arity(n, n->opset >= 13 && unsq ? 2 : 1, n->opset >= 13 ? 2 : 1, 1,
+                                errstr, errstr_size);
+    if (err) return err;
     if (n->opset >= 13) {
         if (aas_onnx_attr(n, "axes"))
             return aas_onnx_node_err(n, errstr, errstr_size,
                                      "axes is an input from opset 13, not an attribute");
-        if (unsq && (n->n_in < 2 || n->in[1] < 0))
-            return aas_onnx_node_err(n, errstr, errstr_size, "needs the axes input");
         return AAS_ERR_OK;
     }
     return shape_attr_type(n, "axes", AAS_ONNX_ATTR_INTS, unsq, errstr, errstr_size);
@@ -873,12 +928,12 @@ static aas_err_t shape_squeeze_check(const aas_onnx_node_t *n, char *errstr,
 
 const aas_onnx_op_t aas_onnx_ops_shape[] = {
     SHAPE_OP("Shape", 1, shape_shape_check, shape_shape_plan, shape_shape_run),
-    SHAPE_OP("Reshape", 0, NULL, shape_reshape_plan, shape_copy_run),
+    SHAPE_OP("Reshape", 0, shape_reshape_check, shape_reshape_plan, shape_copy_run),
     SHAPE_OP("Flatten", 0, shape_axis_check, shape_flatten_plan, shape_copy_run),
     SHAPE_OP("Squeeze", 0, shape_squeeze_check, shape_squeeze_plan, shape_copy_run),
     SHAPE_OP("Unsqueeze", 0, shape_squeeze_check, shape_unsqueeze_plan, shape_copy_run),
-    SHAPE_OP("Identity", 0, NULL, shape_identity_plan, shape_copy_run),
-    SHAPE_OP("Dropout", 0, NULL, shape_dropout_plan, shape_dropout_run),
+    SHAPE_OP("Identity", 0, shape_identity_check, shape_identity_plan, shape_copy_run),
+    SHAPE_OP("Dropout", 0, shape_dropout_check, shape_dropout_plan, shape_dropout_run),
     SHAPE_OP("Transpose", 0, shape_transpose_check, shape_transpose_plan, shape_transpose_run),
     SHAPE_OP("Concat", 0, shape_concat_check, shape_concat_plan, shape_concat_run),
     SHAPE_OP("Gather", 0, shape_axis_check, shape_gather_plan, shape_gather_run),

@@ -902,6 +902,19 @@ static void older_opsets_and_edge_cases(void **state) {
         mb_out(&m, "y", AAS_ONNX_FLOAT);
         MB_EXPECT_OK("Pow by a tensor", &m, &in, 1, &want, 1);
     }
+    { /* A missing input is refused at load (register time), naming it */
+        const float x[] = {1, 2};
+        aas_onnx_tensor_t in = tv(AAS_ONNX_FLOAT, 1, 2, 0, x);
+        mb_start(&m, 13, "Add");
+        mb_feed(&m, "x", &in);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_ERR("Add with one input", &m, &in, 1, 1, "takes 2 inputs at opset 13");
+        mb_start(&m, 13, "Gather");
+        mb_feed(&m, "x", &in);
+        mb_omit(&m);
+        mb_out(&m, "y", AAS_ONNX_FLOAT);
+        MB_EXPECT_ERR("Gather without indices", &m, &in, 1, 1, "input 1 is required");
+    }
     { /* Gather: int32 indices, negative; out of range refused */
         const float x[] = {1, 2, 3, 4, 5, 6}, y[] = {5, 6, 1, 2};
         const int32_t idx[] = {-1, 0}, bad[] = {3};
