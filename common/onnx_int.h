@@ -198,6 +198,31 @@ int64_t aas_onnx_int_at(const aas_onnx_tensor_t *t, int64_t i);
 
 aas_err_t aas_onnx_fuse(aas_onnx_t *g, char *errstr, size_t errstr_size);
 
+/* ---- the direct convolution for few input channels (onnx_conv_direct.c) ---- */
+
+#define AAS_ONNX_CONV_DIRECT_MAX_IC 4
+
+typedef struct {
+    int64_t n, ic, ih, iw, oc, oh, ow, kh, kw, ph, pw;  /* ph, pw: left pads */
+    aas_onnx_post_t post;
+} aas_onnx_conv_direct_t;
+
+typedef struct aas_onnx_conv_direct_s aas_onnx_conv_direct_state_t;
+
+/** @brief 1 if a Conv of these parameters runs direct: group 1, 2-D,
+ *         1..AAS_ONNX_CONV_DIRECT_MAX_IC input channels, stride 1, no
+ *         dilation. */
+int aas_onnx_conv_direct_fits(int64_t ic, int64_t group, int sp, const int64_t *stride,
+                              const int64_t *dil);
+/** @brief Weights (OIHW) and bias (or NULL) copied; scratch for every
+ *         OpenMP thread allocated here, none when running. */
+aas_err_t aas_onnx_conv_direct_new(const aas_onnx_conv_direct_t *c, const float *w,
+                                   const float *b, aas_onnx_conv_direct_state_t **out,
+                                   char *errstr, size_t errstr_size);
+void aas_onnx_conv_direct_free(aas_onnx_conv_direct_state_t *s);
+/** @brief y = act(conv(x) + b), NCHW in and out. */
+void aas_onnx_conv_direct(const aas_onnx_conv_direct_state_t *s, const float *x, float *y);
+
 /* ---- weights reordered once per graph (onnx_ops_dnn.c) ---- */
 
 void aas_onnx_wcache_free(aas_onnx_t *g);

@@ -250,7 +250,8 @@ static aas_err_t aas_onnx_attr_copy(const Onnx__AttributeProto *ap, aas_onnx_att
             goto nomem;
         for (size_t i = 0; i < ap->n_strings; i++, a->n++) {
             if (!(a->strings[i] = malloc(ap->strings[i].len + 1))) goto nomem;
-            memcpy(a->strings[i], ap->strings[i].data, ap->strings[i].len);
+            if (ap->strings[i].len)   /* an empty string's data may be NULL */
+                memcpy(a->strings[i], ap->strings[i].data, ap->strings[i].len);
             a->strings[i][ap->strings[i].len] = '\0';
         }
         break;

@@ -138,6 +138,8 @@ typedef struct {
     dnnl_primitive_t pre, post;
     dnnl_memory_t pre_user, post_user;   /* bound to in[0] / out[0] */
     dnnl_exec_arg_t pre_args[2], post_args[2];
+    /* Conv with few input channels: onnx_conv_direct.c */
+    aas_onnx_conv_direct_state_t *direct;
     /* Gemm's general path: out = alpha * (A' B') + beta * C, post-op in C */
     int gemm_general;
     float alpha, beta;
@@ -155,6 +157,7 @@ static void aas_onnx_dnn_release(void *state) {
         free(s->owned_buf[i]);
     }
     free(s->scratch);
+    aas_onnx_conv_direct_free(s->direct);
     free(s);
 }
 
@@ -711,6 +714,16 @@ static aas_err_t aas_onnx_conv_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
         s->gemm_general = 2;
         return AAS_ERR_OK;
     }
+    /* The first layer of an image CNN (1 to 4 channels): onnx_conv_direct.c */
+    if (w->data && (!b || b->data) &&
+        aas_onnx_conv_direct_fits(ic, group, win.sp, win.stride, win.dil)) {
+        aas_onnx_conv_direct_t cd = {
+            .n = x->dims[0], .ic = ic, .ih = x->dims[2], .iw = x->dims[3], .oc = oc,
+            .oh = win.out[0], .ow = win.out[1], .kh = win.kernel[0], .kw = win.kernel[1],
+            .ph = win.pad_l[0], .pw = win.pad_l[1], .post = n->post};
+        return aas_onnx_conv_direct_new(&cd, w->data, b ? b->data : NULL, &s->direct, errstr,
+                                        errstr_size);
+    }
     int r = x->rank;
     dnnl_dims_t xd, wd, yd, bd = {oc}, st, di, pl, pr;
     memcpy(xd, x->dims, sizeof(int64_t) * (size_t)r);
@@ -786,6 +799,10 @@ done:
 
 static aas_err_t aas_onnx_dnn_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr_size) {
     aas_onnx_dnn_t *s = k->state;
+    if (s->direct) {
+        aas_onnx_conv_direct(s->direct, k->in[0]->data, k->out[0]->data);
+        return AAS_ERR_OK;
+    }
     if (s->gemm_general == 2) {
         memset(k->out[0]->data, 0, k->out[0]->nbytes);
         return AAS_ERR_OK;
