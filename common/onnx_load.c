@@ -535,7 +535,11 @@ static aas_err_t aas_onnx_build(aas_onnx_t *g, const Onnx__ModelProto *mp, char 
         }
         if ((err = aas_onnx_value_declare(v, vi, errstr, errstr_size))) break;
         size_t esz = aas_onnx_dtype_size(v->dtype);
-        if (!esz)
+        if (!esz && v->dtype == AAS_ONNX_UNDEFINED)
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
+                              "graph input '%s' is not a tensor of a known type (sequence, "
+                              "map and optional inputs are not supported)", vi->name);
+        else if (!esz)
             err = aas_err_set(errstr, errstr_size, AAS_ERR_MODEL_FORMAT,
                               "graph input '%s' has dtype %s (%d), which aas does not take",
                               vi->name, aas_onnx_dtype_name(v->dtype), (int)v->dtype);
