@@ -16,11 +16,22 @@
  * stay on oneDNN, whose blocked kernels are fast there.
  */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "onnx_int.h"
+
+/* Images over oneDNN's OpenMP pool when the compiler has OpenMP (CMake
+ * checks; clang without libomp, as in the fuzzing build, runs them in
+ * one thread). */
+#ifdef _OPENMP
+#include <omp.h>
+#define AAS_CONV_THREADS() omp_get_max_threads()
+#define AAS_CONV_THREAD() omp_get_thread_num()
+#else
+#define AAS_CONV_THREADS() 1
+#define AAS_CONV_THREAD() 0
+#endif
 
 #ifdef AAS_HAVE_TARGET_CLONES
 #define AAS_CONV_KERNEL \
@@ -72,7 +83,7 @@ aas_err_t aas_onnx_conv_direct_new(const aas_onnx_conv_direct_t *c, const float 
     s->ocp = (c->oc + AAS_CONV_OB - 1) / AAS_CONV_OB * AAS_CONV_OB;
     /* slack: a last partial vector reads up to AAS_CONV_V floats past a row */
     s->plane_floats = (size_t)(c->ic * s->hp * s->wp + c->kw + 2 * AAS_CONV_V);
-    s->threads = omp_get_max_threads();
+    s->threads = AAS_CONV_THREADS();
     if (s->threads < 1) s->threads = 1;
     size_t taps = (size_t)(c->ic * c->kh * c->kw);
     if (!(s->w = calloc((size_t)s->ocp * taps, sizeof(float))) ||
@@ -169,5 +180,5 @@ void aas_onnx_conv_direct(const aas_onnx_conv_direct_state_t *s, const float *x,
 #pragma omp parallel for schedule(static) num_threads(s->threads) if (c->n >= 8 && s->threads > 1)
     for (int64_t n = 0; n < c->n; n++)
         aas_conv_image(s, x + n * in_img, y + n * out_img,
-                       s->scratch + (size_t)omp_get_thread_num() * s->plane_floats);
+                       s->scratch + (size_t)AAS_CONV_THREAD() * s->plane_floats);
 }
