@@ -105,7 +105,8 @@ cpu_busy() {
   for k in 1 2 3 4 5 6 7 8; do tot=$(( tot + b[k] - a[k] )); done
   echo "$(( tot > 0 ? 100 * (tot - idle) / tot : 0 ))%"
 }
-LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg), CPUs busy $(cpu_busy)"
+BUSY_BEFORE=$(cpu_busy)
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg), CPUs busy $BUSY_BEFORE"
 NCPU=$(nproc)   # before OMP_NUM_THREADS is set: nproc obeys it
 IFS=, read -r -a TLIST <<<"$THREADS"
 cd "$ROOT"
@@ -127,6 +128,7 @@ unset OMP_NUM_THREADS
 cp "$RESULTS" "$BUILD/onnx-bench-results.txt"
 
 # ---------------------------------------------------------------- table
+BUSY_AFTER=$(cpu_busy)
 echo
 echo "## ONNX on aas vs native AASMLP1 vs ONNX Runtime"
 echo
@@ -134,7 +136,10 @@ HV=$(lscpu | sed -n 's/^Hypervisor vendor: *//p')
 cpu_field() { lscpu | sed -n "s/^$1: *//p"; }
 ISA=avx2; grep -qw avx512f /proc/cpuinfo && ISA=avx512f; grep -qw avx2 /proc/cpuinfo || ISA=sse
 echo "- CPU: $(cpu_field 'Model name') (family $(cpu_field 'CPU family') model $(cpu_field 'Model'), ${ISA}${HV:+, $HV}) x$NCPU; $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "- load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg), CPUs busy $(cpu_busy) (sampled over 2 s with the benchmark stopped: other work on the machine)"
+echo "- load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg), CPUs busy $BUSY_AFTER (sampled over 2 s with the benchmark stopped: other work on the machine)"
+if [ "${BUSY_BEFORE%\%}" -ge 10 ] || [ "${BUSY_AFTER%\%}" -ge 10 ]; then
+  echo "- WARNING: other work kept the CPUs busy ($BUSY_BEFORE before, $BUSY_AFTER after): the figures include that contention, and a row with more threads than free cores is not worth quoting"
+fi
 echo "- onnxruntime $("$PY" -c 'import onnxruntime; print(onnxruntime.__version__)'), aas $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); fastest of $ROUNDS rounds' median calls (>= ${TIMING[1]} ms a point)"
 awk '$1 == "SAME" && !seen_same++ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
                     printf "- %s vs %s: max |diff| %s at batch %s\n", v["a"], v["b"], v["max_abs_diff"], v["batch"] }
