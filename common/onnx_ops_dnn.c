@@ -140,6 +140,8 @@ typedef struct {
     dnnl_exec_arg_t pre_args[2], post_args[2];
     /* Conv with few input channels: onnx_conv_direct.c */
     aas_onnx_conv_direct_state_t *direct;
+    /* Gemm of 2..32 rows: onnx_gemm_small.c */
+    aas_onnx_gemm_small_t *small;
     /* Gemm's general path: out = alpha * (A' B') + beta * C, post-op in C */
     int gemm_general;
     float alpha, beta;
@@ -158,6 +160,7 @@ static void aas_onnx_dnn_release(void *state) {
     }
     free(s->scratch);
     aas_onnx_conv_direct_free(s->direct);
+    aas_onnx_gemm_small_free(s->small);
     free(s);
 }
 
@@ -394,6 +397,11 @@ static aas_err_t aas_onnx_gemm_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
         return AAS_ERR_OK;
     }
     int cache = k->n_in > 1 && k->node->in[1] >= 0 && k->graph->values[k->node->in[1]].init;
+    if (fast && aas_onnx_gemm_small_fits(m)) {
+        dnnl_primitive_attr_destroy(attr);
+        return aas_onnx_gemm_small_new(kk, nn, b->data, tb, c ? c->data : NULL, &n->post,
+                                       &s->small, errstr, errstr_size);
+    }
     if (fast) {
         dnnl_memory_desc_t src_md, w_user, dst_md, b_md;
         dnnl_dims_t sd = {m, kk}, wd = {nn, kk}, dd = {m, nn}, bd = {nn};
@@ -462,6 +470,10 @@ static aas_err_t aas_onnx_gemm_run(aas_onnx_kernel_t *k, char *errstr, size_t er
     aas_onnx_dnn_t *s = k->state;
     float *y = k->out[0]->data;
     int64_t total = s->m * s->n;
+    if (s->small) {
+        aas_onnx_gemm_small(s->small, k->in[0]->data, s->m, y);
+        return AAS_ERR_OK;
+    }
     if (s->gemm_general == 2) {
         memset(y, 0, (size_t)total * sizeof(float));
     } else {

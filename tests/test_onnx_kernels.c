@@ -1,12 +1,20 @@
 /*
- * test_onnx_conv.c - Conv (+ a fused activation) with constant weights
- * against a naive convolution written here, over shapes that exercise both
- * paths the engine has: the direct C kernel for 1..4 input channels at
- * stride 1 (common/onnx_conv_direct.c: output widths that are and are not
- * multiples of 8, output channels past a block of 8, asymmetric pads,
- * auto_pad SAME, kernel 1..5, ReLU and LeakyReLU fused) and oneDNN's
- * blocked kernels (more channels, strides, dilations, groups).  The ONNX
- * node tests feed W as a graph input, which takes neither of these paths.
+ * test_onnx_kernels.c - the ONNX kernels aas writes itself, or tunes,
+ * against naive loops written here:
+ *  - Conv (+ a fused activation) with constant weights, over shapes that
+ *    exercise both paths the engine has: the direct C kernel for 1..4 input
+ *    channels at stride 1 (common/onnx_conv_direct.c: output widths that
+ *    are and are not multiples of 8, output channels past a block of 8,
+ *    asymmetric pads, auto_pad SAME, kernel 1..5, ReLU and LeakyReLU fused)
+ *    and oneDNN's blocked kernels (more channels, strides, dilations,
+ *    groups);
+ *  - Gemm (+ a fused activation) with constant B, as PyTorch exports
+ *    nn.Linear, at every batch from 1 to 40 rows: the packed C kernel for
+ *    2..32 rows (common/onnx_gemm_small.c: N not a multiple of 16, B
+ *    transposed or not, bias [N], [1,N] or none) and oneDNN's inner
+ *    product for 1 row and above 32.
+ * The ONNX node tests feed W and B as graph inputs, which take none of
+ * these paths.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -317,10 +325,154 @@ static void conv_on_onednn_matches_naive(void **state) {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) check_case(&cases[i]);
 }
 
+/* ---- Gemm ---- */
+
+typedef struct {
+    int64_t k, n;
+    int trans_b;
+    int bias_rank;            /* 0: no C, 1: [N], 2: [1,N] */
+    const char *act;          /* NULL, "Relu", "Sigmoid" */
+} gemm_case_t;
+
+/* Serialized model of Gemm(x [M,K] symbolic M, B, C) [-> act] -> y. */
+static void *gemm_build(const gemm_case_t *c, const float *w, const float *b, size_t *len) {
+    int64_t xd[2] = {1, c->k}, yd[2] = {1, c->n};
+    int64_t wd[2] = {c->trans_b ? c->n : c->k, c->trans_b ? c->k : c->n};
+    int64_t bd[2] = {1, c->n};
+    Onnx__TensorShapeProto__Dimension *dx[2], *dy[2];
+    Onnx__ValueInfoProto *vin = value("x", 2, xd, dx), *vout = value("y", 2, yd, dy);
+    /* the batch dimension symbolic: one graph for every M */
+    dx[0]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+    dx[0]->dim_param = "batch";
+    dy[0]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+    dy[0]->dim_param = "batch";
+    Onnx__TensorProto *tw = tensor("B", 2, wd, w, (size_t)(c->k * c->n));
+    Onnx__TensorProto *tb = tensor("C", c->bias_rank, c->bias_rank == 1 ? bd + 1 : bd, b,
+                                   (size_t)c->n);
+    Onnx__AttributeProto tb_attr = ONNX__ATTRIBUTE_PROTO__INIT, *attrs[1] = {&tb_attr};
+    tb_attr.name = "transB";
+    tb_attr.has_type = 1;
+    tb_attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    tb_attr.has_i = 1;
+    tb_attr.i = c->trans_b;
+    char *gin[3] = {"x", "B", "C"}, *gout[1] = {c->act ? "h" : "y"};
+    char *ain[1] = {"h"}, *aout[1] = {"y"};
+    Onnx__NodeProto gemm = ONNX__NODE_PROTO__INIT, act = ONNX__NODE_PROTO__INIT;
+    gemm.name = "gemm";
+    gemm.op_type = "Gemm";
+    gemm.n_input = c->bias_rank ? 3 : 2;
+    gemm.input = gin;
+    gemm.n_output = 1;
+    gemm.output = gout;
+    gemm.n_attribute = 1;
+    gemm.attribute = attrs;
+    act.name = "act";
+    act.op_type = (char *)(c->act ? c->act : "Relu");
+    act.n_input = 1;
+    act.input = ain;
+    act.n_output = 1;
+    act.output = aout;
+    Onnx__NodeProto *nodes[2] = {&gemm, &act};
+    Onnx__TensorProto *inits[2] = {tw, tb};
+    Onnx__ValueInfoProto *ins[1] = {vin}, *outs[1] = {vout};
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    g.name = "g";
+    g.n_node = c->act ? 2 : 1;
+    g.node = nodes;
+    g.n_initializer = c->bias_rank ? 2 : 1;
+    g.initializer = inits;
+    g.n_input = 1;
+    g.input = ins;
+    g.n_output = 1;
+    g.output = outs;
+    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops[1] = {&op};
+    op.domain = "";
+    op.has_version = 1;
+    op.version = 13;
+    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+    m.has_ir_version = 1;
+    m.ir_version = 8;
+    m.n_opset_import = 1;
+    m.opset_import = ops;
+    m.graph = &g;
+    *len = onnx__model_proto__get_packed_size(&m);
+    void *buf = malloc(*len);
+    assert_non_null(buf);
+    onnx__model_proto__pack(&m, buf);
+    dx[0]->value_case = dy[0]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+    free(tw);
+    free(tb);
+    value_free(vin);
+    value_free(vout);
+    return buf;
+}
+
+static void gemm_case(const gemm_case_t *c) {
+    uint32_t seed = 777;
+    size_t nw = (size_t)(c->k * c->n);
+    float *w = malloc(nw * 4), *b = malloc((size_t)c->n * 4);
+    assert_true(w && b);
+    for (size_t i = 0; i < nw; i++) w[i] = frand(&seed);
+    for (int64_t i = 0; i < c->n; i++) b[i] = frand(&seed);
+    size_t len;
+    void *blob = gemm_build(c, w, b, &len);
+    aas_onnx_t *g;
+    char why[512];
+    if (aas_onnx_load(blob, len, &g, why, sizeof(why))) fail_msg("load: %s", why);
+    for (int64_t m = 1; m <= 40; m++) {
+        float *x = malloc((size_t)(m * c->k) * 4), *want = malloc((size_t)(m * c->n) * 4);
+        assert_true(x && want);
+        for (int64_t i = 0; i < m * c->k; i++) x[i] = frand(&seed);
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t j = 0; j < c->n; j++) {
+                double acc = c->bias_rank ? b[j] : 0.0;
+                for (int64_t kk = 0; kk < c->k; kk++)
+                    acc += (double)x[r * c->k + kk] *
+                           w[c->trans_b ? j * c->k + kk : kk * c->n + j];
+                float v = (float)acc;
+                if (c->act && !strcmp(c->act, "Relu")) v = v > 0 ? v : 0;
+                if (c->act && !strcmp(c->act, "Sigmoid")) v = 1.0f / (1.0f + expf(-v));
+                want[r * c->n + j] = v;
+            }
+        aas_onnx_tensor_t in = {.dtype = AAS_ONNX_FLOAT, .rank = 2, .dims = {m, c->k},
+                                .data = x, .nbytes = (size_t)(m * c->k) * 4};
+        const aas_onnx_tensor_t *out;
+        if (aas_onnx_run(g, &in, 1, &out, 1, why, sizeof(why))) fail_msg("run: %s", why);
+        assert_int_equal(out->dims[0], m);
+        assert_int_equal(out->dims[1], c->n);
+        const float *y = out->data;
+        for (int64_t i = 0; i < m * c->n; i++)
+            if (!(fabsf(y[i] - want[i]) <= 1e-4f + 1e-4f * fabsf(want[i])))
+                fail_msg("k=%lld n=%lld transB=%d bias rank %d %s, %lld rows: element %lld "
+                         "is %g, want %g", (long long)c->k, (long long)c->n, c->trans_b,
+                         c->bias_rank, c->act ? c->act : "-", (long long)m, (long long)i,
+                         (double)y[i], (double)want[i]);
+        free(x);
+        free(want);
+    }
+    aas_onnx_destroy(g);
+    free(blob);
+    free(w);
+    free(b);
+}
+
+static void gemm_at_every_batch_matches_naive(void **state) {
+    (void)state;
+    const gemm_case_t cases[] = {
+        {64, 10, 1, 1, NULL},          /* a digits classifier head */
+        {33, 17, 1, 1, "Relu"},        /* N past a pair of panels, odd K */
+        {5, 40, 0, 2, "Sigmoid"},      /* B not transposed, C [1,N] */
+        {100, 8, 1, 0, "Relu"},        /* no bias, one panel */
+        {1, 3, 0, 1, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) gemm_case(&cases[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_with_few_input_channels_matches_naive),
         cmocka_unit_test(conv_on_onednn_matches_naive),
+        cmocka_unit_test(gemm_at_every_batch_matches_naive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
