@@ -10,6 +10,7 @@
 #include <dnnl.h>
 #include <stdint.h>
 
+#include "gemm_small.h"
 #include "model_int.h"
 
 /* Largest batch-size bucket: bigger batches run in chunks of it.  Past
@@ -38,6 +39,8 @@ typedef struct {
     dnnl_memory_t bias;  /* wraps b */
     float *wscale;       /* int8 only: out per-channel scales max|w|/127 */
     aas_mlp_wts_t *wts;  /* layouts in use */
+    aas_gemm_small_t *small;  /* f32 batches of 2..32 rows (gemm_small.h), packed
+                               * when first needed */
 } aas_mlp_layer_data_t;
 
 /* The primitives of one bucket (rows) at the model's precision. */

@@ -516,6 +516,43 @@ static aas_err_t aas_mlp_run(aas_mlp_t *m, aas_mlp_batch_t *b, const float *in, 
     return AAS_ERR_OK;
 }
 
+/* f32, 2..AAS_GEMM_SMALL_MAX rows: every layer a packed-weights C kernel
+ * (gemm_small.h, faster than oneDNN's gemm path at these sizes), the
+ * classifier's softmax in C.  Rows are computed independently, the same
+ * way at every such batch size, so a row's result does not depend on its
+ * batch-mates or on the bucket. */
+static aas_err_t aas_mlp_run_small(aas_mlp_t *m, const float *in, int64_t n, float *out,
+                                   char *errstr, size_t errstr_size) {
+    aas_err_t err = aas_mlp_scratch_for(m, n, errstr, errstr_size);
+    if (err) return err;
+    for (size_t i = 0; i < m->n_layers; i++) {
+        aas_mlp_layer_data_t *l = &m->layers[i];
+        if (!l->small &&
+            (err = aas_gemm_small_new(l->in, l->out, l->w, 1 /* w is out x in */, l->b,
+                                      aas_mlp_alg(l->act), 0.0f /* alpha */, 0.0f /* beta */,
+                                      &l->small, errstr, errstr_size)))
+            return err;
+    }
+    const float *src = in;
+    for (size_t i = 0; i < m->n_layers; i++) {
+        float *dst = i + 1 == m->n_layers ? out : m->scratch.buf[AAS_MLP_ACT0 + i % 2];
+        aas_gemm_small(m->layers[i].small, src, n, dst);
+        src = dst;
+    }
+    if (m->base.classifier) {
+        int64_t k = m->base.output_dim;
+        for (int64_t r = 0; r < n; r++) {
+            float *y = out + r * k, mx = y[0];
+            for (int64_t j = 1; j < k; j++)
+                if (y[j] > mx) mx = y[j];
+            float sum = 0.0f;
+            for (int64_t j = 0; j < k; j++) sum += (y[j] = expf(y[j] - mx));
+            for (int64_t j = 0; j < k; j++) y[j] /= sum;
+        }
+    }
+    return AAS_ERR_OK;
+}
+
 aas_err_t aas_mlp_infer(aas_model_t *base, const float *in, int64_t rows, float *out,
                         char *errstr, size_t errstr_size) {
     aas_mlp_t *m = (aas_mlp_t *)base;
@@ -527,10 +564,15 @@ aas_err_t aas_mlp_infer(aas_model_t *base, const float *in, int64_t rows, float 
     for (int64_t done = 0; done < rows;) {
         int64_t n = rows - done < AAS_MLP_BUCKET_MAX ? rows - done : AAS_MLP_BUCKET_MAX;
         aas_mlp_batch_t *b;
-        aas_err_t err = aas_mlp_batch_get(m, n, &b, errstr, errstr_size);
-        if (!err)
+        aas_err_t err;
+        if (m->prec == AAS_PRECISION_F32 && aas_gemm_small_fits(n)) {
+            err = aas_mlp_run_small(m, in + (size_t)done * in_dim, n,
+                                    out + (size_t)done * out_dim, errstr, errstr_size);
+            aas_mlp_update_footprint(m);
+        } else if (!(err = aas_mlp_batch_get(m, n, &b, errstr, errstr_size))) {
             err = aas_mlp_run(m, b, in + (size_t)done * in_dim, n,
                               out + (size_t)done * out_dim, errstr, errstr_size);
+        }
         if (err) return err;
         done += n;
     }
@@ -657,6 +699,8 @@ void aas_mlp_run_free(aas_mlp_t *m) {
             }
             if (l->bias) dnnl_memory_destroy(l->bias);
             l->bias = NULL;
+            aas_gemm_small_free(l->small);
+            l->small = NULL;
         }
         aas_mlp_wscale_free(m);
     }
@@ -677,6 +721,7 @@ void aas_mlp_update_footprint(aas_mlp_t *m) {
         const aas_mlp_layer_data_t *l = &m->layers[i];
         for (const aas_mlp_wts_t *v = l->wts; v; v = v->next) bytes += sizeof(*v) + v->bytes;
         if (l->wscale) bytes += (size_t)l->out * sizeof(float);
+        bytes += aas_gemm_small_bytes(l->small);
     }
     for (int i = 0; i < AAS_MLP_BUCKETS; i++) bytes += m->cache[i].bytes;
     for (int k = 0; k < AAS_MLP_SCRATCH_N; k++) bytes += m->scratch.cap[k];

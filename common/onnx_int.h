@@ -223,23 +223,6 @@ void aas_onnx_conv_direct_free(aas_onnx_conv_direct_state_t *s);
 /** @brief y = act(conv(x) + b), NCHW in and out. */
 void aas_onnx_conv_direct(const aas_onnx_conv_direct_state_t *s, const float *x, float *y);
 
-/* ---- Gemm for 2..32 rows with packed weights (onnx_gemm_small.c) ---- */
-
-#define AAS_ONNX_GEMM_SMALL_MAX 32
-
-typedef struct aas_onnx_gemm_small_s aas_onnx_gemm_small_t;
-
-/** @brief 1 if a batch of m rows runs in onnx_gemm_small.c. */
-int aas_onnx_gemm_small_fits(int64_t m);
-/** @brief Pack w ([k][n], or [n][k] with trans_b) and copy bias (n or NULL). */
-aas_err_t aas_onnx_gemm_small_new(int64_t k, int64_t n, const float *w, int trans_b,
-                                  const float *bias, const aas_onnx_post_t *post,
-                                  aas_onnx_gemm_small_t **out, char *errstr,
-                                  size_t errstr_size);
-void aas_onnx_gemm_small_free(aas_onnx_gemm_small_t *g);
-/** @brief y [m][n] = act(x [m][k] W + bias); allocates nothing. */
-void aas_onnx_gemm_small(const aas_onnx_gemm_small_t *g, const float *x, int64_t m, float *y);
-
 /* ---- weights reordered once per graph (onnx_ops_dnn.c) ---- */
 
 void aas_onnx_wcache_free(aas_onnx_t *g);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "dnn.h"
+#include "gemm_small.h"
 #include "onnx_int.h"
 
 #define AAS_ONNX_DNN_MAX_ARGS 10
@@ -140,8 +141,8 @@ typedef struct {
     dnnl_exec_arg_t pre_args[2], post_args[2];
     /* Conv with few input channels: onnx_conv_direct.c */
     aas_onnx_conv_direct_state_t *direct;
-    /* Gemm of 2..32 rows: onnx_gemm_small.c */
-    aas_onnx_gemm_small_t *small;
+    /* Gemm of 2..32 rows: gemm_small.c */
+    aas_gemm_small_t *small;
     /* Gemm's general path: out = alpha * (A' B') + beta * C, post-op in C */
     int gemm_general;
     float alpha, beta;
@@ -160,7 +161,7 @@ static void aas_onnx_dnn_release(void *state) {
     }
     free(s->scratch);
     aas_onnx_conv_direct_free(s->direct);
-    aas_onnx_gemm_small_free(s->small);
+    aas_gemm_small_free(s->small);
     free(s);
 }
 
@@ -397,10 +398,10 @@ static aas_err_t aas_onnx_gemm_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
         return AAS_ERR_OK;
     }
     int cache = k->n_in > 1 && k->node->in[1] >= 0 && k->graph->values[k->node->in[1]].init;
-    if (fast && aas_onnx_gemm_small_fits(m)) {
+    if (fast && aas_gemm_small_fits(m)) {
         dnnl_primitive_attr_destroy(attr);
-        return aas_onnx_gemm_small_new(kk, nn, b->data, tb, c ? c->data : NULL, &n->post,
-                                       &s->small, errstr, errstr_size);
+        return aas_gemm_small_new(kk, nn, b->data, tb, c ? c->data : NULL, n->post.alg,
+                                  n->post.alpha, n->post.beta, &s->small, errstr, errstr_size);
     }
     if (fast) {
         dnnl_memory_desc_t src_md, w_user, dst_md, b_md;
@@ -471,7 +472,7 @@ static aas_err_t aas_onnx_gemm_run(aas_onnx_kernel_t *k, char *errstr, size_t er
     float *y = k->out[0]->data;
     int64_t total = s->m * s->n;
     if (s->small) {
-        aas_onnx_gemm_small(s->small, k->in[0]->data, s->m, y);
+        aas_gemm_small(s->small, k->in[0]->data, s->m, y);
         return AAS_ERR_OK;
     }
     if (s->gemm_general == 2) {

@@ -10,7 +10,7 @@
  *    groups);
  *  - Gemm (+ a fused activation) with constant B, as PyTorch exports
  *    nn.Linear, at every batch from 1 to 40 rows: the packed C kernel for
- *    2..32 rows (common/onnx_gemm_small.c: N not a multiple of 16, B
+ *    2..32 rows (common/gemm_small.c: N not a multiple of 16, B
  *    transposed or not, bias [N], [1,N] or none) and oneDNN's inner
  *    product for 1 row and above 32.
  * The ONNX node tests feed W and B as graph inputs, which take none of

@@ -1,6 +1,8 @@
 /*
- * onnx_gemm_small.c - y = act(x W^T + b) for a small batch (2 to 32 rows) in
- * C: the serving shape of a Gemm (PyTorch's nn.Linear) at low load.
+ * gemm_small.c - y = act(x W^T + b) for a small batch (2 to 32 rows) in
+ * C: the serving shape of a dense layer (PyTorch's nn.Linear exported as
+ * an ONNX Gemm, an AASMLP1 layer) at low load.  Used by onnx_ops_dnn.c and
+ * model_mlp_run.c; gemm_small.h is its API.
  *
  * Why not oneDNN: at 8 rows its AVX2 inner product (gemm:jit) streams the
  * weights in their plain layout and ran the 784-512-512-10 MLP in ~214 us
@@ -20,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "onnx_int.h"
+#include "gemm_small.h"
 
 #ifdef AAS_HAVE_TARGET_CLONES
 #define AAS_GEMM_KERNEL \
@@ -34,32 +36,38 @@ typedef int aas_g8i __attribute__((vector_size(32)));
 #define AAS_GEMM_V 8     /* columns a panel */
 #define AAS_G8_LOAD(v, p) memcpy(&(v), (p), sizeof(aas_g8))
 
-struct aas_onnx_gemm_small_s {
+struct aas_gemm_small_s {
     int64_t k, n, np;       /* np: n rounded up to 8 */
     float *w;               /* [np/8][k][8], zeros past n */
     float *bias;            /* [np] */
-    aas_onnx_post_t post;
+    dnnl_alg_kind_t alg;    /* activation after the bias, or undef */
+    float alpha, beta;
 };
 
-int aas_onnx_gemm_small_fits(int64_t m) { return m >= 2 && m <= AAS_ONNX_GEMM_SMALL_MAX; }
+int aas_gemm_small_fits(int64_t m) { return m >= 2 && m <= AAS_GEMM_SMALL_MAX; }
 
-void aas_onnx_gemm_small_free(aas_onnx_gemm_small_t *g) {
+size_t aas_gemm_small_bytes(const aas_gemm_small_t *g) {
+    return g ? sizeof(*g) + (size_t)(g->np * g->k + g->np) * sizeof(float) : 0;
+}
+
+void aas_gemm_small_free(aas_gemm_small_t *g) {
     if (!g) return;
     free(g->w);
     free(g->bias);
     free(g);
 }
 
-aas_err_t aas_onnx_gemm_small_new(int64_t k, int64_t n, const float *w, int trans_b,
-                                  const float *bias, const aas_onnx_post_t *post,
-                                  aas_onnx_gemm_small_t **out, char *errstr,
-                                  size_t errstr_size) {
-    aas_onnx_gemm_small_t *g = calloc(1, sizeof(*g));
+aas_err_t aas_gemm_small_new(int64_t k, int64_t n, const float *w, int trans_b,
+                            const float *bias, dnnl_alg_kind_t alg, float alpha, float beta,
+                            aas_gemm_small_t **out, char *errstr, size_t errstr_size) {
+    aas_gemm_small_t *g = calloc(1, sizeof(*g));
     if (!g) goto nomem;
     g->k = k;
     g->n = n;
     g->np = (n + 2 * AAS_GEMM_V - 1) / (2 * AAS_GEMM_V) * (2 * AAS_GEMM_V);  /* panel pairs */
-    g->post = *post;
+    g->alg = alg;
+    g->alpha = alpha;
+    g->beta = beta;
     if (!(g->w = aligned_alloc(64, ((size_t)(g->np * k) * sizeof(float) + 63) / 64 * 64)) ||
         !(g->bias = calloc((size_t)g->np, sizeof(float))))
         goto nomem;
@@ -74,12 +82,12 @@ aas_err_t aas_onnx_gemm_small_new(int64_t k, int64_t n, const float *w, int tran
     *out = g;
     return AAS_ERR_OK;
 nomem:
-    aas_onnx_gemm_small_free(g);
+    aas_gemm_small_free(g);
     return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
 }
 
 /* In place (a vector return value would change the ABI between clones). */
-static inline void aas_gemm_act(const aas_onnx_post_t *p, aas_g8 *v) {
+static inline void aas_gemm_act(const aas_gemm_small_t *p, aas_g8 *v) {
     if (p->alg == dnnl_eltwise_relu && p->alpha == 0.0f) {
         *v = (aas_g8)((aas_g8i)*v & (*v > (aas_g8){0}));
         return;
@@ -106,7 +114,7 @@ static inline void aas_gemm_act(const aas_onnx_post_t *p, aas_g8 *v) {
  * AVX2's 16).  One function per R, by the macro. */
 #define AAS_GEMM_BLOCK(R)                                                                  \
     AAS_GEMM_KERNEL                                                                        \
-    static void aas_gemm_block##R(const aas_onnx_gemm_small_t *g, int64_t p,               \
+    static void aas_gemm_block##R(const aas_gemm_small_t *g, int64_t p,               \
                                   const float *restrict x, int64_t rows,                   \
                                   float *restrict y) {                                     \
         const int64_t K = g->k, N = g->n;                                                  \
@@ -134,7 +142,7 @@ static inline void aas_gemm_act(const aas_onnx_post_t *p, aas_g8 *v) {
             AAS_G8_LOAD(bv, g->bias + n0);                                                 \
             for (int r = 0; r < R && r < rows; r++) {                                      \
                 aas_g8 v = (h ? a1[r] : a0[r]) + bv;                                       \
-                aas_gemm_act(&g->post, &v);                                                \
+                aas_gemm_act(g, &v);                                                \
                 memcpy(y + r * N + n0, &v, (size_t)cnt * sizeof(float));                   \
             }                                                                              \
         }                                                                                  \
@@ -146,7 +154,7 @@ AAS_GEMM_BLOCK(6)
 
 /* Panel pair by panel pair: 16 columns x K floats stay in L1 while every
  * block of rows passes over them, so the weights are read from memory once. */
-void aas_onnx_gemm_small(const aas_onnx_gemm_small_t *g, const float *x, int64_t m, float *y) {
+void aas_gemm_small(const aas_gemm_small_t *g, const float *x, int64_t m, float *y) {
     for (int64_t p = 0; p < g->np / AAS_GEMM_V; p += 2)
         for (int64_t r0 = 0; r0 < m;) {
             int64_t left = m - r0, n = left < 6 ? left : 6;
