@@ -26,6 +26,7 @@ typedef struct {
     int idempotent, curves;
     const char *model, *model_version, *values, *input, *format, *id;
     const char *meta;
+    const char *file;                 /* model describe --file */
     const char *dataset;
     const char *text, *text_input;
     int drop_last, wait, json;
@@ -51,6 +52,9 @@ typedef struct {
     /** The command, connected; its exit code. */
     int (*run)(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t n);
     const aas_cmd_help_t *help;  /* its forms, ending with {NULL, NULL} */
+    /** NULL, or a form that needs no server (model describe --file): its
+     *  exit code, or -1 when this invocation needs to connect. */
+    int (*run_local)(const aas_cmd_opts_t *o, char **args, size_t n);
 } aas_cmd_t;
 
 /* The commands, one file each. */

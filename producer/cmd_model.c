@@ -326,6 +326,21 @@ static int cmd_model(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size
     return cmd_model_query(c, args, n);
 }
 
+/* model describe --file FILE: a local file, no server (checking an export
+ * before registering it).  -1 for every other form: they connect. */
+static int cmd_model_local(const aas_cmd_opts_t *o, char **args, size_t n) {
+    (void)args;
+    (void)n;
+    if (!o->file) return -1;
+    void *blob = NULL;
+    size_t len = 0;
+    if (read_file(o->file, &blob, &len)) return 1;
+    const char *base = strrchr(o->file, '/');
+    int rc = describe_blob(base ? base + 1 : o->file, 0, blob, len, o->json);
+    free(blob);
+    return rc;
+}
+
 static int cmd_model_check(const aas_cmd_opts_t *o, char **args, size_t n) {
     enum { SET = 1, DELETE = 5, DESCRIBE = 6 };
     static const struct {
@@ -338,6 +353,12 @@ static int cmd_model_check(const aas_cmd_opts_t *o, char **args, size_t n) {
     int64_t v = 0;
     char name[AAS_ID_MAX + 1];
     int name_rc = 0;
+    if (o->file) { /* only describe --file FILE, which takes no NAME */
+        if (n == 1 && i == DESCRIBE) return 0;
+        fprintf(stderr, "aas-producer: --file goes with 'model describe --file FILE' "
+                        "(no NAME: the file is read, not the registry)\n");
+        return AAS_EXIT_USAGE;
+    }
     int bad = n == 0 || i == f || n < forms[i].min || n > forms[i].max;
     if (!bad && i == DESCRIBE)
         bad = (name_rc = parse_name_version(args, n, name, &v)) == -1;
@@ -380,6 +401,9 @@ static const aas_cmd_help_t model_help[] = {
     {"model describe NAME[@VERSION]",
      "what a version is: kind (AASMLP1,\nAASTXT1, ONNX), inputs and outputs\n"
      "(name, dtype, shape), ONNX opsets,\nproducer and node count (--json)"},
+    {"model describe --file FILE", "the same for a local file, without\nRedis "
+     "(check an export before\nregistering it)"},
     {"model delete NAME VERSION", "delete one version"},
     {NULL, NULL}};
-const aas_cmd_t aas_cmd_model_def = {"model", cmd_model_check, cmd_model, model_help};
+const aas_cmd_t aas_cmd_model_def = {"model", cmd_model_check, cmd_model, model_help,
+                                     cmd_model_local};

@@ -114,8 +114,8 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 
 int main(int argc, char **argv) {
     enum { O_MODEL = 256, O_MVER, O_VALUES, O_INPUT, O_FORMAT, O_DROP, O_ROWS,
-           O_ID, O_IDEMPOTENT, O_CURVES, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON, O_META,
-           O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
+           O_ID, O_IDEMPOTENT, O_CURVES, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON,
+           O_META, O_FILE, O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
            O_MAXBATCH, O_MAXDELAY };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -141,6 +141,7 @@ int main(int argc, char **argv) {
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"json", no_argument, NULL, O_JSON},
         {"meta", required_argument, NULL, O_META},
+        {"file", required_argument, NULL, O_FILE},
         {"dataset", required_argument, NULL, O_DATASET},
         {"text", required_argument, NULL, O_TEXT},
         {"text-input", required_argument, NULL, O_TEXTIN},
@@ -208,6 +209,7 @@ int main(int argc, char **argv) {
         case O_WAIT: o.wait = 1; break;
         case O_JSON: o.json = 1; break;
         case O_META: o.meta = optarg; break;
+        case O_FILE: o.file = optarg; break;
         case O_DATASET: o.dataset = optarg; break;
         case O_TEXT: o.text = optarg; break;
         case O_TEXTIN: o.text_input = optarg; break;
@@ -272,6 +274,11 @@ int main(int argc, char **argv) {
         free(args);
         goto out;
     }
+    if (command->run_local && (rc = command->run_local(&o, args, nargs)) >= 0) {
+        free(args);
+        goto out;
+    }
+    rc = 0;
     char why[512];
     signal(SIGPIPE, SIG_IGN); /* a dead Redis gives EPIPE, not death */
     if (aas_cli_conf_load(conf, config_file, xargs, nx, why, sizeof(why))) {

@@ -53,6 +53,16 @@ expect 2 "needs --model" -- timeout 5 "$P" "${NOSERVER[@]}" submit --values 1
 expect 2 "exactly one of" -- timeout 5 "$P" "${NOSERVER[@]}" submit --model m
 expect 2 "usage: model" -- timeout 5 "$P" "${NOSERVER[@]}" model bogus
 expect 2 "usage: model set" -- timeout 5 "$P" "${NOSERVER[@]}" model set m
+# describe --file reads a local file and needs no server (NOSERVER points
+# at nothing): what an export is before registering it
+expect 0 "^input  input float32 \[batch,1,8,8\]$" -- timeout 5 "$P" "${NOSERVER[@]}" \
+  model describe --file "$ROOT/data/onnx/torch-cnn-op17/model.onnx"
+expect 0 "classifier=yes labels=10" -- timeout 5 "$P" "${NOSERVER[@]}" \
+  model describe --file "$ROOT/data/onnx/sklearn-svc/model.onnx"
+expect 1 "not a valid ModelProto" -- timeout 5 "$P" "${NOSERVER[@]}" \
+  model describe --file "$ROOT/README.md"
+expect 2 "--file goes with" -- timeout 5 "$P" "${NOSERVER[@]}" \
+  model describe cli-onnx --file "$ROOT/README.md"
 expect 2 "usage: dataset" -- timeout 5 "$P" "${NOSERVER[@]}" dataset delete
 expect 2 "unknown command" -- timeout 5 "$P" "${NOSERVER[@]}" frobnicate
 expect 2 "refused on the command line" -- timeout 5 "$P" -X kafka.ssl.key.pem=KEY status x
