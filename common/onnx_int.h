@@ -191,6 +191,10 @@ int aas_onnx_axis(int64_t axis, int rank);
  *         do not broadcast. */
 int aas_onnx_broadcast(const aas_onnx_tensor_t *a, const aas_onnx_tensor_t *b,
                        aas_onnx_tensor_t *out);
+/** @brief Load-time arity check: lo to hi inputs, the first lo given, 1 to
+ *         max_out outputs; AAS_ERR_MODEL_FORMAT naming the node if not. */
+aas_err_t aas_onnx_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out, char *errstr,
+                         size_t errstr_size);
 /** @brief Read element i of an integer tensor (INT64 or INT32) as int64. */
 int64_t aas_onnx_int_at(const aas_onnx_tensor_t *t, int64_t i);
 

@@ -159,3 +159,25 @@ int64_t aas_onnx_int_at(const aas_onnx_tensor_t *t, int64_t i) {
     if (t->dtype == AAS_ONNX_INT32) return ((const int32_t *)t->data)[i];
     return ((const int64_t *)t->data)[i];
 }
+
+/* The node has lo to hi inputs, the first lo of them given, and at least
+ * one and at most max_out outputs: checked at load, so a model missing an
+ * input is refused at register time rather than at its first job. */
+aas_err_t aas_onnx_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out, char *errstr,
+                         size_t errstr_size) {
+    if (n->n_in < lo || n->n_in > hi)
+        return lo == hi ? aas_onnx_node_err(n, errstr, errstr_size,
+                                            "takes %d input%s at opset %lld, has %d", lo,
+                                            lo == 1 ? "" : "s", (long long)n->opset, n->n_in)
+                        : aas_onnx_node_err(n, errstr, errstr_size,
+                                            "takes %d to %d inputs at opset %lld, has %d", lo,
+                                            hi, (long long)n->opset, n->n_in);
+    for (int i = 0; i < lo; i++)
+        if (n->in[i] < 0)
+            return aas_onnx_node_err(n, errstr, errstr_size,
+                                     "input %d is required but not given", i);
+    if (n->n_out < 1 || n->n_out > max_out)
+        return aas_onnx_node_err(n, errstr, errstr_size, "has %d outputs, takes 1%s",
+                                 n->n_out, max_out > 1 ? " or 2" : "");
+    return AAS_ERR_OK;
+}

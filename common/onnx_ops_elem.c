@@ -565,11 +565,9 @@ static int elem_cast_ok(int64_t t) {
            t == AAS_ONNX_BOOL;
 }
 
-static aas_err_t elem_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out,
-                            char *errstr, size_t errstr_size);
 
 static aas_err_t elem_cast_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
-    aas_err_t err = elem_arity(n, 1, 1, 1, errstr, errstr_size);
+    aas_err_t err = aas_onnx_arity(n, 1, 1, 1, errstr, errstr_size);
     if (err) return err;
     const aas_onnx_attr_t *to = aas_onnx_attr(n, "to");
     if (!to || to->type != AAS_ONNX_ATTR_INT)
@@ -689,34 +687,13 @@ static aas_err_t elem_cast_run(aas_onnx_kernel_t *k, char *errstr, size_t errstr
 
 /* ---- load-time checks ---- */
 
-/* The node has lo to hi inputs, the first lo of them given, and at least
- * one and at most max_out outputs: checked at load, so a model missing an
- * input is refused at register time rather than at its first job. */
-static aas_err_t elem_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out,
-                            char *errstr, size_t errstr_size) {
-    if (n->n_in < lo || n->n_in > hi)
-        return lo == hi ? aas_onnx_node_err(n, errstr, errstr_size,
-                                            "takes %d input%s at opset %lld, has %d", lo,
-                                            lo == 1 ? "" : "s", (long long)n->opset, n->n_in)
-                        : aas_onnx_node_err(n, errstr, errstr_size,
-                                            "takes %d to %d inputs at opset %lld, has %d", lo,
-                                            hi, (long long)n->opset, n->n_in);
-    for (int i = 0; i < lo; i++)
-        if (n->in[i] < 0)
-            return aas_onnx_node_err(n, errstr, errstr_size,
-                                     "input %d is required but not given", i);
-    if (n->n_out < 1 || n->n_out > max_out)
-        return aas_onnx_node_err(n, errstr, errstr_size, "has %d outputs, takes 1%s",
-                                 n->n_out, max_out > 1 ? " or 2" : "");
-    return AAS_ERR_OK;
-}
 
 static aas_err_t elem_bin_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
-    return elem_arity(n, 2, 2, 1, errstr, errstr_size);
+    return aas_onnx_arity(n, 2, 2, 1, errstr, errstr_size);
 }
 
 static aas_err_t elem_un_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
-    return elem_arity(n, 1, 1, 1, errstr, errstr_size);
+    return aas_onnx_arity(n, 1, 1, 1, errstr, errstr_size);
 }
 
 static aas_err_t elem_float_attr(const aas_onnx_node_t *n, const char *name, char *errstr,
@@ -730,12 +707,12 @@ static aas_err_t elem_float_attr(const aas_onnx_node_t *n, const char *name, cha
 
 static aas_err_t elem_leaky_check(const aas_onnx_node_t *n, char *errstr,
                                   size_t errstr_size) {
-    aas_err_t err = elem_arity(n, 1, 1, 1, errstr, errstr_size);
+    aas_err_t err = aas_onnx_arity(n, 1, 1, 1, errstr, errstr_size);
     return err ? err : elem_float_attr(n, "alpha", errstr, errstr_size);
 }
 
 static aas_err_t elem_clip_check(const aas_onnx_node_t *n, char *errstr, size_t errstr_size) {
-    aas_err_t err = elem_arity(n, 1, n->opset >= 11 ? 3 : 1, 1, errstr, errstr_size);
+    aas_err_t err = aas_onnx_arity(n, 1, n->opset >= 11 ? 3 : 1, 1, errstr, errstr_size);
     if (err) return err;
     if (n->opset >= 11) {
         if (aas_onnx_attr(n, "min") || aas_onnx_attr(n, "max"))

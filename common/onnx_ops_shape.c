@@ -696,12 +696,10 @@ static aas_err_t shape_gather_run(aas_onnx_kernel_t *k, char *errstr, size_t err
  * one of value_float, value_floats, value_int, value_ints.  sparse_value
  * and the string forms are refused.
  */
-static aas_err_t shape_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out,
-                             char *errstr, size_t errstr_size);
 
 static aas_err_t shape_const_check(const aas_onnx_node_t *n, char *errstr,
                                    size_t errstr_size) {
-    aas_err_t err = shape_arity(n, 0, 0, 1, errstr, errstr_size);
+    aas_err_t err = aas_onnx_arity(n, 0, 0, 1, errstr, errstr_size);
     if (err) return err;
     static const char *const refused[] = {"sparse_value", "value_string", "value_strings"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
@@ -799,27 +797,6 @@ static aas_err_t shape_const_run(aas_onnx_kernel_t *k, char *errstr, size_t errs
 
 /* ---- load-time checks ---- */
 
-/* The node has lo to hi inputs, the first lo of them given, and at least
- * one and at most max_out outputs: checked at load, so a model missing an
- * input is refused at register time rather than at its first job. */
-static aas_err_t shape_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out,
-                            char *errstr, size_t errstr_size) {
-    if (n->n_in < lo || n->n_in > hi)
-        return lo == hi ? aas_onnx_node_err(n, errstr, errstr_size,
-                                            "takes %d input%s at opset %lld, has %d", lo,
-                                            lo == 1 ? "" : "s", (long long)n->opset, n->n_in)
-                        : aas_onnx_node_err(n, errstr, errstr_size,
-                                            "takes %d to %d inputs at opset %lld, has %d", lo,
-                                            hi, (long long)n->opset, n->n_in);
-    for (int i = 0; i < lo; i++)
-        if (n->in[i] < 0)
-            return aas_onnx_node_err(n, errstr, errstr_size,
-                                     "input %d is required but not given", i);
-    if (n->n_out < 1 || n->n_out > max_out)
-        return aas_onnx_node_err(n, errstr, errstr_size, "has %d outputs, takes 1%s",
-                                 n->n_out, max_out > 1 ? " or 2" : "");
-    return AAS_ERR_OK;
-}
 
 
 /* An attribute, when present, must have the given type. */
@@ -839,7 +816,7 @@ static aas_err_t shape_attr_type(const aas_onnx_node_t *n, const char *name, int
 
 static aas_err_t shape_concat_check(const aas_onnx_node_t *n, char *errstr,
                                     size_t errstr_size) {
-    aas_err_t err = shape_arity(n, 1, n->n_in > 1 ? n->n_in : 1, 1, errstr, errstr_size);
+    aas_err_t err = aas_onnx_arity(n, 1, n->n_in > 1 ? n->n_in : 1, 1, errstr, errstr_size);
     for (int i = 0; !err && i < n->n_in; i++)
         if (n->in[i] < 0)
             err = aas_onnx_node_err(n, errstr, errstr_size, "input %d is not given", i);
@@ -850,37 +827,37 @@ static aas_err_t shape_concat_check(const aas_onnx_node_t *n, char *errstr,
 static aas_err_t shape_axis_check(const aas_onnx_node_t *n, char *errstr,
                                   size_t errstr_size) {
     int n_in = !strcmp(n->type, "Gather") ? 2 : 1;
-    aas_err_t err = shape_arity(n, n_in, n_in, 1, errstr, errstr_size);
+    aas_err_t err = aas_onnx_arity(n, n_in, n_in, 1, errstr, errstr_size);
     return err ? err : shape_attr_type(n, "axis", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
 }
 
 static aas_err_t shape_shape_check(const aas_onnx_node_t *n, char *errstr,
                                    size_t errstr_size) {
-    aas_err_t err = shape_arity(n, 1, 1, 1, errstr, errstr_size);
+    aas_err_t err = aas_onnx_arity(n, 1, 1, 1, errstr, errstr_size);
     if (!err) err = shape_attr_type(n, "start", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
     return err ? err : shape_attr_type(n, "end", AAS_ONNX_ATTR_INT, 0, errstr, errstr_size);
 }
 
 static aas_err_t shape_reshape_check(const aas_onnx_node_t *n, char *errstr,
                                      size_t errstr_size) {
-    return shape_arity(n, 2, 2, 1, errstr, errstr_size);
+    return aas_onnx_arity(n, 2, 2, 1, errstr, errstr_size);
 }
 
 static aas_err_t shape_identity_check(const aas_onnx_node_t *n, char *errstr,
                                       size_t errstr_size) {
-    return shape_arity(n, 1, 1, 1, errstr, errstr_size);
+    return aas_onnx_arity(n, 1, 1, 1, errstr, errstr_size);
 }
 
 /* Dropout: ratio and training_mode are optional inputs from opset 12;
  * the mask an optional second output. */
 static aas_err_t shape_dropout_check(const aas_onnx_node_t *n, char *errstr,
                                      size_t errstr_size) {
-    return shape_arity(n, 1, n->opset >= 12 ? 3 : 1, 2, errstr, errstr_size);
+    return aas_onnx_arity(n, 1, n->opset >= 12 ? 3 : 1, 2, errstr, errstr_size);
 }
 
 static aas_err_t shape_transpose_check(const aas_onnx_node_t *n, char *errstr,
                                        size_t errstr_size) {
-    aas_err_t err = shape_arity(n, 1, 1, 1, errstr, errstr_size);
+    aas_err_t err = aas_onnx_arity(n, 1, 1, 1, errstr, errstr_size);
     if (!err) err = shape_attr_type(n, "perm", AAS_ONNX_ATTR_INTS, 0, errstr, errstr_size);
     if (err) return err;
     const int64_t *p;
@@ -904,7 +881,7 @@ static aas_err_t shape_transpose_check(const aas_onnx_node_t *n, char *errstr,
 static aas_err_t shape_squeeze_check(const aas_onnx_node_t *n, char *errstr,
                                      size_t errstr_size) {
     int unsq = !strcmp(n->type, "Unsqueeze");
-    aas_err_t err = shape_arity(n, n->opset >= 13 && unsq ? 2 : 1, n->opset >= 13 ? 2 : 1, 1,
+    aas_err_t err = aas_onnx_arity(n, n->opset >= 13 && unsq ? 2 : 1, n->opset >= 13 ? 2 : 1, 1,
                                 errstr, errstr_size);
     if (err) return err;
     if (n->opset >= 13) {
