@@ -37,8 +37,19 @@ typedef struct aas_onnx_wentry {
     size_t bytes;
 } aas_onnx_wentry_t;
 
+/* Weights packed for gemm_small.c, one per (B, C, transB, activation):
+ * every plan of 2..32 rows shares them. */
+typedef struct aas_onnx_pentry {
+    struct aas_onnx_pentry *next;
+    const void *w, *bias;
+    int trans_b;
+    aas_onnx_post_t post;
+    aas_gemm_small_t *g;
+} aas_onnx_pentry_t;
+
 struct aas_onnx_wcache_s {
     aas_onnx_wentry_t *head;
+    aas_onnx_pentry_t *packed;
 };
 
 void aas_onnx_wcache_free(aas_onnx_t *g) {
@@ -49,15 +60,55 @@ void aas_onnx_wcache_free(aas_onnx_t *g) {
         free(e->buf);
         free(e);
     }
+    for (aas_onnx_pentry_t *e = g->wcache->packed, *n; e; e = n) {
+        n = e->next;
+        aas_gemm_small_free(e->g);
+        free(e);
+    }
     free(g->wcache);
     g->wcache = NULL;
 }
 
 size_t aas_onnx_wcache_bytes(const aas_onnx_t *g) {
     size_t b = 0;
-    if (g->wcache)
+    if (g->wcache) {
         for (const aas_onnx_wentry_t *e = g->wcache->head; e; e = e->next) b += e->bytes;
+        for (const aas_onnx_pentry_t *e = g->wcache->packed; e; e = e->next)
+            b += aas_gemm_small_bytes(e->g);
+    }
     return b;
+}
+
+/* The packed weights of a Gemm whose B (and C) are initializers of the
+ * graph: made once, borrowed by every plan. */
+static aas_err_t aas_onnx_packed_get(aas_onnx_kernel_t *k, int64_t kk, int64_t nn,
+                                     const void *w, int trans_b, const void *bias,
+                                     aas_gemm_small_t **out, char *errstr, size_t errstr_size) {
+    aas_onnx_t *g = k->graph;
+    const aas_onnx_post_t *post = &k->node->post;
+    if (g->wcache)
+        for (aas_onnx_pentry_t *e = g->wcache->packed; e; e = e->next)
+            if (e->w == w && e->bias == bias && e->trans_b == trans_b &&
+                e->post.alg == post->alg && e->post.alpha == post->alpha &&
+                e->post.beta == post->beta) {
+                *out = e->g;
+                return AAS_ERR_OK;
+            }
+    if (!g->wcache && !(g->wcache = calloc(1, sizeof(*g->wcache))))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    aas_onnx_pentry_t *e = calloc(1, sizeof(*e));
+    if (!e) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    aas_err_t err = aas_gemm_small_new(kk, nn, w, trans_b, bias, post->alg, post->alpha,
+                                       post->beta, &e->g, errstr, errstr_size);
+    if (err) {
+        free(e);
+        return err;
+    }
+    *e = (aas_onnx_pentry_t){.next = g->wcache->packed, .w = w, .bias = bias,
+                             .trans_b = trans_b, .post = *post, .g = e->g};
+    g->wcache->packed = e;
+    *out = e->g;
+    return AAS_ERR_OK;
 }
 
 /* The data of user tensor `user_md` at `src` in the layout `want`: reordered
@@ -141,8 +192,10 @@ typedef struct {
     dnnl_exec_arg_t pre_args[2], post_args[2];
     /* Conv with few input channels: onnx_conv_direct.c */
     aas_onnx_conv_direct_state_t *direct;
-    /* Gemm of 2..32 rows: gemm_small.c */
+    /* Gemm of 2..32 rows: gemm_small.c; borrowed from the graph's cache
+     * when small_owned is 0 */
     aas_gemm_small_t *small;
+    int small_owned;
     /* Gemm's general path: out = alpha * (A' B') + beta * C, post-op in C */
     int gemm_general;
     float alpha, beta;
@@ -161,7 +214,7 @@ static void aas_onnx_dnn_release(void *state) {
     }
     free(s->scratch);
     aas_onnx_conv_direct_free(s->direct);
-    aas_gemm_small_free(s->small);
+    if (s->small_owned) aas_gemm_small_free(s->small);
     free(s);
 }
 
@@ -400,6 +453,13 @@ static aas_err_t aas_onnx_gemm_plan(aas_onnx_kernel_t *k, char *errstr, size_t e
     int cache = k->n_in > 1 && k->node->in[1] >= 0 && k->graph->values[k->node->in[1]].init;
     if (fast && aas_gemm_small_fits(m)) {
         dnnl_primitive_attr_destroy(attr);
+        /* B and C from the graph's initializers: packed once for all plans */
+        int shared = cache && (!c || (k->node->in[2] >= 0 &&
+                                      k->graph->values[k->node->in[2]].init));
+        if (shared)
+            return aas_onnx_packed_get(k, kk, nn, b->data, tb, c ? c->data : NULL,
+                                       &s->small, errstr, errstr_size);
+        s->small_owned = 1;
         return aas_gemm_small_new(kk, nn, b->data, tb, c ? c->data : NULL, n->post.alg,
                                   n->post.alpha, n->post.beta, &s->small, errstr, errstr_size);
     }
