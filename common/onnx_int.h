@@ -195,6 +195,8 @@ int aas_onnx_broadcast(const aas_onnx_tensor_t *a, const aas_onnx_tensor_t *b,
  *         max_out outputs; AAS_ERR_MODEL_FORMAT naming the node if not. */
 aas_err_t aas_onnx_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out, char *errstr,
                          size_t errstr_size);
+/** @brief "2,3,4": t's dims into buf (truncated to size), for messages. */
+const char *aas_onnx_dims_str(const aas_onnx_tensor_t *t, char *buf, size_t size);
 /** @brief Read element i of an integer tensor (INT64 or INT32) as int64. */
 int64_t aas_onnx_int_at(const aas_onnx_tensor_t *t, int64_t i);
 

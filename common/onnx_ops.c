@@ -181,3 +181,14 @@ aas_err_t aas_onnx_arity(const aas_onnx_node_t *n, int lo, int hi, int max_out, 
                                  n->n_out, max_out > 1 ? " or 2" : "");
     return AAS_ERR_OK;
 }
+
+const char *aas_onnx_dims_str(const aas_onnx_tensor_t *t, char *buf, size_t size) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < t->rank && len < size; i++) {
+        int w = snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+    return buf;
+}

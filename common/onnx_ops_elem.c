@@ -47,18 +47,6 @@ static void elem_same_shape(aas_onnx_tensor_t *out, const aas_onnx_tensor_t *in,
     memcpy(out->dims, in->dims, sizeof(out->dims));
 }
 
-/* "2,3,4" into buf (truncated to size). */
-static const char *elem_dims_str(const aas_onnx_tensor_t *t, char *buf, size_t size) {
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < t->rank && len < size; i++) {
-        int w = snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)t->dims[i]);
-        if (w < 0) break;
-        len += (size_t)w;
-    }
-    return buf;
-}
-
 static int elem_is_float(aas_onnx_dtype_t t) {
     return t == AAS_ONNX_FLOAT || t == AAS_ONNX_DOUBLE;
 }
@@ -240,8 +228,8 @@ static aas_err_t elem_bin_plan(aas_onnx_kernel_t *k, char *errstr, size_t errstr
         char sa[128], sb[128];
         return aas_onnx_node_err(k->node, errstr, errstr_size,
                                  "input shapes [%s] and [%s] do not broadcast",
-                                 elem_dims_str(a, sa, sizeof(sa)),
-                                 elem_dims_str(b, sb, sizeof(sb)));
+                                 aas_onnx_dims_str(a, sa, sizeof(sa)),
+                                 aas_onnx_dims_str(b, sb, sizeof(sb)));
     }
     o->dtype = a->dtype;
     return AAS_ERR_OK;

@@ -41,17 +41,6 @@ static aas_err_t shape_need(const aas_onnx_kernel_t *k, int n_in, char *errstr,
     return AAS_ERR_OK;
 }
 
-static const char *shape_dims_str(const aas_onnx_tensor_t *t, char *buf, size_t size) {
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < t->rank && len < size; i++) {
-        int w = snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)t->dims[i]);
-        if (w < 0) break;
-        len += (size_t)w;
-    }
-    return buf;
-}
-
 static int shape_is_int(aas_onnx_dtype_t t) {
     return t == AAS_ONNX_INT64 || t == AAS_ONNX_INT32;
 }
@@ -217,7 +206,7 @@ static aas_err_t shape_reshape_plan(aas_onnx_kernel_t *k, char *errstr,
         char buf[128];
         return aas_onnx_node_err(k->node, errstr, errstr_size,
                                  "cannot reshape [%s] (%lld elements) to a shape of %lld "
-                                 "elements", shape_dims_str(x, buf, sizeof(buf)),
+                                 "elements", aas_onnx_dims_str(x, buf, sizeof(buf)),
                                  (long long)total, (long long)known);
     }
     aas_onnx_tensor_t *y = k->out[0];
@@ -587,8 +576,8 @@ static aas_err_t shape_concat_plan(aas_onnx_kernel_t *k, char *errstr,
             return aas_onnx_node_err(k->node, errstr, errstr_size,
                                      "input %d has shape [%s], input 0 [%s]: they must agree "
                                      "except along axis %d", i,
-                                     shape_dims_str(x, bi, sizeof(bi)),
-                                     shape_dims_str(x0, b0, sizeof(b0)), axis);
+                                     aas_onnx_dims_str(x, bi, sizeof(bi)),
+                                     aas_onnx_dims_str(x0, b0, sizeof(b0)), axis);
         y->dims[axis] += x->dims[axis];
     }
     if (shape_numel_checked(y->dims, y->rank) < 0)
