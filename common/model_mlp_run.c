@@ -523,16 +523,21 @@ static aas_err_t aas_mlp_run(aas_mlp_t *m, aas_mlp_batch_t *b, const float *in, 
  * batch-mates or on the bucket. */
 static aas_err_t aas_mlp_run_small(aas_mlp_t *m, const float *in, int64_t n, float *out,
                                    char *errstr, size_t errstr_size) {
+    size_t before = m->scratch.cap[AAS_MLP_ACT0] + m->scratch.cap[AAS_MLP_ACT1];
     aas_err_t err = aas_mlp_scratch_for(m, n, errstr, errstr_size);
     if (err) return err;
+    /* recount the footprint only when something grew, not every batch */
+    int grew = m->scratch.cap[AAS_MLP_ACT0] + m->scratch.cap[AAS_MLP_ACT1] != before;
     for (size_t i = 0; i < m->n_layers; i++) {
         aas_mlp_layer_data_t *l = &m->layers[i];
-        if (!l->small &&
-            (err = aas_gemm_small_new(l->in, l->out, l->w, 1 /* w is out x in */, l->b,
+        if (l->small) continue;
+        if ((err = aas_gemm_small_new(l->in, l->out, l->w, 1 /* w is out x in */, l->b,
                                       aas_mlp_alg(l->act), 0.0f /* alpha */, 0.0f /* beta */,
                                       &l->small, errstr, errstr_size)))
             return err;
+        grew = 1;
     }
+    if (grew) aas_mlp_update_footprint(m);
     const float *src = in;
     for (size_t i = 0; i < m->n_layers; i++) {
         float *dst = i + 1 == m->n_layers ? out : m->scratch.buf[AAS_MLP_ACT0 + i % 2];
@@ -568,7 +573,6 @@ aas_err_t aas_mlp_infer(aas_model_t *base, const float *in, int64_t rows, float 
         if (m->prec == AAS_PRECISION_F32 && aas_gemm_small_fits(n)) {
             err = aas_mlp_run_small(m, in + (size_t)done * in_dim, n,
                                     out + (size_t)done * out_dim, errstr, errstr_size);
-            aas_mlp_update_footprint(m);
         } else if (!(err = aas_mlp_batch_get(m, n, &b, errstr, errstr_size))) {
             err = aas_mlp_run(m, b, in + (size_t)done * in_dim, n,
                               out + (size_t)done * out_dim, errstr, errstr_size);

@@ -38,6 +38,8 @@ typedef struct {
     size_t pad_cap;             /* floats */
     int64_t *pred;              /* class index per row */
     size_t pred_cap;
+    int counted_plans;          /* what the footprint was last counted at */
+    size_t counted_pad;
 } aas_model_onnx_t;
 
 /* A ModelProto starts with the tag of one of its fields, and exporters
@@ -147,7 +149,13 @@ static aas_err_t aas_onnx_model_infer(aas_model_t *base, const float *in, int64_
         done += n;
     }
     base->predicted = m->label_index >= 0 ? m->pred : NULL;
-    base->footprint = sizeof(*m) + aas_onnx_footprint(m->g) + m->pad_cap * sizeof(float);
+    /* the footprint grows only when a plan is made (or evicted) or the
+     * padding buffer grows: recount then, not on every batch */
+    if (m->g->n_plans != m->counted_plans || m->pad_cap != m->counted_pad) {
+        m->counted_plans = m->g->n_plans;
+        m->counted_pad = m->pad_cap;
+        base->footprint = sizeof(*m) + aas_onnx_footprint(m->g) + m->pad_cap * sizeof(float);
+    }
     return AAS_ERR_OK;
 }
 
