@@ -29,6 +29,11 @@ typedef struct {
     const char *file;                 /* model describe --file */
     const char *dataset;
     const char *text, *text_input;
+    const char *text_file;            /* submit --text-file PATH|- */
+    int header;                       /* --header 1, --no-header 0, unset -1 */
+    int no_progress;                  /* --no-progress */
+    /* train --data-topic ...: a Kafka topic slice as training data */
+    const char *data_topic, *data_partitions, *data_start, *data_end;
     int drop_last, wait, json;
     int64_t rows_per_job, priority, deadline_ms;
     double timeout_s;

@@ -116,7 +116,8 @@ int main(int argc, char **argv) {
     enum { O_MODEL = 256, O_MVER, O_VALUES, O_INPUT, O_FORMAT, O_DROP, O_ROWS,
            O_ID, O_IDEMPOTENT, O_CURVES, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON,
            O_META, O_FILE, O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
-           O_MAXBATCH, O_MAXDELAY };
+           O_MAXBATCH, O_MAXDELAY, O_TEXTFILE, O_HEADER, O_NOHEADER, O_DTOPIC, O_DPARTS,
+           O_DSTART, O_DEND, O_NOPROGRESS };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -148,10 +149,18 @@ int main(int argc, char **argv) {
         {"precision", required_argument, NULL, O_PRECISION},
         {"max-batch", required_argument, NULL, O_MAXBATCH},
         {"max-delay-us", required_argument, NULL, O_MAXDELAY},
+        {"text-file", required_argument, NULL, O_TEXTFILE},
+        {"header", no_argument, NULL, O_HEADER},
+        {"no-header", no_argument, NULL, O_NOHEADER},
+        {"data-topic", required_argument, NULL, O_DTOPIC},
+        {"data-partitions", required_argument, NULL, O_DPARTS},
+        {"data-start", required_argument, NULL, O_DSTART},
+        {"data-end", required_argument, NULL, O_DEND},
+        {"no-progress", no_argument, NULL, O_NOPROGRESS},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
-    aas_cmd_opts_t o = {.timeout_s = 60};
+    aas_cmd_opts_t o = {.timeout_s = 60, .header = -1};
     aas_store_model_opts_init(&o.serving);
     const char *config_file = NULL;
     char **xargs = calloc((size_t)argc + 1, sizeof(*xargs));
@@ -213,6 +222,14 @@ int main(int argc, char **argv) {
         case O_DATASET: o.dataset = optarg; break;
         case O_TEXT: o.text = optarg; break;
         case O_TEXTIN: o.text_input = optarg; break;
+        case O_TEXTFILE: o.text_file = optarg; break;
+        case O_HEADER: o.header = 1; break;
+        case O_NOHEADER: o.header = 0; break;
+        case O_DTOPIC: o.data_topic = optarg; break;
+        case O_DPARTS: o.data_partitions = optarg; break;
+        case O_DSTART: o.data_start = optarg; break;
+        case O_DEND: o.data_end = optarg; break;
+        case O_NOPROGRESS: o.no_progress = 1; break;
         case O_ROWS:
             if (aas_cmd_parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;
             break;
