@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "err.h"
+#include "job.h"
 #include "store.h"
 
 typedef struct aas_src_s aas_src_t;
@@ -78,6 +79,17 @@ typedef struct {
  */
 aas_err_t aas_src_open_kafka(const aas_conf_t *conf, const aas_src_kafka_t *spec,
                              aas_src_t **out, char *errstr, size_t errstr_size);
+
+/**
+ * @brief The Kafka slice a TRAIN job names with params data_topic,
+ *        data_partitions, data_start, data_end (docs/training.md#data-sources),
+ *        into *spec (its strings borrow from job; partitions go to
+ *        parts[0..parts_cap)).  *present = 0 (spec untouched) when the job
+ *        has no data_topic.  AAS_ERR_INVAL naming the param on a bad value.
+ */
+aas_err_t aas_src_kafka_from_params(const aas_job_t *job, aas_src_kafka_t *spec,
+                                    int32_t *parts, size_t parts_cap, int *present,
+                                    char *errstr, size_t errstr_size);
 
 /** @brief What the source knows about its set. */
 void aas_src_info(const aas_src_t *s, aas_src_info_t *out);
