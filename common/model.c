@@ -7,7 +7,7 @@
 /* ONNX last: it has no magic, its probe accepts what looks like a
  * ModelProto (the native magics are not protobuf). */
 static const aas_model_ops_t *const aas_model_kinds[] = {
-    &aas_model_mlp_ops, &aas_model_text_ops, &aas_model_onnx_ops};
+    &aas_model_mlp_ops, &aas_model_text_ops, &aas_model_text2_ops, &aas_model_onnx_ops};
 
 aas_err_t aas_model_load(const void *blob, size_t len, aas_model_t **out,
                          char *errstr, size_t errstr_size) {

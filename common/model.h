@@ -47,7 +47,7 @@ int64_t aas_model_output_dim(const aas_model_t *m);
 int aas_model_is_classifier(const aas_model_t *m);
 /** @brief Class name for index i, or NULL if the model has no names. */
 const char *aas_model_label_name(const aas_model_t *m, int64_t i);
-/** @brief "AASMLP1", "AASTXT1" or "ONNX". */
+/** @brief "AASMLP1", "AASTXT1", "AASTXT2" or "ONNX". */
 const char *aas_model_kind(const aas_model_t *m);
 /** @brief The input's name (ONNX graphs), or NULL: then inputs are bound
  *         by position only. */
@@ -113,7 +113,7 @@ aas_err_t aas_model_set_precision(aas_model_t *m, aas_precision_t p, char *errst
 aas_precision_t aas_model_precision(const aas_model_t *m);
 
 /**
- * @brief 1 if the model takes text (kind AASTXT1, docs/text.md): then the
+ * @brief 1 if the model takes text (kinds AASTXT1, AASTXT2, docs/text.md): then the
  *        worker sends it a job's `text`, never a tensor.
  */
 int aas_model_takes_text(const aas_model_t *m);

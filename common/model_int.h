@@ -54,6 +54,7 @@ int64_t aas_model_bucket(int64_t rows, int *index);
 
 extern const aas_model_ops_t aas_model_mlp_ops;
 extern const aas_model_ops_t aas_model_text_ops;
+extern const aas_model_ops_t aas_model_text2_ops;
 extern const aas_model_ops_t aas_model_onnx_ops;
 
 #endif

@@ -267,6 +267,7 @@ static int parse_name_version(char **args, size_t n, char name[AAS_ID_MAX + 1],
 static const char *model_kind(const void *blob, size_t len) {
     if (len >= 7 && memcmp(blob, "AASMLP1", 7) == 0) return "AASMLP1";
     if (len >= 7 && memcmp(blob, "AASTXT1", 7) == 0) return "AASTXT1";
+    if (len >= 7 && memcmp(blob, "AASTXT2", 7) == 0) return "AASTXT2";
     return "ONNX";
 }
 
