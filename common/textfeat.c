@@ -279,6 +279,23 @@ static aas_err_t aas_tf_prepare(aas_textfeat_t *f, const char *text, size_t len,
     return AAS_ERR_OK;
 }
 
+void aas_textfeat_weigh(const aas_textfeat_conf_t *c, const float *idf,
+                        const uint32_t *idx, float *val, size_t nnz) {
+    double sum = 0;
+    for (size_t k = 0; k < nnz; k++) {
+        double a = fabs((double)val[k]);
+        if (c->sublinear_tf) a = 1.0 + log(a);
+        if (idf) a *= idf[idx[k]];
+        double v = val[k] < 0 ? -a : a;
+        sum += v * v;
+        val[k] = (float)v;
+    }
+    if (sum > 0) {
+        float inv = (float)(1.0 / sqrt(sum));
+        for (size_t k = 0; k < nnz; k++) val[k] *= inv;
+    }
+}
+
 aas_err_t aas_textfeat_run(aas_textfeat_t *f, const char *text, size_t len, int raw,
                            const uint32_t **idx_out, const float **val_out,
                            size_t *nnz_out, char *errstr, size_t errstr_size) {
@@ -325,29 +342,17 @@ aas_err_t aas_textfeat_run(aas_textfeat_t *f, const char *text, size_t len, int 
     }
     if (!oom && aas_tf_grow((void **)&f->val, &f->cap_val, nnz, sizeof(float))) oom = 1;
     size_t out = 0;
-    double sum = 0;
     for (size_t k = 0; k < nnz; k++) {
         uint32_t b = f->idx[k];
         int32_t cnt = f->acc[b];
         f->acc[b] = 0;
         f->seen[b] = 0;
         if (cnt == 0 || oom) continue;
-        double v = cnt;
-        if (!raw) {
-            double a = fabs(v);
-            if (c->sublinear_tf) a = 1.0 + log(a);
-            if (f->idf) a *= f->idf[b];
-            v = cnt < 0 ? -a : a;
-            sum += v * v;
-        }
         f->idx[out] = b;
-        f->val[out++] = (float)v;
+        f->val[out++] = (float)cnt;
     }
     if (oom) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-    if (!raw && sum > 0) {
-        float inv = (float)(1.0 / sqrt(sum));
-        for (size_t k = 0; k < out; k++) f->val[k] *= inv;
-    }
+    if (!raw) aas_textfeat_weigh(c, f->idf, f->idx, f->val, out);
     if (out == 0)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "text has no features left (its n-grams cancelled out)");

@@ -83,6 +83,14 @@ aas_err_t aas_textfeat_run(aas_textfeat_t *f, const char *text, size_t len, int 
                            const uint32_t **idx, const float **val, size_t *nnz,
                            char *errstr, size_t errstr_size);
 
+/**
+ * @brief Step 6 on raw counts (val[k], signed integers as floats, bucket
+ *        idx[k]) in place: TF, IDF (idf NULL: none), unit L2 norm.
+ *        aas_textfeat_run() with raw = 0 is run with raw = 1 then this.
+ */
+void aas_textfeat_weigh(const aas_textfeat_conf_t *c, const float *idf,
+                        const uint32_t *idx, float *val, size_t nnz);
+
 /** @brief The hash of one n-gram as step 5 defines it (for tests and
  *         docs): kind 'c' or 'w', s its UTF-8 bytes (word n-grams joined
  *         by one space). */
