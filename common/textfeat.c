@@ -213,8 +213,11 @@ static aas_err_t aas_tf_prepare(aas_textfeat_t *f, const char *text, size_t len,
         i += (size_t)k;
         ncp++;
     }
+    /* COMPOSE in the decomposition options too, as utf8proc_map() passes
+     * them: without it a case-folded character is not decomposed again
+     * (U+FF21 would fold to U+FF41 and stay full width). */
     const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD |
-                                  UTF8PROC_IGNORE;
+                                  UTF8PROC_IGNORE | UTF8PROC_COMPOSE;
     if (ncp > (size_t)INT32_MAX / AAS_TF_MAX_EXPANSION)
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE, "text too long");
     utf8proc_ssize_t m = 0;
@@ -231,8 +234,7 @@ static aas_err_t aas_tf_prepare(aas_textfeat_t *f, const char *text, size_t len,
                                "out of memory normalising a text of %zu bytes", len);
     }
     if (m > 0) {
-        m = utf8proc_normalize_utf32((utf8proc_int32_t *)f->cps, m,
-                                     UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+        m = utf8proc_normalize_utf32((utf8proc_int32_t *)f->cps, m, opt);
         if (m < 0)
             return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "text: %s",
                                utf8proc_errmsg(m));

@@ -301,6 +301,7 @@ static aas_err_t aas_tt_read(aas_tt_t *t, int raw, int want, int32_t *label,
     const char *text, *lab;
     size_t tn, ln;
     *skip = 0;
+    *eof = 0;
     aas_err_t err = t->r->next(t->r->opaque, &text, &tn, &lab, &ln, eof, t->errstr,
                                t->errstr_size);
     if (err || *eof) return err;
