@@ -277,30 +277,144 @@ aas_err_t aas_store_job_progress(aas_store_t *st, const char *job_id,
                                  char *errstr, size_t errstr_size);
 
 /* ---- training data sets ----
- * <prefix>dataset:{<name>} holds an uploaded data set in chunks (fields
- * c:0, c:1, ...), its size (bytes, chunks) and the uploader's meta text,
- * written last.  No TTL: delete when done. */
+ * <prefix>dataset:{<name>} (hash, no TTL) holds an uploaded data set;
+ * <prefix>datasets (set) names them (docs/redis.md#data-sets).
+ *
+ * v1 (aas.dataset.v1, binary): chunks c:0, c:1, ... of one byte stream,
+ *   bytes, chunks, and the uploader's meta text, written last.
+ * v2 (aas.dataset.v2, text lines): chunks c:<i> of whole lines (at most
+ *   AAS_STORE_DATASET_CHUNK_MAX bytes each), k:<i> = CRC-64-AVRO of chunk i
+ *   (16 hex digits), and bytes, chunks, crc64 (of all the bytes in order),
+ *   format=aas.dataset.v2, upload (the upload's id) and meta (JSON).
+ *
+ * Writing a v2 set streams: aas_store_dataset_begin() opens an upload that
+ * writes to a temporary key with the same hash tag,
+ * <prefix>dataset:{<name>}:up:<upload id> (TTL one day, so a crashed
+ * uploader leaves nothing for good); each aas_store_dataset_append() is
+ * one chunk (HSET c:<i>, k:<i>); aas_store_dataset_commit() writes the
+ * counts and meta and, in one MULTI/EXEC, PERSISTs the temporary key and
+ * RENAMEs it onto the set's key, then SADDs the name to <prefix>datasets.
+ * Readers therefore see the old set or the new one whole, never a part;
+ * aas_store_dataset_abort() (or a failed commit) deletes the temporary key
+ * and leaves the old set as it was.
+ *
+ * Reading: aas_store_dataset_meta() once, then aas_store_dataset_chunk()
+ * per chunk, which checks the chunk's CRC and that the set is still the
+ * same upload (a set replaced mid-read is an error, not a mix of two).
+ */
 
-/** @brief Store (replace) data set `name`: len bytes in chunk_bytes chunks. */
+/** Largest chunk of a v2 set, bytes. */
+#define AAS_STORE_DATASET_CHUNK_MAX ((size_t)1 << 20)
+
+/** @brief Store (replace) v1 data set `name`: len bytes in chunk_bytes
+ *         chunks (aas_client_dataset_put()); SADDs the name. */
 aas_err_t aas_store_dataset_put(aas_store_t *st, const char *name,
                                 const char *meta_json, const void *data,
                                 size_t len, size_t chunk_bytes, char *errstr,
                                 size_t errstr_size);
 
 /**
- * @brief Read a data set whole.  *meta_json and *data malloc'ed (caller
+ * @brief Read a v1 data set whole.  *meta_json and *data malloc'ed (caller
  *        frees).  AAS_ERR_NOT_FOUND (with a clear errstr) if it is gone or
  *        incomplete, AAS_ERR_TOO_LARGE over max_bytes (checked before
- *        allocating).
+ *        allocating), AAS_ERR_INVAL for a v2 set (read those with
+ *        aas_store_dataset_chunk(), or worker/source.h).
  */
 aas_err_t aas_store_dataset_get(aas_store_t *st, const char *name,
                                 size_t max_bytes, char **meta_json,
                                 void **data, size_t *len, char *errstr,
                                 size_t errstr_size);
 
-/** @brief Delete a data set; AAS_ERR_NOT_FOUND if there is none. */
+/** @brief Delete a data set (v1 or v2) and SREM its name; AAS_ERR_NOT_FOUND
+ *         if there is none. */
 aas_err_t aas_store_dataset_delete(aas_store_t *st, const char *name,
                                    char *errstr, size_t errstr_size);
+
+/** An upload in progress (v2); owned by the caller until commit/abort. */
+typedef struct aas_store_dataset_up_s aas_store_dataset_up_t;
+
+/**
+ * @brief Start uploading v2 set `name` (nothing is written yet).  st is
+ *        borrowed and must outlive the upload; same thread.
+ * @param out an owned upload: end it with aas_store_dataset_commit() or
+ *        aas_store_dataset_abort().
+ */
+aas_err_t aas_store_dataset_begin(aas_store_t *st, const char *name,
+                                  aas_store_dataset_up_t **out, char *errstr,
+                                  size_t errstr_size);
+
+/**
+ * @brief Write the next chunk: 1..AAS_STORE_DATASET_CHUNK_MAX bytes (the
+ *        caller cuts them at line ends).  Its CRC-64-AVRO is computed and
+ *        stored beside it.  On failure the upload stays open: abort it.
+ */
+aas_err_t aas_store_dataset_append(aas_store_dataset_up_t *up, const void *data,
+                                   size_t len, char *errstr, size_t errstr_size);
+
+/** @brief What was appended so far: bytes, chunks, the CRC-64-AVRO of all
+ *         the bytes in order, and the upload's id (16 hex digits). */
+void aas_store_dataset_up_stats(const aas_store_dataset_up_t *up, uint64_t *bytes,
+                                int64_t *chunks, uint64_t *crc64,
+                                const char **upload_id);
+
+/**
+ * @brief Publish the upload as the set: meta_json (the caller's JSON text,
+ *        docs/redis.md) with the counts, then PERSIST + RENAME in one
+ *        transaction, then SADD the name.  Always consumes up: on failure
+ *        the temporary key is deleted and any old set is untouched.  At
+ *        least one chunk is required.
+ */
+aas_err_t aas_store_dataset_commit(aas_store_dataset_up_t *up, const char *meta_json,
+                                   char *errstr, size_t errstr_size);
+
+/** @brief Delete the temporary key (best effort) and free up; NULL is a
+ *         no-op. */
+void aas_store_dataset_abort(aas_store_dataset_up_t *up);
+
+/** What the hash of a set says beside its meta. */
+typedef struct {
+    int version;          /* 1 (aas.dataset.v1) or 2 (aas.dataset.v2) */
+    uint64_t bytes;
+    int64_t chunks;
+    uint64_t crc64;       /* v2: of all the bytes; v1: 0 (it is in meta) */
+    char upload[17];      /* v2: the upload's id; v1: "" */
+} aas_store_dataset_info_t;
+
+/**
+ * @brief The meta of set `name`: *meta_json malloc'ed (caller frees), and
+ *        if info is not NULL the hash's counts.  AAS_ERR_NOT_FOUND if the
+ *        set does not exist (or holds no meta), AAS_ERR_DECODE if its
+ *        counts are malformed.
+ */
+aas_err_t aas_store_dataset_meta(aas_store_t *st, const char *name, char **meta_json,
+                                 aas_store_dataset_info_t *info, char *errstr,
+                                 size_t errstr_size);
+
+/**
+ * @brief Chunk i (0-based) of v2 set `name`, as info (from
+ *        aas_store_dataset_meta()) describes it: the bytes are checked
+ *        against k:<i> (AAS_ERR_DECODE "checksum mismatch") and the set's
+ *        upload id against info->upload (AAS_ERR_CONFLICT: the set was
+ *        replaced or deleted while being read).  The reply is bounded:
+ *        a chunk over AAS_STORE_DATASET_CHUNK_MAX is refused before it is
+ *        read.
+ * @param data malloc'ed (caller frees), *len bytes.
+ */
+aas_err_t aas_store_dataset_chunk(aas_store_t *st, const char *name,
+                                  const aas_store_dataset_info_t *info, int64_t i,
+                                  char **data, size_t *len, char *errstr,
+                                  size_t errstr_size);
+
+/**
+ * @brief The names in <prefix>datasets whose key still exists, sorted by
+ *        strcmp; names whose key is gone are SREM'ed (stale).  *names is
+ *        malloc'ed, each name too: free with aas_store_dataset_names_free().
+ */
+aas_err_t aas_store_dataset_list(aas_store_t *st, char ***names, size_t *n,
+                                 char *errstr, size_t errstr_size);
+
+/** @brief Free what aas_store_dataset_list() returned; NULL is a no-op. */
+void aas_store_dataset_names_free(char **names, size_t n);
 
 /* ---- the fleet: heartbeats and scheduler decisions ----
  * <prefix>worker:{<id>} (JSON, TTL = liveness), <prefix>workers (set of

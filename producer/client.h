@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "conf.h"
 #include "err.h"
@@ -121,6 +122,56 @@ aas_err_t aas_client_dataset_put(aas_client_t *c, const char *name,
                                  const float *x, const int32_t *y,
                                  int64_t rows, int64_t dim, char *errstr,
                                  size_t errstr_size);
+
+/** What a streamed data set holds (format aas.dataset.v2, docs/training.md). */
+typedef enum {
+    AAS_CLIENT_DATASET_TSV = 1,  /* "label<TAB>text" lines (docs/text.md) */
+    AAS_CLIENT_DATASET_CSV = 2   /* numbers, the class label (0..65535) last */
+} aas_client_dataset_type_t;
+
+/** Called after each chunk is stored: bytes stored so far, and the total
+ *  (0 when not known, e.g. stdin). */
+typedef void aas_client_dataset_progress_cb(void *opaque, uint64_t done, uint64_t total);
+
+typedef struct {
+    aas_client_dataset_type_t type;
+    int header;              /* CSV: 1 the first line (not blank, not '#') is a
+                                header, 0 there is none; TSV: must be 0 */
+    const char *file;        /* kept in meta as "file" (its basename); may be NULL */
+    uint64_t total_bytes;    /* for progress; 0 if not known */
+    aas_client_dataset_progress_cb *progress;  /* may be NULL */
+    void *opaque;
+} aas_client_dataset_opts_t;
+
+typedef struct {
+    int64_t rows;            /* examples (TSV lines, CSV data rows) */
+    uint64_t bytes;          /* bytes stored (the file's bytes) */
+    int64_t chunks;
+    uint64_t crc64;          /* CRC-64-AVRO of the bytes */
+    int64_t cols;            /* CSV: values per row, label included; TSV 0 */
+    int64_t classes;         /* TSV: distinct labels; CSV 0 */
+} aas_client_dataset_stats_t;
+
+/**
+ * @brief Stream a text file into data set `name` (format aas.dataset.v2):
+ *        read fp in pieces, check every line (TSV: label rules and UTF-8;
+ *        CSV: finite numbers, the same count per row, an integer label
+ *        0..65535 last), store it in chunks of whole lines of at most 1 MiB
+ *        as they fill, then publish the set atomically (store.h:
+ *        aas_store_dataset_begin/append/commit).  Memory stays about
+ *        2 MiB whatever the file size (plus the distinct TSV labels, at
+ *        most 65536).  On any failure nothing of the upload remains and a
+ *        set of that name stays as it was; errstr names the line (and for
+ *        UTF-8 the byte).
+ * @param st the connection to write with (aas_client_store(c), or a bare
+ *        store: no Kafka is needed); borrowed.
+ * @param fp read to its end, not closed.
+ * @param out filled on success (may be NULL).
+ */
+aas_err_t aas_client_dataset_put_stream(aas_store_t *st, const char *name, FILE *fp,
+                                        const aas_client_dataset_opts_t *o,
+                                        aas_client_dataset_stats_t *out, char *errstr,
+                                        size_t errstr_size);
 
 /** @brief Register a model file's bytes as a new version of name. */
 aas_err_t aas_client_model_register(aas_client_t *c, const char *name,

@@ -112,7 +112,7 @@ aas_err_t aas_input_parse_list(const char *list, aas_rows_t *out, char *errstr,
     return aas_rowbuf_finish(&b, out, errstr, errstr_size);
 }
 
-static aas_err_t aas_input_csv(FILE *fp, int drop_last, size_t max_bytes,
+static aas_err_t aas_input_csv(FILE *fp, int drop_last, int header, size_t max_bytes,
                                aas_rows_t *out, char *errstr,
                                size_t errstr_size) {
     aas_rowbuf_t b = {0};
@@ -120,6 +120,7 @@ static aas_err_t aas_input_csv(FILE *fp, int drop_last, size_t max_bytes,
     size_t cap = 0, total = 0;
     ssize_t len;
     long lineno = 0;
+    int seen_header = 0;
     aas_err_t err = AAS_ERR_OK;
     while (!err && (len = getline(&line, &cap, fp)) >= 0) {
         lineno++;
@@ -132,17 +133,19 @@ static aas_err_t aas_input_csv(FILE *fp, int drop_last, size_t max_bytes,
         char *s = line;
         while (*s == ' ' || *s == '\t') s++;
         if (*s == '\0' || *s == '\n' || *s == '\r' || *s == '#') continue;
-        size_t before = b.n;
+        if (header == 1 && !seen_header) { /* --header: the first line names columns */
+            seen_header = 1;
+            continue;
+        }
         int64_t got = 0;
         char why[256];
         err = aas_parse_csv_line(&b, s, lineno, drop_last, &got, why, sizeof(why));
-        if (err && b.rows == 0 && lineno == 1 && err == AAS_ERR_INVAL) {
-            b.n = before; /* a header line */
-            err = AAS_ERR_OK;
-            continue;
-        }
         if (err) {
-            aas_err_set(errstr, errstr_size, err, "%s", why);
+            /* Headers are never guessed: a first line that is not numbers
+             * is an error, with the option that would skip it. */
+            aas_err_set(errstr, errstr_size, err, "%s%s", why,
+                        b.rows == 0 && err == AAS_ERR_INVAL && header != 1
+                            ? " (if this line is a header, say --header)" : "");
             break;
         }
         err = aas_rowbuf_end_row(&b, got, lineno, errstr, errstr_size);
@@ -224,6 +227,13 @@ aas_err_t aas_input_read_file(const char *path, const char *format,
                               int drop_last_column, size_t max_bytes,
                               aas_rows_t *out, char *errstr,
                               size_t errstr_size) {
+    return aas_input_read_file_hdr(path, format, drop_last_column, -1, max_bytes, out,
+                                   errstr, errstr_size);
+}
+
+aas_err_t aas_input_read_file_hdr(const char *path, const char *format,
+                                  int drop_last_column, int header, size_t max_bytes,
+                                  aas_rows_t *out, char *errstr, size_t errstr_size) {
     int json;
     if (format) {
         if (strcmp(format, "json") && strcmp(format, "csv"))
@@ -240,7 +250,7 @@ aas_err_t aas_input_read_file(const char *path, const char *format,
                            path, strerror(errno));
     aas_err_t err =
         json ? aas_input_json(fp, max_bytes, out, errstr, errstr_size)
-             : aas_input_csv(fp, drop_last_column, max_bytes, out, errstr,
+             : aas_input_csv(fp, drop_last_column, header, max_bytes, out, errstr,
                              errstr_size);
     if (fp != stdin) fclose(fp);
     return err;

@@ -1,8 +1,10 @@
 /*
  * input.h - numeric rows for jobs, from CSV, JSON or a command-line list.
  *
- * CSV: one row per line, comma-separated numbers; a first line that is not
- * numeric is a header and skipped; blank lines and '#' lines ignored.
+ * CSV: one row per line, comma-separated numbers; blank lines and '#'
+ * lines ignored.  Headers are explicit, never guessed: with header = 1 the
+ * first line (not blank, not '#') is a header and skipped; otherwise a
+ * first line that is not numbers is an error that suggests --header.
  * JSON: [[...], ...], [...] (one row) or {"inputs": [[...], ...]}.
  * Every row must have the same number of values, all finite.
  *
@@ -34,7 +36,14 @@ aas_err_t aas_input_parse_list(const char *list, aas_rows_t *out, char *errstr,
  * @brief Read a CSV or JSON file ("-" = stdin); format "csv", "json" or NULL
  *        (by extension, else CSV).  max_bytes bounds the file.
  * @param drop_last_column 1 to ignore each CSV row's last value (a label).
+ * @param header CSV: 1 the first line is a header (skipped), 0 there is
+ *        none, -1 not said (treated as none); aas_cmd_opts_t.header.
  */
+aas_err_t aas_input_read_file_hdr(const char *path, const char *format,
+                                  int drop_last_column, int header, size_t max_bytes,
+                                  aas_rows_t *out, char *errstr, size_t errstr_size);
+
+/** @brief aas_input_read_file_hdr() with header -1 (no header line). */
 aas_err_t aas_input_read_file(const char *path, const char *format,
                               int drop_last_column, size_t max_bytes,
                               aas_rows_t *out, char *errstr,
