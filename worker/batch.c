@@ -137,6 +137,17 @@ static void aas_batch_pass(aas_batch_t *b, aas_model_t *model, int64_t version,
     memset(b->res, 0, sizeof(b->res[0]) * np);
     aas_err_t err = aas_infer_batch_run(b->infer, model, b->jobs, b->rows, np, b->res, why,
                                         sizeof(why));
+    if (err && np > 1 && !aas_err_is_retriable(err)) {
+        /* One job's input can fail a whole pass (a text model refuses a
+         * text without letters only when it featurizes it): run each job
+         * alone, so only that one fails. */
+        for (size_t j = 0; j < np; j++) {
+            b->jobs[0] = &b->items[p[j]].job;
+            b->rows[0] = b->item_rows[p[j]];
+            aas_batch_pass(b, model, version, p + j, 1, b->rows[0]);
+        }
+        return;
+    }
     aas_metric_observe(b->m_batch_rows, (double)total);
     if (!err) aas_metric_observe(b->m_compute_s, (double)b->res[0].timings.compute_us / 1e6);
     int64_t now = aas_now_ms();
