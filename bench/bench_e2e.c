@@ -117,6 +117,8 @@ typedef struct {
     /* run state */
     aas_conf_t *conf;
     float *rows;          /* N_ROWS x dim */
+    char **texts;         /* --texts: the texts jobs carry, instead of rows */
+    size_t n_texts;
     uint64_t run_tag;     /* high half of every job id */
     job_t *jobs_arr;
     long n;               /* jobs in this run */
@@ -288,15 +290,21 @@ static void *waiter_main(void *arg) {
 static int submit_one(bench_t *b, aas_client_t *c, long i) {
     char id[40], why[512];
     job_id(b, i, id, sizeof(id));
-    aas_tensor_t t;
+    aas_tensor_t t = {0};
     int64_t shape[2] = {1, b->dim};
-    if (aas_tensor_set_f32(&t, "input", b->rows + (size_t)(i % N_ROWS) * (size_t)b->dim,
+    if (!b->texts &&
+        aas_tensor_set_f32(&t, "input", b->rows + (size_t)(i % N_ROWS) * (size_t)b->dim,
                            2, shape)) {
         fprintf(stderr, "bench_e2e: out of memory\n");
         return -1;
     }
     aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = (char *)b->model,
                      .inputs = &t, .n_inputs = 1};
+    if (b->texts) {
+        job.text = b->texts[(size_t)i % b->n_texts];
+        job.inputs = NULL;
+        job.n_inputs = 0;
+    }
     job_t *j = &b->jobs_arr[i];
     j->t_submit_us = mono_us();
     if (!j->t_sched_us) j->t_sched_us = j->t_submit_us; /* closed loop */
@@ -715,7 +723,10 @@ static void usage(FILE *f) {
 "  --redis-host H        Redis host                              (default 127.0.0.1)\n"
 "  --redis-port P        Redis port                              (required)\n"
 "  --model NAME          registered model to run                 (required)\n"
-"  --dim D               floats per input row (the model's input) (required)\n"
+"  --dim D               floats per input row (the model's input) (required,\n"
+"                        unless --texts)\n"
+"  --texts TSV           text jobs: each job carries the text of a line of\n"
+"                        TSV (label<TAB>text), in turn\n"
 "  --jobs N              closed loop: jobs                       (default 10000)\n"
 "  --inflight K          closed loop: most jobs in flight        (default 1000)\n"
 "  --profile R:S,...     open loop: R jobs/s for S seconds, phase after phase\n"
@@ -728,6 +739,38 @@ static void usage(FILE *f) {
 "  -X KEY=VALUE          client configuration, e.g. kafka.linger.ms=0 (repeatable)\n"
 "  --help                this text\n"
 "Exit status: 0 if every job SUCCEEDED, 1 if any failed or timed out, 2 usage.\n");
+}
+
+/* The text of each line "label<TAB>text" of a TSV file. */
+static int read_texts(bench_t *b, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "bench_e2e: cannot open %s\n", path);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0, have = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+        char *tab = strchr(line, '\t');
+        if (!tab || line[0] == '#') continue;
+        if (b->n_texts == have) {
+            have = have ? have * 2 : 1024;
+            char **t = realloc(b->texts, have * sizeof(char *));
+            if (!t) return -1;
+            b->texts = t;
+        }
+        if (!(b->texts[b->n_texts] = strdup(tab + 1))) return -1;
+        b->n_texts++;
+    }
+    free(line);
+    fclose(f);
+    if (!b->n_texts) {
+        fprintf(stderr, "bench_e2e: no label<TAB>text line in %s\n", path);
+        return -1;
+    }
+    return 0;
 }
 
 static long parse_long(const char *s, const char *what, long min, long max) {
@@ -793,6 +836,7 @@ int main(int argc, char **argv) {
         {"redis-port", required_argument, NULL, 'P'},
         {"model", required_argument, NULL, 'm'},
         {"dim", required_argument, NULL, 'd'},
+        {"texts", required_argument, NULL, 'x'},
         {"jobs", required_argument, NULL, 'n'},
         {"inflight", required_argument, NULL, 'k'},
         {"profile", required_argument, NULL, 'p'},
@@ -811,6 +855,10 @@ int main(int argc, char **argv) {
         case 'P': b.redis_port = (int)parse_long(optarg, "--redis-port", 1, 65535); break;
         case 'm': b.model = optarg; break;
         case 'd': b.dim = (int)parse_long(optarg, "--dim", 1, 1 << 20); break;
+        case 'x':
+            if (read_texts(&b, optarg)) return 1;
+            b.dim = 1;
+            break;
         case 'n': b.jobs = parse_long(optarg, "--jobs", 1, 100000000); break;
         case 'k': b.inflight = (int)parse_long(optarg, "--inflight", 1, 10000000); break;
         case 'p':
