@@ -23,6 +23,7 @@ typedef struct {
     int64_t timeout_ms;         /* client.timeout.ms */
     int64_t result_max_mb;      /* client.result.max.mb */
     int64_t message_max_bytes;  /* client.message.max.bytes */
+    int64_t text_max_bytes;     /* client.text.max.bytes */
 } aas_client_conf_t;
 
 const aas_conf_def_t aas_client_conf_defs[] = {
@@ -38,6 +39,10 @@ const aas_conf_def_t aas_client_conf_defs[] = {
      "workers' job.max.bytes; on the dev broker at most 1048576. Larger data: a data set "
      "(aas-producer dataset put)",
      AAS_CONF_FIELD(aas_client_conf_t, message_max_bytes)},
+    {"client.text.max.bytes", AAS_CONF_INT, "1048576", 1, 1LL << 30, 0,
+     "Longest job text the client publishes (refused before sending); keep it <= the "
+     "workers' job.max.text.bytes (default 1048576), which FAIL a longer text",
+     AAS_CONF_FIELD(aas_client_conf_t, text_max_bytes)},
     AAS_CONF_END};
 
 /* The dev broker (librdkafka's mock cluster, cluster id "mockCluster...")
@@ -63,7 +68,123 @@ struct aas_client_s {
     int timeout_ms;
     int idempotent;      /* resubmitting a known id with the same payload is ok */
     int devbroker;       /* the cluster is aas-devbroker's mock cluster */
+    int64_t producer_max;  /* librdkafka's message.max.bytes, as in effect */
+    /* Each jobs topic's max.message.bytes from the broker (infer, train),
+     * fetched once with its metadata; 0 = not known, topic_why says why. */
+    int64_t topic_max[2];
+    char topic_why[2][256];
 };
+
+/* Which limit of one job's encoded size binds (aas_client_job_limit). */
+typedef enum {
+    AAS_CLIENT_LIM_CLIENT,     /* client.message.max.bytes */
+    AAS_CLIENT_LIM_PRODUCER,   /* librdkafka's message.max.bytes, less framing */
+    AAS_CLIENT_LIM_TOPIC,      /* the topic's max.message.bytes, less framing */
+    AAS_CLIENT_LIM_DEVBROKER   /* AAS_CLIENT_DEVBROKER_MAX_BYTES */
+} aas_client_lim_t;
+
+/* "1482113" -> "1,482,113" into buf (at least 32 bytes). */
+static const char *aas_client_commas(uint64_t v, char *buf) {
+    char digits[24];
+    int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v), k = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* The largest encoded job the client sends to the jobs topic (train: the
+ * training topic): the smallest of its limits, each made a limit on the
+ * message value by taking off room for key and framing.  *which says
+ * which one binds (the first of the smallest, in enum order). */
+static size_t aas_client_job_limit(const aas_client_t *c, int train,
+                                   aas_client_lim_t *which) {
+    int64_t lim[4] = {c->c.message_max_bytes, c->producer_max - AAS_CLIENT_FRAMING_BYTES,
+                      c->topic_max[train] ? c->topic_max[train] - AAS_CLIENT_FRAMING_BYTES
+                                          : INT64_MAX,
+                      c->devbroker ? AAS_CLIENT_DEVBROKER_MAX_BYTES : INT64_MAX};
+    int best = 0;
+    for (int i = 1; i < 4; i++)
+        if (lim[i] < lim[best]) best = i;
+    *which = (aas_client_lim_t)best;
+    return lim[best] > 0 ? (size_t)lim[best] : 0;
+}
+
+/* The limits known for the jobs topic, for an error: "client...=N,
+ * producer kafka.message.max.bytes=N, topic T max.message.bytes=N". */
+static void aas_client_limits_str(const aas_client_t *c, int train, char *buf,
+                                  size_t size) {
+    const char *topic = train ? c->train_topic : c->topic;
+    char tmax[300];
+    if (c->topic_max[train])
+        snprintf(tmax, sizeof(tmax), "%lld", (long long)c->topic_max[train]);
+    else
+        snprintf(tmax, sizeof(tmax), "not known: %s",
+                 c->topic_why[train][0] ? c->topic_why[train] : "not asked yet");
+    snprintf(buf, size, "client.message.max.bytes=%lld, producer kafka.message.max.bytes=%lld, "
+             "topic %s max.message.bytes=%s%s; the last two less %d bytes for key and "
+             "framing", (long long)c->c.message_max_bytes, (long long)c->producer_max, topic,
+             tmax, c->devbroker ? ", dev broker 1048576" : "", AAS_CLIENT_FRAMING_BYTES);
+}
+
+/* Where larger input goes instead: the workers' own limits, and data sets
+ * for training data. */
+static const char *aas_client_too_large_tail(int train) {
+    return train ? "the workers take jobs up to their job.max.bytes (default 67108864); "
+                   "or send the data as a data set: aas-producer dataset put, then "
+                   "train --dataset NAME"
+                 : "the workers take jobs up to their job.max.bytes (default 67108864) "
+                   "and texts up to job.max.text.bytes (default 1048576); or split the "
+                   "input over several jobs (submit --rows-per-job N)";
+}
+
+/* AAS_ERR_TOO_LARGE for a job of len bytes over the limit `which`. */
+static aas_err_t aas_client_too_large(const aas_client_t *c, const char *id, int train,
+                                      size_t len, size_t limit, aas_client_lim_t which,
+                                      char *errstr, size_t errstr_size) {
+    char n1[32], n2[32], limits[1024], over[512], raise[640];
+    const char *topic = train ? c->train_topic : c->topic;
+    switch (which) {
+    case AAS_CLIENT_LIM_CLIENT:
+        snprintf(over, sizeof(over), "client.message.max.bytes=%lld",
+                 (long long)c->c.message_max_bytes);
+        snprintf(raise, sizeof(raise), "raise client.message.max.bytes (-X "
+                 "client.message.max.bytes=N; librdkafka's kafka.message.max.bytes follows "
+                 "it unless set) and, on the broker, the topic's max.message.bytes to N + %d",
+                 AAS_CLIENT_FRAMING_BYTES);
+        break;
+    case AAS_CLIENT_LIM_PRODUCER:
+        snprintf(over, sizeof(over), "the producer's kafka.message.max.bytes=%lld less %d "
+                 "bytes for the key and framing", (long long)c->producer_max,
+                 AAS_CLIENT_FRAMING_BYTES);
+        snprintf(raise, sizeof(raise), "leave kafka.message.max.bytes unset (it follows "
+                 "client.message.max.bytes) or raise it, and the topic's max.message.bytes "
+                 "on the broker with it");
+        break;
+    case AAS_CLIENT_LIM_TOPIC:
+        snprintf(over, sizeof(over), "topic %s's max.message.bytes=%lld less %d bytes for "
+                 "the key and framing", topic, (long long)c->topic_max[train],
+                 AAS_CLIENT_FRAMING_BYTES);
+        snprintf(raise, sizeof(raise), "raise the topic's max.message.bytes on the broker "
+                 "(kafka-configs.sh --alter --entity-type topics --entity-name %s "
+                 "--add-config max.message.bytes=N)", topic);
+        break;
+    default:
+        snprintf(over, sizeof(over), "the dev broker's %d-byte limit (it keeps 5 MiB a "
+                 "partition and would drop larger messages)", AAS_CLIENT_DEVBROKER_MAX_BYTES);
+        snprintf(raise, sizeof(raise), "use real Kafka (docs/kafka-local.md) with larger "
+                 "limits");
+        break;
+    }
+    aas_client_limits_str(c, train, limits, sizeof(limits));
+    return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                       "job %s of %s bytes (encoded) is over %s: its message limit is %s "
+                       "bytes (%s); %s; %s", id, aas_client_commas(len, n1), over,
+                       aas_client_commas(limit, n2), limits, raise,
+                       aas_client_too_large_tail(train));
+}
 
 /* Per-message opaque: what the delivery report needs. */
 typedef struct {
@@ -71,30 +192,46 @@ typedef struct {
     char model[AAS_ID_MAX + 1];
     char hash[17];       /* payload hash the id was claimed with */
     int64_t submit_ms;
+    int train;           /* sent to the training topic */
 } aas_client_msg_t;
 
 static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                              void *opaque) {
     aas_client_t *c = opaque;
     aas_client_msg_t *cm = m->_private;
-    char why[512] = "";
+    char why[1536] = "";
     aas_err_t err = AAS_ERR_OK;
-    if (m->err) {
-        err = aas_kafka_err(m->err);
-        if (!err) err = AAS_ERR_KAFKA;
-        snprintf(why, sizeof(why), "publish failed: %s", rd_kafka_err2str(m->err));
-        char uwhy[256];
-        if (aas_store_job_unclaim(c->store, cm->id, cm->hash, uwhy, sizeof(uwhy)))
-            AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", cm->id, uwhy);
-    } else {
+    if (!m->err) {
         /* Create-if-absent: never regresses a job a worker already took. */
         err = aas_store_job_queued(c->store, cm->id, cm->model, cm->submit_ms,
                                    why, sizeof(why));
         if (err)
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s published but QUEUED not "
                     "recorded: %s", cm->id, why);
+    } else if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        /* The broker's own limit (the topic's max.message.bytes, or its
+         * message.max.bytes) is below what the client allowed: say which
+         * limits are known and what to change, not just the broker's word. */
+        char n1[32], limits[1024];
+        aas_client_limits_str(c, cm->train, limits, sizeof(limits));
+        err = AAS_ERR_TOO_LARGE;
+        snprintf(why, sizeof(why), "publish failed: the broker refused the message of %s "
+                 "bytes as too large (%s): the topic's max.message.bytes on the broker is "
+                 "below it (limits: %s); raise it, or keep client.message.max.bytes under "
+                 "it less %d bytes so the client refuses such jobs before sending; %s",
+                 aas_client_commas(m->len, n1), rd_kafka_err2str(m->err), limits,
+                 AAS_CLIENT_FRAMING_BYTES, aas_client_too_large_tail(cm->train));
+    } else {
+        err = aas_kafka_err(m->err);
+        if (!err) err = AAS_ERR_KAFKA;
+        snprintf(why, sizeof(why), "publish failed: %s", rd_kafka_err2str(m->err));
     }
-    if (m->err) c->failed++;
+    if (m->err) {
+        char uwhy[256];
+        if (aas_store_job_unclaim(c->store, cm->id, cm->hash, uwhy, sizeof(uwhy)))
+            AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", cm->id, uwhy);
+        c->failed++;
+    }
     if (c->cb) c->cb(c->cb_opaque, cm->id, err, why);
     free(cm);
 }
@@ -137,6 +274,18 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "producer: %s", kerr);
         goto fail;
     }
+    /* The producer's message.max.bytes as in effect (ours, or the
+     * configuration's kafka.message.max.bytes): the size check names it. */
+    char val[32];
+    size_t val_size = sizeof(val);
+    char *end = NULL;
+    if (rd_kafka_conf_get(rd_kafka_conf(c->rk), "message.max.bytes", val, &val_size) !=
+            RD_KAFKA_CONF_OK ||
+        (c->producer_max = strtoll(val, &end, 10)) <= 0 || *end != '\0') {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA,
+                          "producer: cannot read its message.max.bytes");
+        goto fail;
+    }
     *out = c;
     return AAS_ERR_OK;
 fail:
@@ -155,6 +304,10 @@ void aas_client_destroy(aas_client_t *c) {
     aas_store_destroy(c->store);
     aas_codec_destroy(c->codec);
     free(c);
+}
+
+size_t aas_client_text_max_bytes(const aas_client_t *c) {
+    return (size_t)c->c.text_max_bytes;
 }
 
 void aas_client_set_idempotent(aas_client_t *c, int on) { c->idempotent = on != 0; }
@@ -177,7 +330,87 @@ aas_err_t aas_client_job_id(char *buf, size_t size) {
  * first produce to a topic librdkafka has not seen waits for its 1 s
  * metadata timer (measured: every burst from a fresh client arrived 1 s
  * late).  Failure is not fatal here; produce reports real problems. */
-static void aas_client_warm(aas_client_t *c, const char *topic, int *warm) {
+/* The topic's max.message.bytes, once, by DescribeConfigs (the broker's
+ * own default for topics that do not set it): messages over it are
+ * refused by the broker, so the size check names it.  Failure (an old
+ * broker, no DescribeConfigs permission on the topic, a timeout) leaves
+ * the limit unknown (0) with the reason; the check then uses the
+ * producer's limits only, and a refusal by the broker is still explained
+ * by the delivery report.  Bounded by client.timeout.ms, at most 5 s. */
+static void aas_client_topic_limit(aas_client_t *c, const char *topic, int train) {
+    char *why = c->topic_why[train];
+    size_t why_size = sizeof(c->topic_why[train]);
+    c->topic_max[train] = 0;
+    if (c->devbroker) { /* the mock cluster has no topic configs */
+        snprintf(why, why_size, "the dev broker has no per-topic limit");
+        return;
+    }
+    int timeout_ms = c->timeout_ms < 5000 ? c->timeout_ms : 5000;
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
+                                                                 topic);
+    rd_kafka_AdminOptions_t *opts =
+        rd_kafka_AdminOptions_new(c->rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_event_t *ev = NULL;
+    char kerr[256];
+    if (!res || !opts || !q) {
+        snprintf(why, why_size, "out of memory");
+        goto out;
+    }
+    if (rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, kerr, sizeof(kerr))) {
+        snprintf(why, why_size, "DescribeConfigs: %.200s", kerr);
+        goto out;
+    }
+    rd_kafka_DescribeConfigs(c->rk, &res, 1, opts, q); /* copies res */
+    /* The request timeout answers by itself; the margin covers a slow
+     * event hand-over. */
+    ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    const rd_kafka_DescribeConfigs_result_t *r = ev ? rd_kafka_event_DescribeConfigs_result(ev)
+                                                    : NULL;
+    size_t n = 0, ne = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        r ? rd_kafka_DescribeConfigs_result_resources(r, &n) : NULL;
+    if (!ev) {
+        snprintf(why, why_size, "DescribeConfigs: no answer in %d ms", timeout_ms + 1000);
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(why, why_size, "DescribeConfigs: %.200s", rd_kafka_event_error_string(ev));
+    } else if (!r || n != 1 || !rs) {
+        snprintf(why, why_size, "DescribeConfigs: unexpected answer");
+    } else if (rd_kafka_ConfigResource_error(rs[0])) {
+        const char *e = rd_kafka_ConfigResource_error_string(rs[0]);
+        snprintf(why, why_size, "DescribeConfigs: %.200s",
+                 e ? e : rd_kafka_err2str(rd_kafka_ConfigResource_error(rs[0])));
+    } else {
+        const rd_kafka_ConfigEntry_t **es = rd_kafka_ConfigResource_configs(rs[0], &ne);
+        snprintf(why, why_size, "DescribeConfigs: no max.message.bytes in the answer");
+        for (size_t i = 0; es && i < ne; i++) {
+            const char *name = rd_kafka_ConfigEntry_name(es[i]);
+            const char *value = rd_kafka_ConfigEntry_value(es[i]);
+            if (!name || strcmp(name, "max.message.bytes")) continue;
+            char *end = NULL;
+            long long v = value ? strtoll(value, &end, 10) : 0;
+            if (value && *end == '\0' && v > 0) {
+                c->topic_max[train] = v;
+                why[0] = '\0';
+            } else {
+                snprintf(why, why_size, "DescribeConfigs: max.message.bytes '%.40s'",
+                         value ? value : "(null)");
+            }
+            break;
+        }
+    }
+out:
+    if (!c->topic_max[train])
+        AAS_LOG(AAS_LOG_INFO, "client", "topic=%s max.message.bytes not known (%s); the "
+                "size check uses the producer's limits", topic, why);
+    if (ev) rd_kafka_event_destroy(ev);
+    if (q) rd_kafka_queue_destroy(q);
+    if (opts) rd_kafka_AdminOptions_destroy(opts);
+    if (res) rd_kafka_ConfigResource_destroy(res);
+}
+
+static void aas_client_warm(aas_client_t *c, const char *topic, int train) {
+    int *warm = &c->warm[train];
     if (*warm) return;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
     if (!rkt) return;
@@ -192,6 +425,7 @@ static void aas_client_warm(aas_client_t *c, const char *topic, int *warm) {
     char *cluster = rd_kafka_clusterid(c->rk, 0); /* known from that metadata */
     c->devbroker = cluster && strncmp(cluster, "mockCluster", 11) == 0;
     free(cluster);
+    aas_client_topic_limit(c, topic, train);
     *warm = 1;
 }
 
@@ -245,29 +479,27 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
     aas_job_t j = *job;
     if (j.submit_ms == 0) j.submit_ms = aas_now_ms();
     const char *topic = j.kind == AAS_JOB_TRAIN ? c->train_topic : c->topic;
-    aas_client_warm(c, topic, &c->warm[j.kind == AAS_JOB_TRAIN]);
+    int train = j.kind == AAS_JOB_TRAIN;
+    if (j.text && strlen(j.text) > (size_t)c->c.text_max_bytes) {
+        char n1[32];
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                           "job %s: text of %s bytes is over client.text.max.bytes=%lld; the "
+                           "workers FAIL texts over their job.max.text.bytes (default "
+                           "1048576): raise both, or send a shorter text", j.id,
+                           aas_client_commas(strlen(j.text), n1),
+                           (long long)c->c.text_max_bytes);
+    }
+    aas_client_warm(c, topic, train);
     void *buf;
     size_t len;
     aas_err_t err = aas_codec_job_encode(c->codec, &j, &buf, &len, errstr,
                                          errstr_size);
     if (err) return err;
-    size_t limit = (size_t)c->c.message_max_bytes;
-    if (c->devbroker && limit > AAS_CLIENT_DEVBROKER_MAX_BYTES)
-        limit = AAS_CLIENT_DEVBROKER_MAX_BYTES;
+    aas_client_lim_t which;
+    size_t limit = aas_client_job_limit(c, train, &which);
     if (len > limit) {
         free(buf);
-        if (limit < (size_t)c->c.message_max_bytes)
-            return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
-                               "job %s: message of %zu bytes is over the dev broker's "
-                               "%d-byte limit (it keeps 5 MiB a partition and would drop "
-                               "it); use real Kafka, or send the data as a data set",
-                               j.id, len, AAS_CLIENT_DEVBROKER_MAX_BYTES);
-        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
-                           "job %s: message of %zu bytes is over client.message.max.bytes="
-                           "%zu; raise it (-X client.message.max.bytes=N, up to the topic's "
-                           "max.message.bytes and the workers' job.max.bytes) or send the "
-                           "data as a data set (aas-producer dataset put)",
-                           j.id, len, limit);
+        return aas_client_too_large(c, j.id, train, len, limit, which, errstr, errstr_size);
     }
     aas_client_msg_t *cm = calloc(1, sizeof(*cm));
     if (!cm) {
@@ -311,6 +543,7 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
     snprintf(cm->id, sizeof(cm->id), "%s", j.id);
     snprintf(cm->model, sizeof(cm->model), "%s", j.model ? j.model : "");
     cm->submit_ms = j.submit_ms;
+    cm->train = train;
     int64_t deadline = aas_mono_us() + (int64_t)c->timeout_ms * 1000;
     for (;;) {
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
@@ -328,10 +561,12 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
         free(buf);
         free(cm);
         if (kerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) /* not the broker's word */
-            return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
-                               "job %s: message of %zu bytes with its key and framing is "
-                               "over kafka.message.max.bytes; leave that key unset (it "
-                               "follows client.message.max.bytes) or raise it", j.id, len);
+            return aas_client_too_large(c, j.id, train, len,
+                                        c->producer_max > AAS_CLIENT_FRAMING_BYTES
+                                            ? (size_t)(c->producer_max -
+                                                       AAS_CLIENT_FRAMING_BYTES)
+                                            : 0,
+                                        AAS_CLIENT_LIM_PRODUCER, errstr, errstr_size);
         return aas_err_set(errstr, errstr_size,
                            aas_kafka_err(kerr) ? aas_kafka_err(kerr) : AAS_ERR_KAFKA,
                            "publish job %s: %s", j.id, rd_kafka_err2str(kerr));

@@ -58,6 +58,10 @@ void aas_client_set_idempotent(aas_client_t *c, int on);
 void aas_client_set_delivery_cb(aas_client_t *c, aas_client_delivery_cb *cb,
                                 void *opaque);
 
+/** @brief The longest job text aas_client_submit() publishes, in bytes
+ *         (client.text.max.bytes); e.g. to bound reading a text. */
+size_t aas_client_text_max_bytes(const aas_client_t *c);
+
 /** @brief Write a fresh random job id (32 hex digits) into buf. */
 aas_err_t aas_client_job_id(char *buf, size_t size);
 
@@ -69,9 +73,17 @@ aas_err_t aas_client_job_id(char *buf, size_t size);
  *        whether by the same payload) unless aas_client_set_idempotent()
  *        and the payload is the same.  With Redis unreachable the job is
  *        still published (Kafka buffers it) and the id is not checked (a
- *        warning is logged).  A message over
- *        client.message.max.bytes (1 MiB on the dev broker) is refused
- *        (AAS_ERR_TOO_LARGE) naming the limit.  Returns once the job is
+ *        warning is logged).  A job over its message limit is refused
+ *        before sending (AAS_ERR_TOO_LARGE), naming the limit that binds
+ *        and how to raise it: the smallest of client.message.max.bytes,
+ *        the producer's message.max.bytes (kafka.message.max.bytes; it
+ *        follows the former + 1 KiB unless set) and the topic's
+ *        max.message.bytes read from the broker at the first job for that
+ *        topic (DescribeConfigs; left out if it cannot be read), the last
+ *        two less 1 KiB for key and framing; on the dev broker at most
+ *        1 MiB.  A text over client.text.max.bytes is refused the same
+ *        way.  A delivery report of a broker's "message too large" gets
+ *        AAS_ERR_TOO_LARGE and the same explanation.  Returns once the job is
  *        queued in the producer; the outcome comes to the delivery callback
  *        and to aas_client_flush().  A full local queue waits (bounded by
  *        client.timeout.ms).

@@ -1,11 +1,135 @@
 /* cmd_submit.c - aas-producer submit: rows or text in, inference jobs out
- * (cmd.h); --wait prints their results through cmd_jobs.c. */
+ * (cmd.h); --wait prints their results through cmd_jobs.c.  A text comes
+ * from --text or from a file (--text-file PATH, '-' = stdin), read with a
+ * bound (client.text.max.bytes) and checked here (UTF-8, no NUL) so that
+ * a bad byte is named by its offset before anything is sent. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 #include "input.h"
+
+/* Offset of the first byte of s[0..n) that is not part of valid UTF-8
+ * (no overlongs, no surrogates, at most U+10FFFF) or is NUL; n if none. */
+static size_t text_bad_offset(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned char b = s[i];
+        if (b == 0) return i;
+        if (b < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2
+                 : b >= 0xf0 && b <= 0xf4 ? 3 : 0;
+        if (k == 0 || n - i <= k) return i;
+        unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+        if (b == 0xe0) lo = 0xa0;
+        else if (b == 0xed) hi = 0x9f;
+        else if (b == 0xf0) lo = 0x90;
+        else if (b == 0xf4) hi = 0x8f;
+        if (s[i + 1] < lo || s[i + 1] > hi) return i;
+        for (size_t j = 2; j <= k; j++)
+            if (s[i + j] < 0x80 || s[i + j] > 0xbf) return i;
+        i += k + 1;
+    }
+    return n;
+}
+
+/* 0 if text[0..n) can be a job's text, else AAS_EXIT_USAGE having said
+ * which byte is wrong; `what` names where the text came from. */
+static int text_check(const char *what, const char *text, size_t n) {
+    size_t bad = text_bad_offset((const unsigned char *)text, n);
+    if (bad == n) return 0;
+    fprintf(stderr, "aas-producer: %s: %s at byte offset %zu (0-based; a job's text is "
+            "UTF-8 without NUL bytes)\n", what, text[bad] ? "invalid UTF-8" : "a NUL byte",
+            bad);
+    return AAS_EXIT_USAGE;
+}
+
+/* Read --text-file PATH ('-' = stdin) into *out (NUL-terminated, caller
+ * frees): its bytes, a final "\n" or "\r\n" dropped, at most max bytes
+ * after that.  Exit code, having said why: AAS_EXIT_USAGE for a file that
+ * cannot be read or is empty, 1 for one over the limit. */
+static int text_file_read(const char *path, size_t max, char **out) {
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "- (stdin)" : path;
+    FILE *fp = is_stdin ? stdin : fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "aas-producer: --text-file %s: %s\n", name, strerror(errno));
+        return AAS_EXIT_USAGE;
+    }
+    struct stat st;
+    int stat_ok = fstat(fileno(fp), &st) == 0;
+    if (stat_ok && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "aas-producer: --text-file %s: is a directory\n", name);
+        if (!is_stdin) fclose(fp);
+        return AAS_EXIT_USAGE;
+    }
+    /* Room for max bytes, the "\r\n" that may follow, one byte more to
+     * see that there is more, and the terminator. */
+    size_t bound = max + 3, cap = bound < 65536 ? bound + 1 : 65536, len = 0;
+    char *buf = malloc(cap);
+    int rc = 0;
+    while (buf && len < bound) {
+        if (len == cap - 1) {
+            size_t ncap = cap * 2 > bound + 1 ? bound + 1 : cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - 1 - len, fp);
+        len += got;
+        if (got == 0) break;
+    }
+    if (!buf) {
+        fprintf(stderr, "aas-producer: --text-file %s: out of memory\n", name);
+        rc = 1;
+    } else if (ferror(fp)) {
+        fprintf(stderr, "aas-producer: --text-file %s: read failed: %s\n", name,
+                strerror(errno));
+        rc = AAS_EXIT_USAGE;
+    }
+    if (!rc) {
+        if (len > 0 && buf[len - 1] == '\n') { /* one "\n" or "\r\n" */
+            len--;
+            if (len > 0 && buf[len - 1] == '\r') len--;
+        }
+        if (len > max) {
+            char size[64];
+            snprintf(size, sizeof(size), "more than %zu bytes", max);
+            if (stat_ok && S_ISREG(st.st_mode))
+                snprintf(size, sizeof(size), "%lld bytes", (long long)st.st_size);
+            fprintf(stderr, "aas-producer: --text-file %s: %s, over client.text.max.bytes="
+                    "%zu; the workers FAIL texts over their job.max.text.bytes (default "
+                    "1048576): raise both, or send a shorter text\n", name, size, max);
+            rc = 1;
+        } else if (len == 0) {
+            fprintf(stderr, "aas-producer: --text-file %s: empty (no text)\n", name);
+            rc = AAS_EXIT_USAGE;
+        }
+    }
+    if (!is_stdin) fclose(fp);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[len] = '\0';
+    if ((rc = text_check(is_stdin ? "--text-file -" : path, buf, len))) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return 0;
+}
 
 static void on_delivery(void *opaque, const char *job_id, aas_err_t err,
                         const char *why) {
@@ -15,7 +139,7 @@ static void on_delivery(void *opaque, const char *job_id, aas_err_t err,
 /* Hand one job to the client; exit code, having said why.  An id in use
  * has an exit code of its own, so a script can tell it from a failure. */
 static int publish(aas_client_t *c, const aas_job_t *job) {
-    char why[512];
+    char why[2048]; /* a size refusal names every limit */
     aas_err_t err = aas_client_submit(c, job, why, sizeof(why));
     if (!err) return 0;
     fprintf(stderr, "aas-producer: %s\n", why);
@@ -57,16 +181,27 @@ static int cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, siz
     char why[512];
     aas_rows_t rows = {0};
     aas_err_t err;
-    if (o->text) {
+    if (o->text || o->text_file) {
         char id[AAS_ID_MAX + 1];
+        char *text = NULL; /* --text-file's bytes */
+        int rc = o->text_file
+                     ? text_file_read(o->text_file, aas_client_text_max_bytes(c), &text)
+                     : text_check("--text", o->text, strlen(o->text));
+        if (rc) return rc;
         if (o->id) snprintf(id, sizeof(id), "%s", o->id);
-        else if (aas_client_job_id(id, sizeof(id))) return 1;
+        else if (aas_client_job_id(id, sizeof(id))) {
+            free(text);
+            return 1;
+        }
         aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = (char *)o->model,
-                         .model_version = (char *)o->model_version, .text = (char *)o->text,
+                         .model_version = (char *)o->model_version,
+                         .text = text ? text : (char *)o->text,
                          .params = o->params, .n_params = o->n_params,
                          .priority = (int32_t)o->priority};
         if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
-        return aas_cmd_submit_one(c, o, &job);
+        rc = aas_cmd_submit_one(c, o, &job);
+        free(text);
+        return rc;
     }
     err = o->values ? aas_input_parse_list(o->values, &rows, why, sizeof(why))
                     : aas_input_read_file(o->input, o->format, o->drop_last,
@@ -134,13 +269,23 @@ static int cmd_submit_check(const aas_cmd_opts_t *o, char **args, size_t n) {
         fprintf(stderr, "aas-producer: submit needs --model NAME ([A-Za-z0-9_.-])\n");
         return AAS_EXIT_USAGE;
     }
-    if (o->text && (o->values || o->input)) {
-        fprintf(stderr, "aas-producer: --text goes without --values/--input\n");
+    if (o->text && o->text_file) {
+        fprintf(stderr, "aas-producer: --text and --text-file exclude each other (one "
+                        "text per job)\n");
         return AAS_EXIT_USAGE;
     }
-    if (!o->text && !!o->values == !!o->input) {
-        fprintf(stderr, "aas-producer: submit needs exactly one of --values, --input or "
-                        "--text\n");
+    if ((o->text || o->text_file) && (o->values || o->input)) {
+        fprintf(stderr, "aas-producer: --%s goes without --values/--input\n",
+                o->text ? "text" : "text-file");
+        return AAS_EXIT_USAGE;
+    }
+    if (o->text_file && !o->text_file[0]) {
+        fprintf(stderr, "aas-producer: --text-file needs a path ('-' = stdin)\n");
+        return AAS_EXIT_USAGE;
+    }
+    if (!o->text && !o->text_file && !!o->values == !!o->input) {
+        fprintf(stderr, "aas-producer: submit needs exactly one of --values, --input, "
+                        "--text or --text-file\n");
         return AAS_EXIT_USAGE;
     }
     if (o->id && !aas_cmd_id_ok("--id", o->id)) return AAS_EXIT_USAGE;
