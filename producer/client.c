@@ -34,9 +34,11 @@ const aas_conf_def_t aas_client_conf_defs[] = {
      "Largest result accepted from Redis, MiB",
      AAS_CONF_FIELD(aas_client_conf_t, result_max_mb)},
     {"client.message.max.bytes", AAS_CONF_INT, "1000000", 1024, 1LL << 30, 0,
-     "Largest encoded job the client publishes (refused before sending); keep it <= the "
-     "topic's max.message.bytes on the broker (Kafka's default is 1048588) and the "
-     "workers' job.max.bytes; on the dev broker at most 1048576. Larger data: a data set "
+     "Largest encoded job the client publishes (refused before sending, naming the limit). "
+     "Jobs are also held to librdkafka's message.max.bytes (kafka.message.max.bytes: this "
+     "key + 1024 unless set) and to the topic's max.message.bytes read from the broker "
+     "(Kafka's default 1048588), each less 1024 for key and framing, and on the dev "
+     "broker to 1048576. Keep it <= the workers' job.max.bytes. Larger data: a data set "
      "(aas-producer dataset put)",
      AAS_CONF_FIELD(aas_client_conf_t, message_max_bytes)},
     {"client.text.max.bytes", AAS_CONF_INT, "1048576", 1, 1LL << 30, 0,
