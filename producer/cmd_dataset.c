@@ -255,9 +255,9 @@ static int cmd_dataset(aas_client_t *c, const aas_cmd_opts_t *o, char **args, si
 
 static const aas_cmd_help_t dataset_help[] = {
     {"dataset put SET FILE|- [--format tsv|csv]",
-     "stream a file to Redis (aas.dataset.v2):\ntsv label<TAB>text lines, or csv\n"
-     "numbers with the label last; format\nfrom --format, else .tsv/.txt/.csv;\n"
-     "--input FILE works too"},
+     "stream FILE to Redis (aas.dataset.v2):\n"
+     "tsv label<TAB>text lines, or csv\nnumbers with the label last; format\n"
+     "from --format, else .tsv/.txt/.csv;\n--input FILE works too"},
     {"  --header | --no-header",
      "csv: the first line names the columns,\nor there is none (one is required:\n"
      "headers are never guessed)"},

@@ -8,7 +8,7 @@
 #     crc64 is the file's CRC-64-AVRO (checked by an independent Python
 #     implementation); describe shows the meta (header names kept, classes
 #     sorted); list shows a table or JSON lines; delete, and deleting a
-#     missing set exits 1;
+#     missing set exits 1; a v1 (binary) set shows as "v1 binary";
 #   - bad lines exit 1 naming the line (invalid UTF-8: line and byte; a
 #     header without --header: the hint); submit --input without --header
 #     refuses a header line the same way;
@@ -117,6 +117,14 @@ expect 1 "line 2: label 0.5 is not a class index" -- "$P" dataset put badl "$RUN
 expect 2 "if this line is a header, say --header" -- "$P" submit --model m --input "$RUN/h.csv"
 
 # list: a table, and JSON lines with --json; delete; a missing set is exit 1.
+# A v1 (binary) set, as aas_client_dataset_put() writes it, is listed,
+# described and deleted with type "v1 binary".
+R hset 'aas:dataset:{v1set}' c:0 12345678 bytes 8 chunks 1 \
+  meta '{"format":"aas.dataset.v1","rows":1,"dim":1,"features":"f32le","labels":"i32le"}' >/dev/null
+R sadd aas:datasets v1set >/dev/null
+expect 0 "^v1set +v1 binary +1 +8 +-$" -- "$P" dataset list
+expect 0 '"type": "v1 binary"' -- "$P" dataset describe v1set
+expect 0 "^v1set deleted$" -- "$P" dataset delete v1set
 expect 0 "^intents +tsv +200 +7428 +20[0-9-]+T" -- "$P" dataset list
 OUT=$("$P" dataset list --json)
 python3 - "$OUT" <<'PY' && ok "list --json: JSON lines" || bad "list --json: $OUT"
