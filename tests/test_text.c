@@ -116,10 +116,9 @@ static void text_classifier_trains_by_cli_and_answers_text_jobs(void **state) {
     aas_fleet_t *f = t->f;
     char why[512], args[1024], out[400];
     snprintf(out, sizeof(out), "%.380s/train.out", f->dir);
-    /* Train (default text_dim 4096). */
+    /* Train with the defaults (featurizer v2, linear head, text_dim 2^18). */
     snprintf(args, sizeof(args),
-             "train --model " MODEL " --text-input %s --param hidden=32 --param epochs=60 "
-             "--param validation_fraction=0 --param batch_size=8 --param learning_rate=0.005 "
+             "train --model " MODEL " --text-input %s --param validation_fraction=0 "
              "--id train-text --wait --timeout 300",
              t->train_path);
     assert_int_equal(producer(t, args, out), 0);
@@ -136,7 +135,8 @@ static void text_classifier_trains_by_cli_and_answers_text_jobs(void **state) {
     assert_int_equal(aas_model_load(blob, len, &m, why, sizeof(why)), AAS_ERR_OK);
     free(blob);
     assert_true(aas_model_takes_text(m));
-    assert_int_equal(aas_model_input_dim(m), 4096);
+    assert_string_equal(aas_model_kind(m), "AASTXT2");
+    assert_int_equal(aas_model_input_dim(m), 1 << 18);
     assert_int_equal(aas_model_output_dim(m), 5);
     assert_string_equal(aas_model_label_name(m, 0), "booking");
     assert_string_equal(aas_model_label_name(m, 4), "weather");
@@ -147,6 +147,9 @@ static void text_classifier_trains_by_cli_and_answers_text_jobs(void **state) {
         submit_text(f, id, MODEL, t->held[h]);
     }
     submit_text(f, "text-to-tensor-model", AAS_FLEET_MODEL, "hello there");
+    /* No letter, digit or symbol: FAILED with the reason, never a label. */
+    submit_text(f, "punctuation-only", MODEL, " ?!... ,, ");
+    submit_text(f, "empty-text", MODEL, "");
     float x[AAS_FLEET_IN] = {0};
     assert_int_equal(aas_fleet_submit(f, "tensor-to-text-model", MODEL, x, 1, AAS_FLEET_IN), 0);
     assert_int_equal(aas_client_flush(f->client, 60000, NULL, why, sizeof(why)), AAS_ERR_OK);
@@ -186,6 +189,8 @@ static void text_classifier_trains_by_cli_and_answers_text_jobs(void **state) {
 
     expect_failed(f, "text-to-tensor-model", "takes a tensor, not text");
     expect_failed(f, "tensor-to-text-model", "takes text");
+    expect_failed(f, "punctuation-only", "no letter, digit or symbol");
+    expect_failed(f, "empty-text", "no letter, digit or symbol");
 
     /* The CLI's submit --text prints the same label as the local model. */
     const char *probe = "will it snow in the mountains tomorrow";

@@ -11,9 +11,10 @@
 
 #include "cli.h"
 #include "codec.h"
-#include "featurize.h"
 #include "log.h"
 #include "train.h"
+#include "source.h"
+#include "trainer_rows.h"
 #include "trainer_text.h"
 
 struct aas_trainer_s {
@@ -38,7 +39,7 @@ struct aas_trainer_s {
     size_t n_outputs;
     int64_t version;              /* registered model version, 0 = not yet */
     aas_tensor_t dataset[2];      /* features, labels from Redis (owned) */
-    int64_t text_dim;             /* > 0: a text classifier (docs/text.md) */
+    aas_trainer_text_t *text;     /* a text classifier's job (docs/text.md) */
     int64_t t0_us;
 };
 
@@ -99,15 +100,62 @@ static aas_err_t aas_trainer_dataset(aas_trainer_t *t, const char *name,
     return AAS_ERR_OK;
 }
 
+/* What the job's data is, when no featurizer says: a data set's format
+ * (v1 binary; v2 "tsv" = text, "csv" = rows) or a topic's data_format. */
+static aas_err_t aas_trainer_data_kind(aas_trainer_t *t, const char *dataset, int *text,
+                                       int *version, char *errstr, size_t errstr_size) {
+    const char *fmt = aas_job_param(&t->job, "data_format");
+    if (aas_job_param(&t->job, "data_topic")) {
+        *text = !fmt || !strcmp(fmt, "tsv");
+        return AAS_ERR_OK;
+    }
+    if (!dataset) return AAS_ERR_OK;
+    char *meta = NULL;
+    aas_store_dataset_info_t info;
+    aas_err_t err = aas_store_dataset_meta(t->store, dataset, &meta, &info, errstr,
+                                           errstr_size);
+    if (err) return err;
+    *version = info.version;
+    json_t *m = info.version == 2 ? json_loads(meta, 0, NULL) : NULL;
+    const char *type = m ? json_string_value(json_object_get(m, "type")) : NULL;
+    *text = type && !strcmp(type, "tsv");
+    if (info.version == 2 && !type)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
+                          "data set %s: meta has no type", dataset);
+    json_decref(m);
+    free(meta);
+    return err;
+}
+
+/* Rows from a v2 CSV data set or a CSV topic slice (trainer_rows.c). */
+static aas_err_t aas_trainer_csv(aas_trainer_t *t, const aas_conf_t *conf,
+                                 const char *dataset, int64_t max_rows, size_t max_bytes,
+                                 char *errstr, size_t errstr_size) {
+    aas_src_t *src = NULL;
+    aas_err_t err;
+    if (dataset) {
+        err = aas_src_open_dataset(t->store, dataset, &src, errstr, errstr_size);
+    } else {
+        aas_src_kafka_t spec;
+        int32_t parts[256];
+        int present = 0;
+        err = aas_src_kafka_from_params(&t->job, &spec, parts, 256, &present, errstr,
+                                        errstr_size);
+        if (!err) err = aas_src_open_kafka(conf, &spec, &src, errstr, errstr_size);
+    }
+    if (!err)
+        err = aas_trainer_rows_load(src, max_rows, max_bytes, &t->dataset[0], &t->dataset[1],
+                                    errstr, errstr_size);
+    aas_src_destroy(src);
+    return err;
+}
+
 /* Features, labels, class count and names from the job. */
 static aas_err_t aas_trainer_data(aas_trainer_t *t, int64_t max_rows, char *errstr,
                                   size_t errstr_size) {
     const aas_tensor_t *xf = aas_trainer_tensor(&t->job, "features", 0);
     const aas_tensor_t *yl = aas_trainer_tensor(&t->job, "labels", 1);
-    if (t->text_dim > 0) {
-        xf = &t->dataset[0];
-        yl = aas_trainer_tensor(&t->job, "labels", 1);
-    } else if (t->dataset[0].data) {
+    if (t->dataset[0].data) {
         xf = &t->dataset[0];
         yl = &t->dataset[1];
     }
@@ -204,7 +252,7 @@ static aas_err_t aas_trainer_params(aas_trainer_t *t, char *errstr,
     for (size_t i = 0; i < t->job.n_params; i++) {
         const char *k = t->job.params[i].key;
         if (!strcmp(k, "classes") || !strcmp(k, "class_names") || !strcmp(k, "dataset") ||
-            !strcmp(k, "featurizer") || !strcmp(k, "text_dim"))
+            !strncmp(k, "data_", 5))
             continue;
         aas_err_t err = aas_train_params_set(&t->params, k, t->job.params[i].value,
                                              errstr, errstr_size);
@@ -244,9 +292,13 @@ static int aas_trainer_progress(void *opaque, const aas_train_progress_t *p) {
 
 static void *aas_trainer_main(void *arg) {
     aas_trainer_t *t = arg;
-    t->err = aas_train_run(&t->params, t->x, t->y, t->n, t->dim, t->n_classes,
-                           aas_trainer_progress, t, &t->result, t->why,
-                           sizeof(t->why));
+    if (t->text)
+        t->err = aas_trainer_text_run(t->text, aas_trainer_progress, t, &t->result, t->why,
+                                      sizeof(t->why));
+    else
+        t->err = aas_train_run(&t->params, t->x, t->y, t->n, t->dim, t->n_classes,
+                               aas_trainer_progress, t, &t->result, t->why,
+                               sizeof(t->why));
     atomic_store(&t->done, 1);
     return NULL;
 }
@@ -257,31 +309,34 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int64_t max_
     aas_trainer_t *t = calloc(1, sizeof(*t));
     if (!t) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     t->job = *job; /* borrowed until success */
-    aas_err_t err = aas_trainer_params(t, errstr, errstr_size);
-    if (!err) err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);
+    aas_err_t err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);
+    const char *featurizer = aas_job_param(&t->job, "featurizer");
     const char *dataset = aas_job_param(&t->job, "dataset");
-    if (!err && dataset) {
-        if (t->job.n_inputs > 0)
+    int text = featurizer != NULL, version = 1, csv_source = 0;
+    if (!err && !featurizer)
+        err = aas_trainer_data_kind(t, dataset, &text, &version, errstr, errstr_size);
+    if (!err && featurizer && strcmp(featurizer, "text") != 0)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "featurizer: '%s' is not 'text'", featurizer);
+    if (!err && text) {
+        /* A text classifier: its own params and data (trainer_text.c). */
+        err = aas_trainer_text_new(conf, t->store, &t->job, max_rows, &t->text, errstr,
+                                   errstr_size);
+    } else if (!err) {
+        csv_source = version == 2 || aas_job_param(&t->job, "data_topic") != NULL;
+        err = aas_trainer_params(t, errstr, errstr_size);
+        if (!err && (dataset || csv_source) && t->job.n_inputs > 0)
             err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                              "a training job carries its data or names a data set, "
-                              "not both");
-        else
+                              "a training job carries its data or names a data set or "
+                              "topic, not both");
+        if (!err && csv_source)
+            err = aas_trainer_csv(t, conf, dataset, max_rows, dataset_max_bytes, errstr,
+                                  errstr_size);
+        else if (!err && dataset)
             err = aas_trainer_dataset(t, dataset, dataset_max_bytes, &t->dataset[0],
                                       &t->dataset[1], errstr, errstr_size);
+        if (!err) err = aas_trainer_data(t, max_rows, errstr, errstr_size);
     }
-    const char *featurizer = aas_job_param(&t->job, "featurizer");
-    if (!err && featurizer) {
-        if (strcmp(featurizer, "text") != 0)
-            err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                              "featurizer: '%s' is not 'text'", featurizer);
-        else if (dataset)
-            err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                              "featurizer=text takes its texts in the job, not a data set");
-        else
-            err = aas_trainer_text_data(&t->job, max_rows, &t->dataset[0], &t->text_dim,
-                                        errstr, errstr_size); /* trainer_text.c */
-    }
-    if (!err) err = aas_trainer_data(t, max_rows, errstr, errstr_size);
     if (!err) {
         t->t0_us = aas_mono_us();
         if (pthread_create(&t->thread, NULL, aas_trainer_main, t) != 0)
@@ -347,8 +402,16 @@ static char *aas_trainer_meta(aas_trainer_t *t) {
     for (size_t i = 0; i < t->job.n_params; i++)
         json_object_set_new(params, t->job.params[i].key,
                             json_string(t->job.params[i].value));
+    json_t *text = NULL;
+    if (t->text) {
+        char *d = aas_trainer_text_describe(t->text);
+        text = d ? json_loads(d, 0, NULL) : NULL;
+        free(d);
+        json_decref(arch);
+        arch = text ? text : json_object();
+    }
     o = json_pack("{s:o, s:s, s:s, s:o, s:{s:f, s:f, s:f, s:f, s:i}, s:I, s:I}",
-                  "architecture", arch, "kind", t->text_dim > 0 ? "text" : "mlp",
+                  t->text ? "text" : "architecture", arch, "kind", t->text ? "text" : "mlp",
                   "training_job", t->job.id,
                   "params", params, "metrics", "train_loss", t->result.train_loss,
                   "val_loss", isnan(t->result.val_loss) ? -1.0 : t->result.val_loss,
@@ -400,13 +463,6 @@ aas_err_t aas_trainer_finish(aas_trainer_t *t, aas_store_t *st, aas_result_t *re
         if (!meta)
             return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
                                "out of memory for the model's metadata");
-        if (t->text_dim > 0 &&
-            (err = aas_text_model_serialize(t->text_dim, AAS_FEATURIZE_VERSION,
-                                            t->result.blob, t->result.blob_len, &blob,
-                                            &blob_len, errstr, errstr_size))) {
-            free(meta);
-            return err;
-        }
         err = aas_store_model_put(st, t->job.model, blob, blob_len, meta, &t->version,
                                   errstr, errstr_size);
         if (blob != t->result.blob) free(blob);
@@ -440,6 +496,7 @@ void aas_trainer_destroy(aas_trainer_t *t) {
     aas_train_result_free(&t->result);
     for (size_t i = 0; i < t->n_outputs; i++) aas_tensor_clear(&t->outputs[i]);
     free(t->outputs);
+    aas_trainer_text_destroy(t->text); /* before the store its source reads */
     aas_store_destroy(t->store);
     for (size_t i = 0; i < t->n_names; i++) free(t->names[i]);
     free(t->names);

@@ -1,10 +1,20 @@
 /*
- * trainer_text.h - the training data of a text classifier job
- * (param featurizer=text, docs/text.md): texts in, feature rows out.
+ * trainer_text.h - a text classifier's TRAIN job (param featurizer=text,
+ * docs/text.md#training): where its labeled texts come from, and the
+ * AASTXT2 training over them (train_text.h).
  *
- * It only turns the job's texts into the [n, dim] features that
- * trainer.c then trains on like any other rows; labels, parameters and the
- * training itself stay in trainer.c.  Thread-safe (no state).
+ * Data, one of:
+ *  - the job's tensors: "text" (U8, the texts joined by '\n') and
+ *    "labels" (class indices; names from param class_names);
+ *  - param dataset=NAME: a TSV data set in Redis (`dataset put`), read
+ *    chunk by chunk on the training thread;
+ *  - params data_topic, ...: a Kafka topic slice whose records are TSV
+ *    lines (source.h).
+ * Params: train_text.h's keys, class_names, and the data params above.
+ *
+ * Threading: new and destroy on the worker's thread; run on the training
+ * thread, which then owns the source and uses st (the trainer's own
+ * connection) for nothing else at the same time.
  */
 #ifndef AAS_TRAINER_TEXT_H
 #define AAS_TRAINER_TEXT_H
@@ -12,19 +22,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "err.h"
 #include "job.h"
+#include "store.h"
+#include "train.h"
+
+typedef struct aas_trainer_text_s aas_trainer_text_t;
 
 /**
- * @brief Featurize the job's tensor "text" (U8 [bytes]: the n texts joined
- *        by '\n', so a text holds no '\n') into F32 [n, dim] features,
- *        dim = param text_dim (default AAS_FEATURIZE_DEFAULT_DIM).
- * @param max_rows refuse more texts (AAS_ERR_TOO_LARGE) before allocating.
- * @param features filled on success; owns its data (aas_tensor_clear).
- * @param dim the feature dimension, on success.
+ * @brief Check the params and open the data source (cheap: nothing is
+ *        read yet).  job and st are borrowed and must outlive the handle.
+ * @return AAS_ERR_INVAL naming the param or tensor at fault,
+ *         AAS_ERR_NOT_FOUND (data set or topic), AAS_ERR_REDIS/KAFKA.
  */
-aas_err_t aas_trainer_text_data(const aas_job_t *job, int64_t max_rows,
-                                aas_tensor_t *features, int64_t *dim, char *errstr,
-                                size_t errstr_size);
+aas_err_t aas_trainer_text_new(const aas_conf_t *conf, aas_store_t *st,
+                               const aas_job_t *job, int64_t max_rows,
+                               aas_trainer_text_t **out, char *errstr, size_t errstr_size);
+
+/** @brief Train (aas_text_train); res->blob is the AASTXT2 model. */
+aas_err_t aas_trainer_text_run(aas_trainer_text_t *tt, aas_train_progress_cb *cb,
+                               void *opaque, aas_train_result_t *res, char *errstr,
+                               size_t errstr_size);
+
+/** @brief Hyper-parameters as JSON text for the model's metadata
+ *         (malloc'ed, NULL when out of memory). */
+char *aas_trainer_text_describe(const aas_trainer_text_t *tt);
+
+/** @brief NULL is a no-op. */
+void aas_trainer_text_destroy(aas_trainer_text_t *tt);
 
 #endif
