@@ -121,14 +121,15 @@ static void aas_client_limits_str(const aas_client_t *c, int train, char *buf,
     const char *topic = train ? c->train_topic : c->topic;
     char tmax[300];
     if (c->topic_max[train])
-        snprintf(tmax, sizeof(tmax), "%lld", (long long)c->topic_max[train]);
+        snprintf(tmax, sizeof(tmax), "=%lld", (long long)c->topic_max[train]);
     else
-        snprintf(tmax, sizeof(tmax), "not known: %s",
+        snprintf(tmax, sizeof(tmax), " not known (%s)",
                  c->topic_why[train][0] ? c->topic_why[train] : "not asked yet");
     snprintf(buf, size, "client.message.max.bytes=%lld, producer kafka.message.max.bytes=%lld, "
-             "topic %s max.message.bytes=%s%s; the last two less %d bytes for key and "
-             "framing", (long long)c->c.message_max_bytes, (long long)c->producer_max, topic,
-             tmax, c->devbroker ? ", dev broker 1048576" : "", AAS_CLIENT_FRAMING_BYTES);
+             "topic %s max.message.bytes%s%s; the producer's and the topic's less %d bytes "
+             "for key and framing", (long long)c->c.message_max_bytes,
+             (long long)c->producer_max, topic, tmax,
+             c->devbroker ? ", dev broker 1048576" : "", AAS_CLIENT_FRAMING_BYTES);
 }
 
 /* Where larger input goes instead: the workers' own limits, and data sets
@@ -218,9 +219,10 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
         aas_client_limits_str(c, cm->train, limits, sizeof(limits));
         err = AAS_ERR_TOO_LARGE;
         snprintf(why, sizeof(why), "publish failed: the broker refused the message of %s "
-                 "bytes as too large (%s): the topic's max.message.bytes on the broker is "
-                 "below it (limits: %s); raise it, or keep client.message.max.bytes under "
-                 "it less %d bytes so the client refuses such jobs before sending; %s",
+                 "bytes as too large (%s): the topic's max.message.bytes (or the broker's "
+                 "message.max.bytes) is below that now (limits known to the client: %s); "
+                 "raise the topic's max.message.bytes, or keep client.message.max.bytes at "
+                 "least %d bytes below it so the client refuses such jobs before sending; %s",
                  aas_client_commas(m->len, n1), rd_kafka_err2str(m->err), limits,
                  AAS_CLIENT_FRAMING_BYTES, aas_client_too_large_tail(cm->train));
     } else {

@@ -8,7 +8,10 @@
  *     payload still refused;
  *   - a job over client.message.max.bytes is refused before sending,
  *     naming the key; one just under it is published (librdkafka's own
- *     message.max.bytes follows the client's);
+ *     message.max.bytes follows the client's); one over a lower
+ *     kafka.message.max.bytes is refused naming it and every limit (on
+ *     real Kafka the topic's max.message.bytes, read from the broker);
+ *     a text over client.text.max.bytes is refused;
  *   - the dev broker refuses a produce request it could not keep (5 MiB
  *     or more) instead of acknowledging it and dropping it.
  * Runs on the dev broker and on real Kafka (AAS_TEST_BROKER).
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
@@ -245,6 +249,173 @@ static void message_just_under_the_client_limit_is_published(void **state) {
     aas_conf_destroy(conf);
 }
 
+/* A second client on the fleet's servers with one more setting "key=value". */
+static aas_client_t *client_with_arg(aas_fleet_t *f, const char *arg, aas_conf_t **conf) {
+    char why[512];
+    aas_client_t *c = NULL;
+    if (aas_conf_new(aas_client_conf_defs, conf) ||
+        aas_conf_set_arg(*conf, f->redis_arg, why, sizeof(why)) ||
+        aas_conf_set_arg(*conf, f->brokers_arg, why, sizeof(why)) ||
+        aas_conf_set_arg(*conf, arg, why, sizeof(why)) ||
+        aas_client_new(*conf, &c, why, sizeof(why)))
+        fail_msg("client: %s", why);
+    return c;
+}
+
+/* librdkafka's own message.max.bytes set below the client's limit: the job
+ * is refused before sending naming it and every limit known (on real
+ * Kafka the topic's max.message.bytes, read from the broker), not
+ * librdkafka's or the broker's bare "Message size too large". */
+static void message_over_the_producer_limit_is_refused_naming_every_limit(void **state) {
+    aas_fleet_t *f = *state;
+    aas_conf_t *conf = NULL;
+    aas_client_t *c = client_with_arg(f, "kafka.message.max.bytes=5000", &conf);
+    char why[2048];
+    assert_int_equal(submit_n(c, "big-p", 2000, 0.5f, why, sizeof(why)), AAS_ERR_TOO_LARGE);
+    print_message("%s\n", why);
+    assert_non_null(strstr(why, "is over the producer's kafka.message.max.bytes=5000 less 1024"));
+    assert_non_null(strstr(why, "its message limit is 3,976 bytes"));
+    assert_non_null(strstr(why, "client.message.max.bytes=1000000"));
+    if (f->broker.real) {
+        assert_non_null(strstr(why, "topic aas.jobs.infer max.message.bytes="));
+        assert_null(strstr(why, "not known"));
+    } else {
+        assert_non_null(strstr(why, "the dev broker has no per-topic limit"));
+    }
+    assert_null(strstr(why, "Broker"));
+    flush_ok(c);
+    assert_int_equal(aas_test_redis_int(&f->redis, "EXISTS", "aas:job:{big-p}", NULL), 0);
+    aas_client_destroy(c);
+    aas_conf_destroy(conf);
+}
+
+/* A text over client.text.max.bytes is refused before sending. */
+static void text_over_the_client_limit_is_refused_naming_the_key(void **state) {
+    aas_fleet_t *f = *state;
+    aas_conf_t *conf = NULL;
+    aas_client_t *c = client_with_arg(f, "client.text.max.bytes=100", &conf);
+    char text[201], why[1024];
+    memset(text, 'x', 200);
+    text[200] = '\0';
+    aas_job_t job = {.id = "big-t", .kind = AAS_JOB_INFER, .model = AAS_FLEET_MODEL,
+                     .text = text};
+    assert_int_equal(aas_client_submit(c, &job, why, sizeof(why)), AAS_ERR_TOO_LARGE);
+    assert_non_null(strstr(why, "text of 200 bytes is over client.text.max.bytes=100"));
+    assert_int_equal(aas_client_text_max_bytes(c), 100);
+    text[100] = '\0';
+    job.id = "ok-t";
+    assert_int_equal(aas_client_submit(c, &job, why, sizeof(why)), AAS_ERR_OK);
+    flush_ok(c);
+    assert_int_equal(aas_test_redis_int(&f->redis, "EXISTS", "aas:job:{big-t}", NULL), 0);
+    aas_client_destroy(c);
+    aas_conf_destroy(conf);
+}
+
+/* With a plain admin client: create topic (1 partition) with
+ * max.message.bytes=max, or (create 0) set that on an existing topic. */
+static void topic_max_set(const char *bootstrap, const char *topic, const char *max,
+                          int create) {
+    char why[512];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, why, sizeof(why)))
+        fail_msg("conf: %s", why);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, why, sizeof(why));
+    if (!rk) fail_msg("admin: %s", why);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    assert_non_null(q);
+    rd_kafka_NewTopic_t *nt = NULL;
+    rd_kafka_ConfigResource_t *res = NULL;
+    if (create) {
+        nt = rd_kafka_NewTopic_new(topic, 1, 1, why, sizeof(why));
+        if (!nt) fail_msg("NewTopic: %s", why);
+        assert_int_equal(rd_kafka_NewTopic_set_config(nt, "max.message.bytes", max),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    } else {
+        res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+        assert_non_null(res);
+        assert_int_equal(rd_kafka_ConfigResource_set_config(res, "max.message.bytes", max),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_AlterConfigs(rk, &res, 1, NULL, q);
+    }
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    assert_non_null(ev);
+    if (rd_kafka_event_error(ev)) fail_msg("admin: %s", rd_kafka_event_error_string(ev));
+    size_t n = 0;
+    if (create) {
+        const rd_kafka_topic_result_t **tr =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        assert_int_equal(n, 1);
+        if (rd_kafka_topic_result_error(tr[0]))
+            fail_msg("create %s: %s", topic, rd_kafka_topic_result_error_string(tr[0]));
+    } else {
+        const rd_kafka_ConfigResource_t **rr = rd_kafka_AlterConfigs_result_resources(
+            rd_kafka_event_AlterConfigs_result(ev), &n);
+        assert_int_equal(n, 1);
+        if (rd_kafka_ConfigResource_error(rr[0]))
+            fail_msg("alter %s: %s", topic, rd_kafka_ConfigResource_error_string(rr[0]));
+    }
+    rd_kafka_event_destroy(ev);
+    if (nt) rd_kafka_NewTopic_destroy(nt);
+    if (res) rd_kafka_ConfigResource_destroy(res);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+typedef struct {
+    aas_err_t err;
+    char why[2048];
+} delivery_t;
+
+static void delivery_cb(void *opaque, const char *job_id, aas_err_t err, const char *why) {
+    (void)job_id;
+    delivery_t *d = opaque;
+    d->err = err;
+    snprintf(d->why, sizeof(d->why), "%s", why);
+}
+
+/* Real Kafka: the topic's max.message.bytes, read from the broker, binds
+ * before sending; and when the topic's limit is lowered after the client
+ * read it, the broker's refusal comes back as AAS_ERR_TOO_LARGE with the
+ * limits, not as a bare "Broker: Message size too large". */
+static void message_over_the_topic_limit_is_refused_naming_the_topic(void **state) {
+    aas_fleet_t *f = *state;
+    if (!f->broker.real) skip(); /* the dev broker has no topic configs */
+    topic_max_set(f->broker.bootstrap, "aas.test.small", "6000", 1);
+    aas_conf_t *conf = NULL;
+    aas_client_t *c = client_with_arg(f, "topic.infer=aas.test.small", &conf);
+    char why[2048];
+    assert_int_equal(submit_n(c, "big-topic", 2000, 0.5f, why, sizeof(why)),
+                     AAS_ERR_TOO_LARGE);
+    print_message("%s\n", why);
+    assert_non_null(strstr(why, "is over topic aas.test.small's max.message.bytes=6000 less "
+                                "1024"));
+    assert_non_null(strstr(why, "its message limit is 4,976 bytes"));
+    flush_ok(c);
+    aas_client_destroy(c);
+    aas_conf_destroy(conf);
+
+    topic_max_set(f->broker.bootstrap, "aas.test.late", "2000000", 1);
+    c = client_with_arg(f, "topic.infer=aas.test.late", &conf);
+    delivery_t d = {AAS_ERR_OK, ""};
+    aas_client_set_delivery_cb(c, delivery_cb, &d);
+    assert_int_equal(submit_n(c, "small-late", 10, 0.5f, why, sizeof(why)), AAS_ERR_OK);
+    flush_ok(c); /* the client has read the topic's limit: 2000000 */
+    topic_max_set(f->broker.bootstrap, "aas.test.late", "6000", 0);
+    usleep(1000 * 1000); /* the broker applies the change from its metadata log */
+    assert_int_equal(submit_n(c, "big-late", 2000, 0.5f, why, sizeof(why)), AAS_ERR_OK);
+    size_t failed = 0;
+    assert_int_equal(aas_client_flush(c, 60000, &failed, why, sizeof(why)), AAS_ERR_OK);
+    print_message("%s\n", d.why);
+    assert_int_equal(failed, 1);
+    assert_int_equal(d.err, AAS_ERR_TOO_LARGE);
+    assert_non_null(strstr(d.why, "the broker refused the message of 8,0"));
+    assert_non_null(strstr(d.why, "topic aas.test.late max.message.bytes=2000000"));
+    assert_int_equal(aas_test_redis_int(&f->redis, "EXISTS", "aas:job:{big-late}", NULL), 0);
+    aas_client_destroy(c);
+    aas_conf_destroy(conf);
+}
+
 typedef struct {
     int reports;
     rd_kafka_resp_err_t err;
@@ -304,6 +475,9 @@ int main(void) {
         cmocka_unit_test(id_in_use_is_refused_unless_idempotent_with_the_same_payload),
         cmocka_unit_test(message_over_the_client_limit_is_refused_naming_the_key),
         cmocka_unit_test(message_just_under_the_client_limit_is_published),
+        cmocka_unit_test(message_over_the_producer_limit_is_refused_naming_every_limit),
+        cmocka_unit_test(text_over_the_client_limit_is_refused_naming_the_key),
+        cmocka_unit_test(message_over_the_topic_limit_is_refused_naming_the_topic),
         cmocka_unit_test(devbroker_refuses_a_message_it_could_not_keep),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
