@@ -202,7 +202,7 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                              void *opaque) {
     aas_client_t *c = opaque;
     aas_client_msg_t *cm = m->_private;
-    char why[1536] = "";
+    char why[2048] = "";
     aas_err_t err = AAS_ERR_OK;
     if (!m->err) {
         /* Create-if-absent: never regresses a job a worker already took. */
