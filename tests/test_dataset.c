@@ -286,6 +286,47 @@ static void multi_chunk_csv_reads_back_equal_to_the_file(void **state) {
     free(text);
 }
 
+/* Lines of random lengths (up to 400 kB), with and without a final '\n':
+ * the chunks are whole lines of at most 1 MiB and together the file. */
+static void random_line_lengths_cut_at_line_ends(void **state) {
+    fixture_t *f = *state;
+    uint64_t rng = 12345;
+    for (int round = 0; round < 4; round++) {
+        size_t cap = (size_t)6 << 20, len = 0;
+        char *text = malloc(cap);
+        assert_non_null(text);
+        while (len < ((size_t)5 << 20)) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t n = (size_t)(rng >> 33) % (rng & 1 ? 400000 : 200);
+            memcpy(text + len, "c\t", 2);
+            memset(text + len + 2, 'a' + (int)(n % 26), n);
+            len += 2 + n;
+            text[len++] = '\n';
+        }
+        if (round & 1) len--; /* no '\n' after the last line */
+        aas_client_dataset_stats_t s;
+        assert_int_equal(put(f, "rnd", text, len, AAS_CLIENT_DATASET_TSV, 0, &s), AAS_ERR_OK);
+        assert_true(s.crc64 == aas_codec_crc64_avro(text, len));
+        aas_store_dataset_info_t info;
+        json_decref(meta_of(f, "rnd", &info));
+        size_t off = 0;
+        for (int64_t i = 0; i < info.chunks; i++) {
+            char *c;
+            size_t n;
+            assert_int_equal(aas_store_dataset_chunk(f->st, "rnd", &info, i, &c, &n, f->why,
+                                                     sizeof(f->why)),
+                             AAS_ERR_OK);
+            assert_true(n <= AAS_STORE_DATASET_CHUNK_MAX);
+            if (i + 1 < info.chunks) assert_int_equal(c[n - 1], '\n');
+            assert_memory_equal(c, text + off, n);
+            off += n;
+            free(c);
+        }
+        assert_int_equal(off, len);
+        free(text);
+    }
+}
+
 /* One changed byte in a stored chunk: the reader says which chunk. */
 static void corrupt_chunk_is_detected(void **state) {
     fixture_t *f = *state;
@@ -518,6 +559,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         T(tsv_put_describe_list_delete_round_trip),
         T(multi_chunk_csv_reads_back_equal_to_the_file),
+        T(random_line_lengths_cut_at_line_ends),
         T(corrupt_chunk_is_detected),
         T(missing_set_is_not_found),
         T(failed_upload_leaves_the_old_set_intact),
