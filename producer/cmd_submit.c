@@ -204,8 +204,8 @@ static int cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, siz
         return rc;
     }
     err = o->values ? aas_input_parse_list(o->values, &rows, why, sizeof(why))
-                    : aas_input_read_file(o->input, o->format, o->drop_last,
-                                          (size_t)1 << 30, &rows, why, sizeof(why));
+                    : aas_input_read_file_hdr(o->input, o->format, o->drop_last, o->header,
+                                              (size_t)1 << 30, &rows, why, sizeof(why));
     if (err) {
         fprintf(stderr, "aas-producer: input: %s\n", why);
         return AAS_EXIT_USAGE;

@@ -69,8 +69,8 @@ static int cmd_train(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size
         with.params[with.n_params++].value = (char *)o->dataset;
         return cmd_train_submit(c, &with, NULL, 0);
     }
-    aas_err_t err = aas_input_read_file(o->input, o->format, 0, (size_t)1 << 30,
-                                        &rows, why, sizeof(why));
+    aas_err_t err = aas_input_read_file_hdr(o->input, o->format, 0, o->header,
+                                            (size_t)1 << 30, &rows, why, sizeof(why));
     if (!err && rows.cols < 2)
         err = aas_err_set(why, sizeof(why), AAS_ERR_SHAPE,
                           "each row needs features and a label");
