@@ -177,10 +177,93 @@ int aas_cmd_submit_one(aas_client_t *c, const aas_cmd_opts_t *o, const aas_job_t
     return aas_cmd_wait(c, o, ids, 1);
 }
 
+/* --input FILE --format lines|tsv: one text job per line (tsv: the text
+ * after the first TAB, e.g. a labeled test set), published in file order;
+ * blank lines and, for tsv, '#' lines are skipped.  Exit code. */
+static int submit_lines(aas_client_t *c, const aas_cmd_opts_t *o, int tsv) {
+    int is_stdin = strcmp(o->input, "-") == 0;
+    FILE *fp = is_stdin ? stdin : fopen(o->input, "rb");
+    if (!fp) {
+        fprintf(stderr, "aas-producer: --input %s: %s\n", o->input, strerror(errno));
+        return AAS_EXIT_USAGE;
+    }
+    char *line = NULL, **ids = NULL;
+    size_t cap = 0, n_ids = 0, ids_cap = 0, max = aas_client_text_max_bytes(c);
+    ssize_t got;
+    int rc = 0;
+    long lineno = 0;
+    aas_client_set_delivery_cb(c, on_delivery, NULL);
+    while (!rc && (got = getline(&line, &cap, fp)) >= 0) {
+        lineno++;
+        size_t n = (size_t)got;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+        char *text = line;
+        if (tsv) {
+            char *tab = memchr(line, '\t', n);
+            if (n == 0 || line[0] == '#') continue;
+            if (!tab) {
+                fprintf(stderr, "aas-producer: %s line %ld: no TAB (want label<TAB>text)\n",
+                        o->input, lineno);
+                rc = AAS_EXIT_USAGE;
+                break;
+            }
+            text = tab + 1;
+            n -= (size_t)(text - line);
+        }
+        if (n == 0) continue;
+        char what[600];
+        snprintf(what, sizeof(what), "%s line %ld", o->input, lineno);
+        if ((rc = text_check(what, text, n))) break;
+        if (n > max) {
+            fprintf(stderr, "aas-producer: %s: %zu bytes, over client.text.max.bytes=%zu\n",
+                    what, n, max);
+            rc = 1;
+            break;
+        }
+        if (n_ids == ids_cap) {
+            ids_cap = ids_cap ? ids_cap * 2 : 256;
+            char **t = realloc(ids, ids_cap * sizeof(char *));
+            if (!t) {
+                rc = 1;
+                break;
+            }
+            ids = t;
+        }
+        char id[AAS_ID_MAX + 1];
+        if (aas_client_job_id(id, sizeof(id)) || !(ids[n_ids] = strdup(id))) {
+            rc = 1;
+            break;
+        }
+        n_ids++;
+        aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = (char *)o->model,
+                         .model_version = (char *)o->model_version, .text = text,
+                         .params = o->params, .n_params = o->n_params,
+                         .priority = (int32_t)o->priority};
+        if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
+        rc = publish(c, &job);
+    }
+    free(line);
+    if (!is_stdin) fclose(fp);
+    int settled = settle(c);
+    if (!rc) rc = settled;
+    if (!rc && n_ids == 0) {
+        fprintf(stderr, "aas-producer: --input %s has no text\n", o->input);
+        rc = AAS_EXIT_USAGE;
+    }
+    if (!rc && !o->wait)
+        for (size_t j = 0; j < n_ids; j++) printf("%s\n", ids[j]);
+    if (!rc && o->wait) rc = aas_cmd_wait(c, o, ids, n_ids);
+    for (size_t j = 0; j < n_ids; j++) free(ids[j]);
+    free(ids);
+    return rc;
+}
+
 static int cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, size_t nargs) {
     char why[512];
     aas_rows_t rows = {0};
     aas_err_t err;
+    if (o->input && o->format && (!strcmp(o->format, "lines") || !strcmp(o->format, "tsv")))
+        return submit_lines(c, o, !strcmp(o->format, "tsv"));
     if (o->text || o->text_file) {
         char id[AAS_ID_MAX + 1];
         char *text = NULL; /* --text-file's bytes */
@@ -286,6 +369,12 @@ static int cmd_submit_check(const aas_cmd_opts_t *o, char **args, size_t n) {
     if (!o->text && !o->text_file && !!o->values == !!o->input) {
         fprintf(stderr, "aas-producer: submit needs exactly one of --values, --input, "
                         "--text or --text-file\n");
+        return AAS_EXIT_USAGE;
+    }
+    if (o->id && o->input && o->format &&
+        (!strcmp(o->format, "lines") || !strcmp(o->format, "tsv"))) {
+        fprintf(stderr, "aas-producer: --id names one job; --format %s makes one per line\n",
+                o->format);
         return AAS_EXIT_USAGE;
     }
     if (o->id && !aas_cmd_id_ok("--id", o->id)) return AAS_EXIT_USAGE;

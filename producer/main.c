@@ -75,6 +75,8 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "                         break dropped; at most client.text.max.bytes\n"
 "  --input FILE           CSV or JSON rows ('-' = stdin)\n"
 "  --format csv|json      input format (default: by extension, else csv)\n"
+"  --format lines|tsv     text jobs, one per line of --input (tsv: the text\n"
+"                         after the first TAB, e.g. a labeled test set)\n"
 "  --drop-last-column     ignore each CSV row's last value (e.g. a label)\n"
 "  --header, --no-header  CSV: the first line is (not) a header; never guessed\n"
 "submit options:\n"

@@ -203,6 +203,34 @@ static void text_classifier_trains_by_cli_and_answers_text_jobs(void **state) {
         if (p[k] > p[best]) best = k;
     char want[128];
     snprintf(want, sizeof(want), "\"name\":\"%s\"", aas_model_label_name(m, best));
+
+    /* submit --input held.tsv --format tsv: one job per line, in order,
+     * the same labels as the jobs submitted one by one above. */
+    char held_path[400], line[16384];
+    snprintf(held_path, sizeof(held_path), "%.380s/held.tsv", f->dir);
+    FILE *hp = fopen(held_path, "w");
+    assert_non_null(hp);
+    fprintf(hp, "# label<TAB>text\n");
+    for (int h = 0; h < t->n_held; h++) fprintf(hp, "%s\t%s\n", t->held_label[h], t->held[h]);
+    assert_int_equal(fclose(hp), 0);
+    snprintf(out, sizeof(out), "%.380s/held.out", f->dir);
+    snprintf(args, sizeof(args), "submit --model " MODEL " --input %s --format tsv --wait --json",
+             held_path);
+    assert_int_equal(producer(t, args, out), 0);
+    FILE *rp = fopen(out, "r");
+    assert_non_null(rp);
+    int lines = 0, right = 0;
+    while (fgets(line, sizeof(line), rp)) {
+        char name[80];
+        assert_true(lines < t->n_held);
+        snprintf(name, sizeof(name), "\"name\":\"%s\"", t->held_label[lines]);
+        assert_non_null(strstr(line, "\"status\":\"SUCCEEDED\""));
+        right += strstr(line, name) != NULL;
+        lines++;
+    }
+    fclose(rp);
+    assert_int_equal(lines, t->n_held);
+    assert_int_equal(right, correct);
     snprintf(out, sizeof(out), "%.380s/submit.out", f->dir);
     snprintf(args, sizeof(args), "submit --model " MODEL " --text '%s' --wait --json", probe);
     assert_int_equal(producer(t, args, out), 0);
