@@ -30,7 +30,12 @@
  * Not thread-safe: a model is used by one thread at a time.
  */
 #include <math.h>
+#if defined(_OPENMP) || defined(AAS_HAVE_OPENMP)
 #include <omp.h>
+#define AAS_MLP_THREADS() omp_get_max_threads()
+#else /* clang without libomp (the fuzzing build): one thread */
+#define AAS_MLP_THREADS() 1
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,7 +392,7 @@ static aas_err_t aas_mlp_batch_build(aas_mlp_t *m, aas_mlp_batch_t *b, int64_t r
  * a bucket built for another thread count is rebuilt. */
 static aas_err_t aas_mlp_batch_get(aas_mlp_t *m, int64_t n, aas_mlp_batch_t **out,
                                    char *errstr, size_t errstr_size) {
-    int index, threads = omp_get_max_threads();
+    int index, threads = AAS_MLP_THREADS();
     int64_t rows = aas_model_bucket(n, &index);
     aas_mlp_batch_t *b = &m->cache[index];
     if (b->rows != 0 && b->threads != threads) aas_mlp_batch_free(m, b);

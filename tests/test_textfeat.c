@@ -345,6 +345,16 @@ static void corrupt_blobs_are_refused(void **state) {
     aas_model_destroy(m);
     unsigned char *b = res.blob;
     char why[256];
+    const char *seed_dir = getenv("AAS_TEXT_SEED_DIR"); /* the fuzzer's corpus */
+    if (seed_dir) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/model-linear.aas", seed_dir);
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        fputc(1, fp); /* fuzz_text: odd first byte = a model */
+        assert_int_equal(fwrite(b, 1, res.blob_len, fp), res.blob_len);
+        assert_int_equal(fclose(fp), 0);
+    }
     for (size_t cut = 0; cut < res.blob_len; cut += res.blob_len / 7 + 1)
         assert_int_not_equal(aas_model_load(b, cut, &m, why, sizeof(why)), AAS_ERR_OK);
     b[19] |= 0x80; /* an unknown flag */
