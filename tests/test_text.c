@@ -238,9 +238,50 @@ static void text_classifier_trains_by_cli_and_answers_text_jobs(void **state) {
     aas_model_destroy(m);
 }
 
+/* The registered blob of model@version (malloc'ed). */
+static void *model_blob(aas_fleet_t *f, const char *model, size_t *len) {
+    void *blob = NULL;
+    int64_t version = 0;
+    char why[512];
+    if (aas_store_model_get(aas_client_store(f->client), model, 0, 64 << 20, &blob, len,
+                            &version, why, sizeof(why)))
+        fail_msg("model %s: %s", model, why);
+    return blob;
+}
+
+/* The same texts from a TSV data set in Redis (dataset put, then train
+ * --dataset: a tsv set means a text model) and from inside the job
+ * (--text-input) give the same model, byte for byte: the same rows in the
+ * same order, classes in the same (strcmp) order, the same seed. */
+static void a_tsv_data_set_trains_the_same_model_as_texts_in_the_job(void **state) {
+    text_fixture_t *t = *state;
+    aas_fleet_t *f = t->f;
+    char args[1024], out[400];
+    snprintf(out, sizeof(out), "%.380s/ds.out", f->dir);
+    snprintf(args, sizeof(args), "dataset put intents-set %s --no-progress", t->train_path);
+    assert_int_equal(producer(t, args, out), 0);
+    assert_true(file_contains(out, "rows=160"));
+    snprintf(args, sizeof(args),
+             "train --model intents-ds --dataset intents-set --param validation_fraction=0 "
+             "--wait --timeout 300");
+    assert_int_equal(producer(t, args, out), 0);
+    size_t la = 0, lb = 0;
+    void *a = model_blob(f, MODEL, &la), *b = model_blob(f, "intents-ds", &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    /* a data set that is not there fails the job, saying so */
+    snprintf(args, sizeof(args),
+             "train --model intents-none --dataset no-such-set --wait --timeout 60");
+    assert_int_equal(producer(t, args, out), 3);
+    assert_true(file_contains(out, "no-such-set"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(text_classifier_trains_by_cli_and_answers_text_jobs),
+        cmocka_unit_test(a_tsv_data_set_trains_the_same_model_as_texts_in_the_job),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
