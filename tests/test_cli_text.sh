@@ -19,25 +19,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build}
 P=$BUILD/producer/aas-producer
 RUN=$(mktemp -d /tmp/aas-cli-text.XXXXXX)
-FAILS=0 REDIS_PID='' BROKER_PID='' WORKER_PID=''
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
-# expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
-expect() {
-  local want=$1 pat=$2; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$want: ${*:2:6}"
-  else bad "want exit $want and /$pat/, got $rc: $out (${*})"; fi
-}
-cleanup() {
-  [ -n "$WORKER_PID" ] && kill "$WORKER_PID" 2>/dev/null && wait "$WORKER_PID" 2>/dev/null
-  [ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=tests/cli_lib.sh
+. "$ROOT/tests/cli_lib.sh"
 
 TEXT='can I book a table for two'
 printf '%s\n' "$TEXT" > "$RUN/text-lf.txt"

@@ -22,24 +22,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build}
 P=$BUILD/producer/aas-producer
 RUN=$(mktemp -d /tmp/aas-dscli.XXXXXX)
-FAILS=0 REDIS_PID='' BROKER_PID=''
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
-# expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
-expect() {
-  local want=$1 pat=$2; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$want: ${*:2:5}"
-  else bad "want exit $want and /$pat/, got $rc: $out (${*})"; fi
-}
-cleanup() {
-  [ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=tests/cli_lib.sh
+. "$ROOT/tests/cli_lib.sh"
 crc64() {  # CRC-64-AVRO of a file, 16 hex digits (the spec's table form)
   python3 - "$1" <<'PY'
 import sys

@@ -1,0 +1,26 @@
+# cli_lib.sh - sourced by the shell tests of aas-producer (test_cli.sh,
+# test_cli_text.sh, test_dataset_cli.sh): counting checks, and stopping
+# what a test started.  The test sets RUN (its temp dir) and, as it starts
+# them, REDIS_PID, BROKER_PID, BROKER2_PID and WORKER_PID; it ends with
+# its own summary of FAILS.
+FAILS=0 REDIS_PID='' BROKER_PID='' BROKER2_PID='' WORKER_PID=''
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
+# expect CODE PATTERN -- command...: exit code and a stderr/stdout pattern
+expect() {
+  local want=$1 pat=$2; shift 3
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$want: ${*:2:6}"
+  else bad "want exit $want and /$pat/, got $rc: $out (${*})"; fi
+}
+# Workers first, so they leave while the broker and Redis are up.
+cleanup() {
+  local pid
+  for pid in "$WORKER_PID" "$BROKER_PID" "$BROKER2_PID" "$REDIS_PID"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
