@@ -92,6 +92,11 @@ aas_err_t aas_text_train_params_set(aas_text_train_params_t *p, const char *key,
         p->head = v[0] == 'l' ? AAS_TEXT2_HEAD_LINEAR : AAS_TEXT2_HEAD_MLP;
         return AAS_ERR_OK;
     }
+    if (!strcmp(key, "classes")) {
+        if ((err = aas_tt_int(key, v, 2, 65536, &x, errstr, errstr_size))) return err;
+        p->min_classes = (int32_t)x;
+        return AAS_ERR_OK;
+    }
     if (!strcmp(key, "text_cache_mb")) {
         if ((err = aas_tt_int(key, v, 0, 1 << 20, &x, errstr, errstr_size))) return err;
         p->cache_bytes = (size_t)x << 20;
@@ -241,7 +246,10 @@ static void aas_tt_arena_row(const aas_tt_arena_t *a, size_t i, int32_t *label,
 typedef struct {
     const aas_text_train_params_t *p;
     const aas_text_reader_t *r;
-    aas_textfeat_t *tf;
+    aas_textfeat_t *tf;      /* NULL for numeric rows (p->dense_dim) */
+    int64_t dim;             /* features per row: feat.dim or dense_dim */
+    uint32_t *didx;          /* numeric rows: parsed non-zero values */
+    float *dval;
     aas_tt_labels_t labels;
     int fixed_classes;       /* p->classes given */
     float *idf;
@@ -293,6 +301,47 @@ static int aas_tt_is_val(const aas_tt_t *t, const char *text, size_t n) {
     return u < t->p->validation_fraction;
 }
 
+/* A numeric row: dense_dim comma-separated finite numbers, as the non-zero
+ * (index, value) pairs the arenas keep. */
+static aas_err_t aas_tt_parse_numbers(aas_tt_t *t, const char *s, size_t n,
+                                      const uint32_t **idx, const float **val, size_t *nnz) {
+    char buf[64];
+    size_t k = 0, pos = 0;
+    int64_t col = 0;
+    for (; pos <= n; col++) {
+        size_t end = pos;
+        while (end < n && s[end] != ',') end++;
+        size_t len = end - pos;
+        while (len > 0 && (s[pos] == ' ' || s[pos] == '\t')) pos++, len--;
+        while (len > 0 && (s[pos + len - 1] == ' ' || s[pos + len - 1] == '\t')) len--;
+        char *e = NULL;
+        float v = 0;
+        if (len > 0 && len < sizeof(buf)) {
+            memcpy(buf, s + pos, len);
+            buf[len] = '\0';
+            v = strtof(buf, &e);
+        }
+        if (col >= t->dim || len == 0 || len >= sizeof(buf) || *e || !isfinite(v))
+            return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_INVAL,
+                               "row %lld: value %lld is not a finite number, or more than "
+                               "%lld values before the label", (long long)t->seen + 1,
+                               (long long)col + 1, (long long)t->dim);
+        if (v != 0) {
+            t->didx[k] = (uint32_t)col;
+            t->dval[k++] = v;
+        }
+        pos = end + 1;
+    }
+    if (col != t->dim)
+        return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_SHAPE,
+                           "row %lld: %lld values before the label, the first row had %lld",
+                           (long long)t->seen + 1, (long long)col, (long long)t->dim);
+    *idx = t->didx;
+    *val = t->dval;
+    *nnz = k;
+    return AAS_ERR_OK;
+}
+
 /* The next row of the reader as features: *eof at the end; *skip for a
  * row with no features (counted, not trained on). */
 static aas_err_t aas_tt_read(aas_tt_t *t, int raw, int want, int32_t *label,
@@ -323,6 +372,7 @@ static aas_err_t aas_tt_read(aas_tt_t *t, int raw, int want, int32_t *label,
         *skip = 1;
         return AAS_ERR_OK;
     }
+    if (!t->tf) return aas_tt_parse_numbers(t, text, tn, idx, val, nnz);
     char why[256];
     err = aas_textfeat_run(t->tf, text, tn, raw, idx, val, nnz, why, sizeof(why));
     if (err == AAS_ERR_INVAL && strstr(why, "no letter")) {
@@ -394,6 +444,26 @@ static aas_err_t aas_tt_classes(aas_tt_t *t) {
                            l->n, l->n == 1 ? "" : "es");
     t->classes = (int32_t)l->n;
     if (t->fixed_classes) return AAS_ERR_OK;
+    if (!t->tf) {
+        /* numeric rows: a label is a class index 0..65535, "0".."max" */
+        if (!(l->order = malloc(l->n * sizeof(int32_t))))
+            return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_NOMEM, "out of memory");
+        int32_t max = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            char *e;
+            long v = strtol(l->names[i], &e, 10);
+            if (*e || v < 0 || v > 65535 || e == l->names[i])
+                return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_INVAL,
+                                   "label '%s' is not a class index 0..65535", l->names[i]);
+            l->order[i] = (int32_t)v;
+            max = (int32_t)v > max ? (int32_t)v : max;
+        }
+        t->classes = max + 1 > t->p->min_classes ? max + 1 : t->p->min_classes;
+        if (t->classes < 2)
+            return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_INVAL,
+                               "labels name only class 0: a classifier needs 2 or more");
+        goto renumber;
+    }
     char **sorted = malloc(l->n * sizeof(char *));
     if (!(l->order = malloc(l->n * sizeof(int32_t))) || !sorted) {
         free(sorted);
@@ -407,6 +477,7 @@ static aas_err_t aas_tt_classes(aas_tt_t *t) {
         l->order[i] = (int32_t)j;
     }
     free(sorted);
+renumber:;
     aas_tt_arena_t *as[2] = {&t->train, &t->val};
     for (int a = 0; a < 2 && t->cached; a++)
         for (size_t i = 0; i < as[a]->n; i++) {
@@ -421,7 +492,8 @@ static aas_err_t aas_tt_classes(aas_tt_t *t) {
 
 /* IDF as scikit-learn's smooth_idf, then the cached rows weighed. */
 static void aas_tt_idf(aas_tt_t *t) {
-    int64_t dim = t->p->feat.dim;
+    int64_t dim = t->dim;
+    if (!t->tf) return; /* numeric rows are used as they are */
     if (t->p->idf)
         for (int64_t i = 0; i < dim; i++)
             t->idf[i] = (float)(log((1.0 + (double)t->n_train) / (1.0 + t->df[i])) + 1.0);
@@ -492,14 +564,14 @@ static aas_err_t aas_tt_mlp_flush(aas_tt_t *t) {
                           "training diverged (loss %g): lower learning_rate", loss);
     t->loss_sum += loss * (double)t->nb;
     t->loss_n += t->nb;
-    memset(t->xb, 0, (size_t)(t->nb * t->p->feat.dim) * sizeof(float));
+    memset(t->xb, 0, (size_t)(t->nb * t->dim) * sizeof(float));
     t->nb = 0;
     return err;
 }
 
 static aas_err_t aas_tt_mlp_add(aas_tt_t *t, int32_t label, const uint32_t *idx,
                                 const float *val, size_t nnz) {
-    float *x = t->xb + t->nb * t->p->feat.dim;
+    float *x = t->xb + t->nb * t->dim;
     for (size_t j = 0; j < nnz; j++) x[idx[j]] = val[j];
     t->yb[t->nb++] = label;
     return t->nb == t->p->mlp.batch_size ? aas_tt_mlp_flush(t) : AAS_ERR_OK;
@@ -631,6 +703,9 @@ static aas_err_t aas_tt_evaluate(aas_tt_t *t, double *loss, double *acc) {
 }
 
 static aas_err_t aas_tt_export(aas_tt_t *t, aas_train_result_t *res) {
+    if (!t->tf)
+        return aas_train_net_export(t->net, &res->blob, &res->blob_len, t->errstr,
+                                    t->errstr_size);
     aas_text2_spec_t s = {.feat = t->p->feat, .idf = t->p->idf ? t->idf : NULL,
                           .classes = t->classes, .head = t->p->head,
                           .n_docs = (uint64_t)t->n_train};
@@ -652,10 +727,19 @@ static aas_err_t aas_tt_export(aas_tt_t *t, aas_train_result_t *res) {
 
 static aas_err_t aas_tt_setup(aas_tt_t *t) {
     const aas_text_train_params_t *p = t->p;
-    int64_t dim = p->feat.dim;
-    aas_err_t err = aas_textfeat_new(&p->feat, NULL, &t->tf, t->errstr, t->errstr_size);
-    if (err) return err;
-    if (p->head == AAS_TEXT2_HEAD_MLP && dim > AAS_TEXT2_MLP_MAX_DIM)
+    int64_t dim = t->dim = p->dense_dim > 0 ? p->dense_dim : p->feat.dim;
+    aas_err_t err = AAS_ERR_OK;
+    if (p->dense_dim > 0) {
+        if (p->head != AAS_TEXT2_HEAD_MLP || p->dense_dim > (1 << 20))
+            return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_INVAL,
+                               "numeric rows: an MLP of at most %d inputs", 1 << 20);
+        if (!(t->didx = malloc((size_t)dim * sizeof(uint32_t))) ||
+            !(t->dval = malloc((size_t)dim * sizeof(float))))
+            return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_NOMEM, "out of memory");
+    } else if ((err = aas_textfeat_new(&p->feat, NULL, &t->tf, t->errstr, t->errstr_size))) {
+        return err;
+    }
+    if (p->head == AAS_TEXT2_HEAD_MLP && !p->dense_dim && dim > AAS_TEXT2_MLP_MAX_DIM)
         return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_INVAL,
                            "head=mlp takes text_dim up to %d (dense rows), got %lld",
                            AAS_TEXT2_MLP_MAX_DIM, (long long)dim);
@@ -663,7 +747,7 @@ static aas_err_t aas_tt_setup(aas_tt_t *t) {
         !(p->l2 >= 0) || !(p->validation_fraction >= 0 && p->validation_fraction <= 0.5))
         return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_INVAL,
                            "bad epochs, learning_rate, weight_decay or validation_fraction");
-    t->fixed_classes = p->classes != NULL;
+    t->fixed_classes = p->classes != NULL && p->dense_dim == 0; /* numeric: names only */
     for (size_t i = 0; t->fixed_classes && i < p->n_classes; i++) {
         size_t n = strlen(p->classes[i]);
         if (aas_tt_label(&t->labels, p->classes[i], n, 1) != (int32_t)i)
@@ -681,20 +765,20 @@ static aas_err_t aas_tt_setup(aas_tt_t *t) {
 
 static aas_err_t aas_tt_head(aas_tt_t *t) {
     const aas_text_train_params_t *p = t->p;
-    int64_t dim = p->feat.dim, c = t->classes;
+    int64_t dim = t->dim, c = t->classes;
     if (!(t->lg = calloc((size_t)c, sizeof(double))) ||
         !(t->names = malloc((size_t)c * sizeof(char *))))
         return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_NOMEM, "out of memory");
-    for (int32_t k = 0; k < t->classes; k++)
-        t->names[t->fixed_classes ? k : t->labels.order[k]] = t->labels.names[k];
+    for (size_t k = 0; k < t->labels.n && (t->tf || t->fixed_classes); k++)
+        t->names[t->fixed_classes ? (int32_t)k : t->labels.order[k]] = t->labels.names[k];
     if (p->head == AAS_TEXT2_HEAD_MLP) {
         aas_train_params_t m = p->mlp;
         m.epochs = p->epochs;
         m.seed = p->seed;
         m.validation_fraction = 0;
-        m.scale = 1;
-        m.labels = t->names;
-        m.n_labels = (size_t)c;
+        if (t->tf) m.scale = 1; /* features are unit vectors; numeric rows keep `scale` */
+        m.labels = t->tf ? t->names : p->classes; /* numeric: class_names, or "0".."n-1" */
+        m.n_labels = t->tf ? (size_t)c : p->n_classes;
         aas_err_t err = aas_train_net_new(&m, dim, (int32_t)c, &t->net, t->errstr,
                                           t->errstr_size);
         if (err) return err;
@@ -717,6 +801,8 @@ static aas_err_t aas_tt_head(aas_tt_t *t) {
 
 static void aas_tt_free(aas_tt_t *t) {
     aas_textfeat_destroy(t->tf);
+    free(t->didx);
+    free(t->dval);
     aas_tt_labels_free(&t->labels);
     free(t->idf);
     free(t->df);
@@ -752,9 +838,11 @@ aas_err_t aas_text_train(const aas_text_train_params_t *p, const aas_text_reader
     if (!err) err = aas_tt_classes(&t);
     if (!err) {
         aas_tt_idf(&t);
-        aas_textfeat_destroy(t.tf);
-        t.tf = NULL;
-        err = aas_textfeat_new(&p->feat, p->idf ? t.idf : NULL, &t.tf, errstr, errstr_size);
+        if (t.tf) {
+            aas_textfeat_destroy(t.tf);
+            t.tf = NULL;
+            err = aas_textfeat_new(&p->feat, p->idf ? t.idf : NULL, &t.tf, errstr, errstr_size);
+        }
     }
     if (!err) err = aas_tt_head(&t);
     double train_ms = 0;

@@ -10,6 +10,10 @@
  * cache_bytes + shuffle_bytes + the model (+ the reader's own buffer),
  * never by the data set's size.
  *
+ * Numeric rows (dense_dim > 0) go through the same passes, cache and
+ * shuffle buffer into the MLP, so a CSV data set of any size trains in
+ * bounded memory too.
+ *
  * Heads:
  *  - linear (default): multinomial logistic regression on the sparse
  *    TF-IDF features, one example at a time with AdaGrad steps and L2,
@@ -63,7 +67,16 @@ typedef struct {
                                      its epochs, seed and validation_fraction are
                                      the ones above */
     const char *const *classes;   /* NULL: the distinct labels sorted by strcmp; */
-    size_t n_classes;             /* else exactly these, in this order */
+    size_t n_classes;             /* else exactly these, in this order (numeric
+                                     rows: the names of classes 0..n-1) */
+    /* Numeric rows instead of texts (a CSV data set or topic): > 0 is the
+     * number of values before the label on each row, the `text` a reader
+     * gives is those values comma-separated and the label a class index
+     * 0..65535.  No featurizer; head must be mlp; the model is an AASMLP1
+     * (train.h's `scale` applies).  0: texts. */
+    int64_t dense_dim;
+    int32_t min_classes;          /* numeric rows: at least this many classes
+                                     (param `classes`), default 0 */
 } aas_text_train_params_t;
 
 /** @brief Defaults (feat: textfeat.h's; the rest as documented above). */

@@ -22,7 +22,6 @@
 #include "harness_redis.h"
 #include "source.h"
 #include "store.h"
-#include "trainer_rows.h"
 
 typedef struct {
     aas_test_redis_t redis;
@@ -268,20 +267,6 @@ static void multi_chunk_csv_reads_back_equal_to_the_file(void **state) {
     }
     assert_int_equal(seeded, rows + 1);
     (void)natural; /* seed 42 may still start at chunk 0 */
-    /* Tabular rows from the set (what a TRAIN job with dataset= does). */
-    aas_tensor_t x, y;
-    assert_int_equal(aas_trainer_rows_load(src, rows, (size_t)1 << 30, &x, &y, f->why,
-                                           sizeof(f->why)),
-                     AAS_ERR_OK);
-    assert_int_equal(x.shape[0], rows);
-    assert_int_equal(x.shape[1], 8);
-    const float *xv = x.data;
-    const int32_t *yv = y.data;
-    assert_true(xv[12345 * 8 + 0] == 12345.0f);
-    assert_true(xv[12345 * 8 + 2] == (float)(12345 % 13));
-    assert_int_equal(yv[12345], 12345 % 10);
-    aas_tensor_clear(&x);
-    aas_tensor_clear(&y);
     aas_src_destroy(src);
     free(text);
 }

@@ -369,6 +369,81 @@ static void corrupt_blobs_are_refused(void **state) {
     aas_train_result_free(&res);
 }
 
+/* ---- numeric rows (a CSV data set): the same trainer, an MLP ---- */
+
+/* "values...,label" lines as the worker's reader gives them. */
+static aas_err_t csv_next(void *o, const char **t, size_t *tl, const char **l, size_t *ll,
+                          int *eof, char *e, size_t es) {
+    (void)e, (void)es;
+    mem_t *m = o;
+    if (m->pos == m->n) {
+        *eof = 1;
+        return AAS_ERR_OK;
+    }
+    const char *r = m->rows[m->pos++], *comma = strrchr(r, ',');
+    *t = r;
+    *tl = (size_t)(comma - r);
+    *l = comma + 1;
+    *ll = strlen(comma + 1);
+    return AAS_ERR_OK;
+}
+
+static aas_err_t csv_train(const char *const *rows, size_t n, int64_t dim,
+                           aas_train_result_t *res, char *why, size_t why_size) {
+    aas_text_train_params_t p;
+    aas_text_train_params_default(&p);
+    p.head = AAS_TEXT2_HEAD_MLP;
+    p.dense_dim = dim;
+    p.validation_fraction = 0;
+    p.epochs = 200;
+    p.mlp.hidden[0] = 8;
+    p.mlp.n_hidden = 1;
+    p.mlp.batch_size = 4;
+    p.mlp.learning_rate = 0.05;
+    mem_t m = {rows, n, 0};
+    aas_text_reader_t r = {mem_rewind, csv_next, &m};
+    return aas_text_train(&p, &r, NULL, NULL, res, why, why_size);
+}
+
+static void numeric_rows_train_an_mlp(void **state) {
+    (void)state;
+    /* class = which of the two values is larger; labels 0 and 2 (no 1) */
+    const char *rows[] = {"1,0,0", "0,1,2", "0.9,0.1,0", "0.2,0.8,2", "3,1,0", "1,3,2",
+                          "0.5,0,0", "0,0.5,2"};
+    aas_train_result_t res;
+    char why[512];
+    if (csv_train(rows, 8, 2, &res, why, sizeof(why))) fail_msg("train: %s", why);
+    aas_model_t *m = NULL;
+    assert_int_equal(aas_model_load(res.blob, res.blob_len, &m, why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(aas_model_kind(m), "AASMLP1");
+    assert_int_equal(aas_model_input_dim(m), 2);
+    assert_int_equal(aas_model_output_dim(m), 3); /* classes 0..max */
+    float x[4] = {2, 0.5f, 0.1f, 1.5f}, out[6];
+    assert_int_equal(aas_model_infer(m, x, 2, out, why, sizeof(why)), AAS_ERR_OK);
+    assert_true(out[0] > out[2] && out[5] > out[3]);
+    aas_model_destroy(m);
+    aas_train_result_free(&res);
+}
+
+static void bad_numeric_rows_are_named(void **state) {
+    (void)state;
+    struct { const char *rows[2]; const char *msg; } bad[] = {
+        {{"1,2,0", "1,x,1"}, "row 2: value 2 is not a finite number"},
+        {{"1,2,0", "1,nan,1"}, "row 2: value 2 is not a finite number"},
+        {{"1,2,0", "1,2,3,1"}, "row 2: value 3 is not a finite number, or more than 2"},
+        {{"1,2,0", "1,1"}, "row 2: 1 values before the label, the first row had 2"},
+        {{"1,2,0", "1,,1"}, "row 2: value 2 is not a finite number"},
+        {{"1,2,0", "1,2,-1"}, "label '-1' is not a class index"},
+        {{"1,2,0", "1,2,0"}, "1 class: a classifier needs 2"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        aas_train_result_t res;
+        char why[512];
+        assert_int_not_equal(csv_train(bad[i].rows, 2, 2, &res, why, sizeof(why)), AAS_ERR_OK);
+        if (!strstr(why, bad[i].msg)) fail_msg("case %zu: '%s'", i, why);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_the_python_reference),
@@ -380,6 +455,8 @@ int main(void) {
         cmocka_unit_test(training_refuses_bad_data),
         cmocka_unit_test(streaming_equals_cached_when_the_order_is_the_same),
         cmocka_unit_test(corrupt_blobs_are_refused),
+        cmocka_unit_test(numeric_rows_train_an_mlp),
+        cmocka_unit_test(bad_numeric_rows_are_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

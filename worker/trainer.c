@@ -13,8 +13,8 @@
 #include "codec.h"
 #include "log.h"
 #include "train.h"
+#include "model.h"
 #include "source.h"
-#include "trainer_rows.h"
 #include "trainer_text.h"
 
 struct aas_trainer_s {
@@ -100,53 +100,20 @@ static aas_err_t aas_trainer_dataset(aas_trainer_t *t, const char *name,
     return AAS_ERR_OK;
 }
 
-/* What the job's data is, when no featurizer says: a data set's format
- * (v1 binary; v2 "tsv" = text, "csv" = rows) or a topic's data_format. */
-static aas_err_t aas_trainer_data_kind(aas_trainer_t *t, const char *dataset, int *text,
-                                       int *version, char *errstr, size_t errstr_size) {
-    const char *fmt = aas_job_param(&t->job, "data_format");
-    if (aas_job_param(&t->job, "data_topic")) {
-        *text = !fmt || !strcmp(fmt, "tsv");
-        return AAS_ERR_OK;
-    }
+/* Whether the job's data streams (trainer_text.c: a v2 data set, text or
+ * CSV, or a topic slice) or is in memory (the job's tensors, a v1 data set). */
+static aas_err_t aas_trainer_data_kind(aas_trainer_t *t, const char *dataset, int *stream,
+                                       char *errstr, size_t errstr_size) {
+    *stream = aas_job_param(&t->job, "featurizer") || aas_job_param(&t->job, "data_topic");
+    if (*stream || !dataset) return AAS_ERR_OK;
     if (!dataset) return AAS_ERR_OK;
     char *meta = NULL;
     aas_store_dataset_info_t info;
     aas_err_t err = aas_store_dataset_meta(t->store, dataset, &meta, &info, errstr,
                                            errstr_size);
     if (err) return err;
-    *version = info.version;
-    json_t *m = info.version == 2 ? json_loads(meta, 0, NULL) : NULL;
-    const char *type = m ? json_string_value(json_object_get(m, "type")) : NULL;
-    *text = type && !strcmp(type, "tsv");
-    if (info.version == 2 && !type)
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_DECODE,
-                          "data set %s: meta has no type", dataset);
-    json_decref(m);
+    *stream = info.version == 2;
     free(meta);
-    return err;
-}
-
-/* Rows from a v2 CSV data set or a CSV topic slice (trainer_rows.c). */
-static aas_err_t aas_trainer_csv(aas_trainer_t *t, const aas_conf_t *conf,
-                                 const char *dataset, int64_t max_rows, size_t max_bytes,
-                                 char *errstr, size_t errstr_size) {
-    aas_src_t *src = NULL;
-    aas_err_t err;
-    if (dataset) {
-        err = aas_src_open_dataset(t->store, dataset, &src, errstr, errstr_size);
-    } else {
-        aas_src_kafka_t spec;
-        int32_t parts[256];
-        int present = 0;
-        err = aas_src_kafka_from_params(&t->job, &spec, parts, 256, &present, errstr,
-                                        errstr_size);
-        if (!err) err = aas_src_open_kafka(conf, &spec, &src, errstr, errstr_size);
-    }
-    if (!err)
-        err = aas_trainer_rows_load(src, max_rows, max_bytes, &t->dataset[0], &t->dataset[1],
-                                    errstr, errstr_size);
-    aas_src_destroy(src);
     return err;
 }
 
@@ -312,27 +279,22 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int64_t max_
     aas_err_t err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);
     const char *featurizer = aas_job_param(&t->job, "featurizer");
     const char *dataset = aas_job_param(&t->job, "dataset");
-    int text = featurizer != NULL, version = 1, csv_source = 0;
-    if (!err && !featurizer)
-        err = aas_trainer_data_kind(t, dataset, &text, &version, errstr, errstr_size);
+    int stream = 0;
+    if (!err) err = aas_trainer_data_kind(t, dataset, &stream, errstr, errstr_size);
     if (!err && featurizer && strcmp(featurizer, "text") != 0)
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "featurizer: '%s' is not 'text'", featurizer);
-    if (!err && text) {
-        /* A text classifier: its own params and data (trainer_text.c). */
+    if (!err && stream) {
+        /* Texts, or rows read as they go (trainer_text.c). */
         err = aas_trainer_text_new(conf, t->store, &t->job, max_rows, &t->text, errstr,
                                    errstr_size);
     } else if (!err) {
-        csv_source = version == 2 || aas_job_param(&t->job, "data_topic") != NULL;
         err = aas_trainer_params(t, errstr, errstr_size);
-        if (!err && (dataset || csv_source) && t->job.n_inputs > 0)
+        if (!err && dataset && t->job.n_inputs > 0)
             err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                              "a training job carries its data or names a data set or "
-                              "topic, not both");
-        if (!err && csv_source)
-            err = aas_trainer_csv(t, conf, dataset, max_rows, dataset_max_bytes, errstr,
-                                  errstr_size);
-        else if (!err && dataset)
+                              "a training job carries its data or names a data set, "
+                              "not both");
+        if (!err && dataset)
             err = aas_trainer_dataset(t, dataset, dataset_max_bytes, &t->dataset[0],
                                       &t->dataset[1], errstr, errstr_size);
         if (!err) err = aas_trainer_data(t, max_rows, errstr, errstr_size);
@@ -402,16 +364,29 @@ static char *aas_trainer_meta(aas_trainer_t *t) {
     for (size_t i = 0; i < t->job.n_params; i++)
         json_object_set_new(params, t->job.params[i].key,
                             json_string(t->job.params[i].value));
-    json_t *text = NULL;
-    if (t->text) {
+    int is_text = t->text && !aas_trainer_text_is_rows(t->text);
+    if (is_text) {
         char *d = aas_trainer_text_describe(t->text);
-        text = d ? json_loads(d, 0, NULL) : NULL;
+        json_t *text = d ? json_loads(d, 0, NULL) : NULL;
         free(d);
         json_decref(arch);
         arch = text ? text : json_object();
+    } else if (t->text) {
+        /* streamed rows: the layer sizes are the trained model's */
+        aas_model_t *m = NULL;
+        json_decref(arch);
+        arch = json_array();
+        if (!aas_model_load(t->result.blob, t->result.blob_len, &m, NULL, 0)) {
+            json_array_append_new(arch, json_integer(aas_model_input_dim(m)));
+            const aas_train_params_t *mp = aas_trainer_text_mlp_params(t->text);
+            for (size_t i = 0; i < mp->n_hidden; i++)
+                json_array_append_new(arch, json_integer(mp->hidden[i]));
+            json_array_append_new(arch, json_integer(aas_model_output_dim(m)));
+            aas_model_destroy(m);
+        }
     }
     o = json_pack("{s:o, s:s, s:s, s:o, s:{s:f, s:f, s:f, s:f, s:i}, s:I, s:I}",
-                  t->text ? "text" : "architecture", arch, "kind", t->text ? "text" : "mlp",
+                  is_text ? "text" : "architecture", arch, "kind", is_text ? "text" : "mlp",
                   "training_job", t->job.id,
                   "params", params, "metrics", "train_loss", t->result.train_loss,
                   "val_loss", isnan(t->result.val_loss) ? -1.0 : t->result.val_loss,

@@ -17,6 +17,7 @@ struct aas_trainer_text_s {
     size_t n_classes;
     char *lines;             /* the job's own texts as TSV lines, owned */
     aas_src_t *src;
+    int csv;                 /* numeric rows (a CSV set or topic), not texts */
     int64_t line;            /* lines read in this pass, for messages */
 };
 
@@ -135,8 +136,9 @@ aas_err_t aas_trainer_text_new(const aas_conf_t *conf, aas_store_t *st,
     tt->p.max_rows = max_rows;
     aas_err_t err = AAS_ERR_OK;
     const char *dataset = NULL, *names = NULL;
-    int topic = 0;
+    int topic = 0, epochs_given = 0;
     for (size_t i = 0; !err && i < job->n_params; i++) {
+        epochs_given |= !strcmp(job->params[i].key, "epochs");
         const char *k = job->params[i].key, *v = job->params[i].value;
         if (!strcmp(k, "featurizer") || !strncmp(k, "data_", 5)) {
             topic |= !strcmp(k, "data_topic");
@@ -168,10 +170,16 @@ aas_err_t aas_trainer_text_new(const aas_conf_t *conf, aas_store_t *st,
     if (!err) {
         aas_src_info_t info;
         aas_src_info(tt->src, &info);
-        if (info.format != AAS_SRC_TSV)
+        tt->csv = info.format == AAS_SRC_CSV;
+        if (tt->csv && aas_job_param(job, "featurizer"))
             err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                              "%s is CSV: a text model trains on TSV (label<TAB>text)",
-                              info.name);
+                              "%s is CSV: a text model (featurizer=text) trains on TSV "
+                              "(label<TAB>text)", info.name);
+    }
+    if (!err && tt->csv) {
+        /* numeric rows: the MLP of training.md, its defaults */
+        tt->p.head = AAS_TEXT2_HEAD_MLP;
+        if (!epochs_given) tt->p.epochs = tt->p.mlp.epochs;
     }
     if (!err && tt->classes) {
         tt->p.classes = (const char *const *)tt->classes;
@@ -202,13 +210,25 @@ static aas_err_t aas_tt_next(void *o, const char **text, size_t *text_len,
         if (err || *eof) return err;
         tt->line++;
         if (n == 0 || line[0] == '#') continue; /* blank lines, comments */
-        const char *tab = memchr(line, '\t', n);
+        const char *tab = tt->csv ? NULL : memchr(line, '\t', n);
+        for (size_t k = n; tt->csv && k > 0 && !tab; k--) /* the last comma */
+            if (line[k - 1] == ',') tab = line + k - 1;
         if (!tab) {
             aas_src_info_t info;
             aas_src_info(tt->src, &info);
             return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                               "line %lld of %s has no TAB between label and text",
-                               (long long)tt->line, info.name);
+                               "line %lld of %s has no %s", (long long)tt->line, info.name,
+                               tt->csv ? "comma: want values, then the label"
+                                       : "TAB between label and text");
+        }
+        if (tt->csv) { /* values, label last */
+            *text = line;
+            *text_len = (size_t)(tab - line);
+            *label = tab + 1;
+            *label_len = n - *text_len - 1;
+            while (*label_len > 0 && (*label)[0] == ' ') (*label)++, (*label_len)--;
+            while (*label_len > 0 && (*label)[*label_len - 1] == ' ') (*label_len)--;
+            return AAS_ERR_OK;
         }
         *label = line;
         *label_len = (size_t)(tab - line);
@@ -222,11 +242,30 @@ aas_err_t aas_trainer_text_run(aas_trainer_text_t *tt, aas_train_progress_cb *cb
                                void *opaque, aas_train_result_t *res, char *errstr,
                                size_t errstr_size) {
     aas_text_reader_t r = {aas_tt_rewind, aas_tt_next, tt};
+    if (tt->csv) {
+        /* The values per row: the first row says, every other must agree. */
+        const char *text, *label;
+        size_t tl, ll;
+        int eof = 0;
+        aas_err_t err = aas_tt_rewind(tt, 0, errstr, errstr_size);
+        if (!err) err = aas_tt_next(tt, &text, &tl, &label, &ll, &eof, errstr, errstr_size);
+        if (err) return err;
+        if (eof) return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "no rows");
+        tt->p.dense_dim = 1;
+        for (size_t i = 0; i < tl; i++) tt->p.dense_dim += text[i] == ',';
+    }
     return aas_text_train(&tt->p, &r, cb, opaque, res, errstr, errstr_size);
 }
 
+const aas_train_params_t *aas_trainer_text_mlp_params(const aas_trainer_text_t *tt) {
+    return &tt->p.mlp;
+}
+
+int aas_trainer_text_is_rows(const aas_trainer_text_t *tt) { return tt->csv; }
+
 char *aas_trainer_text_describe(const aas_trainer_text_t *tt) {
     const aas_text_train_params_t *p = &tt->p;
+    if (tt->csv) return NULL;
     char *s = malloc(512);
     if (s)
         snprintf(s, 512,

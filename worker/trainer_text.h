@@ -3,6 +3,9 @@
  * docs/text.md#training): where its labeled texts come from, and the
  * AASTXT2 training over them (train_text.h).
  *
+ * The same streaming trainer takes numeric rows from a CSV data set or a
+ * CSV topic slice (values, label last): an MLP, registered as AASMLP1.
+ *
  * Data, one of:
  *  - the job's tensors: "text" (U8, the texts joined by '\n') and
  *    "labels" (class indices; names from param class_names);
@@ -45,9 +48,16 @@ aas_err_t aas_trainer_text_run(aas_trainer_text_t *tt, aas_train_progress_cb *cb
                                void *opaque, aas_train_result_t *res, char *errstr,
                                size_t errstr_size);
 
-/** @brief Hyper-parameters as JSON text for the model's metadata
- *         (malloc'ed, NULL when out of memory). */
+/** @brief 1 if the data are numeric rows (a CSV data set or topic slice:
+ *         an MLP, the model an AASMLP1), 0 for texts. */
+int aas_trainer_text_is_rows(const aas_trainer_text_t *tt);
+
+/** @brief A text model's featurizer and head as JSON text for the model's
+ *         metadata (malloc'ed); NULL for numeric rows or out of memory. */
 char *aas_trainer_text_describe(const aas_trainer_text_t *tt);
+
+/** @brief The MLP's parameters (hidden layers...), for the metadata. */
+const aas_train_params_t *aas_trainer_text_mlp_params(const aas_trainer_text_t *tt);
 
 /** @brief NULL is a no-op. */
 void aas_trainer_text_destroy(aas_trainer_text_t *tt);
