@@ -49,6 +49,8 @@
 /* next() gives up (AAS_ERR_KAFKA, retriable: call again) after this long
  * without a record, an end of partition or a decisive error. */
 #define AAS_SRC_KAFKA_STALL_MS 60000
+/* destroy(): how long the unassigned consumer's queue is drained. */
+#define AAS_SRC_KAFKA_DRAIN_MS 100
 /* One poll; bounds how late a stall is noticed. */
 #define AAS_SRC_KAFKA_POLL_MS 500
 
@@ -57,6 +59,7 @@ typedef struct {
     int64_t start, end;      /* [start, end) */
     int64_t pos;             /* next offset expected this pass */
     int done;
+    int paused;              /* by aas_src_kafka_finish() */
 } aas_src_kpart_t;
 
 typedef struct {
@@ -107,6 +110,7 @@ static void aas_src_kafka_finish(aas_src_kafka_impl_t *k, aas_src_kpart_t *p) {
     if (!l) return;
     rd_kafka_topic_partition_list_add(l, k->topic, p->id);
     rd_kafka_resp_err_t e = rd_kafka_pause_partitions(k->rk, l);
+    if (!e) p->paused = 1;
     if (e)
         AAS_LOG(AAS_LOG_WARN, "source", "topic=%s partition=%" PRId32 " pause error=%s",
                 k->topic, p->id, rd_kafka_err2name(e));
@@ -122,22 +126,32 @@ static aas_err_t aas_src_kafka_start(aas_src_kafka_impl_t *k, char *errstr,
     }
     k->n_left = 0;
     k->records = 0;
+    /* Resume what the last pass paused while it is still assigned: a
+     * re-assignment keeps an application pause.  Only those: resuming a
+     * partition that is not paused leaks a partition reference in
+     * librdkafka 2.0.2 (rd_kafka_destroy() then never returns). */
+    rd_kafka_topic_partition_list_t *paused = rd_kafka_topic_partition_list_new(1);
+    if (!paused) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < k->n_parts; i++)
+        if (k->parts[i].paused) rd_kafka_topic_partition_list_add(paused, k->topic, k->parts[i].id);
+    rd_kafka_resp_err_t e = paused->cnt ? rd_kafka_resume_partitions(k->rk, paused)
+                                        : RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_destroy(paused);
+    if (e)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "topic %s: resume: %s",
+                           k->topic, rd_kafka_err2str(e));
     for (size_t i = 0; i < k->n_parts; i++) {
+        k->parts[i].paused = 0;
         aas_src_kpart_t *p = &k->parts[i];
         p->pos = p->start;
         p->done = p->start >= p->end;
         if (!p->done) k->n_left++;
     }
-    /* assign() clears the previous assignment first; messages fetched for
+    /* assign() clears the previous assignment first: messages fetched for
      * it are outdated and never delivered. */
-    rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, k->assignment);
+    e = rd_kafka_assign(k->rk, k->assignment);
     if (e)
         return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "topic %s: assign: %s",
-                           k->topic, rd_kafka_err2str(e));
-    /* A partition paused at the end of the last pass fetches again. */
-    e = rd_kafka_resume_partitions(k->rk, k->assignment);
-    if (e)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "topic %s: resume: %s",
                            k->topic, rd_kafka_err2str(e));
     return AAS_ERR_OK;
 }
@@ -286,7 +300,20 @@ static void aas_src_kafka_destroy(aas_src_t *s) {
     aas_src_kafka_impl_t *k = (aas_src_kafka_impl_t *)s;
     if (k->cur) rd_kafka_message_destroy(k->cur);
     if (k->rk) {
-        rd_kafka_resp_err_t e = rd_kafka_consumer_close(k->rk);
+        /* Unassign and drain what was fetched: an event left in a
+         * partition's queue (an end of partition after the pause) keeps
+         * the partition, and so rd_kafka_destroy(), waiting forever
+         * (librdkafka 2.0.2). */
+        rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, NULL);
+        if (e)
+            AAS_LOG(AAS_LOG_WARN, "source", "topic=%s unassign error=%s", k->topic,
+                    rd_kafka_err2name(e));
+        int64_t until = aas_src_kafka_now_ms() + AAS_SRC_KAFKA_DRAIN_MS;
+        while (aas_src_kafka_now_ms() < until) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 10);
+            if (m) rd_kafka_message_destroy(m);
+        }
+        e = rd_kafka_consumer_close(k->rk);
         if (e)
             AAS_LOG(AAS_LOG_WARN, "source", "topic=%s close error=%s", k->topic,
                     rd_kafka_err2name(e));
