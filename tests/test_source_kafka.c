@@ -9,6 +9,10 @@
  * timestamp T0 + i s), aas.jobs.dlq a value with an inner newline, and
  * aas.jobs.infer stays empty.  Also: the job params (table-driven) and
  * aas-producer train's client-side check of the same values (exit 2).
+ *
+ * Dev broker limits (librdkafka's mock cluster): timestamp look-ups answer
+ * the end of the partition (the time-range test is skipped there), and a
+ * metadata request for a missing topic creates it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -259,6 +263,12 @@ static void an_offset_range_is_start_inclusive_end_exclusive(void **state) {
 
 static void a_time_range_selects_records_by_timestamp(void **state) {
     (void)state;
+    if (!fx.broker.real) {
+        /* librdkafka's mock cluster (the dev broker) answers every
+         * timestamp look-up with the end of the partition. */
+        fprintf(stderr, "skipped on the dev broker: no offsets by timestamp\n");
+        skip();
+    }
     int want[N_LINES];
     aas_src_kafka_t sp = slice(DATA_TOPIC);
     sp.start_ms = fx.t0 + 100 * 1000;
@@ -303,8 +313,12 @@ static void a_missing_topic_or_partition_is_not_found(void **state) {
     char why[512];
     aas_src_kafka_t sp = slice("aas.test.no-such-topic");
     aas_err_t err = aas_src_open_kafka(fx.conf, &sp, &s, why, sizeof(why));
-    if (err != AAS_ERR_NOT_FOUND) fail_msg("missing topic: %s: %s", aas_err_name(err), why);
+    /* The dev broker creates a topic a metadata request names (4 empty
+     * partitions), so there the slice is empty instead. */
+    aas_err_t want = fx.broker.real ? AAS_ERR_NOT_FOUND : AAS_ERR_INVAL;
+    if (err != want) fail_msg("missing topic: %s: %s", aas_err_name(err), why);
     assert_non_null(strstr(why, "aas.test.no-such-topic"));
+    assert_non_null(strstr(why, fx.broker.real ? "no such topic" : "holds no records"));
     assert_null(s);
     int32_t parts[] = {0, 7};
     sp = slice(DATA_TOPIC);
