@@ -333,11 +333,62 @@ done:
     assert_true(right >= 324); /* 90 %; the inline-trained demo model gets 97.8 % */
 }
 
+/* A Kafka topic slice as training data: the training lines produced to a
+ * topic (kcat), then train --data-topic: the worker reads the slice with
+ * its own consumer (tsv by default) and trains a text model. */
+static void a_topic_slice_trains_a_text_model(void **state) {
+    text_fixture_t *t = *state;
+    aas_fleet_t *f = t->f;
+    char cmd[2048], args[1024], out[400], why[512];
+    const char *bootstrap = strchr(f->brokers_arg, '=') + 1;
+    if (f->broker.real) { /* real Kafka here does not create topics on use */
+        snprintf(cmd, sizeof(cmd),
+                 "%s/tools/kafka-local create-topic --dir %s aas.data.intents --partitions 3 "
+                 "--replication 1 >/dev/null", AAS_SOURCE_DIR, f->broker.kafka_dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    snprintf(cmd, sizeof(cmd), "grep -v '^#' %s | kcat -P -b %s -t aas.data.intents",
+             t->train_path, bootstrap);
+    assert_int_equal(system(cmd), 0);
+    snprintf(out, sizeof(out), "%.380s/topic.out", f->dir);
+    snprintf(args, sizeof(args),
+             "train --model intents-topic --data-topic aas.data.intents "
+             "--param validation_fraction=0 --wait --timeout 300");
+    assert_int_equal(producer(t, args, out), 0);
+    size_t len = 0;
+    void *blob = model_blob(f, "intents-topic", &len);
+    aas_model_t *m = NULL;
+    assert_int_equal(aas_model_load(blob, len, &m, why, sizeof(why)), AAS_ERR_OK);
+    free(blob);
+    assert_string_equal(aas_model_kind(m), "AASTXT2");
+    assert_int_equal(aas_model_output_dim(m), 5);
+    int right = 0;
+    for (int h = 0; h < t->n_held; h++) {
+        float p[5];
+        const char *texts[1] = {t->held[h]};
+        size_t lens[1] = {strlen(t->held[h])};
+        assert_int_equal(aas_model_infer_text(m, texts, lens, 1, p, why, sizeof(why)),
+                         AAS_ERR_OK);
+        int best = 0;
+        for (int k = 1; k < 5; k++) best = p[k] > p[best] ? k : best;
+        right += strcmp(aas_model_label_name(m, best), t->held_label[h]) == 0;
+    }
+    aas_model_destroy(m);
+    fprintf(stderr, "text from a topic slice: held-out %d/%d\n", right, t->n_held);
+    assert_true(right * 5 >= t->n_held * 4);
+    /* a topic that has nothing in the slice fails the job, saying so */
+    snprintf(args, sizeof(args),
+             "train --model intents-none --data-topic aas.data.intents --data-start 100000 "
+             "--wait --timeout 120");
+    assert_int_equal(producer(t, args, out), 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(text_classifier_trains_by_cli_and_answers_text_jobs),
         cmocka_unit_test(a_tsv_data_set_trains_the_same_model_as_texts_in_the_job),
         cmocka_unit_test(a_csv_data_set_trains_an_mlp),
+        cmocka_unit_test(a_topic_slice_trains_a_text_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
