@@ -72,7 +72,6 @@ typedef struct {
     rd_kafka_topic_partition_list_t *assignment; /* non-empty ones, at start */
     rd_kafka_message_t *cur; /* the line handed out last */
     size_t queue_bytes;      /* queued.max.messages.kbytes * 1024 */
-    int64_t records;         /* yielded this pass */
 } aas_src_kafka_impl_t;
 
 static int64_t aas_src_kafka_now_ms(void) {
@@ -125,7 +124,6 @@ static aas_err_t aas_src_kafka_start(aas_src_kafka_impl_t *k, char *errstr,
         k->cur = NULL;
     }
     k->n_left = 0;
-    k->records = 0;
     /* Resume what the last pass paused while it is still assigned: a
      * re-assignment keeps an application pause.  Only those: resuming a
      * partition that is not paused leaks a partition reference in
@@ -281,7 +279,6 @@ static aas_err_t aas_src_kafka_next(aas_src_t *s, const char **line, size_t *len
             return err;
         }
         k->cur = m;
-        k->records++;
         *line = v;
         *len = n;
         return AAS_ERR_OK;
