@@ -352,6 +352,56 @@ static void a_value_with_an_inner_newline_is_an_error_naming_it(void **state) {
     aas_src_destroy(s);
 }
 
+/* A broker that is away: next() gives up with a retriable error (after the
+ * source's 60 s stall limit, never hanging), and once the broker is back
+ * the same source, called again, finishes the pass. */
+static void a_broker_away_is_a_retriable_error_then_the_pass_resumes(void **state) {
+    (void)state;
+    aas_src_t *s = NULL;
+    char why[512];
+    aas_src_kafka_t sp = slice(DATA_TOPIC);
+    if (aas_src_open_kafka(fx.conf, &sp, &s, why, sizeof(why))) fail_msg("open: %s", why);
+    int *got = malloc(sizeof(int) * (N_LINES + 16)), want[N_LINES];
+    assert_non_null(got);
+    size_t n_want = expect(0, N_LINES, 7, want);
+    assert_int_equal(read_pass(s, got, N_LINES + 16), n_want);
+    assert_int_equal(aas_test_broker_outage(&fx.broker, 1), 0);
+    /* Everything of the first pass was fetched: the second must fetch. */
+    assert_int_equal(aas_src_rewind(s, 0, why, sizeof(why)), AAS_ERR_OK);
+    const char *line;
+    size_t len;
+    int eof = 0;
+    aas_err_t err = AAS_ERR_OK;
+    size_t before = 0;
+    time_t t0 = time(NULL);
+    while (!(err = aas_src_next(s, &line, &len, &eof, why, sizeof(why))) && !eof) before++;
+    fprintf(stderr, "broker away: %zu lines, then after %lds: %s\n", before,
+            (long)(time(NULL) - t0), err ? why : "eof");
+    assert_true(aas_err_is_retriable(err));
+    assert_non_null(strstr(why, "no record in"));
+    assert_true(time(NULL) - t0 < 120);
+    assert_int_equal(aas_test_broker_outage(&fx.broker, 0), 0);
+    size_t after = 0;
+    int last[N_PARTS] = {-1, -1, -1};
+    for (;;) {
+        err = aas_src_next(s, &line, &len, &eof, why, sizeof(why));
+        if (err && aas_err_is_retriable(err)) continue; /* still reconnecting */
+        if (err) fail_msg("next: %s", why);
+        if (eof) break;
+        char copy[64];
+        assert_true(len < sizeof(copy));
+        memcpy(copy, line, len);
+        copy[len] = '\0';
+        int i = atoi(strrchr(copy, ' ') + 1);
+        assert_true(i > last[i % N_PARTS]);
+        last[i % N_PARTS] = i;
+        after++;
+    }
+    assert_int_equal(before + after, n_want);
+    free(got);
+    aas_src_destroy(s);
+}
+
 /* Records appended after the source opened are not in any pass. */
 static void the_end_is_fixed_when_the_source_opens(void **state) {
     (void)state;
@@ -534,6 +584,7 @@ int main(void) {
         cmocka_unit_test(an_empty_slice_is_refused_clearly),
         cmocka_unit_test(a_missing_topic_or_partition_is_not_found),
         cmocka_unit_test(a_value_with_an_inner_newline_is_an_error_naming_it),
+        cmocka_unit_test(a_broker_away_is_a_retriable_error_then_the_pass_resumes),
         /* last: it appends to the data topic */
         cmocka_unit_test(the_end_is_fixed_when_the_source_opens),
     };
