@@ -71,6 +71,9 @@ typedef struct {
     int64_t start_offset, start_ms;
     int64_t end_offset, end_ms;
     aas_src_format_t format;   /* each record's value is one line */
+    /* next() gives up with a retriable AAS_ERR_KAFKA after this long
+     * without progress (a broker away); 0: 60 s. */
+    int64_t stall_ms;
 } aas_src_kafka_t;
 
 /**

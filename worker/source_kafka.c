@@ -47,7 +47,8 @@
 /* Metadata, watermark and timestamp look-ups at open time. */
 #define AAS_SRC_KAFKA_LOOKUP_MS 30000
 /* next() gives up (AAS_ERR_KAFKA, retriable: call again) after this long
- * without a record, an end of partition or a decisive error. */
+ * without a record, an end of partition or a decisive error, unless the
+ * spec says (stall_ms; the worker's train.source.stall.ms). */
 #define AAS_SRC_KAFKA_STALL_MS 60000
 /* destroy(): how long the unassigned consumer's queue is drained. */
 #define AAS_SRC_KAFKA_DRAIN_MS 100
@@ -72,6 +73,7 @@ typedef struct {
     rd_kafka_topic_partition_list_t *assignment; /* non-empty ones, at start */
     rd_kafka_message_t *cur; /* the line handed out last */
     size_t queue_bytes;      /* queued.max.messages.kbytes * 1024 */
+    int64_t stall_ms;        /* next()'s limit without progress */
 } aas_src_kafka_impl_t;
 
 static int64_t aas_src_kafka_now_ms(void) {
@@ -181,19 +183,19 @@ static aas_err_t aas_src_kafka_next(aas_src_t *s, const char **line, size_t *len
         rd_kafka_message_destroy(k->cur);
         k->cur = NULL;
     }
-    int64_t deadline = aas_src_kafka_now_ms() + AAS_SRC_KAFKA_STALL_MS;
+    int64_t deadline = aas_src_kafka_now_ms() + k->stall_ms;
     char last[256] = "none";
     while (k->n_left > 0) {
         int64_t left = deadline - aas_src_kafka_now_ms();
         if (left <= 0) {
             char pending[512];
             aas_src_kafka_pending(k, pending, sizeof(pending));
-            AAS_LOG(AAS_LOG_WARN, "source", "topic=%s stalled_ms=%d last_error=\"%s\"",
-                    k->topic, AAS_SRC_KAFKA_STALL_MS, last);
+            AAS_LOG(AAS_LOG_WARN, "source", "topic=%s stalled_ms=%lld last_error=\"%s\"",
+                    k->topic, (long long)k->stall_ms, last);
             return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA,
-                               "topic %s: no record in %d s from partition(s) %s "
+                               "topic %s: no record in %.1f s from partition(s) %s "
                                "(last error: %s)",
-                               k->topic, AAS_SRC_KAFKA_STALL_MS / 1000, pending, last);
+                               k->topic, (double)k->stall_ms / 1000, pending, last);
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(
             k->rk, left < AAS_SRC_KAFKA_POLL_MS ? (int)left : AAS_SRC_KAFKA_POLL_MS);
@@ -501,6 +503,7 @@ aas_err_t aas_src_open_kafka(const aas_conf_t *conf, const aas_src_kafka_t *spec
     aas_src_kafka_impl_t *k = calloc(1, sizeof(*k));
     if (!k) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     k->base.ops = &aas_src_kafka_ops;
+    k->stall_ms = spec->stall_ms > 0 ? spec->stall_ms : AAS_SRC_KAFKA_STALL_MS;
     snprintf(k->topic, sizeof(k->topic), "%s", spec->topic);
     snprintf(k->base.name, sizeof(k->base.name), "topic %s", spec->topic);
     k->base.info = (aas_src_info_t){.format = spec->format, .rows = -1, .bytes = 0,

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "model_text2.h"
 #include "source.h"
 #include "train_text.h"
@@ -163,6 +165,7 @@ aas_err_t aas_trainer_text_new(const aas_conf_t *conf, aas_store_t *st,
         int32_t parts[256];
         int present = 0;
         err = aas_src_kafka_from_params(job, &spec, parts, 256, &present, errstr, errstr_size);
+        spec.stall_ms = aas_conf_get_int(conf, "train.source.stall.ms");
         if (!err) err = aas_src_open_kafka(conf, &spec, &tt->src, errstr, errstr_size);
     } else if (!err) {
         err = aas_tt_job_lines(tt, job, errstr, errstr_size);
@@ -207,6 +210,15 @@ static aas_err_t aas_tt_next(void *o, const char **text, size_t *text_len,
         const char *line;
         size_t n;
         aas_err_t err = aas_src_next(tt->src, &line, &n, eof, errstr, errstr_size);
+        /* Redis or Kafka away: the source gave up after its own wait (a
+         * topic: train.source.stall.ms); try again a few times before the
+         * job fails. */
+        for (int again = 1; err && aas_err_is_retriable(err) && again <= 5; again++) {
+            AAS_LOG(AAS_LOG_WARN, "trainer", "reading training data: %s (try %d of 5)",
+                    errstr, again);
+            sleep(1);
+            err = aas_src_next(tt->src, &line, &n, eof, errstr, errstr_size);
+        }
         if (err || *eof) return err;
         tt->line++;
         if (n == 0 || line[0] == '#') continue; /* blank lines, comments */

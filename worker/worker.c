@@ -37,6 +37,10 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
     {"worker.train", AAS_CONF_BOOL, "true", 0, 0, 0,
      "Also consume topic.train and run training jobs (one at a time)",
      AAS_CONF_FIELD(aas_worker_conf_t, train)},
+    {"train.source.stall.ms", AAS_CONF_INT, "60000", 1000, 3600000, 0,
+     "A training job reading a Kafka topic slice waits this long for a record "
+     "(a broker away) before it backs off and tries again",
+     AAS_CONF_FIELD(aas_worker_conf_t, source_stall_ms)},
     {"train.dataset.max.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
      "Largest training data set read from Redis (param dataset=), MiB",
      AAS_CONF_FIELD(aas_worker_conf_t, dataset_max_mb)},
