@@ -200,10 +200,9 @@ static void id_in_use_is_refused_unless_idempotent_with_the_same_payload(void **
     assert_string_equal(hash, after);
 }
 
-/* A second client on the fleet's servers with client.message.max.bytes=max. */
-static aas_client_t *client_with_limit(aas_fleet_t *f, const char *max, aas_conf_t **conf) {
-    char why[512], arg[64];
-    snprintf(arg, sizeof(arg), "client.message.max.bytes=%s", max);
+/* A second client on the fleet's servers with one more setting "key=value". */
+static aas_client_t *client_with_arg(aas_fleet_t *f, const char *arg, aas_conf_t **conf) {
+    char why[512];
     aas_client_t *c = NULL;
     if (aas_conf_new(aas_client_conf_defs, conf) ||
         aas_conf_set_arg(*conf, f->redis_arg, why, sizeof(why)) ||
@@ -212,6 +211,13 @@ static aas_client_t *client_with_limit(aas_fleet_t *f, const char *max, aas_conf
         aas_client_new(*conf, &c, why, sizeof(why)))
         fail_msg("client: %s", why);
     return c;
+}
+
+/* ... with client.message.max.bytes=max. */
+static aas_client_t *client_with_limit(aas_fleet_t *f, const char *max, aas_conf_t **conf) {
+    char arg[64];
+    snprintf(arg, sizeof(arg), "client.message.max.bytes=%s", max);
+    return client_with_arg(f, arg, conf);
 }
 
 static void message_over_the_client_limit_is_refused_naming_the_key(void **state) {
@@ -247,19 +253,6 @@ static void message_just_under_the_client_limit_is_published(void **state) {
     assert_string_equal(st, "QUEUED");
     aas_client_destroy(c);
     aas_conf_destroy(conf);
-}
-
-/* A second client on the fleet's servers with one more setting "key=value". */
-static aas_client_t *client_with_arg(aas_fleet_t *f, const char *arg, aas_conf_t **conf) {
-    char why[512];
-    aas_client_t *c = NULL;
-    if (aas_conf_new(aas_client_conf_defs, conf) ||
-        aas_conf_set_arg(*conf, f->redis_arg, why, sizeof(why)) ||
-        aas_conf_set_arg(*conf, f->brokers_arg, why, sizeof(why)) ||
-        aas_conf_set_arg(*conf, arg, why, sizeof(why)) ||
-        aas_client_new(*conf, &c, why, sizeof(why)))
-        fail_msg("client: %s", why);
-    return c;
 }
 
 /* librdkafka's own message.max.bytes set below the client's limit: the job
