@@ -245,7 +245,7 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
     aas_client_t *c = calloc(1, sizeof(*c));
     if (!c) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     c->conf = conf;
-    aas_conf_fill(conf, &c->c);
+    aas_conf_fill_defs(conf, aas_client_conf_defs, &c->c);
     c->timeout_ms = (int)c->c.timeout_ms;
     snprintf(c->topic, sizeof(c->topic), "%s", aas_conf_get(conf, "topic.infer"));
     snprintf(c->train_topic, sizeof(c->train_topic), "%s",
