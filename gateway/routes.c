@@ -19,10 +19,12 @@
 #define AAS_GW_MAX_ELEMS ((uint64_t)1 << 24)
 #define AAS_GW_MAX_SEGS 8
 #define AAS_GW_PATH_MAX 1024
+/* How long readiness waits for Kafka's metadata. */
+#define AAS_GW_READY_TIMEOUT_MS 2000
 
 static void set_json(aas_gw_resp_t *resp, unsigned status, json_t *obj) {
     resp->status = status;
-    resp->body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    resp->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     if (!resp->body) resp->status = 500;
     json_decref(obj);
 }
@@ -341,16 +343,13 @@ out:
 static void health_ready(aas_gw_t *gw, aas_gw_resp_t *resp) {
     char why[512];
     aas_client_t *c = NULL;
-    aas_job_info_t info = {0};
     aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
     if (err) {
         set_error(resp, 503, NULL, "not ready: %s", why);
         return;
     }
-    /* One Redis round trip: a job that does not exist. */
-    err = aas_client_status(c, "aas-gateway-ready-probe", &info, why, sizeof(why));
-    aas_job_info_clear(&info);
-    if (err && err != AAS_ERR_NOT_FOUND) set_error(resp, 503, NULL, "not ready: %s", why);
+    if (aas_client_ping(c, AAS_GW_READY_TIMEOUT_MS, why, sizeof(why)))
+        set_error(resp, 503, NULL, "not ready: %s", why);
     else set_json(resp, 200, json_pack("{s:b}", "ready", 1));
     aas_gw_pool_put(gw->pool, c);
 }
