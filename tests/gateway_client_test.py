@@ -335,6 +335,39 @@ def main():
                                headers={"Content-Type": "application/json"}), 413)
     case(t_too_big)
 
+    def t_too_big_chunked():
+        """bad input: a chunked body (no Content-Length) over the limit -> 413"""
+        def chunks():
+            yield b'{"instances": ['
+            for _ in range(args.max_body // 1000 + 2):
+                yield b"[" + b",".join([b"0.5"] * 250) + b"],"
+            yield b"[0.5]]}"
+        try:
+            r = requests.post(f"{URL}/v1/models/{args.mlp}/predict", data=chunks(),
+                              headers={"Content-Type": "application/json"})
+        except requests.ConnectionError as e:
+            raise AssertionError(f"connection dropped, no 413: {e}")
+        is_error(r, 413)
+    case(t_too_big_chunked)
+
+    def t_nested_and_nonfinite():
+        """infer: nested data equals flat; a non-finite number or a non-string id -> 400"""
+        inp = {"name": "input", "shape": [3, args.dim], "datatype": "FP32",
+               "data": rows.tolist()}
+        r = requests.post(f"{URL}/v2/models/{args.mlp}/infer", json={"inputs": [inp]})
+        assert r.status_code == 200, r.text
+        (o,) = r.json()["outputs"]
+        assert o["shape"] == list(cli_out.shape), o["shape"]
+        close(o["data"], cli_out, "nested data")
+        bad = dict(inp, shape=[1, args.dim], data=[0.5] * args.dim)
+        body = json.dumps({"inputs": [bad]}).replace("0.5", "1e999", 1).encode()
+        is_error(requests.post(f"{URL}/v2/models/{args.mlp}/infer", data=body,
+                               headers={"Content-Type": "application/json"}), 400)
+        is_error(requests.post(f"{URL}/v2/models/{args.mlp}/infer",
+                               json={"id": 5, "inputs": [dict(inp, shape=[1, args.dim],
+                                                              data=[0.5] * args.dim)]}), 400)
+    case(t_nested_and_nonfinite)
+
     def t_punctuation():
         """bad input: a text of punctuation only -> 400 with the worker's reason"""
         e = is_error(requests.post(f"{URL}/v1/models/{args.text_model}/predict",

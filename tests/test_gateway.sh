@@ -7,6 +7,8 @@
 #     requests; results equal the C client's for the same inputs (1e-5);
 #     async jobs, cancel, and bad input (400/404/405/413) while the gateway
 #     keeps serving;
+#   - no worker: a request past gateway.timeout.ms is 504 with the job id,
+#     the job stays QUEUED; Redis away: /v2/health/ready 503, live 200;
 #   - SIGTERM: the gateway exits 0.
 # Models: a 64-128-128-10 MLP (bench_e2e make-model, seed 7) and a text
 # classifier trained from data/text-intents.tsv (the gateway's default).
@@ -37,10 +39,13 @@ done
 RUN=$(mktemp -d /tmp/aas-gateway.XXXXXX)
 # shellcheck source=tests/cli_lib.sh
 . "$ROOT/tests/cli_lib.sh"
-GW_PID=''
-# The gateway first (it holds clients of Redis and Kafka), then the rest.
+GW_PID='' G2_PID=''
+# The gateways first (they hold clients of Redis and Kafka), then the rest.
 gw_cleanup() {
-  [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
+  local pid
+  for pid in "$GW_PID" "$G2_PID"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
   cleanup
 }
 trap gw_cleanup EXIT
@@ -99,6 +104,24 @@ if "$VPY" "$ROOT/tests/gateway_client_test.py" --url "127.0.0.1:$GPORT" --produc
 else
   bad "gateway_client_test.py"
 fi
+check 200 '"live": ?true' -- "$URL/v2/health/live"
+
+# No worker: a synchronous request outlives gateway.timeout.ms -> 504 with
+# the job id, and the job goes on (QUEUED); a second gateway, short timeout.
+kill "$WORKER_PID"; wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
+G2PORT=$(free_port)
+"$GW" "${SERVERS[@]}" -X "gateway.listen.port=$G2PORT" -X gateway.timeout.ms=500 \
+  >"$RUN/gateway2.log" 2>&1 &
+G2_PID=$!
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$G2PORT/v2/health/live" >/dev/null 2>&1 && break; sleep 0.1; done
+check 504 '"id": ?"[^"]+"' -- -X POST -d '{"text":"hello"}' "http://127.0.0.1:$G2PORT/v1/models/intents/predict"
+JID=$(jq -r .id "$RUN/body" 2>/dev/null)
+check 200 '"status": ?"QUEUED"' -- "$URL/v1/jobs/$JID"
+kill -TERM "$G2_PID"; wait "$G2_PID" 2>/dev/null; G2_PID=''
+
+# Redis away: not ready (503), still live.
+kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=''
+check 503 '"error"|"ready": ?false' -- "$URL/v2/health/ready"
 check 200 '"live": ?true' -- "$URL/v2/health/live"
 
 # SIGTERM: finish in flight, exit 0.
