@@ -124,9 +124,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return answer(conn, rs, method, url, &resp);
     }
     const char *prefer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Prefer");
+    const char *ihl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    long long json_len = -1;
+    if (ihl) {
+        char *end;
+        unsigned long long v = strtoull(ihl, &end, 10);
+        /* Not a number: larger than any body, so the parser refuses it. */
+        json_len = end != ihl && *end == '\0' && v <= rs->len ? (long long)v
+                                                              : (long long)rs->len + 1;
+    }
     aas_gw_req_t req = {.method = method, .path = url, .body = rs->buf,
                         .body_len = rs->len,
-                        .prefer_async = prefer && strstr(prefer, "respond-async") != NULL};
+                        .prefer_async = prefer && strstr(prefer, "respond-async") != NULL,
+                        .json_len = json_len};
     aas_gw_route(h->gw, &req, &resp);
     return answer(conn, rs, method, url, &resp);
 }

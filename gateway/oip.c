@@ -116,8 +116,50 @@ static aas_err_t dup_str(const char *s, char **out, char *errstr, size_t errstr_
 
 aas_err_t aas_gw_oip_parse(const char *body, size_t len, uint64_t max_elems,
                            aas_gw_request_t *out, char *errstr, size_t errstr_size) {
+    return aas_gw_oip_parse_binary(body, len, len, max_elems, out, errstr, errstr_size);
+}
+
+/* An FP32 input's raw bytes (binary data extension) as a tensor. */
+static aas_err_t binary_tensor(const char *bin, size_t bin_len, int rank, const int64_t *shape,
+                               uint64_t max, aas_tensor_t *t, char *errstr,
+                               size_t errstr_size) {
+    uint64_t want = 1;
+    for (int i = 0; i < rank; i++) {
+        if (shape[i] < 1 || (uint64_t)shape[i] > max || want > max / (uint64_t)shape[i])
+            return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                               "shape dimension %d is %" PRId64 " (want 1..%" PRIu64
+                               " elements in all)",
+                               i, shape[i], max);
+        want *= (uint64_t)shape[i];
+    }
+    if (bin_len != want * sizeof(float))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "binary data has %zu bytes, shape says %" PRIu64 " FP32 values",
+                           bin_len, want);
+    float *buf = malloc(bin_len);
+    if (!buf) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    memcpy(buf, bin, bin_len); /* little-endian, as the host (CMake checks) */
+    aas_err_t err = AAS_ERR_OK;
+    for (uint64_t i = 0; i < want && !err; i++)
+        if (!isfinite(buf[i]))
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_NONFINITE,
+                              "element %" PRIu64 " is not a finite FP32 number", i);
+    if (!err && aas_tensor_set_f32(t, "input", buf, rank, shape))
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    free(buf);
+    return err;
+}
+
+aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
+                                  uint64_t max_elems, aas_gw_request_t *out, char *errstr,
+                                  size_t errstr_size) {
     json_t *root;
-    aas_err_t err = load(body, len, &root, errstr, errstr_size);
+    if (json_len > len)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "Inference-Header-Content-Length is larger than the body");
+    const char *bin = body + json_len;
+    size_t bin_len = len - json_len;
+    aas_err_t err = load(body, json_len, &root, errstr, errstr_size);
     if (err) return err;
     aas_gw_request_t r = {0};
     const json_t *id = json_object_get(root, "id");
@@ -147,8 +189,28 @@ aas_err_t aas_gw_oip_parse(const char *body, size_t len, uint64_t max_elems,
     const json_t *dtype = json_object_get(in, "datatype");
     const json_t *shape = json_object_get(in, "shape");
     const json_t *data = json_object_get(in, "data");
+    const json_t *iparams = json_object_get(in, "parameters");
+    const json_t *bsize = json_object_get(iparams, "binary_data_size");
+    if (iparams && !json_is_object(iparams)) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "an input's \"parameters\" must be an object");
+        goto out;
+    }
+    if (bsize && (!json_is_integer(bsize) || data || json_integer_value(bsize) < 0 ||
+                  (uint64_t)json_integer_value(bsize) != bin_len)) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "\"binary_data_size\" must be the size of the binary part "
+                          "(%zu bytes) and replaces \"data\"",
+                          bin_len);
+        goto out;
+    }
+    if (!bsize && bin_len) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "binary data after the JSON, but no input has binary_data_size");
+        goto out;
+    }
     if (!json_is_object(in) || (name && !json_is_string(name)) || !json_is_string(dtype) ||
-        !json_is_array(shape) || !data) {
+        !json_is_array(shape) || (!data && !bsize)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "an input needs \"name\" (string), \"datatype\" (string), "
                           "\"shape\" (array) and \"data\"");
@@ -171,7 +233,14 @@ aas_err_t aas_gw_oip_parse(const char *body, size_t len, uint64_t max_elems,
         dims[i] = json_integer_value(d);
     }
     const char *dt = json_string_value(dtype);
-    if (!strcmp(dt, "BYTES")) {
+    if (bsize) {
+        if (strcmp(dt, "FP32"))
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                              "binary data is served for FP32 inputs only");
+        else
+            err = binary_tensor(bin, bin_len, (int)rank, dims, max_elems, &r.tensor, errstr,
+                                errstr_size);
+    } else if (!strcmp(dt, "BYTES")) {
         const json_t *s = json_is_array(data) ? json_array_get(data, 0) : data;
         if (json_is_array(data) && json_array_size(data) != 1) s = NULL;
         if (rank != 1 || dims[0] != 1 || !json_is_string(s)) {

@@ -39,6 +39,17 @@ aas_err_t aas_gw_oip_parse(const char *body, size_t len, uint64_t max_elems,
                            aas_gw_request_t *out, char *errstr, size_t errstr_size);
 
 /**
+ * @brief The same with the binary data extension: the JSON is body's first
+ *        json_len bytes (header Inference-Header-Content-Length), the rest
+ *        raw tensor bytes; an FP32 input with "parameters":
+ *        {"binary_data_size": n} and no "data" takes its n bytes
+ *        (little-endian, n == 4 x elements) from there.
+ */
+aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
+                                  uint64_t max_elems, aas_gw_request_t *out, char *errstr,
+                                  size_t errstr_size);
+
+/**
  * @brief Parse a plain predict body: {"text": "..."} or
  *        {"instances": [[...], ...]} (rows of equal length, nested rows are
  *        flattened), optional "model" (string) and "version" (integer or

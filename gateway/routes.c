@@ -362,8 +362,9 @@ static void infer(aas_gw_t *gw, const aas_gw_req_t *req, const char *name, int64
     aas_gw_request_t in = {0};
     aas_err_t err =
         style == AAS_GW_OIP
-            ? aas_gw_oip_parse(req->body ? req->body : "", req->body_len, AAS_GW_MAX_ELEMS,
-                               &in, why, sizeof(why))
+            ? aas_gw_oip_parse_binary(req->body ? req->body : "", req->body_len,
+                                      req->json_len < 0 ? req->body_len : (size_t)req->json_len,
+                                      AAS_GW_MAX_ELEMS, &in, why, sizeof(why))
             : aas_gw_predict_parse(req->body ? req->body : "", req->body_len,
                                    AAS_GW_MAX_ELEMS, &in, why, sizeof(why));
     if (err) {

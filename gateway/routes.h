@@ -16,6 +16,7 @@ typedef struct {
     const char *body;       /* may be NULL when body_len is 0 */
     size_t body_len;
     int prefer_async;       /* header Prefer: respond-async */
+    long long json_len;     /* Inference-Header-Content-Length, or -1 */
 } aas_gw_req_t;
 
 typedef struct {
