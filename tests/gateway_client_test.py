@@ -264,6 +264,18 @@ def main():
               [sync["scores"][k] for k in sorted(sync["scores"])], "async vs sync")
     case(t_async)
 
+    def t_async_infer():
+        """requests: OIP infer with Prefer: respond-async -> 202, the job's result equals the C client's"""
+        inp = {"name": "input", "shape": [1, args.dim], "datatype": "FP32",
+               "data": rows[0].tolist()}
+        r = requests.post(f"{URL}/v2/models/{args.mlp}/versions/1/infer", json={"inputs": [inp]},
+                          headers={"Prefer": "respond-async"})
+        assert r.status_code == 202, (r.status_code, r.text)
+        b = poll(r.headers["Location"])
+        assert b["status"] == "SUCCEEDED" and b["label"] == str(cli["predictions"][0]["label"]), b
+        close([b["scores"][str(j)] for j in range(cli_out.shape[1])], cli_out[0], "async infer")
+    case(t_async_infer)
+
     def t_async_text_failed():
         """requests: async text job of punctuation only ends FAILED with the reason"""
         r = requests.post(f"{URL}/v1/models/{args.text_model}/predict", json={"text": "?!... ,;"},
@@ -309,6 +321,18 @@ def main():
                                    json={"instances": [[0.5] * (args.dim - 1)]}), 400)
         print(f"     short row: {e}")
     case(t_wrong_shape)
+
+    def t_field_types():
+        """bad input: "parameters" not an object, "inputs" not an array, two inputs -> 400"""
+        inp = {"name": "input", "shape": [1, args.dim], "datatype": "FP32", "data": [0.5] * args.dim}
+        u = f"{URL}/v2/models/{args.mlp}/infer"
+        r = requests.post(u, json={"inputs": [inp], "parameters": {}, "extra": 1})
+        assert r.status_code == 200, ("unknown top-level field refused", r.text)
+        is_error(requests.post(u, json={"inputs": [inp], "parameters": 5}), 400)
+        is_error(requests.post(u, json={"inputs": inp}), 400)
+        is_error(requests.post(u, json={"inputs": [inp, inp]}), 400)
+        is_error(requests.post(f"{URL}/v1/models/{args.text_model}/predict", json={"text": 5}), 400)
+    case(t_field_types)
 
     def t_unknown_model():
         """bad input: unknown model -> 404 (infer, predict, metadata, version)"""

@@ -117,7 +117,12 @@ for _ in $(seq 200); do curl -sf "http://127.0.0.1:$G2PORT/v2/health/live" >/dev
 check 504 '"id": ?"[^"]+"' -- -X POST -d '{"text":"hello"}' "http://127.0.0.1:$G2PORT/v1/models/intents/predict"
 JID=$(jq -r .id "$RUN/body" 2>/dev/null)
 check 200 '"status": ?"QUEUED"' -- "$URL/v1/jobs/$JID"
-kill -TERM "$G2_PID"; wait "$G2_PID" 2>/dev/null; G2_PID=''
+# No gateway.default.model and none in the body: 400, before any job.
+check 400 '"error"' -- -X POST -d '{"text":"hello"}' "http://127.0.0.1:$G2PORT/predict"
+kill -TERM "$G2_PID"
+rc=0; wait "$G2_PID" || rc=$?
+G2_PID=''
+[ "$rc" = 0 ] && ok "second gateway exits 0 on SIGTERM" || bad "second gateway exit $rc on SIGTERM"
 
 # Redis away: not ready (503), still live.
 kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=''
@@ -129,6 +134,20 @@ kill -TERM "$GW_PID"
 rc=0; wait "$GW_PID" || rc=$?
 GW_PID=''
 [ "$rc" = 0 ] && ok "gateway exits 0 on SIGTERM" || bad "gateway exit $rc on SIGTERM"
+
+# Access log: one line a request, never a body (docs/http.md).
+grep -q 'good morning' "$RUN/gateway.log" && bad "a request body is in the gateway log" \
+  || ok "no request body in the gateway log"
+grep -qE 'status=404' "$RUN/gateway.log" && ok "access log has the status" \
+  || bad "no status= in the access log: $(tail -n 3 "$RUN/gateway.log")"
+
+# Under the sanitizers (CI's second run) a report need not change the exit
+# code (UBSan goes on): none may appear.
+if grep -lE 'runtime error:|AddressSanitizer|LeakSanitizer' "$RUN"/gateway*.log; then
+  bad "sanitizer report in a gateway log"; grep -hE -A5 'runtime error:|Sanitizer' "$RUN"/gateway*.log | head -40
+else
+  ok "no sanitizer report in the gateway logs"
+fi
 
 if [ "$FAILS" != 0 ]; then
   echo "--- gateway.log (tail)"; tail -n 30 "$RUN/gateway.log"
