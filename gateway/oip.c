@@ -150,6 +150,31 @@ static aas_err_t binary_tensor(const char *bin, size_t bin_len, int rank, const 
     return err;
 }
 
+/* A BYTES input's raw bytes (binary data extension): one element, a
+ * 4-byte little-endian length then the text, valid UTF-8 without NUL. */
+static aas_err_t binary_text(const char *bin, size_t bin_len, int rank, const int64_t *shape,
+                             char **out, char *errstr, size_t errstr_size) {
+    if (rank != 1 || shape[0] != 1 || bin_len < 4)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "a BYTES input is one text: shape [1]");
+    const unsigned char *p = (const unsigned char *)bin;
+    size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+    if (n != bin_len - 4)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
+                           "binary BYTES data: element of %zu bytes in %zu bytes", n,
+                           bin_len - 4);
+    if (memchr(bin + 4, '\0', n))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "text has a NUL byte");
+    json_t *s = json_stringn(bin + 4, n); /* NULL unless valid UTF-8 */
+    if (!s) return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "text is not valid UTF-8");
+    json_decref(s);
+    if (!(*out = malloc(n + 1)))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    memcpy(*out, bin + 4, n);
+    (*out)[n] = '\0';
+    return AAS_ERR_OK;
+}
+
 aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
                                   uint64_t max_elems, aas_gw_request_t *out, char *errstr,
                                   size_t errstr_size) {
@@ -233,10 +258,12 @@ aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
         dims[i] = json_integer_value(d);
     }
     const char *dt = json_string_value(dtype);
-    if (bsize) {
+    if (bsize && !strcmp(dt, "BYTES")) {
+        err = binary_text(bin, bin_len, (int)rank, dims, &r.text, errstr, errstr_size);
+    } else if (bsize) {
         if (strcmp(dt, "FP32"))
             err = aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
-                              "binary data is served for FP32 inputs only");
+                              "datatype %.32s is not served (FP32 or BYTES)", dt);
         else
             err = binary_tensor(bin, bin_len, (int)rank, dims, max_elems, &r.tensor, errstr,
                                 errstr_size);
