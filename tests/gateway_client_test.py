@@ -236,6 +236,25 @@ def main():
         assert b["model"] == args.mlp and str(b["version"]) == "1", b
     case(t_predict_instances)
 
+    def t_concurrent():
+        """requests: 48 predictions from 12 threads on keep-alive sessions, each equal to the C client's"""
+        from concurrent.futures import ThreadPoolExecutor
+        import threading
+        local = threading.local()
+
+        def one(k):
+            if not hasattr(local, "s"):
+                local.s = requests.Session()
+            r = local.s.post(f"{URL}/v1/models/{args.mlp}/predict",
+                             json={"instances": [rows[k % 3].tolist()]})
+            assert r.status_code == 200, r.text
+            return k, r.json()
+        with ThreadPoolExecutor(12) as ex:
+            for k, b in ex.map(one, range(48)):
+                close([b["scores"][str(j)] for j in range(cli_out.shape[1])], cli_out[k % 3],
+                      f"request {k}")
+    case(t_concurrent)
+
     def poll(loc, want=("SUCCEEDED",), limit=60):
         end = time.time() + limit
         while True:

@@ -7,6 +7,7 @@
 #     requests; results equal the C client's for the same inputs (1e-5);
 #     async jobs, cancel, and bad input (400/404/405/413) while the gateway
 #     keeps serving;
+#   - a slow client is dropped after gateway.connection.timeout.s;
 #   - no worker: a request past gateway.timeout.ms is 504 with the job id,
 #     the job stays QUEUED; Redis away: /v2/health/ready 503, live 200;
 #   - SIGTERM: the gateway exits 0.
@@ -111,6 +112,7 @@ check 200 '"live": ?true' -- "$URL/v2/health/live"
 kill "$WORKER_PID"; wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
 G2PORT=$(free_port)
 "$GW" "${SERVERS[@]}" -X "gateway.listen.port=$G2PORT" -X gateway.timeout.ms=500 \
+  -X gateway.connection.timeout.s=1 \
   >"$RUN/gateway2.log" 2>&1 &
 G2_PID=$!
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$G2PORT/v2/health/live" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -119,6 +121,26 @@ JID=$(jq -r .id "$RUN/body" 2>/dev/null)
 check 200 '"status": ?"QUEUED"' -- "$URL/v1/jobs/$JID"
 # No gateway.default.model and none in the body: 400, before any job.
 check 400 '"error"' -- -X POST -d '{"text":"hello"}' "http://127.0.0.1:$G2PORT/predict"
+# A slow client (headers never finished) is dropped after
+# gateway.connection.timeout.s (1 s here), and others are served meanwhile.
+SLOW=$(python3 - "$G2PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+s.settimeout(10)
+t = time.time()
+try:
+    got = "dropped" if s.recv(100) == b"" else "answered"
+except ConnectionError:
+    got = "dropped"
+except socket.timeout:
+    got = "kept"
+print(f"{time.time() - t:.1f} s {got}")
+PY
+)
+[[ $SLOW =~ ^[0-4]\.[0-9]\ s\ dropped$ ]] && ok "a slow client is dropped after the idle timeout ($SLOW)" \
+  || bad "a slow client was not dropped within 5 s: $SLOW"
+check 200 '"live": ?true' -- "http://127.0.0.1:$G2PORT/v2/health/live"
 kill -TERM "$G2_PID"
 rc=0; wait "$G2_PID" || rc=$?
 G2_PID=''
