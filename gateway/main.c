@@ -41,8 +41,8 @@ const aas_conf_def_t aas_gateway_conf_defs[] = {
     {"gateway.connection.limit", AAS_CONF_INT, "256", 1, 65536, 0,
      "Most connections open at once",
      AAS_CONF_FIELD(aas_gateway_conf_t, connection_limit)},
-    {"gateway.default.model", AAS_CONF_STR, "", 0, 0, 0,
-     "Model of POST /predict when the body names none (empty: the body must)",
+    {"gateway.default.model", AAS_CONF_STR, NULL, 0, 0, 0,
+     "Model of POST /predict when the body names none (unset: the body must)",
      AAS_CONF_FIELD(aas_gateway_conf_t, default_model)},
     AAS_CONF_END};
 
