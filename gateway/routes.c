@@ -44,7 +44,8 @@ static void set_error(aas_gw_resp_t *resp, unsigned status, const char *job_id,
     json_t *o = json_object();
     json_t *m = json_string(msg);
     if (!m) m = json_string("error (reason not printable)");
-    if (o && json_object_set_new(o, "error", m) == 0 && job_id)
+    if (!o) json_decref(m);
+    else if (json_object_set_new(o, "error", m) == 0 && job_id)
         json_object_set_new(o, "id", json_string(job_id));
     set_json(resp, status, o);
 }
