@@ -178,6 +178,33 @@ def main():
         close(r.as_numpy(out_name), cli_out[:1], "one row")
     case(t_infer_default_outputs)
 
+    def t_infer_binary_in():
+        """tritonclient: binary-data extension input (set_data_from_numpy default), JSON output"""
+        inp = httpclient.InferInput("input", list(rows.shape), "FP32")
+        inp.set_data_from_numpy(rows)
+        r = tc.infer(args.mlp, [inp],
+                     outputs=[httpclient.InferRequestedOutput(out_name, binary_data=False)])
+        close(r.as_numpy(out_name), cli_out, "binary input")
+    case(t_infer_binary_in)
+
+    def t_infer_binary_out():
+        """tritonclient: binary-data extension output (InferRequestedOutput default)"""
+        inp = httpclient.InferInput("input", list(rows.shape), "FP32")
+        inp.set_data_from_numpy(rows)
+        r = tc.infer(args.mlp, [inp], outputs=[httpclient.InferRequestedOutput(out_name)])
+        close(r.as_numpy(out_name), cli_out, "binary output")
+    case(t_infer_binary_out)
+
+    def t_infer_text_binary():
+        """tritonclient: a BYTES text input in the binary-data extension"""
+        inp = httpclient.InferInput("text", [1], "BYTES")
+        inp.set_data_from_numpy(np.array([text.encode()], dtype=np.object_))
+        on = cli_text["outputs"][0]["name"]
+        r = tc.infer(args.text_model, [inp],
+                     outputs=[httpclient.InferRequestedOutput(on, binary_data=False)])
+        close(r.as_numpy(on), cli_text["outputs"][0]["values"], "binary text")
+    case(t_infer_text_binary)
+
     def t_infer_text():
         """tritonclient: a text model through a BYTES input gives the C client's scores"""
         inp = httpclient.InferInput("text", [1], "BYTES")
