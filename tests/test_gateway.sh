@@ -4,13 +4,15 @@
 #   - curl: health, readiness, status codes of bad requests;
 #   - tests/gateway_client_test.py in the venv of tools/setup-venv-gateway:
 #     the official Open Inference Protocol client (tritonclient[http]) and
-#     requests; results equal the C client's for the same inputs (1e-5);
-#     async jobs, cancel, and bad input (400/404/405/413) while the gateway
-#     keeps serving;
+#     requests; results equal the C client's for the same inputs (1e-5),
+#     in JSON and in the binary-data extension, from 12 threads too; async
+#     jobs, cancel, and bad input (400/404/405/413) while the gateway keeps
+#     serving;
 #   - a slow client is dropped after gateway.connection.timeout.s;
 #   - no worker: a request past gateway.timeout.ms is 504 with the job id,
 #     the job stays QUEUED; Redis away: /v2/health/ready 503, live 200;
-#   - SIGTERM: the gateway exits 0.
+#   - SIGTERM: the gateway exits 0; its access log has statuses and no
+#     bodies, and no sanitizer report (CI's ASan + UBSan run).
 # Models: a 64-128-128-10 MLP (bench_e2e make-model, seed 7) and a text
 # classifier trained from data/text-intents.tsv (the gateway's default).
 # Usage: tests/test_gateway.sh BUILD_DIR
