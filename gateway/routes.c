@@ -248,7 +248,8 @@ static void job_get(aas_gw_t *gw, const char *id, aas_gw_resp_t *resp) {
                               sizeof(why)))
             md = NULL; /* labels fall back to the result's or the index */
         json_object_set_new(o, "version", json_integer(v));
-        if (aas_gw_predict_fill(o, &res, md, why, sizeof(why)))
+        /* A training job's result has no outputs: the status says it all. */
+        if (res.n_outputs > 0 && aas_gw_predict_fill(o, &res, md, why, sizeof(why)))
             json_object_set_new(o, "error", json_string(why));
     } else if (o && info.status == AAS_STATUS_SUCCEEDED) {
         json_object_set_new(o, "error", json_string(why));
@@ -319,9 +320,15 @@ static void model_meta(aas_gw_t *gw, const char *name, int64_t version, int read
     if (md->text) {
         in = json_pack("[{s:s, s:s, s:[i]}]", "name", "text", "datatype", "BYTES", "shape", -1);
     } else {
-        in = json_pack("[{s:s, s:s, s:[i, I]}]", "name",
-                       md->input_name ? md->input_name : "input", "datatype", "FP32", "shape",
-                       -1, (json_int_t)md->in_dim);
+        /* [-1, row dims...]: [-1, 64] for an MLP, [-1, 1, 8, 8] for a CNN. */
+        json_t *shape = json_pack("[i]", -1);
+        if (md->row_rank > 0 && md->row_rank <= 7)
+            for (int i = 0; shape && i < md->row_rank; i++)
+                json_array_append_new(shape, json_integer(md->row_dims[i]));
+        else if (shape)
+            json_array_append_new(shape, json_integer(md->in_dim));
+        in = json_pack("[{s:s, s:s, s:o}]", "name", md->input_name ? md->input_name : "input",
+                       "datatype", "FP32", "shape", shape);
     }
     json_t *o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:o, s:[{s:s, s:s, s:[i, I]}]}",
                           "name", md->name, "versions", vs, "version", v, "platform", "aas",
