@@ -388,6 +388,10 @@ def main():
         is_error(requests.post(f"{URL}/predict", json={"model": "no-such-model", "text": "hi"}), 404)
         is_error(requests.get(f"{URL}/v2/models/no-such-model"), 404)
         is_error(requests.get(f"{URL}/v2/models/{args.mlp}/versions/99"), 404)
+        is_error(requests.post(f"{URL}/v2/models/{args.mlp}/versions/99/infer",
+                               json={"inputs": [inp]}), 404)
+        is_error(requests.post(f"{URL}/v1/models/{args.mlp}/predict",
+                               json={"version": 99, "instances": [[0.5] * args.dim]}), 404)
     case(t_unknown_model)
 
     def t_unknown_route():
