@@ -87,6 +87,7 @@ def main():
     ap.add_argument("--mlp", required=True)
     ap.add_argument("--text-model", required=True)
     ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--onnx", help="an ONNX CNN of [batch,1,8,8] (data/onnx/torch-cnn-op17)")
     ap.add_argument("--max-body", type=int, default=65536)
     args = ap.parse_args()
     URL = "http://" + args.url
@@ -204,6 +205,23 @@ def main():
                      outputs=[httpclient.InferRequestedOutput(on, binary_data=False)])
         close(r.as_numpy(on), cli_text["outputs"][0]["values"], "binary text")
     case(t_infer_text_binary)
+
+    def t_infer_onnx():
+        """tritonclient: an ONNX CNN, FP32 [2,1,8,8] from its metadata, equals the C client's"""
+        if not args.onnx:
+            return
+        m = tc.get_model_metadata(args.onnx)
+        (i,) = m["inputs"]
+        assert list(i["shape"]) == [-1, 1, 8, 8], m
+        x = rows[:2].reshape(2, 1, 8, 8)
+        want = cli_submit(args, args.onnx, rows=rows[:2])
+        assert want["status"] == "SUCCEEDED", want
+        inp = httpclient.InferInput(i["name"], [2, 1, 8, 8], "FP32")
+        inp.set_data_from_numpy(x, binary_data=False)
+        on = want["outputs"][0]["name"]
+        r = tc.infer(args.onnx, [inp], outputs=[httpclient.InferRequestedOutput(on, binary_data=False)])
+        close(r.as_numpy(on), want["outputs"][0]["values"], "onnx cnn")
+    case(t_infer_onnx)
 
     def t_infer_text():
         """tritonclient: a text model through a BYTES input gives the C client's scores"""

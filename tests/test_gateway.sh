@@ -13,7 +13,8 @@
 #     the job stays QUEUED; Redis away: /v2/health/ready 503, live 200;
 #   - SIGTERM: the gateway exits 0; its access log has statuses and no
 #     bodies, and no sanitizer report (CI's ASan + UBSan run).
-# Models: a 64-128-128-10 MLP (bench_e2e make-model, seed 7) and a text
+# Models: a 64-128-128-10 MLP (bench_e2e make-model, seed 7), an ONNX CNN
+# (data/onnx/torch-cnn-op17, input [batch,1,8,8]) and a text
 # classifier trained from data/text-intents.tsv (the gateway's default).
 # Usage: tests/test_gateway.sh BUILD_DIR
 # Python: $AAS_GATEWAY_PYTHON, else .venv-gateway/bin/python under the
@@ -70,6 +71,7 @@ WORKER_PID=$!
 # Models: the MLP registered, the text model trained by the worker.
 expect 0 "" -- "$BUILD/bench/bench_e2e" make-model --layers 64,128,128,10 --out "$RUN/m.aasm" --seed 7
 expect 0 "^gw-mlp 1$" -- "$P" model register gw-mlp "$RUN/m.aasm"
+expect 0 "^gw-cnn 1$" -- "$P" model register gw-cnn "$ROOT/data/onnx/torch-cnn-op17/model.onnx"
 expect 0 "SUCCEEDED model=intents" -- "$P" train --model intents --text-input "$ROOT/data/text-intents.tsv" --wait --timeout 120
 
 GPORT=$(free_port)
@@ -102,7 +104,7 @@ check 413 '"error"' -- -X POST -H 'Content-Type: application/json' --data-binary
 # The Python clients.
 echo "== tests/gateway_client_test.py"
 if "$VPY" "$ROOT/tests/gateway_client_test.py" --url "127.0.0.1:$GPORT" --producer "$P" \
-     --mlp gw-mlp --text-model intents --dim 64 --max-body "$MAX_BODY"; then
+     --mlp gw-mlp --text-model intents --onnx gw-cnn --dim 64 --max-body "$MAX_BODY"; then
   ok "gateway_client_test.py"
 else
   bad "gateway_client_test.py"
