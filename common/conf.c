@@ -56,14 +56,15 @@ typedef struct {
 
 struct aas_conf_s {
     const aas_conf_def_t *program_defs;
+    const aas_conf_def_t *lib_defs;    /* a library's rows (may be NULL) */
     aas_conf_entry_t *entries;
     size_t n, cap;
 };
 
 static const aas_conf_def_t *aas_conf_find_def(const aas_conf_t *conf,
                                                const char *key) {
-    const aas_conf_def_t *tabs[2] = {aas_conf_common, conf->program_defs};
-    for (int t = 0; t < 2; t++)
+    const aas_conf_def_t *tabs[3] = {aas_conf_common, conf->lib_defs, conf->program_defs};
+    for (int t = 0; t < 3; t++)
         for (const aas_conf_def_t *d = tabs[t]; d && d->key; d++)
             if (strcmp(d->key, key) == 0) return d;
     return NULL;
@@ -117,11 +118,17 @@ static aas_err_t aas_conf_put(aas_conf_t *conf, const char *key,
 }
 
 aas_err_t aas_conf_new(const aas_conf_def_t *program_defs, aas_conf_t **out) {
+    return aas_conf_new_with(program_defs, NULL, out);
+}
+
+aas_err_t aas_conf_new_with(const aas_conf_def_t *program_defs,
+                            const aas_conf_def_t *lib_defs, aas_conf_t **out) {
     aas_conf_t *conf = calloc(1, sizeof(*conf));
     if (!conf) return AAS_ERR_NOMEM;
     conf->program_defs = program_defs;
-    const aas_conf_def_t *tabs[2] = {aas_conf_common, program_defs};
-    for (int t = 0; t < 2; t++)
+    conf->lib_defs = lib_defs;
+    const aas_conf_def_t *tabs[3] = {aas_conf_common, lib_defs, program_defs};
+    for (int t = 0; t < 3; t++)
         for (const aas_conf_def_t *d = tabs[t]; d && d->key; d++)
             if (aas_conf_put(conf, d->key, d->def, d) != AAS_ERR_OK) {
                 aas_conf_destroy(conf);
@@ -375,7 +382,11 @@ long long aas_conf_get_int(const aas_conf_t *conf, const char *key) {
 }
 
 void aas_conf_fill(const aas_conf_t *conf, void *out) {
-    for (const aas_conf_def_t *d = conf->program_defs; d && d->key; d++) {
+    aas_conf_fill_defs(conf, conf->program_defs, out);
+}
+
+void aas_conf_fill_defs(const aas_conf_t *conf, const aas_conf_def_t *defs, void *out) {
+    for (const aas_conf_def_t *d = defs; d && d->key; d++) {
         if (!d->field) continue;
         char *at = (char *)out + d->field - 1;
         switch (d->type) {
@@ -408,8 +419,8 @@ aas_err_t aas_conf_each_kafka(const aas_conf_t *conf,
 static void aas_conf_each_def(const aas_conf_t *conf,
                               void (*fn)(const aas_conf_def_t *, FILE *),
                               FILE *fp) {
-    const aas_conf_def_t *tabs[2] = {aas_conf_common, conf->program_defs};
-    for (int t = 0; t < 2; t++)
+    const aas_conf_def_t *tabs[3] = {aas_conf_common, conf->lib_defs, conf->program_defs};
+    for (int t = 0; t < 3; t++)
         for (const aas_conf_def_t *d = tabs[t]; d && d->key; d++) fn(d, fp);
 }
 

@@ -54,6 +54,14 @@ typedef struct aas_conf_s aas_conf_t;
  *        must outlive the conf; static tables), every default filled.
  */
 aas_err_t aas_conf_new(const aas_conf_def_t *program_defs, aas_conf_t **out);
+/**
+ * @brief The same with a library's rows too (e.g. a program that embeds the
+ *        client: its own table plus aas_client_conf_defs); both borrowed.
+ *        aas_conf_fill() fills from program_defs only; the library fills
+ *        its struct with aas_conf_fill_defs(conf, lib_defs, ...).
+ */
+aas_err_t aas_conf_new_with(const aas_conf_def_t *program_defs,
+                            const aas_conf_def_t *lib_defs, aas_conf_t **out);
 void aas_conf_destroy(aas_conf_t *conf);
 
 /** Where a value comes from; argv refuses secrets. */
@@ -83,6 +91,8 @@ long long aas_conf_get_int(const aas_conf_t *conf, const char *key);
  *        STR members borrow from conf: valid until the key is set again.
  */
 void aas_conf_fill(const aas_conf_t *conf, void *out);
+/** @brief The same from a given table (a library's rows). */
+void aas_conf_fill_defs(const aas_conf_t *conf, const aas_conf_def_t *defs, void *out);
 
 /** @brief Call fn for every kafka.* pair (key without the prefix). */
 aas_err_t aas_conf_each_kafka(const aas_conf_t *conf,

@@ -245,7 +245,7 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
     aas_client_t *c = calloc(1, sizeof(*c));
     if (!c) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     c->conf = conf;
-    aas_conf_fill(conf, &c->c);
+    aas_conf_fill_defs(conf, aas_client_conf_defs, &c->c);
     c->timeout_ms = (int)c->c.timeout_ms;
     snprintf(c->topic, sizeof(c->topic), "%s", aas_conf_get(conf, "topic.infer"));
     snprintf(c->train_topic, sizeof(c->train_topic), "%s",
@@ -687,6 +687,25 @@ aas_err_t aas_client_dataset_put(aas_client_t *c, const char *name,
 }
 
 aas_store_t *aas_client_store(aas_client_t *c) { return c->store; }
+
+aas_err_t aas_client_ping(aas_client_t *c, int timeout_ms, char *errstr, size_t errstr_size) {
+    /* Redis: one read of a job that does not exist. */
+    aas_job_info_t info = {0};
+    aas_err_t err = aas_store_job_get(c->store, "aas-client-ping", &info, errstr, errstr_size);
+    aas_job_info_clear(&info);
+    if (err && err != AAS_ERR_NOT_FOUND) return err;
+    /* Kafka: the cluster's metadata (brokers only, no topic). */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(c->rk, 0, NULL, &md, timeout_ms);
+    if (kerr)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "Kafka metadata: %s",
+                           rd_kafka_err2str(kerr));
+    int brokers = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (brokers < 1)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "Kafka metadata: no broker");
+    return AAS_ERR_OK;
+}
 
 /* ---- streamed data sets (aas.dataset.v2) ----
  * The file's own lines, checked one by one, cut into chunks of whole lines

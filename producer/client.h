@@ -196,4 +196,11 @@ aas_err_t aas_client_model_register(aas_client_t *c, const char *name,
  *         registry queries (store.h). */
 aas_store_t *aas_client_store(aas_client_t *c);
 
+/**
+ * @brief Are Redis and Kafka reachable?  One Redis read, then the Kafka
+ *        cluster's metadata (rd_kafka_metadata, no topics) within
+ *        timeout_ms.  AAS_ERR_REDIS or AAS_ERR_KAFKA with errstr if not.
+ */
+aas_err_t aas_client_ping(aas_client_t *c, int timeout_ms, char *errstr, size_t errstr_size);
+
 #endif

@@ -1,0 +1,82 @@
+/* pool.c - the gateway's aas clients; see pool.h. */
+#include "pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct aas_gw_pool_s {
+    const aas_conf_t *conf;
+    pthread_mutex_t mu;
+    pthread_cond_t back;
+    size_t max, made, n_idle;
+    aas_client_t **idle;   /* max slots */
+};
+
+aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **out) {
+    if (max == 0) return AAS_ERR_INVAL;
+    aas_gw_pool_t *p = calloc(1, sizeof(*p));
+    if (!p) return AAS_ERR_NOMEM;
+    if (!(p->idle = calloc(max, sizeof(*p->idle)))) {
+        free(p);
+        return AAS_ERR_NOMEM;
+    }
+    if (pthread_mutex_init(&p->mu, NULL)) {
+        free(p->idle);
+        free(p);
+        return AAS_ERR_NOMEM;
+    }
+    if (pthread_cond_init(&p->back, NULL)) {
+        pthread_mutex_destroy(&p->mu);
+        free(p->idle);
+        free(p);
+        return AAS_ERR_NOMEM;
+    }
+    p->conf = conf;
+    p->max = max;
+    *out = p;
+    return AAS_ERR_OK;
+}
+
+void aas_gw_pool_destroy(aas_gw_pool_t *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->n_idle; i++) aas_client_destroy(p->idle[i]);
+    pthread_cond_destroy(&p->back);
+    pthread_mutex_destroy(&p->mu);
+    free(p->idle);
+    free(p);
+}
+
+aas_err_t aas_gw_pool_get(aas_gw_pool_t *p, aas_client_t **out, char *errstr,
+                          size_t errstr_size) {
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->n_idle) {
+            *out = p->idle[--p->n_idle];
+            pthread_mutex_unlock(&p->mu);
+            return AAS_ERR_OK;
+        }
+        if (p->made < p->max) break;
+        pthread_cond_wait(&p->back, &p->mu);
+    }
+    p->made++; /* reserve the slot; connect outside the lock */
+    pthread_mutex_unlock(&p->mu);
+    aas_client_t *c = NULL;
+    aas_err_t err = aas_client_new(p->conf, &c, errstr, errstr_size);
+    if (err) {
+        pthread_mutex_lock(&p->mu);
+        p->made--;
+        pthread_cond_signal(&p->back);
+        pthread_mutex_unlock(&p->mu);
+        return err;
+    }
+    *out = c;
+    return AAS_ERR_OK;
+}
+
+void aas_gw_pool_put(aas_gw_pool_t *p, aas_client_t *c) {
+    if (!c) return;
+    pthread_mutex_lock(&p->mu);
+    p->idle[p->n_idle++] = c;
+    pthread_cond_signal(&p->back);
+    pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,34 @@
+/*
+ * pool.h - the gateway's aas clients, one per request in flight.
+ *
+ * An aas_client_t is single-threaded and a wait blocks its Redis
+ * connection, so each HTTP thread borrows a client for the length of one
+ * request.  Clients are created lazily, at most `max` of them, and kept for
+ * reuse; a client whose call failed with a transport error is still reused
+ * (the store reconnects by itself).  Thread-safe.
+ */
+#ifndef AAS_GW_POOL_H
+#define AAS_GW_POOL_H
+
+#include <stddef.h>
+
+#include "client.h"
+
+typedef struct aas_gw_pool_s aas_gw_pool_t;
+
+/** @brief New empty pool; conf borrowed for the pool's lifetime. */
+aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **out);
+/** @brief Destroy every client (none may be borrowed). NULL is a no-op. */
+void aas_gw_pool_destroy(aas_gw_pool_t *p);
+
+/**
+ * @brief Borrow a client: an idle one, else a new one (aas_client_new:
+ *        AAS_ERR_REDIS etc. with errstr when Redis or Kafka cannot be set
+ *        up), else wait for one to come back.
+ */
+aas_err_t aas_gw_pool_get(aas_gw_pool_t *p, aas_client_t **out, char *errstr,
+                          size_t errstr_size);
+/** @brief Give a borrowed client back. */
+void aas_gw_pool_put(aas_gw_pool_t *p, aas_client_t *c);
+
+#endif

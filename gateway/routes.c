@@ -1,0 +1,488 @@
+/*
+ * routes.c - the gateway's endpoints (docs/http.md): path matching, one
+ * aas job per inference request (submit, confirm publication, wait), and
+ * the status codes.  JSON shapes are oip.c's; HTTP is http.c's.
+ */
+#include "routes.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "oip.h"
+
+/* Elements of one FP32 request; the body limit binds first in practice. */
+#define AAS_GW_MAX_ELEMS ((uint64_t)1 << 24)
+#define AAS_GW_MAX_SEGS 8
+#define AAS_GW_PATH_MAX 1024
+/* How long readiness waits for Kafka's metadata. */
+#define AAS_GW_READY_TIMEOUT_MS 2000
+
+static void set_json(aas_gw_resp_t *resp, unsigned status, json_t *obj) {
+    resp->status = status;
+    resp->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    if (!resp->body) resp->status = 500;
+    json_decref(obj);
+}
+
+/* {"error": msg} (and "id" when a job exists). */
+static void set_error(aas_gw_resp_t *resp, unsigned status, const char *job_id,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void set_error(aas_gw_resp_t *resp, unsigned status, const char *job_id,
+                      const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* A reason may end inside a UTF-8 sequence after truncation: jansson
+     * refuses that, so fall back to a fixed text. */
+    json_t *o = json_object();
+    json_t *m = json_string(msg);
+    if (!m) m = json_string("error (reason not printable)");
+    if (!o) json_decref(m);
+    else if (json_object_set_new(o, "error", m) == 0 && job_id)
+        json_object_set_new(o, "id", json_string(job_id));
+    set_json(resp, status, o);
+}
+
+/* The HTTP status of an error from the client, the store or the parsers. */
+static unsigned http_status_of(aas_err_t err) {
+    switch (err) {
+    case AAS_ERR_INVAL:
+    case AAS_ERR_SHAPE:
+    case AAS_ERR_NONFINITE:
+    case AAS_ERR_DECODE: return 400;
+    case AAS_ERR_TOO_LARGE: return 413;
+    case AAS_ERR_UNKNOWN_MODEL:
+    case AAS_ERR_NOT_FOUND: return 404;
+    case AAS_ERR_CONFLICT: return 409;
+    case AAS_ERR_REDIS:
+    case AAS_ERR_KAFKA:
+    case AAS_ERR_IO: return 503;
+    case AAS_ERR_TIMEOUT: return 504;
+    default: return 500;
+    }
+}
+
+static int parse_version(const char *s, int64_t *out) {
+    if (!s[0] || s[0] < '1' || s[0] > '9' || strlen(s) > 15) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < 1) return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+/* A job's end as an answer, for a job that is terminal (not SUCCEEDED). */
+static void set_job_failure(aas_gw_resp_t *resp, const char *id, aas_status_t st,
+                            const char *why) {
+    why = why ? why : "";
+    switch (st) {
+    case AAS_STATUS_FAILED: set_error(resp, 400, id, "job failed: %s", why); break;
+    case AAS_STATUS_CANCELLED: set_error(resp, 409, id, "job cancelled: %s", why); break;
+    case AAS_STATUS_EXPIRED: set_error(resp, 504, id, "job expired: %s", why); break;
+    default: set_error(resp, 500, id, "job ended %s", aas_status_name(st)); break;
+    }
+}
+
+/* The model described, as an answer on failure (returns -1). */
+static int describe(aas_gw_t *gw, aas_client_t *c, const char *name, int64_t version,
+                    const aas_gw_model_t **md, aas_gw_resp_t *resp) {
+    char why[512];
+    aas_err_t err =
+        aas_gw_models_get(gw->models, aas_client_store(c), name, version, md, why, sizeof(why));
+    if (!err) return 0;
+    if (err == AAS_ERR_UNKNOWN_MODEL)
+        set_error(resp, 404, NULL, "unknown model %.200s%s", name,
+                  version ? " or version" : "");
+    else
+        set_error(resp, err == AAS_ERR_MODEL_FORMAT ? 500 : http_status_of(err), NULL,
+                  "model %.200s: %s", name, why);
+    return -1;
+}
+
+/* Does the request fit the model's input? (answers on mismatch, -1) */
+static int check_input(const aas_gw_model_t *md, const aas_gw_request_t *in,
+                       aas_gw_resp_t *resp) {
+    if (md->text != !!in->text) {
+        set_error(resp, 400, NULL, "model %.200s takes %s", md->name,
+                  md->text ? "a text (BYTES input / \"text\")" : "FP32 rows, not text");
+        return -1;
+    }
+    if (md->text || md->in_dim <= 0) return 0;
+    const aas_tensor_t *t = &in->tensor;
+    int64_t per_row = 1;
+    for (int i = 1; i < t->rank; i++) per_row *= t->shape[i];
+    if (t->rank == 1 ? t->shape[0] == md->in_dim : per_row == md->in_dim) return 0;
+    set_error(resp, 400, NULL,
+              "model %.200s wants rows of %" PRId64 " values (shape [rows, %" PRId64 "])",
+              md->name, md->in_dim, md->in_dim);
+    return -1;
+}
+
+/* Which kind of answer a finished job gets. */
+typedef enum { AAS_GW_OIP, AAS_GW_PREDICT } aas_gw_style_t;
+
+/* Render a SUCCEEDED result. */
+static void set_result(aas_gw_resp_t *resp, aas_gw_style_t style, const aas_result_t *res,
+                       const char *name, const aas_gw_model_t *md, const char *req_id) {
+    char why[256];
+    if (style == AAS_GW_OIP) {
+        json_t *o = aas_gw_oip_response(res, name, md, req_id, why, sizeof(why));
+        if (!o) set_error(resp, 500, res->job_id, "%s", why);
+        else set_json(resp, 200, o);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:I, s:s}", "model", name, "version",
+                          (json_int_t)(md ? md->version : 0), "id", res->job_id);
+    if (!o || aas_gw_predict_fill(o, res, md, why, sizeof(why))) {
+        json_decref(o);
+        set_error(resp, 500, res->job_id, "%s", o ? why : "out of memory");
+        return;
+    }
+    set_json(resp, 200, o);
+}
+
+/* One inference request as one job: submit, confirm, wait, answer. */
+static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
+                    const char *name, int64_t version, aas_gw_request_t *in,
+                    aas_gw_resp_t *resp) {
+    char why[1024], id[64], vbuf[24];
+    aas_client_t *c = NULL;
+    const aas_gw_model_t *md = NULL;
+    aas_result_t res = {0};
+    aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
+    if (err) {
+        set_error(resp, 503, NULL, "not connected: %s", why);
+        return;
+    }
+    if (describe(gw, c, name, version, &md, resp) || check_input(md, in, resp)) goto out;
+    if (aas_client_job_id(id, sizeof(id))) {
+        set_error(resp, 500, NULL, "no job id");
+        goto out;
+    }
+    snprintf(vbuf, sizeof(vbuf), "%" PRId64, md->version);
+    /* The job runs the version described, so labels match the outputs. */
+    aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = md->name,
+                     .model_version = vbuf, .text = in->text,
+                     .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1};
+    if ((err = aas_client_submit(c, &job, why, sizeof(why)))) {
+        set_error(resp, http_status_of(err), NULL, "%s", why);
+        goto out;
+    }
+    /* Publication confirmed before answering: a 202 means the job is on
+     * the topic, and a broker away is a 503 now, not a 504 later. */
+    size_t failed = 0;
+    err = aas_client_flush(c, (int)gw->c.timeout_ms, &failed, why, sizeof(why));
+    if (err || failed) {
+        set_error(resp, 503, id, "job not published: %s", err ? why : "Kafka refused it");
+        goto out;
+    }
+    if (req->prefer_async) {
+        snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
+        set_json(resp, 202, json_pack("{s:s, s:s}", "id", id, "status", "QUEUED"));
+        goto out;
+    }
+    err = aas_client_wait(c, id, (int)gw->c.timeout_ms, &res, why, sizeof(why));
+    if (err == AAS_ERR_TIMEOUT) {
+        set_error(resp, 504, id, "no result within %" PRId64 " ms; the job goes on: GET /v1/jobs/%s",
+                  gw->c.timeout_ms, id);
+    } else if (err == AAS_ERR_NOT_FOUND) {
+        /* Terminal without a result record: the reason is in the hash. */
+        aas_job_info_t info = {0};
+        if (aas_client_status(c, id, &info, why, sizeof(why)))
+            set_error(resp, 503, id, "job finished, its status unreadable: %s", why);
+        else set_job_failure(resp, id, info.status, info.error);
+        aas_job_info_clear(&info);
+    } else if (err) {
+        set_error(resp, http_status_of(err) == 400 ? 500 : http_status_of(err), id, "%s", why);
+    } else if (res.status != AAS_STATUS_SUCCEEDED) {
+        set_job_failure(resp, id, res.status, res.error);
+    } else {
+        set_result(resp, style, &res, md->name, md, in->req_id);
+    }
+out:
+    aas_result_clear(&res);
+    aas_gw_model_release(gw->models, md);
+    aas_gw_pool_put(gw->pool, c);
+}
+
+/* GET /v1/jobs/{id}: the status, and the result or error once done. */
+static void job_get(aas_gw_t *gw, const char *id, aas_gw_resp_t *resp) {
+    char why[1024];
+    aas_client_t *c = NULL;
+    aas_job_info_t info = {0};
+    aas_result_t res = {0};
+    const aas_gw_model_t *md = NULL;
+    aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
+    if (err) {
+        set_error(resp, 503, NULL, "not connected: %s", why);
+        return;
+    }
+    if ((err = aas_client_status(c, id, &info, why, sizeof(why)))) {
+        if (err == AAS_ERR_NOT_FOUND) set_error(resp, 404, id, "unknown job");
+        else set_error(resp, http_status_of(err), id, "%s", why);
+        goto out;
+    }
+    json_t *o = json_pack("{s:s, s:s}", "id", id, "status", aas_status_name(info.status));
+    if (o && info.model) json_object_set_new(o, "model", json_string(info.model));
+    if (o && info.progress) {
+        json_t *p = json_loads(info.progress, 0, NULL);
+        if (p) json_object_set_new(o, "progress", p);
+    }
+    int terminal = info.status >= AAS_STATUS_SUCCEEDED;
+    if (o && terminal && info.error) json_object_set_new(o, "error", json_string(info.error));
+    if (o && info.status == AAS_STATUS_SUCCEEDED &&
+        !(err = aas_client_wait(c, id, 0, &res, why, sizeof(why)))) {
+        int64_t v = 0;
+        if (info.model && info.version && !parse_version(info.version, &v) &&
+            aas_gw_models_get(gw->models, aas_client_store(c), info.model, v, &md, why,
+                              sizeof(why)))
+            md = NULL; /* labels fall back to the result's or the index */
+        json_object_set_new(o, "version", json_integer(v));
+        /* A training job's result has no outputs: the status says it all. */
+        if (res.n_outputs > 0 && aas_gw_predict_fill(o, &res, md, why, sizeof(why)))
+            json_object_set_new(o, "error", json_string(why));
+    } else if (o && info.status == AAS_STATUS_SUCCEEDED) {
+        json_object_set_new(o, "error", json_string(why));
+    }
+    set_json(resp, 200, o);
+out:
+    aas_gw_model_release(gw->models, md);
+    aas_result_clear(&res);
+    aas_job_info_clear(&info);
+    aas_gw_pool_put(gw->pool, c);
+}
+
+/* DELETE /v1/jobs/{id} */
+static void job_cancel(aas_gw_t *gw, const char *id, aas_gw_resp_t *resp) {
+    char why[1024];
+    aas_client_t *c = NULL;
+    aas_status_t st;
+    aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
+    if (err) {
+        set_error(resp, 503, NULL, "not connected: %s", why);
+        return;
+    }
+    if ((err = aas_client_cancel(c, id, &st, why, sizeof(why)))) {
+        if (err == AAS_ERR_NOT_FOUND) set_error(resp, 404, id, "unknown job");
+        else set_error(resp, http_status_of(err), id, "%s", why);
+    } else {
+        set_json(resp, 200, json_pack("{s:s, s:s}", "id", id, "status", aas_status_name(st)));
+    }
+    aas_gw_pool_put(gw->pool, c);
+}
+
+/* ------------------------------------------------------------- models */
+
+static void model_meta(aas_gw_t *gw, const char *name, int64_t version, int ready_only,
+                       aas_gw_resp_t *resp) {
+    char why[512];
+    aas_client_t *c = NULL;
+    const aas_gw_model_t *md = NULL;
+    int64_t *versions = NULL;
+    size_t nv = 0;
+    aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
+    if (err) {
+        set_error(resp, 503, NULL, "not connected: %s", why);
+        return;
+    }
+    if (describe(gw, c, name, version, &md, resp)) goto out;
+    if (ready_only) {
+        char v[24];
+        snprintf(v, sizeof(v), "%" PRId64, md->version);
+        set_json(resp, 200, json_pack("{s:s, s:s, s:b}", "name", md->name, "version", v,
+                                      "ready", 1));
+        goto out;
+    }
+    if ((err = aas_store_model_versions(aas_client_store(c), name, &versions, &nv, why,
+                                        sizeof(why)))) {
+        set_error(resp, http_status_of(err), NULL, "%s", why);
+        goto out;
+    }
+    json_t *vs = json_array();
+    for (size_t i = 0; vs && i < nv; i++) {
+        char v[24];
+        snprintf(v, sizeof(v), "%" PRId64, versions[i]);
+        json_array_append_new(vs, json_string(v));
+    }
+    char v[24];
+    snprintf(v, sizeof(v), "%" PRId64, md->version);
+    json_t *in;
+    if (md->text) {
+        in = json_pack("[{s:s, s:s, s:[i]}]", "name", "text", "datatype", "BYTES", "shape", -1);
+    } else {
+        /* [-1, row dims...]: [-1, 64] for an MLP, [-1, 1, 8, 8] for a CNN. */
+        json_t *shape = json_pack("[i]", -1);
+        if (md->row_rank > 0 && md->row_rank <= 7)
+            for (int i = 0; shape && i < md->row_rank; i++)
+                json_array_append_new(shape, json_integer(md->row_dims[i]));
+        else if (shape)
+            json_array_append_new(shape, json_integer(md->in_dim));
+        in = json_pack("[{s:s, s:s, s:o}]", "name", md->input_name ? md->input_name : "input",
+                       "datatype", "FP32", "shape", shape);
+    }
+    json_t *o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:o, s:[{s:s, s:s, s:[i, I]}]}",
+                          "name", md->name, "versions", vs, "version", v, "platform", "aas",
+                          "kind", md->kind, "inputs", in, "outputs", "name",
+                          md->classifier ? "probabilities" : "output", "datatype", "FP32",
+                          "shape", -1, (json_int_t)md->out_dim);
+    if (o && md->labels) {
+        json_t *ls = json_array();
+        for (int64_t i = 0; ls && i < md->out_dim; i++)
+            json_array_append_new(ls, json_string(md->labels[i]));
+        json_object_set_new(o, "labels", ls);
+    }
+    set_json(resp, 200, o);
+out:
+    free(versions);
+    aas_gw_model_release(gw->models, md);
+    aas_gw_pool_put(gw->pool, c);
+}
+
+static void health_ready(aas_gw_t *gw, aas_gw_resp_t *resp) {
+    char why[512];
+    aas_client_t *c = NULL;
+    aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
+    if (err) {
+        set_error(resp, 503, NULL, "not ready: %s", why);
+        return;
+    }
+    if (aas_client_ping(c, AAS_GW_READY_TIMEOUT_MS, why, sizeof(why)))
+        set_error(resp, 503, NULL, "not ready: %s", why);
+    else set_json(resp, 200, json_pack("{s:b}", "ready", 1));
+    aas_gw_pool_put(gw->pool, c);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static void infer(aas_gw_t *gw, const aas_gw_req_t *req, const char *name, int64_t version,
+                  aas_gw_style_t style, aas_gw_resp_t *resp) {
+    char why[512];
+    aas_gw_request_t in = {0};
+    aas_err_t err =
+        style == AAS_GW_OIP
+            ? aas_gw_oip_parse_binary(req->body ? req->body : "", req->body_len,
+                                      req->json_len < 0 ? req->body_len : (size_t)req->json_len,
+                                      AAS_GW_MAX_ELEMS, &in, why, sizeof(why))
+            : aas_gw_predict_parse(req->body ? req->body : "", req->body_len,
+                                   AAS_GW_MAX_ELEMS, &in, why, sizeof(why));
+    if (err) {
+        set_error(resp, err == AAS_ERR_NOMEM ? 500 : 400, NULL, "%s", why);
+        return;
+    }
+    if (!name) name = in.model ? in.model : gw->c.default_model;
+    if (!version) version = in.version;
+    if (!name || !name[0]) set_error(resp, 400, NULL, "no model: name one with \"model\"");
+    else if (!aas_id_valid(name)) set_error(resp, 404, NULL, "unknown model (invalid name)");
+    else run_job(gw, req, style, name, version, &in, resp);
+    aas_gw_request_clear(&in);
+}
+
+void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
+    char path[AAS_GW_PATH_MAX];
+    char *seg[AAS_GW_MAX_SEGS];
+    int n = 0;
+    resp->status = 500;
+    resp->body = NULL;
+    resp->location[0] = '\0';
+    if (strlen(req->path) >= sizeof(path) || req->path[0] != '/') {
+        set_error(resp, 404, NULL, "unknown route");
+        return;
+    }
+    strcpy(path, req->path);
+    size_t len = strlen(path);
+    if (len > 1 && path[len - 1] == '/') path[len - 1] = '\0';
+    for (char *save = NULL, *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (n == AAS_GW_MAX_SEGS) {
+            set_error(resp, 404, NULL, "unknown route");
+            return;
+        }
+        seg[n++] = s;
+    }
+    int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+    int post = !strcmp(req->method, "POST");
+    int del = !strcmp(req->method, "DELETE");
+#define SEG(i, s) (n > (i) && !strcmp(seg[i], (s)))
+#define METHOD(ok)                                                                      \
+    do {                                                                                \
+        if (!(ok)) {                                                                    \
+            set_error(resp, 405, NULL, "method %.16s not allowed here", req->method);    \
+            return;                                                                     \
+        }                                                                               \
+    } while (0)
+    if (SEG(0, "v2")) {
+        if (n == 1) {
+            METHOD(get);
+            set_json(resp, 200, json_pack("{s:s, s:s, s:[]}", "name", "aas", "version",
+                                          AAS_VERSION, "extensions"));
+            return;
+        }
+        if (n == 3 && SEG(1, "health") && (SEG(2, "live") || SEG(2, "ready"))) {
+            METHOD(get);
+            if (SEG(2, "live")) set_json(resp, 200, json_pack("{s:b}", "live", 1));
+            else health_ready(gw, resp);
+            return;
+        }
+        if (n >= 3 && SEG(1, "models")) {
+            const char *name = seg[2];
+            int64_t version = 0;
+            int at = 3;
+            if (SEG(3, "versions")) {
+                if (n < 5 || parse_version(seg[4], &version)) {
+                    set_error(resp, 404, NULL, "unknown model version");
+                    return;
+                }
+                at = 5;
+            }
+            if (!aas_id_valid(name)) {
+                set_error(resp, 404, NULL, "unknown model (invalid name)");
+                return;
+            }
+            if (n == at) {
+                METHOD(get);
+                model_meta(gw, name, version, 0, resp);
+                return;
+            }
+            if (n == at + 1 && SEG(at, "ready")) {
+                METHOD(get);
+                model_meta(gw, name, version, 1, resp);
+                return;
+            }
+            if (n == at + 1 && SEG(at, "infer")) {
+                METHOD(post);
+                infer(gw, req, name, version, AAS_GW_OIP, resp);
+                return;
+            }
+        }
+    } else if (SEG(0, "v1")) {
+        if (n == 4 && SEG(1, "models") && SEG(3, "predict")) {
+            METHOD(post);
+            if (!aas_id_valid(seg[2])) set_error(resp, 404, NULL, "unknown model (invalid name)");
+            else infer(gw, req, seg[2], 0, AAS_GW_PREDICT, resp);
+            return;
+        }
+        if (n == 3 && SEG(1, "jobs")) {
+            METHOD(get || del);
+            if (!aas_id_valid(seg[2])) set_error(resp, 400, NULL, "invalid job id");
+            else if (del) job_cancel(gw, seg[2], resp);
+            else job_get(gw, seg[2], resp);
+            return;
+        }
+    } else if (n == 1 && SEG(0, "predict")) {
+        METHOD(post);
+        infer(gw, req, NULL, 0, AAS_GW_PREDICT, resp);
+        return;
+    }
+#undef SEG
+#undef METHOD
+    set_error(resp, 404, NULL, "unknown route");
+}
