@@ -178,7 +178,7 @@ static aas_err_t binary_text(const char *bin, size_t bin_len, int rank, const in
 aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
                                   uint64_t max_elems, aas_gw_request_t *out, char *errstr,
                                   size_t errstr_size) {
-    json_t *root;
+    json_t *root = NULL;
     if (json_len > len)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "Inference-Header-Content-Length is larger than the body");
@@ -299,7 +299,7 @@ out:
 
 aas_err_t aas_gw_predict_parse(const char *body, size_t len, uint64_t max_elems,
                                aas_gw_request_t *out, char *errstr, size_t errstr_size) {
-    json_t *root;
+    json_t *root = NULL;
     aas_err_t err = load(body, len, &root, errstr, errstr_size);
     if (err) return err;
     aas_gw_request_t r = {0};

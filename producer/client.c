@@ -300,9 +300,18 @@ fail:
 void aas_client_destroy(aas_client_t *c) {
     if (!c) return;
     if (c->rk) {
-        if (rd_kafka_flush(c->rk, c->timeout_ms))
+        if (rd_kafka_flush(c->rk, c->timeout_ms)) {
             AAS_LOG(AAS_LOG_WARN, "client", "%d job(s) not acknowledged at close",
                     rd_kafka_outq_len(c->rk));
+            /* Fail what is left so its delivery reports run (they release
+             * the ids and free each message's state); rd_kafka_destroy()
+             * alone would drop them unreported. */
+            rd_kafka_resp_err_t e = rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE |
+                                                              RD_KAFKA_PURGE_F_INFLIGHT);
+            if (e)
+                AAS_LOG(AAS_LOG_WARN, "client", "purge at close: %s", rd_kafka_err2str(e));
+            rd_kafka_flush(c->rk, 1000); /* serves the purge's reports */
+        }
         rd_kafka_destroy(c->rk);
     }
     aas_store_destroy(c->store);

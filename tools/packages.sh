@@ -9,7 +9,8 @@ redis-server kcat jq python3 python3-avro"
 # validated with docker-compose; sanitizers and fuzzing use clang; the
 # Python example client uses Debian's Kafka and Redis modules).
 AAS_TEST_PACKAGES="openjdk-17-jre-headless maven docker-compose clang \
-libclang-rt-14-dev valgrind python3-confluent-kafka python3-redis libonnx-testdata"
+libclang-rt-14-dev valgrind python3-confluent-kafka python3-redis libonnx-testdata \
+python3-venv"
 
 # aas_missing_packages [LIST]: which of LIST (default $AAS_PACKAGES) are
 # not installed.
