@@ -18,7 +18,7 @@
 # are rough).  --onnx: also a 784-512-512-10 MLP exported from PyTorch,
 # served once as ONNX (784-torch-onnx) and once as AASMLP1 with the same
 # weights (784-torch-native), for the ONNX end-to-end comparison (issue 13;
-# needs .venv-onnx, see bench/run_onnx_bench.sh).  --mlps LIST keeps only
+# needs ~/.cache/aas/venv-onnx, see bench/run_onnx_bench.sh).  --mlps LIST keeps only
 # those models (comma list of the names above); --workers LIST the worker
 # counts (default 1,2).  Stops everything it started on exit.  Exit status 1
 # if any step failed (e.g. a job did not succeed), after printing what it has.
@@ -144,7 +144,7 @@ for m in "${MLPS[@]}"; do
 done
 PEER_MLPS=("${MLPS[@]}")   # the peers know the random-weight MLPs only
 if [ "$ONNX" = 1 ]; then
-  PY=${AAS_ONNX_PYTHON:-$ROOT/.venv-onnx/bin/python}
+  PY=${AAS_ONNX_PYTHON:-${AAS_VENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aas}/venv-onnx/bin/python}
   say "exporting a 784-512-512-10 MLP from PyTorch (ONNX + AASMLP1, same weights)"
   mkdir -p "$RUN/onnx"
   "$PY" "$ROOT/tools/onnx-fixtures-torch.py" bench-mlp "$RUN/onnx" >&2

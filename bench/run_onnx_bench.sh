@@ -23,10 +23,10 @@
 #   --rounds N      rounds, best median kept           (default 2)
 #   --build DIR     build directory                   (default build-bench, Release)
 #   --no-build      use DIR's bench_onnx as it is
-# Python: $AAS_ONNX_PYTHON, else .venv-onnx/bin/python under the repo; it
+# Python: $AAS_ONNX_PYTHON, else ~/.cache/aas/venv-onnx/bin/python under the repo; it
 # needs torch, onnx and onnxruntime:
-#   /usr/bin/python3 -m venv --system-site-packages .venv-onnx
-#   .venv-onnx/bin/pip install onnxruntime
+#   /usr/bin/python3 -m venv --system-site-packages ~/.cache/aas/venv-onnx
+#   ~/.cache/aas/venv-onnx/bin/pip install onnxruntime
 # Exit status 1 if a step failed (e.g. a model did not load), after the table.
 set -euo pipefail
 
@@ -51,7 +51,7 @@ TIMING=(--min-ms 300 --warmup-ms 100)
 [ "$QUICK" = 1 ] && TIMING=(--min-ms 100 --warmup-ms 30)
 
 . "$ROOT/bench/lib.sh"
-PY=${AAS_ONNX_PYTHON:-$ROOT/.venv-onnx/bin/python}
+PY=${AAS_ONNX_PYTHON:-${AAS_VENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aas}/venv-onnx/bin/python}
 if ! "$PY" -c 'import torch, onnx, onnxruntime' 2>/dev/null; then
   echo "run_onnx_bench: $PY cannot import torch, onnx and onnxruntime; see --help" >&2
   exit 1

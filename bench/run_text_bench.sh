@@ -40,6 +40,6 @@ for s in ${SETS//,/ }; do
     OMP_NUM_THREADS=1 taskset -c 1 "$BUILD/bench/bench_text" "$tr" "$te" "${args[@]}" --json |
       python3 -c 'import json,sys; d=json.load(sys.stdin); print("%-4s %-28s %9.4f %9.2f %12.1f %12.1f" % (sys.argv[1], "aas " + sys.argv[2], d["accuracy"], d["train_s"], d["infer_us_p50"], d["model_bytes"]/1048576))' "$s" "$h"
   done
-  "$ROOT/.venv-text/bin/python" "$ROOT/bench/peers/sklearn_text.py" "$tr" "$te" --cpus 1 --json |
+  "${AAS_VENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aas}/venv-text/bin/python" "$ROOT/bench/peers/sklearn_text.py" "$tr" "$te" --cpus 1 --json |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print("%-4s %-28s %9.4f %9.2f %12.1f %12s" % (sys.argv[1], "sklearn char_wb 1-2 + LR", d["accuracy"], d["train_s"], d["batch1_median_us"], "-"))' "$s"
 done

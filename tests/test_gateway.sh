@@ -17,7 +17,8 @@
 # (data/onnx/torch-cnn-op17, input [batch,1,8,8]) and a text
 # classifier trained from data/text-intents.tsv (the gateway's default).
 # Usage: tests/test_gateway.sh BUILD_DIR
-# Python: $AAS_GATEWAY_PYTHON, else .venv-gateway/bin/python under the
+# Python: $AAS_GATEWAY_PYTHON, else the venv of tools/setup-venv-gateway
+# ($AAS_VENV_DIR or ~/.cache/aas, venv-gateway/bin/python); was under the
 # repository.  Without it: exit 77 (skip), except under CI (CI=true), where
 # .ci/run has made it and its absence is a failure.
 set -uo pipefail
@@ -25,7 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$ROOT/build}
 P=$BUILD/producer/aas-producer
 GW=$BUILD/gateway/aas-gateway
-VPY=${AAS_GATEWAY_PYTHON:-$ROOT/.venv-gateway/bin/python}
+VPY=${AAS_GATEWAY_PYTHON:-${AAS_VENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aas}/venv-gateway/bin/python}
 MAX_BODY=65536
 
 if ! "$VPY" -c 'import tritonclient.http, requests, numpy' 2>/dev/null; then

@@ -6,9 +6,9 @@ converts each with skl2onnx and records ONNX Runtime's outputs on 20 held-out
 rows, so tests/test_onnx_conformance.c (and tests/test_onnx_ml.c) can check
 that aas computes the same thing.
 
-    /usr/bin/python3 -m venv --system-site-packages .venv-onnx
-    .venv-onnx/bin/pip install skl2onnx==1.14.1 onnxruntime==1.32.0
-    .venv-onnx/bin/python tools/onnx-fixtures-sklearn.py
+    /usr/bin/python3 -m venv --system-site-packages ~/.cache/aas/venv-onnx
+    ~/.cache/aas/venv-onnx/bin/pip install skl2onnx==1.14.1 onnxruntime==1.32.0
+    ~/.cache/aas/venv-onnx/bin/python tools/onnx-fixtures-sklearn.py
 
 Versions used for the committed fixtures (the script prints its own at the
 end; other versions may give different trees or bytes):

@@ -7,10 +7,10 @@ Not part of the product: it made the committed directories under data/onnx/
 made again.  Needs Debian's python3-torch (1.13) and python3-onnx (1.12),
 and onnxruntime from PyPI for the reference outputs:
 
-    /usr/bin/python3 -m venv --system-site-packages .venv-onnx
-    .venv-onnx/bin/pip install onnxruntime
-    .venv-onnx/bin/python tools/onnx-fixtures-torch.py fixtures          # -> data/onnx/
-    .venv-onnx/bin/python tools/onnx-fixtures-torch.py bench-mlp DIR     # -> DIR/mlp.onnx, mlp.aasm
+    /usr/bin/python3 -m venv --system-site-packages ~/.cache/aas/venv-onnx
+    ~/.cache/aas/venv-onnx/bin/pip install onnxruntime
+    ~/.cache/aas/venv-onnx/bin/python tools/onnx-fixtures-torch.py fixtures          # -> data/onnx/
+    ~/.cache/aas/venv-onnx/bin/python tools/onnx-fixtures-torch.py bench-mlp DIR     # -> DIR/mlp.onnx, mlp.aasm
 
 fixtures: trains on data/digits.csv.gz (rows whose 0-based index % 5 != 0;
 the other 360 are held out, as for data/digits-mlp.aasm) with a fixed seed,

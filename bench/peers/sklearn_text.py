@@ -21,8 +21,8 @@ char 1-3 variant.  It prints:
   - for reference, the batch throughput of transform + predict on all of TEST.
 
 Setup: bench/peers/setup-venv-text (a venv with scikit-learn, default
-.venv-text in the repository), then
-  .venv-text/bin/python bench/peers/sklearn_text.py \\
+~/.cache/aas/venv-text), then
+  ~/.cache/aas/venv-text/bin/python bench/peers/sklearn_text.py \\
       data/text/zh-reviews-train.tsv data/text/zh-reviews-test.tsv
 (the data: tools/fetch-text-data).
 """
