@@ -49,6 +49,7 @@ static aas_err_t aas_tt_job_lines(aas_trainer_text_t *tt, const aas_job_t *job,
     if (!(tt->lines = malloc(cap)))
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     size_t o = 0, start = 0;
+    int64_t max = 0;
     for (int64_t r = 0; r < n; r++) {
         int64_t k;
         if (yl->dtype == AAS_DTYPE_I32) {
@@ -62,6 +63,7 @@ static aas_err_t aas_tt_job_lines(aas_trainer_text_t *tt, const aas_job_t *job,
             return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                                "label %lld is %lld: not a class index%s", (long long)r,
                                (long long)k, tt->classes ? " of class_names" : "");
+        max = k > max ? k : max;
         const char *nl = memchr(b + start, '\n', tx->nbytes - start);
         size_t end = nl ? (size_t)(nl - b) : tx->nbytes;
         o += (size_t)snprintf(tt->lines + o, cap - o, "%lld\t", (long long)k);
@@ -72,12 +74,6 @@ static aas_err_t aas_tt_job_lines(aas_trainer_text_t *tt, const aas_job_t *job,
     }
     if (!tt->classes) {
         /* no names: classes "0".."max", in that order (not strcmp's) */
-        int64_t max = 0;
-        for (size_t i = 0; i < o;) {
-            max = strtoll(tt->lines + i, NULL, 10) > max ? strtoll(tt->lines + i, NULL, 10) : max;
-            const char *nl = memchr(tt->lines + i, '\n', o - i);
-            i = (size_t)(nl - tt->lines) + 1;
-        }
         if (!(tt->classes = calloc((size_t)max + 1, sizeof(char *))))
             return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         for (int64_t k = 0; k <= max; k++) {
