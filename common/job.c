@@ -53,6 +53,8 @@ const char *aas_job_param(const aas_job_t *job, const char *key) {
     return NULL;
 }
 
+int aas_job_param_reserved(const char *key) { return strcmp(key, "tenant") == 0; }
+
 void aas_job_clear(aas_job_t *job) {
     if (!job) return;
     free(job->id);

@@ -618,4 +618,33 @@ aas_err_t aas_store_model_opts_get(aas_store_t *st, const char *name,
                                    aas_store_model_opts_t *opts, char *errstr,
                                    size_t errstr_size);
 
+/* ---- API keys of the HTTP gateway ----
+ * <prefix>apikeys (hash, no TTL): field = SHA-256 of a key (64 hex, see
+ * apikey.h), value = "TENANT SCOPES" (e.g. "acme infer,train").  The key
+ * itself is never stored (docs/http.md#access).
+ */
+typedef struct {
+    char hash[65];
+    char *tenant;
+    char scopes[32];
+} aas_store_apikey_t;
+
+/** @brief Add a key hash for tenant; AAS_ERR_CONFLICT if that hash is
+ *         there already (HSETNX: an existing entry is never changed). */
+aas_err_t aas_store_apikey_put(aas_store_t *st, const char *hash_hex, const char *tenant,
+                               const char *scopes, char *errstr, size_t errstr_size);
+/** @brief Remove a key hash; AAS_ERR_NOT_FOUND if it was not there. */
+aas_err_t aas_store_apikey_delete(aas_store_t *st, const char *hash_hex, char *errstr,
+                                  size_t errstr_size);
+/**
+ * @brief Every key entry, sorted by tenant then hash.  Entries that are not
+ *        ours (bad hash, tenant or value) are skipped with a WARN line.
+ *        At most AAS_STORE_APIKEYS_MAX (AAS_ERR_TOO_LARGE above).
+ * @param out owned array: free with aas_store_apikeys_free(out, n).
+ */
+#define AAS_STORE_APIKEYS_MAX 100000
+aas_err_t aas_store_apikey_all(aas_store_t *st, aas_store_apikey_t **out, size_t *n,
+                               char *errstr, size_t errstr_size);
+void aas_store_apikeys_free(aas_store_apikey_t *a, size_t n);
+
 #endif

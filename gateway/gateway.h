@@ -2,14 +2,17 @@
  * gateway.h - aas-gateway's configuration and the state every request
  * shares (docs/http.md).  The conf table lives in main.c; the handle is
  * built in main() and read-only afterwards, except through the pool and
- * the model cache, which lock for themselves.
+ * the model cache, the key table and the metrics, which lock for
+ * themselves.
  */
 #ifndef AAS_GW_GATEWAY_H
 #define AAS_GW_GATEWAY_H
 
 #include <stdint.h>
 
+#include "auth.h"
 #include "conf.h"
+#include "metrics.h"
 #include "models.h"
 #include "pool.h"
 
@@ -25,12 +28,19 @@ typedef struct {
     int64_t connection_timeout_s;
     int64_t connection_limit;
     const char *default_model;   /* "" = none */
+    const char *auth_mode;       /* none, file, redis */
+    const char *auth_file;
+    int64_t auth_refresh_s;
+    const char *tls_cert_file;   /* both set: HTTPS */
+    const char *tls_key_file;
 } aas_gateway_conf_t;
 
 typedef struct {
     aas_gateway_conf_t c;
     aas_gw_pool_t *pool;
     aas_gw_models_t *models;
+    aas_gw_auth_t *auth;
+    aas_metrics_t *metrics;      /* the gateway's registry (GET /metrics) */
 } aas_gw_t;
 
 #endif

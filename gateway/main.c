@@ -44,6 +44,24 @@ const aas_conf_def_t aas_gateway_conf_defs[] = {
     {"gateway.default.model", AAS_CONF_STR, NULL, 0, 0, 0,
      "Model of POST /predict when the body names none (unset: the body must)",
      AAS_CONF_FIELD(aas_gateway_conf_t, default_model)},
+    {"gateway.auth", AAS_CONF_STR, "none", 0, 0, 0,
+     "API keys: none (anyone may call), file (gateway.auth.file) or redis (keys made by "
+     "aas-producer apikey add); docs/http.md#access",
+     AAS_CONF_FIELD(aas_gateway_conf_t, auth_mode)},
+    {"gateway.auth.file", AAS_CONF_STR, NULL, 0, 0, 0,
+     "Keys file for gateway.auth = file: lines 'TENANT KEY|sha256:HEX [SCOPES]', mode 600",
+     AAS_CONF_FIELD(aas_gateway_conf_t, auth_file)},
+    {"gateway.auth.refresh.s", AAS_CONF_INT, "5", 1, 3600, 0,
+     "How often the keys are reloaded (a file only when it changed): a new or revoked key "
+     "takes effect within this",
+     AAS_CONF_FIELD(aas_gateway_conf_t, auth_refresh_s)},
+    {"gateway.tls.cert.file", AAS_CONF_STR, NULL, 0, 0, 0,
+     "PEM certificate (chain) for HTTPS; with gateway.tls.key.file (unset: plain HTTP)",
+     AAS_CONF_FIELD(aas_gateway_conf_t, tls_cert_file)},
+    {"gateway.tls.key.file", AAS_CONF_STR, NULL, 0, 0, 0,
+     "PEM private key (unencrypted) of the certificate",
+     AAS_CONF_FIELD(aas_gateway_conf_t, tls_key_file)},
+    AAS_METRICS_CONF_ROWS,
     AAS_CONF_END};
 
 /* Models described at once (model metadata, class names). */
@@ -139,8 +157,23 @@ int main(int argc, char **argv) {
         goto out;
     }
     if (aas_gw_pool_new(conf, (size_t)gw.c.threads, &gw.pool) ||
-        aas_gw_models_new(AAS_GW_MODEL_CACHE, &gw.models)) {
+        aas_gw_models_new(AAS_GW_MODEL_CACHE, &gw.models) ||
+        aas_metrics_new(&gw.metrics, errstr, sizeof(errstr))) {
         fprintf(stderr, "aas-gateway: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    if (aas_gw_auth_new(gw.c.auth_mode, gw.c.auth_file, (int)gw.c.auth_refresh_s, conf,
+                        &gw.auth, errstr, sizeof(errstr))) {
+        AAS_LOG(AAS_LOG_ERROR, "gateway", "start failed: %s", errstr);
+        rc = 1;
+        goto out;
+    }
+    if (!aas_gw_auth_enabled(gw.auth) && strcmp(gw.c.host, "127.0.0.1"))
+        AAS_LOG(AAS_LOG_WARN, "gateway", "listening on %s without API keys: anyone who can "
+                "reach it may run jobs (gateway.auth, docs/http.md#access)", gw.c.host);
+    if (aas_metrics_serve_conf(gw.metrics, conf, errstr, sizeof(errstr))) {
+        AAS_LOG(AAS_LOG_ERROR, "gateway", "start failed: %s", errstr);
         rc = 1;
         goto out;
     }
@@ -149,13 +182,16 @@ int main(int argc, char **argv) {
         rc = 1;
         goto out;
     }
-    AAS_LOG(AAS_LOG_INFO, "gateway", "listening host=%s port=%u threads=%d", gw.c.host,
-            aas_gw_http_port(http), (int)gw.c.threads);
+    AAS_LOG(AAS_LOG_INFO, "gateway", "listening host=%s port=%u threads=%d scheme=%s auth=%s",
+            gw.c.host, aas_gw_http_port(http), (int)gw.c.threads,
+            gw.c.tls_cert_file && gw.c.tls_cert_file[0] ? "https" : "http", gw.c.auth_mode);
     int sig = 0;
     if (sigwait(&stop_set, &sig)) sig = 0;
     AAS_LOG(AAS_LOG_INFO, "gateway", "stopping signal=%d: finishing requests in flight", sig);
 out:
     aas_gw_http_stop(http);
+    aas_gw_auth_destroy(gw.auth);
+    aas_metrics_destroy(gw.metrics);
     aas_gw_models_destroy(gw.models);
     aas_gw_pool_destroy(gw.pool);
     if (http) AAS_LOG(AAS_LOG_INFO, "gateway", "stopped");

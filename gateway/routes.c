@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client.h"
+#include "jobs.h"
 #include "oip.h"
 
 /* Elements of one FP32 request; the body limit binds first in practice. */
@@ -154,7 +156,7 @@ static void set_result(aas_gw_resp_t *resp, aas_gw_style_t style, const aas_resu
 /* One inference request as one job: submit, confirm, wait, answer. */
 static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                     const char *name, int64_t version, aas_gw_request_t *in,
-                    aas_gw_resp_t *resp) {
+                    const char *tenant, aas_gw_resp_t *resp) {
     char why[1024], id[64], vbuf[24];
     aas_client_t *c = NULL;
     const aas_gw_model_t *md = NULL;
@@ -170,10 +172,13 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
         goto out;
     }
     snprintf(vbuf, sizeof(vbuf), "%" PRId64, md->version);
-    /* The job runs the version described, so labels match the outputs. */
+    /* The job runs the version described, so labels match the outputs.
+     * The tenant rides in params until the job schema has a field. */
+    aas_kv_t tp = {.key = "tenant", .value = (char *)tenant};
     aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = md->name,
                      .model_version = vbuf, .text = in->text,
-                     .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1};
+                     .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1,
+                     .params = &tp, .n_params = 1};
     if ((err = aas_client_submit(c, &job, why, sizeof(why)))) {
         set_error(resp, http_status_of(err), NULL, "%s", why);
         goto out;
@@ -365,7 +370,7 @@ static void health_ready(aas_gw_t *gw, aas_gw_resp_t *resp) {
 /* ------------------------------------------------------------ routing */
 
 static void infer(aas_gw_t *gw, const aas_gw_req_t *req, const char *name, int64_t version,
-                  aas_gw_style_t style, aas_gw_resp_t *resp) {
+                  aas_gw_style_t style, const char *tenant, aas_gw_resp_t *resp) {
     char why[512];
     aas_gw_request_t in = {0};
     aas_err_t err =
@@ -383,17 +388,173 @@ static void infer(aas_gw_t *gw, const aas_gw_req_t *req, const char *name, int64
     if (!version) version = in.version;
     if (!name || !name[0]) set_error(resp, 400, NULL, "no model: name one with \"model\"");
     else if (!aas_id_valid(name)) set_error(resp, 404, NULL, "unknown model (invalid name)");
-    else run_job(gw, req, style, name, version, &in, resp);
+    else run_job(gw, req, style, name, version, &in, tenant, resp);
     aas_gw_request_clear(&in);
 }
 
+/* ------------------------------------------------- jobs and datasets */
+
+/* POST /v1/jobs {"kind":"train",...}: publish a training job, 202. */
+static void train_submit(aas_gw_t *gw, const aas_gw_req_t *req, const char *tenant,
+                         aas_gw_resp_t *resp) {
+    char why[1024], id[64];
+    aas_gw_train_t t = {0};
+    aas_client_t *c = NULL;
+    aas_err_t err = aas_gw_train_parse(req->body ? req->body : "", req->body_len, &t, why,
+                                       sizeof(why));
+    if (err) {
+        set_error(resp, err == AAS_ERR_NOMEM ? 500 : 400, NULL, "%s", why);
+        return;
+    }
+    if ((err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why)))) {
+        set_error(resp, 503, NULL, "not connected: %s", why);
+        goto out;
+    }
+    if (aas_client_job_id(id, sizeof(id))) {
+        set_error(resp, 500, NULL, "no job id");
+        goto out;
+    }
+    t.params[t.n_params].key = "tenant";           /* room kept by the parser */
+    t.params[t.n_params].value = (char *)tenant;
+    aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = t.model, .params = t.params,
+                     .n_params = t.n_params + 1, .priority = t.priority};
+    err = aas_client_submit(c, &job, why, sizeof(why));
+    t.params[t.n_params].key = t.params[t.n_params].value = NULL; /* not ours to free */
+    if (err) {
+        set_error(resp, http_status_of(err), NULL, "%s", why);
+        goto out;
+    }
+    size_t failed = 0;
+    err = aas_client_flush(c, (int)gw->c.timeout_ms, &failed, why, sizeof(why));
+    if (err || failed) {
+        set_error(resp, 503, id, "job not published: %s", err ? why : "Kafka refused it");
+        goto out;
+    }
+    snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
+    set_json(resp, 202, json_pack("{s:s, s:s, s:s}", "id", id, "status", "QUEUED", "model",
+                                  t.model));
+out:
+    aas_gw_pool_put(gw->pool, c);
+    aas_gw_train_clear(&t);
+}
+
+/* "kind" of a /v1/jobs body: "infer" (default), "train", or NULL (400 set). */
+static const char *job_kind(const aas_gw_req_t *req, aas_gw_resp_t *resp) {
+    json_error_t je;
+    json_t *root = json_loadb(req->body ? req->body : "", req->body_len, 0, &je);
+    const char *kind = NULL;
+    if (!root) {
+        set_error(resp, 400, NULL, "malformed JSON: %.200s", je.text);
+        return NULL;
+    }
+    const json_t *k = json_object_get(root, "kind");
+    if (!k || (json_is_string(k) && !strcmp(json_string_value(k), "infer"))) kind = "infer";
+    else if (json_is_string(k) && !strcmp(json_string_value(k), "train")) kind = "train";
+    else set_error(resp, 400, NULL, "\"kind\" must be \"infer\" or \"train\"");
+    json_decref(root);
+    return kind;
+}
+
+/* PUT /v1/datasets/{name}: the body (TSV, or CSV with header=present or
+ * absent in its Content-Type) becomes a data set, as `dataset put`. */
+static void dataset_put(aas_gw_t *gw, const aas_gw_req_t *req, const char *name,
+                        aas_gw_resp_t *resp) {
+    char why[1024];
+    const char *ct = req->content_type ? req->content_type : "";
+    aas_client_dataset_opts_t o = {.header = 0, .total_bytes = req->body_len};
+    size_t base = strcspn(ct, ";");
+    if (base == 25 && !strncasecmp(ct, "text/tab-separated-values", base)) {
+        o.type = AAS_CLIENT_DATASET_TSV;
+    } else if (base == 8 && !strncasecmp(ct, "text/csv", base)) {
+        /* RFC 4180's parameter; a header is never guessed. */
+        o.type = AAS_CLIENT_DATASET_CSV;
+        if (strstr(ct, "header=present")) o.header = 1;
+        else if (!strstr(ct, "header=absent")) {
+            set_error(resp, 400, NULL, "CSV: say whether the first line is a header: "
+                                       "Content-Type: text/csv; header=present (or absent)");
+            return;
+        }
+    } else {
+        set_error(resp, 415, NULL, "Content-Type must be text/tab-separated-values or "
+                                   "text/csv; header=present|absent");
+        return;
+    }
+    if (!req->body_len) {
+        set_error(resp, 400, NULL, "empty data set");
+        return;
+    }
+    FILE *fp = fmemopen((void *)req->body, req->body_len, "r");
+    if (!fp) {
+        set_error(resp, 500, NULL, "out of memory");
+        return;
+    }
+    aas_client_t *c = NULL;
+    aas_client_dataset_stats_t st = {0};
+    aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
+    if (err) set_error(resp, 503, NULL, "not connected: %s", why);
+    else if ((err = aas_client_dataset_put_stream(aas_client_store(c), name, fp, &o, &st, why,
+                                                  sizeof(why))))
+        set_error(resp, http_status_of(err), NULL, "%s", why);
+    else
+        set_json(resp, 201, json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", name, "type",
+                                      o.type == AAS_CLIENT_DATASET_TSV ? "tsv" : "csv", "rows",
+                                      (json_int_t)st.rows, "bytes", (json_int_t)st.bytes,
+                                      "classes", (json_int_t)st.classes));
+    fclose(fp);
+    aas_gw_pool_put(gw->pool, c);
+}
+
+/* ------------------------------------------------------------- access */
+
+/* Is the caller allowed `scope`? Sets tenant; answers 401/403/503 (-1). */
+static int authorize(aas_gw_t *gw, const aas_gw_req_t *req, unsigned scope,
+                     char tenant[AAS_ID_MAX + 1], aas_gw_resp_t *resp) {
+    unsigned have = 0;
+    switch (aas_gw_auth_check(gw->auth, req->authorization, tenant, &have)) {
+    case AAS_GW_AUTH_OK: break;
+    case AAS_GW_AUTH_MISSING:
+        resp->auth_challenge = 1;
+        set_error(resp, 401, NULL, "an API key is required: Authorization: Bearer <key>");
+        return -1;
+    case AAS_GW_AUTH_MALFORMED:
+        resp->auth_challenge = 1;
+        set_error(resp, 401, NULL, "Authorization must be: Bearer <key>");
+        return -1;
+    case AAS_GW_AUTH_UNKNOWN:
+        resp->auth_challenge = 1;
+        set_error(resp, 401, NULL, "unknown or revoked API key");
+        return -1;
+    default:
+        set_error(resp, 503, NULL, "API keys not loaded yet (Redis unreachable?)");
+        return -1;
+    }
+    if (have & scope) return 0;
+    set_error(resp, 403, NULL, "this key's tenant %s may not %s", tenant,
+              scope == AAS_APIKEY_SCOPE_TRAIN ? "train (scope train)" : "infer (scope infer)");
+    return -1;
+}
+
+static void metrics_text(aas_gw_t *gw, aas_gw_resp_t *resp) {
+    char why[256];
+    size_t len;
+    if (aas_metrics_render(gw->metrics, &resp->body, &len, why, sizeof(why))) {
+        set_error(resp, 500, NULL, "%s", why);
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
 void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
-    char path[AAS_GW_PATH_MAX];
+    char path[AAS_GW_PATH_MAX], tenant[AAS_ID_MAX + 1];
     char *seg[AAS_GW_MAX_SEGS];
     int n = 0;
     resp->status = 500;
     resp->body = NULL;
     resp->location[0] = '\0';
+    resp->content_type = NULL;
+    resp->auth_challenge = 0;
+    resp->route = "unknown";
     if (strlen(req->path) >= sizeof(path) || req->path[0] != '/') {
         set_error(resp, 404, NULL, "unknown route");
         return;
@@ -411,6 +572,7 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
     int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
     int post = !strcmp(req->method, "POST");
     int del = !strcmp(req->method, "DELETE");
+    int put = !strcmp(req->method, "PUT");
 #define SEG(i, s) (n > (i) && !strcmp(seg[i], (s)))
 #define METHOD(ok)                                                                      \
     do {                                                                                \
@@ -419,23 +581,38 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
             return;                                                                     \
         }                                                                               \
     } while (0)
+/* Health and metrics are open (probes and scrapers carry no key). */
+#define ALLOW(scope)                                                                    \
+    do {                                                                                \
+        if (authorize(gw, req, (scope), tenant, resp)) return;                         \
+    } while (0)
+    if (n == 1 && SEG(0, "metrics")) {
+        resp->route = "metrics";
+        METHOD(get);
+        metrics_text(gw, resp);
+        return;
+    }
     if (SEG(0, "v2")) {
-        if (n == 1) {
-            METHOD(get);
-            set_json(resp, 200, json_pack("{s:s, s:s, s:[]}", "name", "aas", "version",
-                                          AAS_VERSION, "extensions"));
-            return;
-        }
         if (n == 3 && SEG(1, "health") && (SEG(2, "live") || SEG(2, "ready"))) {
+            resp->route = "health";
             METHOD(get);
             if (SEG(2, "live")) set_json(resp, 200, json_pack("{s:b}", "live", 1));
             else health_ready(gw, resp);
+            return;
+        }
+        if (n == 1) {
+            resp->route = "server_metadata";
+            METHOD(get);
+            ALLOW(AAS_APIKEY_SCOPE_INFER);
+            set_json(resp, 200, json_pack("{s:s, s:s, s:[]}", "name", "aas", "version",
+                                          AAS_VERSION, "extensions"));
             return;
         }
         if (n >= 3 && SEG(1, "models")) {
             const char *name = seg[2];
             int64_t version = 0;
             int at = 3;
+            resp->route = "model";
             if (SEG(3, "versions")) {
                 if (n < 5 || parse_version(seg[4], &version)) {
                     set_error(resp, 404, NULL, "unknown model version");
@@ -443,46 +620,71 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
                 }
                 at = 5;
             }
-            if (!aas_id_valid(name)) {
-                set_error(resp, 404, NULL, "unknown model (invalid name)");
-                return;
-            }
-            if (n == at) {
-                METHOD(get);
-                model_meta(gw, name, version, 0, resp);
-                return;
-            }
-            if (n == at + 1 && SEG(at, "ready")) {
-                METHOD(get);
-                model_meta(gw, name, version, 1, resp);
-                return;
-            }
-            if (n == at + 1 && SEG(at, "infer")) {
-                METHOD(post);
-                infer(gw, req, name, version, AAS_GW_OIP, resp);
+            if (n == at || (n == at + 1 && (SEG(at, "ready") || SEG(at, "infer")))) {
+                int inf = n == at + 1 && SEG(at, "infer");
+                resp->route = inf ? "infer" : n == at ? "model_metadata" : "model_ready";
+                METHOD(inf ? post : get);
+                ALLOW(AAS_APIKEY_SCOPE_INFER);
+                if (!aas_id_valid(name)) set_error(resp, 404, NULL, "unknown model (invalid name)");
+                else if (inf) infer(gw, req, name, version, AAS_GW_OIP, tenant, resp);
+                else model_meta(gw, name, version, n != at, resp);
                 return;
             }
         }
     } else if (SEG(0, "v1")) {
         if (n == 4 && SEG(1, "models") && SEG(3, "predict")) {
+            resp->route = "predict";
             METHOD(post);
+            ALLOW(AAS_APIKEY_SCOPE_INFER);
             if (!aas_id_valid(seg[2])) set_error(resp, 404, NULL, "unknown model (invalid name)");
-            else infer(gw, req, seg[2], 0, AAS_GW_PREDICT, resp);
+            else infer(gw, req, seg[2], 0, AAS_GW_PREDICT, tenant, resp);
+            return;
+        }
+        if (n == 2 && SEG(1, "jobs")) {
+            resp->route = "jobs_submit";
+            METHOD(post);
+            const char *kind = job_kind(req, resp);
+            if (!kind) return;
+            int train = !strcmp(kind, "train");
+            ALLOW(train ? AAS_APIKEY_SCOPE_TRAIN : AAS_APIKEY_SCOPE_INFER);
+            if (train) {
+                train_submit(gw, req, tenant, resp);
+            } else {
+                /* An inference job by /v1/jobs is always asynchronous. */
+                aas_gw_req_t async = *req;
+                async.prefer_async = 1;
+                infer(gw, &async, NULL, 0, AAS_GW_PREDICT, tenant, resp);
+            }
             return;
         }
         if (n == 3 && SEG(1, "jobs")) {
+            resp->route = del ? "jobs_cancel" : "jobs_get";
             METHOD(get || del);
+            /* A job id is 128 random bits: knowing it is the capability
+             * (per-tenant job ownership comes with issue 16). */
+            ALLOW(AAS_APIKEY_SCOPE_ALL);
             if (!aas_id_valid(seg[2])) set_error(resp, 400, NULL, "invalid job id");
             else if (del) job_cancel(gw, seg[2], resp);
             else job_get(gw, seg[2], resp);
             return;
         }
+        if (n == 3 && SEG(1, "datasets")) {
+            resp->route = "datasets_put";
+            METHOD(put);
+            ALLOW(AAS_APIKEY_SCOPE_TRAIN);
+            if (!aas_id_valid(seg[2])) set_error(resp, 400, NULL, "invalid data set name");
+            else dataset_put(gw, req, seg[2], resp);
+            return;
+        }
     } else if (n == 1 && SEG(0, "predict")) {
+        resp->route = "predict";
         METHOD(post);
-        infer(gw, req, NULL, 0, AAS_GW_PREDICT, resp);
+        ALLOW(AAS_APIKEY_SCOPE_INFER);
+        infer(gw, req, NULL, 0, AAS_GW_PREDICT, tenant, resp);
         return;
     }
 #undef SEG
 #undef METHOD
+#undef ALLOW
     set_error(resp, 404, NULL, "unknown route");
 }

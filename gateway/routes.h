@@ -17,12 +17,17 @@ typedef struct {
     size_t body_len;
     int prefer_async;       /* header Prefer: respond-async */
     long long json_len;     /* Inference-Header-Content-Length, or -1 */
+    const char *authorization; /* header Authorization, or NULL */
+    const char *content_type;  /* header Content-Type, or NULL */
 } aas_gw_req_t;
 
 typedef struct {
     unsigned status;
     char *body;             /* malloc'ed JSON text (owned by the caller after) */
     char location[320];     /* Location header, or "" */
+    const char *content_type; /* NULL: application/json */
+    const char *route;      /* static name of the endpoint, for metrics */
+    int auth_challenge;     /* 401: send WWW-Authenticate: Bearer */
 } aas_gw_resp_t;
 
 /** @brief Answer one request; resp->body is always set (or NULL on OOM). */

@@ -4,7 +4,7 @@
  * connects), the command, and its lines of --help.  Internal to the
  * aas-producer program: main.c parses the options and dispatches; each
  * command lives in its own file (cmd_submit.c, cmd_train.c, cmd_jobs.c:
- * status, wait, cancel; cmd_model.c, cmd_dataset.c).  Each prints its data
+ * status, wait, cancel; cmd_model.c, cmd_dataset.c, cmd_apikey.c).  Each prints its data
  * on stdout and its diagnostics on stderr, and returns the exit code.
  */
 #ifndef AAS_CMD_H
@@ -28,6 +28,7 @@ typedef struct {
     const char *meta;
     const char *file;                 /* model describe --file */
     const char *dataset;
+    const char *scopes, *tenant;      /* apikey add --scopes, revoke --tenant */
     const char *text, *text_input;
     const char *text_file;            /* submit --text-file PATH|- */
     int header;                       /* --header 1, --no-header 0, unset -1 */
@@ -70,6 +71,7 @@ extern const aas_cmd_t aas_cmd_status_def;   /* cmd_jobs.c */
 extern const aas_cmd_t aas_cmd_wait_def;     /* cmd_jobs.c */
 extern const aas_cmd_t aas_cmd_cancel_def;   /* cmd_jobs.c */
 extern const aas_cmd_t aas_cmd_model_def;    /* cmd_model.c */
+extern const aas_cmd_t aas_cmd_apikey_def;   /* cmd_apikey.c */
 
 /** @brief Parse a decimal integer in [lo, hi]; 0 or -1 (main.c). */
 int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -39,7 +39,7 @@ int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
 /* The commands (cmd.h), in the order --help lists them. */
 static const aas_cmd_t *const commands[] = {
     &aas_cmd_submit_def, &aas_cmd_train_def,  &aas_cmd_dataset_def, &aas_cmd_status_def,
-    &aas_cmd_wait_def,   &aas_cmd_cancel_def, &aas_cmd_model_def,
+    &aas_cmd_wait_def,   &aas_cmd_cancel_def, &aas_cmd_model_def,  &aas_cmd_apikey_def,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
            O_ID, O_IDEMPOTENT, O_CURVES, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON,
            O_META, O_FILE, O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
            O_MAXBATCH, O_MAXDELAY, O_TEXTFILE, O_HEADER, O_NOHEADER, O_DTOPIC, O_DPARTS,
-           O_DSTART, O_DEND, O_NOPROGRESS };
+           O_DSTART, O_DEND, O_NOPROGRESS, O_SCOPES, O_TENANT };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -162,6 +162,8 @@ int main(int argc, char **argv) {
         {"data-start", required_argument, NULL, O_DSTART},
         {"data-end", required_argument, NULL, O_DEND},
         {"no-progress", no_argument, NULL, O_NOPROGRESS},
+        {"scopes", required_argument, NULL, O_SCOPES},
+        {"tenant", required_argument, NULL, O_TENANT},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
@@ -235,6 +237,8 @@ int main(int argc, char **argv) {
         case O_DSTART: o.data_start = optarg; break;
         case O_DEND: o.data_end = optarg; break;
         case O_NOPROGRESS: o.no_progress = 1; break;
+        case O_SCOPES: o.scopes = optarg; break;
+        case O_TENANT: o.tenant = optarg; break;
         case O_ROWS:
             if (aas_cmd_parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;
             break;

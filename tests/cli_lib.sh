@@ -24,3 +24,12 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# HTTP (the gateway tests): code CURL_ARGS... prints the status and keeps
+# the body in $RUN/body; check WANT_CODE BODY_PATTERN -- CURL_ARGS...
+code() { curl -s -o "$RUN/body" -w '%{http_code}' "$@"; }
+check() {
+  local want=$1 pat=$2; shift 3
+  local got; got=$(code "$@")
+  if [ "$got" = "$want" ] && grep -qE -- "$pat" "$RUN/body"; then ok "$want: curl ${*}"
+  else bad "want $want and /$pat/, got $got: $(head -c 300 "$RUN/body") (curl ${*})"; fi
+}

@@ -82,14 +82,7 @@ GW_PID=$!
 URL=http://127.0.0.1:$GPORT
 for _ in $(seq 200); do curl -sf "$URL/v2/health/live" >/dev/null 2>&1 && break; sleep 0.1; done
 
-# curl: status codes.
-code() { curl -s -o "$RUN/body" -w '%{http_code}' "$@"; }
-check() {  # WANT_CODE BODY_PATTERN -- curl args...
-  local want=$1 pat=$2; shift 3
-  local got; got=$(code "$@")
-  if [ "$got" = "$want" ] && grep -qE -- "$pat" "$RUN/body"; then ok "$want: curl ${*}"
-  else bad "want $want and /$pat/, got $got: $(head -c 300 "$RUN/body") (curl ${*})"; fi
-}
+# curl: status codes (check, code: cli_lib.sh).
 check 200 '"live": ?true' -- "$URL/v2/health/live"
 check 200 '"ready": ?true' -- "$URL/v2/health/ready"
 check 200 '"name": ?"aas"' -- "$URL/v2"

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "jobs.h"
 #include "oip.h"
 
 #define MAX_ELEMS 1000
@@ -149,6 +150,53 @@ static void predict_fill_names_labels(void **state) {
     aas_tensor_clear(&t);
 }
 
+static void train_body_parses_params_as_text(void **state) {
+    (void)state;
+    char why[256];
+    aas_gw_train_t t = {0};
+    const char *b = "{\"kind\":\"train\",\"model\":\"zh\",\"priority\":3,"
+                    "\"params\":{\"dataset\":\"zh-train\",\"epochs\":10,\"lr\":0.5,\"cache\":false}}";
+    assert_int_equal(aas_gw_train_parse(b, strlen(b), &t, why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(t.model, "zh");
+    assert_int_equal(t.priority, 3);
+    assert_int_equal(t.n_params, 4);
+    int seen = 0;
+    for (size_t i = 0; i < t.n_params; i++) {
+        const char *k = t.params[i].key, *v = t.params[i].value;
+        if (!strcmp(k, "dataset")) seen += !strcmp(v, "zh-train");
+        if (!strcmp(k, "epochs")) seen += !strcmp(v, "10");
+        if (!strcmp(k, "lr")) seen += !strcmp(v, "0.5");
+        if (!strcmp(k, "cache")) seen += !strcmp(v, "false");
+    }
+    assert_int_equal(seen, 4);
+    /* Room for the tenant the gateway adds. */
+    assert_null(t.params[t.n_params].key);
+    aas_gw_train_clear(&t);
+}
+
+static void train_body_refuses_mistakes(void **state) {
+    (void)state;
+    static const char *const bad[] = {
+        "", "[]", "{\"model\":\"a b\"}", "{\"kind\":\"train\"}",
+        "{\"model\":\"m\",\"params\":[]}", "{\"model\":\"m\",\"param\":{}}",
+        "{\"model\":\"m\",\"params\":{\"tenant\":\"eve\"}}",
+        "{\"model\":\"m\",\"params\":{\"x\":{\"y\":1}}}",
+        "{\"model\":\"m\",\"params\":{\"x\":null}}",
+        "{\"model\":\"m\",\"params\":{\"bad key\":1}}",
+        "{\"model\":\"m\",\"params\":{\"x\":\"a\\u0000b\"}}",
+        "{\"model\":\"m\",\"priority\":1.5}", "{\"model\":\"m\",\"priority\":99999999}",
+        "{\"model\":\"m\",\"model\":\"n\"}",
+    };
+    char why[256];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        aas_gw_train_t t = {0};
+        assert_int_equal(aas_gw_train_parse(bad[i], strlen(bad[i]), &t, why, sizeof(why)),
+                         AAS_ERR_INVAL);
+        assert_null(t.model);
+        assert_true(why[0] != '\0');
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(oip_parses_flat_and_nested_fp32),
@@ -157,6 +205,8 @@ int main(void) {
         cmocka_unit_test(oip_binary_extension),
         cmocka_unit_test(predict_parses_text_and_instances),
         cmocka_unit_test(predict_fill_names_labels),
+        cmocka_unit_test(train_body_parses_params_as_text),
+        cmocka_unit_test(train_body_refuses_mistakes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -219,7 +219,7 @@ static aas_err_t aas_trainer_params(aas_trainer_t *t, char *errstr,
     for (size_t i = 0; i < t->job.n_params; i++) {
         const char *k = t->job.params[i].key;
         if (!strcmp(k, "classes") || !strcmp(k, "class_names") || !strcmp(k, "dataset") ||
-            !strncmp(k, "data_", 5))
+            !strncmp(k, "data_", 5) || aas_job_param_reserved(k))
             continue;
         aas_err_t err = aas_train_params_set(&t->params, k, t->job.params[i].value,
                                              errstr, errstr_size);
