@@ -7,10 +7,12 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "routes.h"
@@ -21,6 +23,9 @@ struct aas_gw_http_s {
     unsigned port;
     char *tls_cert, *tls_key;    /* PEM text, kept while the daemon runs */
     aas_metric_t *in_flight;
+    pthread_mutex_t mu;          /* guards open */
+    pthread_cond_t drained;
+    long open;                   /* requests begun and not completed */
 };
 
 /* One request's state across the handler's calls. */
@@ -140,6 +145,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs->start_us = now_us();
         *con_cls = rs;
         aas_metric_inc(h->in_flight, 1);
+        pthread_mutex_lock(&h->mu);
+        h->open++;
+        pthread_mutex_unlock(&h->mu);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -210,6 +218,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     aas_gw_conn_t *rs = *con_cls;
     if (!rs) return;
     aas_metric_inc(h->in_flight, -1);
+    pthread_mutex_lock(&h->mu);
+    if (--h->open == 0) pthread_cond_broadcast(&h->drained);
+    pthread_mutex_unlock(&h->mu);
     free(rs->buf);
     free(rs);
     *con_cls = NULL;
@@ -249,6 +260,8 @@ static void http_free(aas_gw_http_t *h) {
     }
     free(h->tls_key);
     free(h->tls_cert);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->drained);
     free(h);
 }
 
@@ -272,6 +285,8 @@ aas_err_t aas_gw_http_start(aas_gw_t *gw, aas_gw_http_t **out, char *errstr,
     aas_gw_http_t *h = calloc(1, sizeof(*h));
     if (!h) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     h->gw = gw;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->drained, NULL);
     aas_err_t err;
     if (tls && ((err = read_pem(cert, "gateway.tls.cert.file", &h->tls_cert, errstr,
                                 errstr_size)) ||
@@ -291,7 +306,8 @@ aas_err_t aas_gw_http_start(aas_gw_t *gw, aas_gw_http_t **out, char *errstr,
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->tls_cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
         {MHD_OPTION_END, 0, NULL}};
-    h->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+    /* ITC: MHD_quiesce_daemon() at shutdown needs it with a thread pool. */
+    h->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
                                 (tls ? MHD_USE_TLS : 0),
                             (uint16_t)gw->c.port, NULL, NULL, on_request, h,
                             MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -312,6 +328,31 @@ unsigned aas_gw_http_port(const aas_gw_http_t *h) { return h->port; }
 
 void aas_gw_http_stop(aas_gw_http_t *h) {
     if (!h) return;
+    /* Stop accepting, then let the requests in flight get their answers
+     * (a synchronous one waits at most gateway.timeout.ms for its job)
+     * before the connections close.  An idle keep-alive connection has
+     * no request, so nothing waits for it. */
+    MHD_socket ls = MHD_quiesce_daemon(h->d);
+    if (ls != MHD_INVALID_SOCKET) close(ls);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t ms = h->gw->c.timeout_ms + 2000;
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&h->mu);
+    long busy = 0;
+    while (h->open > 0) {
+        busy = h->open;
+        if (pthread_cond_timedwait(&h->drained, &h->mu, &until) == ETIMEDOUT) break;
+    }
+    long left = h->open;
+    pthread_mutex_unlock(&h->mu);
+    if (busy)
+        AAS_LOG(AAS_LOG_INFO, "http", "drained requests=%ld left=%ld", busy, left);
     MHD_stop_daemon(h->d);
     http_free(h);
 }

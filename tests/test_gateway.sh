@@ -139,7 +139,18 @@ PY
 [[ $SLOW =~ ^[0-4]\.[0-9]\ s\ dropped$ ]] && ok "a slow client is dropped after the idle timeout ($SLOW)" \
   || bad "a slow client was not dropped within 5 s: $SLOW"
 check 200 '"live": ?true' -- "http://127.0.0.1:$G2PORT/v2/health/live"
+# SIGTERM while a request waits for its job: it still gets its answer (504
+# here: no worker), then the gateway exits 0.
+curl -s -o "$RUN/inflight" -w '%{http_code}' -X POST -d '{"text":"hello"}' \
+  "http://127.0.0.1:$G2PORT/v1/models/intents/predict" >"$RUN/inflight.code" &
+CURL_PID=$!
+# (2: the waiting request and this scrape itself)
+for _ in $(seq 50); do grep -q 'aas_gateway_requests_in_flight 2' <(curl -s "http://127.0.0.1:$G2PORT/metrics") && break; sleep 0.02; done
 kill -TERM "$G2_PID"
+wait "$CURL_PID"
+[ "$(cat "$RUN/inflight.code")" = 504 ] && grep -q '"id"' "$RUN/inflight" \
+  && ok "a request in flight at SIGTERM gets its answer" \
+  || bad "request in flight at SIGTERM: $(cat "$RUN/inflight.code") $(cat "$RUN/inflight")"
 rc=0; wait "$G2_PID" || rc=$?
 G2_PID=''
 [ "$rc" = 0 ] && ok "second gateway exits 0 on SIGTERM" || bad "second gateway exit $rc on SIGTERM"
