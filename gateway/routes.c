@@ -220,6 +220,38 @@ out:
     aas_gw_pool_put(gw->pool, c);
 }
 
+/* A training job's result (worker/trainer.c: three curves and a metrics
+ * vector) as {"train_loss_curve": [..], ..., "metrics": {..}}; NULL when
+ * res is not one (an inference result). */
+static json_t *training_result(const aas_result_t *res) {
+    static const char *const metric_names[] = {"train_loss", "val_loss", "val_accuracy",
+                                               "samples_per_s", "epochs", "elapsed_ms"};
+    const aas_tensor_t *metrics = NULL;
+    for (size_t i = 0; i < res->n_outputs; i++)
+        if (res->outputs[i].name && !strcmp(res->outputs[i].name, "metrics"))
+            metrics = &res->outputs[i];
+    if (!metrics || metrics->dtype != AAS_DTYPE_F32 || metrics->nbytes != 6 * sizeof(float)) return NULL;
+    json_t *o = json_object(), *m = json_object();
+    if (!o || !m) {
+        json_decref(o);
+        json_decref(m);
+        return NULL;
+    }
+    const float *mv = (const float *)metrics->data;
+    for (int k = 0; k < 6; k++) json_object_set_new(m, metric_names[k], json_real(mv[k]));
+    json_object_set_new(o, "metrics", m);
+    for (size_t i = 0; i < res->n_outputs; i++) {
+        const aas_tensor_t *t = &res->outputs[i];
+        if (t == metrics || !t->name || t->dtype != AAS_DTYPE_F32) continue;
+        json_t *a = json_array();
+        const float *v = (const float *)t->data;
+        for (int64_t k = 0; a && (size_t)k < t->nbytes / sizeof(float); k++)
+            json_array_append_new(a, json_real(v[k]));
+        json_object_set_new(o, t->name, a);
+    }
+    return o;
+}
+
 /* GET /v1/jobs/{id}: the status, and the result or error once done. */
 static void job_get(aas_gw_t *gw, const char *id, aas_gw_resp_t *resp) {
     char why[1024];
@@ -253,8 +285,9 @@ static void job_get(aas_gw_t *gw, const char *id, aas_gw_resp_t *resp) {
                               sizeof(why)))
             md = NULL; /* labels fall back to the result's or the index */
         json_object_set_new(o, "version", json_integer(v));
-        /* A training job's result has no outputs: the status says it all. */
-        if (res.n_outputs > 0 && aas_gw_predict_fill(o, &res, md, why, sizeof(why)))
+        json_t *tr = training_result(&res);
+        if (tr) json_object_set_new(o, "training", tr);
+        else if (res.n_outputs > 0 && aas_gw_predict_fill(o, &res, md, why, sizeof(why)))
             json_object_set_new(o, "error", json_string(why));
     } else if (o && info.status == AAS_STATUS_SUCCEEDED) {
         json_object_set_new(o, "error", json_string(why));

@@ -139,6 +139,10 @@ for _ in $(seq 240); do
   sleep 0.5
 done
 [ "$st" = SUCCEEDED ] && ok "training job $TJ SUCCEEDED over HTTP" || bad "training job $TJ: $(cat "$RUN/body")"
+# Its result is the training's (metrics, curves), not a prediction.
+jq -e '.version >= 1 and .training.metrics.val_accuracy > 0 and (.training.train_loss_curve | length) == 10 and .label == null' \
+  "$RUN/body" >/dev/null && ok "a training job's result: version, metrics, curves" \
+  || bad "training job result: $(cat "$RUN/body")"
 check 200 '"label": ?"greeting"' -- "${B[@]}" -X POST -d '{"text":"hello there, good morning"}' "$URL/v1/models/gw-int/predict"
 # An inference job by /v1/jobs: always 202, then its result.
 check 202 '"id"' -- "${A[@]}" -X POST -d '{"model":"intents","text":"hello there, good morning"}' "$URL/v1/jobs"
