@@ -279,8 +279,10 @@ static aas_err_t aas_job_from_value(avro_value_t *v,
             return aas_codec_avro_err(rc, AAS_ERR_DECODE, "deadline_ms",
                                       errstr, errstr_size);
     }
-    return aas_get_long_field(v, "submit_ms", &job->submit_ms, errstr,
-                              errstr_size);
+    if ((err = aas_get_long_field(v, "submit_ms", &job->submit_ms, errstr, errstr_size)))
+        return err;
+    /* Absent from a v1.0 writer: the resolver gives the default, null. */
+    return aas_get_opt_string_field(v, "tenant", 1, 0, &job->tenant, errstr, errstr_size);
 }
 
 

@@ -248,8 +248,12 @@ static aas_err_t aas_job_to_value(const void *obj, avro_value_t *v, char *errstr
                                : avro_value_set_null(&e)))
         return aas_codec_avro_err(rc, AAS_ERR_INVAL, "deadline_ms", errstr,
                                   errstr_size);
-    return aas_set_field_long(v, "submit_ms", job->submit_ms, errstr,
-                              errstr_size);
+    if ((err = aas_set_field_long(v, "submit_ms", job->submit_ms, errstr, errstr_size)))
+        return err;
+    if (job->tenant && !aas_id_valid(job->tenant))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "invalid tenant (want [A-Za-z0-9_.-]{1,%d})", AAS_ID_MAX);
+    return aas_set_field_opt_string(v, "tenant", job->tenant, errstr, errstr_size);
 }
 
 aas_err_t aas_codec_job_encode(aas_codec_t *codec, const aas_job_t *job,

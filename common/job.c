@@ -53,13 +53,12 @@ const char *aas_job_param(const aas_job_t *job, const char *key) {
     return NULL;
 }
 
-int aas_job_param_reserved(const char *key) { return strcmp(key, "tenant") == 0; }
-
 void aas_job_clear(aas_job_t *job) {
     if (!job) return;
     free(job->id);
     free(job->model);
     free(job->model_version);
+    free(job->tenant);
     for (size_t i = 0; i < job->n_inputs; i++) aas_tensor_clear(&job->inputs[i]);
     free(job->inputs);
     free(job->text);

@@ -56,6 +56,7 @@ typedef struct {
     int32_t priority;        /* higher first; default 0 */
     int64_t deadline_ms;     /* unix ms; 0 = none */
     int64_t submit_ms;       /* unix ms, set by the client */
+    char *tenant;            /* validated id, or NULL (metered as "default") */
 } aas_job_t;
 
 /* One row's prediction, for classifier models. */
@@ -106,12 +107,6 @@ int aas_status_transition_ok(aas_status_t from, aas_status_t to);
 /** @brief Value of params[key] or NULL. Borrowed, valid while job lives. */
 const char *aas_job_param(const aas_job_t *job, const char *key);
 
-/**
- * @brief 1 for a param about the job rather than the model ("tenant",
- *        set by the HTTP gateway): trainers skip it instead of refusing
- *        it as unknown.
- */
-int aas_job_param_reserved(const char *key);
 
 /** @brief Free everything the job owns and zero it. NULL is a no-op. */
 void aas_job_clear(aas_job_t *job);

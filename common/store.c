@@ -42,7 +42,7 @@ static aas_err_t aas_store_job_keys(aas_store_t *st, const char *job_id,
 }
 
 aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
-                               const char *model, int64_t submit_ms,
+                               const char *model, const char *tenant, int64_t submit_ms,
                                char *errstr, size_t errstr_size) {
     aas_store_job_keys_t k;
     aas_store_args_t a;
@@ -52,11 +52,15 @@ aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
     if (!aas_id_valid(model))
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "job %s: invalid model name", job_id);
+    if (tenant && tenant[0] && !aas_id_valid(tenant))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid tenant", job_id);
     aas_store_args_init(&a);
     aas_store_args_add(&a, k.job);
     aas_store_args_add(&a, model);
     aas_store_args_addll(&a, submit_ms);
     aas_store_args_addll(&a, st->ttl_s);
+    aas_store_args_add(&a, tenant ? tenant : "");
     err = aas_store_eval(st, AAS_STORE_LUA_QUEUED, AAS_STORE_F_RETRY,
                          "queued", 1, &a, &r, errstr, errstr_size);
     if (err) return err;
@@ -166,6 +170,9 @@ static aas_err_t aas_store_start_args(aas_store_t *st, const char *worker_id,
     if (it->model && !aas_id_valid(it->model))
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "job %s: invalid model name", it->job_id);
+    if (it->tenant && it->tenant[0] && !aas_id_valid(it->tenant))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid tenant", it->job_id);
     if (it->src && strlen(it->src) > AAS_STORE_SRC_MAX)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "job %s: src longer than %d bytes", it->job_id,
@@ -176,6 +183,7 @@ static aas_err_t aas_store_start_args(aas_store_t *st, const char *worker_id,
     aas_store_args_add(a, it->src ? it->src : "");
     aas_store_args_add(a, it->model ? it->model : "");
     aas_store_args_addll(a, st->ttl_s);
+    aas_store_args_add(a, it->tenant ? it->tenant : "");
     return AAS_ERR_OK;
 }
 
@@ -275,6 +283,7 @@ static aas_err_t aas_store_finish_args(aas_store_t *st, const aas_store_finish_t
     aas_store_args_addb(a, has_result ? it->result : "", has_result ? it->result_len : 0);
     aas_store_args_add(a, has_result ? "1" : "0");
     aas_store_args_addll(a, st->ttl_s);
+    aas_store_args_add(a, it->usage ? it->usage : "");
     return AAS_ERR_OK;
 }
 
@@ -322,8 +331,8 @@ aas_err_t aas_store_job_finish_many(aas_store_t *st, aas_store_finish_t *items,
             if (!r[j]) continue;
             if (r[j]->type != REDIS_REPLY_INTEGER)
                 it->err = aas_store_reply_bad(r[j], "finish", errstr, errstr_size);
-            else
-                it->written = r[j]->integer == 1;
+            else if ((it->written = r[j]->integer > 0))
+                it->finished_ms = r[j]->integer;
             freeReplyObject(r[j]);
         }
     }
@@ -352,19 +361,21 @@ void aas_job_info_clear(aas_job_info_t *info) {
     free(info->worker);
     free(info->src);
     free(info->progress);
+    free(info->tenant);
+    free(info->usage);
     memset(info, 0, sizeof(*info));
 }
 
 /* The fields job_get reads, in HMGET order. */
 enum {
     AAS_F_STATUS, AAS_F_MODEL, AAS_F_VERSION, AAS_F_ERROR, AAS_F_WORKER,
-    AAS_F_SRC, AAS_F_PROGRESS, AAS_F_ATTEMPTS, AAS_F_SUBMIT, AAS_F_QUEUED,
+    AAS_F_SRC, AAS_F_PROGRESS, AAS_F_TENANT, AAS_F_USAGE, AAS_F_ATTEMPTS, AAS_F_SUBMIT, AAS_F_QUEUED,
     AAS_F_STARTED, AAS_F_FINISHED, AAS_F_WRITES, AAS_F_SKIPS, AAS_F_CANCEL,
     AAS_F__COUNT
 };
 static const char *const aas_store_job_fields[AAS_F__COUNT] = {
     "status", "model", "version", "error", "worker", "src", "progress",
-    "attempts", "submit_ms", "queued_ms", "started_ms", "finished_ms",
+    "tenant", "usage", "attempts", "submit_ms", "queued_ms", "started_ms", "finished_ms",
     "result_writes", "skips", "cancel_requested"};
 
 static aas_err_t aas_store_field_str(const redisReply *e, char **out) {
@@ -434,8 +445,8 @@ aas_err_t aas_store_job_get(aas_store_t *st, const char *job_id,
         }
     }
     char **strs[] = {&v.model, &v.version, &v.error, &v.worker, &v.src,
-                     &v.progress};
-    for (int i = AAS_F_MODEL; i <= AAS_F_PROGRESS; i++) {
+                     &v.progress, &v.tenant, &v.usage};
+    for (int i = AAS_F_MODEL; i <= AAS_F_USAGE; i++) {
         if ((err = aas_store_field_str(e[i], strs[i - AAS_F_MODEL]))) {
             err = aas_err_set(errstr, errstr_size, err,
                               "job %s: cannot read field %s", job_id,

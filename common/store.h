@@ -94,6 +94,8 @@ typedef struct {
     int64_t skips;             /* redeliveries skipped as already terminal */
     char *src;                 /* where the last start came from, or NULL */
     char *progress;            /* JSON progress of a running job, or NULL */
+    char *tenant;              /* the job's tenant, or NULL */
+    char *usage;               /* metering figures of a finished job (aas_usage_t text), or NULL */
     int64_t cancel_requested;  /* 1 once a client asked to cancel it */
 } aas_job_info_t;
 /** @brief Free the strings and zero the struct. NULL is a no-op. */
@@ -129,10 +131,11 @@ aas_err_t aas_store_job_unclaim(aas_store_t *st, const char *job_id,
  *        a worker took already, in any state, is left alone).  Sets the TTL on the hash so
  *        a job that is never run does not stay forever.
  * @param model required, a valid name.
+ * @param tenant the job's tenant (a valid id), or NULL / "" for none.
  * @param submit_ms client clock, stored as given.
  */
 aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
-                               const char *model, int64_t submit_ms,
+                               const char *model, const char *tenant, int64_t submit_ms,
                                char *errstr, size_t errstr_size);
 
 /**
@@ -188,6 +191,7 @@ aas_err_t aas_store_job_finish(aas_store_t *st, const char *job_id,
  */
 typedef struct {
     const char *job_id, *model, *src;  /* in, as aas_store_job_start */
+    const char *tenant;                /* in: recorded when not NULL/"" */
     aas_status_t status;               /* out: RUNNING or the terminal one */
     int64_t attempts;                  /* out */
     aas_err_t err;                     /* out */
@@ -204,7 +208,9 @@ typedef struct {
     const void *result;
     size_t result_len;
     const char *error;
+    const char *usage;                 /* in: aas_usage_t text kept in the hash, or NULL */
     int written;                       /* out */
+    int64_t finished_ms;               /* out: the finish time recorded, when written */
     aas_err_t err;                     /* out */
 } aas_store_finish_t;
 
@@ -646,5 +652,69 @@ aas_err_t aas_store_apikey_delete(aas_store_t *st, const char *hash_hex, char *e
 aas_err_t aas_store_apikey_all(aas_store_t *st, aas_store_apikey_t **out, size_t *n,
                                char *errstr, size_t errstr_size);
 void aas_store_apikeys_free(aas_store_apikey_t *a, size_t n);
+
+/* ---- usage metering (docs/sharing.md#metering) ----
+ * <prefix>usage:{<tenant>}:<hour> (hash, no TTL): "<model>|<counter>" summed
+ *   over the jobs that finished in that hour (hour = unix ms / 3600000),
+ *   counters jobs, failed, rows, compute_us, queue_ms, bytes_in, bytes_out,
+ *   sample_epochs;
+ * <prefix>usage:{<tenant>}:<hour>:jobs (set, TTL redis.ttl.s + 1 h): ids
+ *   counted, so a job counts once however often it is metered;
+ * <prefix>usage:tenants (set): every tenant metered.
+ * A job without a tenant is metered as tenant "default".
+ */
+typedef struct {
+    int64_t rows;            /* input rows (a text job: 1) */
+    int64_t compute_us;      /* its share of the compute it ran in */
+    int64_t queue_ms;        /* submit -> a worker took it */
+    int64_t bytes_in;        /* the job's message */
+    int64_t bytes_out;       /* its result record */
+    int64_t sample_epochs;   /* training: examples x epochs */
+} aas_usage_t;
+
+#define AAS_USAGE_TEXT_MAX 160
+/** @brief The hash field form: six decimal numbers, space separated. */
+void aas_usage_format(const aas_usage_t *u, char *buf, size_t size);
+/** @brief Parse aas_usage_format's text; 0, or -1 if it is not one. */
+int aas_usage_parse(const char *s, aas_usage_t *u);
+
+typedef struct {
+    const char *job_id;      /* in */
+    const char *tenant;      /* in: a valid id, or NULL / "" = "default" */
+    const char *model;       /* in: a valid name */
+    int failed;              /* in: 1 unless SUCCEEDED */
+    int64_t finished_ms;     /* in: the finish time recorded (its hour is the bucket) */
+    aas_usage_t usage;       /* in */
+    int counted;             /* out: 1 counted now, 0 counted before */
+    aas_err_t err;           /* out */
+} aas_store_meter_t;
+
+/**
+ * @brief Count each finished job once in its tenant's hour (one pipelined
+ *        round trip, then one SADD of the new tenants).  Safe to repeat:
+ *        a job counted before is not counted again.
+ * @return a connection failure for every item (retriable), else
+ *         AAS_ERR_OK with per-item err.
+ */
+aas_err_t aas_store_usage_meter_many(aas_store_t *st, aas_store_meter_t *items, size_t n,
+                                     char *errstr, size_t errstr_size);
+
+/** One tenant's usage of one model in one hour. */
+typedef struct {
+    char *tenant, *model;
+    int64_t hour;            /* unix ms / 3600000 */
+    int64_t jobs, failed;
+    aas_usage_t u;
+} aas_usage_row_t;
+
+/**
+ * @brief The hourly rows of tenant (NULL: every metered tenant) with
+ *        since_hour <= hour < until_hour, sorted by tenant, hour, model.
+ * @param out owned: free with aas_usage_rows_free(out, n).
+ */
+aas_err_t aas_store_usage_read(aas_store_t *st, const char *tenant, int64_t since_hour,
+                               int64_t until_hour, aas_usage_row_t **out, size_t *n,
+                               char *errstr, size_t errstr_size);
+void aas_usage_rows_free(aas_usage_row_t *rows, size_t n);
 
 #endif

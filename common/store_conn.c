@@ -48,6 +48,7 @@ static const struct {
     [AAS_STORE_LUA_MODEL_DELETE] = {"model_delete", aas_store_lua_model_delete},
     [AAS_STORE_LUA_CANCEL] = {"cancel", aas_store_lua_cancel},
     [AAS_STORE_LUA_PROGRESS] = {"progress", aas_store_lua_progress},
+    [AAS_STORE_LUA_METER] = {"meter", aas_store_lua_meter},
 };
 
 /* Longest prefix we accept; keeps every key under AAS_STORE_KEY_MAX. */

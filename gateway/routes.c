@@ -172,13 +172,11 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
         goto out;
     }
     snprintf(vbuf, sizeof(vbuf), "%" PRId64, md->version);
-    /* The job runs the version described, so labels match the outputs.
-     * The tenant rides in params until the job schema has a field. */
-    aas_kv_t tp = {.key = "tenant", .value = (char *)tenant};
+    /* The job runs the version described, so labels match the outputs. */
     aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = md->name,
                      .model_version = vbuf, .text = in->text,
                      .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1,
-                     .params = &tp, .n_params = 1};
+                     .tenant = tenant[0] ? (char *)tenant : NULL};
     if ((err = aas_client_submit(c, &job, why, sizeof(why)))) {
         set_error(resp, http_status_of(err), NULL, "%s", why);
         goto out;
@@ -252,8 +250,14 @@ static json_t *training_result(const aas_result_t *res) {
     return o;
 }
 
+/* With API keys, a tenant sees only its own jobs: another's is "unknown"
+ * (not 403: that would tell the id exists). */
+static int job_hidden(aas_gw_t *gw, const aas_job_info_t *info, const char *tenant) {
+    return aas_gw_auth_enabled(gw->auth) && (!info->tenant || strcmp(info->tenant, tenant));
+}
+
 /* GET /v1/jobs/{id}: the status, and the result or error once done. */
-static void job_get(aas_gw_t *gw, const char *id, aas_gw_resp_t *resp) {
+static void job_get(aas_gw_t *gw, const char *id, const char *tenant, aas_gw_resp_t *resp) {
     char why[1024];
     aas_client_t *c = NULL;
     aas_job_info_t info = {0};
@@ -264,13 +268,15 @@ static void job_get(aas_gw_t *gw, const char *id, aas_gw_resp_t *resp) {
         set_error(resp, 503, NULL, "not connected: %s", why);
         return;
     }
-    if ((err = aas_client_status(c, id, &info, why, sizeof(why)))) {
-        if (err == AAS_ERR_NOT_FOUND) set_error(resp, 404, id, "unknown job");
+    if ((err = aas_client_status(c, id, &info, why, sizeof(why))) ||
+        job_hidden(gw, &info, tenant)) {
+        if (!err || err == AAS_ERR_NOT_FOUND) set_error(resp, 404, id, "unknown job");
         else set_error(resp, http_status_of(err), id, "%s", why);
         goto out;
     }
     json_t *o = json_pack("{s:s, s:s}", "id", id, "status", aas_status_name(info.status));
     if (o && info.model) json_object_set_new(o, "model", json_string(info.model));
+    if (o && info.tenant) json_object_set_new(o, "tenant", json_string(info.tenant));
     if (o && info.progress) {
         json_t *p = json_loads(info.progress, 0, NULL);
         if (p) json_object_set_new(o, "progress", p);
@@ -301,21 +307,28 @@ out:
 }
 
 /* DELETE /v1/jobs/{id} */
-static void job_cancel(aas_gw_t *gw, const char *id, aas_gw_resp_t *resp) {
+static void job_cancel(aas_gw_t *gw, const char *id, const char *tenant, aas_gw_resp_t *resp) {
     char why[1024];
     aas_client_t *c = NULL;
     aas_status_t st;
+    aas_job_info_t info = {0};
     aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
     if (err) {
         set_error(resp, 503, NULL, "not connected: %s", why);
         return;
     }
-    if ((err = aas_client_cancel(c, id, &st, why, sizeof(why)))) {
+    if (aas_gw_auth_enabled(gw->auth) &&
+        ((err = aas_client_status(c, id, &info, why, sizeof(why))) ||
+         job_hidden(gw, &info, tenant))) {
+        if (!err || err == AAS_ERR_NOT_FOUND) set_error(resp, 404, id, "unknown job");
+        else set_error(resp, http_status_of(err), id, "%s", why);
+    } else if ((err = aas_client_cancel(c, id, &st, why, sizeof(why)))) {
         if (err == AAS_ERR_NOT_FOUND) set_error(resp, 404, id, "unknown job");
         else set_error(resp, http_status_of(err), id, "%s", why);
     } else {
         set_json(resp, 200, json_pack("{s:s, s:s}", "id", id, "status", aas_status_name(st)));
     }
+    aas_job_info_clear(&info);
     aas_gw_pool_put(gw->pool, c);
 }
 
@@ -447,13 +460,10 @@ static void train_submit(aas_gw_t *gw, const aas_gw_req_t *req, const char *tena
         set_error(resp, 500, NULL, "no job id");
         goto out;
     }
-    t.params[t.n_params].key = "tenant";           /* room kept by the parser */
-    t.params[t.n_params].value = (char *)tenant;
     aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = t.model, .params = t.params,
-                     .n_params = t.n_params + 1, .priority = t.priority};
-    err = aas_client_submit(c, &job, why, sizeof(why));
-    t.params[t.n_params].key = t.params[t.n_params].value = NULL; /* not ours to free */
-    if (err) {
+                     .n_params = t.n_params, .priority = t.priority,
+                     .tenant = tenant[0] ? (char *)tenant : NULL};
+    if ((err = aas_client_submit(c, &job, why, sizeof(why)))) {
         set_error(resp, http_status_of(err), NULL, "%s", why);
         goto out;
     }
@@ -561,6 +571,7 @@ static int authorize(aas_gw_t *gw, const aas_gw_req_t *req, unsigned scope,
         set_error(resp, 503, NULL, "API keys not loaded yet (Redis unreachable?)");
         return -1;
     }
+    if (!aas_gw_auth_enabled(gw->auth)) tenant[0] = '\0'; /* none: client.tenant applies */
     if (have & scope) return 0;
     set_error(resp, 403, NULL, "this key's tenant %s may not %s", tenant,
               scope == AAS_APIKEY_SCOPE_TRAIN ? "train (scope train)" : "infer (scope infer)");
@@ -693,12 +704,11 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
         if (n == 3 && SEG(1, "jobs")) {
             resp->route = del ? "jobs_cancel" : "jobs_get";
             METHOD(get || del);
-            /* A job id is 128 random bits: knowing it is the capability
-             * (per-tenant job ownership comes with issue 16). */
+            /* With keys, only the job's own tenant sees it (job_hidden). */
             ALLOW(AAS_APIKEY_SCOPE_ALL);
             if (!aas_id_valid(seg[2])) set_error(resp, 400, NULL, "invalid job id");
-            else if (del) job_cancel(gw, seg[2], resp);
-            else job_get(gw, seg[2], resp);
+            else if (del) job_cancel(gw, seg[2], tenant, resp);
+            else job_get(gw, seg[2], tenant, resp);
             return;
         }
         if (n == 3 && SEG(1, "datasets")) {

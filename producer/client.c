@@ -24,6 +24,7 @@ typedef struct {
     int64_t result_max_mb;      /* client.result.max.mb */
     int64_t message_max_bytes;  /* client.message.max.bytes */
     int64_t text_max_bytes;     /* client.text.max.bytes */
+    const char *tenant;         /* client.tenant, NULL = none */
 } aas_client_conf_t;
 
 const aas_conf_def_t aas_client_conf_defs[] = {
@@ -45,6 +46,10 @@ const aas_conf_def_t aas_client_conf_defs[] = {
      "Longest job text the client publishes (refused before sending); keep it <= the "
      "workers' job.max.text.bytes (default 1048576), which FAIL a longer text",
      AAS_CONF_FIELD(aas_client_conf_t, text_max_bytes)},
+    {"client.tenant", AAS_CONF_STR, NULL, 0, 0, 0,
+     "Tenant of the jobs this client submits when a job names none (metering and quotas, "
+     "docs/sharing.md); [A-Za-z0-9_.-], at most 128. Unset: no tenant (metered as default)",
+     AAS_CONF_FIELD(aas_client_conf_t, tenant)},
     AAS_CONF_END};
 
 /* The dev broker (librdkafka's mock cluster, cluster id "mockCluster...")
@@ -193,6 +198,7 @@ static aas_err_t aas_client_too_large(const aas_client_t *c, const char *id, int
 typedef struct {
     char id[AAS_ID_MAX + 1];
     char model[AAS_ID_MAX + 1];
+    char tenant[AAS_ID_MAX + 1];   /* "" = none */
     char hash[17];       /* payload hash the id was claimed with */
     int64_t submit_ms;
     int train;           /* sent to the training topic */
@@ -206,7 +212,7 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     aas_err_t err = AAS_ERR_OK;
     if (!m->err) {
         /* Create-if-absent: never regresses a job a worker already took. */
-        err = aas_store_job_queued(c->store, cm->id, cm->model, cm->submit_ms,
+        err = aas_store_job_queued(c->store, cm->id, cm->model, cm->tenant, cm->submit_ms,
                                    why, sizeof(why));
         if (err)
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s published but QUEUED not "
@@ -482,6 +488,12 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
     } else if (job->model_version && !aas_id_valid(job->model_version)) {
         what = "model version";
         bad = job->model_version;
+    } else if (job->tenant && !aas_id_valid(job->tenant)) {
+        what = "tenant";
+        bad = job->tenant;
+    } else if (!job->tenant && c->c.tenant && c->c.tenant[0] && !aas_id_valid(c->c.tenant)) {
+        what = "tenant (client.tenant)";
+        bad = c->c.tenant;
     }
     if (what)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
@@ -491,6 +503,7 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                            AAS_ID_MAX);
     aas_job_t j = *job;
     if (j.submit_ms == 0) j.submit_ms = aas_now_ms();
+    if (!j.tenant && c->c.tenant && c->c.tenant[0]) j.tenant = (char *)c->c.tenant;
     const char *topic = j.kind == AAS_JOB_TRAIN ? c->train_topic : c->topic;
     int train = j.kind == AAS_JOB_TRAIN;
     if (j.text && strlen(j.text) > (size_t)c->c.text_max_bytes) {
@@ -555,6 +568,7 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
         AAS_LOG(AAS_LOG_INFO, "client", "job=%s resubmitted (same payload)", j.id);
     snprintf(cm->id, sizeof(cm->id), "%s", j.id);
     snprintf(cm->model, sizeof(cm->model), "%s", j.model ? j.model : "");
+    snprintf(cm->tenant, sizeof(cm->tenant), "%s", j.tenant ? j.tenant : "");
     cm->submit_ms = j.submit_ms;
     cm->train = train;
     int64_t deadline = aas_mono_us() + (int64_t)c->timeout_ms * 1000;

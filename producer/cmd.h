@@ -28,7 +28,9 @@ typedef struct {
     const char *meta;
     const char *file;                 /* model describe --file */
     const char *dataset;
-    const char *scopes, *tenant;      /* apikey add --scopes, revoke --tenant */
+    const char *scopes, *tenant;      /* apikey --scopes; --tenant (jobs, revoke, usage) */
+    const char *since, *until;        /* usage: time range */
+    int csv, hourly;                  /* usage: CSV output, a row per hour */
     const char *text, *text_input;
     const char *text_file;            /* submit --text-file PATH|- */
     int header;                       /* --header 1, --no-header 0, unset -1 */
@@ -72,6 +74,7 @@ extern const aas_cmd_t aas_cmd_wait_def;     /* cmd_jobs.c */
 extern const aas_cmd_t aas_cmd_cancel_def;   /* cmd_jobs.c */
 extern const aas_cmd_t aas_cmd_model_def;    /* cmd_model.c */
 extern const aas_cmd_t aas_cmd_apikey_def;   /* cmd_apikey.c */
+extern const aas_cmd_t aas_cmd_usage_def;    /* cmd_usage.c */
 
 /** @brief Parse a decimal integer in [lo, hi]; 0 or -1 (main.c). */
 int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -238,7 +238,7 @@ static int submit_lines(aas_client_t *c, const aas_cmd_opts_t *o, int tsv) {
         aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = (char *)o->model,
                          .model_version = (char *)o->model_version, .text = text,
                          .params = o->params, .n_params = o->n_params,
-                         .priority = (int32_t)o->priority};
+                         .priority = (int32_t)o->priority, .tenant = (char *)o->tenant};
         if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
         rc = publish(c, &job);
     }
@@ -280,7 +280,7 @@ static int cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, siz
                          .model_version = (char *)o->model_version,
                          .text = text ? text : (char *)o->text,
                          .params = o->params, .n_params = o->n_params,
-                         .priority = (int32_t)o->priority};
+                         .priority = (int32_t)o->priority, .tenant = (char *)o->tenant};
         if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
         rc = aas_cmd_submit_one(c, o, &job);
         free(text);
@@ -323,7 +323,7 @@ static int cmd_submit(aas_client_t *c, const aas_cmd_opts_t *o, char **args, siz
         aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = (char *)o->model,
                          .model_version = (char *)o->model_version, .inputs = &t,
                          .n_inputs = 1, .params = o->params, .n_params = o->n_params,
-                         .priority = (int32_t)o->priority};
+                         .priority = (int32_t)o->priority, .tenant = (char *)o->tenant};
         if (o->deadline_ms > 0) job.deadline_ms = aas_now_ms() + o->deadline_ms;
         rc = publish(c, &job);
         aas_tensor_clear(&t);

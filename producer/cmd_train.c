@@ -18,7 +18,7 @@ static int cmd_train_submit(aas_client_t *c, const aas_cmd_opts_t *o, aas_tensor
         return 1;
     aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = (char *)o->model,
                      .inputs = tensors, .n_inputs = n, .params = o->params,
-                     .n_params = o->n_params, .priority = (int32_t)o->priority};
+                     .n_params = o->n_params, .priority = (int32_t)o->priority, .tenant = (char *)o->tenant};
     return aas_cmd_submit_one(c, o, &job);
 }
 

@@ -40,6 +40,7 @@ int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
 static const aas_cmd_t *const commands[] = {
     &aas_cmd_submit_def, &aas_cmd_train_def,  &aas_cmd_dataset_def, &aas_cmd_status_def,
     &aas_cmd_wait_def,   &aas_cmd_cancel_def, &aas_cmd_model_def,  &aas_cmd_apikey_def,
+    &aas_cmd_usage_def,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -89,6 +90,8 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "  --idempotent           with --id: resubmitting the same payload under its\n"
 "                         id is fine (a retry); another payload is refused\n"
 "  --priority N           higher runs first (default 0)\n"
+"  --tenant T             the job's tenant, for metering (default:\n"
+"                         client.tenant, else none)\n"
 "  --deadline-ms MS       expire unless started within MS (default: none)\n"
 "  --param KEY=VALUE      job parameter (repeatable)\n"
 "  --wait                 wait for the results and print them\n"
@@ -122,7 +125,7 @@ int main(int argc, char **argv) {
            O_ID, O_IDEMPOTENT, O_CURVES, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON,
            O_META, O_FILE, O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
            O_MAXBATCH, O_MAXDELAY, O_TEXTFILE, O_HEADER, O_NOHEADER, O_DTOPIC, O_DPARTS,
-           O_DSTART, O_DEND, O_NOPROGRESS, O_SCOPES, O_TENANT };
+           O_DSTART, O_DEND, O_NOPROGRESS, O_SCOPES, O_TENANT, O_SINCE, O_UNTIL, O_CSV, O_HOURLY };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -164,6 +167,10 @@ int main(int argc, char **argv) {
         {"no-progress", no_argument, NULL, O_NOPROGRESS},
         {"scopes", required_argument, NULL, O_SCOPES},
         {"tenant", required_argument, NULL, O_TENANT},
+        {"since", required_argument, NULL, O_SINCE},
+        {"until", required_argument, NULL, O_UNTIL},
+        {"csv", no_argument, NULL, O_CSV},
+        {"hourly", no_argument, NULL, O_HOURLY},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
@@ -239,6 +246,10 @@ int main(int argc, char **argv) {
         case O_NOPROGRESS: o.no_progress = 1; break;
         case O_SCOPES: o.scopes = optarg; break;
         case O_TENANT: o.tenant = optarg; break;
+        case O_SINCE: o.since = optarg; break;
+        case O_UNTIL: o.until = optarg; break;
+        case O_CSV: o.csv = 1; break;
+        case O_HOURLY: o.hourly = 1; break;
         case O_ROWS:
             if (aas_cmd_parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;
             break;

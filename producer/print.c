@@ -153,6 +153,7 @@ void aas_print_status(FILE *fp, const char *job_id, const aas_job_info_t *info,
                               "finished_ms", (json_int_t)info->finished_ms,
                               "result_writes", (json_int_t)info->result_writes,
                               "skips", (json_int_t)info->skips);
+        if (o && info->tenant) json_object_set_new(o, "tenant", json_string(info->tenant));
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s) fprintf(fp, "%s\n", s);
         free(s);
@@ -163,6 +164,7 @@ void aas_print_status(FILE *fp, const char *job_id, const aas_job_info_t *info,
             aas_status_name(info->status), info->model ? info->model : "-",
             (long long)info->attempts);
     if (info->worker) fprintf(fp, " worker=%s", info->worker);
+    if (info->tenant) fprintf(fp, " tenant=%s", info->tenant);
     if (info->finished_ms && info->submit_ms)
         fprintf(fp, " latency_ms=%lld",
                 (long long)(info->finished_ms - info->submit_ms));

@@ -141,11 +141,17 @@ int aas_fleet_stop(aas_fleet_t *f) {
 
 int aas_fleet_submit(aas_fleet_t *f, const char *id, const char *model,
                      const float *x, int64_t rows, int64_t cols) {
+    return aas_fleet_submit_as(f, id, model, NULL, x, rows, cols);
+}
+
+int aas_fleet_submit_as(aas_fleet_t *f, const char *id, const char *model, const char *tenant,
+                        const float *x, int64_t rows, int64_t cols) {
     aas_tensor_t t;
     int64_t shape[2] = {rows, cols};
     if (aas_tensor_set_f32(&t, "x", x, 2, shape)) return -1;
     aas_job_t job = {.id = (char *)id, .kind = AAS_JOB_INFER,
-                     .model = (char *)model, .inputs = &t, .n_inputs = 1};
+                     .model = (char *)model, .inputs = &t, .n_inputs = 1,
+                     .tenant = (char *)tenant};
     char why[512];
     aas_err_t err = aas_client_submit(f->client, &job, why, sizeof(why));
     aas_tensor_clear(&t);

@@ -62,6 +62,9 @@ float aas_fleet_frand(void);
 /** @brief Publish an inference job of rows x cols floats. */
 int aas_fleet_submit(aas_fleet_t *f, const char *id, const char *model,
                      const float *x, int64_t rows, int64_t cols);
+/** @brief The same, for tenant (NULL: none). */
+int aas_fleet_submit_as(aas_fleet_t *f, const char *id, const char *model, const char *tenant,
+                        const float *x, int64_t rows, int64_t cols);
 
 /**
  * @brief Wait (timeout_ms) for job id and check it SUCCEEDED exactly once

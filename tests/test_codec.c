@@ -98,6 +98,7 @@ static void full_job(aas_job_t *job) {
     job->priority = -7;
     job->deadline_ms = 1700000000123;
     job->submit_ms = 1700000000000;
+    job->tenant = strdup("acme");
 }
 
 static void assert_tensor_equal(const aas_tensor_t *a, const aas_tensor_t *b) {
@@ -135,6 +136,11 @@ static void assert_job_equal(const aas_job_t *a, const aas_job_t *b) {
     assert_int_equal(a->priority, b->priority);
     assert_int_equal(a->deadline_ms, b->deadline_ms);
     assert_int_equal(a->submit_ms, b->submit_ms);
+    if (a->tenant || b->tenant) {
+        assert_non_null(a->tenant);
+        assert_non_null(b->tenant);
+        assert_string_equal(a->tenant, b->tenant);
+    }
 }
 
 /* Encode job, return the message (caller frees). */
@@ -200,6 +206,8 @@ typedef struct {
     const char *text; /* NULL = null */
     size_t n_params;
     int64_t text_branch; /* union index written for text when non-NULL */
+    const char *tenant;  /* NULL = null */
+    int v1_0;            /* written with schema v1.0: no tenant field at all */
 } raw_job_t;
 
 static void raw_tensor(raw_t *w, const raw_tensor_t *t) {
@@ -248,7 +256,17 @@ static void raw_job(raw_t *w, uint64_t fp, const raw_job_t *j) {
     raw_long(w, 3);           /* priority */
     raw_long(w, 0);           /* deadline_ms: null */
     raw_long(w, 1700000000000); /* submit_ms */
+    if (j->v1_0) return;
+    if (j->tenant) {
+        raw_long(w, 1); /* tenant: string branch */
+        raw_str(w, j->tenant);
+    } else {
+        raw_long(w, 0);
+    }
 }
+
+/* schemas/history/job-v1.0.avsc, as documented in docs/wire-format.md. */
+#define JOB_V1_0_FINGERPRINT 0xc33ca8cb67e31599ULL
 
 static const raw_tensor_t good_tensor = {AAS_DTYPE_F32, 2, {2, 3}, 24};
 
@@ -592,6 +610,57 @@ static void decode_accepts_raw_message_built_from_spec(void **state) {
     aas_job_clear(&job);
 }
 
+/* Schema evolution: a message a v1.0 client wrote (no tenant field, the
+ * v1.0 fingerprint) still decodes, resolved to the current schema with
+ * tenant null; the current schema carries a tenant, and refuses a bad one. */
+static void decode_resolves_v1_0_writer_without_tenant(void **state) {
+    aas_codec_t *codec = *state;
+    static raw_t w;
+    raw_job_t j = {"old-1", 0, 1, &good_tensor, "hi", 2, 0, NULL, 1};
+    raw_job(&w, JOB_V1_0_FINGERPRINT, &j);
+    aas_job_t job;
+    char err[256];
+    assert_true(aas_codec_job_fingerprint(codec) != JOB_V1_0_FINGERPRINT);
+    assert_int_equal(aas_codec_job_decode(codec, w.b, w.len, NULL, &job, NULL, err, sizeof(err)),
+                     AAS_ERR_OK);
+    assert_string_equal(job.id, "old-1");
+    assert_string_equal(job.text, "hi");
+    assert_string_equal(aas_job_param(&job, "k1"), "v");
+    assert_int_equal(job.priority, 3);
+    assert_int_equal(job.submit_ms, 1700000000000);
+    assert_null(job.tenant);
+    aas_job_clear(&job);
+    /* The same bytes under the current fingerprint lack the tenant: short. */
+    raw_job(&w, aas_codec_job_fingerprint(codec), &j);
+    expect_decode(codec, w.b, w.len, NULL, AAS_ERR_DECODE, NULL);
+}
+
+static void decode_reads_tenant_and_checks_it(void **state) {
+    aas_codec_t *codec = *state;
+    static raw_t w;
+    raw_job_t j = {"ten-1", 0, 1, &good_tensor, NULL, 0, 0, "shop.eu-1", 0};
+    raw_job(&w, aas_codec_job_fingerprint(codec), &j);
+    aas_job_t job;
+    char err[256];
+    assert_int_equal(aas_codec_job_decode(codec, w.b, w.len, NULL, &job, NULL, err, sizeof(err)),
+                     AAS_ERR_OK);
+    assert_string_equal(job.tenant, "shop.eu-1");
+    aas_job_clear(&job);
+    j.tenant = "no spaces";
+    raw_job(&w, aas_codec_job_fingerprint(codec), &j);
+    expect_decode(codec, w.b, w.len, NULL, AAS_ERR_INVAL, "ten-1");
+    /* The encoder refuses it too, before anything is sent. */
+    aas_job_t bad;
+    full_job(&bad);
+    free(bad.tenant);
+    bad.tenant = strdup("a:b");
+    void *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(aas_codec_job_encode(codec, &bad, &buf, &len, err, sizeof(err)), AAS_ERR_INVAL);
+    assert_non_null(strstr(err, "tenant"));
+    aas_job_clear(&bad);
+}
+
 static void decode_rejects_truncation_at_every_length(void **state) {
     aas_codec_t *codec = *state;
     aas_job_t job;
@@ -830,6 +899,7 @@ static void decode_rejects_invalid_ids(void **state) {
     raw_long(&w, 0);
     raw_long(&w, 0);
     raw_long(&w, 0);
+    raw_long(&w, 0); /* tenant: null */
     expect_decode(codec, w.b, w.len, NULL, AAS_ERR_INVAL, "");
 }
 
@@ -928,9 +998,10 @@ static void decode_recovers_job_id_when_later_field_is_bad(void **state) {
     raw_long(&w, 0);
     raw_long(&w, 0);
     raw_long(&w, 0);
+    raw_long(&w, 0); /* tenant: null */
     expect_decode(codec, w.b, w.len, NULL, AAS_ERR_INVAL, "job-42");
-    /* cut in the middle of submit_ms: found by the scan */
-    expect_decode(codec, w.b, w.len - 1, NULL, AAS_ERR_DECODE, "job-42");
+    /* cut where submit_ms is: found by the scan */
+    expect_decode(codec, w.b, w.len - 2, NULL, AAS_ERR_DECODE, "job-42");
 }
 
 /* ---- encode rejects ------------------------------------------------------ */
@@ -1040,8 +1111,8 @@ static void projection_drops_writer_missing_fields_with_defaults(void **state) {
     assert_int_equal(aas_codec_schema_project(reader, writer, &proj, &dropped,
                                               err, sizeof(err)),
                      AAS_ERR_OK);
-    /* model_version, text, params, priority, deadline_ms; Tensor.name */
-    assert_int_equal(dropped, 6);
+    /* model_version, text, params, priority, deadline_ms, tenant; Tensor.name */
+    assert_int_equal(dropped, 7);
     char *pcf = NULL;
     assert_int_equal(aas_codec_canonical_form(proj, &pcf, err, sizeof(err)),
                      AAS_ERR_OK);
@@ -1083,6 +1154,8 @@ int main(void) {
         cmocka_unit_test(canonical_form_follows_spec_rules),
         cmocka_unit_test(crc64_avro_matches_spec_constants),
         cmocka_unit_test(decode_accepts_raw_message_built_from_spec),
+        cmocka_unit_test(decode_resolves_v1_0_writer_without_tenant),
+        cmocka_unit_test(decode_reads_tenant_and_checks_it),
         cmocka_unit_test(decode_rejects_truncation_at_every_length),
         cmocka_unit_test(decode_survives_random_mutations),
         cmocka_unit_test(decode_rejects_garbage),

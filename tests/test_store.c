@@ -87,7 +87,7 @@ static void job_happy_path_sets_every_field(void **state) {
     void *buf = NULL;
     size_t len = 0;
 
-    assert_int_equal(aas_store_job_queued(f->st, "job-1", "mlp", 1234,
+    assert_int_equal(aas_store_job_queued(f->st, "job-1", "mlp", NULL, 1234,
                                           f->errstr, sizeof(f->errstr)),
                      AAS_ERR_OK);
     assert_int_equal(aas_store_job_get(f->st, "job-1", &info, f->errstr,
@@ -332,7 +332,7 @@ static void start_after_terminal_returns_it_and_counts_a_skip(void **state) {
     fixture_t *f = *state;
     aas_status_t s;
     aas_job_info_t info;
-    assert_int_equal(aas_store_job_queued(f->st, "j3", "m", 1, NULL, 0),
+    assert_int_equal(aas_store_job_queued(f->st, "j3", "m", NULL, 1, NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(aas_store_job_finish(f->st, "j3", AAS_STATUS_CANCELLED,
                                           NULL, NULL, 0, "cancelled by user",
@@ -369,7 +369,7 @@ static void status_never_regresses(void **state) {
                                          NULL, 0),
                      AAS_ERR_OK);
     /* A late QUEUED (client raced the worker) does not undo RUNNING. */
-    assert_int_equal(aas_store_job_queued(f->st, "j4", "m", 5, NULL, 0),
+    assert_int_equal(aas_store_job_queued(f->st, "j4", "m", NULL, 5, NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(aas_store_job_get(f->st, "j4", &info, NULL, 0),
                      AAS_ERR_OK);
@@ -386,7 +386,7 @@ static void status_never_regresses(void **state) {
                                           NULL, NULL, 0, "bad input", NULL,
                                           NULL, 0),
                      AAS_ERR_OK);
-    assert_int_equal(aas_store_job_queued(f->st, "j4", "m", 5, NULL, 0),
+    assert_int_equal(aas_store_job_queued(f->st, "j4", "m", NULL, 5, NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(aas_store_job_start(f->st, "j4", "w3", NULL, NULL, &s, NULL,
                                          NULL, 0),
@@ -421,7 +421,7 @@ static void ttl_is_set_on_all_keys(void **state) {
     conf_for(&c, &f->redis);
     c.ttl_s = 600;
     assert_int_equal(aas_store_new(&c, &st, NULL, 0), AAS_ERR_OK);
-    assert_int_equal(aas_store_job_queued(st, "t1", "m", 1, NULL, 0),
+    assert_int_equal(aas_store_job_queued(st, "t1", "m", NULL, 1, NULL, 0),
                      AAS_ERR_OK);
     long long t = ttl_of(f, "aas:job:{t1}");
     assert_true(t > 0 && t <= 600);
@@ -450,7 +450,7 @@ static void invalid_ids_are_rejected_without_touching_redis(void **state) {
     int64_t v;
     for (int i = 0; bad[i]; i++) {
         const char *id = bad[i];
-        assert_int_equal(aas_store_job_queued(f->st, id, "m", 1, f->errstr,
+        assert_int_equal(aas_store_job_queued(f->st, id, "m", NULL, 1, f->errstr,
                                               sizeof(f->errstr)),
                          AAS_ERR_INVAL);
         assert_non_null(strstr(f->errstr, "invalid"));
@@ -473,13 +473,13 @@ static void invalid_ids_are_rejected_without_touching_redis(void **state) {
         assert_int_equal(aas_store_model_latest(f->st, id, &v, NULL, 0),
                          AAS_ERR_INVAL);
         /* Bad names in the other id slots too. */
-        assert_int_equal(aas_store_job_queued(f->st, "ok", id, 1, NULL, 0),
+        assert_int_equal(aas_store_job_queued(f->st, "ok", id, NULL, 1, NULL, 0),
                          AAS_ERR_INVAL);
         assert_int_equal(aas_store_job_start(f->st, "ok", id, "m", NULL, &s, NULL,
                                              NULL, 0),
                          AAS_ERR_INVAL);
     }
-    assert_int_equal(aas_store_job_queued(f->st, NULL, "m", 1, NULL, 0),
+    assert_int_equal(aas_store_job_queued(f->st, NULL, "m", NULL, 1, NULL, 0),
                      AAS_ERR_INVAL);
     assert_int_equal(aas_test_redis_int(&f->redis, "DBSIZE", NULL), 0);
 }
@@ -550,7 +550,7 @@ static void wait_wakes_when_another_connection_finishes(void **state) {
      * extend the socket timeout. */
     waiter_t fin = {.port = f->redis.port, .job = "w1", .delay_ms = 2300};
     pthread_t th;
-    assert_int_equal(aas_store_job_queued(f->st, "w1", "m", 1, NULL, 0),
+    assert_int_equal(aas_store_job_queued(f->st, "w1", "m", NULL, 1, NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(pthread_create(&th, NULL, finisher_main, &fin), 0);
     int64_t t0 = aas_mono_us();
@@ -567,7 +567,7 @@ static void wait_wakes_when_another_connection_finishes(void **state) {
     assert_int_equal(aas_test_redis_int(&f->redis, "LLEN", "aas:done:{w1}",
                                         NULL),
                      1);
-    assert_int_equal(aas_store_job_queued(f->st, "w1b", "m", 1, NULL, 0),
+    assert_int_equal(aas_store_job_queued(f->st, "w1b", "m", NULL, 1, NULL, 0),
                      AAS_ERR_OK);
 }
 
@@ -661,7 +661,7 @@ static void two_waiters_both_wake(void **state) {
     fixture_t *f = *state;
     waiter_t w[2], fin = {.port = f->redis.port, .job = "w3", .delay_ms = 400};
     pthread_t th[3];
-    assert_int_equal(aas_store_job_queued(f->st, "w3", "m", 1, NULL, 0),
+    assert_int_equal(aas_store_job_queued(f->st, "w3", "m", NULL, 1, NULL, 0),
                      AAS_ERR_OK);
     for (int i = 0; i < 2; i++) {
         w[i] = (waiter_t){.port = f->redis.port, .job = "w3",
@@ -1140,7 +1140,7 @@ static void redis_killed_gives_redis_error_then_reconnects(void **state) {
     conf_for(&c, &f->extra);
     c.timeout_ms = 1000;
     assert_int_equal(aas_store_new(&c, &st, NULL, 0), AAS_ERR_OK);
-    assert_int_equal(aas_store_job_queued(st, "k1", "m", 1, NULL, 0),
+    assert_int_equal(aas_store_job_queued(st, "k1", "m", NULL, 1, NULL, 0),
                      AAS_ERR_OK);
 
     assert_int_equal(aas_test_redis_kill(&f->extra), 0);
@@ -1183,7 +1183,7 @@ static void cancel_queued_job_is_final_and_never_runs(void **state) {
     fixture_t *f = *state;
     aas_status_t s;
     aas_job_info_t info;
-    assert_int_equal(aas_store_job_queued(f->st, "c1", "m", 5, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(aas_store_job_queued(f->st, "c1", "m", NULL, 5, NULL, 0), AAS_ERR_OK);
     assert_int_equal(aas_store_job_cancel(f->st, "c1", "REC", 3, &s, NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(s, AAS_STATUS_CANCELLED);

@@ -151,6 +151,19 @@ static void aas_batch_pass(aas_batch_t *b, aas_model_t *model, int64_t version,
     aas_metric_observe(b->m_batch_rows, (double)total);
     if (!err) aas_metric_observe(b->m_compute_s, (double)b->res[0].timings.compute_us / 1e6);
     int64_t now = aas_now_ms();
+    /* Metering: each job's share of the pass's compute by its rows; the
+     * last job takes the rounding, so the shares sum to the pass. */
+    int64_t pass_us = err ? 0 : b->res[0].timings.compute_us, given = 0, rows_seen = 0;
+    for (size_t j = 0; j < np; j++) {
+        aas_outcome_item_t *it = &b->items[p[j]];
+        int64_t rows = b->item_rows[p[j]];
+        rows_seen += rows;
+        it->usage.rows = rows;
+        it->usage.compute_us = j + 1 == np ? pass_us - given
+                                           : total > 0 ? pass_us * rows_seen / (int64_t)total - given
+                                                       : 0;
+        given += it->usage.compute_us;
+    }
     for (size_t j = 0; j < np; j++) {
         aas_outcome_item_t *it = &b->items[p[j]];
         aas_result_t *r = &b->res[j];

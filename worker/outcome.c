@@ -7,6 +7,9 @@
 
 #include "log.h"
 
+/* The model a job is metered under when its message named none readable. */
+#define AAS_OUTCOME_NO_MODEL "_unknown"
+
 struct aas_outcome_s {
     char worker_id[AAS_ID_MAX + 1];
     char infer_topic[256], train_topic[256];
@@ -20,6 +23,8 @@ struct aas_outcome_s {
     /* Scratch for the pipelined calls, sized once (max_items). */
     aas_store_start_t *start;
     aas_store_finish_t *finish;
+    aas_store_meter_t *meter;
+    char (*usage_txt)[AAS_USAGE_TEXT_MAX];
     size_t *idx;
     char (*src)[320];
     aas_outcome_counts_t counts;
@@ -40,6 +45,8 @@ aas_err_t aas_outcome_new(const aas_outcome_conf_t *conf, aas_store_t *store,
     size_t n = conf->max_items ? conf->max_items : 1;
     if (!o || !(o->start = calloc(n, sizeof(*o->start))) ||
         !(o->finish = calloc(n, sizeof(*o->finish))) || !(o->idx = calloc(n, sizeof(size_t))) ||
+        !(o->meter = calloc(n, sizeof(*o->meter))) ||
+        !(o->usage_txt = calloc(n, sizeof(*o->usage_txt))) ||
         !(o->src = calloc(n, sizeof(*o->src)))) {
         aas_outcome_destroy(o);
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
@@ -63,6 +70,8 @@ void aas_outcome_destroy(aas_outcome_t *o) {
     if (!o) return;
     free(o->start);
     free(o->finish);
+    free(o->meter);
+    free(o->usage_txt);
     free(o->idx);
     free(o->src);
     free(o);
@@ -199,6 +208,60 @@ static void aas_outcome_screen(aas_outcome_t *o, aas_outcome_item_t *it, int64_t
     }
 }
 
+/* Meter o->meter[0..k) for items[o->idx[..]] and settle each: DONE once
+ * metered (or never meterable), RETRY when Redis is away. */
+static void aas_outcome_meter_settle(aas_outcome_t *o, aas_outcome_item_t *items, size_t k) {
+    char why[512] = "";
+    if (k) aas_store_usage_meter_many(o->store, o->meter, k, why, sizeof(why));
+    for (size_t j = 0; j < k; j++) {
+        aas_outcome_item_t *it = &items[o->idx[j]];
+        aas_err_t err = o->meter[j].err;
+        if (err && aas_err_is_retriable(err)) {
+            AAS_LOG(AAS_LOG_WARN, "worker", "job=%s not metered yet: %s", it->job_id, why);
+            aas_outcome_retry(it);
+            continue;
+        }
+        if (err)
+            AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s not metered: %s", it->job_id, why);
+        aas_outcome_settle(it, AAS_MSG_DONE);
+    }
+}
+
+/* Redeliveries of finished jobs: meter what their hash recorded (a job
+ * finished before metering existed, or cancelled before it ran, has no
+ * figures and is not metered). */
+static void aas_outcome_meter_known(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
+    aas_job_info_t info[64];
+    size_t k = 0, ninfo = 0;
+    for (size_t i = 0; i < n; i++) {
+        aas_outcome_item_t *it = &items[i];
+        if (!it->meter_from_hash || it->settled) continue;
+        it->meter_from_hash = 0;
+        char why[256];
+        aas_job_info_t *in = &info[ninfo];
+        aas_err_t err = ninfo < 64 ? aas_store_job_get(o->store, it->job_id, in, why, sizeof(why))
+                                   : AAS_ERR_IO; /* more than fit: the next delivery */
+        if (err) {
+            if (aas_err_is_retriable(err)) aas_outcome_retry(it);
+            else aas_outcome_settle(it, AAS_MSG_DONE); /* expired meanwhile */
+            continue;
+        }
+        ninfo++;
+        aas_usage_t u;
+        if (!in->usage || aas_usage_parse(in->usage, &u) || !in->model || !in->finished_ms) {
+            aas_outcome_settle(it, AAS_MSG_DONE);
+            continue;
+        }
+        o->meter[k] = (aas_store_meter_t){.job_id = it->job_id, .tenant = in->tenant,
+                                          .model = in->model,
+                                          .failed = in->status != AAS_STATUS_SUCCEEDED,
+                                          .finished_ms = in->finished_ms, .usage = u};
+        o->idx[k++] = i;
+    }
+    aas_outcome_meter_settle(o, items, k);
+    for (size_t j = 0; j < ninfo; j++) aas_job_info_clear(&info[j]);
+}
+
 void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
     char why[512];
     size_t k = 0;
@@ -221,7 +284,7 @@ void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
                  rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
                  (long long)it->msg->offset);
         o->start[k] = (aas_store_start_t){.job_id = it->job_id, .model = it->model,
-                                          .src = o->src[k]};
+                                          .src = o->src[k], .tenant = it->job.tenant};
         o->idx[k++] = i;
     }
     if (k == 0) return;
@@ -240,15 +303,18 @@ void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
                 aas_outcome_park(o, it, st->err, reason);
             }
         } else if (aas_status_is_terminal(st->status)) {
-            /* A redelivery of a finished job: its result stands. */
+            /* A redelivery of a finished job: its result stands; its
+             * metering is made sure of (the first run may have died
+             * between the two). */
             o->counts.skipped++;
             AAS_LOG(AAS_LOG_DEBUG, "worker", "job=%s skip status=%s", it->job_id,
                     aas_status_name(st->status));
-            aas_outcome_settle(it, AAS_MSG_DONE);
+            it->meter_from_hash = 1;
         } else {
             aas_outcome_screen(o, it, st->attempts);
         }
     }
+    aas_outcome_meter_known(o, items, n);
 }
 
 /* A failure's result record: status and reason (and timings). */
@@ -275,23 +341,43 @@ void aas_outcome_record(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
             if (!it->pending || it->settled) continue;
             int ok = it->status == AAS_STATUS_SUCCEEDED;
             if (!ok && !it->buf) aas_outcome_encode_failure(o, it);
+            aas_usage_t *u = &it->usage;
+            u->bytes_in = (int64_t)it->msg->len;
+            u->bytes_out = (int64_t)it->len;
+            u->queue_ms = it->decoded && it->job.submit_ms > 0 && it->t_take
+                              ? aas_now_ms() - (aas_mono_us() - it->t_take) / 1000 -
+                                    it->job.submit_ms
+                              : 0;
+            if (u->queue_ms < 0) u->queue_ms = 0; /* clocks of two machines */
+            aas_usage_format(u, o->usage_txt[k], sizeof(o->usage_txt[k]));
             o->finish[k] = (aas_store_finish_t){
                 .job_id = it->job_id, .status = it->status,
                 .model_version = it->vstr[0] ? it->vstr : NULL,
                 .result = it->buf, .result_len = it->len,
-                .error = ok ? NULL : it->reason};
+                .error = ok ? NULL : it->reason, .usage = o->usage_txt[k]};
             o->idx[k++] = i;
         }
         if (k == 0) return;
         aas_store_job_finish_many(o->store, o->finish, k, why, sizeof(why));
+        size_t km = 0;
         for (size_t j = 0; j < k; j++) {
             aas_outcome_item_t *it = &items[o->idx[j]];
             aas_err_t err = o->finish[j].err;
             free(it->buf);
             it->buf = NULL;
-            if (!err) {
-                if (o->finish[j].written) aas_outcome_count(o, it);
-                aas_outcome_settle(it, AAS_MSG_DONE);
+            if (!err && o->finish[j].written) {
+                aas_outcome_count(o, it);
+                /* Metered below, then settled; idx is reused for it. */
+                o->meter[km] = (aas_store_meter_t){
+                    .job_id = it->job_id, .tenant = it->decoded ? it->job.tenant : NULL,
+                    .model = it->model[0] ? it->model : AAS_OUTCOME_NO_MODEL,
+                    .failed = it->status != AAS_STATUS_SUCCEEDED,
+                    .finished_ms = o->finish[j].finished_ms, .usage = it->usage};
+                o->idx[km++] = o->idx[j];
+            } else if (!err) {
+                /* Already terminal (another copy finished it): meter what
+                 * its hash says, as for a redelivery. */
+                it->meter_from_hash = 1;
             } else if (aas_err_is_retriable(err)) {
                 AAS_LOG(AAS_LOG_WARN, "worker", "job=%s store finish: %s", it->job_id, why);
                 aas_outcome_retry(it);
@@ -310,5 +396,7 @@ void aas_outcome_record(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
                 aas_outcome_park(o, it, err, reason);
             }
         }
+        aas_outcome_meter_settle(o, items, km);
+        aas_outcome_meter_known(o, items, n);
     }
 }

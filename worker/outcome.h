@@ -12,7 +12,10 @@
  *           hand-off for training) computes and reports each job with
  *           aas_outcome_succeed() / aas_outcome_fail() / aas_outcome_retry().
  *   record: every reported outcome in one pipelined round trip, with the
- *           fallback chain in this one place: a result Redis will not take
+ *           job's usage figures kept in its hash, then metered once in its
+ *           tenant's hour (store.h; a redelivery of a finished job meters
+ *           from the hash, so a crash between the two loses nothing and
+ *           counts nothing twice), with the fallback chain in this one place: a result Redis will not take
  *           makes the job FAILED ("result not stored: ..."); an outcome that
  *           cannot be recorded at all and never will be (e.g. a key of the
  *           wrong type) dead-letters the message; a transient failure
@@ -61,6 +64,10 @@ typedef struct {
     char vstr[24];                  /* resolved model version or "" */
     void *buf;                      /* encoded result (owned) */
     size_t len;
+    /* Metering: the runner sets rows, compute_us (its share) and, for
+     * training, sample_epochs; the rest is filled here. */
+    aas_usage_t usage;
+    int meter_from_hash;            /* finished before: meter what the hash says */
 } aas_outcome_item_t;
 
 /** @brief Free what the item owns (its job, its encoded result). */

@@ -219,7 +219,7 @@ static aas_err_t aas_trainer_params(aas_trainer_t *t, char *errstr,
     for (size_t i = 0; i < t->job.n_params; i++) {
         const char *k = t->job.params[i].key;
         if (!strcmp(k, "classes") || !strcmp(k, "class_names") || !strcmp(k, "dataset") ||
-            !strncmp(k, "data_", 5) || aas_job_param_reserved(k))
+            !strncmp(k, "data_", 5))
             continue;
         aas_err_t err = aas_train_params_set(&t->params, k, t->job.params[i].value,
                                              errstr, errstr_size);
@@ -481,4 +481,9 @@ void aas_trainer_destroy(aas_trainer_t *t) {
     aas_tensor_clear(&t->dataset[1]);
     aas_job_clear(&t->job);
     free(t);
+}
+
+void aas_trainer_usage(const aas_trainer_t *t, int64_t *rows, int64_t *sample_epochs) {
+    *rows = t->result.n_train + t->result.n_val;
+    *sample_epochs = t->result.n_train * (int64_t)t->result.epochs_done;
 }

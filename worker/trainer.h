@@ -60,6 +60,10 @@ int aas_trainer_done(aas_trainer_t *t);
 aas_err_t aas_trainer_finish(aas_trainer_t *t, aas_store_t *st, aas_result_t *res,
                              int64_t *version_out, char *errstr, size_t errstr_size);
 
+/** @brief After done: the rows trained on (training + validation) and the
+ *         sample-epochs (training rows x epochs run), for metering. */
+void aas_trainer_usage(const aas_trainer_t *t, int64_t *rows, int64_t *sample_epochs);
+
 /** @brief Join the thread (stopping it first) and free. NULL is a no-op. */
 void aas_trainer_destroy(aas_trainer_t *t);
 

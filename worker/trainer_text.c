@@ -138,7 +138,6 @@ aas_err_t aas_trainer_text_new(const aas_conf_t *conf, aas_store_t *st,
     for (size_t i = 0; !err && i < job->n_params; i++) {
         epochs_given |= !strcmp(job->params[i].key, "epochs");
         const char *k = job->params[i].key, *v = job->params[i].value;
-        if (aas_job_param_reserved(k)) continue;
         if (!strcmp(k, "featurizer") || !strncmp(k, "data_", 5)) {
             topic |= !strcmp(k, "data_topic");
             continue;

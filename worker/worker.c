@@ -159,6 +159,8 @@ static void aas_worker_reap_trainer(aas_worker_t *w) {
         snprintf(reason, sizeof(reason), "training result not recorded: %s", why);
         aas_outcome_fail(it, AAS_STATUS_FAILED, reason);
     } else if (res.status == AAS_STATUS_SUCCEEDED) {
+        aas_trainer_usage(w->trainer, &it->usage.rows, &it->usage.sample_epochs);
+        it->usage.compute_us = res.timings.compute_us;
         aas_outcome_succeed(w->outcome, it, &res, version);
     } else {
         aas_outcome_fail(it, res.status, res.error);

@@ -370,17 +370,19 @@ class Client:
         return self._producer
 
     def make_job(self, model, rows, job_id=None, model_version=None, params=None,
-                 priority=0, deadline_ms=None, input_name="input"):
+                 priority=0, deadline_ms=None, input_name="input", tenant=None):
         """An aas.v1.Job record (dict) for rows of F32 values."""
         job_id = check_id(job_id or secrets.token_hex(16), "job id")
         check_id(model, "model name")
         if model_version is not None:
             check_id(model_version, "model version")
+        if tenant is not None:
+            check_id(tenant, "tenant")
         return {"id": job_id, "kind": "INFER", "model": model,
                 "model_version": model_version,
                 "inputs": [f32_tensor(rows, input_name)], "text": None,
                 "params": dict(params or {}), "priority": int(priority),
-                "deadline_ms": deadline_ms, "submit_ms": now_ms()}
+                "deadline_ms": deadline_ms, "submit_ms": now_ms(), "tenant": tenant}
 
     def publish(self, jobs):
         """Produce job records to the topic (key = id), wait for every
@@ -416,7 +418,8 @@ class Client:
         for job in jobs:
             try:
                 self._queued(keys=[self.job_key(job["id"])],
-                             args=[job["model"], str(job["submit_ms"]), str(self.ttl_s)])
+                             args=[job["model"], str(job["submit_ms"]), str(self.ttl_s),
+                                   job.get("tenant") or ""])
             except self.redis_mod.exceptions.RedisError as e:
                 # The job is on the topic and will run; only the QUEUED
                 # bookkeeping is missing (a worker creates the hash).
@@ -539,11 +542,11 @@ def selftest(schema_dir):
                "inputs": [{"name": "x", "dtype": "F32", "shape": [1, 2],
                            "data": struct.pack("<2f", 1.0, 2.0)}],
                "text": None, "params": {}, "priority": 0, "deadline_ms": None,
-               "submit_ms": 1700000000000}
+               "submit_ms": 1700000000000, "tenant": None}
     got = s.encode_job(example)
     body = bytes.fromhex(
         "0a6a6f622d3100" "0a6d6e69737400" "02" "02027800" "04020400"
-        "100000803f00000040" "00" "00" "00" "00" "00" "80a0abfef962")
+        "100000803f00000040" "00" "00" "00" "00" "00" "80a0abfef962" "00")
     assert got == s.job_header + body, got.hex()
     assert s.decode_job(got) == example
     for bad, why in ((got[:9], "shorter"), (b"\x00" + got[1:], "bad magic"),
@@ -639,6 +642,7 @@ def build_parser():
     s.add_argument("--model-version", metavar="V", help="model version (default: latest)")
     s.add_argument("--id", help="job id (default: 32 random hex digits)")
     s.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    s.add_argument("--tenant", help="the job's tenant, for metering (default: none)")
     s.add_argument("--deadline-ms", type=int, metavar="MS",
                    help="expire unless started within MS milliseconds")
     s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -684,7 +688,8 @@ def run(args):
             deadline = now_ms() + args.deadline_ms if args.deadline_ms else None
             job_id = c.submit(args.model, rows, job_id=args.id,
                               model_version=args.model_version, params=params,
-                              priority=args.priority, deadline_ms=deadline)
+                              priority=args.priority, deadline_ms=deadline,
+                              tenant=args.tenant)
             if not args.wait:
                 print(job_id)
                 return EXIT_OK
