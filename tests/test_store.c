@@ -1251,6 +1251,73 @@ static void cancel_running_job_is_requested_and_seen_by_progress(void **state) {
     aas_job_info_clear(&info);
 }
 
+/* Metering counts a job once, in its tenant's hour, whatever the repeats;
+ * a job without a tenant is "default"; the reader sums by hour and model. */
+static void meter_counts_each_job_once_per_tenant_and_hour(void **state) {
+    fixture_t *f = *state;
+    const int64_t h0 = 490000LL * 3600000LL; /* an hour's first ms */
+    aas_store_meter_t m[4] = {
+        {.job_id = "m1", .tenant = "acme", .model = "mlp", .finished_ms = h0 + 10,
+         .usage = {.rows = 2, .compute_us = 100, .queue_ms = 5, .bytes_in = 300,
+                   .bytes_out = 80}},
+        {.job_id = "m2", .tenant = "acme", .model = "mlp", .failed = 1, .finished_ms = h0 + 20,
+         .usage = {.rows = 1, .compute_us = 50}},
+        {.job_id = "m3", .tenant = NULL, .model = "txt", .finished_ms = h0 + 3600000,
+         .usage = {.rows = 1, .sample_epochs = 7}},
+        {.job_id = "m1", .tenant = "acme", .model = "mlp", .finished_ms = h0 + 10,
+         .usage = {.rows = 2, .compute_us = 100}}, /* the same job again */
+    };
+    assert_int_equal(aas_store_usage_meter_many(f->st, m, 4, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(m[0].counted + m[1].counted + m[2].counted, 3);
+    assert_int_equal(m[3].counted, 0);
+    /* And again, all of it (a worker retrying after a lost reply). */
+    assert_int_equal(aas_store_usage_meter_many(f->st, m, 4, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    for (int i = 0; i < 4; i++) assert_int_equal(m[i].counted, 0);
+
+    aas_usage_row_t *r = NULL;
+    size_t n = 0;
+    assert_int_equal(aas_store_usage_read(f->st, NULL, 0, INT64_MAX / 2, &r, &n, f->errstr,
+                                          sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(r[0].tenant, "acme");
+    assert_string_equal(r[0].model, "mlp");
+    assert_int_equal(r[0].hour, 490000);
+    assert_int_equal(r[0].jobs, 2);
+    assert_int_equal(r[0].failed, 1);
+    assert_int_equal(r[0].u.rows, 3);
+    assert_int_equal(r[0].u.compute_us, 150);
+    assert_int_equal(r[0].u.bytes_in, 300);
+    assert_string_equal(r[1].tenant, "default");
+    assert_int_equal(r[1].hour, 490001);
+    assert_int_equal(r[1].u.sample_epochs, 7);
+    aas_usage_rows_free(r, n);
+    /* One tenant, one hour range. */
+    assert_int_equal(aas_store_usage_read(f->st, "default", 490000, 490001, &r, &n, f->errstr,
+                                          sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(n, 0);
+    aas_usage_rows_free(r, n);
+    /* The ids set expires; the counters stay. */
+    assert_true(ttl_of(f, "aas:usage:{acme}:490000:jobs") > 86400);
+    assert_int_equal(ttl_of(f, "aas:usage:{acme}:490000"), -1);
+    /* Bad input is refused per item, touching nothing. */
+    aas_store_meter_t bad = {.job_id = "x y", .model = "mlp", .finished_ms = h0};
+    assert_int_equal(aas_store_usage_meter_many(f->st, &bad, 1, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(bad.err, AAS_ERR_INVAL);
+    /* The text form of the figures round-trips; junk does not parse. */
+    char txt[AAS_USAGE_TEXT_MAX];
+    aas_usage_t u;
+    aas_usage_format(&m[0].usage, txt, sizeof(txt));
+    assert_int_equal(aas_usage_parse(txt, &u), 0);
+    assert_int_equal(u.bytes_out, 80);
+    assert_int_equal(aas_usage_parse("1 2 3", &u), -1);
+    assert_int_equal(aas_usage_parse("1 2 3 4 5 -6", &u), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1283,6 +1350,7 @@ int main(void) {
         T(auth_right_wrong_and_missing_password),
         T(store_new_reports_unreachable_redis),
         T(redis_killed_gives_redis_error_then_reconnects),
+        T(meter_counts_each_job_once_per_tenant_and_hour),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -7,6 +7,10 @@
 
 #include "log.h"
 
+/* Distinct tenant label values a worker exports before it folds the
+ * rest into "_other": the series stay bounded whatever clients send. */
+#define AAS_OUTCOME_TENANT_LABELS 64
+
 /* The model a job is metered under when its message named none readable. */
 #define AAS_OUTCOME_NO_MODEL "_unknown"
 
@@ -26,6 +30,9 @@ struct aas_outcome_s {
     aas_store_meter_t *meter;
     char (*usage_txt)[AAS_USAGE_TEXT_MAX];
     size_t *idx;
+    /* Tenants given their own metric label so far (the rest: "_other"). */
+    char (*tenants)[AAS_ID_MAX + 1];
+    size_t n_tenants;
     char (*src)[320];
     aas_outcome_counts_t counts;
 };
@@ -47,6 +54,7 @@ aas_err_t aas_outcome_new(const aas_outcome_conf_t *conf, aas_store_t *store,
         !(o->finish = calloc(n, sizeof(*o->finish))) || !(o->idx = calloc(n, sizeof(size_t))) ||
         !(o->meter = calloc(n, sizeof(*o->meter))) ||
         !(o->usage_txt = calloc(n, sizeof(*o->usage_txt))) ||
+        !(o->tenants = calloc(AAS_OUTCOME_TENANT_LABELS, sizeof(*o->tenants))) ||
         !(o->src = calloc(n, sizeof(*o->src)))) {
         aas_outcome_destroy(o);
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
@@ -72,6 +80,7 @@ void aas_outcome_destroy(aas_outcome_t *o) {
     free(o->finish);
     free(o->meter);
     free(o->usage_txt);
+    free(o->tenants);
     free(o->idx);
     free(o->src);
     free(o);
@@ -133,13 +142,36 @@ static void aas_outcome_count(aas_outcome_t *o, const aas_outcome_item_t *it) {
         AAS_LOG(AAS_LOG_WARN, "worker", "job=%s status=%s reason=\"%s\"", it->job_id,
                 aas_status_name(it->status), it->reason);
     }
-    char labels[AAS_ID_MAX + 64];
+    char labels[2 * AAS_ID_MAX + 64];
     /* model is a validated id or "": no character needs escaping. */
     snprintf(labels, sizeof(labels), "model=\"%s\",status=\"%s\"", it->model,
              aas_status_name(it->status));
     aas_metric_inc(aas_metrics_counter(o->metrics, "aas_worker_jobs_total",
                                        "Jobs this worker made terminal", labels),
                    1);
+    /* Usage by tenant and model (this worker's share; the exact, durable
+     * figures are the ones metered in Redis: aas-producer usage). */
+    const char *tenant = it->decoded && it->job.tenant ? it->job.tenant : "default";
+    size_t t = 0;
+    while (t < o->n_tenants && strcmp(o->tenants[t], tenant)) t++;
+    if (t == o->n_tenants) {
+        if (o->n_tenants < AAS_OUTCOME_TENANT_LABELS)
+            snprintf(o->tenants[o->n_tenants++], AAS_ID_MAX + 1, "%s", tenant);
+        else
+            tenant = "_other";
+    }
+    snprintf(labels, sizeof(labels), "tenant=\"%s\",model=\"%s\"", tenant,
+             it->model[0] ? it->model : AAS_OUTCOME_NO_MODEL);
+    const struct { const char *name, *help; double v; } u[] = {
+        {"aas_worker_usage_jobs_total", "Jobs finished, by tenant and model", 1},
+        {"aas_worker_usage_rows_total", "Input rows of the jobs finished", (double)it->usage.rows},
+        {"aas_worker_usage_compute_seconds_total", "Compute time of the jobs finished",
+         (double)it->usage.compute_us / 1e6},
+        {"aas_worker_usage_bytes_in_total", "Job message bytes", (double)it->usage.bytes_in},
+        {"aas_worker_usage_bytes_out_total", "Result record bytes", (double)it->usage.bytes_out},
+    };
+    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
+        aas_metric_inc(aas_metrics_counter(o->metrics, u[i].name, u[i].help, labels), u[i].v);
 }
 
 /* The message cannot be processed or its outcome recorded, and retrying
