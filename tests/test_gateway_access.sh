@@ -155,6 +155,14 @@ for _ in $(seq 120); do
 done
 check 200 '"label": ?"greeting"' -- "${A[@]}" "$URL/v1/jobs/$IJ"
 
+echo "== usage: the gateway's jobs metered under their keys' tenants"
+for _ in $(seq 50); do "$P" usage --tenant alice --csv 2>/dev/null | grep -q '^all,alice,intents,' && break; sleep 0.1; done
+expect 0 "^all,alice,intents,[1-9]" -- "$P" usage --tenant alice --csv
+# bob's predict and his training job (sample-epochs), under his tenant.
+expect 0 "^all,bob,gw-int,2,0,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[1-9][0-9]*$" -- "$P" usage --tenant bob --csv
+expect 2 "usage" -- "$P" usage --since yesterday
+"$P" usage --since -1d 2>&1 | sed 's/^/   /'
+
 echo "== a key removed from the file stops working"
 grep -v '^alice' "$KEYS" >"$KEYS.new" && chmod 600 "$KEYS.new" && mv "$KEYS.new" "$KEYS"
 for _ in $(seq 100); do

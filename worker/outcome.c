@@ -151,7 +151,7 @@ static void aas_outcome_count(aas_outcome_t *o, const aas_outcome_item_t *it) {
                    1);
     /* Usage by tenant and model (this worker's share; the exact, durable
      * figures are the ones metered in Redis: aas-producer usage). */
-    const char *tenant = it->decoded && it->job.tenant ? it->job.tenant : "default";
+    const char *tenant = it->tenant[0] ? it->tenant : "default";
     size_t t = 0;
     while (t < o->n_tenants && strcmp(o->tenants[t], tenant)) t++;
     if (t == o->n_tenants) {
@@ -311,6 +311,7 @@ void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
         }
         it->decoded = 1;
         snprintf(it->model, sizeof(it->model), "%s", it->job.model);
+        snprintf(it->tenant, sizeof(it->tenant), "%s", it->job.tenant ? it->job.tenant : "");
         /* src: where the job came from, for status and debugging. */
         snprintf(o->src[k], sizeof(o->src[k]), "%s/%d/%lld",
                  rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
@@ -401,7 +402,7 @@ void aas_outcome_record(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
                 aas_outcome_count(o, it);
                 /* Metered below, then settled; idx is reused for it. */
                 o->meter[km] = (aas_store_meter_t){
-                    .job_id = it->job_id, .tenant = it->decoded ? it->job.tenant : NULL,
+                    .job_id = it->job_id, .tenant = it->tenant,
                     .model = it->model[0] ? it->model : AAS_OUTCOME_NO_MODEL,
                     .failed = it->status != AAS_STATUS_SUCCEEDED,
                     .finished_ms = o->finish[j].finished_ms, .usage = it->usage};

@@ -53,6 +53,7 @@ typedef struct {
     aas_job_t job;                  /* decoded; aas_outcome_item_clear() */
     char job_id[AAS_ID_MAX + 1];    /* known even when job is not */
     char model[AAS_ID_MAX + 1];
+    char tenant[AAS_ID_MAX + 1];    /* "" = none; kept when the job moves on (training) */
     int decoded;
     int64_t t_take, decode_us;      /* monotonic us */
     /* The fate. */
