@@ -153,6 +153,25 @@ static void set_result(aas_gw_resp_t *resp, aas_gw_style_t style, const aas_resu
     set_json(resp, 200, o);
 }
 
+/* Publish job (its id is set) and wait for the broker's acknowledgement:
+ * a 202 then means the job is on the topic, and a broker away is a 503
+ * now, not a 504 later.  Answers on failure (-1). */
+static int publish(aas_gw_t *gw, aas_client_t *c, const aas_job_t *job, aas_gw_resp_t *resp) {
+    char why[1024];
+    aas_err_t err = aas_client_submit(c, job, why, sizeof(why));
+    if (err) {
+        set_error(resp, http_status_of(err), NULL, "%s", why);
+        return -1;
+    }
+    size_t failed = 0;
+    err = aas_client_flush(c, (int)gw->c.timeout_ms, &failed, why, sizeof(why));
+    if (err || failed) {
+        set_error(resp, 503, job->id, "job not published: %s", err ? why : "Kafka refused it");
+        return -1;
+    }
+    return 0;
+}
+
 /* One inference request as one job: submit, confirm, wait, answer. */
 static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                     const char *name, int64_t version, aas_gw_request_t *in,
@@ -177,18 +196,7 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                      .model_version = vbuf, .text = in->text,
                      .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
-    if ((err = aas_client_submit(c, &job, why, sizeof(why)))) {
-        set_error(resp, http_status_of(err), NULL, "%s", why);
-        goto out;
-    }
-    /* Publication confirmed before answering: a 202 means the job is on
-     * the topic, and a broker away is a 503 now, not a 504 later. */
-    size_t failed = 0;
-    err = aas_client_flush(c, (int)gw->c.timeout_ms, &failed, why, sizeof(why));
-    if (err || failed) {
-        set_error(resp, 503, id, "job not published: %s", err ? why : "Kafka refused it");
-        goto out;
-    }
+    if (publish(gw, c, &job, resp)) goto out;
     if (req->prefer_async) {
         snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
         set_json(resp, 202, json_pack("{s:s, s:s}", "id", id, "status", "QUEUED"));
@@ -463,16 +471,7 @@ static void train_submit(aas_gw_t *gw, const aas_gw_req_t *req, const char *tena
     aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = t.model, .params = t.params,
                      .n_params = t.n_params, .priority = t.priority,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
-    if ((err = aas_client_submit(c, &job, why, sizeof(why)))) {
-        set_error(resp, http_status_of(err), NULL, "%s", why);
-        goto out;
-    }
-    size_t failed = 0;
-    err = aas_client_flush(c, (int)gw->c.timeout_ms, &failed, why, sizeof(why));
-    if (err || failed) {
-        set_error(resp, 503, id, "job not published: %s", err ? why : "Kafka refused it");
-        goto out;
-    }
+    if (publish(gw, c, &job, resp)) goto out;
     snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
     set_json(resp, 202, json_pack("{s:s, s:s, s:s}", "id", id, "status", "QUEUED", "model",
                                   t.model));
