@@ -53,7 +53,10 @@ def cmake_calls(path):
             if stack:
                 stack.pop()
         elif not any(stack):
-            yield cmd, shlex.split(args, posix=True)
+            try:
+                yield cmd, shlex.split(args, posix=True)
+            except ValueError:  # C source in a string (check_c_source_compiles)
+                continue
 
 
 def cmake_files():
