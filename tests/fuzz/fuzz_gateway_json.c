@@ -7,7 +7,9 @@
  * again: the round trip must keep the text and the tensor.  A synthetic
  * result (the input echoed as output rows, with predictions) is then
  * rendered as an OIP response and a predict answer, with and without a
- * model description.  It does not run HTTP (http.c) or the client.
+ * model description.  A refusal must carry a reason and leave the request
+ * untouched (oip.h: written on success only).  It does not run HTTP
+ * (http.c) or the client.
  *
  * Input: the whole of it is an OIP body and a predict body; for the binary
  * extension, its first two bytes (little-endian) modulo (size - 2 + 2)
@@ -15,7 +17,8 @@
  * rest is the body.
  *
  * Build: cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DAAS_FUZZ=ON
- * Run:   build-fuzz/tests/fuzz/fuzz_gateway_json tests/fuzz/corpus-gateway -max_total_time=30
+ * Run:   build-fuzz/tests/fuzz/fuzz_gateway_json tests/fuzz/corpus-gateway \
+ *          -dict=tests/fuzz/gateway.dict -max_total_time=30
  * Seeds: tests/fuzz/corpus-gateway (the binary ones begin with their
  * two length bytes).
  */
@@ -167,9 +170,18 @@ static void fz_job(aas_gw_request_t *in) {
     fz_render(in, id);
 }
 
+/* A byte pattern out-params start with: a refusal must leave it (oip.h:
+ * "written on success only"). */
+#define FZ_UNTOUCHED 0xA5
+
 static void fz_one(aas_err_t err, const char *why, aas_gw_request_t *r) {
     fz_check_request(err, why, r);
-    if (err) return;
+    if (err) {
+        const unsigned char *b = (const unsigned char *)r;
+        for (size_t i = 0; i < sizeof(*r); i++)
+            if (b[i] != FZ_UNTOUCHED) abort();
+        return;
+    }
     fz_job(r);
     aas_gw_request_clear(r);
 }
@@ -181,10 +193,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     aas_gw_request_t r;
     aas_err_t err;
 
+    memset(&r, FZ_UNTOUCHED, sizeof(r));
     why[0] = '\0';
     err = aas_gw_oip_parse(body, size, FZ_MAX_ELEMS, &r, why, sizeof(why));
     fz_one(err, why, &r);
 
+    memset(&r, FZ_UNTOUCHED, sizeof(r));
     why[0] = '\0';
     err = aas_gw_predict_parse(body, size, FZ_MAX_ELEMS, &r, why, sizeof(why));
     fz_one(err, why, &r);
@@ -192,6 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size >= 2) {
         size_t rest = size - 2;
         size_t json_len = ((size_t)data[0] | (size_t)data[1] << 8) % (rest + 2);
+        memset(&r, FZ_UNTOUCHED, sizeof(r));
         why[0] = '\0';
         err = aas_gw_oip_parse_binary(body + 2, rest, json_len, FZ_MAX_ELEMS, &r, why,
                                       sizeof(why));
