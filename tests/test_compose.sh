@@ -4,10 +4,15 @@
 # Needs no Docker engine: `docker-compose config` (Debian's docker-compose
 # v1) only parses, validates and interpolates the file.  Also runs
 # `docker compose config` (v2) when that plugin is installed.  Then checks
-# the structure the docs rely on.  Exit 0 ok, 1 failure, 77 skipped (no
-# docker-compose; ctest SKIP_RETURN_CODE 77).
+# the structure the docs rely on, and that the Dockerfile is in step with
+# the build (tests/check_dockerfile.py: copied directories, build packages,
+# the runtime libraries of the programs built in BUILD_DIR).
+# Usage: tests/test_compose.sh [BUILD_DIR]   (default build/)
+# Exit 0 ok, 1 failure, 77 skipped (no docker-compose; ctest
+# SKIP_RETURN_CODE 77).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+BUILD=${1:-build}
 
 if ! command -v docker-compose >/dev/null 2>&1; then
   echo "test_compose: SKIP: docker-compose not installed (apt-get install -y docker-compose)"
@@ -43,7 +48,7 @@ else ok; fi
 step "services, dependencies, secret wiring, Dockerfile"
 cfg_default=$("${clean_env[@]}" docker-compose -f compose.yaml --profile tools config)
 cfg_custom=$("${clean_env[@]}" AAS_REDIS_PASSWORD='s3cret with space' AAS_WORKERS=5 AAS_PARTITIONS=3 \
-  docker-compose -f compose.yaml --profile tools config)
+  AAS_GATEWAY_PORT=127.0.0.1:18000 docker-compose -f compose.yaml --profile tools config)
 if out=$(CFG_DEFAULT=$cfg_default CFG_CUSTOM=$cfg_custom python3 - <<'EOF' 2>&1
 import os, re, sys, yaml
 
@@ -55,7 +60,7 @@ def check(cond, msg):
 d = yaml.safe_load(os.environ["CFG_DEFAULT"])
 c = yaml.safe_load(os.environ["CFG_CUSTOM"])
 svc = d.get("services", {})
-for name in ("kafka", "kafka-init", "redis", "worker", "producer"):
+for name in ("kafka", "kafka-init", "redis", "worker", "producer", "gateway"):
     check(name in svc, f"service {name} missing")
 if errors:
     print("\n".join(errors)); sys.exit(1)
@@ -78,7 +83,8 @@ check(ki.get("depends_on", {}).get("kafka", {}).get("condition") == "service_hea
 check(c["services"]["kafka-init"]["environment"].get("INFER_PARTITIONS") in ("3", 3),
       "AAS_PARTITIONS does not reach kafka-init")
 
-for n, s in (("worker", w), ("producer", p)):
+g = svc["gateway"]
+for n, s in (("worker", w), ("producer", p), ("gateway", g)):
     dep = s.get("depends_on", {})
     check(dep.get("kafka-init", {}).get("condition") == "service_completed_successfully",
           f"{n} does not wait for kafka-init")
@@ -105,13 +111,36 @@ for cfg, want in ((d, None), (c, "s3cret with space")):
     s = cfg["services"]
     pw = s["redis"]["environment"].get("REDIS_PASSWORD")
     check(pw and s["worker"]["environment"].get("AAS_REDIS_PASSWORD") == pw
-          and s["producer"]["environment"].get("AAS_REDIS_PASSWORD") == pw,
+          and s["producer"]["environment"].get("AAS_REDIS_PASSWORD") == pw
+          and s["gateway"]["environment"].get("AAS_REDIS_PASSWORD") == pw,
           "redis and the clients do not share one password")
     if want:
         check(pw == want, "AAS_REDIS_PASSWORD does not reach redis")
 rcmd = " ".join(r.get("command", []))
 check("--requirepass" in rcmd and "$REDIS_PASSWORD" in rcmd.replace("$$", "$"),
       "redis does not take its password from REDIS_PASSWORD")
+
+# The gateway: every interface of its container, port 8000 published as
+# AAS_GATEWAY_PORT (default 8000), and a health check on readiness that
+# uses what the runtime image has (curl only if the Dockerfile installs it).
+ge = g.get("environment", {})
+check(g.get("entrypoint") == ["aas-gateway"], "gateway entrypoint")
+check(ge.get("AAS_GATEWAY_LISTEN_HOST") == "0.0.0.0", "gateway does not listen on 0.0.0.0")
+check(str(ge.get("AAS_GATEWAY_LISTEN_PORT")) == "8000", "gateway does not listen on 8000")
+def ports(s):
+    out = []
+    for x in s.get("ports", []):
+        if isinstance(x, dict):
+            out.append((x.get("host_ip", ""), str(x.get("published")), str(x.get("target"))))
+        else:
+            parts = str(x).split("/")[0].rsplit(":", 2)
+            out.append(("" if len(parts) < 3 else parts[0], parts[-2], parts[-1]))
+    return out
+check(("", "8000", "8000") in ports(g), f"gateway port is not 8000:8000 by default: {ports(g)}")
+check(("127.0.0.1", "18000", "8000") in ports(c["services"]["gateway"]),
+      "AAS_GATEWAY_PORT does not set the gateway's published port")
+hc = " ".join(map(str, g.get("healthcheck", {}).get("test", [])))
+check("/v2/health/ready" in hc, "gateway health check does not ask /v2/health/ready")
 
 # The Dockerfile copies directories that exist and runs aas-worker.
 w_df = os.path.join(w["build"]["context"], w["build"]["dockerfile"])
@@ -122,11 +151,18 @@ for m in re.finditer(r"^COPY\s+(?!--from)(.+?)\s+\S+\s*$", text, re.M):
 check(re.search(r'^ENTRYPOINT \["aas-worker"\]', text, re.M), "Dockerfile entrypoint is not aas-worker")
 check(re.search(r"^USER\s+(?!0\b|root\b)\S+", text, re.M), "Dockerfile does not switch to a non-root user")
 check("-DAAS_BUILD_TESTS=OFF" in text, "Dockerfile builds the tests")
+runtime = text.split("FROM")[-1]
+check("curl" not in hc or re.search(r"apt-get install[^\n]*\bcurl\b", runtime.replace("\\\n", " ")),
+      "gateway health check uses curl, which the runtime stage does not install")
 
 print("\n".join(errors))
 sys.exit(1 if errors else 0)
 EOF
 ); then ok; else bad "$out"; fi
+
+step "Dockerfile in step with CMake, tools/packages.sh and ldd of $BUILD/*/aas-*"
+if out=$(python3 tests/check_dockerfile.py "$BUILD" 2>&1); then ok; printf '%s\n' "$out" | sed 's/^/  /'
+else bad "$out"; fi
 
 if [ "$fail" = 0 ]; then echo "test_compose: all checks passed"; fi
 exit "$fail"
