@@ -137,6 +137,15 @@ int main(int argc, char **argv) {
         goto out;
     }
     char errstr[512];
+    /* A caller told 503 must be able to retry without running the job
+     * twice: publish only when Redis answers (the user may still say
+     * otherwise). */
+    if (aas_conf_set(conf, "client.redis.required", "true", AAS_CONF_SRC_FILE, errstr,
+                     sizeof(errstr))) {
+        fprintf(stderr, "aas-gateway: %s\n", errstr);
+        rc = 1;
+        goto out;
+    }
     if (aas_cli_conf_load(conf, config_file, xargs, nx, errstr, sizeof(errstr))) {
         fprintf(stderr, "aas-gateway: %s\n", errstr);
         rc = 2;

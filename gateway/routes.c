@@ -165,8 +165,19 @@ static int publish(aas_gw_t *gw, aas_client_t *c, const aas_job_t *job, aas_gw_r
     }
     size_t failed = 0;
     err = aas_client_flush(c, (int)gw->c.timeout_ms, &failed, why, sizeof(why));
-    if (err || failed) {
-        set_error(resp, 503, job->id, "job not published: %s", err ? why : "Kafka refused it");
+    if (err) {
+        /* Withdrawn, so it cannot be published after this answer (a
+         * retrying caller would run it twice) nor fail a later request
+         * of this client. */
+        aas_client_abandon(c);
+        set_error(resp, 503, job->id,
+                  "Kafka did not acknowledge the job within %" PRId64 " ms; it was withdrawn "
+                  "(had the broker received it already, it runs: GET /v1/jobs/%s)",
+                  gw->c.timeout_ms, job->id);
+        return -1;
+    }
+    if (failed) {
+        set_error(resp, 503, job->id, "job not published: Kafka refused it");
         return -1;
     }
     return 0;

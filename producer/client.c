@@ -25,6 +25,7 @@ typedef struct {
     int64_t message_max_bytes;  /* client.message.max.bytes */
     int64_t text_max_bytes;     /* client.text.max.bytes */
     const char *tenant;         /* client.tenant, NULL = none */
+    int redis_required;         /* client.redis.required */
 } aas_client_conf_t;
 
 const aas_conf_def_t aas_client_conf_defs[] = {
@@ -50,6 +51,11 @@ const aas_conf_def_t aas_client_conf_defs[] = {
      "Tenant of the jobs this client submits when a job names none (metering and quotas, "
      "docs/sharing.md); [A-Za-z0-9_.-], at most 128. Unset: no tenant (metered as default)",
      AAS_CONF_FIELD(aas_client_conf_t, tenant)},
+    {"client.redis.required", AAS_CONF_BOOL, "false", 0, 0, 0,
+     "Refuse to publish a job while Redis is unreachable (AAS_ERR_REDIS) instead of "
+     "publishing it unchecked (it then runs when Redis is back). aas-gateway defaults it "
+     "to true: its caller is told 503 and nothing was sent",
+     AAS_CONF_FIELD(aas_client_conf_t, redis_required)},
     AAS_CONF_END};
 
 /* The dev broker (librdkafka's mock cluster, cluster id "mockCluster...")
@@ -303,20 +309,27 @@ fail:
     return err;
 }
 
+size_t aas_client_abandon(aas_client_t *c) {
+    int n = rd_kafka_outq_len(c->rk);
+    if (n <= 0) return 0;
+    /* Fail what is left so its delivery reports run (they release the ids
+     * and free each message's state); rd_kafka_destroy() alone would drop
+     * them unreported. */
+    rd_kafka_resp_err_t e =
+        rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    if (e) AAS_LOG(AAS_LOG_WARN, "client", "purge: %s", rd_kafka_err2str(e));
+    rd_kafka_flush(c->rk, 1000); /* serves the purge's reports */
+    c->failed = 0;
+    return (size_t)n;
+}
+
 void aas_client_destroy(aas_client_t *c) {
     if (!c) return;
     if (c->rk) {
         if (rd_kafka_flush(c->rk, c->timeout_ms)) {
             AAS_LOG(AAS_LOG_WARN, "client", "%d job(s) not acknowledged at close",
                     rd_kafka_outq_len(c->rk));
-            /* Fail what is left so its delivery reports run (they release
-             * the ids and free each message's state); rd_kafka_destroy()
-             * alone would drop them unreported. */
-            rd_kafka_resp_err_t e = rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE |
-                                                              RD_KAFKA_PURGE_F_INFLIGHT);
-            if (e)
-                AAS_LOG(AAS_LOG_WARN, "client", "purge at close: %s", rd_kafka_err2str(e));
-            rd_kafka_flush(c->rk, 1000); /* serves the purge's reports */
+            aas_client_abandon(c);
         }
         rd_kafka_destroy(c->rk);
     }
@@ -538,7 +551,7 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
         char cwhy[512];
         err = aas_store_job_claim(c->store, j.id, cm->hash, c->idempotent, &resubmit, cwhy,
                                   sizeof(cwhy));
-        if (err && aas_err_is_retriable(err)) {
+        if (err && aas_err_is_retriable(err) && !c->c.redis_required) {
             /* Redis away: Kafka still takes the job (a worker records it
              * when Redis is back), but the id could not be checked. */
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not checked for reuse: %s", j.id,

@@ -92,6 +92,16 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                             char *errstr, size_t errstr_size);
 
 /**
+ * @brief Withdraw every job not acknowledged yet (librdkafka purge of the
+ *        queued and in-flight messages) and serve their delivery reports:
+ *        their ids are released and the next flush starts clean.  A queued
+ *        job is certainly not published; one in flight may have reached
+ *        the broker before (then it runs).
+ * @return how many were withdrawn.
+ */
+size_t aas_client_abandon(aas_client_t *c);
+
+/**
  * @brief Wait until every submitted job is settled.
  * @param failed_out jobs whose publication failed since the last flush.
  * @return AAS_ERR_TIMEOUT if some are still unsettled.

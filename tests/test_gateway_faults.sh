@@ -233,12 +233,14 @@ done
 [ "$ready" = 1 ] && ok "ready again after the broker came back" || bad "not ready 30 s after the broker came back"
 if infer_ok 30; then ok "an inference succeeds after the broker came back"
 else bad "no inference succeeded within 30 s of the broker's return: $(head -c 300 "$RUN/body")"; fi
-# Answered 503, but its message was still in the client's queue: say what
-# became of it (librdkafka retries until client.timeout.ms).
+# Answered 503: the gateway withdrew its message, so the job does not run
+# after the broker's return (a caller retrying on 503 runs it once).
 if [ -n "$LOST_ID" ]; then
-  sleep 2
+  sleep 3
   st=$(curl -s --max-time 10 "$URL/v1/jobs/$LOST_ID")
-  echo "note: the job answered 503 during the outage (id $LOST_ID) is now: $st"
+  if grep -qE '"status": ?"(SUCCEEDED|RUNNING|QUEUED)"' <<<"$st"; then
+    bad "the job answered 503 during the outage ran anyway: $st"
+  else ok "the job answered 503 during the outage was withdrawn: $st"; fi
 fi
 
 echo "== Redis away"
@@ -246,6 +248,9 @@ kill -KILL "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=''
 check 503 '"error": ?"not ready' 15 -- "$URL/v2/health/ready"
 check 503 '"error"' $lim -- -X POST -d "$OIP" "$INFER"
 check 503 '"error"' $lim -- -X POST -d "$OIP" "$URL/v2/models/gwf-mlp/versions/1/infer"
+# Nothing was published (client.redis.required): the answer names no job.
+grep -q '"id"' "$RUN/body" && bad "a 503 with Redis away published a job: $(cat "$RUN/body")" \
+  || ok "with Redis away nothing is published"
 check 200 '"live": ?true' 5 -- "$URL/v2/health/live"
 
 echo "== Redis back (same port, same data)"
