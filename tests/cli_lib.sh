@@ -33,3 +33,18 @@ check() {
   if [ "$got" = "$want" ] && grep -qE -- "$pat" "$RUN/body"; then ok "$want: curl ${*}"
   else bad "want $want and /$pat/, got $got: $(head -c 300 "$RUN/body") (curl ${*})"; fi
 }
+# start_servers PARTITIONS: a private redis-server and dev broker on free
+# loopback ports ($BUILD/tools/aas-devbroker); sets RPORT, REDIS_PID,
+# BROKER_PID, BS and SERVERS (-X arguments for the programs) and exports
+# AAS_REDIS_PORT and AAS_KAFKA_BOOTSTRAP_SERVERS.
+start_servers() {
+  RPORT=$(free_port)
+  redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
+    >"$RUN/redis.log" 2>&1 & REDIS_PID=$!
+  "$BUILD/tools/aas-devbroker" --partitions "${1:-2}" --bootstrap-file "$RUN/bs" >"$RUN/broker.log" 2>&1 &
+  BROKER_PID=$!
+  for _ in $(seq 100); do [ -s "$RUN/bs" ] && redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  BS=$(cat "$RUN/bs")
+  export AAS_REDIS_PORT=$RPORT AAS_KAFKA_BOOTSTRAP_SERVERS=$BS
+  SERVERS=(-X "redis.port=$RPORT" -X "kafka.bootstrap.servers=$BS")
+}

@@ -55,13 +55,7 @@ for c in submit train dataset status wait cancel model; do
 done
 
 # 2. Real Redis and the dev broker.
-RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
-  >"$RUN/redis.log" 2>&1 & REDIS_PID=$!
-"$BUILD/tools/aas-devbroker" --partitions 2 --bootstrap-file "$RUN/bs" >"$RUN/broker.log" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 100); do [ -s "$RUN/bs" ] && redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-export AAS_REDIS_PORT=$RPORT AAS_KAFKA_BOOTSTRAP_SERVERS=$(cat "$RUN/bs")
+start_servers 2
 
 expect 0 "^dup-1$" -- "$P" submit --model m --values 1,2 --id dup-1
 expect 5 "exists \(same payload\).*--idempotent" -- "$P" submit --model m --values 1,2 --id dup-1

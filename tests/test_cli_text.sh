@@ -44,13 +44,7 @@ HELP=$("$P" --help)
 grep -q -- "--text-file" <<<"$HELP" && ok "--help names --text-file" || echo "note: --help does not list --text-file yet (producer/main.c)"
 
 # 2. Real Redis, the dev broker and a worker.
-RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
-  >"$RUN/redis.log" 2>&1 & REDIS_PID=$!
-"$BUILD/tools/aas-devbroker" --partitions 2 --bootstrap-file "$RUN/bs" >"$RUN/broker.log" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 100); do [ -s "$RUN/bs" ] && redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-export AAS_REDIS_PORT=$RPORT AAS_KAFKA_BOOTSTRAP_SERVERS=$(cat "$RUN/bs")
+start_servers 2
 
 # Unreadable or bad files: exit 2, naming the file and the byte.
 expect 2 "--text-file $RUN/nosuch.txt: No such file or directory" -- \

@@ -63,13 +63,7 @@ grep -q -- "--no-header" <<<"$HELP" && grep -qE "^  dataset list" <<<"$HELP" \
   && ok "--help lists dataset put/list and --header" || bad "--help: $HELP"
 
 # 2. Real Redis and the dev broker.
-RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
-  >"$RUN/redis.log" 2>&1 & REDIS_PID=$!
-"$BUILD/tools/aas-devbroker" --partitions 1 --bootstrap-file "$RUN/bs" >"$RUN/broker.log" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 100); do [ -s "$RUN/bs" ] && redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-export AAS_REDIS_PORT=$RPORT AAS_KAFKA_BOOTSTRAP_SERVERS=$(cat "$RUN/bs")
+start_servers 1
 R() { redis-cli -p "$RPORT" "$@"; }
 
 CRC=$(crc64 "$RUN/intents.tsv")

@@ -36,15 +36,7 @@ gw_cleanup() { gw_stop; cleanup; }
 trap gw_cleanup EXIT
 T0=$SECONDS
 
-RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN" \
-  >"$RUN/redis.log" 2>&1 & REDIS_PID=$!
-"$BUILD/tools/aas-devbroker" --partitions 1 --bootstrap-file "$RUN/bs" >"$RUN/broker.log" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 100); do [ -s "$RUN/bs" ] && redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-BS=$(cat "$RUN/bs")
-export AAS_REDIS_PORT=$RPORT AAS_KAFKA_BOOTSTRAP_SERVERS=$BS
-SERVERS=(-X "redis.port=$RPORT" -X "kafka.bootstrap.servers=$BS")
+start_servers 1
 "$BUILD/worker/aas-worker" "${SERVERS[@]}" -X worker.id=gwa-w >"$RUN/worker.log" 2>&1 &
 WORKER_PID=$!
 expect 0 "SUCCEEDED model=intents" -- "$P" train --model intents --text-input "$ROOT/data/text-intents.tsv" --wait --timeout 120
