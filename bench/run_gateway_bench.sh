@@ -22,7 +22,7 @@
 #   2. load: bench_e2e burst (20,000 jobs, 1,000 in flight: the C client's
 #      jobs/s), then wrk (keep-alive, bench/gateway_infer.lua, -t2) against
 #      the gateway with as many connections as gateway threads, for each
-#      count in --threads (default 8,32);
+#      count in --threads (default 8,32,64);
 #   3. the peer: workers and gateway stopped, bench/peers/fastapi_ort.py
 #      (uvicorn, 2 processes, ONNX Runtime with 1 intra-op thread each, the
 #      same weights exported to ONNX) under the same wrk runs; then both
@@ -37,7 +37,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-bench
-QUICK=0 USE_KAFKA=1 PEER=1 THREADS_LIST="8,32" DURATION=
+QUICK=0 USE_KAFKA=1 PEER=1 THREADS_LIST="8,32,64" DURATION=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
@@ -106,6 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bench_start_redis "$RUN"
+REDIS_PID=${PIDS[0]}
 if [ "$USE_KAFKA" = 1 ]; then
   say "Apache Kafka (tools/kafka-local, 1 broker, $PARTITIONS partitions)"
   KDIR=$RUN/kafka K=$ROOT/tools/kafka-local
@@ -119,12 +120,12 @@ if [ "$USE_KAFKA" = 1 ]; then
     KDIR=
     exit 1
   fi
-  BROKER=kafka BOOT=$(cat "$KDIR/bootstrap") BX=()
+  BROKER=kafka BOOT=$(cat "$KDIR/bootstrap") BX=() BROKER_PID=$(head -n 1 "$KDIR/pids")
 else
   say "dev broker ($PARTITIONS partitions)"
   "$BUILD/tools/aas-devbroker" --partitions "$PARTITIONS" --bootstrap-file "$RUN/devbroker.bs" \
     >"$RUN/devbroker.out" 2>"$RUN/devbroker.log" &
-  PIDS+=($!)
+  PIDS+=($!) BROKER_PID=$!
   for _ in $(seq 200); do [ -s "$RUN/devbroker.bs" ] && break; sleep 0.1; done
   # The dev broker holds an idle fetch for fetch.wait.max.ms (run_bench.sh).
   BROKER=devbroker BOOT=$(cat "$RUN/devbroker.bs") BX=(-X kafka.fetch.wait.max.ms=1)
@@ -196,18 +197,64 @@ record() {
   return "$rc"
 }
 
+# Where the CPU goes during a run: clock ticks of each of our processes
+# (threads included) from /proc, and of the whole machine from /proc/stat;
+# "other" is the rest: the load generator (wrk, bench_e2e) and whatever
+# else runs on the machine.  Printed in cores (CPU seconds per second).
+ticks() { # pid...: utime + stime of these processes
+  local p t=0 v
+  for p in "$@"; do
+    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || continue
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+cpu_groups() { # one "name pid..." line per group
+  local peer_kids=
+  [ -z "$PEER_PID" ] || peer_kids=$(ps -o pid= --ppid "$PEER_PID" 2>/dev/null | tr '\n' ' ')
+  echo "gateway $GW_PID"
+  echo "workers ${WORKER_PIDS[*]}"
+  echo "broker $BROKER_PID"
+  echo "redis $REDIS_PID"
+  echo "peer $PEER_PID $peer_kids"
+}
+CPU_T0=0 CPU_M0=0
+declare -A CPU_G0
+cpu_begin() {
+  local name pids
+  while read -r name pids; do CPU_G0[$name]=$(ticks $pids); done < <(cpu_groups)
+  CPU_M0=$(machine_ticks) CPU_T0=$(date +%s.%N)
+}
+cpu_end() { # label: a RESULT line of cores per group
+  local name pids secs hz line sum=0 t
+  secs=$(echo "$(date +%s.%N) - $CPU_T0" | bc -l) hz=$(getconf CLK_TCK)
+  line="RESULT bench=gateway mode=cpu run=$1"
+  while read -r name pids; do
+    t=$(( $(ticks $pids) - ${CPU_G0[$name]:-0} ))
+    sum=$((sum + t))
+    line+=" $name=$(printf '%.2f' "$(echo "$t / $hz / $secs" | bc -l)")"
+  done < <(cpu_groups)
+  t=$(( $(machine_ticks) - CPU_M0 - sum ))
+  [ "$t" -ge 0 ] || t=0
+  line+=" other=$(printf '%.2f' "$(echo "$t / $hz / $secs" | bc -l)") cores=$NCPU"
+  echo "$line" | tee -a "$RESULTS" >&2
+}
+
 # wrk_run SERVER PORT CONNS PATH TAG...: one wrk run, its figures as a
 # RESULT line.
 wrk_run() {
   local server=$1 port=$2 conns=$3 path=$4 tag=$5 log
   log=$RUN/wrk-$server-$conns-$tag.log
   say "wrk: $server, $conns connections ($tag)"
+  cpu_begin
   set +e
   AAS_BENCH_BODY=$RUN/body.json AAS_BENCH_PATH=$path \
     wrk -t2 -c"$conns" -d"${DURATION}s" --latency -s "$ROOT/bench/gateway_infer.lua" \
     "http://127.0.0.1:$port" >"$log" 2>&1
   local rc=$?
   set -e
+  cpu_end "$server-$conns"
   cat "$log" >&2
   [ "$rc" = 0 ] || { fail_step "wrk $server $conns"; return 0; }
   awk -v server="$server" -v conns="$conns" -v tag="$tag" '
@@ -239,8 +286,10 @@ record "$RUN/e2e-latency.log" "$E2E" "${E2E_COMMON[@]}" --jobs "$E2E_LAT_JOBS" -
   --warmup 50 || fail_step "bench_e2e latency"
 
 say "2. C client burst (bench_e2e, $BURST_JOBS jobs, 1000 in flight)"
+cpu_begin
 record "$RUN/e2e-burst.log" "$E2E" "${E2E_COMMON[@]}" --jobs "$BURST_JOBS" --inflight 1000 \
   --warmup "$WARMUP" || fail_step "bench_e2e burst"
+cpu_end "c-client-burst"  # (its warm-up included)
 for t in "${THREADS[@]}"; do
   # Concurrency = threads: a gateway of exactly t threads, t connections.
   stop_pid "$GW_PID"; GW_PID=
@@ -294,8 +343,10 @@ for p in client http diff; do
     http) name="HTTP POST $INFER, keep-alive (interleaved)" ;;
     diff) name="**gateway adds** (HTTP - C client)" ;;
   esac
-  echo "| $name | $(field "$l" n) | $(field "$l" p50_ms) | $(field "$l" p90_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms) | $(field "$l" mean_ms) |"
+  echo "| $name | $(field "$l" n) | $(field "$l" p50_ms) | $(field "$l" p90_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms | sed s/^nan$/-/) | $(field "$l" mean_ms) |"
 done
+l=$(grep "^RESULT bench=gateway mode=latency path=pair " "$RESULTS" || true)
+[ -z "$l" ] || echo "| per-round difference HTTP - C client (same row, ms apart) | $(field "$l" n) | $(field "$l" p50_ms) | $(field "$l" p90_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms | sed s/^nan$/-/) | $(field "$l" mean_ms) |"
 l=$(grep '^RESULT bench=e2e mode=latency' "$RESULTS" || true)
 [ -z "$l" ] || echo "| bench_e2e one in flight (reference, run after) | $(field "$l" jobs) | $(field "$l" p50_ms) | $(field "$l" p90_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms) | |"
 echo
@@ -309,15 +360,23 @@ grep '^RESULT bench=gateway mode=load' "$RESULTS" | while read -r l; do
   echo "| $(field "$l" server) | $(field "$l" conns)$( [ "$(field "$l" run)" = overload ] && echo ' (10x overload)') | $(field "$l" rps) | $(field "$l" p50_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms) | $(field "$l" non200) | $(field "$l" err_connect)/$(field "$l" err_read)/$(field "$l" err_write) | $(field "$l" timeouts) |"
 done
 echo
+echo "## CPU during each run (cores busy, of $NCPU; other = load generator and the rest of the machine)"
+echo
+echo "| run | gateway | workers | broker | redis | peer | other |"
+echo "|---|---|---|---|---|---|---|"
+grep '^RESULT bench=gateway mode=cpu' "$RESULTS" | while read -r l; do
+  echo "| $(field "$l" run) | $(field "$l" gateway) | $(field "$l" workers) | $(field "$l" broker) | $(field "$l" redis) | $(field "$l" peer) | $(field "$l" other) |"
+done
+echo
 # The targets, from the figures above.
 awk '
   { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
-  f["mode"] == "latency" && f["path"] == "diff" { d50 = f["p50_ms"]; d99 = f["p99_ms"]; have_d = 1 }
-  f["bench"] == "e2e" && f["mode"] == "burst" { burst = f["jobs_per_s"] }
-  f["mode"] == "load" && f["server"] == "aas-gateway" && f["run"] != "overload" && f["rps"] + 0 > best + 0 { best = f["rps"]; bestc = f["conns"] }
+  f["mode"] == "latency" && f["path"] == "diff" { d50 = f["p50_ms"] + 0; d99 = f["p99_ms"] + 0; have_d = 1 }
+  f["bench"] == "e2e" && f["mode"] == "burst" { burst = f["jobs_per_s"] + 0 }
+  f["mode"] == "load" && f["server"] == "aas-gateway" && f["run"] != "overload" && f["rps"] + 0 > best + 0 { best = f["rps"] + 0; bestc = f["conns"] }
   END {
     print "## Targets (issue 15)"; print ""
-    if (have_d) printf "- latency overhead: p50 +%.3f ms (target <= 0.3): %s; p99 +%.3f ms (target <= 1): %s\n",
+    if (have_d) printf "- latency overhead: p50 %+.3f ms (target <= 0.3): %s; p99 %+.3f ms (target <= 1): %s\n",
       d50, (d50 <= 0.3 ? "met" : "NOT met"), d99, (d99 <= 1 ? "met" : "NOT met")
     if (burst + 0 > 0 && best != "") printf "- keep-alive load: %.0f requests/s (%s connections = threads) vs C client burst %.0f jobs/s = %.0f %% (target >= 80 %%): %s\n",
       best, bestc, burst, 100 * best / burst, (best >= 0.8 * burst ? "met" : "NOT met")
