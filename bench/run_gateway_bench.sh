@@ -224,20 +224,24 @@ declare -A CPU_G0
 cpu_begin() {
   local name pids
   while read -r name pids; do CPU_G0[$name]=$(ticks $pids); done < <(cpu_groups)
-  CPU_M0=$(machine_ticks) CPU_T0=$(date +%s.%N)
+  CPU_M0=$(machine_ticks) CPU_T0=$(date +%s%N)
 }
+cores() { # ticks ns: CPU seconds per second
+  awk -v t="$1" -v hz="$CPU_HZ" -v ns="$2" 'BEGIN { printf "%.2f", (ns > 0 ? t / hz / (ns / 1e9) : 0) }'
+}
+CPU_HZ=$(getconf CLK_TCK)
 cpu_end() { # label: a RESULT line of cores per group
-  local name pids secs hz line sum=0 t
-  secs=$(echo "$(date +%s.%N) - $CPU_T0" | bc -l) hz=$(getconf CLK_TCK)
+  local name pids ns line sum=0 t
+  ns=$(( $(date +%s%N) - CPU_T0 ))
   line="RESULT bench=gateway mode=cpu run=$1"
   while read -r name pids; do
     t=$(( $(ticks $pids) - ${CPU_G0[$name]:-0} ))
     sum=$((sum + t))
-    line+=" $name=$(printf '%.2f' "$(echo "$t / $hz / $secs" | bc -l)")"
+    line+=" $name=$(cores "$t" "$ns")"
   done < <(cpu_groups)
   t=$(( $(machine_ticks) - CPU_M0 - sum ))
   [ "$t" -ge 0 ] || t=0
-  line+=" other=$(printf '%.2f' "$(echo "$t / $hz / $secs" | bc -l)") cores=$NCPU"
+  line+=" other=$(cores "$t" "$ns") cores=$NCPU"
   echo "$line" | tee -a "$RESULTS" >&2
 }
 
