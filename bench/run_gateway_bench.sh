@@ -29,6 +29,8 @@
 #      servers at 10x overload (10 x the largest connection count; the
 #      gateway's gateway.connection.limit raised to fit), counting errors
 #      and timeouts (wrk's 2 s).
+# Around each load run, the CPU of every process it started (from /proc)
+# and of the machine (the rest: load generator and other work).
 # --duration S: seconds of each wrk run (default 15; --quick 5, with fewer
 # jobs).  The peer's venv: bench/peers/setup-venv-gateway-peer.  Prints the
 # CPU model and a table; RESULT lines in build-bench/gateway-bench-results.txt.
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
     --no-peer) PEER=0; shift ;;
     --threads) THREADS_LIST=${2:?--threads wants a comma list}; shift 2 ;;
     --duration) DURATION=${2:?--duration wants seconds}; shift 2 ;;
-    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_gateway_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
