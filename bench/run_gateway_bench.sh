@@ -284,6 +284,9 @@ say "workers ($WORKERS) and gateway ($MAX_T threads)"
 start_workers || { fail_step "workers did not get partitions"; exit 1; }
 start_gateway "$MAX_T" $((OVERLOAD + 64)) || { fail_step "gateway did not start"; exit 1; }
 
+# The gateway's answer to the wrk body, to check the peer's against.
+curl -sf -X POST --data-binary "@$RUN/body.json" "http://127.0.0.1:$GW_PORT$INFER" \
+  >"$RUN/answer-gateway.json" || fail_step "gateway: POST $INFER"
 say "1. latency, one in flight: C client and HTTP interleaved (bench_gateway)"
 record "$RUN/latency.log" "$GWB" "${E2E_COMMON[@]}" --url "http://127.0.0.1:$GW_PORT" \
   --jobs "$LAT_JOBS" --warmup 100 || fail_step "bench_gateway"
@@ -316,6 +319,17 @@ if [ "$PEER" = 1 ]; then
     --port "$PEER_PORT" --workers 2 --threads 1 >"$RUN/peer.log" 2>&1 &
   PEER_PID=$!
   if wait_http "$PEER_PORT"; then
+    # Same weights, same function: its outputs for the body equal aas's.
+    if curl -sf -X POST --data-binary "@$RUN/body.json" "http://127.0.0.1:$PEER_PORT$INFER" \
+         >"$RUN/answer-peer.json" &&
+       "$PY" -c 'import json, sys
+a, b = (json.load(open(f))["outputs"][0]["data"] for f in sys.argv[1:])
+sys.exit(not (len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b)) <= 1e-5))' \
+         "$RUN/answer-gateway.json" "$RUN/answer-peer.json"; then
+      say "peer: its outputs equal the gateway's for the benchmark's body (1e-5)"
+    else
+      fail_step "peer: outputs differ from the gateway's (or no answer)"
+    fi
     for t in "${THREADS[@]}"; do wrk_run fastapi-ort "$PEER_PORT" "$t" "$INFER" "threads=$t"; done
     wrk_run fastapi-ort "$PEER_PORT" "$OVERLOAD" "$INFER" "overload"
   else
