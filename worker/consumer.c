@@ -14,6 +14,7 @@ struct aas_consumer_s {
     rd_kafka_t *rk;
     rd_kafka_topic_partition_list_t *held;  /* paused until released */
     volatile int revoked;                   /* raised by the rebalance callback */
+    int assigned_once;                      /* an assignment has come */
     int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
     uint64_t rng;
     unsigned long long retries;
@@ -39,6 +40,7 @@ static void aas_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     aas_consumer_parts_str(parts, buf, sizeof(buf));
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         AAS_LOG(AAS_LOG_INFO, "worker", "rebalance=assign partitions=%s", buf);
+        ((aas_consumer_t *)opaque)->assigned_once = 1;
         if (coop)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -126,9 +128,32 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
     return AAS_ERR_OK;
 }
 
+/* librdkafka before 2.3.0 (Debian 12 has 2.0.2) aborts in
+ * rd_kafka_sticky_assignor_state_destroy() when a cooperative-sticky
+ * consumer is destroyed after its group chose the assignor but before its
+ * first assignment (librdkafka issue #4312): a worker stopped within a
+ * second or two of its start died with SIGABRT.  So a consumer whose group
+ * chose its assignor but gave no assignment yet waits for it (bounded),
+ * dropping
+ * what it is given meanwhile unprocessed and its offsets unstored, so
+ * those messages go to the next member. */
+#define AAS_CONSUMER_FIRST_ASSIGN_WAIT_MS 15000
+
+static void aas_consumer_await_first_assignment(aas_consumer_t *c) {
+    int64_t until = aas_mono_us() + (int64_t)AAS_CONSUMER_FIRST_ASSIGN_WAIT_MS * 1000;
+    /* "NONE": no assignor chosen yet (no join answered, e.g. the broker is
+     * away), so there is no state to destroy and nothing to wait for. */
+    while (!c->assigned_once && strcmp(rd_kafka_rebalance_protocol(c->rk), "NONE") &&
+           aas_mono_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
+        if (m) rd_kafka_message_destroy(m);
+    }
+}
+
 void aas_consumer_destroy(aas_consumer_t *c) {
     if (!c) return;
     if (c->rk) {
+        aas_consumer_await_first_assignment(c);
         /* Commit what we stored while we still own the partitions (a
          * commit during close races the leave-group rebalance), waiting a
          * bounded time: a broker that is gone must not hang shutdown. */
