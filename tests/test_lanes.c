@@ -11,7 +11,9 @@
  *   or not, to topic.infer, and a worker with lanes off serves it.
  *
  * Outcomes are compared on the jobs' finished_ms (Redis clock), read after
- * everything is done, so the verdicts do not depend on polling speed.
+ * everything is done, so the verdicts do not depend on polling speed.  One
+ * fleet (broker, Redis) serves the three, each with its own worker: a real
+ * Kafka with its five topics takes most of a minute to set up.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +34,31 @@
 #define N_LOW 200
 
 static float x_of[AAS_FLEET_IN];
+
+static int fleet_up(void **state) {
+    aas_fleet_t *f = NULL;
+    if (aas_fleet_start(&f, 0, NULL)) {
+        aas_fleet_stop(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int fleet_down(void **state) { return aas_fleet_stop(*state) ? -1 : 0; }
+
+/* This test's worker, with its own arguments (static storage). */
+static void worker_up(aas_fleet_t *f, const char *const *args) {
+    f->worker_args = args;
+    f->n_workers = 1;
+    assert_int_equal(aas_fleet_start_worker(f, 0), 0);
+}
+
+/* It must exit cleanly; the next test starts its own. */
+static void worker_down(aas_fleet_t *f) {
+    assert_int_equal(aas_test_proc_stop(&f->workers[0], 30000), 0);
+    f->n_workers = 0;
+}
 
 static int submit_prio(aas_client_t *c, const char *id, int32_t priority) {
     aas_tensor_t t;
@@ -87,15 +114,13 @@ static double jobs_done(int port) {
 }
 
 static void priority_job_jumps_a_backlog(void **state) {
-    (void)state;
+    aas_fleet_t *f = *state;
     int port = aas_test_free_port();
     assert_true(port > 0);
     static char port_arg[64];
     snprintf(port_arg, sizeof(port_arg), "metrics.port=%d", port);
     static const char *args[] = {"-X", NULL, NULL};
     args[1] = port_arg;
-    aas_fleet_t *f = NULL;
-    assert_int_equal(aas_fleet_start(&f, 0, args), 0);
     for (int k = 0; k < AAS_FLEET_IN; k++) x_of[k] = aas_fleet_frand();
 
     char id[64];
@@ -104,8 +129,7 @@ static void priority_job_jumps_a_backlog(void **state) {
         assert_int_equal(submit_prio(f->client, id, 0), 0);
     }
     assert_int_equal(flush(f->client), 0);
-    f->n_workers = 1;
-    assert_int_equal(aas_fleet_start_worker(f, 0), 0);
+    worker_up(f, args);
     /* Behind the backlog while it drains: once the worker has finished
      * some of it, its queues hold thousands of prefetched normal jobs. */
     double done = 0;
@@ -131,16 +155,14 @@ static void priority_job_jumps_a_backlog(void **state) {
             "(%.0f were done when it was published)\n", after, N_BACKLOG, done);
     assert_true(after > N_BACKLOG / 2);
     assert_true(aas_fleet_log_contains(f, "lanes=high,normal,low"));
-    assert_int_equal(aas_fleet_stop(f), 0);
+    worker_down(f);
 }
 
 static void low_lane_progresses_under_a_high_flood(void **state) {
-    (void)state;
+    aas_fleet_t *f = *state;
     /* Small windows, so the high lane's flood is many windows long. */
     static const char *args[] = {"-X", "batch.max.rows=8", "-X", "worker.lane.share=4",
                                  NULL};
-    aas_fleet_t *f = NULL;
-    assert_int_equal(aas_fleet_start(&f, 0, args), 0);
     for (int k = 0; k < AAS_FLEET_IN; k++) x_of[k] = aas_fleet_frand();
     char id[64];
     /* The low jobs first: older than every high job, and still served
@@ -154,8 +176,7 @@ static void low_lane_progresses_under_a_high_flood(void **state) {
         assert_int_equal(submit_prio(f->client, id, 5), 0);
     }
     assert_int_equal(flush(f->client), 0);
-    f->n_workers = 1;
-    assert_int_equal(aas_fleet_start_worker(f, 0), 0);
+    worker_up(f, args);
 
     int64_t last_high = 0;
     for (int j = 0; j < N_HIGH; j++) {
@@ -178,14 +199,13 @@ static void low_lane_progresses_under_a_high_flood(void **state) {
     /* 1 window in 4 at least: 375 high windows of 8 leave room for ~90
      * low windows, 25 are needed. */
     assert_true(before > N_LOW / 2);
-    assert_int_equal(aas_fleet_stop(f), 0);
+    worker_down(f);
 }
 
 static void lanes_off_client_and_worker_still_serve(void **state) {
-    (void)state;
+    aas_fleet_t *f = *state;
     static const char *args[] = {"-X", "topic.infer.lanes=false", NULL};
-    aas_fleet_t *f = NULL;
-    assert_int_equal(aas_fleet_start(&f, 1, args), 0);
+    worker_up(f, args);
     for (int k = 0; k < AAS_FLEET_IN; k++) x_of[k] = aas_fleet_frand();
     /* An old client: every job on topic.infer, whatever its priority. */
     aas_conf_t *conf = NULL;
@@ -208,7 +228,7 @@ static void lanes_off_client_and_worker_still_serve(void **state) {
     assert_true(aas_fleet_log_contains(f, "lanes=off"));
     aas_client_destroy(old);
     aas_conf_destroy(conf);
-    assert_int_equal(aas_fleet_stop(f), 0);
+    worker_down(f);
 }
 
 int main(void) {
@@ -217,5 +237,5 @@ int main(void) {
         cmocka_unit_test(low_lane_progresses_under_a_high_flood),
         cmocka_unit_test(lanes_off_client_and_worker_still_serve),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, fleet_up, fleet_down);
 }
