@@ -30,6 +30,9 @@ struct aas_consumer_s {
     int64_t passed[AAS_LANE_MAX];           /* windows opened elsewhere while it waited */
     int64_t share;                          /* lane_share */
     int cur;                                /* lane of the open window; -1 none */
+    /* Another lane's message met while a window was collected (from the
+     * consumer queue): it opens the next window. */
+    rd_kafka_message_t *pending;
     /* librdkafka writes a byte here when a queue gets something, so one
      * poll(2) waits on every queue at once. */
     int wake[2];
@@ -216,6 +219,7 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
 
 void aas_consumer_destroy(aas_consumer_t *c) {
     if (!c) return;
+    if (c->pending) rd_kafka_message_destroy(c->pending); /* before its handle */
     if (c->rk) {
         /* Commit what we stored while we still own the partitions (a
          * commit during close races the leave-group rebalance), waiting a
@@ -305,6 +309,12 @@ static void aas_consumer_opened(aas_consumer_t *c, int lane) {
 rd_kafka_message_t *aas_consumer_poll(aas_consumer_t *c, int timeout_ms) {
     c->revoked = 0; /* a window opened by this message closes on a rebalance */
     int64_t deadline = aas_mono_us() + (int64_t)timeout_ms * 1000;
+    if (c->pending) {
+        rd_kafka_message_t *m = c->pending;
+        c->pending = NULL;
+        aas_consumer_opened(c, aas_consumer_lane_of(c, rd_kafka_topic_name(m->rkt)));
+        return m;
+    }
     for (;;) {
         /* Events first (a rebalance changes which lanes are ours), and the
          * consumer queue's messages: training jobs and the few lane
@@ -348,7 +358,10 @@ size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t
             continue;
         }
         if (strcmp(rd_kafka_topic_name(m->rkt), rd_kafka_topic_name(rkt)) != 0) {
-            *tail = m;
+            /* Training goes back to the caller; another lane's message
+             * waits for the next aas_consumer_poll(). */
+            if (aas_consumer_lane_of(c, rd_kafka_topic_name(m->rkt)) >= 0) c->pending = m;
+            else *tail = m;
             break;
         }
         msgs[n++] = m;

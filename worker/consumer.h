@@ -73,8 +73,10 @@ rd_kafka_message_t *aas_consumer_poll(aas_consumer_t *c, int timeout_ms);
 /**
  * @brief A window after msgs[0]: what is already fetched, or what arrives
  *        within delay_us, up to cap messages, all of msgs[0]'s topic (its
- *        lane).  A message of another topic ends the window and comes back
- *        in *tail; so does a rebalance (partitions revoked meanwhile).
+ *        lane).  A message of another topic ends the window: a training
+ *        message comes back in *tail, another lane's is kept and is the
+ *        next aas_consumer_poll()'s.  A rebalance (partitions revoked
+ *        meanwhile) ends it too.
  * @return the window's message count (>= 1).
  */
 size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t cap,
