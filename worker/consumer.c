@@ -29,7 +29,6 @@ struct aas_consumer_s {
     rd_kafka_queue_t *main_q;               /* the consumer queue */
     int64_t passed[AAS_LANE_MAX];           /* windows opened elsewhere while it waited */
     int64_t share;                          /* lane_share */
-    int cur;                                /* lane of the open window; -1 none */
     /* Another lane's message met while a window was collected (from the
      * consumer queue): it opens the next window. */
     rd_kafka_message_t *pending;
@@ -122,7 +121,6 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     }
     c->wake[0] = c->wake[1] = -1;
-    c->cur = -1;
     c->share = cc->lane_share > 0 ? cc->lane_share : 1;
     for (int i = 0; i < AAS_LANE_MAX; i++) {
         if (!cc->lanes[i]) continue;
@@ -299,7 +297,6 @@ static int aas_consumer_pick(const aas_consumer_t *c) {
 
 /* A window opens from `lane`: every lower lane still waiting is passed over. */
 static void aas_consumer_opened(aas_consumer_t *c, int lane) {
-    c->cur = lane;
     if (lane < 0) return;
     c->passed[lane] = 0;
     for (int i = lane + 1; i < c->n_lanes; i++)
