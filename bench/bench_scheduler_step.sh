@@ -77,6 +77,8 @@ KDIR=$RUN/kafka
 k=$ROOT/tools/kafka-local
 { "$k" start --dir "$KDIR" --owner $$ &&
   "$k" create-topic --dir "$KDIR" aas.jobs.infer --partitions "$PARTITIONS" --replication 1 &&
+  "$k" create-topic --dir "$KDIR" aas.jobs.infer.high --partitions "$PARTITIONS" --replication 1 &&
+  "$k" create-topic --dir "$KDIR" aas.jobs.infer.low --partitions "$PARTITIONS" --replication 1 &&
   "$k" create-topic --dir "$KDIR" aas.jobs.train --partitions 1 --replication 1 &&
   "$k" create-topic --dir "$KDIR" aas.jobs.dlq --partitions 1 --replication 1; } >"$RUN/kafka-start.log" 2>&1 ||
   { tail -n 20 "$RUN/kafka-start.log" >&2; echo "bench_scheduler_step: Kafka did not start" >&2; exit 1; }

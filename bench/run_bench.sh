@@ -99,6 +99,8 @@ kafka_up() {
   local k=$ROOT/tools/kafka-local
   "$k" start --dir "$KDIR" --owner $$ &&
     "$k" create-topic --dir "$KDIR" aas.jobs.infer --partitions "$PARTITIONS" --replication 1 &&
+    "$k" create-topic --dir "$KDIR" aas.jobs.infer.high --partitions "$PARTITIONS" --replication 1 &&
+    "$k" create-topic --dir "$KDIR" aas.jobs.infer.low --partitions "$PARTITIONS" --replication 1 &&
     "$k" create-topic --dir "$KDIR" aas.jobs.train --partitions "$PARTITIONS" --replication 1 &&
     "$k" create-topic --dir "$KDIR" aas.jobs.dlq --partitions 1 --replication 1
 }

@@ -26,6 +26,15 @@ static const aas_conf_def_t aas_conf_common[] = {
     {"redis.prefix", AAS_CONF_STR, "aas:", 0, 0, 0, "Prefix of every Redis key"},
     {"topic.infer", AAS_CONF_STR, "aas.jobs.infer", 0, 0, 0,
      "Kafka topic of inference jobs"},
+    {"topic.infer.lanes", AAS_CONF_BOOL, "true", 0, 0, 0,
+     "Priority lanes: an inference job goes to topic.infer + \".high\" if its priority >= "
+     "lane.high.min.priority, to topic.infer + \".low\" if <= lane.low.max.priority, else "
+     "to topic.infer; workers serve a higher lane first (docs/sharing.md). false: every "
+     "inference job on topic.infer, and workers consume only it"},
+    {"lane.high.min.priority", AAS_CONF_INT, "1", -2147483647LL - 1, 2147483647LL, 0,
+     "Lowest job priority that goes to the high lane"},
+    {"lane.low.max.priority", AAS_CONF_INT, "-1", -2147483647LL - 1, 2147483647LL, 0,
+     "Highest job priority that goes to the low lane (must be < lane.high.min.priority)"},
     {"topic.train", AAS_CONF_STR, "aas.jobs.train", 0, 0, 0,
      "Kafka topic of training jobs"},
     {"topic.dlq", AAS_CONF_STR, "aas.jobs.dlq", 0, 0, 0,

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "codec.h"
 #include "kafka.h"
+#include "lane.h"
 #include "log.h"
 #include "model.h"
 
@@ -69,7 +70,9 @@ const aas_conf_def_t aas_client_conf_defs[] = {
 struct aas_client_s {
     const aas_conf_t *conf;
     aas_client_conf_t c;
-    char topic[256];        /* inference jobs */
+    char topic[256];        /* inference jobs: the normal lane's topic */
+    aas_lanes_t lanes;      /* inference topic by priority (lane.h) */
+    int lane_warm[AAS_LANE_MAX]; /* a lane topic's metadata asked for (once) */
     char train_topic[256];  /* training jobs */
     rd_kafka_t *rk;
     aas_store_t *store;
@@ -263,6 +266,7 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
     snprintf(c->train_topic, sizeof(c->train_topic), "%s",
              aas_conf_get(conf, "topic.train"));
     aas_err_t err;
+    if ((err = aas_lanes_from_conf(conf, &c->lanes, errstr, errstr_size))) goto fail;
     if ((err = aas_codec_new(&c->codec, errstr, errstr_size))) goto fail;
     if ((err = aas_cli_store_new(conf, &c->store, errstr, errstr_size))) goto fail;
     char timeout[24], max_bytes[24];
@@ -441,11 +445,10 @@ out:
     if (res) rd_kafka_ConfigResource_destroy(res);
 }
 
-static void aas_client_warm(aas_client_t *c, const char *topic, int train) {
-    int *warm = &c->warm[train];
-    if (*warm) return;
+/* 0 if the topic's metadata came (its first produce then need not wait). */
+static int aas_client_metadata(aas_client_t *c, const char *topic) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
-    if (!rkt) return;
+    if (!rkt) return -1;
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, rkt, &md, c->timeout_ms);
     if (err)
@@ -454,6 +457,13 @@ static void aas_client_warm(aas_client_t *c, const char *topic, int train) {
     else
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
+    return err ? -1 : 0;
+}
+
+static void aas_client_warm(aas_client_t *c, const char *topic, int train) {
+    int *warm = &c->warm[train];
+    if (*warm) return;
+    (void)aas_client_metadata(c, topic); /* a failure is logged; the produce says more */
     char *cluster = rd_kafka_clusterid(c->rk, 0); /* known from that metadata */
     c->devbroker = cluster && strncmp(cluster, "mockCluster", 11) == 0;
     free(cluster);
@@ -517,8 +527,11 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
     aas_job_t j = *job;
     if (j.submit_ms == 0) j.submit_ms = aas_now_ms();
     if (!j.tenant && c->c.tenant && c->c.tenant[0]) j.tenant = (char *)c->c.tenant;
-    const char *topic = j.kind == AAS_JOB_TRAIN ? c->train_topic : c->topic;
     int train = j.kind == AAS_JOB_TRAIN;
+    /* An inference job's lane topic by its priority; the size limits are
+     * the normal lane's (the lanes are created alike). */
+    aas_lane_t lane = aas_lanes_of_priority(&c->lanes, j.priority);
+    const char *topic = train ? c->train_topic : c->lanes.topic[lane];
     if (j.text && strlen(j.text) > (size_t)c->c.text_max_bytes) {
         char n1[32];
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
@@ -528,7 +541,11 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                            aas_client_commas(strlen(j.text), n1),
                            (long long)c->c.text_max_bytes);
     }
-    aas_client_warm(c, topic, train);
+    aas_client_warm(c, train ? c->train_topic : c->topic, train);
+    if (!train && lane != AAS_LANE_NORMAL && !c->lane_warm[lane]) {
+        (void)aas_client_metadata(c, topic); /* a failure is logged */
+        c->lane_warm[lane] = 1;              /* once, as warm[] */
+    }
     void *buf;
     size_t len;
     aas_err_t err = aas_codec_job_encode(c->codec, &j, &buf, &len, errstr,

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "heartbeat.h"
 #include "job.h"
+#include "lane.h"
 #include "log.h"
 #include "observe.h"
 #include "scheduler.h"
@@ -64,6 +65,8 @@ typedef struct {
     size_t n, n2;
     double t, t2;                /* their times, monotonic s */
     int failed;                  /* the lag could not be measured */
+    int optional;                /* a lane topic: skipped if it does not exist */
+    int absent;                  /* optional and not there */
 } status_topic_t;
 
 static double mono_s(void) { return (double)aas_mono_us() / 1e6; }
@@ -73,7 +76,12 @@ static void measure_topic(aas_observer_t *o, const aas_scheduler_conf_t *c,
     char why[512];
     int timeout = (int)c->timeout_ms;
     st->t = mono_s();
-    if (aas_observer_lag(o, st->topic, timeout, &st->p, &st->n, why, sizeof(why))) {
+    aas_err_t err = aas_observer_lag(o, st->topic, timeout, &st->p, &st->n, why, sizeof(why));
+    if (err == AAS_ERR_NOT_FOUND && st->optional) {
+        st->absent = 1;
+        return;
+    }
+    if (err) {
         fprintf(stderr, "aas-scheduler: %s\n", why);
         st->failed = 1;
         return;
@@ -87,7 +95,7 @@ static void measure_topic(aas_observer_t *o, const aas_scheduler_conf_t *c,
 static void resample_topic(aas_observer_t *o, const aas_scheduler_conf_t *c,
                            status_topic_t *st) {
     char why[512];
-    if (st->failed) return;
+    if (st->failed || st->absent) return;
     st->t2 = mono_s();
     if (aas_observer_lag(o, st->topic, (int)c->timeout_ms, &st->p2, &st->n2, why,
                          sizeof(why))) {
@@ -273,14 +281,26 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
     int rc = 0, have_hb = 0, have_dec = 0;
     aas_scheduler_conf_t c;
     aas_conf_fill(conf, &c);
-    status_topic_t topics[2] = {{.topic = aas_conf_get(conf, "topic.infer")},
-                                {.topic = aas_conf_get(conf, "topic.train")}};
+    /* topic.infer, its priority lanes when on (listed if they exist), and
+     * topic.train. */
+    aas_lanes_t lanes;
+    if (aas_lanes_from_conf(conf, &lanes, why, sizeof(why))) {
+        fprintf(stderr, "aas-scheduler: %s\n", why);
+        return 1;
+    }
+    status_topic_t topics[4] = {{.topic = aas_conf_get(conf, "topic.infer")}};
+    int n_topics = 1;
+    if (lanes.enabled) {
+        topics[n_topics++] = (status_topic_t){.topic = lanes.topic[AAS_LANE_HIGH], .optional = 1};
+        topics[n_topics++] = (status_topic_t){.topic = lanes.topic[AAS_LANE_LOW], .optional = 1};
+    }
+    topics[n_topics++] = (status_topic_t){.topic = aas_conf_get(conf, "topic.train")};
     if (aas_observer_new(conf, c.group, &o, why, sizeof(why))) {
         fprintf(stderr, "aas-scheduler: %s\n", why);
         return 1;
     }
     double t0 = mono_s();
-    for (int i = 0; i < 2; i++) measure_topic(o, &c, &topics[i]);
+    for (int i = 0; i < n_topics; i++) measure_topic(o, &c, &topics[i]);
     if (aas_cli_store_new(conf, &st, why, sizeof(why)) ||
         aas_store_heartbeats(st, &hb, &nhb, why, sizeof(why))) {
         fprintf(stderr, "aas-scheduler: workers unknown: %s\n", why);
@@ -300,7 +320,7 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
             struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
             nanosleep(&ts, NULL);
         }
-        for (int i = 0; i < 2; i++) resample_topic(o, &c, &topics[i]);
+        for (int i = 0; i < n_topics; i++) resample_topic(o, &c, &topics[i]);
     }
     double completion = -1;
     if (have_hb) {
@@ -310,7 +330,8 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
             if (!aas_heartbeat_parse(hb[i], &b, NULL, 0) && b.rate > 0) completion += b.rate;
         }
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n_topics; i++) {
+        if (topics[i].absent) continue;
         if (!json && i) printf("\n");
         rc |= print_topic(&topics[i], hb, nhb, i == 0 ? completion : -1, json);
     }
@@ -322,7 +343,7 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
             else print_decision(dec[i]);
         }
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n_topics; i++) {
         free(topics[i].p);
         free(topics[i].p2);
     }

@@ -93,7 +93,15 @@ static aas_err_t aas_observer_partitions(aas_observer_t *o, const char *topic,
                            "metadata for %s: %s", topic, rd_kafka_err2str(kerr));
     aas_err_t err = AAS_ERR_OK;
     if (md->topic_cnt != 1 || md->topics[0].err)
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND, "topic %s: %s", topic,
+        /* NOT_FOUND only when the broker says the topic does not exist (a
+         * priority lane never created is empty); anything else, a leader
+         * election say, is a failure to measure. */
+        err = aas_err_set(errstr, errstr_size,
+                          md->topic_cnt == 1 &&
+                                  md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                              ? AAS_ERR_NOT_FOUND
+                              : AAS_ERR_KAFKA,
+                          "topic %s: %s", topic,
                           md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
                                         : "not in metadata");
     else
@@ -219,6 +227,28 @@ out:
     rd_kafka_topic_partition_list_destroy(list);
     free(read);
     return err;
+}
+
+void aas_observe_lanes_fold(const aas_lane_backlog_t *lanes, size_t n, int64_t *lag,
+                            double *age_s, int *partial) {
+    int64_t sum = 0;
+    int lag_unknown = 0, age_unknown = 0, age_known = 0;
+    double age = 0;
+    for (size_t i = 0; i < n; i++) {
+        double w = lanes[i].weight >= 1 ? lanes[i].weight : 1;
+        if (lanes[i].lag < 0) lag_unknown = 1;
+        else sum += (int64_t)((double)lanes[i].lag * w + 0.5);
+        if (lanes[i].lag == 0) continue; /* nothing queued: no age to weigh */
+        if (lanes[i].age_s >= 0) {
+            if (!age_known || lanes[i].age_s * w > age) age = lanes[i].age_s * w;
+            age_known = 1;
+        } else {
+            age_unknown = 1; /* jobs queued (or maybe) whose age is not known */
+        }
+    }
+    *lag = lag_unknown ? AAS_OBSERVE_UNKNOWN : sum;
+    *age_s = age_known ? age : age_unknown ? (double)AAS_OBSERVE_UNKNOWN : 0;
+    if (partial) *partial = age_unknown;
 }
 
 double aas_observe_oldest_age_s(const aas_partition_lag_t *parts, size_t n,

@@ -84,4 +84,23 @@ aas_err_t aas_observer_oldest(aas_observer_t *o, const char *topic,
 double aas_observe_oldest_age_s(const aas_partition_lag_t *parts, size_t n,
                                 int64_t now_ms, int *partial);
 
+/* One priority lane's backlog (common/lane.h), as the policy should weigh
+ * it: a high-lane job waiting counts `weight` times. */
+typedef struct {
+    int64_t lag;      /* queued jobs; AAS_OBSERVE_UNKNOWN if not measured */
+    double age_s;     /* oldest queued job's age; < 0 unknown (or none) */
+    double weight;    /* >= 1 */
+} aas_lane_backlog_t;
+
+/**
+ * @brief The backlog the policy sees from all lanes: lag = sum of
+ *        weight x lag, age = the largest weight x age.  Any lane's lag
+ *        unknown makes the lag unknown (never a smaller number); the age
+ *        is the largest known one (a lower bound, *partial = 1, when some
+ *        lane with lag has no age), AAS_OBSERVE_UNKNOWN when none is known
+ *        and some is missing, 0 when nothing is queued anywhere.  Pure.
+ */
+void aas_observe_lanes_fold(const aas_lane_backlog_t *lanes, size_t n, int64_t *lag,
+                            double *age_s, int *partial);
+
 #endif

@@ -11,6 +11,7 @@
 #include "actuator.h"
 #include "cli.h"
 #include "job.h"
+#include "lane.h"
 #include "log.h"
 #include "metrics.h"
 #include "observe.h"
@@ -64,6 +65,11 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "A partition whose oldest job waited less than this has jobs in flight, "
      "not a backlog (workers commit offsets every second)",
      AAS_CONF_FIELD(aas_scheduler_conf_t, inflight_ms)},
+    {"scheduler.lane.high.weight", AAS_CONF_INT, "4", 1, 1000, 0,
+     "Priority lanes (topic.infer.lanes): a job queued on the high lane counts as N "
+     "queued jobs, and its wait as N times as long, so a high-lane backlog adds workers "
+     "sooner; the normal and low lanes count once",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, lane_high_weight)},
     {"scheduler.skew.restart", AAS_CONF_BOOL, "true", 0, 0, 0,
      "Restart a slow worker, or one holding several hot partitions (local "
      "actuator); false: only log the finding",
@@ -132,6 +138,16 @@ typedef struct {
     double *part_arrival;    /* per partition, jobs/s, smoothed; < 0 unknown */
     size_t n_highs;
     double service;          /* jobs/s per busy worker, smoothed; <= 0 unknown */
+    /* Priority lanes: topic (the normal lane) is observed in full above;
+     * the high and low lanes for their backlog, age and arrivals only. */
+    aas_lanes_t lanes;
+    struct {
+        int64_t last_high;   /* sum of high watermarks at the last tick */
+        double last_t;       /* < 0: no previous sample */
+        double arrival;      /* jobs/s, smoothed; < 0 unknown */
+        int absent;          /* the topic does not exist (logged once) */
+        aas_metric_t *m_lag, *m_age;
+    } lane[AAS_LANE_MAX];
 } aas_sched_t;
 
 /* What one tick measured. */
@@ -257,6 +273,98 @@ static void aas_sched_part_arrivals(aas_sched_t *s, const aas_sched_view_t *v, d
     }
 }
 
+/* One side lane (high or low): its queued jobs (lag less what is only in
+ * flight, as for the normal lane), oldest job's age and arrival rate.  A
+ * lane topic that does not exist is empty (its clients cannot publish
+ * there either), said once. */
+static void aas_sched_observe_lane(aas_sched_t *s, aas_lane_t lane, double now,
+                                   aas_lane_backlog_t *b) {
+    char why[512];
+    const char *topic = s->lanes.topic[lane];
+    aas_partition_lag_t *p = NULL;
+    size_t n = 0;
+    *b = (aas_lane_backlog_t){.lag = AAS_OBSERVE_UNKNOWN, .age_s = -1,
+                              .weight = lane == AAS_LANE_HIGH ? (double)s->c.lane_high_weight
+                                                              : 1};
+    aas_err_t err = aas_observer_lag(s->obs, topic, (int)s->c.timeout_ms, &p, &n, why,
+                                     sizeof(why));
+    if (err == AAS_ERR_NOT_FOUND) {
+        if (!s->lane[lane].absent)
+            AAS_LOG(AAS_LOG_WARN, "scheduler", "lane=%s topic=%s does not exist: counted "
+                    "as empty (create it: docs/sharing.md)", aas_lane_name(lane), topic);
+        s->lane[lane].absent = 1;
+        b->lag = 0;
+        b->age_s = 0;
+        return;
+    }
+    if (err) {
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "lane=%s lag unknown: %s", aas_lane_name(lane),
+                why);
+        return;
+    }
+    s->lane[lane].absent = 0;
+    if (aas_observer_oldest(s->obs, topic, p, n, (int)s->c.age_timeout_ms, why,
+                            sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "lane=%s oldest queued job unknown: %s",
+                aas_lane_name(lane), why);
+    int64_t now_ms = aas_now_ms(), queued = 0, high = 0;
+    int known = n > 0;
+    double inflight_s = (double)s->c.inflight_ms / 1000.0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].lag < 0 || p[i].high < 0) {
+            known = 0;
+            continue;
+        }
+        high += p[i].high;
+        double age = p[i].lag > 0 ? aas_observe_oldest_age_s(&p[i], 1, now_ms, NULL) : -1;
+        if (p[i].lag > 0 && !(age >= 0 && age < inflight_s)) queued += p[i].lag;
+    }
+    if (known) {
+        b->lag = queued;
+        if (s->lane[lane].last_t > 0 && now > s->lane[lane].last_t) {
+            double a = (double)(high - s->lane[lane].last_high) / (now - s->lane[lane].last_t);
+            if (a < 0) a = 0; /* a recreated topic */
+            s->lane[lane].arrival =
+                s->lane[lane].arrival < 0 ? a : 0.5 * s->lane[lane].arrival + 0.5 * a;
+        }
+        s->lane[lane].last_high = high;
+        s->lane[lane].last_t = now;
+    } else {
+        s->lane[lane].last_t = -1;
+    }
+    b->age_s = aas_observe_oldest_age_s(p, n, now_ms, NULL);
+    free(p);
+}
+
+/* With lanes on, the policy sees every lane: their weighted backlog
+ * (aas_observe_lanes_fold) and the sum of their arrivals. */
+static void aas_sched_observe_lanes(aas_sched_t *s, double now, aas_policy_obs_t *o) {
+    if (!s->lanes.enabled) return;
+    aas_lane_backlog_t b[AAS_LANE_MAX];
+    b[AAS_LANE_NORMAL] = (aas_lane_backlog_t){.lag = o->lag, .age_s = o->oldest_age_s,
+                                              .weight = 1};
+    for (int l = 0; l < AAS_LANE_MAX; l++) {
+        if (l == AAS_LANE_NORMAL) continue;
+        aas_sched_observe_lane(s, (aas_lane_t)l, now, &b[l]);
+        aas_metric_set(s->lane[l].m_lag, b[l].lag >= 0 ? (double)b[l].lag : NAN);
+        aas_metric_set(s->lane[l].m_age, b[l].age_s >= 0 ? b[l].age_s : NAN);
+        if (o->arrival_rate >= 0 && !s->lane[l].absent)
+            o->arrival_rate =
+                s->lane[l].arrival >= 0 ? o->arrival_rate + s->lane[l].arrival : -1;
+    }
+    aas_metric_set(s->lane[AAS_LANE_NORMAL].m_lag, o->lag >= 0 ? (double)o->lag : NAN);
+    aas_metric_set(s->lane[AAS_LANE_NORMAL].m_age,
+                   o->oldest_age_s >= 0 ? o->oldest_age_s : NAN);
+    int partial = 0;
+    aas_observe_lanes_fold(b, AAS_LANE_MAX, &o->lag, &o->oldest_age_s, &partial);
+    AAS_LOG(AAS_LOG_DEBUG, "scheduler", "lanes high_lag=%lld high_age=%.1f normal_lag=%lld "
+            "normal_age=%.1f low_lag=%lld low_age=%.1f weighted_lag=%lld weighted_age=%.1f",
+            (long long)b[AAS_LANE_HIGH].lag, b[AAS_LANE_HIGH].age_s,
+            (long long)b[AAS_LANE_NORMAL].lag, b[AAS_LANE_NORMAL].age_s,
+            (long long)b[AAS_LANE_LOW].lag, b[AAS_LANE_LOW].age_s, (long long)o->lag,
+            o->oldest_age_s);
+}
+
 /* Observe: lag, arrival rate, oldest queued job, workers. */
 static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
                               aas_policy_obs_t *o) {
@@ -338,6 +446,7 @@ static void aas_sched_observe(aas_sched_t *s, double now, aas_sched_view_t *v,
                 queued += v->parts[i].lag;
         o->lag = queued;
     }
+    aas_sched_observe_lanes(s, now, o);
     int current = s->act->ops->current(s->act);
     o->current_workers = current >= 0 ? current : (v->live >= 0 ? v->live : 0);
 }
@@ -477,6 +586,12 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
     aas_sched_t s = {.arrival = -1, .service = -1,
                      .topic = aas_conf_get(conf, "topic.infer")};
     aas_conf_fill(conf, &s.c);
+    aas_err_t lerr = aas_lanes_from_conf(conf, &s.lanes, errstr, errstr_size);
+    if (lerr) return lerr;
+    for (int l = 0; l < AAS_LANE_MAX; l++) {
+        s.lane[l].last_t = -1;
+        s.lane[l].arrival = -1;
+    }
     aas_scheduler_policy_conf(&s.c, &s.pc, &s.kc);
     aas_skew_state_init(&s.ks);
     if (s.pc.min_workers > s.pc.max_workers)
@@ -510,6 +625,18 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
         s.m_service = aas_metrics_gauge(s.metrics, "aas_scheduler_service_rate",
                                         "Jobs per second one busy worker completes, "
                                         "smoothed; NaN unknown", NULL);
+        for (int l = 0; l < AAS_LANE_MAX; l++) {
+            char labels[64];
+            snprintf(labels, sizeof(labels), "lane=\"%s\"", aas_lane_name((aas_lane_t)l));
+            s.lane[l].m_lag = aas_metrics_gauge(
+                s.metrics, "aas_scheduler_lane_queued",
+                "Jobs queued per priority lane (in flight excluded; lanes on); NaN unknown",
+                labels);
+            s.lane[l].m_age = aas_metrics_gauge(
+                s.metrics, "aas_scheduler_lane_oldest_queued_seconds",
+                "Age of the oldest queued job per priority lane (lanes on); NaN unknown",
+                labels);
+        }
         err = aas_metrics_serve_conf(s.metrics, conf, errstr, errstr_size);
     }
     if (!err) {

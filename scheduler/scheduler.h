@@ -38,6 +38,7 @@ typedef struct {
     int64_t skew_window_s, skew_cooldown_s, skew_slow_pct, skew_lag, skew_warmup_s;
     int64_t skew_age_s, skew_key_pct;         /* scheduler.skew.age.s, .key.pct */
     int grow_partitions;                      /* scheduler.grow.partitions */
+    int64_t lane_high_weight;                 /* scheduler.lane.high.weight */
     const char *actuator, *worker_bin, *worker_prefix, *worker_logdir, *command;
 } aas_scheduler_conf_t;
 

@@ -149,8 +149,10 @@ static int aas_test_kafka_start(aas_test_broker_t *b, const char *dir,
     if (aas_test_read_line(path, b->bootstrap, sizeof(b->bootstrap))) return -1;
     char repl[8];
     snprintf(repl, sizeof(repl), "%d", n >= 3 ? 3 : 1);
-    const char *topics[] = {"aas.jobs.infer", "aas.jobs.train", "aas.jobs.dlq"};
-    for (int i = 0; i < 3; i++) {
+    /* The jobs topic's priority lanes too (common/lane.h). */
+    const char *topics[] = {"aas.jobs.infer", "aas.jobs.infer.high", "aas.jobs.infer.low",
+                            "aas.jobs.train", "aas.jobs.dlq"};
+    for (int i = 0; i < (int)(sizeof(topics) / sizeof(topics[0])); i++) {
         char *create[] = {tool, "create-topic", "--dir", b->kafka_dir,
                           (char *)topics[i], "--partitions", parts,
                           "--replication", repl, "--config",

@@ -74,6 +74,51 @@ static void a_producer_clock_ahead_gives_zero_age_not_negative(void **state) {
     assert_int_equal(partial, 0);
 }
 
+static void lanes_fold_weighs_the_high_lane(void **state) {
+    (void)state;
+    aas_lane_backlog_t l[3] = {{.lag = 10, .age_s = 2, .weight = 4},   /* high */
+                               {.lag = 1000, .age_s = 6, .weight = 1}, /* normal */
+                               {.lag = 50, .age_s = 1, .weight = 1}};  /* low */
+    int64_t lag;
+    double age;
+    int partial = 1;
+    aas_observe_lanes_fold(l, 3, &lag, &age, &partial);
+    assert_int_equal(lag, 40 + 1000 + 50);
+    assert_true(age == 8.0); /* the high lane's 2 s count as 8 */
+    assert_int_equal(partial, 0);
+}
+
+static void lanes_fold_unknown_lag_is_unknown_never_smaller(void **state) {
+    (void)state;
+    aas_lane_backlog_t l[3] = {{.lag = AAS_OBSERVE_UNKNOWN, .age_s = -1, .weight = 4},
+                               {.lag = 1000, .age_s = 6, .weight = 1},
+                               {.lag = 0, .age_s = 0, .weight = 1}};
+    int64_t lag;
+    double age;
+    int partial = 0;
+    aas_observe_lanes_fold(l, 3, &lag, &age, &partial);
+    assert_int_equal(lag, AAS_OBSERVE_UNKNOWN);
+    assert_true(age == 6.0); /* a lower bound */
+    assert_int_equal(partial, 1);
+    l[1].age_s = -1;
+    aas_observe_lanes_fold(l, 3, &lag, &age, &partial);
+    assert_true(age == AAS_OBSERVE_UNKNOWN);
+}
+
+static void lanes_fold_nothing_queued_is_zero(void **state) {
+    (void)state;
+    aas_lane_backlog_t l[3] = {{.lag = 0, .age_s = 0, .weight = 4},
+                               {.lag = 0, .age_s = 0, .weight = 1},
+                               {.lag = 0, .age_s = -1, .weight = 1}};
+    int64_t lag;
+    double age;
+    int partial = 1;
+    aas_observe_lanes_fold(l, 3, &lag, &age, &partial);
+    assert_int_equal(lag, 0);
+    assert_true(age == 0.0);
+    assert_int_equal(partial, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(oldest_is_the_largest_age_over_lagging_partitions),
@@ -81,6 +126,9 @@ int main(void) {
         cmocka_unit_test(unread_age_is_unknown_never_zero),
         cmocka_unit_test(some_known_is_a_lower_bound),
         cmocka_unit_test(a_producer_clock_ahead_gives_zero_age_not_negative),
+        cmocka_unit_test(lanes_fold_weighs_the_high_lane),
+        cmocka_unit_test(lanes_fold_unknown_lag_is_unknown_never_smaller),
+        cmocka_unit_test(lanes_fold_nothing_queued_is_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,7 +144,7 @@ else
   "$ROOT/tools/kafka-local" start --dir "$KAFKA_DIR" --owner $$ >"$RUN/kafka-start.out" 2>&1 \
     || { cat "$RUN/kafka-start.out"; die "tools/kafka-local start"; }
   BOOTSTRAP=$(cat "$KAFKA_DIR/bootstrap")
-  for t in aas.jobs.infer aas.jobs.dlq aas.jobs.train; do
+  for t in aas.jobs.infer aas.jobs.infer.high aas.jobs.infer.low aas.jobs.dlq aas.jobs.train; do
     "$ROOT/tools/kafka-local" create-topic --dir "$KAFKA_DIR" "$t" --partitions 4 \
       --replication 1 >"$RUN/topic.out" 2>&1 || { cat "$RUN/topic.out"; die "create-topic $t"; }
   done

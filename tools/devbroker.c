@@ -70,8 +70,8 @@ static void usage(FILE *fp) {
             "  -p, --partitions N        partitions per topic (default 4)\n"
             "  -b, --brokers N           brokers in the cluster (default 1)\n"
             "  -t, --topics LIST         comma-separated topics to create\n"
-            "                            (default aas.jobs.infer,aas.jobs.train,"
-            "aas.jobs.dlq)\n"
+            "                            (default aas.jobs.infer,aas.jobs.infer.high,"
+            "aas.jobs.infer.low,aas.jobs.train,aas.jobs.dlq)\n"
             "  -f, --bootstrap-file PATH also write bootstrap.servers to PATH\n"
             "  -m, --max-request-bytes N refuse a produce request over N bytes\n"
             "                            (default %d = 1 MiB of messages + 64 KiB;\n"
@@ -111,7 +111,9 @@ static int write_bootstrap_file(const char *path, const char *servers) {
 
 int main(int argc, char **argv) {
     int partitions = 4, brokers = 1, max_request = DEVBROKER_MAX_REQUEST_BYTES;
-    const char *topics = "aas.jobs.infer,aas.jobs.train,aas.jobs.dlq";
+    /* The jobs topic, its priority lanes (common/lane.h), training, DLQ. */
+    const char *topics = "aas.jobs.infer,aas.jobs.infer.high,aas.jobs.infer.low,"
+                         "aas.jobs.train,aas.jobs.dlq";
     const char *bootstrap_file = NULL;
     static const struct option opts[] = {
         {"partitions", required_argument, NULL, 'p'},

@@ -1,6 +1,10 @@
 /* consumer.c - the worker's Kafka consumer; see consumer.h. */
+#define _GNU_SOURCE /* pipe2 */
 #include "consumer.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +22,52 @@ struct aas_consumer_s {
     int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
     uint64_t rng;
     unsigned long long retries;
+    /* Lanes in use, highest first (consumer.h): each one's topic and the
+     * queue its partitions are forwarded to. */
+    int n_lanes;
+    char lane_topic[AAS_LANE_MAX][AAS_LANE_TOPIC_MAX];
+    rd_kafka_queue_t *lane_q[AAS_LANE_MAX];
+    rd_kafka_queue_t *main_q;               /* the consumer queue */
+    int64_t passed[AAS_LANE_MAX];           /* windows opened elsewhere while it waited */
+    int64_t share;                          /* lane_share */
+    /* Another lane's message met while a window was collected (from the
+     * consumer queue): it opens the next window. */
+    rd_kafka_message_t *pending;
+    /* librdkafka writes a byte here when a queue gets something, so one
+     * poll(2) waits on every queue at once. */
+    int wake[2];
 };
+
+/* The lane of a topic, or -1 (training, or not ours). */
+static int aas_consumer_lane_of(const aas_consumer_t *c, const char *topic) {
+    for (int i = 0; i < c->n_lanes; i++)
+        if (strcmp(c->lane_topic[i], topic) == 0) return i;
+    return -1;
+}
+
+/* Route newly assigned lane partitions to their lane's queue.  A message
+ * fetched before this lands on the consumer queue and is served from
+ * there; librdkafka keeps a forward the application set across its own
+ * fetch start, and its fetch stop (revoke) clears it, hence every assign. */
+static void aas_consumer_route(aas_consumer_t *c, rd_kafka_t *rk,
+                               const rd_kafka_topic_partition_list_t *parts) {
+    for (int i = 0; i < parts->cnt; i++) {
+        int lane = aas_consumer_lane_of(c, parts->elems[i].topic);
+        if (lane < 0) continue;
+        rd_kafka_queue_t *pq =
+            rd_kafka_queue_get_partition(rk, parts->elems[i].topic, parts->elems[i].partition);
+        if (!pq) {
+            /* Its messages keep coming through the consumer queue: served,
+             * only without priority. */
+            AAS_LOG(AAS_LOG_WARN, "worker", "lane=%s partition %s/%d not routed: no queue",
+                    aas_lane_name((aas_lane_t)lane), parts->elems[i].topic,
+                    (int)parts->elems[i].partition);
+            continue;
+        }
+        rd_kafka_queue_forward(pq, c->lane_q[lane]);
+        rd_kafka_queue_destroy(pq);
+    }
+}
 
 /* "topic/p,topic/p" of a partition list, cut to fit. */
 static void aas_consumer_parts_str(const rd_kafka_topic_partition_list_t *p, char *buf,
@@ -45,6 +94,7 @@ static void aas_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, parts);
         else
             rerr = rd_kafka_assign(rk, parts);
+        if (!error && !rerr) aas_consumer_route(opaque, rk, parts);
     } else {
         AAS_LOG(AAS_LOG_INFO, "worker", "rebalance=revoke partitions=%s", buf);
         ((aas_consumer_t *)opaque)->revoked = 1; /* close the open window */
@@ -71,6 +121,25 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
     if (!c || !(c->held = rd_kafka_topic_partition_list_new(4))) {
         free(c);
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    }
+    c->wake[0] = c->wake[1] = -1;
+    c->share = cc->lane_share > 0 ? cc->lane_share : 1;
+    for (int i = 0; i < AAS_LANE_MAX; i++) {
+        if (!cc->lanes[i]) continue;
+        snprintf(c->lane_topic[c->n_lanes], sizeof(c->lane_topic[0]), "%s", cc->lanes[i]);
+        c->n_lanes++;
+    }
+    if (c->n_lanes == 0) {
+        aas_consumer_destroy(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "consumer: no inference topic");
+    }
+    /* Non-blocking both ways: librdkafka's threads must never block on a
+     * full pipe (a missed byte costs at most one bounded poll). */
+    if (pipe2(c->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        int e = errno;
+        c->wake[0] = c->wake[1] = -1;
+        aas_consumer_destroy(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "consumer: pipe: %s", strerror(e));
     }
     c->backoff_min_ms = c->backoff_ms = cc->backoff_min_ms;
     c->backoff_max_ms = cc->backoff_max_ms;
@@ -109,20 +178,40 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
         aas_consumer_destroy(c);
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "consumer: %s", kerr);
     }
-    rd_kafka_poll_set_consumer(c->rk);
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_resp_err_t kr = rd_kafka_poll_set_consumer(c->rk);
+    if (kr) {
+        aas_consumer_destroy(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "poll_set_consumer: %s",
+                           rd_kafka_err2str(kr));
+    }
+    if (!(c->main_q = rd_kafka_queue_get_consumer(c->rk))) {
+        aas_consumer_destroy(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "consumer: no consumer queue");
+    }
+    rd_kafka_queue_io_event_enable(c->main_q, c->wake[1], "1", 1);
+    for (int i = 0; i < c->n_lanes; i++) {
+        if (!(c->lane_q[i] = rd_kafka_queue_new(c->rk))) {
+            aas_consumer_destroy(c);
+            return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+        }
+        rd_kafka_queue_io_event_enable(c->lane_q[i], c->wake[1], "1", 1);
+    }
+    rd_kafka_topic_partition_list_t *topics =
+        rd_kafka_topic_partition_list_new(AAS_LANE_MAX + 1);
     if (!topics) {
         aas_consumer_destroy(c);
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     }
-    for (int i = 0; i < 2 && cc->topics[i]; i++)
-        rd_kafka_topic_partition_list_add(topics, cc->topics[i], RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t kr = rd_kafka_subscribe(c->rk, topics);
+    for (int i = 0; i < c->n_lanes; i++)
+        rd_kafka_topic_partition_list_add(topics, c->lane_topic[i], RD_KAFKA_PARTITION_UA);
+    if (cc->train_topic)
+        rd_kafka_topic_partition_list_add(topics, cc->train_topic, RD_KAFKA_PARTITION_UA);
+    kr = rd_kafka_subscribe(c->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (kr) {
         aas_consumer_destroy(c);
         return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "subscribe %s: %s",
-                           cc->topics[0], rd_kafka_err2str(kr));
+                           c->lane_topic[0], rd_kafka_err2str(kr));
     }
     *out = c;
     return AAS_ERR_OK;
@@ -152,6 +241,7 @@ static void aas_consumer_await_first_assignment(aas_consumer_t *c) {
 
 void aas_consumer_destroy(aas_consumer_t *c) {
     if (!c) return;
+    if (c->pending) rd_kafka_message_destroy(c->pending); /* before its handle */
     if (c->rk) {
         aas_consumer_await_first_assignment(c);
         /* Commit what we stored while we still own the partitions (a
@@ -172,15 +262,20 @@ void aas_consumer_destroy(aas_consumer_t *c) {
         /* Leaves the group. */
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
         if (err) AAS_LOG(AAS_LOG_WARN, "worker", "consumer close: %s", rd_kafka_err2str(err));
+        /* Our queue references go before the handle they belong to. */
+        for (int i = 0; i < AAS_LANE_MAX; i++)
+            if (c->lane_q[i]) rd_kafka_queue_destroy(c->lane_q[i]);
+        if (c->main_q) rd_kafka_queue_destroy(c->main_q);
         rd_kafka_destroy(c->rk);
     }
+    for (int i = 0; i < 2; i++)
+        if (c->wake[i] >= 0) close(c->wake[i]);
     if (c->held) rd_kafka_topic_partition_list_destroy(c->held);
     free(c);
 }
 
-/* The next message, errors logged; a rebalance meanwhile raises revoked. */
-static rd_kafka_message_t *aas_consumer_next(aas_consumer_t *c, int timeout_ms) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+/* A message or NULL; an error message is logged and dropped. */
+static rd_kafka_message_t *aas_consumer_checked(rd_kafka_message_t *m) {
     if (m && m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             AAS_LOG(AAS_LOG_WARN, "worker", "consume: %s", rd_kafka_message_errstr(m));
@@ -190,9 +285,79 @@ static rd_kafka_message_t *aas_consumer_next(aas_consumer_t *c, int timeout_ms) 
     return m;
 }
 
+/* The next message of the consumer queue (training, early lane messages),
+ * errors logged; serves rebalances, which raise revoked. */
+static rd_kafka_message_t *aas_consumer_next(aas_consumer_t *c, int timeout_ms) {
+    return aas_consumer_checked(rd_kafka_consumer_poll(c->rk, timeout_ms));
+}
+
+/* The next message of a lane's queue (outdated ones, of a revoked or
+ * rewound partition, are dropped by librdkafka). */
+static rd_kafka_message_t *aas_consumer_lane_next(aas_consumer_t *c, int lane,
+                                                  int timeout_ms) {
+    return aas_consumer_checked(rd_kafka_consume_queue(c->lane_q[lane], timeout_ms));
+}
+
+/* Wait until some queue may have something, at most timeout_ms. */
+static void aas_consumer_wait(aas_consumer_t *c, int timeout_ms) {
+    struct pollfd pfd = {.fd = c->wake[0], .events = POLLIN};
+    if (poll(&pfd, 1, timeout_ms) > 0) {
+        char buf[64];
+        while (read(c->wake[0], buf, sizeof(buf)) > 0) {}
+    }
+}
+
+/* The lane to open the next window from: the highest with a message
+ * waiting, unless a lower waiting lane has been passed over share - 1
+ * times (then the highest such).  -1 if every lane is empty. */
+static int aas_consumer_pick(const aas_consumer_t *c) {
+    int top = -1, due = -1;
+    for (int i = 0; i < c->n_lanes; i++) {
+        if (rd_kafka_queue_length(c->lane_q[i]) == 0) continue;
+        if (top < 0) top = i;
+        else if (due < 0 && c->passed[i] >= c->share - 1) due = i;
+    }
+    return due >= 0 ? due : top;
+}
+
+/* A window opens from `lane`: every lower lane still waiting is passed over. */
+static void aas_consumer_opened(aas_consumer_t *c, int lane) {
+    if (lane < 0) return;
+    c->passed[lane] = 0;
+    for (int i = lane + 1; i < c->n_lanes; i++)
+        if (rd_kafka_queue_length(c->lane_q[i]) > 0) c->passed[i]++;
+}
+
 rd_kafka_message_t *aas_consumer_poll(aas_consumer_t *c, int timeout_ms) {
     c->revoked = 0; /* a window opened by this message closes on a rebalance */
-    return aas_consumer_next(c, timeout_ms);
+    int64_t deadline = aas_mono_us() + (int64_t)timeout_ms * 1000;
+    if (c->pending) {
+        rd_kafka_message_t *m = c->pending;
+        c->pending = NULL;
+        aas_consumer_opened(c, aas_consumer_lane_of(c, rd_kafka_topic_name(m->rkt)));
+        return m;
+    }
+    for (;;) {
+        /* Events first (a rebalance changes which lanes are ours), and the
+         * consumer queue's messages: training jobs and the few lane
+         * messages fetched before their partition was routed. */
+        rd_kafka_message_t *m = aas_consumer_next(c, 0);
+        if (m) {
+            aas_consumer_opened(c, aas_consumer_lane_of(c, rd_kafka_topic_name(m->rkt)));
+            return m;
+        }
+        int lane = aas_consumer_pick(c);
+        if (lane >= 0 && (m = aas_consumer_lane_next(c, lane, 0))) {
+            aas_consumer_opened(c, lane);
+            return m;
+        }
+        int64_t left = deadline - aas_mono_us();
+        if (left <= 0) return NULL;
+        /* A queue holding only what librdkafka drops (outdated messages)
+         * still reads as non-empty: wait a little rather than spin. */
+        int wait_ms = lane >= 0 ? 1 : (int)((left + 999) / 1000);
+        aas_consumer_wait(c, wait_ms < 100 ? wait_ms : 100 /* keep serving events */);
+    }
 }
 
 size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t cap,
@@ -200,17 +365,25 @@ size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t
     size_t n = 1;
     const rd_kafka_topic_t *rkt = msgs[0]->rkt;
     int64_t deadline = aas_mono_us() + delay_us;
+    int lane = aas_consumer_lane_of(c, rd_kafka_topic_name(rkt));
     *tail = NULL;
     while (n < cap && !c->revoked) {
         int64_t left = deadline - aas_mono_us();
-        rd_kafka_message_t *m =
-            aas_consumer_next(c, left > 0 ? (int)((left + 999) / 1000) : 0);
+        int wait_ms = left > 0 ? (int)((left + 999) / 1000) : 0;
+        /* The consumer queue first, without waiting: it serves rebalances
+         * (which close the window) and holds the odd early lane message. */
+        rd_kafka_message_t *m = aas_consumer_next(c, 0);
+        if (!m && lane >= 0) m = aas_consumer_lane_next(c, lane, wait_ms);
+        else if (!m && wait_ms > 0) m = aas_consumer_next(c, wait_ms);
         if (!m) {
             if (left <= 0) break;
             continue;
         }
         if (strcmp(rd_kafka_topic_name(m->rkt), rd_kafka_topic_name(rkt)) != 0) {
-            *tail = m;
+            /* Training goes back to the caller; another lane's message
+             * waits for the next aas_consumer_poll(). */
+            if (aas_consumer_lane_of(c, rd_kafka_topic_name(m->rkt)) >= 0) c->pending = m;
+            else *tail = m;
             break;
         }
         msgs[n++] = m;

@@ -11,6 +11,17 @@
  * (auto.offset.reset=earliest), so no job published before the first
  * worker joined is skipped.
  *
+ * Priority lanes (lane.h, docs/sharing.md): each inference lane topic's
+ * partitions are forwarded, as they are assigned, to a queue of that lane
+ * (rd_kafka_queue_get_partition + rd_kafka_queue_forward), so a high-lane
+ * message fetched behind thousands of prefetched normal ones is served
+ * next, not after them.  A window is opened from the highest lane with a
+ * message waiting, except that a lower lane with messages waiting is
+ * passed over at most lane_share - 1 windows in a row (the starvation
+ * guard).  The consumer queue itself keeps the rebalance events, errors,
+ * training messages and any message fetched before its partition was
+ * forwarded (served first: there are few).
+ *
  * It knows nothing of jobs, Redis or models.
  *
  * Threading: one thread (the worker's loop); the rebalance callback runs
@@ -26,6 +37,7 @@
 
 #include "conf.h"
 #include "err.h"
+#include "lane.h"
 #include "outcome.h"
 
 typedef struct aas_consumer_s aas_consumer_t;
@@ -33,7 +45,13 @@ typedef struct aas_consumer_s aas_consumer_t;
 typedef struct {
     const char *client_id;     /* Kafka client.id (the worker id) */
     const char *group;         /* consumer group */
-    const char *topics[2];     /* subscribed; NULL ends the list */
+    /* Inference lane topics, highest first; NULL: the lane is not used
+     * (lanes off: only [AAS_LANE_NORMAL]).  At least one. */
+    const char *lanes[AAS_LANE_MAX];
+    const char *train_topic;   /* also subscribed, unless NULL */
+    int64_t lane_share;        /* starvation guard: a waiting lane is passed
+                                * over at most lane_share - 1 windows in a row
+                                * (worker.lane.share; >= 1) */
     size_t max_message_bytes;  /* job.max.bytes */
     int64_t backoff_min_ms, backoff_max_ms;  /* retry.backoff.ms, .max.ms */
 } aas_consumer_conf_t;
@@ -47,14 +65,18 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
 void aas_consumer_destroy(aas_consumer_t *c);
 
 /** @brief The next message within timeout_ms, or NULL (errors are logged
- *         here).  The caller owns it (rd_kafka_message_destroy). */
+ *         here): a training message or one that opens a window, taken
+ *         from the lane chosen as consumer.h says (that choice is counted
+ *         as one window).  The caller owns it (rd_kafka_message_destroy). */
 rd_kafka_message_t *aas_consumer_poll(aas_consumer_t *c, int timeout_ms);
 
 /**
  * @brief A window after msgs[0]: what is already fetched, or what arrives
- *        within delay_us, up to cap messages, all of msgs[0]'s topic.  A
- *        message of another topic ends the window and comes back in *tail;
- *        so does a rebalance (partitions revoked meanwhile).
+ *        within delay_us, up to cap messages, all of msgs[0]'s topic (its
+ *        lane).  A message of another topic ends the window: a training
+ *        message comes back in *tail, another lane's is kept and is the
+ *        next aas_consumer_poll()'s.  A rebalance (partitions revoked
+ *        meanwhile) ends it too.
  * @return the window's message count (>= 1).
  */
 size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t cap,

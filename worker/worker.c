@@ -20,6 +20,7 @@
 #include "dlq.h"
 #include "heartbeat.h"
 #include "job.h"
+#include "lane.h"
 #include "log.h"
 #include "metrics.h"
 #include "model_cache.h"
@@ -84,6 +85,11 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
     {"batch.max.delay.us", AAS_CONF_INT, "0", 0, 1000000, 0,
      "How long a window waits for more jobs after its first; 0 = only those already fetched",
      AAS_CONF_FIELD(aas_worker_conf_t, batch_max_delay_us)},
+    {"worker.lane.share", AAS_CONF_INT, "8", 1, 1000000, 0,
+     "Starvation guard of the priority lanes: a lower lane with jobs waiting is passed over "
+     "at most N-1 windows in a row, so it gets at least 1 window in N while higher lanes "
+     "stay busy (plus one per other lane due at the same time); 1 = plain round robin",
+     AAS_CONF_FIELD(aas_worker_conf_t, lane_share)},
     AAS_METRICS_CONF_ROWS,
     {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
      "First backoff after a transient failure (doubles, with jitter)",
@@ -97,8 +103,9 @@ struct aas_worker_s {
     const aas_conf_t *conf;
     aas_worker_conf_t c;        /* the worker's settings, parsed once */
     char id[AAS_ID_MAX + 1];
-    char infer_topic[256];
+    char infer_topic[256];      /* the normal lane's */
     char train_topic[256];
+    aas_lanes_t lanes;          /* inference lane topics (lane.h) */
     aas_consumer_t *consumer;
     aas_dlq_t *dlq;
     aas_store_t *store;
@@ -288,8 +295,10 @@ static void aas_worker_check_redis(aas_worker_t *w) {
 /* ---- the loop ---- */
 
 aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
-    AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s batch.max.rows=%lld "
-            "batch.max.delay.us=%lld", w->id, w->infer_topic, (long long)w->c.batch_max_rows,
+    AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s lanes=%s "
+            "worker.lane.share=%lld batch.max.rows=%lld batch.max.delay.us=%lld", w->id,
+            w->infer_topic, w->lanes.enabled ? "high,normal,low" : "off",
+            (long long)w->c.lane_share, (long long)w->c.batch_max_rows,
             (long long)w->c.batch_max_delay_us);
     rd_kafka_message_t **msgs = calloc(w->n_slots, sizeof(*msgs));
     aas_msg_outcome_t *out = calloc(w->n_slots, sizeof(*out));
@@ -304,7 +313,7 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
         aas_worker_heartbeat(w);
         rd_kafka_message_t *msg = aas_consumer_poll(w->consumer, 100), *tail = msg;
         if (!msg) continue;
-        if (strcmp(rd_kafka_topic_name(msg->rkt), w->infer_topic) == 0) {
+        if (aas_lanes_find(&w->lanes, rd_kafka_topic_name(msg->rkt)) >= 0) {
             /* The window waits on behalf of the model of the job that
              * opened it: up to its max delay, until it holds its max rows
              * (one or more a job); jobs of other models ride along. */
@@ -365,6 +374,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
              aas_conf_get(conf, "topic.infer"));
     snprintf(w->train_topic, sizeof(w->train_topic), "%s",
              aas_conf_get(conf, "topic.train"));
+    if ((err = aas_lanes_from_conf(conf, &w->lanes, errstr, errstr_size))) goto fail;
     aas_codec_limits_t limits;
     aas_codec_limits_default(&limits);
     limits.max_message_bytes = (size_t)w->c.job_max_bytes;
@@ -422,8 +432,11 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
 
     aas_consumer_conf_t cc = {
         .client_id = w->id, .group = w->c.group,
-        .topics = {w->infer_topic, w->c.train ? w->train_topic
-                                                                         : NULL},
+        .lanes = {w->lanes.enabled ? w->lanes.topic[AAS_LANE_HIGH] : NULL,
+                  w->lanes.topic[AAS_LANE_NORMAL],
+                  w->lanes.enabled ? w->lanes.topic[AAS_LANE_LOW] : NULL},
+        .train_topic = w->c.train ? w->train_topic : NULL,
+        .lane_share = w->c.lane_share,
         .max_message_bytes = (size_t)w->c.job_max_bytes,
         .backoff_min_ms = w->c.backoff_ms,
         .backoff_max_ms = w->c.backoff_max_ms};

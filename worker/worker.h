@@ -42,6 +42,7 @@ typedef struct {
     int64_t job_max_attempts;     /* job.max.attempts */
     int64_t threads;              /* worker.threads */
     int64_t batch_max_rows, batch_max_delay_us;
+    int64_t lane_share;           /* worker.lane.share */
     int64_t backoff_ms, backoff_max_ms; /* retry.backoff.ms, .max.ms */
 } aas_worker_conf_t;
 
