@@ -445,10 +445,11 @@ out:
     if (res) rd_kafka_ConfigResource_destroy(res);
 }
 
-/* 0 if the topic's metadata came (its first produce then need not wait). */
-static int aas_client_metadata(aas_client_t *c, const char *topic) {
+/* Ask for the topic's metadata, so that its first produce need not wait
+ * for librdkafka's next scan; a failure is logged (the produce says more). */
+static void aas_client_metadata(aas_client_t *c, const char *topic) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
-    if (!rkt) return -1;
+    if (!rkt) return;
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, rkt, &md, c->timeout_ms);
     if (err)
@@ -457,13 +458,12 @@ static int aas_client_metadata(aas_client_t *c, const char *topic) {
     else
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
-    return err ? -1 : 0;
 }
 
 static void aas_client_warm(aas_client_t *c, const char *topic, int train) {
     int *warm = &c->warm[train];
     if (*warm) return;
-    (void)aas_client_metadata(c, topic); /* a failure is logged; the produce says more */
+    aas_client_metadata(c, topic);
     char *cluster = rd_kafka_clusterid(c->rk, 0); /* known from that metadata */
     c->devbroker = cluster && strncmp(cluster, "mockCluster", 11) == 0;
     free(cluster);
@@ -543,8 +543,8 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
     }
     aas_client_warm(c, train ? c->train_topic : c->topic, train);
     if (!train && lane != AAS_LANE_NORMAL && !c->lane_warm[lane]) {
-        (void)aas_client_metadata(c, topic); /* a failure is logged */
-        c->lane_warm[lane] = 1;              /* once, as warm[] */
+        aas_client_metadata(c, topic);
+        c->lane_warm[lane] = 1; /* once, as warm[] */
     }
     void *buf;
     size_t len;
