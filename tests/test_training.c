@@ -265,11 +265,18 @@ static void unregistrable_model_fails_the_training_job(void **state) {
     fprintf(stderr, "unregistrable: %s\n", res.error);
     assert_non_null(strstr(res.error, "training result not recorded"));
     aas_result_clear(&res);
-    /* Counted like an inference job. */
+    /* Counted like an inference job: the worker counts it once its
+     * terminal write is acknowledged, which can be a moment after the
+     * client saw that write, so the counter is polled (briefly). */
     static char text[1 << 16];
-    assert_int_equal(aas_test_scrape(metrics_port, text, sizeof(text)), 0);
-    assert_true(aas_test_metric(text, "aas_worker_jobs_total{model=\"digits-wrongtype\","
-                                      "status=\"FAILED\"}") == 1);
+    double n = 0;
+    for (int tries = 0; tries < 50 && n < 1; tries++) {
+        assert_int_equal(aas_test_scrape(metrics_port, text, sizeof(text)), 0);
+        n = aas_test_metric(text, "aas_worker_jobs_total{model=\"digits-wrongtype\","
+                                  "status=\"FAILED\"}");
+        if (n < 1) usleep(100000);
+    }
+    assert_true(n == 1);
 }
 
 /* Data by reference: uploaded to Redis in chunks, named by the job. */
