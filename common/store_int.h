@@ -48,6 +48,12 @@ struct aas_store_s {
     char *prefix;
     char sha[AAS_STORE_LUA__COUNT][41]; /* from SCRIPT LOAD */
     int64_t reconnects;
+    /* Tenants put in <prefix>usage:tenants lately (store_usage.c), so the
+     * metering does not re-add them on every call: forgotten every
+     * AAS_STORE_USAGE_TENANTS_TTL_MS, so a set deleted by hand refills. */
+    char usage_tenants[16][AAS_ID_MAX + 1];
+    int n_usage_tenants;
+    int64_t usage_tenants_since_ms;
 };
 
 /* Flags for aas_store_cmd(). */

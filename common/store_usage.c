@@ -15,6 +15,7 @@
 #include "store_int.h"
 
 #define AAS_USAGE_HOUR_MS 3600000LL
+#define AAS_STORE_USAGE_TENANTS_TTL_MS 60000
 /* Most hourly rows one read returns (a year of one model is 8760). */
 #define AAS_USAGE_READ_MAX 1000000
 
@@ -55,6 +56,23 @@ static int aas_usage_keys(const aas_store_t *st, const char *tenant, int64_t hou
     memcpy(ids, hash, (size_t)n);
     memcpy(ids + n, ":jobs", 6);
     return 0;
+}
+
+/* Was tenant put in the tenants set lately (by this handle)? */
+static int aas_usage_tenant_known(aas_store_t *st, const char *tenant) {
+    if (aas_now_ms() - st->usage_tenants_since_ms > AAS_STORE_USAGE_TENANTS_TTL_MS) {
+        st->n_usage_tenants = 0;
+        st->usage_tenants_since_ms = aas_now_ms();
+    }
+    for (int i = 0; i < st->n_usage_tenants; i++)
+        if (!strcmp(st->usage_tenants[i], tenant)) return 1;
+    return 0;
+}
+
+static void aas_usage_tenant_remember(aas_store_t *st, const char *tenant) {
+    int cap = (int)(sizeof(st->usage_tenants) / sizeof(st->usage_tenants[0]));
+    if (st->n_usage_tenants < cap && !aas_usage_tenant_known(st, tenant))
+        snprintf(st->usage_tenants[st->n_usage_tenants++], AAS_ID_MAX + 1, "%s", tenant);
 }
 
 aas_err_t aas_store_usage_meter_many(aas_store_t *st, aas_store_meter_t *items, size_t n,
@@ -112,7 +130,7 @@ aas_err_t aas_store_usage_meter_many(aas_store_t *st, aas_store_meter_t *items, 
                 const char *t = aas_usage_tenant(it->tenant);
                 size_t q = 0;
                 while (q < nadded && strcmp(added[q], t)) q++;
-                if (q == nadded) added[nadded++] = t;
+                if (q == nadded && !aas_usage_tenant_known(st, t)) added[nadded++] = t;
             }
             freeReplyObject(r[j]);
         }
@@ -133,6 +151,7 @@ aas_err_t aas_store_usage_meter_many(aas_store_t *st, aas_store_meter_t *items, 
                                      errstr, errstr_size)))
                 return err;
             freeReplyObject(x);
+            for (size_t q = 0; q < nadded; q++) aas_usage_tenant_remember(st, added[q]);
         }
     }
     return AAS_ERR_OK;

@@ -253,7 +253,7 @@ size_t aas_gw_auth_keys(aas_gw_auth_t *a) {
 aas_gw_auth_result_t aas_gw_auth_check(aas_gw_auth_t *a, const char *authorization,
                                        char tenant[AAS_ID_MAX + 1], unsigned *scopes) {
     if (!aas_gw_auth_enabled(a)) {
-        strcpy(tenant, "default");
+        tenant[0] = '\0'; /* none: the client's client.tenant applies */
         *scopes = AAS_APIKEY_SCOPE_ALL;
         return AAS_GW_AUTH_OK;
     }

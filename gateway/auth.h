@@ -30,7 +30,7 @@ typedef enum {
 } aas_gw_auth_result_t;
 
 /**
- * @brief mode "none" (every request allowed, tenant "default"), "file" or
+ * @brief mode "none" (every request allowed, no tenant), "file" or
  *        "redis".  Loads the keys once before returning: a file that
  *        cannot be read or has a bad line fails here (errstr names the
  *        line, never a key); Redis away at start is not fatal (logged,
@@ -50,7 +50,8 @@ int aas_gw_auth_enabled(const aas_gw_auth_t *a);
 
 /**
  * @brief Check an Authorization header value (may be NULL).  On
- *        AAS_GW_AUTH_OK tenant (AAS_ID_MAX + 1 bytes) and *scopes are set.
+ *        AAS_GW_AUTH_OK tenant (AAS_ID_MAX + 1 bytes; "" in mode none)
+ *        and *scopes are set.
  *        Thread-safe.
  */
 aas_gw_auth_result_t aas_gw_auth_check(aas_gw_auth_t *a, const char *authorization,

@@ -581,7 +581,6 @@ static int authorize(aas_gw_t *gw, const aas_gw_req_t *req, unsigned scope,
         set_error(resp, 503, NULL, "API keys not loaded yet (Redis unreachable?)");
         return -1;
     }
-    if (!aas_gw_auth_enabled(gw->auth)) tenant[0] = '\0'; /* none: client.tenant applies */
     if (have & scope) return 0;
     set_error(resp, 403, NULL, "this key's tenant %s may not %s", tenant,
               scope == AAS_APIKEY_SCOPE_TRAIN ? "train (scope train)" : "infer (scope infer)");
