@@ -140,7 +140,13 @@ int main(int argc, char **argv) {
     /* A caller told 503 must be able to retry without running the job
      * twice: publish only when Redis answers (the user may still say
      * otherwise). */
+    /* The shared producer sends at once (the client library's 1 ms linger
+     * would be the whole of an idle request's wait): jobs of concurrent
+     * requests still go together, gathered while a produce request is in
+     * flight. */
     if (aas_conf_set(conf, "client.redis.required", "true", AAS_CONF_SRC_FILE, errstr,
+                     sizeof(errstr)) ||
+        aas_conf_set(conf, "kafka.linger.ms", "0", AAS_CONF_SRC_FILE, errstr,
                      sizeof(errstr))) {
         fprintf(stderr, "aas-gateway: %s\n", errstr);
         rc = 1;
@@ -152,6 +158,21 @@ int main(int argc, char **argv) {
         goto out;
     }
     aas_conf_fill(conf, &gw.c);
+    /* Jobs publish through one shared producer, whose message timeout
+     * (client.timeout.ms) settles each of them: kept within a request's
+     * wait, a 503 "not acknowledged" means the job was dropped, not sent
+     * later (docs/http.md). */
+    int64_t client_timeout = strtoll(aas_conf_get(conf, "client.timeout.ms"), NULL, 10);
+    if (client_timeout > gw.c.timeout_ms) {
+        char v[24];
+        snprintf(v, sizeof(v), "%lld", (long long)(gw.c.timeout_ms < 100 ? 100 : gw.c.timeout_ms));
+        if (aas_conf_set(conf, "client.timeout.ms", v, AAS_CONF_SRC_ARGV, errstr,
+                         sizeof(errstr))) {
+            fprintf(stderr, "aas-gateway: %s\n", errstr);
+            rc = 2;
+            goto out;
+        }
+    }
     /* hiredis writes with write(): a dead peer must give EPIPE. */
     signal(SIGPIPE, SIG_IGN);
     /* SIGINT/SIGTERM are blocked in every thread (the server's threads

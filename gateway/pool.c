@@ -2,7 +2,10 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+#include "log.h"
 
 struct aas_gw_pool_s {
     const aas_conf_t *conf;
@@ -10,7 +13,31 @@ struct aas_gw_pool_s {
     pthread_cond_t back;
     size_t max, made, n_idle;
     aas_client_t **idle;   /* max slots */
+    aas_client_t *producer; /* shared by every client; made once, under mu */
+    pthread_t poller;      /* serves its delivery reports */
+    atomic_int stop;
 };
+
+static void *aas_gw_pool_poll(void *arg) {
+    aas_gw_pool_t *p = arg;
+    while (!atomic_load(&p->stop)) aas_client_poll(p->producer, 100);
+    return NULL;
+}
+
+/* The shared producer and its poller, once (under p->mu). */
+static aas_err_t aas_gw_pool_producer(aas_gw_pool_t *p, char *errstr, size_t errstr_size) {
+    if (p->producer) return AAS_ERR_OK;
+    aas_client_t *c = NULL;
+    aas_err_t err = aas_client_new(p->conf, &c, errstr, errstr_size);
+    if (err) return err;
+    p->producer = c;
+    if (pthread_create(&p->poller, NULL, aas_gw_pool_poll, p)) {
+        p->producer = NULL;
+        aas_client_destroy(c);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "cannot start a thread");
+    }
+    return AAS_ERR_OK;
+}
 
 aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **out) {
     if (max == 0) return AAS_ERR_INVAL;
@@ -39,7 +66,14 @@ aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **ou
 
 void aas_gw_pool_destroy(aas_gw_pool_t *p) {
     if (!p) return;
+    /* The clients first: each waits for its jobs' reports, which the
+     * poller serves until they are all in. */
     for (size_t i = 0; i < p->n_idle; i++) aas_client_destroy(p->idle[i]);
+    if (p->producer) {
+        atomic_store(&p->stop, 1);
+        pthread_join(p->poller, NULL);
+        aas_client_destroy(p->producer);
+    }
     pthread_cond_destroy(&p->back);
     pthread_mutex_destroy(&p->mu);
     free(p->idle);
@@ -58,10 +92,17 @@ aas_err_t aas_gw_pool_get(aas_gw_pool_t *p, aas_client_t **out, char *errstr,
         if (p->made < p->max) break;
         pthread_cond_wait(&p->back, &p->mu);
     }
+    /* The producer connects under the lock: it is made once, and a
+     * request finding none waits for it rather than making another. */
+    aas_err_t err = aas_gw_pool_producer(p, errstr, errstr_size);
+    if (err) {
+        pthread_mutex_unlock(&p->mu);
+        return err;
+    }
     p->made++; /* reserve the slot; connect outside the lock */
     pthread_mutex_unlock(&p->mu);
     aas_client_t *c = NULL;
-    aas_err_t err = aas_client_new(p->conf, &c, errstr, errstr_size);
+    err = aas_client_new_shared(p->conf, p->producer, &c, errstr, errstr_size);
     if (err) {
         pthread_mutex_lock(&p->mu);
         p->made--;

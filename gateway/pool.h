@@ -1,11 +1,17 @@
 /*
- * pool.h - the gateway's aas clients, one per request in flight.
+ * pool.h - the gateway's aas clients, one per request in flight, and the
+ * one Kafka producer they all publish through.
  *
  * An aas_client_t is single-threaded and a wait blocks its Redis
  * connection, so each HTTP thread borrows a client for the length of one
  * request.  Clients are created lazily, at most `max` of them, and kept for
  * reuse; a client whose call failed with a transport error is still reused
- * (the store reconnects by itself).  Thread-safe.
+ * (the store reconnects by itself).  They publish through one shared
+ * producer (aas_client_new_shared), made with the first client, whose
+ * delivery reports a thread of the pool serves: concurrent requests' jobs
+ * then reach the broker together, in one request per partition, instead
+ * of one produce request per job (the broker's cost is per request:
+ * docs/performance.md, "HTTP gateway").  Thread-safe.
  */
 #ifndef AAS_GW_POOL_H
 #define AAS_GW_POOL_H
@@ -18,7 +24,8 @@ typedef struct aas_gw_pool_s aas_gw_pool_t;
 
 /** @brief New empty pool; conf borrowed for the pool's lifetime. */
 aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **out);
-/** @brief Destroy every client (none may be borrowed). NULL is a no-op. */
+/** @brief Destroy every client (none may be borrowed), then the producer.
+ *         NULL is a no-op. */
 void aas_gw_pool_destroy(aas_gw_pool_t *p);
 
 /**

@@ -23,6 +23,9 @@
 #define AAS_GW_PATH_MAX 1024
 /* How long readiness waits for Kafka's metadata. */
 #define AAS_GW_READY_TIMEOUT_MS 2000
+/* Beyond gateway.timeout.ms, how long a publication may take to be
+ * reported (librdkafka scans for timed-out messages once a second). */
+#define AAS_GW_SETTLE_SLACK_MS 3000
 
 static void set_json(aas_gw_resp_t *resp, unsigned status, json_t *obj) {
     resp->status = status;
@@ -163,21 +166,28 @@ static int publish(aas_gw_t *gw, aas_client_t *c, const aas_job_t *job, aas_gw_r
         set_error(resp, http_status_of(err), NULL, "%s", why);
         return -1;
     }
+    /* The shared producer times the message out within gateway.timeout.ms
+     * (main.c keeps client.timeout.ms within it) and reports it failed: the
+     * margin covers its once-a-second timeout scan. */
     size_t failed = 0;
-    err = aas_client_flush(c, (int)gw->c.timeout_ms, &failed, why, sizeof(why));
+    err = aas_client_flush(c, (int)gw->c.timeout_ms + AAS_GW_SETTLE_SLACK_MS, &failed, why,
+                           sizeof(why));
     if (err) {
-        /* Withdrawn, so it cannot be published after this answer (a
-         * retrying caller would run it twice) nor fail a later request
-         * of this client. */
-        aas_client_abandon(c);
         set_error(resp, 503, job->id,
-                  "Kafka did not acknowledge the job within %" PRId64 " ms; it was withdrawn "
-                  "(had the broker received it already, it runs: GET /v1/jobs/%s)",
+                  "Kafka did not acknowledge the job within %" PRId64 " ms, and its "
+                  "publication is still unsettled: it may run (GET /v1/jobs/%s)",
                   gw->c.timeout_ms, job->id);
         return -1;
     }
     if (failed) {
-        set_error(resp, 503, job->id, "job not published: Kafka refused it");
+        /* Timed out or refused: the job was withdrawn, so a retrying
+         * caller runs it once (had the broker received it already, it
+         * runs: the answer names it). */
+        set_error(resp, 503, job->id,
+                  "job not published: Kafka did not acknowledge it within %" PRId64
+                  " ms or refused it; it was withdrawn (had the broker received it already, "
+                  "it runs: GET /v1/jobs/%s)",
+                  gw->c.timeout_ms, job->id);
         return -1;
     }
     return 0;

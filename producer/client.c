@@ -6,10 +6,12 @@
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -89,7 +91,21 @@ struct aas_client_s {
      * fetched once with its metadata; 0 = not known, topic_why says why. */
     int64_t topic_max[2];
     char topic_why[2][256];
+    /* Shared producers (aas_client_new_shared).  A sharer has rk NULL and
+     * publishes through via->rk; via->mu guards every sharer's outstanding
+     * and settled, which via's delivery callback fills on the polling
+     * thread and the sharer's flush empties on its own thread. */
+    aas_client_t *via;
+    pthread_mutex_t mu;          /* a producer's (via == NULL); mu_ok once made */
+    int mu_ok;
+    pthread_cond_t settled_cv;   /* a sharer's; cv_ok once made */
+    int cv_ok;
+    size_t outstanding;          /* a sharer's jobs not reported yet */
+    struct aas_client_msg_s *settled; /* reported, not settled yet (newest first) */
 };
+
+/* The producer a client publishes through. */
+static rd_kafka_t *aas_client_rk(const aas_client_t *c) { return c->via ? c->via->rk : c->rk; }
 
 /* Which limit of one job's encoded size binds (aas_client_job_limit). */
 typedef enum {
@@ -204,7 +220,11 @@ static aas_err_t aas_client_too_large(const aas_client_t *c, const char *id, int
 }
 
 /* Per-message opaque: what the delivery report needs. */
-typedef struct {
+typedef struct aas_client_msg_s {
+    aas_client_t *owner; /* the client that submitted it */
+    struct aas_client_msg_s *next; /* owner's settled list */
+    rd_kafka_resp_err_t kerr;      /* the report, kept for the owner */
+    size_t len;
     char id[AAS_ID_MAX + 1];
     char model[AAS_ID_MAX + 1];
     char tenant[AAS_ID_MAX + 1];   /* "" = none */
@@ -213,20 +233,19 @@ typedef struct {
     int train;           /* sent to the training topic */
 } aas_client_msg_t;
 
-static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                             void *opaque) {
-    aas_client_t *c = opaque;
-    aas_client_msg_t *cm = m->_private;
+/* A publication's outcome, on the thread of the client that submitted it
+ * (its Redis connection): QUEUED recorded, or the id released. */
+static void aas_client_settle(aas_client_t *c, aas_client_msg_t *cm) {
     char why[2048] = "";
     aas_err_t err = AAS_ERR_OK;
-    if (!m->err) {
+    if (!cm->kerr) {
         /* Create-if-absent: never regresses a job a worker already took. */
         err = aas_store_job_queued(c->store, cm->id, cm->model, cm->tenant, cm->submit_ms,
                                    why, sizeof(why));
         if (err)
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s published but QUEUED not "
                     "recorded: %s", cm->id, why);
-    } else if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+    } else if (cm->kerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
         /* The broker's own limit (the topic's max.message.bytes, or its
          * message.max.bytes) is below what the client allowed: say which
          * limits are known and what to change, not just the broker's word. */
@@ -238,14 +257,14 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                  "message.max.bytes) is below that now (limits known to the client: %s); "
                  "raise the topic's max.message.bytes, or keep client.message.max.bytes at "
                  "least %d bytes below it so the client refuses such jobs before sending; %s",
-                 aas_client_commas(m->len, n1), rd_kafka_err2str(m->err), limits,
+                 aas_client_commas(cm->len, n1), rd_kafka_err2str(cm->kerr), limits,
                  AAS_CLIENT_FRAMING_BYTES, aas_client_too_large_tail(cm->train));
     } else {
-        err = aas_kafka_err(m->err);
+        err = aas_kafka_err(cm->kerr);
         if (!err) err = AAS_ERR_KAFKA;
-        snprintf(why, sizeof(why), "publish failed: %s", rd_kafka_err2str(m->err));
+        snprintf(why, sizeof(why), "publish failed: %s", rd_kafka_err2str(cm->kerr));
     }
-    if (m->err) {
+    if (cm->kerr) {
         char uwhy[256];
         if (aas_store_job_unclaim(c->store, cm->id, cm->hash, uwhy, sizeof(uwhy)))
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", cm->id, uwhy);
@@ -255,10 +274,34 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     free(cm);
 }
 
-aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
-                         char *errstr, size_t errstr_size) {
+static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                             void *opaque) {
+    (void)rk;
+    aas_client_t *p = opaque; /* the producer's own client */
+    aas_client_msg_t *cm = m->_private;
+    cm->kerr = m->err;
+    cm->len = m->len;
+    aas_client_t *owner = cm->owner;
+    if (owner == p) {
+        aas_client_settle(p, cm);
+        return;
+    }
+    /* A sharer's job: its own thread settles it (flush), with its own
+     * Redis connection, so this thread only hands the report over. */
+    pthread_mutex_lock(&p->mu);
+    cm->next = owner->settled;
+    owner->settled = cm;
+    owner->outstanding--;
+    pthread_cond_broadcast(&owner->settled_cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* What every client has: settings, topics, codec, Redis. */
+static aas_err_t aas_client_init(const aas_conf_t *conf, aas_client_t **out, char *errstr,
+                                 size_t errstr_size) {
     aas_client_t *c = calloc(1, sizeof(*c));
     if (!c) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    *out = c;
     c->conf = conf;
     aas_conf_fill_defs(conf, aas_client_conf_defs, &c->c);
     c->timeout_ms = (int)c->c.timeout_ms;
@@ -266,9 +309,21 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
     snprintf(c->train_topic, sizeof(c->train_topic), "%s",
              aas_conf_get(conf, "topic.train"));
     aas_err_t err;
-    if ((err = aas_lanes_from_conf(conf, &c->lanes, errstr, errstr_size))) goto fail;
-    if ((err = aas_codec_new(&c->codec, errstr, errstr_size))) goto fail;
-    if ((err = aas_cli_store_new(conf, &c->store, errstr, errstr_size))) goto fail;
+    if ((err = aas_lanes_from_conf(conf, &c->lanes, errstr, errstr_size))) return err;
+    if ((err = aas_codec_new(&c->codec, errstr, errstr_size))) return err;
+    return aas_cli_store_new(conf, &c->store, errstr, errstr_size);
+}
+
+aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
+                         char *errstr, size_t errstr_size) {
+    aas_client_t *c = NULL;
+    aas_err_t err = aas_client_init(conf, &c, errstr, errstr_size);
+    if (err) goto fail;
+    if (pthread_mutex_init(&c->mu, NULL)) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    c->mu_ok = 1;
     char timeout[24], max_bytes[24];
     snprintf(timeout, sizeof(timeout), "%d", c->timeout_ms);
     /* librdkafka counts the key and the record's framing against its own
@@ -313,7 +368,73 @@ fail:
     return err;
 }
 
+aas_err_t aas_client_new_shared(const aas_conf_t *conf, aas_client_t *via,
+                                aas_client_t **out, char *errstr, size_t errstr_size) {
+    if (!via || via->via)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "a shared producer must be a client's own");
+    aas_client_t *c = NULL;
+    aas_err_t err = aas_client_init(conf, &c, errstr, errstr_size);
+    pthread_condattr_t ca;
+    if (!err && !pthread_condattr_init(&ca)) {
+        /* Waits are measured on the monotonic clock, as every timeout here. */
+        if (!pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) &&
+            !pthread_cond_init(&c->settled_cv, &ca))
+            c->cv_ok = 1;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!err && !c->cv_ok) err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    if (err) {
+        aas_client_destroy(c);
+        return err;
+    }
+    c->via = via;
+    c->producer_max = via->producer_max;
+    *out = c;
+    return AAS_ERR_OK;
+}
+
+int aas_client_poll(aas_client_t *c, int timeout_ms) {
+    return c->rk ? rd_kafka_poll(c->rk, timeout_ms) : 0;
+}
+
+/* A sharer's flush: wait until via's poller has reported each of its jobs
+ * (or timeout_ms), then settle them here.  Returns how many are left. */
+static size_t aas_client_flush_shared(aas_client_t *c, int timeout_ms) {
+    aas_client_t *p = c->via;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (c->outstanding &&
+           pthread_cond_timedwait(&c->settled_cv, &p->mu, &until) != ETIMEDOUT)
+        ;
+    aas_client_msg_t *list = c->settled;
+    c->settled = NULL;
+    size_t left = c->outstanding;
+    pthread_mutex_unlock(&p->mu);
+    aas_client_msg_t *in_order = NULL; /* the list is newest first */
+    while (list) {
+        aas_client_msg_t *next = list->next;
+        list->next = in_order;
+        in_order = list;
+        list = next;
+    }
+    while (in_order) {
+        aas_client_msg_t *next = in_order->next;
+        aas_client_settle(c, in_order);
+        in_order = next;
+    }
+    return left;
+}
+
 size_t aas_client_abandon(aas_client_t *c) {
+    if (c->via) return 0; /* librdkafka purges a whole producer, not one job */
     int n = rd_kafka_outq_len(c->rk);
     if (n <= 0) return 0;
     /* Fail what is left so its delivery reports run (they release the ids
@@ -329,6 +450,14 @@ size_t aas_client_abandon(aas_client_t *c) {
 
 void aas_client_destroy(aas_client_t *c) {
     if (!c) return;
+    if (c->via && aas_client_flush_shared(c, c->via->timeout_ms + 5000)) {
+        /* Its reports would reach freed memory: keep it (a poller that
+         * stopped too early; via's message timeout reports every job). */
+        AAS_LOG(AAS_LOG_ERROR, "client", "%zu job(s) not reported at close: client kept",
+                c->outstanding);
+        return;
+    }
+    if (c->cv_ok) pthread_cond_destroy(&c->settled_cv);
     if (c->rk) {
         if (rd_kafka_flush(c->rk, c->timeout_ms)) {
             AAS_LOG(AAS_LOG_WARN, "client", "%d job(s) not acknowledged at close",
@@ -337,6 +466,7 @@ void aas_client_destroy(aas_client_t *c) {
         }
         rd_kafka_destroy(c->rk);
     }
+    if (c->mu_ok) pthread_mutex_destroy(&c->mu);
     aas_store_destroy(c->store);
     aas_codec_destroy(c->codec);
     free(c);
@@ -385,8 +515,8 @@ static void aas_client_topic_limit(aas_client_t *c, const char *topic, int train
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
                                                                  topic);
     rd_kafka_AdminOptions_t *opts =
-        rd_kafka_AdminOptions_new(c->rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+        rd_kafka_AdminOptions_new(aas_client_rk(c), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(aas_client_rk(c));
     rd_kafka_event_t *ev = NULL;
     char kerr[256];
     if (!res || !opts || !q) {
@@ -397,7 +527,7 @@ static void aas_client_topic_limit(aas_client_t *c, const char *topic, int train
         snprintf(why, why_size, "DescribeConfigs: %.200s", kerr);
         goto out;
     }
-    rd_kafka_DescribeConfigs(c->rk, &res, 1, opts, q); /* copies res */
+    rd_kafka_DescribeConfigs(aas_client_rk(c), &res, 1, opts, q); /* copies res */
     /* The request timeout answers by itself; the margin covers a slow
      * event hand-over. */
     ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
@@ -448,10 +578,10 @@ out:
 /* Ask for the topic's metadata, so that its first produce need not wait
  * for librdkafka's next scan; a failure is logged (the produce says more). */
 static void aas_client_metadata(aas_client_t *c, const char *topic) {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(aas_client_rk(c), topic, NULL);
     if (!rkt) return;
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, rkt, &md, c->timeout_ms);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(aas_client_rk(c), 0, rkt, &md, c->timeout_ms);
     if (err)
         AAS_LOG(AAS_LOG_WARN, "client", "metadata for %s: %s", topic,
                 rd_kafka_err2str(err));
@@ -464,7 +594,7 @@ static void aas_client_warm(aas_client_t *c, const char *topic, int train) {
     int *warm = &c->warm[train];
     if (*warm) return;
     aas_client_metadata(c, topic);
-    char *cluster = rd_kafka_clusterid(c->rk, 0); /* known from that metadata */
+    char *cluster = rd_kafka_clusterid(aas_client_rk(c), 0); /* known from that metadata */
     c->devbroker = cluster && strncmp(cluster, "mockCluster", 11) == 0;
     free(cluster);
     aas_client_topic_limit(c, topic, train);
@@ -601,16 +731,30 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
     snprintf(cm->tenant, sizeof(cm->tenant), "%s", j.tenant ? j.tenant : "");
     cm->submit_ms = j.submit_ms;
     cm->train = train;
+    cm->owner = c;
+    if (c->via) { /* counted before the report can come */
+        pthread_mutex_lock(&c->via->mu);
+        c->outstanding++;
+        pthread_mutex_unlock(&c->via->mu);
+    }
     int64_t deadline = aas_mono_us() + (int64_t)c->timeout_ms * 1000;
     for (;;) {
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
-            c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(j.id, strlen(j.id)),
+            aas_client_rk(c), RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(j.id, strlen(j.id)),
             RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
             RD_KAFKA_V_OPAQUE(cm), RD_KAFKA_V_END);
         if (!kerr) break; /* librdkafka now owns buf */
         if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL && aas_mono_us() < deadline) {
-            rd_kafka_poll(c->rk, 10); /* serve delivery reports to make room */
+            /* Serve delivery reports to make room (a shared producer's
+             * poller does that: wait for it). */
+            if (c->via) usleep(10000);
+            else rd_kafka_poll(c->rk, 10);
             continue;
+        }
+        if (c->via) {
+            pthread_mutex_lock(&c->via->mu);
+            c->outstanding--;
+            pthread_mutex_unlock(&c->via->mu);
         }
         char uwhy[256];
         if (aas_store_job_unclaim(c->store, j.id, cm->hash, uwhy, sizeof(uwhy)))
@@ -628,12 +772,21 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                            aas_kafka_err(kerr) ? aas_kafka_err(kerr) : AAS_ERR_KAFKA,
                            "publish job %s: %s", j.id, rd_kafka_err2str(kerr));
     }
-    rd_kafka_poll(c->rk, 0);
+    if (!c->via) rd_kafka_poll(c->rk, 0);
     return AAS_ERR_OK;
 }
 
 aas_err_t aas_client_flush(aas_client_t *c, int timeout_ms, size_t *failed_out,
                            char *errstr, size_t errstr_size) {
+    if (c->via) {
+        size_t left = aas_client_flush_shared(c, timeout_ms);
+        if (failed_out) *failed_out = c->failed;
+        c->failed = 0;
+        if (left)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_TIMEOUT,
+                               "%zu job(s) still unacknowledged after %d ms", left, timeout_ms);
+        return AAS_ERR_OK;
+    }
     rd_kafka_resp_err_t kerr = rd_kafka_flush(c->rk, timeout_ms);
     if (failed_out) *failed_out = c->failed;
     c->failed = 0;
@@ -749,7 +902,7 @@ aas_err_t aas_client_ping(aas_client_t *c, int timeout_ms, char *errstr, size_t 
     if (err && err != AAS_ERR_NOT_FOUND) return err;
     /* Kafka: the cluster's metadata (brokers only, no topic). */
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(c->rk, 0, NULL, &md, timeout_ms);
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(aas_client_rk(c), 0, NULL, &md, timeout_ms);
     if (kerr)
         return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "Kafka metadata: %s",
                            rd_kafka_err2str(kerr));

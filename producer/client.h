@@ -12,7 +12,9 @@
  *
  * Threading: an aas_client_t is used by one thread at a time.  Delivery
  * callbacks run inside aas_client_submit()/aas_client_flush() on that
- * thread.
+ * thread.  Several threads can publish through one producer: each has its
+ * own client made by aas_client_new_shared() (its own Redis connection),
+ * and one thread serves the producer's client with aas_client_poll().
  */
 #ifndef AAS_CLIENT_H
 #define AAS_CLIENT_H
@@ -42,6 +44,28 @@ typedef void(aas_client_delivery_cb)(void *opaque, const char *job_id,
  */
 aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
                          char *errstr, size_t errstr_size);
+/**
+ * @brief A client that publishes through `via`'s producer instead of its
+ *        own: many threads' jobs then share one connection and go to the
+ *        broker together in one request (one producer per thread sends
+ *        each job alone, and a broker's cost is per request).  Everything
+ *        else (Redis, the id claim, the QUEUED record, waiting) is the new
+ *        client's own, on its own thread.  `via` (made by aas_client_new,
+ *        not shared itself) is borrowed: it must outlive the client, and
+ *        one thread must call aas_client_poll(via) in a loop while the
+ *        client has jobs unsettled, including during its destroy.  Its
+ *        jobs' publication is settled (acknowledged or failed) within
+ *        via's client.timeout.ms; aas_client_abandon() cannot withdraw
+ *        them alone (it returns 0).
+ */
+aas_err_t aas_client_new_shared(const aas_conf_t *conf, aas_client_t *via,
+                                aas_client_t **out, char *errstr, size_t errstr_size);
+/**
+ * @brief Serve the delivery reports of a client whose producer others
+ *        share (aas_client_new_shared); waits up to timeout_ms for one.
+ *        Call it from one thread only.  Returns how many were served.
+ */
+int aas_client_poll(aas_client_t *c, int timeout_ms);
 /** @brief Flush what is still queued (bounded wait), then free. */
 void aas_client_destroy(aas_client_t *c);
 

@@ -13,7 +13,12 @@
  *     real Kafka the topic's max.message.bytes, read from the broker);
  *     a text over client.text.max.bytes is refused;
  *   - the dev broker refuses a produce request it could not keep (5 MiB
- *     or more) instead of acknowledging it and dropping it.
+ *     or more) instead of acknowledging it and dropping it;
+ *   - clients sharing one producer (aas_client_new_shared) from several
+ *     threads: every job is acknowledged to the client that sent it
+ *     (delivery callback on its own thread, flush counts only its own),
+ *     recorded QUEUED, and on the topic once; a duplicate id is still
+ *     refused; abandon withdraws nothing of the others'.
  * Runs on the dev broker and on real Kafka (AAS_TEST_BROKER).
  */
 #include <setjmp.h>
@@ -27,6 +32,8 @@
 
 #include <cmocka.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "harness_fleet.h"
 
@@ -450,6 +457,111 @@ static rd_kafka_resp_err_t raw_produce(const char *bootstrap, size_t len) {
     return dr.err;
 }
 
+/* ---- a producer shared by threads ---- */
+
+#define SHARE_THREADS 4
+#define SHARE_JOBS 50
+
+typedef struct {
+    aas_fleet_t *f;
+    aas_client_t *via;
+    int t;
+    pthread_t self;
+    int acked, wrong_thread, failed_flush;
+    char why[512];
+} share_arg_t;
+
+static void share_cb(void *opaque, const char *job_id, aas_err_t err, const char *why) {
+    (void)job_id;
+    (void)why;
+    share_arg_t *a = opaque;
+    if (!pthread_equal(pthread_self(), a->self)) a->wrong_thread++;
+    if (!err) a->acked++;
+}
+
+static void *share_thread(void *arg) {
+    share_arg_t *a = arg;
+    a->self = pthread_self();
+    aas_client_t *c = NULL;
+    if (aas_client_new_shared(a->f->conf, a->via, &c, a->why, sizeof(a->why))) return NULL;
+    aas_client_set_delivery_cb(c, share_cb, a);
+    for (int i = 0; i < SHARE_JOBS; i++) {
+        char id[64];
+        snprintf(id, sizeof(id), "shared-%d-%d", a->t, i);
+        if (submit_n(c, id, 4, (float)i, a->why, sizeof(a->why))) break;
+        /* Every few jobs, wait for this thread's own: the others' jobs
+         * in flight must not hold it up nor count here. */
+        size_t failed = 0;
+        if (i % 7 == 6 &&
+            (aas_client_flush(c, 60000, &failed, a->why, sizeof(a->why)) || failed))
+            a->failed_flush++;
+    }
+    size_t failed = 0;
+    if (aas_client_flush(c, 60000, &failed, a->why, sizeof(a->why)) || failed)
+        a->failed_flush++;
+    /* Withdraws nothing: a shared producer's jobs are not one client's. */
+    if (aas_client_abandon(c) != 0) a->failed_flush++;
+    aas_client_destroy(c);
+    return NULL;
+}
+
+static atomic_int share_stop;
+static void *share_poller(void *arg) {
+    while (!atomic_load(&share_stop)) aas_client_poll(arg, 50);
+    return NULL;
+}
+
+static void shared_producer_reports_each_job_to_its_own_client(void **state) {
+    aas_fleet_t *f = *state;
+    const char *boot = aas_conf_get(f->conf, "kafka.bootstrap.servers");
+    const char *topic = aas_conf_get(f->conf, "topic.infer");
+    int64_t before = topic_messages(boot, topic);
+    aas_client_t *via = NULL;
+    char why[512];
+    assert_int_equal(aas_client_new(f->conf, &via, why, sizeof(why)), AAS_ERR_OK);
+    aas_client_t *nested = NULL;
+    assert_int_equal(aas_client_new_shared(f->conf, via, &nested, why, sizeof(why)), AAS_ERR_OK);
+    aas_client_t *bad = NULL;
+    assert_int_equal(aas_client_new_shared(f->conf, nested, &bad, why, sizeof(why)),
+                     AAS_ERR_INVAL); /* shares a client's own producer only */
+    aas_client_destroy(nested);
+    atomic_store(&share_stop, 0);
+    pthread_t poller, th[SHARE_THREADS];
+    assert_int_equal(pthread_create(&poller, NULL, share_poller, via), 0);
+    share_arg_t args[SHARE_THREADS];
+    memset(args, 0, sizeof(args));
+    for (int t = 0; t < SHARE_THREADS; t++) {
+        args[t].f = f;
+        args[t].via = via;
+        args[t].t = t;
+        assert_int_equal(pthread_create(&th[t], NULL, share_thread, &args[t]), 0);
+    }
+    for (int t = 0; t < SHARE_THREADS; t++) assert_int_equal(pthread_join(th[t], NULL), 0);
+    atomic_store(&share_stop, 1);
+    assert_int_equal(pthread_join(poller, NULL), 0);
+    for (int t = 0; t < SHARE_THREADS; t++) {
+        if (args[t].acked != SHARE_JOBS) fail_msg("thread %d: %d acked: %s", t, args[t].acked,
+                                                  args[t].why);
+        assert_int_equal(args[t].wrong_thread, 0);
+        assert_int_equal(args[t].failed_flush, 0);
+    }
+    for (int t = 0; t < SHARE_THREADS; t++)
+        for (int i = 0; i < SHARE_JOBS; i += 13) {
+            char key[64], st[32];
+            snprintf(key, sizeof(key), "aas:job:{shared-%d-%d}", t, i);
+            assert_int_equal(aas_test_redis_cmd(&f->redis, st, sizeof(st), "HGET", key,
+                                                "status", NULL), 0);
+            assert_string_equal(st, "QUEUED");
+        }
+    assert_int_equal(topic_messages(boot, topic) - before, SHARE_THREADS * SHARE_JOBS);
+    /* The claim still holds across clients of one producer. */
+    aas_client_t *c = NULL;
+    assert_int_equal(aas_client_new_shared(f->conf, via, &c, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(submit_n(c, "shared-0-0", 4, 9.0f, why, sizeof(why)), AAS_ERR_CONFLICT);
+    aas_client_destroy(c);
+    aas_client_destroy(via);
+}
+
 static void devbroker_refuses_a_message_it_could_not_keep(void **state) {
     aas_fleet_t *f = *state;
     if (f->broker.real) skip(); /* real Kafka has max.message.bytes of its own */
@@ -472,6 +584,7 @@ int main(void) {
         cmocka_unit_test(text_over_the_client_limit_is_refused_naming_the_key),
         cmocka_unit_test(message_over_the_topic_limit_is_refused_naming_the_topic),
         cmocka_unit_test(devbroker_refuses_a_message_it_could_not_keep),
+        cmocka_unit_test(shared_producer_reports_each_job_to_its_own_client),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
