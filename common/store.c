@@ -594,24 +594,30 @@ static aas_err_t aas_store_status_read(aas_store_t *st, const char *job_id,
     return err;
 }
 
-aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
-                             int timeout_ms, aas_status_t *status_out,
-                             char *errstr, size_t errstr_size) {
+/* One look at whether a waited-for job is terminal (one round trip):
+ * aas_store_job_wait reads the status, aas_store_result_wait the result
+ * with it. */
+typedef aas_err_t aas_store_wait_check_fn(aas_store_t *st, const char *job_id,
+                                          const char *job_key, void *ctx, int *terminal,
+                                          char *errstr, size_t errstr_size);
+
+/* Block until check says terminal or timeout_ms passes: check, then
+ * BRPOPLPUSH on done:{id} and check after each token, and once more at
+ * the end.  AAS_ERR_TIMEOUT (naming the status) if never terminal. */
+static aas_err_t aas_store_wait(aas_store_t *st, const char *job_id, int timeout_ms,
+                                aas_store_wait_check_fn *check, void *ctx, char *errstr,
+                                size_t errstr_size) {
     aas_store_job_keys_t k;
     aas_store_args_t a;
     redisReply *r;
-    aas_status_t s;
-    int known;
-    char name[16];
+    int terminal = 0;
     aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
     if (err) return err;
     if (timeout_ms < 0)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "job %s: negative wait timeout", job_id);
-    if ((err = aas_store_status_read(st, job_id, k.job, &known, &s, errstr,
-                                     errstr_size)))
+    if ((err = check(st, job_id, k.job, ctx, &terminal, errstr, errstr_size)) || terminal)
         return err;
-    if (known && aas_status_is_terminal(s)) goto done;
 
     int64_t deadline = aas_mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
@@ -639,52 +645,91 @@ aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
         }
         freeReplyObject(r);
         if (!popped) break; /* server-side timeout */
-        if ((err = aas_store_status_read(st, job_id, k.job, &known, &s, errstr,
-                                         errstr_size)))
+        if ((err = check(st, job_id, k.job, ctx, &terminal, errstr, errstr_size)) || terminal)
             return err;
-        if (known && aas_status_is_terminal(s)) goto done;
         /* A stray token on a job that is not terminal (its hash deleted or
          * expired and the id reused): it would wake us at once forever.
          * Take it and give it back only if the job is terminal by then, in
-         * one script (a finish racing with us pushes its own token). */
+         * one script (a finish racing with us pushes its own token); then
+         * look again. */
         aas_store_args_init(&a);
         aas_store_args_add(&a, "LPOP");
         aas_store_args_add(&a, k.done);
         if ((err = aas_store_cmd(st, 0, 0, "LPOP done", &a, &r, errstr, errstr_size)))
             return err;
-        int took = r->type == REDIS_REPLY_STRING;
-        redisReply *w = NULL;
-        if (took) {
+        if (r->type == REDIS_REPLY_STRING) {
+            redisReply *w = NULL;
             aas_store_args_init(&a);
             aas_store_args_add(&a, k.job);
             aas_store_args_add(&a, k.done);
             aas_store_args_addb(&a, r->str, r->len);
             err = aas_store_eval(st, AAS_STORE_LUA_WAKE, 0, "wake", 2, &a, &w, errstr,
                                  errstr_size);
+            if (w) freeReplyObject(w);
         }
         freeReplyObject(r);
         if (err) return err;
-        if (w && w->type == REDIS_REPLY_STRING && w->len < sizeof(name)) {
-            memcpy(name, w->str, w->len);
-            name[w->len] = '\0';
-            if (aas_status_parse(name, &s) == AAS_ERR_OK && aas_status_is_terminal(s)) {
-                freeReplyObject(w);
-                goto done;
-            }
-        }
-        if (w) freeReplyObject(w);
     }
     /* Last look: the job may have finished as the timeout fired. */
-    if ((err = aas_store_status_read(st, job_id, k.job, &known, &s, errstr,
-                                     errstr_size)))
+    if ((err = check(st, job_id, k.job, ctx, &terminal, errstr, errstr_size)) || terminal)
         return err;
-    if (known && aas_status_is_terminal(s)) goto done;
+    aas_status_t s;
+    int known = 0;
+    if (aas_store_status_read(st, job_id, k.job, &known, &s, errstr, errstr_size))
+        known = 0;
     return aas_err_set(errstr, errstr_size, AAS_ERR_TIMEOUT,
                        "job %s: not terminal after %d ms (status %s)", job_id,
                        timeout_ms, known ? aas_status_name(s) : "unknown");
-done:
-    if (status_out) *status_out = s;
-    return AAS_ERR_OK;
+}
+
+static aas_err_t aas_store_wait_status(aas_store_t *st, const char *job_id, const char *job_key,
+                                       void *ctx, int *terminal, char *errstr,
+                                       size_t errstr_size) {
+    aas_status_t *status = ctx;
+    int known = 0;
+    aas_err_t err = aas_store_status_read(st, job_id, job_key, &known, status, errstr,
+                                          errstr_size);
+    *terminal = !err && known && aas_status_is_terminal(*status);
+    return err;
+}
+
+aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
+                             int timeout_ms, aas_status_t *status_out,
+                             char *errstr, size_t errstr_size) {
+    aas_status_t s = AAS_STATUS_QUEUED;
+    aas_err_t err = aas_store_wait(st, job_id, timeout_ms, aas_store_wait_status, &s, errstr,
+                                   errstr_size);
+    if (!err && status_out) *status_out = s;
+    return err;
+}
+
+typedef struct {
+    aas_status_t *status;
+    void **buf;
+    size_t *len;
+} aas_store_wait_result_t;
+
+static aas_err_t aas_store_wait_result(aas_store_t *st, const char *job_id, const char *job_key,
+                                       void *ctx, int *terminal, char *errstr,
+                                       size_t errstr_size) {
+    (void)job_key;
+    aas_store_wait_result_t *w = ctx;
+    aas_err_t err = aas_store_result_if_done(st, job_id, terminal, w->status, w->buf, w->len,
+                                             errstr, errstr_size);
+    /* Terminal without a result (or one too large): an answer, not a wait. */
+    if (err == AAS_ERR_NOT_FOUND || err == AAS_ERR_TOO_LARGE) *terminal = 1;
+    return err;
+}
+
+aas_err_t aas_store_result_wait(aas_store_t *st, const char *job_id, int timeout_ms,
+                                aas_status_t *status, void **buf, size_t *len, char *errstr,
+                                size_t errstr_size) {
+    aas_store_wait_result_t w = {status, buf, len};
+    if (!status || !buf || !len)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: status, buf and len are required", job_id);
+    return aas_store_wait(st, job_id, timeout_ms, aas_store_wait_result, &w, errstr,
+                          errstr_size);
 }
 
 aas_err_t aas_store_job_cancel(aas_store_t *st, const char *job_id,

@@ -808,19 +808,10 @@ aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
     aas_status_t st;
     void *buf = NULL;
     size_t len = 0;
-    int done = 0;
-    /* Done already (often, when many are in flight): one round trip. */
-    aas_err_t err = aas_store_result_if_done(c->store, job_id, &done, &st, &buf, &len,
-                                             errstr, errstr_size);
-    if (!err && !done) {
-        err = aas_store_job_wait(c->store, job_id, timeout_ms, &st, errstr, errstr_size);
-        if (!err)
-            err = aas_store_result_if_done(c->store, job_id, &done, &st, &buf, &len, errstr,
-                                           errstr_size);
-        if (!err && !done)
-            err = aas_err_set(errstr, errstr_size, AAS_ERR_NOT_FOUND,
-                              "job %s was terminal, then gone (expired or deleted)", job_id);
-    }
+    /* Status and result in one round trip: at once when done already
+     * (often, when many are in flight), else after each wake-up. */
+    aas_err_t err = aas_store_result_wait(c->store, job_id, timeout_ms, &st, &buf, &len,
+                                          errstr, errstr_size);
     if (err) return err;
     size_t max = (size_t)c->c.result_max_mb << 20;
     if (len > max) {

@@ -543,6 +543,38 @@ static void wait_returns_at_once_when_terminal(void **state) {
                      AAS_ERR_OK);
 }
 
+/* The result with the wait: at once when terminal, AAS_ERR_TIMEOUT when
+ * not, AAS_ERR_NOT_FOUND (status set) for a terminal job without one. */
+static void result_wait_reads_the_result_when_terminal(void **state) {
+    fixture_t *f = *state;
+    aas_status_t s = AAS_STATUS_QUEUED;
+    void *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(aas_store_job_queued(f->st, "rw1", "m", NULL, 1, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(aas_store_result_wait(f->st, "rw1", 300, &s, &buf, &len, f->errstr,
+                                           sizeof(f->errstr)),
+                     AAS_ERR_TIMEOUT);
+    assert_non_null(strstr(f->errstr, "QUEUED"));
+    assert_null(buf);
+    assert_int_equal(aas_store_job_finish(f->st, "rw1", AAS_STATUS_SUCCEEDED, "1", "abc", 3,
+                                          NULL, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_result_wait(f->st, "rw1", 5000, &s, &buf, &len, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_SUCCEEDED);
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "abc", 3);
+    free(buf);
+    buf = NULL;
+    assert_int_equal(aas_store_job_finish(f->st, "rw2", AAS_STATUS_EXPIRED, NULL, NULL, 0,
+                                          "deadline", NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_result_wait(f->st, "rw2", 5000, &s, &buf, &len, NULL, 0),
+                     AAS_ERR_NOT_FOUND);
+    assert_int_equal(s, AAS_STATUS_EXPIRED);
+    assert_null(buf);
+}
+
 static void wait_wakes_when_another_connection_finishes(void **state) {
     fixture_t *f = *state;
     aas_status_t s = AAS_STATUS_QUEUED;
@@ -1335,6 +1367,7 @@ int main(void) {
         T(ttl_is_set_on_all_keys),
         T(invalid_ids_are_rejected_without_touching_redis),
         T(wait_returns_at_once_when_terminal),
+        T(result_wait_reads_the_result_when_terminal),
         T(wait_wakes_when_another_connection_finishes),
         T(wait_times_out_with_timeout_error),
         T(two_waiters_both_wake),
