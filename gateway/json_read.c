@@ -252,7 +252,10 @@ static const long double jr_pow10l[28] = {
 /* m x 10^e through long double; 0 when the double it rounds to is certain
  * to be the correctly rounded one (see the top of the file), else -1. */
 static int jr_via_long_double(uint64_t m, int e, double *out) {
-    if (LDBL_MANT_DIG < 64 || e < -27 || e > 27) return -1;
+    /* The type says 64 bits, but an emulator (valgrind) may compute in
+     * double: then 1 + 2^-60 is 1, and this path must not be taken. */
+    volatile long double one = 1.0L, tiny = 0x1p-60L;
+    if (LDBL_MANT_DIG < 64 || one + tiny == one || e < -27 || e > 27) return -1;
     long double r = e < 0 ? (long double)m / jr_pow10l[-e] : (long double)m * jr_pow10l[e];
     double d = (double)r;
     if ((long double)d != r) {
