@@ -138,7 +138,7 @@ static int jr_unexpected(jr_parser_t *p, size_t pos, const char *wanted) {
     return jr_fail(p, pos, "%s expected near byte 0x%02x", wanted, c);
 }
 
-static void jr_ws(jr_parser_t *p) {
+static inline void jr_ws(jr_parser_t *p) {
     while (p->pos < p->len) {
         unsigned char c = p->s[p->pos];
         if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return;
@@ -175,67 +175,69 @@ static int jr_close(jr_parser_t *p, size_t base, aas_gw_jr_value_t *out) {
 
 /* ---------------------------------------------------------------- numbers */
 
-static int jr_digit(const jr_parser_t *p, size_t i) {
-    return i < p->len && p->s[i] >= '0' && p->s[i] <= '9';
-}
+/* Far past any double (10^-343 .. 10^309): strtod decides those. */
+#define JR_EXP_CLAMP 1000000000
 
-/* Lex the number at p->pos: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+#define JR_IS_DIGIT(c) ((unsigned)((c) - '0') <= 9)
+
+/* Lex the number at p->pos: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+ * Pointer loops: this is where a request body's time goes. */
 static int jr_lex_number(jr_parser_t *p, jr_num_t *n) {
-    const unsigned char *s = p->s;
-    size_t i = p->pos;
-    int nd = 0; /* digits in m */
-    memset(n, 0, sizeof(*n));
-    n->start = i;
-    n->is_int = 1;
-    if (s[i] == '-') {
-        n->neg = 1;
-        i++;
+    const unsigned char *c = p->s + p->pos, *end = p->s + p->len, *d0;
+    uint64_t m = 0;
+    int64_t exp10 = 0; /* counts of digits cannot overflow an int64 */
+    int64_t nd = 0;    /* digits in m, 19 at most */
+    int neg = 0, truncated = 0, int_big = 0, is_int = 1;
+    if (*c == '-') {
+        neg = 1;
+        c++;
     }
-    if (!jr_digit(p, i)) return jr_fail(p, n->start, "invalid number");
-    if (s[i] == '0') {
-        i++;
-        if (jr_digit(p, i)) return jr_fail(p, n->start, "invalid number (leading zero)");
+    if (c == end || !JR_IS_DIGIT(*c)) return jr_fail(p, p->pos, "invalid number");
+    if (*c == '0') {
+        c++;
+        if (c < end && JR_IS_DIGIT(*c)) return jr_fail(p, p->pos, "invalid number (leading zero)");
     } else {
-        for (; jr_digit(p, i); i++) {
-            if (nd < 19) {
-                n->m = n->m * 10 + (uint64_t)(s[i] - '0');
-                nd++;
-            } else {
-                n->truncated |= s[i] != '0';
-                n->int_big = 1;
-                if (n->exp10 < INT32_MAX / 4) n->exp10++;
-            }
-        }
+        for (d0 = c; c < end && JR_IS_DIGIT(*c) && c - d0 < 19; c++) m = m * 10 + (*c - '0');
+        nd = c - d0;
+        for (d0 = c; c < end && JR_IS_DIGIT(*c); c++) truncated |= *c != '0';
+        exp10 = c - d0; /* digits past the 19th */
+        int_big = exp10 > 0;
     }
-    if (i < p->len && s[i] == '.') {
-        n->is_int = 0;
-        i++;
-        if (!jr_digit(p, i)) return jr_fail(p, n->start, "invalid number (no digit after '.')");
-        for (; jr_digit(p, i); i++) {
-            unsigned d = s[i] - '0';
-            if (n->m == 0 && d == 0) { /* a leading zero: not significant */
-                if (n->exp10 > -INT32_MAX / 4) n->exp10--;
-            } else if (nd < 19) {
-                n->m = n->m * 10 + d;
-                nd++;
-                n->exp10--;
-            } else {
-                n->truncated |= d != 0;
-            }
-        }
+    if (c < end && *c == '.') {
+        is_int = 0;
+        c++;
+        if (c == end || !JR_IS_DIGIT(*c))
+            return jr_fail(p, p->pos, "invalid number (no digit after '.')");
+        if (!m) /* leading zeros: not significant */
+            for (; c < end && *c == '0'; c++) exp10--;
+        for (d0 = c; c < end && JR_IS_DIGIT(*c) && nd < 19; c++, nd++)
+            m = m * 10 + (*c - '0');
+        exp10 -= c - d0;
+        for (; c < end && JR_IS_DIGIT(*c); c++) truncated |= *c != '0';
     }
-    if (i < p->len && (s[i] == 'e' || s[i] == 'E')) {
-        int eneg = 0, e = 0;
-        n->is_int = 0;
-        i++;
-        if (i < p->len && (s[i] == '+' || s[i] == '-')) eneg = s[i++] == '-';
-        if (!jr_digit(p, i)) return jr_fail(p, n->start, "invalid number (no digit in exponent)");
-        for (; jr_digit(p, i); i++)
-            if (e < INT32_MAX / 4) e = e * 10 + (s[i] - '0'); /* past this: 0 or overflow */
-        n->exp10 += eneg ? -e : e;
+    if (c < end && (*c == 'e' || *c == 'E')) {
+        int eneg = 0;
+        int64_t e = 0;
+        is_int = 0;
+        c++;
+        if (c < end && (*c == '+' || *c == '-')) eneg = *c++ == '-';
+        if (c == end || !JR_IS_DIGIT(*c))
+            return jr_fail(p, p->pos, "invalid number (no digit in exponent)");
+        for (; c < end && JR_IS_DIGIT(*c); c++)
+            if (e < JR_EXP_CLAMP) e = e * 10 + (*c - '0');
+        exp10 += eneg ? -e : e;
     }
-    n->end = i;
-    p->pos = i;
+    n->start = p->pos;
+    n->end = (size_t)(c - p->s);
+    n->m = m;
+    n->exp10 = (int)(exp10 < -JR_EXP_CLAMP  ? -JR_EXP_CLAMP
+                     : exp10 > JR_EXP_CLAMP ? JR_EXP_CLAMP
+                                            : exp10);
+    n->neg = neg;
+    n->is_int = is_int;
+    n->truncated = truncated;
+    n->int_big = int_big;
+    p->pos = n->end;
     return 0;
 }
 
