@@ -238,6 +238,7 @@ static void fz_numbers(const uint8_t *data, size_t size) {
 #undef FZ_DIGIT
     if (data[0] & 2) n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%d",
                                            data[0] & 4 ? "E" : "e", (data[0] & 8) ? e * 5 : e);
+    buf[n] = '\0';
     fz_number_vs_strtod(buf, n, 1);
 }
 
