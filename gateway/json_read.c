@@ -90,6 +90,9 @@ typedef struct {
     size_t key_pos;
 } jr_slot_t;
 
+/* The parser's functions return 0 or -1; the first error (code, byte
+ * offset, text) stays here, and only aas_gw_jr_parse turns it into an
+ * aas_err_t and a message with line and column. */
 typedef struct {
     const unsigned char *s;
     size_t len, pos;
