@@ -185,7 +185,7 @@ static int jr_close(jr_parser_t *p, size_t base, aas_gw_jr_value_t *out) {
 
 /* Lex the number at p->pos: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
  * Pointer loops: this is where a request body's time goes. */
-static int jr_lex_number(jr_parser_t *p, jr_num_t *n) {
+static inline int jr_lex_number(jr_parser_t *p, jr_num_t *n) {
     const unsigned char *c = p->s + p->pos, *end = p->s + p->len, *d0;
     uint64_t m = 0;
     int64_t exp10 = 0; /* counts of digits cannot overflow an int64 */
@@ -295,7 +295,7 @@ static int jr_strtod(jr_parser_t *p, const jr_num_t *n, double *out) {
 }
 
 /* The lexed number as a double, exactly as strtod would give it. */
-static int jr_number_value(jr_parser_t *p, const jr_num_t *n, double *out) {
+static inline int jr_number_value(jr_parser_t *p, const jr_num_t *n, double *out) {
     double d;
     if (n->m == 0) { /* every digit zero (truncated needs a non-zero one) */
         *out = n->neg ? -0.0 : 0.0;
@@ -315,7 +315,7 @@ static int jr_number_value(jr_parser_t *p, const jr_num_t *n, double *out) {
 }
 
 /* The number at p->pos as a value; integers must fit int64, as jansson's. */
-static int jr_number(jr_parser_t *p, aas_gw_jr_value_t *out) {
+static inline int jr_number(jr_parser_t *p, aas_gw_jr_value_t *out) {
     jr_num_t n;
     if (jr_lex_number(p, &n)) return -1;
     out->type = AAS_GW_JR_NUMBER;
@@ -483,14 +483,19 @@ static int jr_array_packed(jr_parser_t *p, aas_gw_jr_value_t *out) {
             p->nn = base;
             return 1;
         }
-        aas_gw_jr_value_t v;
         if (p->pos >= p->len) return jr_unexpected(p, p->pos, "a value");
-        if (jr_number(p, &v)) return -1;
-        if (v.is_int && (v.i > JR_TWO53 || v.i < -JR_TWO53)) { /* keep i exact */
-            p->nn = base;
+        jr_num_t num;
+        double d = 0;
+        if (jr_lex_number(p, &num)) return -1;
+        if (!num.is_int) {
+            all_int = 0;
+            if (jr_number_value(p, &num, &d)) return -1;
+        } else if (num.int_big || num.m > (uint64_t)JR_TWO53) {
+            p->nn = base; /* as values: i exact, or "too big integer" */
             return 1;
+        } else {
+            d = num.neg ? -(double)num.m : (double)num.m; /* exact; "-0" is -0.0 */
         }
-        all_int &= v.is_int;
         if (p->nn == p->ncap) {
             size_t cap = p->ncap ? p->ncap * 2 : 256;
             double *nums = realloc(p->nums, cap * sizeof(*nums)); /* cap <= len + 256 */
@@ -498,7 +503,7 @@ static int jr_array_packed(jr_parser_t *p, aas_gw_jr_value_t *out) {
             p->nums = nums;
             p->ncap = cap;
         }
-        p->nums[p->nn++] = v.u.num;
+        p->nums[p->nn++] = d;
         jr_ws(p);
         if (p->pos < p->len && p->s[p->pos] == ']') break;
         if (p->pos >= p->len || p->s[p->pos] != ',') return jr_unexpected(p, p->pos, "',' or ']'");
