@@ -264,8 +264,13 @@ static int jr_via_long_double(uint64_t m, int e, double *out) {
     long double r = e < 0 ? (long double)m / jr_pow10l[-e] : (long double)m * jr_pow10l[e];
     double d = (double)r;
     if ((long double)d != r) {
-        /* The midpoint between d and its neighbour towards r. */
-        double nb = nextafter(d, r > d ? HUGE_VAL : -HUGE_VAL);
+        /* The midpoint between d and its neighbour towards r (d is a
+         * positive normal double here: the bits' successor is the next). */
+        uint64_t bits;
+        double nb;
+        memcpy(&bits, &d, sizeof(bits));
+        bits = r > d ? bits + 1 : bits - 1;
+        memcpy(&nb, &bits, sizeof(nb));
         long double half = fabsl((long double)nb - (long double)d) / 2;
         long double off = fabsl(r - (long double)d);
         long double tol = fabsl(r) * 0x1p-61L; /* > 2 ulp of r, < 1/512 of half */
