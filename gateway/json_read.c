@@ -16,7 +16,7 @@
  * are exact doubles and one multiplication or division rounds correctly
  * (Clinger's fast path).  Otherwise, when long double has a 64-bit (or
  * wider) mantissa, m and 10^|e| (|e| <= 27) are exact long doubles and the
- * one rounded operation leaves an error under one long double ulp; the
+ * one rounded operation leaves an error of half a long double ulp; the
  * second rounding to double is then correct unless the result lies within
  * a few such ulps of a midpoint between two doubles, which is checked.
  * Anything else goes to strtod, under a C locale set for the call only
@@ -34,7 +34,7 @@
 
 #define JR_BLOCK_FIRST ((size_t)16 << 10) /* arena block sizes double */
 #define JR_BLOCK_MAX ((size_t)1 << 20)    /* ... up to this */
-#define JR_TWO53 ((int64_t)1 << 53) /* doubles hold every integer up to here */
+#define JR_TWO53 ((int64_t)1 << 53)        /* doubles hold every integer to here */
 #define JR_NUM_BUF 64                     /* a number this long is copied on the stack */
 
 /* ----------------------------------------------------------------- arena */
@@ -133,7 +133,7 @@ static int jr_nomem(jr_parser_t *p) {
     return -1;
 }
 
-/* "unexpected X" for the byte at pos (or the end). */
+/* "<wanted> expected near <the byte at pos, or the end>". */
 static int jr_unexpected(jr_parser_t *p, size_t pos, const char *wanted) {
     if (pos >= p->len) return jr_fail(p, pos, "%s expected near end of input", wanted);
     unsigned char c = p->s[pos];
@@ -273,7 +273,7 @@ static int jr_via_long_double(uint64_t m, int e, double *out) {
         memcpy(&nb, &bits, sizeof(nb));
         long double half = fabsl((long double)nb - (long double)d) / 2;
         long double off = fabsl(r - (long double)d);
-        long double tol = fabsl(r) * 0x1p-61L; /* > 2 ulp of r, < 1/512 of half */
+        long double tol = fabsl(r) * 0x1p-61L; /* 4 ulp of r, half/128 at most */
         if (fabsl(off - half) <= tol) return -1;
     }
     *out = d;
