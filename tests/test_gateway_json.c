@@ -298,7 +298,7 @@ static void jr_fp32_values_as_before(void **state) {
     assert_true(f[0] == (float)0.1);
     assert_true(f[1] == (float)1e-7);
     assert_true(f[2] == FLT_MAX);
-    assert_true(f[3] == 0.0f && signbit(f[3]));
+    assert_true(f[3] == 0.0f && signbit(f[3])); /* strtod's -0 (jansson's integer 0 was +0) */
     assert_true(f[4] == 100.0f);
     assert_true(f[5] == 9007199254740992.0f);
     assert_true(f[6] == 0.0f && f[7] == 0.0f);
