@@ -1,5 +1,11 @@
-/* oip.c - JSON bodies <-> aas jobs and results; see oip.h. */
+/*
+ * oip.c - JSON bodies <-> aas jobs and results; see oip.h.  Request bodies
+ * are read with the gateway's own reader (json_read.h: numbers packed, no
+ * node per number); responses are built with jansson.
+ */
 #include "oip.h"
+
+#include "json_read.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,71 +25,96 @@ void aas_gw_request_clear(aas_gw_request_t *r) {
     memset(r, 0, sizeof(*r));
 }
 
-static aas_err_t load(const char *body, size_t len, json_t **out, char *errstr,
-                      size_t errstr_size) {
-    json_error_t je;
-    /* jansson refuses invalid UTF-8, NUL in strings (without
-     * JSON_ALLOW_NUL) and numbers out of double range. */
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "malformed JSON at line %d column %d: %s", je.line, je.column,
-                           je.text);
-    if (!json_is_object(root)) {
-        json_decref(root);
+/* The body as a document whose root is an object (json_read.h: the
+ * same refusals as jansson's json_loadb with JSON_REJECT_DUPLICATES, but no
+ * node per number). */
+static aas_err_t load(const char *body, size_t len, aas_gw_jr_doc_t **out,
+                      const aas_gw_jr_value_t **root, char *errstr, size_t errstr_size) {
+    aas_gw_jr_doc_t *doc;
+    aas_err_t err = aas_gw_jr_parse(body, len, &doc, errstr, errstr_size);
+    if (err) return err;
+    if (aas_gw_jr_root(doc)->type != AAS_GW_JR_OBJECT) {
+        aas_gw_jr_doc_destroy(doc);
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "the body must be a JSON object");
     }
-    *out = root;
+    *out = doc;
+    *root = aas_gw_jr_root(doc);
     return AAS_ERR_OK;
 }
 
-/* Count the numbers of a (nested) array; -1 on a non-number, too deep. */
-static aas_err_t count_numbers(const json_t *v, int depth, uint64_t max, uint64_t *n,
-                               char *errstr, size_t errstr_size) {
-    if (json_is_number(v)) {
+static int is_type(const aas_gw_jr_value_t *v, aas_gw_jr_type_t type) {
+    return v && v->type == type;
+}
+
+static int is_integer(const aas_gw_jr_value_t *v) {
+    return is_type(v, AAS_GW_JR_NUMBER) && v->is_int;
+}
+
+static size_t array_size(const aas_gw_jr_value_t *v) {
+    return is_type(v, AAS_GW_JR_ARRAY) ? v->n : 0;
+}
+
+/* Count the numbers of a (nested) array; an error on a non-number, too
+ * deep, too many.  A packed array (numbers only) counts at once. */
+static aas_err_t count_numbers(const aas_gw_jr_value_t *v, int depth, uint64_t max,
+                               uint64_t *n, char *errstr, size_t errstr_size) {
+    if (v->type == AAS_GW_JR_NUMBER) {
         if (++*n > max)
             return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
                                "too many elements (at most %" PRIu64 ")", max);
         return AAS_ERR_OK;
     }
-    if (!json_is_array(v))
+    if (v->type != AAS_GW_JR_ARRAY)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "FP32 data must hold numbers only");
     if (depth >= AAS_GW_JSON_MAX_DEPTH)
         return aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE, "data nested too deep");
-    size_t i;
-    const json_t *e;
-    json_array_foreach(v, i, e) {
-        aas_err_t err = count_numbers(e, depth + 1, max, n, errstr, errstr_size);
+    if (v->packed) {
+        if (v->n > max - *n) /* *n <= max here */
+            return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
+                               "too many elements (at most %" PRIu64 ")", max);
+        *n += v->n;
+        return AAS_ERR_OK;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        aas_err_t err = count_numbers(&v->u.items[i], depth + 1, max, n, errstr, errstr_size);
         if (err) return err;
     }
     return AAS_ERR_OK;
 }
 
-static aas_err_t fill_numbers(const json_t *v, float *dst, uint64_t *at, char *errstr,
-                              size_t errstr_size) {
-    if (json_is_number(v)) {
-        double d = json_number_value(v);
-        float f = (float)d;
-        if (!isfinite(d) || !isfinite(f))
-            return aas_err_set(errstr, errstr_size, AAS_ERR_NONFINITE,
-                               "element %" PRIu64 " is not a finite FP32 number", *at);
-        dst[(*at)++] = f;
+static aas_err_t to_f32(double d, float *dst, uint64_t at, char *errstr, size_t errstr_size) {
+    float f = (float)d;
+    if (!isfinite(d) || !isfinite(f))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NONFINITE,
+                           "element %" PRIu64 " is not a finite FP32 number", at);
+    *dst = f;
+    return AAS_ERR_OK;
+}
+
+/* After count_numbers: every leaf is a number, dst has room for them. */
+static aas_err_t fill_numbers(const aas_gw_jr_value_t *v, float *dst, uint64_t *at,
+                              char *errstr, size_t errstr_size) {
+    aas_err_t err;
+    if (v->type == AAS_GW_JR_NUMBER) {
+        if ((err = to_f32(v->u.num, &dst[*at], *at, errstr, errstr_size))) return err;
+        ++*at;
         return AAS_ERR_OK;
     }
-    size_t i;
-    const json_t *e;
-    json_array_foreach(v, i, e) {
-        aas_err_t err = fill_numbers(e, dst, at, errstr, errstr_size);
-        if (err) return err;
+    if (v->packed) {
+        for (size_t i = 0; i < v->n; i++, ++*at)
+            if ((err = to_f32(v->u.nums[i], &dst[*at], *at, errstr, errstr_size))) return err;
+        return AAS_ERR_OK;
     }
+    for (size_t i = 0; i < v->n; i++)
+        if ((err = fill_numbers(&v->u.items[i], dst, at, errstr, errstr_size))) return err;
     return AAS_ERR_OK;
 }
 
 /* Numbers of v (nested or flat) as an F32 tensor of the given shape. */
-static aas_err_t to_tensor(const json_t *v, int rank, const int64_t *shape, uint64_t max,
-                           aas_tensor_t *t, char *errstr, size_t errstr_size) {
+static aas_err_t to_tensor(const aas_gw_jr_value_t *v, int rank, const int64_t *shape,
+                           uint64_t max, aas_tensor_t *t, char *errstr, size_t errstr_size) {
     uint64_t n = 0, want = 1;
     aas_err_t err = count_numbers(v, 0, max, &n, errstr, errstr_size);
     if (err) return err;
@@ -178,51 +209,53 @@ static aas_err_t binary_text(const char *bin, size_t bin_len, int rank, const in
 aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
                                   uint64_t max_elems, aas_gw_request_t *out, char *errstr,
                                   size_t errstr_size) {
-    json_t *root = NULL;
+    aas_gw_jr_doc_t *doc = NULL;
+    const aas_gw_jr_value_t *root = NULL;
     if (json_len > len)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "Inference-Header-Content-Length is larger than the body");
     const char *bin = body + json_len;
     size_t bin_len = len - json_len;
-    aas_err_t err = load(body, json_len, &root, errstr, errstr_size);
+    aas_err_t err = load(body, json_len, &doc, &root, errstr, errstr_size);
     if (err) return err;
     aas_gw_request_t r = {0};
-    const json_t *id = json_object_get(root, "id");
-    const json_t *params = json_object_get(root, "parameters");
-    const json_t *inputs = json_object_get(root, "inputs");
-    const json_t *outputs = json_object_get(root, "outputs");
-    if (id && !json_is_string(id)) {
+    const aas_gw_jr_value_t *id = aas_gw_jr_get(root, "id");
+    const aas_gw_jr_value_t *params = aas_gw_jr_get(root, "parameters");
+    const aas_gw_jr_value_t *inputs = aas_gw_jr_get(root, "inputs");
+    const aas_gw_jr_value_t *outputs = aas_gw_jr_get(root, "outputs");
+    if (id && !is_type(id, AAS_GW_JR_STRING)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "\"id\" must be a string");
         goto out;
     }
-    if (params && !json_is_object(params)) {
+    if (params && !is_type(params, AAS_GW_JR_OBJECT)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "\"parameters\" must be an object");
         goto out;
     }
-    if (outputs && !json_is_array(outputs)) {
+    if (outputs && !is_type(outputs, AAS_GW_JR_ARRAY)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "\"outputs\" must be an array");
         goto out;
     }
-    if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
+    if (!is_type(inputs, AAS_GW_JR_ARRAY) || array_size(inputs) != 1) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "\"inputs\" must be an array of exactly one input");
         goto out;
     }
-    const json_t *in = json_array_get(inputs, 0);
-    const json_t *name = json_object_get(in, "name");
-    const json_t *dtype = json_object_get(in, "datatype");
-    const json_t *shape = json_object_get(in, "shape");
-    const json_t *data = json_object_get(in, "data");
-    const json_t *iparams = json_object_get(in, "parameters");
-    const json_t *bsize = json_object_get(iparams, "binary_data_size");
-    if (iparams && !json_is_object(iparams)) {
+    aas_gw_jr_value_t in_tmp, s_tmp, d_tmp; /* packed elements, read by aas_gw_jr_at */
+    const aas_gw_jr_value_t *in = aas_gw_jr_at(inputs, 0, &in_tmp);
+    const aas_gw_jr_value_t *name = aas_gw_jr_get(in, "name");
+    const aas_gw_jr_value_t *dtype = aas_gw_jr_get(in, "datatype");
+    const aas_gw_jr_value_t *shape = aas_gw_jr_get(in, "shape");
+    const aas_gw_jr_value_t *data = aas_gw_jr_get(in, "data");
+    const aas_gw_jr_value_t *iparams = aas_gw_jr_get(in, "parameters");
+    const aas_gw_jr_value_t *bsize = aas_gw_jr_get(iparams, "binary_data_size");
+    if (iparams && !is_type(iparams, AAS_GW_JR_OBJECT)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "an input's \"parameters\" must be an object");
         goto out;
     }
-    if (bsize && (!json_is_integer(bsize) || data || json_integer_value(bsize) < 0 ||
-                  (uint64_t)json_integer_value(bsize) != bin_len)) {
+    if (bsize && (!is_integer(bsize) || data || bsize->i < 0 ||
+                  (uint64_t)bsize->i != bin_len)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "\"binary_data_size\" must be the size of the binary part "
                           "(%zu bytes) and replaces \"data\"",
@@ -234,14 +267,14 @@ aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
                           "binary data after the JSON, but no input has binary_data_size");
         goto out;
     }
-    if (!json_is_object(in) || (name && !json_is_string(name)) || !json_is_string(dtype) ||
-        !json_is_array(shape) || (!data && !bsize)) {
+    if (!is_type(in, AAS_GW_JR_OBJECT) || (name && !is_type(name, AAS_GW_JR_STRING)) || !is_type(dtype, AAS_GW_JR_STRING) ||
+        !is_type(shape, AAS_GW_JR_ARRAY) || (!data && !bsize)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "an input needs \"name\" (string), \"datatype\" (string), "
                           "\"shape\" (array) and \"data\"");
         goto out;
     }
-    size_t rank = json_array_size(shape);
+    size_t rank = array_size(shape);
     int64_t dims[AAS_TENSOR_MAX_RANK];
     if (rank < 1 || rank > AAS_TENSOR_MAX_RANK) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE, "shape must have 1..%d dimensions",
@@ -249,15 +282,15 @@ aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
         goto out;
     }
     for (size_t i = 0; i < rank; i++) {
-        const json_t *d = json_array_get(shape, i);
-        if (!json_is_integer(d) || json_integer_value(d) < 0) {
+        const aas_gw_jr_value_t *d = aas_gw_jr_at(shape, i, &d_tmp);
+        if (!is_integer(d) || d->i < 0) {
             err = aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                               "shape must hold non-negative integers");
             goto out;
         }
-        dims[i] = json_integer_value(d);
+        dims[i] = d->i;
     }
-    const char *dt = json_string_value(dtype);
+    const char *dt = dtype->u.str;
     if (bsize && !strcmp(dt, "BYTES")) {
         err = binary_text(bin, bin_len, (int)rank, dims, &r.text, errstr, errstr_size);
     } else if (bsize) {
@@ -268,16 +301,17 @@ aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
             err = binary_tensor(bin, bin_len, (int)rank, dims, max_elems, &r.tensor, errstr,
                                 errstr_size);
     } else if (!strcmp(dt, "BYTES")) {
-        const json_t *s = json_is_array(data) ? json_array_get(data, 0) : data;
-        if (json_is_array(data) && json_array_size(data) != 1) s = NULL;
-        if (rank != 1 || dims[0] != 1 || !json_is_string(s)) {
+        const aas_gw_jr_value_t *s =
+            is_type(data, AAS_GW_JR_ARRAY) ? aas_gw_jr_at(data, 0, &s_tmp) : data;
+        if (is_type(data, AAS_GW_JR_ARRAY) && data->n != 1) s = NULL;
+        if (rank != 1 || dims[0] != 1 || !is_type(s, AAS_GW_JR_STRING)) {
             err = aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                               "a BYTES input is one text: shape [1], data [\"...\"]");
             goto out;
         }
-        err = dup_str(json_string_value(s), &r.text, errstr, errstr_size);
+        err = dup_str(s->u.str, &r.text, errstr, errstr_size);
     } else if (!strcmp(dt, "FP32")) {
-        if (!json_is_array(data)) {
+        if (!is_type(data, AAS_GW_JR_ARRAY)) {
             err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "FP32 data must be an array");
             goto out;
         }
@@ -286,9 +320,9 @@ aas_err_t aas_gw_oip_parse_binary(const char *body, size_t len, size_t json_len,
         err = aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                           "datatype %.32s is not served (FP32 or BYTES)", dt);
     }
-    if (!err && id) err = dup_str(json_string_value(id), &r.req_id, errstr, errstr_size);
+    if (!err && id) err = dup_str(id->u.str, &r.req_id, errstr, errstr_size);
 out:
-    json_decref(root);
+    aas_gw_jr_doc_destroy(doc);
     if (err) {
         aas_gw_request_clear(&r);
         return err;
@@ -299,24 +333,25 @@ out:
 
 aas_err_t aas_gw_predict_parse(const char *body, size_t len, uint64_t max_elems,
                                aas_gw_request_t *out, char *errstr, size_t errstr_size) {
-    json_t *root = NULL;
-    aas_err_t err = load(body, len, &root, errstr, errstr_size);
+    aas_gw_jr_doc_t *doc = NULL;
+    const aas_gw_jr_value_t *root = NULL;
+    aas_err_t err = load(body, len, &doc, &root, errstr, errstr_size);
     if (err) return err;
     aas_gw_request_t r = {0};
-    const json_t *model = json_object_get(root, "model");
-    const json_t *version = json_object_get(root, "version");
-    const json_t *text = json_object_get(root, "text");
-    const json_t *inst = json_object_get(root, "instances");
-    if (model && !json_is_string(model)) {
+    const aas_gw_jr_value_t *model = aas_gw_jr_get(root, "model");
+    const aas_gw_jr_value_t *version = aas_gw_jr_get(root, "version");
+    const aas_gw_jr_value_t *text = aas_gw_jr_get(root, "text");
+    const aas_gw_jr_value_t *inst = aas_gw_jr_get(root, "instances");
+    if (model && !is_type(model, AAS_GW_JR_STRING)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "\"model\" must be a string");
         goto out;
     }
-    if (model) err = dup_str(json_string_value(model), &r.model, errstr, errstr_size);
+    if (model) err = dup_str(model->u.str, &r.model, errstr, errstr_size);
     if (err) goto out;
-    if (json_is_integer(version) && json_integer_value(version) >= 1) {
-        r.version = json_integer_value(version);
-    } else if (json_is_string(version)) {
-        const char *s = json_string_value(version);
+    if (is_integer(version) && version->i >= 1) {
+        r.version = version->i;
+    } else if (is_type(version, AAS_GW_JR_STRING)) {
+        const char *s = version->u.str;
         char *end;
         errno = 0;
         long long v = strtoll(s, &end, 10);
@@ -326,7 +361,7 @@ aas_err_t aas_gw_predict_parse(const char *body, size_t len, uint64_t max_elems,
             goto out;
         }
         r.version = v;
-    } else if (version && !json_is_null(version)) {
+    } else if (version && !is_type(version, AAS_GW_JR_NULL)) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "\"version\" must be a positive integer");
         goto out;
@@ -337,15 +372,15 @@ aas_err_t aas_gw_predict_parse(const char *body, size_t len, uint64_t max_elems,
         goto out;
     }
     if (text) {
-        if (!json_is_string(text)) {
+        if (!is_type(text, AAS_GW_JR_STRING)) {
             err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "\"text\" must be a string");
             goto out;
         }
-        err = dup_str(json_string_value(text), &r.text, errstr, errstr_size);
+        err = dup_str(text->u.str, &r.text, errstr, errstr_size);
         goto out;
     }
-    size_t rows = json_array_size(inst);
-    if (!json_is_array(inst) || rows == 0) {
+    size_t rows = array_size(inst);
+    if (!is_type(inst, AAS_GW_JR_ARRAY) || rows == 0) {
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "\"instances\" must be a non-empty array of rows");
         goto out;
@@ -353,8 +388,9 @@ aas_err_t aas_gw_predict_parse(const char *body, size_t len, uint64_t max_elems,
     uint64_t per_row = 0;
     for (size_t i = 0; i < rows; i++) {
         uint64_t n = 0;
-        const json_t *row = json_array_get(inst, i);
-        if (!json_is_array(row)) {
+        aas_gw_jr_value_t row_tmp;
+        const aas_gw_jr_value_t *row = aas_gw_jr_at(inst, i, &row_tmp);
+        if (!is_type(row, AAS_GW_JR_ARRAY)) {
             err = aas_err_set(errstr, errstr_size, AAS_ERR_SHAPE,
                               "instance %zu is not an array of numbers", i);
             goto out;
@@ -371,7 +407,7 @@ aas_err_t aas_gw_predict_parse(const char *body, size_t len, uint64_t max_elems,
     int64_t shape[2] = {(int64_t)rows, (int64_t)per_row};
     err = to_tensor(inst, 2, shape, max_elems, &r.tensor, errstr, errstr_size);
 out:
-    json_decref(root);
+    aas_gw_jr_doc_destroy(doc);
     if (err) {
         aas_gw_request_clear(&r);
         return err;

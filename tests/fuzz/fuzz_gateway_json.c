@@ -11,6 +11,12 @@
  * untouched (oip.h: written on success only).  It does not run HTTP
  * (http.c) or the client.
  *
+ * Differential check of the request reader's numbers (gateway/json_read.c)
+ * against strtod: the input as one number (if the reader takes it, strtod
+ * must read all of it to the same double), and a number of JSON's grammar
+ * built from the input's bytes (the reader must take it, and agree with
+ * strtod bit for bit, or refuse it only as out of the double range).
+ *
  * Input: the whole of it is an OIP body and a predict body; for the binary
  * extension, its first two bytes (little-endian) modulo (size - 2 + 2)
  * give the JSON length (one past the end is kept: it must be refused), the
@@ -23,12 +29,14 @@
  * two length bytes).
  */
 #include <jansson.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "json_read.h"
 #include "oip.h"
 
 /* Elements of one request: small, so an input cannot ask for much memory
@@ -186,12 +194,62 @@ static void fz_one(aas_err_t err, const char *why, aas_gw_request_t *r) {
     aas_gw_request_clear(r);
 }
 
+/* The reader's double for s (len bytes, NUL-terminated) against strtod's;
+ * must_parse: s is a number of JSON's grammar. */
+static void fz_number_vs_strtod(const char *s, size_t len, int must_parse) {
+    double got, want;
+    char *end;
+    aas_err_t err = aas_gw_jr_number(s, len, &got);
+    want = strtod(s, &end);
+    if (err == AAS_ERR_NOMEM) return;
+    if (err) {
+        /* Refused: not a number, or out of the double range. */
+        if (must_parse && !isinf(want)) abort();
+        return;
+    }
+    if (end != s + len || isinf(want) || memcmp(&got, &want, sizeof(got))) abort();
+}
+
+static void fz_numbers(const uint8_t *data, size_t size) {
+    char buf[160];
+    if (size < 64) {
+        memcpy(buf, data, size);
+        buf[size] = '\0';
+        if (strlen(buf) == size) fz_number_vs_strtod(buf, size, 0);
+    }
+    if (size < 4) return;
+    /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? from the bytes. */
+    size_t n = 0, at = 4, int_digits = data[1] % 24, frac_digits = data[2] % 24;
+    int e = (int)(data[3] % 128) - 64;
+#define FZ_DIGIT() (char)('0' + (at < size ? data[at++] : 7) % 10)
+    if (data[0] & 1) buf[n++] = '-';
+    if (!int_digits) {
+        buf[n++] = '0';
+    } else {
+        buf[n] = FZ_DIGIT();
+        if (buf[n] == '0') buf[n] = '1';
+        n++;
+        for (size_t i = 1; i < int_digits; i++) buf[n++] = FZ_DIGIT();
+    }
+    if (frac_digits) {
+        buf[n++] = '.';
+        for (size_t i = 0; i < frac_digits; i++) buf[n++] = FZ_DIGIT();
+    }
+#undef FZ_DIGIT
+    if (data[0] & 2) n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%d",
+                                           data[0] & 4 ? "E" : "e", (data[0] & 8) ? e * 5 : e);
+    buf[n] = '\0';
+    fz_number_vs_strtod(buf, n, 1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char why[512];
     if (!codec && aas_codec_new(&codec, why, sizeof(why)) != AAS_ERR_OK) abort();
     const char *body = (const char *)data;
     aas_gw_request_t r;
     aas_err_t err;
+
+    fz_numbers(data, size);
 
     memset(&r, FZ_UNTOUCHED, sizeof(r));
     why[0] = '\0';
