@@ -321,7 +321,7 @@ static inline int jr_number_value(jr_parser_t *p, const jr_num_t *n, double *out
 
 /* The number at p->pos as a value; integers must fit int64, as jansson's. */
 static inline int jr_number(jr_parser_t *p, aas_gw_jr_value_t *out) {
-    jr_num_t n;
+    jr_num_t n = {0};
     if (jr_lex_number(p, &n)) return -1;
     out->type = AAS_GW_JR_NUMBER;
     if (!n.is_int) {
@@ -339,7 +339,7 @@ static inline int jr_number(jr_parser_t *p, aas_gw_jr_value_t *out) {
 
 aas_err_t aas_gw_jr_number(const char *s, size_t len, double *out) {
     jr_parser_t p = {.s = (const unsigned char *)s, .len = len};
-    jr_num_t n;
+    jr_num_t n = {0};
     double d = 0;
     int rc = len && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) ? jr_lex_number(&p, &n) : -1;
     if (!rc && p.pos != len) rc = -1;
@@ -489,7 +489,7 @@ static int jr_array_packed(jr_parser_t *p, aas_gw_jr_value_t *out) {
             return 1;
         }
         if (p->pos >= p->len) return jr_unexpected(p, p->pos, "a value");
-        jr_num_t num;
+        jr_num_t num = {0};
         double d = 0;
         if (jr_lex_number(p, &num)) return -1;
         if (!num.is_int) {
