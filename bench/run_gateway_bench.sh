@@ -114,6 +114,8 @@ if [ "$USE_KAFKA" = 1 ]; then
   KDIR=$RUN/kafka K=$ROOT/tools/kafka-local
   if ! { "$K" start --dir "$KDIR" --owner $$ &&
          "$K" create-topic --dir "$KDIR" aas.jobs.infer --partitions "$PARTITIONS" --replication 1 &&
+         "$K" create-topic --dir "$KDIR" aas.jobs.infer.high --partitions "$PARTITIONS" --replication 1 &&
+         "$K" create-topic --dir "$KDIR" aas.jobs.infer.low --partitions "$PARTITIONS" --replication 1 &&
          "$K" create-topic --dir "$KDIR" aas.jobs.train --partitions "$PARTITIONS" --replication 1 &&
          "$K" create-topic --dir "$KDIR" aas.jobs.dlq --partitions 1 --replication 1; } \
        >"$RUN/kafka-start.log" 2>&1; then
