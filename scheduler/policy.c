@@ -17,6 +17,12 @@
 #define AAS_POLICY_MAX_COUNT 1000000.0
 /* Tolerance when rounding ratios that are integers on paper. */
 #define AAS_POLICY_EPS 1e-9
+/* With no lag, less than this many workers' worth of arrivals is none: a
+ * measured rate decays towards 0 after the last job (never reaching it),
+ * and that residue must not keep, or wake, a worker. */
+#define AAS_POLICY_IDLE_X 0.01
+/* Slowest per-worker service rate taken as measured, jobs/s. */
+#define AAS_POLICY_MIN_RATE 1e-6
 
 void aas_policy_state_init(aas_policy_state_t *s) {
     *s = (aas_policy_state_t){.last_up_s = -1, .last_down_s = -1, .lower_since_s = -1,
@@ -61,8 +67,10 @@ static int aas_policy_workers_for(double x, int p) {
     if (x > AAS_POLICY_MAX_COUNT) x = AAS_POLICY_MAX_COUNT;
     int n = (int)ceil(x - AAS_POLICY_EPS);
     if (p > 0 && n <= p) {
-        int k = (int)floor((double)p / x + AAS_POLICY_EPS);
-        if (k < 1) k = 1;
+        /* In double: p / x overflowed an int for a tiny x (a decaying
+         * rate), and the wrapped k put every partition on its own worker. */
+        double kd = floor((double)p / x + AAS_POLICY_EPS);
+        int k = kd >= p ? p : kd >= 1 ? (int)kd : 1;
         n = (p + k - 1) / k;
     }
     return n;
@@ -97,7 +105,10 @@ void aas_policy_decide(const aas_policy_conf_t *c, const aas_policy_obs_t *o,
     int cur = o->current_workers > 0 ? o->current_workers : 0;
     int lag_known = o->lag >= 0;
     int arr_known = isfinite(o->arrival_rate) && o->arrival_rate >= 0;
-    int svc_known = isfinite(o->service_rate_per_worker) && o->service_rate_per_worker > 0;
+    /* A service rate below a job a million seconds is no measurement:
+     * dividing by it makes any arrival residue a fleet. */
+    int svc_known = isfinite(o->service_rate_per_worker) &&
+                    o->service_rate_per_worker >= AAS_POLICY_MIN_RATE;
     int age_known = isfinite(o->oldest_age_s) && o->oldest_age_s >= 0;
     double lag = lag_known ? (double)o->lag : 0;
     double arrival = arr_known ? o->arrival_rate : 0;
@@ -123,6 +134,10 @@ void aas_policy_decide(const aas_policy_conf_t *c, const aas_policy_obs_t *o,
     } else {
         have_rule = 0;
         aas_policy_say(d, "lag unknown");
+    }
+    if (have_rule && lag_known && o->lag == 0 && x < AAS_POLICY_IDLE_X) {
+        x = 0;
+        aas_policy_say(d, "; idle");
     }
     int raw = have_rule ? aas_policy_workers_for(x, parts) : cur;
     if (have_rule) aas_policy_say(d, " -> %d", raw);

@@ -8,6 +8,8 @@
  * lag / lag_threshold.  Either is rounded to a worker count that actually
  * adds capacity on the topic's partitions, and a queue older than
  * target_queue_age_s adds capacity even when the rates say otherwise.
+ * With no lag, arrivals under 0.01 workers' worth are none (a decaying
+ * rate's residue neither keeps nor wakes a worker).
  * Up is immediate; down waits until less was needed for a whole
  * stabilisation window, then steps max_step_down at a time, cooldown_s
  * apart.  A measurement that is unknown is never read as zero: missing
@@ -49,7 +51,7 @@ typedef struct {
     int64_t lag;                     /* total lag; -1 unknown */
     double arrival_rate;             /* jobs/s arriving; < 0 unknown */
     double service_rate_per_worker;  /* jobs/s one busy worker completes;
-                                      * <= 0 unknown */
+                                      * below 1e-6 unknown */
     double oldest_age_s;             /* oldest queued job's age; < 0 unknown */
 } aas_policy_obs_t;
 

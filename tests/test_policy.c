@@ -355,6 +355,75 @@ static void bad_configuration_is_read_sanely(void **state) {
 }
 
 /* Many random observations: invariants hold whatever comes in. */
+/* Issue 17, defect 1: after load stops the measured arrival rate decays
+ * towards 0 (tiny, never exactly 0), and p / x overflowed an int: about
+ * 54 s after the last job the desired count jumped to the maximum. */
+static void decaying_rate_after_load_never_scales_up(void **state) {
+    (void)state;
+    sim_t m;
+    sim_init(&m, 2);
+    double arrival = 100; /* 0.6 workers' worth at the first step */
+    for (int t = 0; t < 2000; t++) {
+        int before = m.cur;
+        arrival *= 0.5; /* an EWMA after the last job: 1e-300 and below */
+        int n = step(&m, t, 0, arrival, 100);
+        assert_true(n <= before);
+    }
+    assert_int_equal(m.cur, 1);
+}
+
+/* An idle group (no lag, arrivals gone or stale) never scales up, at any
+ * current count, partition count and rate residue. */
+static void idle_group_never_scales_up(void **state) {
+    (void)state;
+    static const double residue[] = {0, 1e-300, 4.9e-324, 1e-12, 1e-9, 2e-9, 1e-6, 1e-4};
+    for (int cur = 0; cur <= 9; cur++)
+        for (int parts = 0; parts <= 12; parts += 3)
+            for (size_t i = 0; i < sizeof(residue) / sizeof(residue[0]); i++) {
+                sim_t m;
+                sim_init(&m, cur);
+                m.c.min_workers = 0;
+                m.c.partitions = parts;
+                for (int t = 0; t < 200; t++) {
+                    int before = m.cur;
+                    assert_true(step(&m, t, 0, residue[i], 100) <= before);
+                }
+            }
+}
+
+/* Every observation field at zero, tiny, huge, infinite and NaN, in every
+ * combination: the decision stays within the bounds (partitions cap it
+ * unless they may grow) and its reason is a string. */
+static void extreme_inputs_stay_within_bounds(void **state) {
+    (void)state;
+    static const double v[] = {0, 4.9e-324, 1e-9, 1, 1e9, 1e300, INFINITY, -INFINITY, NAN, -1};
+    const size_t nv = sizeof(v) / sizeof(v[0]);
+    static const int64_t lags[] = {-1, 0, 1, 1000, INT64_MAX};
+    for (size_t li = 0; li < 5; li++)
+        for (size_t a = 0; a < nv; a++)
+            for (size_t sv = 0; sv < nv; sv++)
+                for (size_t g = 0; g < nv; g += 3)
+                    for (int parts = 0; parts <= 8; parts += 4)
+                        for (int cur = 0; cur <= 10; cur += 5) {
+                            sim_t m;
+                            sim_init(&m, cur);
+                            m.c.min_workers = 1;
+                            m.c.max_workers = 6;
+                            m.c.partitions = parts;
+                            m.age = v[g];
+                            int cap = parts > 0 && parts < 6 ? parts : 6;
+                            int n = step(&m, 1000, lags[li], v[a], v[sv]);
+                            if (n < 1 || n > cap)
+                                fail_msg("lag %lld arr %g svc %g age %g parts %d cur %d: %d (%s)",
+                                         (long long)lags[li], v[a], v[sv], v[g], parts, cur, n,
+                                         m.d.reason);
+                            if (lags[li] == 0 && !(v[a] > 1e-3) && cur >= 1 && cur <= cap &&
+                                n > cur)
+                                fail_msg("idle: arr %g svc %g age %g parts %d cur %d: %d (%s)",
+                                         v[a], v[sv], v[g], parts, cur, n, m.d.reason);
+                        }
+}
+
 static void random_input_keeps_invariants(void **state) {
     (void)state;
     uint64_t r = 42;
@@ -410,6 +479,9 @@ int main(void) {
         cmocka_unit_test(scale_down_waits_for_cooldown_after_a_scale_up),
         cmocka_unit_test(bad_configuration_is_read_sanely),
         cmocka_unit_test(random_input_keeps_invariants),
+        cmocka_unit_test(decaying_rate_after_load_never_scales_up),
+        cmocka_unit_test(idle_group_never_scales_up),
+        cmocka_unit_test(extreme_inputs_stay_within_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
