@@ -161,32 +161,110 @@ static void aas_local_destroy(aas_actuator_t *a) {
     free(l);
 }
 
+/* Crashed workers are replaced at the next apply (aas_local_reap). */
+static void aas_local_reconcile(aas_actuator_t *a, int live, double now_s) {
+    (void)a;
+    (void)live;
+    (void)now_s;
+}
+
 static const aas_actuator_ops_t aas_local_ops = {"local", aas_local_apply,
                                                  aas_local_current, aas_local_restart,
-                                                 aas_actuator_grow, aas_local_destroy};
+                                                 aas_actuator_grow, aas_local_reconcile,
+                                                 aas_local_destroy};
 
 /* ---- command: a shell hook with the desired count ---- */
 
 typedef struct {
     aas_actuator_t base;
-    int last;
+    int last;             /* the count last asked for and done; -1 none */
+    double apart_since_s; /* live workers != last since; < 0 not apart */
 } aas_command_t;
+
+/* "exit code 3", "killed by signal 9", from a wait status. */
+static void aas_command_status_str(int st, char *buf, size_t size) {
+    if (WIFEXITED(st)) snprintf(buf, size, "exit code %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st)) snprintf(buf, size, "killed by signal %d", WTERMSIG(st));
+    else snprintf(buf, size, "wait status %d", st);
+}
+
+/* Run the hook with AAS_DESIRED_WORKERS=desired, in its own process group
+ * (so a timeout kills what the shell started too), at most
+ * scheduler.command.timeout.ms: a hung hook must not stop the ticks. */
+static aas_err_t aas_command_run(aas_command_t *c, int desired, char *errstr,
+                                 size_t errstr_size) {
+    char n[16];
+    snprintf(n, sizeof(n), "%d", desired);
+    int64_t timeout_ms = c->base.c->command_timeout_ms;
+    pid_t pid = fork();
+    if (pid < 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "scheduler.command: fork: %s",
+                           strerror(errno));
+    if (pid == 0) {
+        setpgid(0, 0);
+        /* The count goes in the environment, so the command text is fixed
+         * configuration and nothing is spliced into a shell line. */
+        setenv("AAS_DESIRED_WORKERS", n, 1);
+        execl("/bin/sh", "sh", "-c", c->base.c->command, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid); /* either side may run first */
+    int st = 0;
+    for (int64_t waited = 0;; waited += 20) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) break;
+        if (r < 0 && errno != EINTR)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "scheduler.command: wait: %s",
+                               strerror(errno));
+        if (waited >= timeout_ms) {
+            kill(-pid, SIGKILL);
+            while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+            return aas_err_set(errstr, errstr_size, AAS_ERR_TIMEOUT,
+                               "scheduler.command (AAS_DESIRED_WORKERS=%d) ran over "
+                               "scheduler.command.timeout.ms=%lld and was killed",
+                               desired, (long long)timeout_ms);
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return AAS_ERR_OK;
+    char how[64];
+    aas_command_status_str(st, how, sizeof(how));
+    return aas_err_set(errstr, errstr_size, AAS_ERR_IO,
+                       "scheduler.command (AAS_DESIRED_WORKERS=%d) failed: %s%s", desired, how,
+                       WIFEXITED(st) && WEXITSTATUS(st) == 127 ? " (command not found?)" : "");
+}
 
 static aas_err_t aas_command_apply(aas_actuator_t *a, int desired, char *errstr,
                                    size_t errstr_size) {
     aas_command_t *c = (aas_command_t *)a;
     if (desired == c->last) return AAS_ERR_OK;
-    char n[16];
-    snprintf(n, sizeof(n), "%d", desired);
-    /* The count goes in the environment, so the command text is fixed
-     * configuration and nothing is spliced into a shell line. */
-    setenv("AAS_DESIRED_WORKERS", n, 1);
-    int rc = system(c->base.c->command);
-    if (rc != 0)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_IO,
-                           "scheduler.command exited with status %d", rc);
+    aas_err_t err = aas_command_run(c, desired, errstr, errstr_size);
+    if (err) return err;
     c->last = desired;
+    c->apart_since_s = -1;
     return AAS_ERR_OK;
+}
+
+static void aas_command_reconcile(aas_actuator_t *a, int live, double now_s) {
+    aas_command_t *c = (aas_command_t *)a;
+    if (live < 0 || c->last < 0 || live == c->last) {
+        c->apart_since_s = -1;
+        return;
+    }
+    if (c->apart_since_s < 0 || now_s < c->apart_since_s) {
+        c->apart_since_s = now_s;
+        return;
+    }
+    double grace_s = (double)c->base.c->command_reconcile_ms / 1000.0;
+    if (now_s - c->apart_since_s < grace_s) return;
+    /* The orchestrator lost workers, or never made them: ask again. */
+    char why[512];
+    aas_err_t err = aas_command_run(c, c->last, why, sizeof(why));
+    AAS_LOG(err ? AAS_LOG_ERROR : AAS_LOG_WARN, "scheduler",
+            "reconcile live=%d asked=%d for %.0fs: ran scheduler.command again%s%s", live,
+            c->last, now_s - c->apart_since_s, err ? " error=" : "", err ? why : "");
+    c->apart_since_s = now_s; /* next try a grace period from now */
 }
 
 static int aas_command_current(aas_actuator_t *a) {
@@ -206,7 +284,8 @@ static void aas_command_destroy(aas_actuator_t *a) { free(a); }
 
 static const aas_actuator_ops_t aas_command_ops = {"command", aas_command_apply,
                                                    aas_command_current, aas_command_restart,
-                                                   aas_actuator_grow, aas_command_destroy};
+                                                   aas_actuator_grow, aas_command_reconcile,
+                                                   aas_command_destroy};
 
 /* The actuator of c->actuator, without partition growth. */
 static aas_err_t aas_actuator_kind_new(const aas_scheduler_conf_t *c, aas_actuator_t **out,
@@ -227,6 +306,7 @@ static aas_err_t aas_actuator_kind_new(const aas_scheduler_conf_t *c, aas_actuat
         if (!cmd) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         cmd->base.ops = &aas_command_ops;
         cmd->last = -1;
+        cmd->apart_since_s = -1;
         *out = &cmd->base;
         return AAS_ERR_OK;
     }

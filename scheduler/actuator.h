@@ -5,7 +5,9 @@
  * kind): "local" spawns and stops aas-worker processes on this host
  * (SIGTERM for a graceful leave, crashed ones restarted); "command" runs a
  * configured shell command with the desired count (docker compose --scale,
- * kubectl scale ...).  Either may be asked to restart one worker (skew.h):
+ * kubectl scale ...), in its own process group, killed after
+ * scheduler.command.timeout.ms, and runs it again when the live workers
+ * stay apart from that count (reconcile).  Either may be asked to restart one worker (skew.h):
  * the local one does (SIGTERM, and a fresh process in its place), the
  * command hook cannot address one worker and says so.  Either may be asked
  * to add partitions to a topic (the policy's second action, grow.h: the
@@ -47,6 +49,11 @@ typedef struct {
      *  AAS_ERR_TIMEOUT: try again on a later tick. */
     aas_err_t (*grow)(aas_actuator_t *a, const char *topic, int partitions,
                       char *errstr, size_t errstr_size);
+    /** Each tick: `live` workers have a heartbeat now (-1 unknown), at
+     *  monotonic time now_s.  The command actuator asks again for the
+     *  count it last asked for when they have differed for
+     *  scheduler.command.reconcile.ms; the local one restarts its own. */
+    void (*reconcile)(aas_actuator_t *a, int live, double now_s);
     void (*destroy)(aas_actuator_t *a);
 } aas_actuator_ops_t;
 

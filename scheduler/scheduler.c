@@ -115,6 +115,15 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
     {"scheduler.command", AAS_CONF_STR, NULL, 0, 0, 0,
      "Command actuator: shell command run with AAS_DESIRED_WORKERS set",
      AAS_CONF_FIELD(aas_scheduler_conf_t, command)},
+    {"scheduler.command.timeout.ms", AAS_CONF_INT, "60000", 100, 3600000, 0,
+     "Command actuator: a run of scheduler.command taking longer is killed (its process "
+     "group, SIGKILL) and counts as failed; the scheduler's tick waits at most this long",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, command_timeout_ms)},
+    {"scheduler.command.reconcile.ms", AAS_CONF_INT, "60000", 1000, 86400000, 0,
+     "Command actuator: when the live workers (heartbeats) differ from the count last "
+     "asked for this long, the command is run again with that count (and again each "
+     "such period while they still differ)",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, command_reconcile_ms)},
     AAS_METRICS_CONF_ROWS,
     AAS_CONF_END};
 
@@ -487,9 +496,11 @@ static int aas_sched_scale(aas_sched_t *s, const aas_sched_view_t *v,
                 o->service_rate_per_worker, o->oldest_age_s, v->live, d.reason);
         return 0;
     }
-    aas_metric_inc(d.desired > o->current_workers ? s->m_up : s->m_down, 1);
     aas_err_t err = s->act->ops->apply(s->act, d.desired, why, sizeof(why));
-    AAS_LOG(AAS_LOG_INFO, "scheduler",
+    /* A failed action is logged and journalled, not counted: nothing
+     * changed (the next tick decides again). */
+    if (!err) aas_metric_inc(d.desired > o->current_workers ? s->m_up : s->m_down, 1);
+    AAS_LOG(err ? AAS_LOG_ERROR : AAS_LOG_INFO, "scheduler",
             "decision from=%d to=%d lag=%lld arrival=%.1f service=%.1f age=%.1f live=%d "
             "reason=\"%s\"%s%s", o->current_workers, d.desired, (long long)o->lag,
             o->arrival_rate, o->service_rate_per_worker, o->oldest_age_s, v->live, d.reason,
@@ -574,6 +585,7 @@ static void aas_sched_tick(aas_sched_t *s) {
     aas_policy_obs_t o;
     aas_sched_observe(s, now, &v, &o);
     aas_sched_export(s, &v, &o);
+    s->act->ops->reconcile(s->act, v.live, now);
     int changed = aas_sched_scale(s, &v, &o);
     aas_sched_rebalance(s, &v, now, changed);
     free(v.parts);
