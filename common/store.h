@@ -438,7 +438,9 @@ void aas_store_dataset_names_free(char **names, size_t n);
 
 /* ---- the fleet: heartbeats and scheduler decisions ----
  * <prefix>worker:{<id>} (JSON, TTL = liveness), <prefix>workers (set of
- * ids), <prefix>scheduler:decisions (list, newest first, 200 kept). */
+ * ids), <prefix>scheduler:decisions:{<group>} (list, newest first, 200
+ * kept), <prefix>scheduler:lease:{<group>} (the scheduler that acts for
+ * the consumer group: its owner string, TTL = the lease). */
 
 /*
  * How Redis keeps its data, as far as it says.  Each field is 1 (yes),
@@ -481,13 +483,32 @@ aas_err_t aas_store_heartbeat(aas_store_t *st, const char *worker_id,
 aas_err_t aas_store_heartbeats(aas_store_t *st, char ***jsons, size_t *n,
                                char *errstr, size_t errstr_size);
 
-/** @brief Append a scheduler decision (JSON) to the capped log. */
-aas_err_t aas_store_decision_log(aas_store_t *st, const char *json, char *errstr,
-                                 size_t errstr_size);
+/** @brief Append a scheduler decision (JSON) to group's capped log
+ *         (group: a consumer group name, aas_id_valid). */
+aas_err_t aas_store_decision_log(aas_store_t *st, const char *group, const char *json,
+                                 char *errstr, size_t errstr_size);
 
-/** @brief The newest max decisions (free with aas_store_list_free()). */
-aas_err_t aas_store_decisions(aas_store_t *st, size_t max, char ***jsons, size_t *n,
-                              char *errstr, size_t errstr_size);
+/** @brief group's newest max decisions (free with aas_store_list_free()). */
+aas_err_t aas_store_decisions(aas_store_t *st, const char *group, size_t max, char ***jsons,
+                              size_t *n, char *errstr, size_t errstr_size);
+
+/**
+ * @brief The scheduler lease of consumer group `group`, in one script:
+ *        taken when free, renewed when `owner` holds it (ttl_ms > 0), or
+ *        released when owner holds it (ttl_ms == 0).
+ * @param held 1 when owner holds it now; else 0 and holder (if not NULL)
+ *        gets the holder's owner string ("" when free), left_ms (if not
+ *        NULL) its ms left.
+ */
+aas_err_t aas_store_lease(aas_store_t *st, const char *group, const char *owner,
+                          int64_t ttl_ms, int *held, char *holder, size_t holder_size,
+                          int64_t *left_ms, char *errstr, size_t errstr_size);
+
+/** @brief Who holds group's scheduler lease, without taking it: holder ""
+ *         and *left_ms 0 when nobody does. */
+aas_err_t aas_store_lease_holder(aas_store_t *st, const char *group, char *holder,
+                                 size_t holder_size, int64_t *left_ms, char *errstr,
+                                 size_t errstr_size);
 
 /** @brief Free a string list returned above.  NULL is a no-op. */
 void aas_store_list_free(char **items, size_t n);

@@ -49,6 +49,7 @@ static const struct {
     [AAS_STORE_LUA_CANCEL] = {"cancel", aas_store_lua_cancel},
     [AAS_STORE_LUA_PROGRESS] = {"progress", aas_store_lua_progress},
     [AAS_STORE_LUA_METER] = {"meter", aas_store_lua_meter},
+    [AAS_STORE_LUA_LEASE] = {"lease", aas_store_lua_lease},
 };
 
 /* Longest prefix we accept; keeps every key under AAS_STORE_KEY_MAX. */

@@ -118,19 +118,32 @@ void aas_store_list_free(char **items, size_t n) {
     free(items);
 }
 
-aas_err_t aas_store_decision_log(aas_store_t *st, const char *json, char *errstr,
-                                 size_t errstr_size) {
-    char key[AAS_STORE_KEY_MAX];
-    if (aas_store_key(st, key, sizeof(key), "scheduler:decisions", NULL))
+/* <prefix>scheduler:KIND:{group}, for a valid group name. */
+static aas_err_t aas_store_group_key(aas_store_t *st, const char *kind, const char *group,
+                                     char *key, size_t size, char *errstr,
+                                     size_t errstr_size) {
+    if (!group || !aas_id_valid(group))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "invalid consumer group name '%.40s' (use [A-Za-z0-9_.-], at most "
+                           "%d)", group ? group : "", AAS_ID_MAX);
+    if (aas_store_key(st, key, size, kind, group))
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "key too long");
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_decision_log(aas_store_t *st, const char *group, const char *json,
+                                 char *errstr, size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX];
+    aas_err_t err = aas_store_group_key(st, "scheduler:decisions", group, key, sizeof(key),
+                                        errstr, errstr_size);
+    if (err) return err;
     aas_store_args_t a;
     redisReply *r;
     aas_store_args_init(&a);
     aas_store_args_add(&a, "LPUSH");
     aas_store_args_add(&a, key);
     aas_store_args_add(&a, json);
-    aas_err_t err = aas_store_cmd(st, 0, 0, "LPUSH decisions", &a, &r, errstr,
-                                  errstr_size);
+    err = aas_store_cmd(st, 0, 0, "LPUSH decisions", &a, &r, errstr, errstr_size);
     if (err) return err;
     freeReplyObject(r);
     aas_store_args_init(&a);
@@ -144,11 +157,12 @@ aas_err_t aas_store_decision_log(aas_store_t *st, const char *json, char *errstr
     return err;
 }
 
-aas_err_t aas_store_decisions(aas_store_t *st, size_t max, char ***jsons, size_t *n,
-                              char *errstr, size_t errstr_size) {
+aas_err_t aas_store_decisions(aas_store_t *st, const char *group, size_t max, char ***jsons,
+                              size_t *n, char *errstr, size_t errstr_size) {
     char key[AAS_STORE_KEY_MAX];
-    if (aas_store_key(st, key, sizeof(key), "scheduler:decisions", NULL))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "key too long");
+    aas_err_t err = aas_store_group_key(st, "scheduler:decisions", group, key, sizeof(key),
+                                        errstr, errstr_size);
+    if (err) return err;
     aas_store_args_t a;
     redisReply *r;
     aas_store_args_init(&a);
@@ -156,8 +170,8 @@ aas_err_t aas_store_decisions(aas_store_t *st, size_t max, char ***jsons, size_t
     aas_store_args_add(&a, key);
     aas_store_args_add(&a, "0");
     aas_store_args_addll(&a, (long long)(max > 0 ? max - 1 : 0));
-    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "LRANGE decisions", &a, &r,
-                                  errstr, errstr_size);
+    err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "LRANGE decisions", &a, &r, errstr,
+                        errstr_size);
     if (err) return err;
     char **out = calloc(r->type == REDIS_REPLY_ARRAY ? r->elements + 1 : 1, sizeof(char *));
     size_t count = 0;
@@ -239,4 +253,71 @@ aas_err_t aas_store_persistence(aas_store_t *st, aas_store_persistence_t *out,
     }
     *out = p;
     return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_lease(aas_store_t *st, const char *group, const char *owner,
+                          int64_t ttl_ms, int *held, char *holder, size_t holder_size,
+                          int64_t *left_ms, char *errstr, size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX];
+    aas_err_t err = aas_store_group_key(st, "scheduler:lease", group, key, sizeof(key),
+                                        errstr, errstr_size);
+    if (err) return err;
+    if (!owner || !owner[0] || ttl_ms < 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "lease: owner and ttl >= 0");
+    aas_store_args_t a;
+    redisReply *r;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, key);
+    aas_store_args_add(&a, owner);
+    aas_store_args_addll(&a, (long long)ttl_ms);
+    err = aas_store_eval(st, AAS_STORE_LUA_LEASE, AAS_STORE_F_RETRY, "lease", 1, &a, &r, errstr,
+                         errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[2]->type != REDIS_REPLY_INTEGER) {
+        err = aas_store_reply_bad(r, "lease", errstr, errstr_size);
+        freeReplyObject(r);
+        return err;
+    }
+    *held = r->element[0]->integer == 1;
+    if (holder && holder_size) {
+        const redisReply *h = r->element[1];
+        if (h->type == REDIS_REPLY_STRING)
+            snprintf(holder, holder_size, "%.*s", (int)h->len, h->str);
+        else
+            holder[0] = '\0';
+    }
+    if (left_ms) *left_ms = r->element[2]->integer;
+    freeReplyObject(r);
+    return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_lease_holder(aas_store_t *st, const char *group, char *holder,
+                                 size_t holder_size, int64_t *left_ms, char *errstr,
+                                 size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX];
+    aas_err_t err = aas_store_group_key(st, "scheduler:lease", group, key, sizeof(key),
+                                        errstr, errstr_size);
+    if (err) return err;
+    const char *cmds[2] = {"GET", "PTTL"};
+    redisReply *r[2] = {NULL, NULL};
+    for (int i = 0; i < 2 && !err; i++) {
+        aas_store_args_t a;
+        aas_store_args_init(&a);
+        aas_store_args_add(&a, cmds[i]);
+        aas_store_args_add(&a, key);
+        err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, cmds[i], &a, &r[i], errstr, errstr_size);
+    }
+    if (!err) {
+        if (r[0]->type == REDIS_REPLY_STRING)
+            snprintf(holder, holder_size, "%.*s", (int)r[0]->len, r[0]->str);
+        else
+            holder[0] = '\0';
+        *left_ms = holder[0] && r[1]->type == REDIS_REPLY_INTEGER && r[1]->integer > 0
+                       ? r[1]->integer : 0;
+    }
+    for (int i = 0; i < 2; i++)
+        if (r[i]) freeReplyObject(r[i]);
+    return err;
 }

@@ -33,6 +33,7 @@ typedef enum {
     AAS_STORE_LUA_CLAIM,
     AAS_STORE_LUA_UNCLAIM,
     AAS_STORE_LUA_METER,
+    AAS_STORE_LUA_LEASE,
     AAS_STORE_LUA__COUNT
 } aas_store_lua_t;
 

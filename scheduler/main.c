@@ -307,7 +307,8 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
         rc = 1;
     } else {
         have_hb = 1;
-        if (aas_store_decisions(st, 8, &dec, &ndec, why, sizeof(why)) == AAS_ERR_OK)
+        if (aas_store_decisions(st, aas_conf_get(conf, "worker.group"), 8, &dec, &ndec, why,
+                                sizeof(why)) == AAS_ERR_OK)
             have_dec = 1;
         else {
             fprintf(stderr, "aas-scheduler: decisions unknown: %s\n", why);
@@ -336,6 +337,30 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
         rc |= print_topic(&topics[i], hb, nhb, i == 0 ? completion : -1, json);
     }
     if (have_hb) print_workers(hb, nhb, topics[0].topic, json);
+    if (have_hb) {
+        /* Which scheduler acts for the group (the others stand by). */
+        char holder[128], lwhy[256];
+        int64_t left = 0;
+        const char *group = aas_conf_get(conf, "worker.group");
+        if (aas_store_lease_holder(st, group, holder, sizeof(holder), &left, lwhy,
+                                   sizeof(lwhy))) {
+            fprintf(stderr, "aas-scheduler: scheduler lease unknown: %s\n", lwhy);
+            rc = 1;
+        } else if (json) {
+            json_t *l = json_pack("{s:{s:s, s:s?, s:I}}", "scheduler", "group", group,
+                                  "leader", holder[0] ? holder : NULL, "lease_left_ms",
+                                  (json_int_t)left);
+            char *t = l ? json_dumps(l, JSON_COMPACT) : NULL;
+            if (t) printf("%s\n", t);
+            free(t);
+            json_decref(l);
+        } else if (holder[0]) {
+            printf("\nscheduler of group %s: %s (lease %lld ms left; others stand by)\n",
+                   group, holder, (long long)left);
+        } else {
+            printf("\nscheduler of group %s: none running\n", group);
+        }
+    }
     if (have_dec) {
         if (!json) printf("\nlatest decisions (newest first):\n");
         for (size_t i = 0; i < ndec; i++) {

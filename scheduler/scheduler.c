@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "actuator.h"
 #include "cli.h"
@@ -138,6 +140,11 @@ typedef struct {
     aas_skew_conf_t kc;
     aas_skew_state_t ks;
     aas_metrics_t *metrics;  /* GET /metrics when metrics.port > 0 */
+    /* One scheduler acts per consumer group: the lease in Redis
+     * (aas_store_lease), taken and renewed each tick. */
+    char owner[128];         /* this scheduler: host:pid:random */
+    int leading;             /* holds the lease (it acted on the last tick) */
+    char standby_for[128];   /* the holder last logged while standing by */
     aas_metric_t *m_live, *m_desired, *m_up, *m_down, *m_restart;
     aas_metric_t *m_oldest, *m_arrival, *m_service;
     int64_t last_high;       /* sum of high watermarks at the last tick */
@@ -239,7 +246,7 @@ static void aas_sched_record(aas_sched_t *s, json_t *entry) {
     char *text = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
     if (!text)
         AAS_LOG(AAS_LOG_WARN, "scheduler", "decision not recorded: not encodable");
-    else if (aas_store_decision_log(s->st, text, why, sizeof(why)))
+    else if (aas_store_decision_log(s->st, s->c.group, text, why, sizeof(why)))
         AAS_LOG(AAS_LOG_WARN, "scheduler", "decision not recorded: %s", why);
     free(text);
     json_decref(entry);
@@ -579,12 +586,57 @@ static void aas_sched_export(aas_sched_t *s, const aas_sched_view_t *v,
                    o->service_rate_per_worker > 0 ? o->service_rate_per_worker : NAN);
 }
 
+/* The lease's length: three ticks, at least 10 s, so a renewal that
+ * misses one tick (a slow Redis, a long hook) does not hand it over. */
+static int64_t aas_sched_lease_ms(const aas_sched_t *s) {
+    int64_t ms = 3 * s->c.interval_ms;
+    return ms > 10000 ? ms : 10000;
+}
+
+/* Take or renew the lease; 1 if this scheduler may act this tick.  Redis
+ * unreachable: act only if it held the lease before (it cannot have
+ * expired yet: the last renewal was a tick ago, the lease is three). */
+static int aas_sched_lead(aas_sched_t *s) {
+    char why[256], holder[128];
+    int held = 0;
+    int64_t left = 0;
+    aas_err_t err = aas_store_lease(s->st, s->c.group, s->owner, aas_sched_lease_ms(s), &held,
+                                    holder, sizeof(holder), &left, why, sizeof(why));
+    if (err) {
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "lease of group %s not renewed: %s", s->c.group,
+                why);
+        return s->leading;
+    }
+    if (held && !s->leading)
+        AAS_LOG(AAS_LOG_INFO, "scheduler", "leading group=%s owner=%s lease_ms=%lld",
+                s->c.group, s->owner, (long long)aas_sched_lease_ms(s));
+    if (!held && strcmp(holder, s->standby_for)) {
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "standing by: group %s is scaled by scheduler %s "
+                "(its lease ends in %lld ms unless renewed); this one only observes",
+                s->c.group, holder, (long long)left);
+        snprintf(s->standby_for, sizeof(s->standby_for), "%s", holder);
+    }
+    if (held) s->standby_for[0] = '\0';
+    s->leading = held;
+    return held;
+}
+
 static void aas_sched_tick(aas_sched_t *s) {
     double now = aas_sched_now();
     aas_sched_view_t v = {0};
     aas_policy_obs_t o;
     aas_sched_observe(s, now, &v, &o);
     aas_sched_export(s, &v, &o);
+    if (!aas_sched_lead(s)) {
+        free(v.parts);
+        free(v.workers);
+        free(v.ages);
+        return;
+    }
+    /* Start at the minimum at once (here, not at start: only the leader
+     * acts), then follow the load. */
+    if (s->act->ops->current(s->act) == 0 && s->pc.min_workers > 0)
+        s->act->ops->apply(s->act, s->pc.min_workers, NULL, 0);
     s->act->ops->reconcile(s->act, v.live, now);
     int changed = aas_sched_scale(s, &v, &o);
     aas_sched_rebalance(s, &v, now, changed);
@@ -611,6 +663,20 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
                            "scheduler.min (%d) is above scheduler.max (%d)",
                            s.pc.min_workers, s.pc.max_workers);
     aas_policy_state_init(&s.ps);
+    if (!aas_id_valid(s.c.group))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "worker.group '%.40s' is not a valid name ([A-Za-z0-9_.-], at most "
+                           "%d): it names the scheduler's lease and decisions in Redis",
+                           s.c.group, AAS_ID_MAX);
+    {
+        char host[64] = "host";
+        unsigned char r[4] = {0};
+        if (gethostname(host, sizeof(host))) snprintf(host, sizeof(host), "host");
+        host[sizeof(host) - 1] = '\0';
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) memset(r, 0, sizeof(r));
+        snprintf(s.owner, sizeof(s.owner), "%s:%d:%02x%02x%02x%02x", host, (int)getpid(), r[0],
+                 r[1], r[2], r[3]);
+    }
     aas_err_t err = aas_observer_new(conf, s.c.group, &s.obs, errstr, errstr_size);
     if (!err) err = aas_cli_store_new(conf, &s.st, errstr, errstr_size);
     if (!err) err = aas_actuator_new(conf, &s.c, &s.act, errstr, errstr_size);
@@ -654,9 +720,6 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
     if (!err) {
         AAS_LOG(AAS_LOG_INFO, "scheduler", "running actuator=%s min=%d max=%d",
                 s.act->ops->name, s.pc.min_workers, s.pc.max_workers);
-        /* Start at the minimum at once, then follow the load. */
-        if (s.act->ops->current(s.act) == 0 && s.pc.min_workers > 0)
-            s.act->ops->apply(s.act, s.pc.min_workers, NULL, 0);
         int64_t period_ns = s.c.interval_ms * 1000000LL;
         while (!*stop) {
             aas_sched_tick(&s);
@@ -667,6 +730,12 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
         }
     }
     aas_actuator_destroy(s.act);
+    if (s.leading) { /* hand over now, not when the lease runs out */
+        char why[256];
+        int held = 0;
+        if (aas_store_lease(s.st, s.c.group, s.owner, 0, &held, NULL, 0, NULL, why, sizeof(why)))
+            AAS_LOG(AAS_LOG_WARN, "scheduler", "lease not released: %s", why);
+    }
     aas_metrics_destroy(s.metrics);
     free(s.highs);
     free(s.part_arrival);

@@ -575,6 +575,50 @@ static void result_wait_reads_the_result_when_terminal(void **state) {
     assert_null(buf);
 }
 
+/* The scheduler lease: one owner per group, renewed by it, refused to
+ * others (who learn the holder), released only by its owner. */
+static void lease_has_one_owner_per_group(void **state) {
+    fixture_t *f = *state;
+    char holder[128];
+    int held = -1;
+    int64_t left = -1;
+    assert_int_equal(aas_store_lease(f->st, "g1", "a", 10000, &held, holder, sizeof(holder),
+                                     &left, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(held, 1);
+    assert_int_equal(aas_store_lease(f->st, "g1", "b", 10000, &held, holder, sizeof(holder),
+                                     &left, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(held, 0);
+    assert_string_equal(holder, "a");
+    assert_true(left > 0 && left <= 10000);
+    assert_int_equal(aas_store_lease(f->st, "g2", "b", 10000, &held, NULL, 0, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(held, 1); /* another group */
+    assert_int_equal(aas_store_lease(f->st, "g1", "a", 20000, &held, NULL, 0, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(held, 1); /* renewed */
+    assert_int_equal(aas_store_lease_holder(f->st, "g1", holder, sizeof(holder), &left, NULL,
+                                            0), AAS_ERR_OK);
+    assert_string_equal(holder, "a");
+    assert_true(left > 10000);
+    /* b's release of a's lease does nothing; a's frees it. */
+    assert_int_equal(aas_store_lease(f->st, "g1", "b", 0, &held, NULL, 0, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_lease_holder(f->st, "g1", holder, sizeof(holder), &left, NULL,
+                                            0), AAS_ERR_OK);
+    assert_string_equal(holder, "a");
+    assert_int_equal(aas_store_lease(f->st, "g1", "a", 0, &held, NULL, 0, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_lease_holder(f->st, "g1", holder, sizeof(holder), &left, NULL,
+                                            0), AAS_ERR_OK);
+    assert_string_equal(holder, "");
+    assert_int_equal(left, 0);
+    assert_int_equal(aas_store_lease(f->st, "g1", "b", 10000, &held, NULL, 0, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(held, 1);
+    assert_int_equal(aas_store_lease(f->st, "bad group", "b", 10000, &held, NULL, 0, NULL, NULL,
+                                     0), AAS_ERR_INVAL);
+}
+
 static void wait_wakes_when_another_connection_finishes(void **state) {
     fixture_t *f = *state;
     aas_status_t s = AAS_STATUS_QUEUED;
@@ -1368,6 +1412,7 @@ int main(void) {
         T(invalid_ids_are_rejected_without_touching_redis),
         T(wait_returns_at_once_when_terminal),
         T(result_wait_reads_the_result_when_terminal),
+        T(lease_has_one_owner_per_group),
         T(wait_wakes_when_another_connection_finishes),
         T(wait_times_out_with_timeout_error),
         T(two_waiters_both_wake),
