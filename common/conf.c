@@ -446,6 +446,20 @@ static void aas_conf_md_row(const aas_conf_def_t *d, FILE *fp) {
             d->doc, d->secret ? " **secret**" : "");
 }
 
+aas_err_t aas_conf_write_shared(const aas_conf_t *conf, const char *const *extra, FILE *fp,
+                                char *errstr, size_t errstr_size) {
+    size_t n_common = sizeof(aas_conf_common) / sizeof(aas_conf_common[0]);
+    for (size_t i = 0; i < conf->n; i++) {
+        const aas_conf_entry_t *e = &conf->entries[i];
+        int common = !e->def || (e->def >= aas_conf_common && e->def < aas_conf_common + n_common);
+        for (size_t k = 0; !common && extra && extra[k]; k++) common = !strcmp(extra[k], e->key);
+        if (!common || !e->value) continue;
+        if (strchr(e->value, '\n') || fprintf(fp, "%s = %s\n", e->key, e->value) < 0)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "cannot write key %s", e->key);
+    }
+    return AAS_ERR_OK;
+}
+
 void aas_conf_print_help(const aas_conf_t *conf, FILE *fp) {
     aas_conf_each_def(conf, aas_conf_help_row, fp);
 }

@@ -101,6 +101,16 @@ aas_err_t aas_conf_each_kafka(const aas_conf_t *conf,
                                               size_t errstr_size),
                               void *opaque, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Write, as a config file (`key = value` lines), what another aas
+ *        program needs to reach the same servers: every common key that
+ *        has a value (redis.*, kafka.*, topic.*, lane.*, log.level),
+ *        every kafka.* pass-through pair, and the keys named in extra
+ *        (NULL-terminated; may be NULL).  Secrets are written too: the
+ *        caller makes the file readable by its owner only.
+ */
+aas_err_t aas_conf_write_shared(const aas_conf_t *conf, const char *const *extra, FILE *fp,
+                                char *errstr, size_t errstr_size);
 /** @brief Two-column reference of every key with default and doc. */
 void aas_conf_print_help(const aas_conf_t *conf, FILE *fp);
 /** @brief The same as a Markdown table (docs/configuration.md). */

@@ -5,10 +5,12 @@
 #include "actuator.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,36 +25,58 @@ typedef struct {
     aas_actuator_t base;
     pid_t pids[AAS_LOCAL_MAX];   /* running workers, oldest first */
     char ids[AAS_LOCAL_MAX][160]; /* their worker.id, same order */
+    int ports[AAS_LOCAL_MAX];    /* their metrics.port, same order; 0 none */
     int n;
     pid_t leaving[AAS_LOCAL_MAX]; /* SIGTERMed, not reaped yet */
+    int leaving_ports[AAS_LOCAL_MAX]; /* still bound until they exit */
     int n_leaving;
+    char conf_path[600];         /* the workers' config file (logdir) */
     unsigned seq;                /* worker id suffix */
     int restarts;
 } aas_local_t;
 
-/* Start a worker; its id goes to id[160]. */
-static pid_t aas_local_spawn(aas_local_t *l, char *id) {
+/* The lowest metrics port of scheduler.worker.metrics.port.. that no
+ * running or leaving worker holds; 0 when off or all are taken. */
+static int aas_local_port(const aas_local_t *l) {
+    int base = (int)l->base.c->worker_metrics_port;
+    if (base <= 0) return 0;
+    for (int p = base; p < base + AAS_LOCAL_MAX && p <= 65535; p++) {
+        int used = 0;
+        for (int i = 0; i < l->n && !used; i++) used = l->ports[i] == p;
+        for (int i = 0; i < l->n_leaving && !used; i++) used = l->leaving_ports[i] == p;
+        if (!used) return p;
+    }
+    return 0;
+}
+
+/* Start a worker with the scheduler's configuration file (-c), its own id
+ * and metrics port, and its stderr (the log) in logdir/ID.log; its id goes
+ * to id[160], its port to *port. */
+static pid_t aas_local_spawn(aas_local_t *l, char *id, int *port) {
     const char *bin = l->base.c->worker_bin;
     const char *prefix = l->base.c->worker_prefix;
     const char *logdir = l->base.c->worker_logdir;
-    char idarg[200], log[512];
+    const char *cfg = l->conf_path;
+    char idarg[200], portarg[40], log[512];
     snprintf(id, 160, "%s-%d-%u", prefix, (int)getpid(), ++l->seq);
     snprintf(idarg, sizeof(idarg), "worker.id=%s", id);
-    snprintf(log, sizeof(log), "%s/%s.log", logdir ? logdir : "/dev", logdir ? id : "null");
+    *port = aas_local_port(l);
+    snprintf(portarg, sizeof(portarg), "metrics.port=%d", *port);
+    snprintf(log, sizeof(log), "%s/%s.log", logdir && logdir[0] ? logdir : ".", id);
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        FILE *fp = freopen(logdir ? log : "/dev/null", "a", stderr);
-        (void)fp;
+        if (!freopen(log, "a", stderr)) _exit(126);
         /* Workers inherit the environment (AAS_* settings, secrets), but
          * not the scheduler's metrics port: every worker here would try to
-         * bind it. */
+         * bind it.  Each gets its own (or none: metrics.port=0). */
         unsetenv("AAS_METRICS_PORT");
-        execlp(bin, bin, "-X", idarg, (char *)NULL);
+        execlp(bin, bin, "-c", cfg, "-X", idarg, "-X", portarg, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);
     }
-    AAS_LOG(AAS_LOG_INFO, "scheduler", "started worker=%s pid=%d", id, (int)pid);
+    AAS_LOG(AAS_LOG_INFO, "scheduler", "started worker=%s pid=%d metrics_port=%d log=%s", id,
+            (int)pid, *port, log);
     return pid;
 }
 
@@ -63,7 +87,9 @@ static void aas_local_reap(aas_local_t *l) {
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         for (int i = 0; i < l->n_leaving; i++)
             if (l->leaving[i] == pid) {
-                l->leaving[i] = l->leaving[--l->n_leaving];
+                l->n_leaving--;
+                l->leaving[i] = l->leaving[l->n_leaving];
+                l->leaving_ports[i] = l->leaving_ports[l->n_leaving];
                 pid = 0;
                 break;
             }
@@ -73,6 +99,7 @@ static void aas_local_reap(aas_local_t *l) {
                         "restarting", (int)pid, st);
                 memmove(&l->pids[i], &l->pids[i + 1], (size_t)(l->n - i - 1) * sizeof(pid_t));
                 memmove(&l->ids[i], &l->ids[i + 1], (size_t)(l->n - i - 1) * sizeof(l->ids[0]));
+                memmove(&l->ports[i], &l->ports[i + 1], (size_t)(l->n - i - 1) * sizeof(int));
                 l->n--;
                 l->restarts++;
                 break;
@@ -86,7 +113,7 @@ static aas_err_t aas_local_apply(aas_actuator_t *a, int desired, char *errstr,
     aas_local_reap(l);
     if (desired > AAS_LOCAL_MAX) desired = AAS_LOCAL_MAX;
     while (l->n < desired) {
-        pid_t pid = aas_local_spawn(l, l->ids[l->n]);
+        pid_t pid = aas_local_spawn(l, l->ids[l->n], &l->ports[l->n]);
         if (pid < 0)
             return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "fork: %s", strerror(errno));
         l->pids[l->n++] = pid;
@@ -95,6 +122,7 @@ static aas_err_t aas_local_apply(aas_actuator_t *a, int desired, char *errstr,
         /* The newest leaves first: the oldest keep their warm caches. */
         pid_t pid = l->pids[--l->n];
         kill(pid, SIGTERM);
+        l->leaving_ports[l->n_leaving] = l->ports[l->n];
         l->leaving[l->n_leaving++] = pid;
         AAS_LOG(AAS_LOG_INFO, "scheduler", "stopping worker pid=%d (SIGTERM)", (int)pid);
     }
@@ -123,15 +151,18 @@ static aas_err_t aas_local_restart(aas_actuator_t *a, const char *id, char *errs
      * than it should; the old one finishes its job, commits and leaves, and
      * the cooperative-sticky assignor spreads its partitions anew. */
     char fresh[160];
-    pid_t pid = aas_local_spawn(l, fresh);
+    int port = 0;
+    pid_t pid = aas_local_spawn(l, fresh, &port);
     if (pid < 0)
         return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "fork: %s", strerror(errno));
     pid_t old = l->pids[i];
     kill(old, SIGTERM);
+    l->leaving_ports[l->n_leaving] = l->ports[i];
     l->leaving[l->n_leaving++] = old;
     AAS_LOG(AAS_LOG_INFO, "scheduler", "restarting worker=%s pid=%d (SIGTERM) as %s pid=%d",
             id, (int)old, fresh, (int)pid);
     l->pids[i] = pid;
+    l->ports[i] = port;
     memcpy(l->ids[i], fresh, sizeof(fresh));
     return AAS_ERR_OK;
 }
@@ -292,6 +323,12 @@ static aas_err_t aas_actuator_kind_new(const aas_scheduler_conf_t *c, aas_actuat
                                        char *errstr, size_t errstr_size) {
     const char *kind = c->actuator;
     if (!strcmp(kind, "local")) {
+        /* The workers' logs go there: made now, so a bad path fails the
+         * start, not each spawn. */
+        const char *dir = c->worker_logdir && c->worker_logdir[0] ? c->worker_logdir : ".";
+        if (mkdir(dir, 0750) && errno != EEXIST)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_IO,
+                               "scheduler.worker.logdir %s: %s", dir, strerror(errno));
         aas_local_t *l = calloc(1, sizeof(*l));
         if (!l) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         l->base.ops = &aas_local_ops;
@@ -314,12 +351,53 @@ static aas_err_t aas_actuator_kind_new(const aas_scheduler_conf_t *c, aas_actuat
                        "scheduler.actuator: '%s' is not local or command", kind);
 }
 
+/* The local workers' config file, logdir/aas-worker.conf: the scheduler's
+ * own connection settings (whatever source they came from: file,
+ * environment, -X), so its workers reach the same Redis and Kafka as it,
+ * and its consumer group.  Owner-only (it may hold secrets), rewritten at
+ * each start. */
+static aas_err_t aas_local_write_conf(aas_local_t *l, const aas_conf_t *conf, char *errstr,
+                                      size_t errstr_size) {
+    const char *dir = l->base.c->worker_logdir && l->base.c->worker_logdir[0]
+                          ? l->base.c->worker_logdir : ".";
+    if (snprintf(l->conf_path, sizeof(l->conf_path), "%s/aas-worker.conf", dir) >=
+        (int)sizeof(l->conf_path))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "scheduler.worker.logdir is too long");
+    int fd = open(l->conf_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, 0600)) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "%s: %s", l->conf_path,
+                           strerror(e));
+    }
+    FILE *fp = fdopen(fd, "w");
+    if (!fp) {
+        close(fd);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "%s: %s", l->conf_path,
+                           strerror(errno));
+    }
+    static const char *const extra[] = {"worker.group", NULL};
+    fprintf(fp, "# Written by aas-scheduler for the workers it starts: its connection\n"
+                "# settings. Rewritten at each start; do not edit.\n");
+    aas_err_t err = aas_conf_write_shared(conf, extra, fp, errstr, errstr_size);
+    if (fclose(fp) && !err)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_IO, "%s: %s", l->conf_path,
+                          strerror(errno));
+    return err;
+}
+
 aas_err_t aas_actuator_new(const aas_conf_t *conf, const aas_scheduler_conf_t *c,
                            aas_actuator_t **out, char *errstr, size_t errstr_size) {
     aas_actuator_t *a = NULL;
     aas_err_t err = aas_actuator_kind_new(c, &a, errstr, errstr_size);
     if (err) return err;
     a->c = c;
+    if (a->ops == &aas_local_ops &&
+        (err = aas_local_write_conf((aas_local_t *)a, conf, errstr, errstr_size))) {
+        aas_actuator_destroy(a);
+        return err;
+    }
     if (c->grow_partitions && (err = aas_grow_new(conf, &a->grow, errstr, errstr_size))) {
         aas_actuator_destroy(a);
         return err;

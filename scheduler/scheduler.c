@@ -111,9 +111,15 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
     {"scheduler.worker.prefix", AAS_CONF_STR, "sched", 0, 0, 0,
      "Prefix of the worker ids the local actuator gives",
      AAS_CONF_FIELD(aas_scheduler_conf_t, worker_prefix)},
-    {"scheduler.worker.logdir", AAS_CONF_STR, NULL, 0, 0, 0,
-     "Directory for the local workers' logs (unset: discarded)",
+    {"scheduler.worker.logdir", AAS_CONF_STR, "aas-worker-logs", 0, 0, 0,
+     "Directory for the local workers' logs, one file per worker (WORKER_ID.log, appended); "
+     "created if missing; a relative path is from the scheduler's working directory",
      AAS_CONF_FIELD(aas_scheduler_conf_t, worker_logdir)},
+    {"scheduler.worker.metrics.port", AAS_CONF_INT, "0", 0, 65535, 0,
+     "Local workers serve Prometheus metrics on ports from this one up (the lowest free of "
+     "scheduler.max ports), reported in their heartbeat and by status; 0: none (the "
+     "scheduler's own metrics.port is never passed on)",
+     AAS_CONF_FIELD(aas_scheduler_conf_t, worker_metrics_port)},
     {"scheduler.command", AAS_CONF_STR, NULL, 0, 0, 0,
      "Command actuator: shell command run with AAS_DESIRED_WORKERS set",
      AAS_CONF_FIELD(aas_scheduler_conf_t, command)},

@@ -40,6 +40,7 @@ typedef struct {
     int grow_partitions;                      /* scheduler.grow.partitions */
     int64_t lane_high_weight;                 /* scheduler.lane.high.weight */
     const char *actuator, *worker_bin, *worker_prefix, *worker_logdir, *command;
+    int64_t worker_metrics_port;              /* scheduler.worker.metrics.port */
     int64_t command_timeout_ms;               /* scheduler.command.timeout.ms */
     int64_t command_reconcile_ms;             /* scheduler.command.reconcile.ms */
 } aas_scheduler_conf_t;

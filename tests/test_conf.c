@@ -203,6 +203,55 @@ static void kafka_keys_pass_through_without_prefix(void **state) {
 }
 
 /* A program's typed settings, filled from its table's field column. */
+/* What a scheduler hands its workers: the common keys and kafka.* pairs
+ * (secrets too), the extra keys asked for, not the program's own; and
+ * the file reads back into another program's conf. */
+static void shared_settings_are_written_as_a_config_file(void **state) {
+    (void)state;
+    aas_conf_t *c, *back;
+    char why[256];
+    assert_int_equal(aas_conf_new(defs, &c), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set(c, "redis.port", "7001", AAS_CONF_SRC_ARGV, why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_conf_set(c, "redis.password", "s3cret", AAS_CONF_SRC_FILE, why,
+                                  sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set(c, "kafka.sasl.mechanism", "PLAIN", AAS_CONF_SRC_ARGV, why,
+                                  sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set(c, "demo.count", "7", AAS_CONF_SRC_ARGV, why, sizeof(why)),
+                     AAS_ERR_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    assert_non_null(fp);
+    assert_int_equal(aas_conf_write_shared(c, NULL, fp, why, sizeof(why)), AAS_ERR_OK);
+    fclose(fp);
+    assert_non_null(strstr(text, "redis.port = 7001\n"));
+    assert_non_null(strstr(text, "redis.password = s3cret\n"));
+    assert_non_null(strstr(text, "kafka.sasl.mechanism = PLAIN\n"));
+    assert_null(strstr(text, "demo.count"));
+    free(text);
+    fp = open_memstream(&text, &len);
+    const char *const extra[] = {"demo.count", NULL};
+    assert_int_equal(aas_conf_write_shared(c, extra, fp, why, sizeof(why)), AAS_ERR_OK);
+    fclose(fp);
+    assert_non_null(strstr(text, "demo.count = 7\n"));
+    /* Another program (no demo.count) reads the common part back. */
+    char path[] = "/tmp/aas-conf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fp = fdopen(fd, "w");
+    assert_int_equal(aas_conf_write_shared(c, NULL, fp, why, sizeof(why)), AAS_ERR_OK);
+    fclose(fp);
+    assert_int_equal(aas_conf_new(NULL, &back), AAS_ERR_OK);
+    assert_int_equal(aas_conf_load_file(back, path, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_conf_get_int(back, "redis.port"), 7001);
+    assert_string_equal(aas_conf_get(back, "redis.password"), "s3cret");
+    unlink(path);
+    free(text);
+    aas_conf_destroy(back);
+    aas_conf_destroy(c);
+}
+
 typedef struct {
     int64_t count;
     int on;
@@ -239,6 +288,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_filled),
         cmocka_unit_test(typed_settings_are_filled_from_the_table),
+        cmocka_unit_test(shared_settings_are_written_as_a_config_file),
         cmocka_unit_test(bad_values_are_refused_with_the_key_named),
         cmocka_unit_test(secrets_are_refused_on_the_command_line),
         cmocka_unit_test(kafka_secrets_are_refused_on_argv_and_read_from_env_or_file),
