@@ -198,6 +198,7 @@ static void aas_batch_group(aas_batch_t *b, size_t n, const size_t *g, size_t ng
         }
         return;
     }
+    for (size_t i = 0; i < ng; i++) aas_outcome_resolved(&b->items[g[i]], version);
     int64_t max_rows = sv.batch_max_rows > 0 ? sv.batch_max_rows : b->conf.max_rows;
     /* Inputs first: a job that cannot run fails alone. */
     size_t nv = 0;

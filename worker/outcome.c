@@ -10,6 +10,10 @@
 /* Distinct tenant label values a worker exports before it folds the
  * rest into "_other": the series stay bounded whatever clients send. */
 #define AAS_OUTCOME_TENANT_LABELS 64
+/* Likewise for models, and only registered ones (a resolved version):
+ * a name in a payload is anyone's to invent. */
+#define AAS_OUTCOME_MODEL_LABELS 64
+#define AAS_OUTCOME_OTHER "_other"
 
 /* The model a job is metered under when its message named none readable. */
 #define AAS_OUTCOME_NO_MODEL "_unknown"
@@ -33,6 +37,9 @@ struct aas_outcome_s {
     /* Tenants given their own metric label so far (the rest: "_other"). */
     char (*tenants)[AAS_ID_MAX + 1];
     size_t n_tenants;
+    /* Registered models given their own label so far. */
+    char (*models)[AAS_ID_MAX + 1];
+    size_t n_models;
     char (*src)[320];
     aas_outcome_counts_t counts;
 };
@@ -55,6 +62,7 @@ aas_err_t aas_outcome_new(const aas_outcome_conf_t *conf, aas_store_t *store,
         !(o->meter = calloc(n, sizeof(*o->meter))) ||
         !(o->usage_txt = calloc(n, sizeof(*o->usage_txt))) ||
         !(o->tenants = calloc(AAS_OUTCOME_TENANT_LABELS, sizeof(*o->tenants))) ||
+        !(o->models = calloc(AAS_OUTCOME_MODEL_LABELS, sizeof(*o->models))) ||
         !(o->src = calloc(n, sizeof(*o->src)))) {
         aas_outcome_destroy(o);
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
@@ -81,6 +89,7 @@ void aas_outcome_destroy(aas_outcome_t *o) {
     free(o->meter);
     free(o->usage_txt);
     free(o->tenants);
+    free(o->models);
     free(o->idx);
     free(o->src);
     free(o);
@@ -107,6 +116,10 @@ void aas_outcome_fail(aas_outcome_item_t *it, aas_status_t status, const char *r
 }
 
 void aas_outcome_retry(aas_outcome_item_t *it) { aas_outcome_settle(it, AAS_MSG_RETRY); }
+
+void aas_outcome_resolved(aas_outcome_item_t *it, int64_t version) {
+    snprintf(it->vstr, sizeof(it->vstr), "%lld", (long long)version);
+}
 
 void aas_outcome_succeed(aas_outcome_t *o, aas_outcome_item_t *it, aas_result_t *res,
                          int64_t version) {
@@ -143,8 +156,18 @@ static void aas_outcome_count(aas_outcome_t *o, const aas_outcome_item_t *it) {
                 aas_status_name(it->status), it->reason);
     }
     char labels[2 * AAS_ID_MAX + 64];
-    /* model is a validated id or "": no character needs escaping. */
-    snprintf(labels, sizeof(labels), "model=\"%s\",status=\"%s\"", it->model,
+    /* model is a validated id: no character needs escaping.  Only a
+     * registered model (resolved to a version) gets a label of its own,
+     * and at most AAS_OUTCOME_MODEL_LABELS of them: series stay bounded. */
+    const char *model = AAS_OUTCOME_OTHER;
+    if (it->model[0] && it->vstr[0]) {
+        size_t m = 0;
+        while (m < o->n_models && strcmp(o->models[m], it->model)) m++;
+        if (m < o->n_models) model = o->models[m];
+        else if (o->n_models < AAS_OUTCOME_MODEL_LABELS)
+            model = strcpy(o->models[o->n_models++], it->model);
+    }
+    snprintf(labels, sizeof(labels), "model=\"%s\",status=\"%s\"", model,
              aas_status_name(it->status));
     aas_metric_inc(aas_metrics_counter(o->metrics, "aas_worker_jobs_total",
                                        "Jobs this worker made terminal", labels),
@@ -158,10 +181,9 @@ static void aas_outcome_count(aas_outcome_t *o, const aas_outcome_item_t *it) {
         if (o->n_tenants < AAS_OUTCOME_TENANT_LABELS)
             snprintf(o->tenants[o->n_tenants++], AAS_ID_MAX + 1, "%s", tenant);
         else
-            tenant = "_other";
+            tenant = AAS_OUTCOME_OTHER;
     }
-    snprintf(labels, sizeof(labels), "tenant=\"%s\",model=\"%s\"", tenant,
-             it->model[0] ? it->model : AAS_OUTCOME_NO_MODEL);
+    snprintf(labels, sizeof(labels), "tenant=\"%s\",model=\"%s\"", tenant, model);
     const struct { const char *name, *help; double v; } u[] = {
         {"aas_worker_usage_jobs_total", "Jobs finished, by tenant and model", 1},
         {"aas_worker_usage_rows_total", "Input rows of the jobs finished", (double)it->usage.rows},

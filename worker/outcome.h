@@ -108,6 +108,11 @@ void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n);
 /** @brief Report a terminal non-success outcome (FAILED, EXPIRED,
  *         CANCELLED) with its reason. */
 void aas_outcome_fail(aas_outcome_item_t *it, aas_status_t status, const char *reason);
+/** @brief The job's model resolved to this registered version (before it
+ *         runs): its record names the version even if the job fails, and
+ *         its metrics carry the model's name (unregistered names do not:
+ *         they come from payloads, so their label is "_other"). */
+void aas_outcome_resolved(aas_outcome_item_t *it, int64_t version);
 
 /** @brief Report a transient failure: the message must come again. */
 void aas_outcome_retry(aas_outcome_item_t *it);
