@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -77,6 +78,14 @@ struct aas_metrics_s {
     uint64_t refused;
     struct MHD_Daemon *daemon;
     int port;
+    /* Health (under mu): the loop's last sign of life, how long it may go
+     * quiet, readiness and why not, and one JSON document. */
+    int64_t alive_us;       /* monotonic; 0 = no sign yet (starting) */
+    int stall_s;            /* health.stall.s */
+    int ready;
+    char ready_why[256];
+    char doc_path[64];      /* "" = none */
+    char *doc;
 };
 
 /* ---------------------------------------------------------------- names */
@@ -187,6 +196,8 @@ static uint64_t aas_metrics_hash(const char *name, const char *labels) {
 aas_err_t aas_metrics_new(aas_metrics_t **out, char *errstr, size_t errstr_size) {
     aas_metrics_t *m = calloc(1, sizeof(*m));
     if (!m) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "metrics: out of memory");
+    m->stall_s = 60;
+    snprintf(m->ready_why, sizeof(m->ready_why), "starting");
     int rc = pthread_mutex_init(&m->mu, NULL);
     if (rc != 0) {
         free(m);
@@ -227,7 +238,53 @@ void aas_metrics_destroy(aas_metrics_t *m) {
         f = fn;
     }
     pthread_mutex_destroy(&m->mu);
+    free(m->doc);
     free(m);
+}
+
+/* ---------------------------------------------------------------- health */
+
+static int64_t aas_metrics_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void aas_metrics_alive(aas_metrics_t *m) {
+    if (!m) return;
+    int64_t now = aas_metrics_mono_us();
+    pthread_mutex_lock(&m->mu);
+    m->alive_us = now;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void aas_metrics_ready(aas_metrics_t *m, int ready, const char *why) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    m->ready = ready != 0;
+    snprintf(m->ready_why, sizeof(m->ready_why), "%s", ready ? "" : why ? why : "not ready");
+    pthread_mutex_unlock(&m->mu);
+}
+
+aas_err_t aas_metrics_document(aas_metrics_t *m, const char *path, const char *json,
+                               char *errstr, size_t errstr_size) {
+    if (!m || !path || path[0] != '/' || strlen(path) >= sizeof(m->doc_path) || !json ||
+        !strcmp(path, "/metrics") || !strcmp(path, "/healthz") || !strcmp(path, "/readyz"))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "metrics: bad document path");
+    char *copy = strdup(json);
+    if (!copy) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    pthread_mutex_lock(&m->mu);
+    if (m->doc_path[0] && strcmp(m->doc_path, path)) {
+        pthread_mutex_unlock(&m->mu);
+        free(copy);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                           "metrics: a document is served at %s already", m->doc_path);
+    }
+    snprintf(m->doc_path, sizeof(m->doc_path), "%s", path);
+    free(m->doc);
+    m->doc = copy;
+    pthread_mutex_unlock(&m->mu);
+    return AAS_ERR_OK;
 }
 
 static aas_metric_family_t *aas_metrics_family_find(aas_metrics_t *m,
@@ -623,9 +680,44 @@ static enum MHD_Result aas_metrics_handle(void *cls, struct MHD_Connection *conn
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && !head)
         return aas_metrics_reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                                         "method not allowed\n", "GET, HEAD");
+    if (!strcmp(url, "/healthz") || !strcmp(url, "/readyz") ||
+        (m->doc_path[0] && !strcmp(url, m->doc_path))) {
+        /* Small answers, built under the lock and copied out. */
+        char body[512];
+        unsigned status = MHD_HTTP_OK;
+        const char *type = "text/plain; charset=utf-8";
+        char *doc = NULL;
+        pthread_mutex_lock(&m->mu);
+        if (!strcmp(url, "/healthz")) {
+            double quiet = m->alive_us ? (double)(aas_metrics_mono_us() - m->alive_us) / 1e6 : 0;
+            if (quiet > m->stall_s) {
+                status = MHD_HTTP_SERVICE_UNAVAILABLE;
+                snprintf(body, sizeof(body), "stalled: no sign of life from the main loop for "
+                         "%.0f s (health.stall.s=%d)\n", quiet, m->stall_s);
+            } else {
+                snprintf(body, sizeof(body), "ok\n");
+            }
+        } else if (!strcmp(url, "/readyz")) {
+            if (!m->ready) status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            snprintf(body, sizeof(body), "%s\n", m->ready ? "ready" : m->ready_why);
+        } else {
+            doc = strdup(m->doc ? m->doc : "{}");
+            type = "application/json";
+        }
+        pthread_mutex_unlock(&m->mu);
+        const char *text = doc ? doc : body;
+        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
+                                                                 MHD_RESPMEM_MUST_COPY);
+        free(doc);
+        if (!r) return MHD_NO;
+        enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+        if (ok == MHD_YES) ok = MHD_queue_response(conn, status, r);
+        MHD_destroy_response(r);
+        return ok;
+    }
     if (strcmp(url, "/metrics") != 0)
         return aas_metrics_reply_static(conn, MHD_HTTP_NOT_FOUND,
-                                        "not found: try /metrics\n", NULL);
+                                        "not found: try /metrics, /healthz or /readyz\n", NULL);
 
     char *text = NULL, err[256];
     size_t len = 0;
@@ -770,6 +862,12 @@ aas_err_t aas_metrics_serve_conf(aas_metrics_t *m, const aas_conf_t *conf,
     if (!port_s)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "metrics: the program's conf table lacks AAS_METRICS_CONF_ROWS");
+    long long stall = aas_conf_get_int(conf, "health.stall.s");
+    if (stall > 0) {
+        pthread_mutex_lock(&m->mu);
+        m->stall_s = (int)stall;
+        pthread_mutex_unlock(&m->mu);
+    }
     long long port = aas_conf_get_int(conf, "metrics.port");
     if (port <= 0) return AAS_ERR_OK;
     const char *bind_addr = aas_conf_get(conf, "metrics.bind");

@@ -109,9 +109,9 @@ aas_err_t aas_metrics_render(aas_metrics_t *m, char **text, size_t *len,
                              char *errstr, size_t errstr_size);
 
 /**
- * @brief Serve GET (and HEAD) /metrics on bind_addr:port from
- *        libmicrohttpd's internal thread; any other path is 404, any other
- *        method 405.  At most 16 connections at once, each closed after 10 s
+ * @brief Serve GET (and HEAD) /metrics, /healthz, /readyz (and the
+ *        document's path) on bind_addr:port from libmicrohttpd's internal
+ *        thread; any other path is 404, any other method 405.  At most 16 connections at once, each closed after 10 s
  *        idle.
  * @param bind_addr numeric IPv4/IPv6 address or host name; NULL = 127.0.0.1
  * @param port 1..65535, or 0 for a free port chosen by the kernel (tests);
@@ -127,14 +127,36 @@ aas_err_t aas_metrics_serve(aas_metrics_t *m, const char *bind_addr, int port,
  *         called aas_metrics_serve() (or after it returned). */
 int aas_metrics_port(const aas_metrics_t *m);
 
+/*
+ * Health, on the same port: GET /healthz answers 200 "ok" while the
+ * program's main loop called aas_metrics_alive() within health.stall.s
+ * (and before its first call: starting), else 503 "stalled ..."; GET
+ * /readyz answers 200 "ready" after aas_metrics_ready(m, 1, ...), else 503
+ * with the reason given (initially "starting").  For Kubernetes liveness
+ * and readiness probes (docs/kubernetes.md).  Thread-safe.
+ */
+void aas_metrics_alive(aas_metrics_t *m);
+void aas_metrics_ready(aas_metrics_t *m, int ready, const char *why);
+/**
+ * @brief Serve json (copied) at path (e.g. "/keda") too, replacing what
+ *        was served there; one such path per registry (AAS_ERR_CONFLICT
+ *        for a second one).  Thread-safe.
+ */
+aas_err_t aas_metrics_document(aas_metrics_t *m, const char *path, const char *json,
+                               char *errstr, size_t errstr_size);
+
 /* Conf rows every program puts in its table (before AAS_CONF_END):
  * metrics.port (int, default 0 = off, 0..65535) and metrics.bind (string,
  * default 127.0.0.1). */
 #define AAS_METRICS_CONF_ROWS                                                 \
     {"metrics.port", AAS_CONF_INT, "0", 0, 65535, 0,                          \
-     "Port of the Prometheus endpoint GET /metrics; 0 = off"},                \
+     "Port of the Prometheus endpoint GET /metrics (and /healthz, /readyz); " \
+     "0 = off"},                                                              \
     {"metrics.bind", AAS_CONF_STR, "127.0.0.1", 0, 0, 0,                      \
-     "Address the metrics endpoint listens on (0.0.0.0 = every interface)"}
+     "Address the metrics endpoint listens on (0.0.0.0 = every interface)"}, \
+    {"health.stall.s", AAS_CONF_INT, "60", 1, 86400, 0,                       \
+     "GET /healthz answers 503 once the main loop has shown no sign of life " \
+     "for this long"}
 
 /** @brief Start serving if metrics.port > 0 in conf (no-op returning
  *         AAS_ERR_OK otherwise); logs the URL it serves.  AAS_ERR_INVAL if

@@ -212,6 +212,9 @@ int main(int argc, char **argv) {
         rc = 1;
         goto out;
     }
+    /* The metrics port's /readyz: the gateway serves (its own readiness,
+     * Kafka and Redis answering, is GET /v2/health/ready on its port). */
+    aas_metrics_ready(gw.metrics, 1, NULL);
     AAS_LOG(AAS_LOG_INFO, "gateway", "listening host=%s port=%u threads=%d scheme=%s auth=%s",
             gw.c.host, aas_gw_http_port(http), (int)gw.c.threads,
             gw.c.tls_cert_file && gw.c.tls_cert_file[0] ? "https" : "http", gw.c.auth_mode);

@@ -318,6 +318,37 @@ static const aas_actuator_ops_t aas_command_ops = {"command", aas_command_apply,
                                                    aas_actuator_grow, aas_command_reconcile,
                                                    aas_command_destroy};
 
+/* ---- none: decide and export only; an orchestrator acts ---- */
+
+/* Kubernetes with KEDA (docs/kubernetes.md): the scheduler's count is read
+ * from GET /keda and the HPA changes the replicas.  Remembering the count
+ * as "asked" makes the policy hold and stabilise as with a hook. */
+static aas_err_t aas_none_apply(aas_actuator_t *a, int desired, char *errstr,
+                                size_t errstr_size) {
+    (void)errstr;
+    (void)errstr_size;
+    ((aas_command_t *)a)->last = desired;
+    return AAS_ERR_OK;
+}
+
+static aas_err_t aas_none_restart(aas_actuator_t *a, const char *id, char *errstr,
+                                  size_t errstr_size) {
+    (void)a;
+    return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                       "scheduler.actuator=none cannot restart worker %s; delete its pod "
+                       "(the Deployment makes a new one)", id);
+}
+
+static void aas_none_reconcile(aas_actuator_t *a, int live, double now_s) {
+    (void)a;
+    (void)live;
+    (void)now_s;
+}
+
+static const aas_actuator_ops_t aas_none_ops = {"none", aas_none_apply, aas_command_current,
+                                                aas_none_restart, aas_actuator_grow,
+                                                aas_none_reconcile, aas_command_destroy};
+
 /* The actuator of c->actuator, without partition growth. */
 static aas_err_t aas_actuator_kind_new(const aas_scheduler_conf_t *c, aas_actuator_t **out,
                                        char *errstr, size_t errstr_size) {
@@ -347,8 +378,17 @@ static aas_err_t aas_actuator_kind_new(const aas_scheduler_conf_t *c, aas_actuat
         *out = &cmd->base;
         return AAS_ERR_OK;
     }
+    if (!strcmp(kind, "none")) {
+        aas_command_t *none = calloc(1, sizeof(*none));
+        if (!none) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+        none->base.ops = &aas_none_ops;
+        none->last = -1;
+        none->apart_since_s = -1;
+        *out = &none->base;
+        return AAS_ERR_OK;
+    }
     return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                       "scheduler.actuator: '%s' is not local or command", kind);
+                       "scheduler.actuator: '%s' is not local, command or none", kind);
 }
 
 /* The local workers' config file, logdir/aas-worker.conf: the scheduler's

@@ -7,7 +7,8 @@
  * configured shell command with the desired count (docker compose --scale,
  * kubectl scale ...), in its own process group, killed after
  * scheduler.command.timeout.ms, and runs it again when the live workers
- * stay apart from that count (reconcile).  Either may be asked to restart one worker (skew.h):
+ * stay apart from that count (reconcile); "none" only remembers the count
+ * (an orchestrator reads it from GET /keda and acts: Kubernetes with KEDA).  Either may be asked to restart one worker (skew.h):
  * the local one does (SIGTERM, and a fresh process in its place), the
  * command hook cannot address one worker and says so.  Either may be asked
  * to add partitions to a topic (the policy's second action, grow.h: the

@@ -103,7 +103,8 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "are needed, up to scheduler.max",
      AAS_CONF_FIELD(aas_scheduler_conf_t, grow_partitions)},
     {"scheduler.actuator", AAS_CONF_STR, "local", 0, 0, 0,
-     "local (spawn aas-worker here) or command (run scheduler.command)",
+     "local (spawn aas-worker here), command (run scheduler.command) or none (decide "
+     "only: the count is served at GET /keda on metrics.port for KEDA to act on)",
      AAS_CONF_FIELD(aas_scheduler_conf_t, actuator)},
     {"scheduler.worker.bin", AAS_CONF_STR, "aas-worker", 0, 0, 0,
      "Worker program the local actuator starts (PATH is searched)",
@@ -493,13 +494,33 @@ static void aas_sched_grow(aas_sched_t *s, const aas_policy_decision_t *d) {
     if (!err) s->pc.partitions = d->want_partitions;
 }
 
-/* Decide (the policy) and act on the partitions and the worker count;
- * returns 1 if the worker count changed. */
+/* The decision as KEDA's metrics-api scaler reads it (GET /keda on
+ * metrics.port; valueLocation desired_workers): every scheduler serves its
+ * own, the standby's too (same observations, same policy). */
+static void aas_sched_publish(aas_sched_t *s, const aas_sched_view_t *v,
+                              const aas_policy_obs_t *o, const aas_policy_decision_t *d) {
+    char why[256];
+    json_t *doc = json_pack("{s:i, s:i, s:I, s:f, s:b, s:s}", "desired_workers", d->desired,
+                            "live_workers", v->live, "lag", (json_int_t)o->lag,
+                            "oldest_queued_s", o->oldest_age_s >= 0 ? o->oldest_age_s : -1.0,
+                            "leader", s->leading, "reason", d->reason);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (!text || aas_metrics_document(s->metrics, "/keda", text, why, sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "scheduler", "GET /keda not updated: %s",
+                text ? why : "out of memory");
+    free(text);
+    json_decref(doc);
+}
+
+/* Decide (the policy) and, when leading, act on the partitions and the
+ * worker count; returns 1 if the worker count changed. */
 static int aas_sched_scale(aas_sched_t *s, const aas_sched_view_t *v,
-                           const aas_policy_obs_t *o) {
+                           const aas_policy_obs_t *o, int leading) {
     char why[512];
     aas_policy_decision_t d;
     aas_policy_decide(&s->pc, o, &s->ps, &d);
+    aas_sched_publish(s, v, o, &d);
+    if (!leading) return 0;
     aas_sched_grow(s, &d);
     aas_metric_set(s->m_desired, (double)d.desired);
     if (d.desired == o->current_workers) {
@@ -633,19 +654,21 @@ static void aas_sched_tick(aas_sched_t *s) {
     aas_policy_obs_t o;
     aas_sched_observe(s, now, &v, &o);
     aas_sched_export(s, &v, &o);
-    if (!aas_sched_lead(s)) {
-        free(v.parts);
-        free(v.workers);
-        free(v.ages);
-        return;
+    aas_metrics_alive(s->metrics);
+    int leading = aas_sched_lead(s);
+    /* Ready: it measured this tick (Kafka and Redis answered). */
+    if (!v.parts) aas_metrics_ready(s->metrics, 0, "the lag could not be read from Kafka");
+    else if (v.live < 0) aas_metrics_ready(s->metrics, 0, "heartbeats could not be read from Redis");
+    else aas_metrics_ready(s->metrics, 1, NULL);
+    if (leading) {
+        /* Start at the minimum at once (here, not at start: only the
+         * leader acts), then follow the load. */
+        if (s->act->ops->current(s->act) == 0 && s->pc.min_workers > 0)
+            s->act->ops->apply(s->act, s->pc.min_workers, NULL, 0);
+        s->act->ops->reconcile(s->act, v.live, now);
     }
-    /* Start at the minimum at once (here, not at start: only the leader
-     * acts), then follow the load. */
-    if (s->act->ops->current(s->act) == 0 && s->pc.min_workers > 0)
-        s->act->ops->apply(s->act, s->pc.min_workers, NULL, 0);
-    s->act->ops->reconcile(s->act, v.live, now);
-    int changed = aas_sched_scale(s, &v, &o);
-    aas_sched_rebalance(s, &v, now, changed);
+    int changed = aas_sched_scale(s, &v, &o, leading);
+    if (leading) aas_sched_rebalance(s, &v, now, changed);
     free(v.parts);
     free(v.workers);
     free(v.ages);

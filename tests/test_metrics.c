@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -563,6 +564,61 @@ static void serve_conf_off_by_default_and_on_with_port(void **state) {
     aas_conf_destroy(conf);
 }
 
+/* GET /healthz, /readyz and a document on the metrics port (Kubernetes
+ * probes, KEDA's metrics-api scaler). */
+static void http_serves_health_readiness_and_a_document(void **state) {
+    aas_metrics_t *m = *state;
+    char err[256];
+    aas_conf_t *conf = NULL;
+    assert_int_equal(aas_conf_new(test_conf_defs, &conf), AAS_ERR_OK);
+    assert_int_equal(aas_conf_set_arg(conf, "health.stall.s=1", err, sizeof(err)), AAS_ERR_OK);
+    assert_int_equal(aas_metrics_serve_conf(m, conf, err, sizeof(err)), AAS_ERR_OK);
+    assert_int_equal(aas_metrics_port(m), 0); /* off: metrics.port 0 */
+    assert_int_equal(aas_metrics_serve(m, NULL, 0, err, sizeof(err)), AAS_ERR_OK);
+    int port = aas_metrics_port(m);
+    char *resp = NULL;
+    /* Starting: alive (no sign expected yet), not ready. */
+    assert_int_equal(http_request(port, "GET", "/healthz", &resp), 200);
+    free(resp);
+    assert_int_equal(http_request(port, "GET", "/readyz", &resp), 503);
+    assert_non_null(strstr(resp, "starting"));
+    free(resp);
+    aas_metrics_ready(m, 0, "not in the consumer group yet");
+    assert_int_equal(http_request(port, "GET", "/readyz", &resp), 503);
+    assert_non_null(strstr(resp, "consumer group"));
+    free(resp);
+    aas_metrics_ready(m, 1, NULL);
+    assert_int_equal(http_request(port, "GET", "/readyz", &resp), 200);
+    assert_non_null(strstr(resp, "ready"));
+    free(resp);
+    /* A loop that stops showing life is stalled after health.stall.s. */
+    aas_metrics_alive(m);
+    assert_int_equal(http_request(port, "GET", "/healthz", &resp), 200);
+    free(resp);
+    struct timespec ts = {2, 200000000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(http_request(port, "GET", "/healthz", &resp), 503);
+    assert_non_null(strstr(resp, "stalled"));
+    free(resp);
+    aas_metrics_alive(m);
+    assert_int_equal(http_request(port, "GET", "/healthz", &resp), 200);
+    free(resp);
+    /* One document path, replaced whole; /keda is not there before. */
+    assert_int_equal(http_request(port, "GET", "/keda", &resp), 404);
+    free(resp);
+    assert_int_equal(aas_metrics_document(m, "/keda", "{\"desired_workers\":3}", err,
+                                          sizeof(err)), AAS_ERR_OK);
+    assert_int_equal(aas_metrics_document(m, "/keda", "{\"desired_workers\":4}", err,
+                                          sizeof(err)), AAS_ERR_OK);
+    assert_int_equal(http_request(port, "GET", "/keda", &resp), 200);
+    assert_non_null(strstr(resp, "application/json"));
+    assert_non_null(strstr(resp, "{\"desired_workers\":4}"));
+    free(resp);
+    assert_int_equal(aas_metrics_document(m, "/other", "{}", err, sizeof(err)), AAS_ERR_CONFLICT);
+    assert_int_equal(aas_metrics_document(m, "/metrics", "{}", err, sizeof(err)), AAS_ERR_INVAL);
+    aas_conf_destroy(conf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(render_empty_registry_is_empty_text, setup, teardown),
@@ -577,6 +633,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(http_serves_metrics_404_and_405, setup, teardown),
         cmocka_unit_test_setup_teardown(serve_on_busy_port_fails_clearly, setup, teardown),
         cmocka_unit_test_setup_teardown(serve_conf_off_by_default_and_on_with_port, setup, teardown),
+        cmocka_unit_test_setup_teardown(http_serves_health_readiness_and_a_document, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -541,3 +541,5 @@ void aas_consumer_assignment(aas_consumer_t *c, char *buf, size_t size) {
         rd_kafka_topic_partition_list_destroy(a);
     }
 }
+
+int aas_consumer_joined(const aas_consumer_t *c) { return c->assigned_once; }

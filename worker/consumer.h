@@ -119,5 +119,8 @@ unsigned long long aas_consumer_retries(const aas_consumer_t *c);
 
 /** @brief The assignment as "topic/p,topic/p" (cut to fit size). */
 void aas_consumer_assignment(aas_consumer_t *c, char *buf, size_t size);
+/** @brief 1 once the consumer has joined its group (its first assignment,
+ *         possibly empty, has come). */
+int aas_consumer_joined(const aas_consumer_t *c);
 
 #endif

@@ -253,8 +253,16 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
      * a 500 ms period gives 3 s, not 2). */
     int ttl = (int)((3 * w->hb_period_us + 999999) / 1000000) + 1;
     if (aas_heartbeat_format(&hb, json, sizeof(json), why, sizeof(why)) ||
-        aas_store_heartbeat(w->store, w->id, json, ttl, why, sizeof(why)))
+        aas_store_heartbeat(w->store, w->id, json, ttl, why, sizeof(why))) {
         AAS_LOG(AAS_LOG_WARN, "worker", "heartbeat not written: %s", why);
+        char r[300];
+        snprintf(r, sizeof(r), "Redis not reachable: %s", why);
+        aas_metrics_ready(w->metrics, 0, r);
+    } else {
+        /* Ready: in the group and Redis takes writes (GET /readyz). */
+        int joined = aas_consumer_joined(w->consumer);
+        aas_metrics_ready(w->metrics, joined, "not in the consumer group yet");
+    }
 }
 
 /* Say at start whether a terminal write survives a Redis crash: only with
@@ -309,6 +317,7 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
         return AAS_ERR_NOMEM;
     }
     while (!*stop) {
+        aas_metrics_alive(w->metrics);
         aas_worker_reap_trainer(w);
         aas_worker_heartbeat(w);
         rd_kafka_message_t *msg = aas_consumer_poll(w->consumer, 100), *tail = msg;
