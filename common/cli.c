@@ -52,5 +52,9 @@ aas_err_t aas_cli_store_new(const aas_conf_t *conf, aas_store_t **out,
     sc.timeout_ms = (int)aas_conf_get_int(conf, "redis.timeout.ms");
     sc.ttl_s = (int)aas_conf_get_int(conf, "redis.ttl.s");
     sc.prefix = aas_conf_get(conf, "redis.prefix");
+    sc.sentinels = aas_conf_get(conf, "redis.sentinels");
+    sc.sentinel_master = aas_conf_get(conf, "redis.sentinel.master");
+    sc.wait_replicas = (int)aas_conf_get_int(conf, "redis.wait.replicas");
+    sc.wait_timeout_ms = (int)aas_conf_get_int(conf, "redis.wait.timeout.ms");
     return aas_store_new(&sc, out, errstr, errstr_size);
 }

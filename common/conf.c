@@ -24,6 +24,18 @@ static const aas_conf_def_t aas_conf_common[] = {
     {"redis.ttl.s", AAS_CONF_INT, "86400", 1, 315360000, 0,
      "TTL of job status and result keys"},
     {"redis.prefix", AAS_CONF_STR, "aas:", 0, 0, 0, "Prefix of every Redis key"},
+    {"redis.sentinels", AAS_CONF_STR, NULL, 0, 0, 0,
+     "Redis Sentinel: host:port,host:port of the sentinels; set, the master of "
+     "redis.sentinel.master is asked of them at every connect and reconnect (redis.host and "
+     "redis.port are then unused; docs/redis.md)"},
+    {"redis.sentinel.master", AAS_CONF_STR, "mymaster", 0, 0, 0,
+     "Redis Sentinel: the monitored master's name"},
+    {"redis.wait.replicas", AAS_CONF_INT, "0", 0, 64, 0,
+     "A worker's terminal write counts (and its Kafka offset may be stored) only once this "
+     "many replicas have it (Redis WAIT); 0 = the master's acknowledgement"},
+    {"redis.wait.timeout.ms", AAS_CONF_INT, "1000", 1, 600000, 0,
+     "How long WAIT waits for redis.wait.replicas; fewer in time: the job's message is "
+     "retried"},
     {"topic.infer", AAS_CONF_STR, "aas.jobs.infer", 0, 0, 0,
      "Kafka topic of inference jobs"},
     {"topic.infer.lanes", AAS_CONF_BOOL, "true", 0, 0, 0,

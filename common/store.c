@@ -335,6 +335,16 @@ aas_err_t aas_store_job_finish_many(aas_store_t *st, aas_store_finish_t *items,
                 it->finished_ms = r[j]->integer;
             freeReplyObject(r[j]);
         }
+        /* Replicas first (redis.wait.replicas): a terminal write only the
+         * master has would be lost in a failover after its offset was
+         * committed.  Not enough of them: every write of the chunk is
+         * retriable (finish is idempotent: the retry only waits again). */
+        char wwhy[256];
+        if ((err = aas_store_wait_replicas(st, "the terminal write", wwhy, sizeof(wwhy)))) {
+            aas_err_set(errstr, errstr_size, err, "%s", wwhy);
+            for (size_t j = 0; j < na; j++)
+                if (!items[idx[j]].err) items[idx[j]].err = err;
+        }
     }
     return AAS_ERR_OK;
 }

@@ -49,6 +49,14 @@ typedef struct {
     int timeout_ms;            /* connect + command timeout, default 5000 */
     int ttl_s;                 /* TTL of job keys, default 86400 */
     const char *prefix;        /* key prefix, default "aas:" */
+    /* High availability (docs/redis.md, "Sentinel"): with sentinels set,
+     * host/port are ignored and the master of sentinel_master is asked of
+     * the sentinels at every (re)connect. */
+    const char *sentinels;     /* "host:port,host:port", or NULL */
+    const char *sentinel_master; /* the master's name, default "mymaster" */
+    int wait_replicas;         /* > 0: a terminal write counts once this many
+                                * replicas have it (WAIT), default 0 */
+    int wait_timeout_ms;       /* WAIT's bound, default 1000 */
 } aas_store_conf_t;
 
 /** @brief Fill defaults. */

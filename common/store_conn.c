@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -182,13 +183,102 @@ static aas_err_t aas_store_raw(redisContext *c, const aas_store_args_t *a,
     return AAS_ERR_OK;
 }
 
+/* Ask the sentinel at addr ("host:port") for the master's address and
+ * make it st->host/port. */
+static aas_err_t aas_store_sentinel_ask(aas_store_t *st, const char *addr, char *errstr,
+                                        size_t errstr_size) {
+    char host[256];
+    snprintf(host, sizeof(host), "%s", addr);
+    char *colon = strrchr(host, ':');
+    int port = colon ? atoi(colon + 1) : 26379;
+    if (colon) *colon = '\0';
+    if (port < 1 || port > 65535 || !host[0])
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "bad sentinel address '%s'",
+                           addr);
+    struct timeval tv = aas_store_tv(st->timeout_ms < 2000 ? st->timeout_ms : 2000);
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    if (!c || c->err) {
+        aas_err_t e = aas_err_set(errstr, errstr_size, AAS_ERR_REDIS, "sentinel %s: %s", addr,
+                                  c ? c->errstr : "out of memory");
+        if (c) redisFree(c);
+        return e;
+    }
+    aas_err_t err = AAS_ERR_OK;
+    redisReply *r = NULL;
+    if (redisSetTimeout(c, tv) != REDIS_OK)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_REDIS, "sentinel %s: cannot set a "
+                          "timeout", addr);
+    else
+        r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", st->master);
+    if (err) {
+    } else if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        char *mhost = aas_store_memdup0(r->element[0]->str, r->element[0]->len);
+        int mport = atoi(r->element[1]->str);
+        if (!mhost || mport < 1 || mport > 65535) {
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                              "sentinel %s: a bad address for master '%s'", addr, st->master);
+            free(mhost);
+        } else {
+            if (strcmp(mhost, st->host) || mport != st->port)
+                AAS_LOG(AAS_LOG_INFO, "store", "event=master master=%s addr=%s:%d sentinel=%s",
+                        st->master, mhost, mport, addr);
+            free(st->host);
+            st->host = mhost;
+            st->port = mport;
+        }
+    } else {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_REDIS, "sentinel %s: %s", addr,
+                          !r ? c->errstr
+                          : r->type == REDIS_REPLY_NIL ? "does not know the master"
+                          : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    }
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return err;
+}
+
+static aas_err_t aas_store_connect_addr(aas_store_t *st, char *errstr, size_t errstr_size);
+
+/* Connect to st->host/port, or with sentinels to the master they name:
+ * each in turn is asked and its answer tried, until one is a reachable
+ * master (right after a failover some still name the old one). */
+static aas_err_t aas_store_connect(aas_store_t *st, char *errstr, size_t errstr_size) {
+    if (!st->sentinels) return aas_store_connect_addr(st, errstr, errstr_size);
+    char list[1024], why[512] = "no sentinel listed";
+    aas_err_t err = AAS_ERR_REDIS;
+    /* During a failover (seconds) every sentinel may still name the dead
+     * master: ask again every 100 ms, for up to redis.timeout.ms. */
+    int64_t deadline = aas_mono_us() + (int64_t)st->timeout_ms * 1000;
+    do {
+        snprintf(list, sizeof(list), "%s", st->sentinels);
+        for (char *save = NULL, *tok = strtok_r(list, ", ", &save); tok;
+             tok = strtok_r(NULL, ", ", &save)) {
+            if ((err = aas_store_sentinel_ask(st, tok, why, sizeof(why)))) {
+                if (err == AAS_ERR_INVAL) break; /* a bad list stays bad */
+                continue;
+            }
+            if (!(err = aas_store_connect_addr(st, why, sizeof(why)))) return AAS_ERR_OK;
+            if (err == AAS_ERR_INVAL) break; /* credentials refused */
+        }
+        if (err == AAS_ERR_INVAL) break;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    } while (aas_mono_us() < deadline);
+    return aas_err_set(errstr, errstr_size, err == AAS_ERR_INVAL ? AAS_ERR_INVAL : AAS_ERR_REDIS,
+                       "no master '%s' reachable through the sentinels (last: %s)", st->master,
+                       why);
+}
+
 /*
- * Open a new context: connect, command timeout, AUTH, SELECT, SCRIPT LOAD.
+ * Open a new context to st->host/port: connect, command timeout, AUTH,
+ * SELECT, (with sentinels) ROLE must be master, SCRIPT LOAD.
  * AAS_ERR_INVAL for rejected credentials, AAS_ERR_REDIS otherwise.  On
  * success replaces st->ctx.
  */
-static aas_err_t aas_store_connect(aas_store_t *st, char *errstr,
-                                   size_t errstr_size) {
+static aas_err_t aas_store_connect_addr(aas_store_t *st, char *errstr,
+                                        size_t errstr_size) {
     struct timeval tv = aas_store_tv(st->timeout_ms);
     redisContext *c = st->host[0] == '/'
                           ? redisConnectUnixWithTimeout(st->host, tv)
@@ -238,6 +328,23 @@ static aas_err_t aas_store_connect(aas_store_t *st, char *errstr,
         if ((err = aas_store_raw(c, &a, "SELECT", &r, errstr, errstr_size)))
             goto fail;
         if (r->type == REDIS_REPLY_ERROR) goto reply_error;
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (st->sentinels) {
+        /* Right after a failover a sentinel may still name the old master,
+         * now a replica: writes there would fail; wait for the next try. */
+        aas_store_args_init(&a);
+        aas_store_args_add(&a, "ROLE");
+        if ((err = aas_store_raw(c, &a, "ROLE", &r, errstr, errstr_size))) goto fail;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+            r->element[0]->type != REDIS_REPLY_STRING ||
+            strcmp(r->element[0]->str, "master") != 0) {
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                              "%s:%d, named master '%s' by a sentinel, is not a master "
+                              "(a failover in progress?)", st->host, st->port, st->master);
+            goto fail;
+        }
         freeReplyObject(r);
         r = NULL;
     }
@@ -562,8 +669,17 @@ aas_err_t aas_store_new(const aas_store_conf_t *conf, aas_store_t **out,
     st->user = aas_store_strdup_or_null(conf->user);
     st->password = aas_store_strdup_or_null(conf->password);
     st->prefix = aas_store_strdup_or_null(conf->prefix ? conf->prefix : "");
+    if (conf->sentinels && *conf->sentinels) {
+        st->sentinels = aas_store_strdup_or_null(conf->sentinels);
+        st->master = aas_store_strdup_or_null(
+            conf->sentinel_master && *conf->sentinel_master ? conf->sentinel_master
+                                                             : "mymaster");
+    }
+    st->wait_replicas = conf->wait_replicas > 0 ? conf->wait_replicas : 0;
+    st->wait_timeout_ms = conf->wait_timeout_ms > 0 ? conf->wait_timeout_ms : 1000;
     if (!st->host || !st->prefix || (conf->user && !st->user) ||
-        (conf->password && !st->password)) {
+        (conf->password && !st->password) ||
+        (conf->sentinels && *conf->sentinels && (!st->sentinels || !st->master))) {
         aas_store_destroy(st);
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
                            "store: out of memory");
@@ -588,7 +704,32 @@ void aas_store_destroy(aas_store_t *st) {
         free(st->password);
     }
     free(st->prefix);
+    free(st->sentinels);
+    free(st->master);
     free(st);
+}
+
+aas_err_t aas_store_wait_replicas(aas_store_t *st, const char *what, char *errstr,
+                                  size_t errstr_size) {
+    if (!st->wait_replicas) return AAS_ERR_OK;
+    aas_store_args_t a;
+    redisReply *r;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "WAIT");
+    aas_store_args_addll(&a, st->wait_replicas);
+    aas_store_args_addll(&a, st->wait_timeout_ms);
+    /* No retry: after a reconnect WAIT would cover nothing we wrote. */
+    aas_err_t err = aas_store_cmd(st, 0, st->wait_timeout_ms, "WAIT", &a, &r, errstr,
+                                  errstr_size);
+    if (err) return err;
+    long long got = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    if (got < st->wait_replicas)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
+                           "%s reached %lld of redis.wait.replicas=%d replicas within %d ms: "
+                           "not counted as durable yet", what, got, st->wait_replicas,
+                           st->wait_timeout_ms);
+    return AAS_ERR_OK;
 }
 
 int64_t aas_store_reconnects(const aas_store_t *st) {

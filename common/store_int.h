@@ -47,6 +47,9 @@ struct aas_store_s {
     int timeout_ms;
     int ttl_s;
     char *prefix;
+    char *sentinels;              /* NULL: host/port are the server */
+    char *master;                 /* the sentinels' name for it */
+    int wait_replicas, wait_timeout_ms;
     char sha[AAS_STORE_LUA__COUNT][41]; /* from SCRIPT LOAD */
     int64_t reconnects;
     /* Tenants put in <prefix>usage:tenants lately (store_usage.c), so the
@@ -56,6 +59,12 @@ struct aas_store_s {
     int n_usage_tenants;
     int64_t usage_tenants_since_ms;
 };
+
+/* With redis.wait.replicas: WAIT until that many replicas have this
+ * connection's writes so far; AAS_ERR_REDIS (retriable) if fewer did in
+ * time.  AAS_ERR_OK at once without it. */
+aas_err_t aas_store_wait_replicas(aas_store_t *st, const char *what, char *errstr,
+                                  size_t errstr_size);
 
 /* Flags for aas_store_cmd(). */
 #define AAS_STORE_F_RETRY 1 /* idempotent: resend once after a reconnect */
