@@ -28,6 +28,7 @@ struct aas_outcome_s {
     aas_store_start_t *start;
     aas_store_finish_t *finish;
     aas_store_meter_t *meter;
+    const char **rel_tenant, **rel_id;  /* quota releases of one call */
     char (*usage_txt)[AAS_USAGE_TEXT_MAX];
     size_t *idx;
     /* Tenants given their own metric label so far (the rest: "_other"). */
@@ -53,6 +54,8 @@ aas_err_t aas_outcome_new(const aas_outcome_conf_t *conf, aas_store_t *store,
     if (!o || !(o->start = calloc(n, sizeof(*o->start))) ||
         !(o->finish = calloc(n, sizeof(*o->finish))) || !(o->idx = calloc(n, sizeof(size_t))) ||
         !(o->meter = calloc(n, sizeof(*o->meter))) ||
+        !(o->rel_tenant = calloc(n, sizeof(*o->rel_tenant))) ||
+        !(o->rel_id = calloc(n, sizeof(*o->rel_id))) ||
         !(o->usage_txt = calloc(n, sizeof(*o->usage_txt))) ||
         !(o->tenants = calloc(AAS_OUTCOME_TENANT_LABELS, sizeof(*o->tenants))) ||
         !(o->src = calloc(n, sizeof(*o->src)))) {
@@ -79,6 +82,8 @@ void aas_outcome_destroy(aas_outcome_t *o) {
     free(o->start);
     free(o->finish);
     free(o->meter);
+    free(o->rel_tenant);
+    free(o->rel_id);
     free(o->usage_txt);
     free(o->tenants);
     free(o->idx);
@@ -241,13 +246,27 @@ static void aas_outcome_screen(aas_outcome_t *o, aas_outcome_item_t *it, int64_t
 }
 
 /* Meter o->meter[0..k) for items[o->idx[..]] and settle each: DONE once
- * metered (or never meterable), RETRY when Redis is away. */
+ * metered (or never meterable), RETRY when Redis is away.  First each
+ * job leaves its tenant's in-flight quota set (docs/sharing.md#quotas):
+ * a separate call, since the tenant's keys are in another cluster slot
+ * than the job's; idempotent, so a redelivery releases again harmlessly,
+ * and a release Redis did not take retries the message like metering. */
 static void aas_outcome_meter_settle(aas_outcome_t *o, aas_outcome_item_t *items, size_t k) {
     char why[512] = "";
-    if (k) aas_store_usage_meter_many(o->store, o->meter, k, why, sizeof(why));
+    aas_err_t rerr = AAS_ERR_OK;
+    for (size_t j = 0; j < k; j++) {
+        o->rel_tenant[j] = o->meter[j].tenant;
+        o->rel_id[j] = o->meter[j].job_id;
+    }
+    if (k) rerr = aas_store_quota_release_many(o->store, o->rel_tenant, o->rel_id, k, why,
+                                               sizeof(why));
+    if (rerr)
+        AAS_LOG(AAS_LOG_WARN, "worker", "quota release of %zu job(s): %s", k, why);
+    if (k && !(rerr && aas_err_is_retriable(rerr)))
+        aas_store_usage_meter_many(o->store, o->meter, k, why, sizeof(why));
     for (size_t j = 0; j < k; j++) {
         aas_outcome_item_t *it = &items[o->idx[j]];
-        aas_err_t err = o->meter[j].err;
+        aas_err_t err = rerr && aas_err_is_retriable(rerr) ? rerr : o->meter[j].err;
         if (err && aas_err_is_retriable(err)) {
             AAS_LOG(AAS_LOG_WARN, "worker", "job=%s not metered yet: %s", it->job_id, why);
             aas_outcome_retry(it);
