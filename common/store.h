@@ -771,6 +771,26 @@ const char *aas_quota_tenant(const char *tenant);
 aas_err_t aas_store_quota_admit(aas_store_t *st, const char *tenant, const char *job_id,
                                 aas_quota_admit_t *out, char *errstr, size_t errstr_size);
 
+/** One job of aas_store_quota_admit_many(). */
+typedef struct {
+    const char *tenant;      /* in: a valid id, or NULL / "" = "default" */
+    const char *job_id;      /* in */
+    aas_quota_admit_t res;   /* out, when err is AAS_ERR_OK */
+    aas_err_t err;           /* out */
+} aas_store_quota_item_t;
+
+/**
+ * @brief Worker side: admit many jobs in one pipelined round trip, as
+ *        aas_store_quota_admit() each, except that the in-flight limit
+ *        only counts (a job is added, never refused for it): a worker
+ *        waiting for a slot could wait on jobs queued behind it in its
+ *        own partition (docs/sharing.md#quotas).  Safe to resend.
+ * @return a connection failure for every item (retriable), else
+ *         AAS_ERR_OK with per-item err.
+ */
+aas_err_t aas_store_quota_admit_many(aas_store_t *st, aas_store_quota_item_t *items, size_t n,
+                                     char *errstr, size_t errstr_size);
+
 /**
  * @brief The jobs ids[i] (tenants[i], NULL/"" = "default") leave their
  *        tenants' in-flight sets, in one pipelined round trip.  Idempotent.

@@ -47,25 +47,8 @@ static int aas_quota_reply_num(const redisReply *r, double *out) {
     return *end || !isfinite(*out) ? -1 : 0;
 }
 
-aas_err_t aas_store_quota_admit(aas_store_t *st, const char *tenant, const char *job_id,
-                                aas_quota_admit_t *out, char *errstr, size_t errstr_size) {
-    char cfg[AAS_STORE_KEY_MAX], inflight[AAS_STORE_KEY_MAX];
-    tenant = aas_quota_tenant(tenant);
-    if (!aas_id_valid(job_id) || !aas_id_valid(tenant) ||
-        aas_quota_keys(st, tenant, cfg, inflight))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "quota: invalid job id or tenant");
-    aas_store_args_t a;
-    aas_store_args_init(&a);
-    aas_store_args_add(&a, cfg);
-    aas_store_args_add(&a, inflight);
-    aas_store_args_add(&a, job_id);
-    aas_store_args_addll(&a, aas_quota_stale_ms(st));
-    aas_store_args_addll(&a, AAS_QUOTA_INFLIGHT_RETRY_MS);
-    redisReply *r;
-    /* Resending is safe: an id admitted by the first send is AGAIN. */
-    aas_err_t err = aas_store_eval(st, AAS_STORE_LUA_QUOTA_ADMIT, AAS_STORE_F_RETRY,
-                                   "quota admit", 2, &a, &r, errstr, errstr_size);
-    if (err) return err;
+/* The admit script's reply into *out; 0, or -1 if it is not one. */
+static int aas_quota_admit_parse(const redisReply *r, aas_quota_admit_t *out) {
     static const struct {
         const char *name;
         aas_quota_verdict_t v;
@@ -74,29 +57,104 @@ aas_err_t aas_store_quota_admit(aas_store_t *st, const char *tenant, const char 
                     {"AGAIN", AAS_QUOTA_AGAIN},
                     {"RATE", AAS_QUOTA_RATE},
                     {"INFLIGHT", AAS_QUOTA_INFLIGHT}};
+    enum { NV = sizeof(verdicts) / sizeof(verdicts[0]) };
     aas_quota_admit_t res = {0};
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 6 &&
-             r->element[0]->type == REDIS_REPLY_STRING;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return -1;
     size_t v = 0;
-    for (; ok && v < sizeof(verdicts) / sizeof(verdicts[0]); v++)
-        if (strlen(verdicts[v].name) == r->element[0]->len &&
-            !memcmp(verdicts[v].name, r->element[0]->str, r->element[0]->len))
-            break;
+    while (v < NV && (strlen(verdicts[v].name) != r->element[0]->len ||
+                      memcmp(verdicts[v].name, r->element[0]->str, r->element[0]->len)))
+        v++;
     double inflight_max = 0;
-    if (!ok || v == sizeof(verdicts) / sizeof(verdicts[0]) ||
-        aas_store_reply_ll(r->element[1], &res.retry_ms) ||
+    if (v == NV || aas_store_reply_ll(r->element[1], &res.retry_ms) ||
         aas_quota_reply_num(r->element[2], &res.quota.rate) ||
         aas_quota_reply_num(r->element[3], &res.quota.burst) ||
         aas_quota_reply_num(r->element[4], &inflight_max) ||
-        aas_store_reply_ll(r->element[5], &res.inflight_now)) {
-        err = aas_store_reply_bad(r, "quota admit", errstr, errstr_size);
-        freeReplyObject(r);
-        return err;
-    }
-    freeReplyObject(r);
+        aas_store_reply_ll(r->element[5], &res.inflight_now))
+        return -1;
     res.verdict = verdicts[v].v;
     res.quota.inflight = (int64_t)inflight_max;
     *out = res;
+    return 0;
+}
+
+/* The admit script's keys and arguments for one job into a. */
+static int aas_quota_admit_args(const aas_store_t *st, const char *tenant, const char *job_id,
+                                int enforce_inflight, char keys[2][AAS_STORE_KEY_MAX],
+                                aas_store_args_t *a) {
+    tenant = aas_quota_tenant(tenant);
+    if (!job_id || !aas_id_valid(job_id) || !aas_id_valid(tenant) ||
+        aas_quota_keys(st, tenant, keys[0], keys[1]))
+        return -1;
+    aas_store_args_init(a);
+    aas_store_args_add(a, keys[0]);
+    aas_store_args_add(a, keys[1]);
+    aas_store_args_add(a, job_id);
+    aas_store_args_addll(a, aas_quota_stale_ms(st));
+    aas_store_args_addll(a, AAS_QUOTA_INFLIGHT_RETRY_MS);
+    aas_store_args_add(a, enforce_inflight ? "1" : "0");
+    return 0;
+}
+
+aas_err_t aas_store_quota_admit(aas_store_t *st, const char *tenant, const char *job_id,
+                                aas_quota_admit_t *out, char *errstr, size_t errstr_size) {
+    char keys[2][AAS_STORE_KEY_MAX];
+    aas_store_args_t a;
+    if (aas_quota_admit_args(st, tenant, job_id, 1, keys, &a))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "quota: invalid job id or tenant");
+    redisReply *r;
+    /* Resending is safe: an id admitted by the first send is AGAIN. */
+    aas_err_t err = aas_store_eval(st, AAS_STORE_LUA_QUOTA_ADMIT, AAS_STORE_F_RETRY,
+                                   "quota admit", 2, &a, &r, errstr, errstr_size);
+    if (err) return err;
+    aas_quota_admit_t res;
+    if (aas_quota_admit_parse(r, &res))
+        err = aas_store_reply_bad(r, "quota admit", errstr, errstr_size);
+    else
+        *out = res;
+    freeReplyObject(r);
+    return err;
+}
+
+aas_err_t aas_store_quota_admit_many(aas_store_t *st, aas_store_quota_item_t *items, size_t n,
+                                     char *errstr, size_t errstr_size) {
+    enum { CHUNK = 64 };
+    for (size_t base = 0; base < n; base += CHUNK) {
+        size_t m = n - base < CHUNK ? n - base : CHUNK, na = 0;
+        aas_store_args_t a[CHUNK];
+        char keys[CHUNK][2][AAS_STORE_KEY_MAX];
+        redisReply *r[CHUNK];
+        aas_err_t errs[CHUNK];
+        size_t idx[CHUNK];
+        for (size_t j = 0; j < m; j++) {
+            aas_store_quota_item_t *it = &items[base + j];
+            it->err = AAS_ERR_OK;
+            if (aas_quota_admit_args(st, it->tenant, it->job_id, 0, keys[na], &a[na])) {
+                it->err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                                      "quota: invalid job id or tenant");
+                continue;
+            }
+            idx[na++] = base + j;
+        }
+        if (!na) continue;
+        aas_err_t err = aas_store_eval_many(st, AAS_STORE_LUA_QUOTA_ADMIT, AAS_STORE_F_RETRY,
+                                            "quota admit", 2, a, na, r, errs, errstr,
+                                            errstr_size);
+        if (err) {
+            for (size_t j = base; j < n; j++)
+                if (!items[j].err) items[j].err = err;
+            return err;
+        }
+        for (size_t j = 0; j < na; j++) {
+            aas_store_quota_item_t *it = &items[idx[j]];
+            it->err = errs[j];
+            if (!r[j]) continue;
+            if (aas_quota_admit_parse(r[j], &it->res))
+                it->err = aas_store_reply_bad(r[j], "quota admit", errstr, errstr_size);
+            freeReplyObject(r[j]);
+        }
+    }
     return AAS_ERR_OK;
 }
 

@@ -6,7 +6,9 @@
 #     publishes nothing (the id is free again);
 #   - with a worker: a job admitted under an in-flight quota is released
 #     when it finishes (IN_FLIGHT back to 0), and a QUEUED job cancelled
-#     by a client frees its slot.
+#     by a client frees its slot;
+#   - a worker holds jobs no client admitted to the tenant's rate: they
+#     wait and succeed, none FAILED.
 # Usage: tests/test_quota_cli.sh BUILD_DIR
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,6 +67,30 @@ expect 0 "SUCCEEDED model=qm@1" -- "$P" submit --model qm --values "$ROW" --tena
 for _ in $(seq 50); do "$P" quota list 2>/dev/null | grep -qE "^bolt +- +- +1 +0 " && break; sleep 0.1; done
 expect 0 "^bolt +- +- +1 +0 +-$" -- "$P" quota list
 expect 0 "SUCCEEDED model=qm@1" -- "$P" submit --model qm --values "$ROW" --tenant bolt --id c-4 --wait --timeout 60
+kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
+
+# 4. Workers enforce the rate on jobs no client admitted (here: published
+# before the tenant had a quota): they wait, and all succeed.  At 2 jobs/s
+# with a bucket of 1 (full when set), the fifth job cannot start before
+# 2 s after the quota was set (checked with a margin: >= 1.5 s, Redis clock).
+IDS=()
+for i in 1 2 3 4 5; do
+  "$P" submit --model qm --values "$ROW" --tenant raw --id "r-$i" >/dev/null 2>&1 && IDS+=("r-$i")
+done
+[ "${#IDS[@]}" = 5 ] && ok "5 jobs published without a quota" || bad "published ${#IDS[@]} of 5"
+expect 0 "quota of raw: 2 jobs/s, burst 1" -- "$P" quota set raw --rate 2 --burst 1
+T_SET=$(redis-cli -p "$RPORT" time | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); })
+"$BUILD/worker/aas-worker" -X worker.id=quota-w2 >"$RUN/worker2.log" 2>&1 &
+WORKER_PID=$!
+expect 0 "SUCCEEDED" -- "$P" wait "${IDS[@]}" --timeout 120
+S=$(for id in "${IDS[@]}"; do redis-cli -p "$RPORT" hget "aas:job:{$id}" started_ms; done | sort -n)
+SPREAD=$(( $(tail -1 <<<"$S") - T_SET ))
+[ "$SPREAD" -ge 1500 ] && ok "worker held raw to its rate: last start $SPREAD ms after the quota" \
+  || bad "raw's last job started only $SPREAD ms after its quota was set: $(tr '\n' ' ' <<<"$S")"
+F=$(for id in "${IDS[@]}"; do redis-cli -p "$RPORT" hget "aas:job:{$id}" status; done | sort -u)
+[ "$F" = SUCCEEDED ] && ok "none FAILED for quota" || bad "statuses: $F"
+for _ in $(seq 50); do "$P" quota list 2>/dev/null | grep -qE "^raw +2 +1 +- +0 " && break; sleep 0.1; done
+expect 0 "^raw +2 +1 +- +0 " -- "$P" quota list
 kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
 
 echo "test_quota_cli: $FAILS failure(s)"

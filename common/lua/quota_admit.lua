@@ -4,7 +4,8 @@
 -- (one tenant: same hash tag, one cluster slot).
 -- ARGV: job id, stale_ms (in-flight entries older than this are pruned:
 -- a job lost before it ended cannot hold a slot for longer), inflight
--- retry hint ms.
+-- retry hint ms, enforce_inflight ('0': a worker counts the job in flight
+-- but does not refuse it for the in-flight limit; absent = '1').
 -- Returns {verdict, wait_ms, rate, burst, inflight_max, inflight_now}:
 -- verdict 'NONE' (no quota: unlimited), 'OK' (admitted now, one token
 -- taken), 'AGAIN' (admitted before: no second token), 'RATE' or
@@ -21,7 +22,7 @@ if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', nowms - tonumber(ARGV[2]))
 local n = redis.call('ZCARD', KEYS[2])
-if maxin > 0 and n >= maxin then
+if maxin > 0 and n >= maxin and ARGV[4] ~= '0' then
   return {'INFLIGHT', tonumber(ARGV[3]), q[1] or '0', tostring(burst), maxin, n}
 end
 local tokens = burst
