@@ -791,6 +791,10 @@ typedef struct {
 aas_err_t aas_store_quota_admit_many(aas_store_t *st, aas_store_quota_item_t *items, size_t n,
                                      char *errstr, size_t errstr_size);
 
+/** @brief How many tenants have a quota (SCARD <p>quota:tenants): a worker
+ *         skips admitting while there are none. */
+aas_err_t aas_store_quota_count(aas_store_t *st, int64_t *n, char *errstr, size_t errstr_size);
+
 /**
  * @brief The jobs ids[i] (tenants[i], NULL/"" = "default") leave their
  *        tenants' in-flight sets, in one pipelined round trip.  Idempotent.

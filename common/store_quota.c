@@ -158,6 +158,27 @@ aas_err_t aas_store_quota_admit_many(aas_store_t *st, aas_store_quota_item_t *it
     return AAS_ERR_OK;
 }
 
+aas_err_t aas_store_quota_count(aas_store_t *st, int64_t *n, char *errstr, size_t errstr_size) {
+    char tkey[AAS_STORE_KEY_MAX];
+    if (aas_store_key(st, tkey, sizeof(tkey), "quota:tenants", NULL))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "prefix too long");
+    aas_store_args_t a;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "SCARD");
+    aas_store_args_add(&a, tkey);
+    redisReply *r;
+    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SCARD quota tenants", &a, &r,
+                                  errstr, errstr_size);
+    if (err) return err;
+    int64_t v;
+    if (aas_store_reply_ll(r, &v))
+        err = aas_store_reply_bad(r, "SCARD quota tenants", errstr, errstr_size);
+    else
+        *n = v;
+    freeReplyObject(r);
+    return err;
+}
+
 aas_err_t aas_store_quota_release_many(aas_store_t *st, const char *const *tenants,
                                        const char *const *ids, size_t n, char *errstr,
                                        size_t errstr_size) {
