@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "store.h"
 #include "store_int.h"
 
@@ -316,7 +315,7 @@ static int aas_quota_row_cmp(const void *x, const void *y) {
     return strcmp(((const aas_quota_row_t *)x)->tenant, ((const aas_quota_row_t *)y)->tenant);
 }
 
-/* One tenant's quota and state into *row; 1 if it has one, 0 if not. */
+/* One tenant's quota and state into *row; *has 0 when it has none. */
 static aas_err_t aas_quota_read(aas_store_t *st, const char *tenant, aas_quota_row_t *row,
                                 int *has, char *errstr, size_t errstr_size) {
     char cfg[AAS_STORE_KEY_MAX], inflight[AAS_STORE_KEY_MAX];
