@@ -32,7 +32,8 @@
     X(REDIS, "Redis unavailable or failed", 1)                                \
     X(KAFKA, "Kafka unavailable or failed", 1)                                \
     X(TIMEOUT, "timed out", 1)                                                \
-    X(IO, "I/O error", 1)
+    X(IO, "I/O error", 1)                                                     \
+    X(QUOTA, "over the tenant's quota", 1)
 
 typedef enum {
 #define AAS_ERR_ENUM_(name, msg, retry) AAS_ERR_##name,

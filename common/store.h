@@ -760,4 +760,124 @@ aas_err_t aas_store_usage_read(aas_store_t *st, const char *tenant, int64_t sinc
                                char *errstr, size_t errstr_size);
 void aas_usage_rows_free(aas_usage_row_t *rows, size_t n);
 
+/* ---- per-tenant quotas (docs/sharing.md#quotas) ----
+ * <prefix>quota:{<tenant>} (hash, no TTL): rate (jobs/s, decimal, may be
+ *   fractional; absent or 0 = no rate limit), burst (bucket size; absent =
+ *   max(1, rate)), inflight (most jobs admitted and not terminal; absent or
+ *   0 = unlimited), and the bucket's state: tokens, ts (Redis ms);
+ * <prefix>quota:{<tenant>}:inflight (sorted set, TTL ttl_s after the last
+ *   admission): job ids admitted and not yet terminal, scored by admission
+ *   time (Redis ms); entries older than ttl_s are pruned (a job lost before
+ *   it ended frees its slot then);
+ * <prefix>quota:tenants (set): the tenants with a quota, for listing.
+ * A tenant without a quota is unlimited; a job without a tenant is
+ * counted as tenant "default" (a quota set for "default" applies to it).
+ */
+typedef enum {
+    AAS_QUOTA_NONE = 0,   /* the tenant has no quota: unlimited */
+    AAS_QUOTA_OK,         /* admitted now: one token taken, the id in flight */
+    AAS_QUOTA_AGAIN,      /* admitted before (same id): nothing taken */
+    AAS_QUOTA_RATE,       /* refused: no token in the bucket */
+    AAS_QUOTA_INFLIGHT    /* refused: the in-flight limit is reached */
+} aas_quota_verdict_t;
+
+typedef struct {
+    double rate;          /* jobs/s; 0 = no rate limit */
+    double burst;         /* bucket size; 0 in a set call = default max(1, rate) */
+    int64_t inflight;     /* 0 = no in-flight limit */
+} aas_quota_t;
+
+typedef struct {
+    aas_quota_verdict_t verdict;
+    int64_t retry_ms;     /* RATE / INFLIGHT: when to try again (INFLIGHT: a hint) */
+    aas_quota_t quota;    /* the tenant's limits (not NONE) */
+    int64_t inflight_now; /* jobs in flight after the call */
+} aas_quota_admit_t;
+
+/* The retry hint of an in-flight refusal: when a slot frees is not known. */
+#define AAS_QUOTA_INFLIGHT_RETRY_MS 1000
+/* Largest rate and burst accepted (a sanity bound on typing errors). */
+#define AAS_QUOTA_RATE_MAX 1e6
+
+/** @brief The tenant a job is counted under: tenant, or "default". */
+const char *aas_quota_tenant(const char *tenant);
+
+/**
+ * @brief Admit job_id against tenant's quota, atomically (one script, Redis
+ *        clock): prune stale in-flight ids, check the in-flight limit, refill
+ *        and take a token, add the id.  An id admitted before is admitted
+ *        again without a token (a retried submission).  Safe to resend.
+ * @param tenant a valid id, or NULL / "" for "default".
+ * @param out written on success (AAS_ERR_OK whatever the verdict).
+ * @return AAS_ERR_INVAL for an invalid id or tenant; AAS_ERR_REDIS.
+ */
+aas_err_t aas_store_quota_admit(aas_store_t *st, const char *tenant, const char *job_id,
+                                aas_quota_admit_t *out, char *errstr, size_t errstr_size);
+
+/** One job of aas_store_quota_admit_many(). */
+typedef struct {
+    const char *tenant;      /* in: a valid id, or NULL / "" = "default" */
+    const char *job_id;      /* in */
+    aas_quota_admit_t res;   /* out, when err is AAS_ERR_OK */
+    aas_err_t err;           /* out */
+} aas_store_quota_item_t;
+
+/**
+ * @brief Worker side: admit many jobs in one pipelined round trip, as
+ *        aas_store_quota_admit() each, except that the in-flight limit
+ *        only counts (a job is added, never refused for it): a worker
+ *        waiting for a slot could wait on jobs queued behind it in its
+ *        own partition (docs/sharing.md#quotas).  Safe to resend.
+ * @return a connection failure for every item (retriable), else
+ *         AAS_ERR_OK with per-item err.
+ */
+aas_err_t aas_store_quota_admit_many(aas_store_t *st, aas_store_quota_item_t *items, size_t n,
+                                     char *errstr, size_t errstr_size);
+
+/** @brief How many tenants have a quota (SCARD <p>quota:tenants): a worker
+ *         skips admitting while there are none. */
+aas_err_t aas_store_quota_count(aas_store_t *st, int64_t *n, char *errstr, size_t errstr_size);
+
+/**
+ * @brief The jobs ids[i] (tenants[i], NULL/"" = "default") leave their
+ *        tenants' in-flight sets, in one pipelined round trip.  Idempotent.
+ *        Entries with an invalid id or tenant are skipped.
+ */
+aas_err_t aas_store_quota_release_many(aas_store_t *st, const char *const *tenants,
+                                       const char *const *ids, size_t n, char *errstr,
+                                       size_t errstr_size);
+
+/** @brief The refusal as a sentence ("tenant acme is over its rate quota
+ *         (5 jobs/s, burst 10): retry in 180 ms"). */
+void aas_quota_refusal_format(const char *tenant, const aas_quota_admit_t *a, char *buf,
+                              size_t size);
+
+/**
+ * @brief Set (replace) tenant's quota: rate >= 0, burst 0 (default) or
+ *        >= 1, inflight >= 0; at least one limit.  The bucket's tokens are
+ *        kept.  AAS_ERR_INVAL naming the bad value.
+ */
+aas_err_t aas_store_quota_set(aas_store_t *st, const char *tenant, const aas_quota_t *q,
+                              char *errstr, size_t errstr_size);
+
+/** @brief Remove tenant's quota and its in-flight set (the tenant is then
+ *         unlimited); AAS_ERR_NOT_FOUND if it had none. */
+aas_err_t aas_store_quota_delete(aas_store_t *st, const char *tenant, char *errstr,
+                                 size_t errstr_size);
+
+typedef struct {
+    char *tenant;
+    aas_quota_t quota;      /* burst resolved (never 0) */
+    int64_t inflight_now;   /* ids in flight (not stale) */
+    double tokens_now;      /* the bucket now; -1 without a rate limit */
+} aas_quota_row_t;
+
+/**
+ * @brief Every tenant with a quota, sorted by name, with its state now.
+ * @param out owned: free with aas_quota_rows_free(out, n).
+ */
+aas_err_t aas_store_quota_list(aas_store_t *st, aas_quota_row_t **out, size_t *n,
+                               char *errstr, size_t errstr_size);
+void aas_quota_rows_free(aas_quota_row_t *rows, size_t n);
+
 #endif

@@ -51,6 +51,10 @@ static const struct {
     [AAS_STORE_LUA_PROGRESS] = {"progress", aas_store_lua_progress},
     [AAS_STORE_LUA_METER] = {"meter", aas_store_lua_meter},
     [AAS_STORE_LUA_LEASE] = {"lease", aas_store_lua_lease},
+    [AAS_STORE_LUA_QUOTA_ADMIT] = {"quota_admit", aas_store_lua_quota_admit},
+    [AAS_STORE_LUA_QUOTA_RELEASE] = {"quota_release", aas_store_lua_quota_release},
+    [AAS_STORE_LUA_QUOTA_SET] = {"quota_set", aas_store_lua_quota_set},
+    [AAS_STORE_LUA_QUOTA_GET] = {"quota_get", aas_store_lua_quota_get},
 };
 
 /* Longest prefix we accept; keeps every key under AAS_STORE_KEY_MAX. */

@@ -109,6 +109,11 @@ static enum MHD_Result answer(aas_gw_http_t *h, struct MHD_Connection *conn,
         resp->content_type ? resp->content_type : "application/json");
     if (ok == MHD_YES && resp->location[0])
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
+    if (ok == MHD_YES && resp->retry_after_s > 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%d", resp->retry_after_s);
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     if (ok == MHD_YES && resp->auth_challenge)
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"aas\"");
     if (ok == MHD_YES) ok = MHD_queue_response(conn, resp->status, r);

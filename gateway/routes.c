@@ -66,6 +66,7 @@ static unsigned http_status_of(aas_err_t err) {
     case AAS_ERR_UNKNOWN_MODEL:
     case AAS_ERR_NOT_FOUND: return 404;
     case AAS_ERR_CONFLICT: return 409;
+    case AAS_ERR_QUOTA: return 429;
     case AAS_ERR_REDIS:
     case AAS_ERR_KAFKA:
     case AAS_ERR_IO: return 503;
@@ -164,6 +165,10 @@ static int publish(aas_gw_t *gw, aas_client_t *c, const aas_job_t *job, aas_gw_r
     aas_err_t err = aas_client_submit(c, job, why, sizeof(why));
     if (err) {
         set_error(resp, http_status_of(err), NULL, "%s", why);
+        if (err == AAS_ERR_QUOTA) { /* whole seconds, rounded up, at least 1 */
+            int64_t ms = aas_client_last_retry_ms(c);
+            resp->retry_after_s = ms > 1000 ? (int)((ms + 999) / 1000) : 1;
+        }
         return -1;
     }
     /* The shared producer times the message out within gateway.timeout.ms

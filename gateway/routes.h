@@ -28,6 +28,7 @@ typedef struct {
     const char *content_type; /* NULL: application/json */
     const char *route;      /* static name of the endpoint, for metrics */
     int auth_challenge;     /* 401: send WWW-Authenticate: Bearer */
+    int retry_after_s;      /* 429: Retry-After in seconds (>= 1), else 0 */
 } aas_gw_resp_t;
 
 /** @brief Answer one request; resp->body is always set (or NULL on OOM). */

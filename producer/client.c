@@ -102,6 +102,7 @@ struct aas_client_s {
     int cv_ok;
     size_t outstanding;          /* a sharer's jobs not reported yet */
     struct aas_client_msg_s *settled; /* reported, not settled yet (newest first) */
+    int64_t quota_retry_ms;      /* the last AAS_ERR_QUOTA's retry-after */
 };
 
 /* The producer a client publishes through. */
@@ -233,6 +234,42 @@ typedef struct aas_client_msg_s {
     int train;           /* sent to the training topic */
 } aas_client_msg_t;
 
+/* A job that will not run (its publication failed) gives its in-flight
+ * quota slot back; its token is not refunded (docs/sharing.md#quotas). */
+static void aas_client_quota_release(aas_client_t *c, const char *id, const char *tenant) {
+    char why[256];
+    const char *t = tenant, *i = id;
+    if (aas_store_quota_release_many(c->store, &t, &i, 1, why, sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "client", "job=%s quota slot not released: %s", id, why);
+}
+
+/* A job's admission by its tenant's quota, after its id is claimed and
+ * before it is produced (docs/sharing.md#quotas).  Refused: the claim is
+ * given back so the id can be retried, AAS_ERR_QUOTA.  Redis away: the job
+ * goes unchecked, as the claim does (a worker admits it). */
+static aas_err_t aas_client_quota_admit(aas_client_t *c, const aas_job_t *j, const char *hash,
+                                        char *errstr, size_t errstr_size) {
+    aas_quota_admit_t q;
+    char why[512];
+    aas_err_t err = aas_store_quota_admit(c->store, j->tenant, j->id, &q, why, sizeof(why));
+    if (err && aas_err_is_retriable(err) && !c->c.redis_required) {
+        AAS_LOG(AAS_LOG_WARN, "client", "job=%s quota not checked: %s", j->id, why);
+        return AAS_ERR_OK;
+    }
+    if (!err && (q.verdict == AAS_QUOTA_RATE || q.verdict == AAS_QUOTA_INFLIGHT)) {
+        aas_quota_refusal_format(j->tenant, &q, why, sizeof(why));
+        c->quota_retry_ms = q.retry_ms;
+        err = AAS_ERR_QUOTA;
+    }
+    if (!err) return AAS_ERR_OK;
+    char uwhy[256];
+    if (aas_store_job_unclaim(c->store, j->id, hash, uwhy, sizeof(uwhy)))
+        AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", j->id, uwhy);
+    return aas_err_set(errstr, errstr_size, err, "job %s: %s", j->id, why);
+}
+
+int64_t aas_client_last_retry_ms(const aas_client_t *c) { return c->quota_retry_ms; }
+
 /* A publication's outcome, on the thread of the client that submitted it
  * (its Redis connection): QUEUED recorded, or the id released. */
 static void aas_client_settle(aas_client_t *c, aas_client_msg_t *cm) {
@@ -268,6 +305,7 @@ static void aas_client_settle(aas_client_t *c, aas_client_msg_t *cm) {
         char uwhy[256];
         if (aas_store_job_unclaim(c->store, cm->id, cm->hash, uwhy, sizeof(uwhy)))
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", cm->id, uwhy);
+        aas_client_quota_release(c, cm->id, cm->tenant);
         c->failed++;
     }
     if (c->cb) c->cb(c->cb_opaque, cm->id, err, why);
@@ -726,6 +764,11 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
     }
     if (resubmit) /* claimed, never acknowledged: publish it now */
         AAS_LOG(AAS_LOG_INFO, "client", "job=%s resubmitted (same payload)", j.id);
+    if ((err = aas_client_quota_admit(c, &j, cm->hash, errstr, errstr_size))) {
+        free(buf);
+        free(cm);
+        return err;
+    }
     snprintf(cm->id, sizeof(cm->id), "%s", j.id);
     snprintf(cm->model, sizeof(cm->model), "%s", j.model ? j.model : "");
     snprintf(cm->tenant, sizeof(cm->tenant), "%s", j.tenant ? j.tenant : "");
@@ -759,6 +802,7 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
         char uwhy[256];
         if (aas_store_job_unclaim(c->store, j.id, cm->hash, uwhy, sizeof(uwhy)))
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", j.id, uwhy);
+        aas_client_quota_release(c, j.id, cm->tenant);
         free(buf);
         free(cm);
         if (kerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) /* not the broker's word */
@@ -838,10 +882,22 @@ aas_err_t aas_client_cancel(aas_client_t *c, const char *job_id,
     aas_err_t err = aas_codec_result_encode(c->codec, &res, &buf, &len, errstr,
                                             errstr_size);
     if (err) return err;
-    err = aas_store_job_cancel(c->store, job_id, buf, len, status_out, errstr,
-                               errstr_size);
+    aas_status_t st;
+    err = aas_store_job_cancel(c->store, job_id, buf, len, &st, errstr, errstr_size);
     free(buf);
-    return err;
+    if (err) return err;
+    if (aas_status_is_terminal(st)) {
+        /* Ended (now, or before): its quota slot is free.  The tenant is in
+         * the job's hash; idempotent, so a job released before is fine. */
+        aas_job_info_t info;
+        char why[256];
+        if (!aas_store_job_get(c->store, job_id, &info, why, sizeof(why))) {
+            aas_client_quota_release(c, job_id, info.tenant);
+            aas_job_info_clear(&info);
+        }
+    }
+    *status_out = st;
+    return AAS_ERR_OK;
 }
 
 aas_err_t aas_client_model_register(aas_client_t *c, const char *name,

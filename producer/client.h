@@ -110,10 +110,23 @@ aas_err_t aas_client_job_id(char *buf, size_t size);
  *        AAS_ERR_TOO_LARGE and the same explanation.  Returns once the job is
  *        queued in the producer; the outcome comes to the delivery callback
  *        and to aas_client_flush().  A full local queue waits (bounded by
- *        client.timeout.ms).
+ *        client.timeout.ms).  After the claim the job is admitted by its
+ *        tenant's quota (store.h): over it, AAS_ERR_QUOTA (retriable;
+ *        aas_client_last_retry_ms() says when) and nothing is published;
+ *        with Redis unreachable and client.redis.required false it is
+ *        published unchecked (a worker admits it before running it).
  */
 aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                             char *errstr, size_t errstr_size);
+
+/**
+ * @brief After aas_client_submit() returned AAS_ERR_QUOTA (the job's tenant
+ *        is over its quota, docs/sharing.md#quotas; nothing was published
+ *        and the id is free again): when to try again, in ms (for an
+ *        in-flight refusal a hint: when a job ends is not known).
+ *        Otherwise the value of the last refusal, or 0.
+ */
+int64_t aas_client_last_retry_ms(const aas_client_t *c);
 
 /**
  * @brief Withdraw every job not acknowledged yet (librdkafka purge of the

@@ -4,7 +4,7 @@
  * connects), the command, and its lines of --help.  Internal to the
  * aas-producer program: main.c parses the options and dispatches; each
  * command lives in its own file (cmd_submit.c, cmd_train.c, cmd_jobs.c:
- * status, wait, cancel; cmd_model.c, cmd_dataset.c, cmd_apikey.c).  Each prints its data
+ * status, wait, cancel; cmd_model.c, cmd_dataset.c, cmd_apikey.c, cmd_usage.c, cmd_quota.c).  Each prints its data
  * on stdout and its diagnostics on stderr, and returns the exit code.
  */
 #ifndef AAS_CMD_H
@@ -20,6 +20,7 @@
 #define AAS_EXIT_JOB_FAILED 3
 #define AAS_EXIT_TIMEOUT 4
 #define AAS_EXIT_ID_IN_USE 5   /* submit --id: the id names another job */
+#define AAS_EXIT_QUOTA 6       /* submit/train: the tenant is over its quota */
 
 /* The options of every command, as parsed from the command line. */
 typedef struct {
@@ -31,6 +32,7 @@ typedef struct {
     const char *scopes, *tenant;      /* apikey --scopes; --tenant (jobs, revoke, usage) */
     const char *since, *until;        /* usage: time range */
     int csv, hourly;                  /* usage: CSV output, a row per hour */
+    const char *rate, *burst, *inflight; /* quota set: the limits given, or NULL */
     const char *text, *text_input;
     const char *text_file;            /* submit --text-file PATH|- */
     int header;                       /* --header 1, --no-header 0, unset -1 */
@@ -75,6 +77,7 @@ extern const aas_cmd_t aas_cmd_cancel_def;   /* cmd_jobs.c */
 extern const aas_cmd_t aas_cmd_model_def;    /* cmd_model.c */
 extern const aas_cmd_t aas_cmd_apikey_def;   /* cmd_apikey.c */
 extern const aas_cmd_t aas_cmd_usage_def;    /* cmd_usage.c */
+extern const aas_cmd_t aas_cmd_quota_def;    /* cmd_quota.c */
 
 /** @brief Parse a decimal integer in [lo, hi]; 0 or -1 (main.c). */
 int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -137,12 +137,14 @@ static void on_delivery(void *opaque, const char *job_id, aas_err_t err,
 }
 
 /* Hand one job to the client; exit code, having said why.  An id in use
- * has an exit code of its own, so a script can tell it from a failure. */
+ * and a quota refusal have exit codes of their own, so a script can tell
+ * them from a failure. */
 static int publish(aas_client_t *c, const aas_job_t *job) {
     char why[2048]; /* a size refusal names every limit */
     aas_err_t err = aas_client_submit(c, job, why, sizeof(why));
     if (!err) return 0;
     fprintf(stderr, "aas-producer: %s\n", why);
+    if (err == AAS_ERR_QUOTA) return AAS_EXIT_QUOTA; /* a script retries after a while */
     return err == AAS_ERR_CONFLICT ? AAS_EXIT_ID_IN_USE : 1;
 }
 

@@ -14,7 +14,8 @@
  * Exit codes: 0 success (every waited job SUCCEEDED), 1 runtime failure,
  * 2 usage error, 3 a job ended FAILED/EXPIRED/CANCELLED, 4 timed out,
  * 5 the job id given with --id is in use (another job, or the same one
- * without --idempotent).
+ * without --idempotent), 6 the job's tenant is over its quota (nothing
+ * published: retry later, docs/sharing.md#quotas).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,7 +41,7 @@ int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
 static const aas_cmd_t *const commands[] = {
     &aas_cmd_submit_def, &aas_cmd_train_def,  &aas_cmd_dataset_def, &aas_cmd_status_def,
     &aas_cmd_wait_def,   &aas_cmd_cancel_def, &aas_cmd_model_def,  &aas_cmd_apikey_def,
-    &aas_cmd_usage_def,
+    &aas_cmd_usage_def,  &aas_cmd_quota_def,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -115,7 +116,8 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
 "      --version          program and library versions\n"
 "      --config-reference the keys below as a Markdown table\n\n"
 "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 a job did not succeed,\n"
-"4 timed out, 5 the --id is in use.\n\n"
+"4 timed out, 5 the --id is in use, 6 the tenant is over its quota (nothing\n"
+"published; retry later).\n\n"
 "Keys (environment: AAS_ + key upper-cased, '.' -> '_'):\n");
     if (conf) aas_conf_print_help(conf, fp);
 }
@@ -125,7 +127,8 @@ int main(int argc, char **argv) {
            O_ID, O_IDEMPOTENT, O_CURVES, O_PRIO, O_DEADLINE, O_PARAM, O_WAIT, O_TIMEOUT, O_JSON,
            O_META, O_FILE, O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
            O_MAXBATCH, O_MAXDELAY, O_TEXTFILE, O_HEADER, O_NOHEADER, O_DTOPIC, O_DPARTS,
-           O_DSTART, O_DEND, O_NOPROGRESS, O_SCOPES, O_TENANT, O_SINCE, O_UNTIL, O_CSV, O_HOURLY };
+           O_DSTART, O_DEND, O_NOPROGRESS, O_SCOPES, O_TENANT, O_SINCE, O_UNTIL, O_CSV, O_HOURLY,
+           O_RATE, O_BURST, O_INFLIGHT };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -171,6 +174,9 @@ int main(int argc, char **argv) {
         {"until", required_argument, NULL, O_UNTIL},
         {"csv", no_argument, NULL, O_CSV},
         {"hourly", no_argument, NULL, O_HOURLY},
+        {"rate", required_argument, NULL, O_RATE},
+        {"burst", required_argument, NULL, O_BURST},
+        {"inflight", required_argument, NULL, O_INFLIGHT},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
@@ -250,6 +256,9 @@ int main(int argc, char **argv) {
         case O_UNTIL: o.until = optarg; break;
         case O_CSV: o.csv = 1; break;
         case O_HOURLY: o.hourly = 1; break;
+        case O_RATE: o.rate = optarg; break;     /* checked by quota's check */
+        case O_BURST: o.burst = optarg; break;
+        case O_INFLIGHT: o.inflight = optarg; break;
         case O_ROWS:
             if (aas_cmd_parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;
             break;

@@ -9,7 +9,8 @@
 #     from it (POST /v1/jobs kind train -> 202 -> SUCCEEDED) and predicts
 #     with it; health and /metrics need no key; a key removed from the file stops
 #     working after gateway.auth.refresh.s; a keys file others can read is
-#     refused at start;
+#     refused at start; a tenant over its quota (aas-producer quota set)
+#     gets 429 with Retry-After, other tenants do not;
 #   - gateway.auth = redis: keys made by `aas-producer apikey add`, listed,
 #     revoked (then 401);
 #   - HTTPS with a self-signed certificate (curl --cacert);
@@ -108,6 +109,22 @@ expect 0 "tenant=alice" -- "$P" status "$AJ"
 check 200 '"tenant": ?"alice"' -- "${A[@]}" "$URL/v1/jobs/$AJ"
 check 404 'unknown job' -- "${B[@]}" "$URL/v1/jobs/$AJ"
 check 404 'unknown job' -- "${B[@]}" -X DELETE "$URL/v1/jobs/$AJ"
+
+echo "== a tenant over its quota gets 429 with Retry-After"
+# One token, refilled every 20 s: the second request is refused, nothing is
+# published for it, and the caller is told when to come back.
+expect 0 "quota of dave" -- "$P" quota set dave --rate 0.05 --burst 1
+D=(-H "Authorization: Bearer $DAVE")
+check 200 '"label"' -- "${D[@]}" -X POST -d '{"text":"good morning"}' "$URL/predict"
+got=$(curl -s -D - -o "$RUN/body" -X POST "${D[@]}" -d '{"text":"good evening"}' "$URL/predict" | tr -d '\r')
+ra=$(grep -i '^Retry-After:' <<<"$got" | awk '{print $2}')
+if grep -q '^HTTP/[0-9.]* 429' <<<"$got" && [ -n "$ra" ] && [ "$ra" -ge 1 ] && [ "$ra" -le 20 ] \
+   && grep -q '"error": *"job [0-9a-f]*: tenant dave is over its rate quota (0.05 jobs/s, burst 1): retry in' "$RUN/body"; then
+  ok "429 with Retry-After: $ra and the refusal"
+else bad "quota refusal over HTTP: $got $(cat "$RUN/body")"; fi
+check 200 '"label"' -- "${A[@]}" -X POST -d '{"text":"good morning"}' "$URL/predict"  # alice is not held
+expect 0 "deleted" -- "$P" quota delete dave
+check 200 '"label"' -- "${D[@]}" -X POST -d '{"text":"good night"}' "$URL/predict"
 
 echo "== training over HTTP"
 check 403 'may not train' -- "${A[@]}" -X PUT -H 'Content-Type: text/tab-separated-values' \

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -14,6 +15,15 @@
  * a name in a payload is anyone's to invent. */
 #define AAS_OUTCOME_MODEL_LABELS 64
 #define AAS_OUTCOME_OTHER "_other"
+
+/* Longest a worker waits, in one admit call, for tokens of over-quota
+ * jobs before it rewinds them (they come again after the backoff): the
+ * wait holds up the whole window, so it is kept short. */
+#define AAS_OUTCOME_QUOTA_WAIT_MS 1000
+/* How often a worker asks whether any tenant has a quota; while none has,
+ * it admits nothing (no round trip per window).  A quota set meanwhile
+ * holds jobs no client admitted from this long later at most. */
+#define AAS_OUTCOME_QUOTA_POLL_US 1000000
 
 /* The model a job is metered under when its message named none readable. */
 #define AAS_OUTCOME_NO_MODEL "_unknown"
@@ -32,6 +42,10 @@ struct aas_outcome_s {
     aas_store_start_t *start;
     aas_store_finish_t *finish;
     aas_store_meter_t *meter;
+    const char **rel_tenant, **rel_id;  /* quota releases of one call */
+    aas_store_quota_item_t *quota;      /* quota admissions of one call */
+    int quotas_any;                     /* some tenant had a quota when last asked */
+    int64_t quotas_asked_us;            /* when (monotonic), 0 = never */
     char (*usage_txt)[AAS_USAGE_TEXT_MAX];
     size_t *idx;
     /* Tenants given their own metric label so far (the rest: "_other"). */
@@ -60,6 +74,9 @@ aas_err_t aas_outcome_new(const aas_outcome_conf_t *conf, aas_store_t *store,
     if (!o || !(o->start = calloc(n, sizeof(*o->start))) ||
         !(o->finish = calloc(n, sizeof(*o->finish))) || !(o->idx = calloc(n, sizeof(size_t))) ||
         !(o->meter = calloc(n, sizeof(*o->meter))) ||
+        !(o->rel_tenant = calloc(n, sizeof(*o->rel_tenant))) ||
+        !(o->rel_id = calloc(n, sizeof(*o->rel_id))) ||
+        !(o->quota = calloc(n, sizeof(*o->quota))) ||
         !(o->usage_txt = calloc(n, sizeof(*o->usage_txt))) ||
         !(o->tenants = calloc(AAS_OUTCOME_TENANT_LABELS, sizeof(*o->tenants))) ||
         !(o->models = calloc(AAS_OUTCOME_MODEL_LABELS, sizeof(*o->models))) ||
@@ -87,6 +104,9 @@ void aas_outcome_destroy(aas_outcome_t *o) {
     free(o->start);
     free(o->finish);
     free(o->meter);
+    free(o->rel_tenant);
+    free(o->rel_id);
+    free(o->quota);
     free(o->usage_txt);
     free(o->tenants);
     free(o->models);
@@ -263,13 +283,27 @@ static void aas_outcome_screen(aas_outcome_t *o, aas_outcome_item_t *it, int64_t
 }
 
 /* Meter o->meter[0..k) for items[o->idx[..]] and settle each: DONE once
- * metered (or never meterable), RETRY when Redis is away. */
+ * metered (or never meterable), RETRY when Redis is away.  First each
+ * job leaves its tenant's in-flight quota set (docs/sharing.md#quotas):
+ * a separate call, since the tenant's keys are in another cluster slot
+ * than the job's; idempotent, so a redelivery releases again harmlessly,
+ * and a release Redis did not take retries the message like metering. */
 static void aas_outcome_meter_settle(aas_outcome_t *o, aas_outcome_item_t *items, size_t k) {
     char why[512] = "";
-    if (k) aas_store_usage_meter_many(o->store, o->meter, k, why, sizeof(why));
+    aas_err_t rerr = AAS_ERR_OK;
+    for (size_t j = 0; j < k; j++) {
+        o->rel_tenant[j] = o->meter[j].tenant;
+        o->rel_id[j] = o->meter[j].job_id;
+    }
+    if (k) rerr = aas_store_quota_release_many(o->store, o->rel_tenant, o->rel_id, k, why,
+                                               sizeof(why));
+    if (rerr)
+        AAS_LOG(AAS_LOG_WARN, "worker", "quota release of %zu job(s): %s", k, why);
+    if (k && !(rerr && aas_err_is_retriable(rerr)))
+        aas_store_usage_meter_many(o->store, o->meter, k, why, sizeof(why));
     for (size_t j = 0; j < k; j++) {
         aas_outcome_item_t *it = &items[o->idx[j]];
-        aas_err_t err = o->meter[j].err;
+        aas_err_t err = rerr && aas_err_is_retriable(rerr) ? rerr : o->meter[j].err;
         if (err && aas_err_is_retriable(err)) {
             AAS_LOG(AAS_LOG_WARN, "worker", "job=%s not metered yet: %s", it->job_id, why);
             aas_outcome_retry(it);
@@ -286,7 +320,10 @@ static void aas_outcome_meter_settle(aas_outcome_t *o, aas_outcome_item_t *items
  * figures and is not metered). */
 static void aas_outcome_meter_known(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
     aas_job_info_t info[64];
-    size_t k = 0, ninfo = 0;
+    size_t k = 0, ninfo = 0, nrel = 0;
+    /* Found terminal with nothing to meter: released from quotas only. */
+    const char *rel_tenant[64], *rel_id[64];
+    size_t rel_idx[64];
     for (size_t i = 0; i < n; i++) {
         aas_outcome_item_t *it = &items[i];
         if (!it->meter_from_hash || it->settled) continue;
@@ -296,14 +333,32 @@ static void aas_outcome_meter_known(aas_outcome_t *o, aas_outcome_item_t *items,
         aas_err_t err = ninfo < 64 ? aas_store_job_get(o->store, it->job_id, in, why, sizeof(why))
                                    : AAS_ERR_IO; /* more than fit: the next delivery */
         if (err) {
-            if (aas_err_is_retriable(err)) aas_outcome_retry(it);
-            else aas_outcome_settle(it, AAS_MSG_DONE); /* expired meanwhile */
+            if (aas_err_is_retriable(err)) {
+                aas_outcome_retry(it);
+            } else if (nrel < 64) { /* expired meanwhile */
+                aas_outcome_settle(it, AAS_MSG_DONE);
+                rel_idx[nrel] = i;
+                rel_tenant[nrel] = it->tenant;
+                rel_id[nrel++] = it->job_id;
+            } else {
+                aas_outcome_retry(it); /* more than fit: the next delivery */
+            }
             continue;
         }
         ninfo++;
         aas_usage_t u;
         if (!in->usage || aas_usage_parse(in->usage, &u) || !in->model || !in->finished_ms) {
+            /* Nothing to meter (e.g. cancelled before it ran), but the
+             * worker may have admitted it by its quota before it found it
+             * terminal: release it. */
+            if (nrel == 64) {
+                aas_outcome_retry(it); /* more than fit: the next delivery */
+                continue;
+            }
             aas_outcome_settle(it, AAS_MSG_DONE);
+            rel_idx[nrel] = i;
+            rel_tenant[nrel] = it->tenant;
+            rel_id[nrel++] = it->job_id;
             continue;
         }
         o->meter[k] = (aas_store_meter_t){.job_id = it->job_id, .tenant = in->tenant,
@@ -314,6 +369,110 @@ static void aas_outcome_meter_known(aas_outcome_t *o, aas_outcome_item_t *items,
     }
     aas_outcome_meter_settle(o, items, k);
     for (size_t j = 0; j < ninfo; j++) aas_job_info_clear(&info[j]);
+    char why[512];
+    aas_err_t err = nrel ? aas_store_quota_release_many(o->store, rel_tenant, rel_id, nrel, why,
+                                                        sizeof(why))
+                         : AAS_ERR_OK;
+    if (err) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "quota release of %zu job(s): %s", nrel, why);
+        if (aas_err_is_retriable(err))
+            for (size_t j = 0; j < nrel; j++) aas_outcome_retry(&items[rel_idx[j]]);
+    }
+}
+
+/* Admit the decoded jobs items[o->idx[0..k)] by their tenants' quotas
+ * before they start (docs/sharing.md#quotas): a job a client admitted is
+ * found in flight and passes (no token); one published unchecked (another
+ * producer, Redis away at submit) takes a token now.  Over the rate, the
+ * worker waits for the tokens (at most AAS_OUTCOME_QUOTA_WAIT_MS in all),
+ * then rewinds the jobs still refused: they come again after the backoff,
+ * never dropped, never FAILED.  Before start, so a wait counts no attempt.
+ * Returns how many of idx stay (admitted), compacted in order. */
+static size_t aas_outcome_quota(aas_outcome_t *o, aas_outcome_item_t *items, size_t k) {
+    char why[512] = "";
+    int64_t waited_ms = 0;
+    int64_t now_us = aas_mono_us();
+    if (!o->quotas_asked_us || now_us - o->quotas_asked_us >= AAS_OUTCOME_QUOTA_POLL_US) {
+        int64_t nq = 1; /* not known: check each job */
+        if (aas_store_quota_count(o->store, &nq, why, sizeof(why)))
+            AAS_LOG(AAS_LOG_DEBUG, "worker", "quota count: %s", why);
+        o->quotas_any = nq > 0;
+        o->quotas_asked_us = now_us;
+    }
+    if (!o->quotas_any) return k;
+    for (size_t j = 0; j < k; j++)
+        o->quota[j] = (aas_store_quota_item_t){.tenant = items[o->idx[j]].tenant,
+                                               .job_id = items[o->idx[j]].job_id};
+    int *refused = calloc(k, sizeof(int));
+    size_t *map = calloc(k, sizeof(size_t));
+    aas_store_quota_item_t *ask = calloc(k, sizeof(*ask));
+    if (!refused || !map || !ask) {
+        /* No room to check: rewind them (they come again), never run
+         * them unchecked. */
+        for (size_t j = 0; j < k; j++) aas_outcome_retry(&items[o->idx[j]]);
+        k = 0;
+    }
+    for (size_t j = 0; j < k; j++) refused[j] = 1;
+    while (k) {
+        /* Ask for the ones still refused (all, the first time). */
+        size_t m = 0;
+        int64_t wait_ms = 0;
+        for (size_t j = 0; j < k; j++) {
+            if (!refused[j]) continue;
+            ask[m] = o->quota[j];
+            map[m++] = j;
+        }
+        if (!m) break;
+        aas_err_t err = aas_store_quota_admit_many(o->store, ask, m, why, sizeof(why));
+        for (size_t q = 0; q < m; q++) {
+            size_t j = map[q];
+            aas_err_t e = err ? err : ask[q].err;
+            if (e) {
+                /* Redis away: start would fail too; rewind.  Anything else
+                 * (not retriable) cannot be checked: run the job. */
+                if (aas_err_is_retriable(e)) {
+                    AAS_LOG(AAS_LOG_WARN, "worker", "job=%s quota not checked: %s",
+                            items[o->idx[j]].job_id, why);
+                    aas_outcome_retry(&items[o->idx[j]]);
+                }
+                refused[j] = 0;
+            } else if (ask[q].res.verdict == AAS_QUOTA_RATE) {
+                if (!wait_ms || ask[q].res.retry_ms < wait_ms) wait_ms = ask[q].res.retry_ms;
+            } else {
+                refused[j] = 0; /* NONE, OK, AGAIN (INFLIGHT is not refused here) */
+            }
+        }
+        if (!wait_ms) continue;
+        if (waited_ms + wait_ms > AAS_OUTCOME_QUOTA_WAIT_MS) {
+            for (size_t j = 0; j < k; j++) {
+                if (!refused[j]) continue;
+                aas_outcome_item_t *it = &items[o->idx[j]];
+                AAS_LOG(AAS_LOG_INFO, "worker", "job=%s tenant=%s over its rate quota after "
+                        "waiting %lld ms: rewound, it comes again", it->job_id,
+                        aas_quota_tenant(it->tenant), (long long)waited_ms);
+                aas_metric_inc(aas_metrics_counter(o->metrics, "aas_worker_quota_rewinds_total",
+                                                   "Jobs rewound because their tenant was "
+                                                   "over its rate quota", NULL),
+                               1);
+                aas_outcome_retry(it);
+                refused[j] = 0;
+            }
+            break;
+        }
+        aas_metric_inc(aas_metrics_counter(o->metrics, "aas_worker_quota_wait_seconds_total",
+                                           "Time the worker waited for tenants' rate quotas",
+                                           NULL),
+                       (double)wait_ms / 1000);
+        usleep((useconds_t)wait_ms * 1000);
+        waited_ms += wait_ms;
+    }
+    free(refused);
+    free(map);
+    free(ask);
+    size_t out = 0;
+    for (size_t j = 0; j < k; j++)
+        if (!items[o->idx[j]].settled) o->idx[out++] = o->idx[j];
+    return out;
 }
 
 void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
@@ -334,15 +493,20 @@ void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
         it->decoded = 1;
         snprintf(it->model, sizeof(it->model), "%s", it->job.model);
         snprintf(it->tenant, sizeof(it->tenant), "%s", it->job.tenant ? it->job.tenant : "");
-        /* src: where the job came from, for status and debugging. */
-        snprintf(o->src[k], sizeof(o->src[k]), "%s/%d/%lld",
-                 rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
-                 (long long)it->msg->offset);
-        o->start[k] = (aas_store_start_t){.job_id = it->job_id, .model = it->model,
-                                          .src = o->src[k], .tenant = it->job.tenant};
         o->idx[k++] = i;
     }
     if (k == 0) return;
+    k = aas_outcome_quota(o, items, k);
+    if (k == 0) return;
+    for (size_t j = 0; j < k; j++) {
+        aas_outcome_item_t *it = &items[o->idx[j]];
+        /* src: where the job came from, for status and debugging. */
+        snprintf(o->src[j], sizeof(o->src[j]), "%s/%d/%lld",
+                 rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+                 (long long)it->msg->offset);
+        o->start[j] = (aas_store_start_t){.job_id = it->job_id, .model = it->model,
+                                          .src = o->src[j], .tenant = it->job.tenant};
+    }
     aas_store_job_start_many(o->store, o->worker_id, o->start, k, why, sizeof(why));
     for (size_t j = 0; j < k; j++) {
         aas_outcome_item_t *it = &items[o->idx[j]];

@@ -2,7 +2,10 @@
  * outcome.h - what becomes of a job, from its Kafka message to its terminal
  * status: the one owner of a job's fate in the worker.
  *
- *   admit:  decode; mark RUNNING (one pipelined round trip for many);
+ *   admit:  decode; admit by the tenants' quotas (store.h: a job over its
+ *           rate waits, at most 1 s per call, then is rewound to come
+ *           again; docs/sharing.md#quotas); mark RUNNING (one pipelined
+ *           round trip for many);
  *           settle what needs no compute: a redelivery of a finished job
  *           (skipped), a job taken too often (FAILED), a job on the wrong
  *           topic (FAILED), a deadline passed (EXPIRED).  A message that
@@ -13,7 +16,8 @@
  *           aas_outcome_succeed() / aas_outcome_fail() / aas_outcome_retry().
  *   record: every reported outcome in one pipelined round trip, with the
  *           job's usage figures kept in its hash, then metered once in its
- *           tenant's hour (store.h; a redelivery of a finished job meters
+ *           tenant's hour, after leaving its tenant's in-flight quota set
+ *           (store.h; a redelivery of a finished job meters
  *           from the hash, so a crash between the two loses nothing and
  *           counts nothing twice), with the fallback chain in this one place: a result Redis will not take
  *           makes the job FAILED ("result not stored: ..."); an outcome that
