@@ -481,9 +481,9 @@ static void a_slow_worker_is_restarted_once_and_nothing_is_lost(void **state) {
     /* The decision, with its reason, is in Redis for `status`. */
     char **dec = NULL;
     size_t nd = 0;
-    assert_int_equal(aas_store_decisions(aas_client_store(f->client),
-                                         aas_conf_get(f->conf, "worker.group"), 10, &dec, &nd,
-                                         why, sizeof(why)),
+    /* The fleet's group: the workers' and the scheduler's default. */
+    assert_int_equal(aas_store_decisions(aas_client_store(f->client), "aas-workers", 10, &dec,
+                                         &nd, why, sizeof(why)),
                      AAS_ERR_OK);
     int restarts = 0;
     for (size_t i = 0; i < nd; i++)

@@ -129,9 +129,11 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
         snprintf(c->lane_topic[c->n_lanes], sizeof(c->lane_topic[0]), "%s", cc->lanes[i]);
         c->n_lanes++;
     }
-    if (c->n_lanes == 0) {
+    if (c->n_lanes == 0 && !cc->train_topic) {
         aas_consumer_destroy(c);
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "consumer: no inference topic");
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "consumer: no topic to consume (worker.infer and worker.train are "
+                           "both false)");
     }
     /* Non-blocking both ways: librdkafka's threads must never block on a
      * full pipe (a missed byte costs at most one bounded poll). */
@@ -211,7 +213,8 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
     if (kr) {
         aas_consumer_destroy(c);
         return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "subscribe %s: %s",
-                           c->lane_topic[0], rd_kafka_err2str(kr));
+                           c->n_lanes ? c->lane_topic[0] : cc->train_topic,
+                           rd_kafka_err2str(kr));
     }
     *out = c;
     return AAS_ERR_OK;

@@ -46,7 +46,8 @@ typedef struct {
     const char *client_id;     /* Kafka client.id (the worker id) */
     const char *group;         /* consumer group */
     /* Inference lane topics, highest first; NULL: the lane is not used
-     * (lanes off: only [AAS_LANE_NORMAL]).  At least one. */
+     * (lanes off: only [AAS_LANE_NORMAL]; none: a training-only worker,
+     * then train_topic must be set).  At least one topic in all. */
     const char *lanes[AAS_LANE_MAX];
     const char *train_topic;   /* also subscribed, unless NULL */
     int64_t lane_share;        /* starvation guard: a waiting lane is passed

@@ -38,6 +38,11 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
     {"worker.train", AAS_CONF_BOOL, "true", 0, 0, 0,
      "Also consume topic.train and run training jobs (one at a time)",
      AAS_CONF_FIELD(aas_worker_conf_t, train)},
+    {"worker.infer", AAS_CONF_BOOL, "true", 0, 0, 0,
+     "Consume topic.infer (and its lanes) and run inference jobs; false with "
+     "worker.train=true: a training-only worker (e.g. its own Deployment, so training "
+     "never takes an inference worker)",
+     AAS_CONF_FIELD(aas_worker_conf_t, infer)},
     {"train.source.stall.ms", AAS_CONF_INT, "60000", 1000, 3600000, 0,
      "A training job reading a Kafka topic slice waits this long for a record "
      "(a broker away) before it backs off and tries again",
@@ -303,11 +308,15 @@ static void aas_worker_check_redis(aas_worker_t *w) {
 /* ---- the loop ---- */
 
 aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
-    AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s lanes=%s "
-            "worker.lane.share=%lld batch.max.rows=%lld batch.max.delay.us=%lld", w->id,
-            w->infer_topic, w->lanes.enabled ? "high,normal,low" : "off",
-            (long long)w->c.lane_share, (long long)w->c.batch_max_rows,
-            (long long)w->c.batch_max_delay_us);
+    if (!w->c.infer)
+        AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving training only topic=%s "
+                "(worker.infer=false)", w->id, w->train_topic);
+    else
+        AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s lanes=%s "
+                "worker.lane.share=%lld batch.max.rows=%lld batch.max.delay.us=%lld", w->id,
+                w->infer_topic, w->lanes.enabled ? "high,normal,low" : "off",
+                (long long)w->c.lane_share, (long long)w->c.batch_max_rows,
+                (long long)w->c.batch_max_delay_us);
     rd_kafka_message_t **msgs = calloc(w->n_slots, sizeof(*msgs));
     aas_msg_outcome_t *out = calloc(w->n_slots, sizeof(*out));
     if (!msgs || !out) {
@@ -441,9 +450,9 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
 
     aas_consumer_conf_t cc = {
         .client_id = w->id, .group = w->c.group,
-        .lanes = {w->lanes.enabled ? w->lanes.topic[AAS_LANE_HIGH] : NULL,
-                  w->lanes.topic[AAS_LANE_NORMAL],
-                  w->lanes.enabled ? w->lanes.topic[AAS_LANE_LOW] : NULL},
+        .lanes = {w->c.infer && w->lanes.enabled ? w->lanes.topic[AAS_LANE_HIGH] : NULL,
+                  w->c.infer ? w->lanes.topic[AAS_LANE_NORMAL] : NULL,
+                  w->c.infer && w->lanes.enabled ? w->lanes.topic[AAS_LANE_LOW] : NULL},
         .train_topic = w->c.train ? w->train_topic : NULL,
         .lane_share = w->c.lane_share,
         .max_message_bytes = (size_t)w->c.job_max_bytes,
