@@ -834,6 +834,12 @@ typedef struct {
 aas_err_t aas_store_quota_admit_many(aas_store_t *st, aas_store_quota_item_t *items, size_t n,
                                      char *errstr, size_t errstr_size);
 
+/** @brief 1 if some tenant had a quota when last asked (at most once a
+ *         second per handle; unknown counts as 1): a worker admits nothing
+ *         while none has (no round trip per window), so a quota set holds
+ *         jobs no client admitted from up to a second later. */
+int aas_store_quotas_active(aas_store_t *st);
+
 /** @brief How many tenants have a quota (SCARD <p>quota:tenants): a worker
  *         skips admitting while there are none. */
 aas_err_t aas_store_quota_count(aas_store_t *st, int64_t *n, char *errstr, size_t errstr_size);

@@ -62,6 +62,10 @@ struct aas_store_s {
     char usage_tenants[16][AAS_ID_MAX + 1];
     int n_usage_tenants;
     int64_t usage_tenants_since_ms;
+    /* Whether any tenant has a quota, asked at most once a second
+     * (aas_store_quotas_active): with none, admitting costs no round trip. */
+    int quotas_any;
+    int64_t quotas_asked_us;      /* monotonic; 0 = never */
 };
 
 /* With redis.wait.replicas: WAIT until that many replicas have this

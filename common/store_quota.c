@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "log.h"
 #include "store_int.h"
 
 const char *aas_quota_tenant(const char *tenant) {
@@ -94,6 +95,22 @@ static int aas_quota_admit_args(const aas_store_t *st, const char *tenant, const
     aas_store_args_addll(a, AAS_QUOTA_INFLIGHT_RETRY_MS);
     aas_store_args_add(a, enforce_inflight ? "1" : "0");
     return 0;
+}
+
+/* How often whether any tenant has a quota is asked again. */
+#define AAS_QUOTA_ACTIVE_POLL_US 1000000
+
+int aas_store_quotas_active(aas_store_t *st) {
+    int64_t now = aas_mono_us();
+    if (st->quotas_asked_us && now - st->quotas_asked_us < AAS_QUOTA_ACTIVE_POLL_US)
+        return st->quotas_any;
+    int64_t nq = 1; /* not known: check each job */
+    char why[256];
+    if (aas_store_quota_count(st, &nq, why, sizeof(why)))
+        AAS_LOG(AAS_LOG_DEBUG, "store", "quota count: %s", why);
+    st->quotas_any = nq > 0;
+    st->quotas_asked_us = now;
+    return st->quotas_any;
 }
 
 aas_err_t aas_store_quota_admit(aas_store_t *st, const char *tenant, const char *job_id,

@@ -10,7 +10,7 @@ redis-server kcat jq curl python3 python3-avro"
 # Python example client uses Debian's Kafka and Redis modules).
 AAS_TEST_PACKAGES="openjdk-17-jre-headless maven docker-compose clang \
 libclang-rt-14-dev valgrind python3-confluent-kafka python3-redis libonnx-testdata \
-python3-venv openssl wrk"
+python3-venv openssl wrk procps"
 
 # aas_missing_packages [LIST]: which of LIST (default $AAS_PACKAGES) are
 # not installed.

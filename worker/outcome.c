@@ -20,10 +20,6 @@
  * jobs before it rewinds them (they come again after the backoff): the
  * wait holds up the whole window, so it is kept short. */
 #define AAS_OUTCOME_QUOTA_WAIT_MS 1000
-/* How often a worker asks whether any tenant has a quota; while none has,
- * it admits nothing (no round trip per window).  A quota set meanwhile
- * holds jobs no client admitted from this long later at most. */
-#define AAS_OUTCOME_QUOTA_POLL_US 1000000
 
 /* The model a job is metered under when its message named none readable. */
 #define AAS_OUTCOME_NO_MODEL "_unknown"
@@ -44,8 +40,6 @@ struct aas_outcome_s {
     aas_store_meter_t *meter;
     const char **rel_tenant, **rel_id;  /* quota releases of one call */
     aas_store_quota_item_t *quota;      /* quota admissions of one call */
-    int quotas_any;                     /* some tenant had a quota when last asked */
-    int64_t quotas_asked_us;            /* when (monotonic), 0 = never */
     char (*usage_txt)[AAS_USAGE_TEXT_MAX];
     size_t *idx;
     /* Tenants given their own metric label so far (the rest: "_other"). */
@@ -391,15 +385,8 @@ static void aas_outcome_meter_known(aas_outcome_t *o, aas_outcome_item_t *items,
 static size_t aas_outcome_quota(aas_outcome_t *o, aas_outcome_item_t *items, size_t k) {
     char why[512] = "";
     int64_t waited_ms = 0;
-    int64_t now_us = aas_mono_us();
-    if (!o->quotas_asked_us || now_us - o->quotas_asked_us >= AAS_OUTCOME_QUOTA_POLL_US) {
-        int64_t nq = 1; /* not known: check each job */
-        if (aas_store_quota_count(o->store, &nq, why, sizeof(why)))
-            AAS_LOG(AAS_LOG_DEBUG, "worker", "quota count: %s", why);
-        o->quotas_any = nq > 0;
-        o->quotas_asked_us = now_us;
-    }
-    if (!o->quotas_any) return k;
+    /* While no tenant has a quota (asked once a second), nothing to do. */
+    if (!aas_store_quotas_active(o->store)) return k;
     for (size_t j = 0; j < k; j++)
         o->quota[j] = (aas_store_quota_item_t){.tenant = items[o->idx[j]].tenant,
                                                .job_id = items[o->idx[j]].job_id};
