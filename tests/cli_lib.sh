@@ -14,13 +14,32 @@ expect() {
   if [ "$rc" = "$want" ] && grep -qE -- "$pat" <<<"$out"; then ok "$want: ${*:2:6}"
   else bad "want exit $want and /$pat/, got $rc: $out (${*})"; fi
 }
+# stop_proc PID: SIGTERM, and wait for the exit up to STOP_TIMEOUT_S
+# (default 60).  A program still running then is a shutdown hang, a defect:
+# its threads' stacks (gdb, when installed) and the end of the test's logs
+# are printed, it is killed, and the test fails (STOP_HUNG=1).
+STOP_HUNG=0
+stop_proc() {
+  local pid=$1 i
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || return 0
+  for i in $(seq $((${STOP_TIMEOUT_S:-60} * 10))); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    sleep 0.1
+  done
+  echo "FAIL $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) (pid $pid) still running ${STOP_TIMEOUT_S:-60} s after SIGTERM"
+  if command -v gdb >/dev/null; then
+    gdb -p "$pid" -batch -ex 'thread apply all bt' 2>/dev/null | grep -E '^(Thread|#)' | head -n 150
+  fi
+  for i in "$RUN"/*.log; do [ -f "$i" ] && { echo "--- $i (tail)"; tail -n 20 "$i"; }; done
+  kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  STOP_HUNG=1
+}
 # Workers first, so they leave while the broker and Redis are up.
 cleanup() {
   local pid
-  for pid in "$WORKER_PID" "$BROKER_PID" "$BROKER2_PID" "$REDIS_PID"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  done
+  for pid in "$WORKER_PID" "$BROKER_PID" "$BROKER2_PID" "$REDIS_PID"; do stop_proc "$pid"; done
   rm -rf "$RUN"
+  [ "$STOP_HUNG" = 0 ] || exit 1
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -48,9 +48,7 @@ GW_PID='' G2_PID=''
 # The gateways first (they hold clients of Redis and Kafka), then the rest.
 gw_cleanup() {
   local pid
-  for pid in "$GW_PID" "$G2_PID"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  done
+  for pid in "$GW_PID" "$G2_PID"; do stop_proc "$pid"; done
   cleanup
 }
 trap gw_cleanup EXIT

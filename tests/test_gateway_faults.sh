@@ -45,9 +45,7 @@ GW_PID='' BG_PID=''
 # The gateway first (it holds clients of Redis and Kafka), then the rest.
 gw_cleanup() {
   local pid
-  for pid in "$BG_PID" "$GW_PID"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  done
+  for pid in "$BG_PID" "$GW_PID"; do stop_proc "$pid"; done
   cleanup
 }
 trap gw_cleanup EXIT

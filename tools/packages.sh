@@ -7,10 +7,11 @@ redis-server kcat jq curl python3 python3-avro"
 
 # Only for tests and benchmarks (real Kafka runs on Java; compose is
 # validated with docker-compose; sanitizers and fuzzing use clang; the
-# Python example client uses Debian's Kafka and Redis modules).
+# Python example client uses Debian's Kafka and Redis modules; gdb prints
+# the stacks of a program that hangs on SIGTERM in a shell test).
 AAS_TEST_PACKAGES="openjdk-17-jre-headless maven docker-compose clang \
 libclang-rt-14-dev valgrind python3-confluent-kafka python3-redis libonnx-testdata \
-python3-venv openssl wrk procps"
+python3-venv openssl wrk procps gdb"
 
 # aas_missing_packages [LIST]: which of LIST (default $AAS_PACKAGES) are
 # not installed.
