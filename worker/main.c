@@ -2,8 +2,13 @@
  * aas-worker - serve inference jobs from Kafka, results to Redis.
  * Option parsing and signals only; the work is in worker.c.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +19,35 @@
 #include "worker.h"
 
 static volatile sig_atomic_t stop = 0;
+/* Posted by the signal handler (sem_post is async-signal-safe). */
+static sem_t stop_sem;
 
 static void on_signal(int sig) {
     (void)sig;
     stop = 1;
+    sem_post(&stop_sem);
+}
+
+/* The shutdown watchdog: a stop must end the process within
+ * worker.shutdown.timeout.s even if a library call blocks for good (a
+ * consumer close or destroy against a broker that is gone).  Exiting then
+ * loses nothing: offsets are stored only after outcomes, so what this
+ * worker had not finished is redelivered. */
+static void *aas_worker_watchdog(void *arg) {
+    long long timeout_s = *(const long long *)arg;
+    while (sem_wait(&stop_sem) && errno == EINTR) {
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)timeout_s;
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+    AAS_LOG(AAS_LOG_ERROR, "worker",
+            "shutdown did not finish within worker.shutdown.timeout.s=%lld; exiting without "
+            "it (jobs with no stored offset are redelivered)",
+            timeout_s);
+    _exit(3);
+    return NULL;
 }
 
 static void usage(FILE *fp, const aas_conf_t *conf) {
@@ -37,7 +67,8 @@ static void usage(FILE *fp, const aas_conf_t *conf) {
             "kafka.<property> goes to librdkafka):\n");
     if (conf) aas_conf_print_help(conf, fp);
     fprintf(fp, "\nStops cleanly on SIGTERM or SIGINT: the current job finishes,\n"
-                "its offset is committed, and the worker leaves the group.\n");
+                "its offset is committed, and the worker leaves the group, within\n"
+                "worker.shutdown.timeout.s (else it exits with status 3).\n");
 }
 
 int main(int argc, char **argv) {
@@ -91,6 +122,16 @@ int main(int argc, char **argv) {
     if (aas_cli_conf_load(conf, config_file, xargs, nx, errstr, sizeof(errstr))) {
         fprintf(stderr, "aas-worker: %s\n", errstr);
         rc = 2;
+        goto out;
+    }
+    static long long shutdown_timeout_s;
+    shutdown_timeout_s = aas_conf_get_int(conf, "worker.shutdown.timeout.s");
+    pthread_t watchdog;
+    if (sem_init(&stop_sem, 0, 0) ||
+        pthread_create(&watchdog, NULL, aas_worker_watchdog, &shutdown_timeout_s) ||
+        pthread_detach(watchdog)) {
+        fprintf(stderr, "aas-worker: cannot start the shutdown watchdog\n");
+        rc = 1;
         goto out;
     }
     struct sigaction sa;

@@ -50,6 +50,12 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
     {"train.dataset.max.mb", AAS_CONF_INT, "1024", 1, 1 << 20, 0,
      "Largest training data set read from Redis (param dataset=), MiB",
      AAS_CONF_FIELD(aas_worker_conf_t, dataset_max_mb)},
+    {"worker.shutdown.timeout.s", AAS_CONF_INT, "45", 1, 86400, 0,
+     "After SIGTERM or SIGINT, the longest the worker may take to finish its window, commit "
+     "and leave the group; past it, it logs an error and exits with status 3 (its jobs with "
+     "no stored offset are redelivered). Keep it below Kubernetes' "
+     "terminationGracePeriodSeconds",
+     0},
     {"worker.heartbeat.ms", AAS_CONF_INT, "2000", 100, 600000, 0,
      "Heartbeat period in Redis; the worker counts as gone after 3 missed",
      AAS_CONF_FIELD(aas_worker_conf_t, heartbeat_ms)},
