@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -86,6 +88,8 @@ struct aas_metrics_s {
     char ready_why[256];
     char doc_path[64];      /* "" = none */
     char *doc;
+    double start_s;         /* Unix time of aas_metrics_new(): the program's start */
+    int process;            /* render the process collector (aas_metrics_add_process) */
 };
 
 /* ---------------------------------------------------------------- names */
@@ -197,6 +201,9 @@ aas_err_t aas_metrics_new(aas_metrics_t **out, char *errstr, size_t errstr_size)
     aas_metrics_t *m = calloc(1, sizeof(*m));
     if (!m) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "metrics: out of memory");
     m->stall_s = 60;
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+        m->start_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
     snprintf(m->ready_why, sizeof(m->ready_why), "starting");
     int rc = pthread_mutex_init(&m->mu, NULL);
     if (rc != 0) {
@@ -611,6 +618,64 @@ static void aas_metrics_render_family(aas_metrics_buf_t *b,
     }
 }
 
+/* One process-wide gauge or counter line with its HELP and TYPE. */
+static void aas_metrics_render_one(aas_metrics_buf_t *b, const char *name, const char *type,
+                                   const char *help, double v) {
+    char num[40];
+    aas_metrics_fmt_double(num, v);
+    aas_metrics_buf_help(b, name, help);
+    aas_metrics_buf_type(b, name, type);
+    aas_metrics_buf_sample(b, name, "", "", NULL, num);
+}
+
+/* The process collector every Prometheus client library exports, under
+ * its standard names, so dashboards and the CPU-per-job figures
+ * (docs/metrics.md) work unchanged: CPU of all threads, resident memory,
+ * open descriptors, start time.  Read at each scrape: a few system calls. */
+static void aas_metrics_render_process(aas_metrics_buf_t *b, double start_s) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        aas_metrics_render_one(b, "process_cpu_seconds_total", "counter",
+                               "Total user and system CPU time spent in seconds",
+                               (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                                   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    FILE *fp = fopen("/proc/self/statm", "r");
+    unsigned long long size_pages = 0, rss_pages = 0;
+    if (fp) {
+        if (fscanf(fp, "%llu %llu", &size_pages, &rss_pages) == 2) {
+            double page = (double)sysconf(_SC_PAGESIZE);
+            aas_metrics_render_one(b, "process_virtual_memory_bytes", "gauge",
+                                   "Virtual memory size in bytes", (double)size_pages * page);
+            aas_metrics_render_one(b, "process_resident_memory_bytes", "gauge",
+                                   "Resident memory size in bytes", (double)rss_pages * page);
+        }
+        fclose(fp);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        long n = -1; /* the directory's own descriptor is not counted */
+        const struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') n++;
+        closedir(d);
+        aas_metrics_render_one(b, "process_open_fds", "gauge", "Number of open file descriptors",
+                               (double)(n > 0 ? n : 0));
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        aas_metrics_render_one(b, "process_max_fds", "gauge",
+                               "Maximum number of open file descriptors", (double)rl.rlim_cur);
+    aas_metrics_render_one(b, "process_start_time_seconds", "gauge",
+                           "Start time of the process since unix epoch in seconds", start_s);
+}
+
+void aas_metrics_add_process(aas_metrics_t *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    m->process = 1;
+    pthread_mutex_unlock(&m->mu);
+}
+
 aas_err_t aas_metrics_render(aas_metrics_t *m, char **text, size_t *len,
                              char *errstr, size_t errstr_size) {
     if (!m || !text || !len)
@@ -622,7 +687,9 @@ aas_err_t aas_metrics_render(aas_metrics_t *m, char **text, size_t *len,
     for (const aas_metric_family_t *f = m->fam_first; f && !b.oom; f = f->next)
         aas_metrics_render_family(&b, f);
     uint64_t refused = m->refused;
+    int process = m->process;
     pthread_mutex_unlock(&m->mu);
+    if (process) aas_metrics_render_process(&b, m->start_s);
     if (refused > 0) {
         char num[32];
         snprintf(num, sizeof(num), "%llu", (unsigned long long)refused);
@@ -868,6 +935,7 @@ aas_err_t aas_metrics_serve_conf(aas_metrics_t *m, const aas_conf_t *conf,
         m->stall_s = (int)stall;
         pthread_mutex_unlock(&m->mu);
     }
+    aas_metrics_add_process(m);
     long long port = aas_conf_get_int(conf, "metrics.port");
     if (port <= 0) return AAS_ERR_OK;
     const char *bind_addr = aas_conf_get(conf, "metrics.bind");

@@ -109,6 +109,16 @@ aas_err_t aas_metrics_render(aas_metrics_t *m, char **text, size_t *len,
                              char *errstr, size_t errstr_size);
 
 /**
+ * @brief Also render the standard process collector after the registry's
+ *        families: process_cpu_seconds_total (user + system, all threads),
+ *        process_resident_memory_bytes, process_virtual_memory_bytes,
+ *        process_open_fds, process_max_fds, process_start_time_seconds
+ *        (the registry's creation).  aas_metrics_serve_conf() turns it on:
+ *        every program's /metrics has them.
+ */
+void aas_metrics_add_process(aas_metrics_t *m);
+
+/**
  * @brief Serve GET (and HEAD) /metrics, /healthz, /readyz (and the
  *        document's path) on bind_addr:port from libmicrohttpd's internal
  *        thread; any other path is 404, any other method 405.  At most 16 connections at once, each closed after 10 s
