@@ -27,3 +27,15 @@ bench_start_redis() {
   for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
   redis-cli -p "$REDIS_PORT" ping >/dev/null
 }
+
+# bench_ticks PID...: CPU clock ticks (utime + stime, all threads) these
+# processes have used so far; a pid gone counts 0.  BENCH_HZ ticks a second.
+BENCH_HZ=$(getconf CLK_TCK)
+bench_ticks() {
+  local p t=0 v
+  for p in "$@"; do
+    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || continue
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}

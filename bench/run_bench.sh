@@ -238,9 +238,17 @@ for b in "${BROKERS[@]}"; do
         # shellcheck disable=SC2206  # BX holds "-X key=value" words
         common=(--brokers "${BOOT[$b]}" --redis-port "$REDIS_PORT" --model "${MODEL_NAME[$m]}"
                 --dim "${MODEL_DIM[$m]}" --label "$b" "${tags[@]}" ${BX[$b]})
+        # The workers' CPU over the burst (warm-up included), all threads,
+        # from /proc: CPU per job beside jobs/s (issue 18).
+        t0=$(bench_ticks "${WORKER_PIDS[@]}")
         record "$RUN/e2e-$b-$n-${mode//\//}-$m-burst.log" "$E2E" "${common[@]}" \
           --jobs "$BURST_JOBS" --inflight "$INFLIGHT" --warmup "$WARMUP" ||
           fail_step "bench_e2e burst ($b, $m, $n workers, batching $mode)"
+        t1=$(bench_ticks "${WORKER_PIDS[@]}")
+        echo "RESULT bench=e2e mode=cpu broker=$b mlp=$m workers=$n batching=$mode" \
+          "jobs=$((BURST_JOBS + WARMUP)) worker_cpu_s=$(awk -v t=$((t1 - t0)) -v hz="$BENCH_HZ" 'BEGIN { printf "%.2f", t / hz }')" \
+          "worker_cpu_us_per_job=$(awk -v t=$((t1 - t0)) -v hz="$BENCH_HZ" -v j=$((BURST_JOBS + WARMUP)) 'BEGIN { printf "%.1f", t / hz / j * 1e6 }')" |
+          tee -a "$RESULTS"
         record "$RUN/e2e-$b-$n-${mode//\//}-$m-latency.log" "$E2E" "${common[@]}" \
           --jobs "$LAT_JOBS" --inflight 1 --warmup 50 ||
           fail_step "bench_e2e latency ($b, $m, $n workers, batching $mode)"
@@ -319,10 +327,13 @@ echo '```'
 echo
 echo "## End to end (jobs/s and p50/p99 of the burst: $INFLIGHT in flight; one in flight: latency)"
 echo
-echo "| broker | MLP | workers | batching | jobs/s | p50 ms | p99 ms | one in flight p50 ms | one in flight p99 ms | read lag p99 ms (burst) |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| broker | MLP | workers | batching | jobs/s | worker CPU µs/job | p50 ms | p99 ms | one in flight p50 ms | one in flight p99 ms | read lag p99 ms (burst) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 awk '
   { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
+  f["bench"] == "e2e" && f["mode"] == "cpu" {
+    cpu[f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"]] = f["worker_cpu_us_per_job"]
+  }
   f["bench"] == "e2e" && (f["mode"] == "burst" || f["mode"] == "latency") {
     k = f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"]
     if (!(k in seen)) { seen[k] = 1; order[++n] = k }
@@ -330,7 +341,7 @@ awk '
     else { l50[k] = f["p50_ms"]; l99[k] = f["p99_ms"] }
   }
   END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, SUBSEP)
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], jps[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], jps[k], cpu[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
 ' "$RESULTS"
 echo
 echo "## Transport limits"

@@ -205,14 +205,6 @@ record() {
 # (threads included) from /proc, and of the whole machine from /proc/stat;
 # "other" is the rest: the load generator (wrk, bench_e2e) and whatever
 # else runs on the machine.  Printed in cores (CPU seconds per second).
-ticks() { # pid...: utime + stime of these processes
-  local p t=0 v
-  for p in "$@"; do
-    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || continue
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 cpu_groups() { # one "name pid..." line per group
   local peer_kids=
@@ -227,19 +219,19 @@ CPU_T0=0 CPU_M0=0
 declare -A CPU_G0
 cpu_begin() {
   local name pids
-  while read -r name pids; do CPU_G0[$name]=$(ticks $pids); done < <(cpu_groups)
+  while read -r name pids; do CPU_G0[$name]=$(bench_ticks $pids); done < <(cpu_groups)
   CPU_M0=$(machine_ticks) CPU_T0=$(date +%s%N)
 }
 cores() { # ticks ns: CPU seconds per second
   awk -v t="$1" -v hz="$CPU_HZ" -v ns="$2" 'BEGIN { printf "%.2f", (ns > 0 ? t / hz / (ns / 1e9) : 0) }'
 }
-CPU_HZ=$(getconf CLK_TCK)
+CPU_HZ=$BENCH_HZ
 cpu_end() { # label: a RESULT line of cores per group
   local name pids ns line sum=0 t
   ns=$(( $(date +%s%N) - CPU_T0 ))
   line="RESULT bench=gateway mode=cpu run=$1"
   while read -r name pids; do
-    t=$(( $(ticks $pids) - ${CPU_G0[$name]:-0} ))
+    t=$(( $(bench_ticks $pids) - ${CPU_G0[$name]:-0} ))
     sum=$((sum + t))
     line+=" $name=$(cores "$t" "$ns")"
   done < <(cpu_groups)
