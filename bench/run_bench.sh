@@ -3,7 +3,7 @@
 # end, transport limits and the peers, on this machine, in one run.
 #
 #   bench/run_bench.sh [--quick] [--no-kafka] [--no-peers] [--onnx]
-#                      [--mlps LIST] [--workers LIST]
+#                      [--mlps LIST] [--workers LIST] [--omp-wait LIST]
 #
 # Builds Release into build-bench/ (incremental), starts redis-server (own
 # port, temp dir), the dev broker and real Apache Kafka (tools/kafka-local),
@@ -20,13 +20,15 @@
 # weights (784-torch-native), for the ONNX end-to-end comparison (issue 13;
 # needs ~/.cache/aas/venv-onnx, see bench/run_onnx_bench.sh).  --mlps LIST keeps only
 # those models (comma list of the names above); --workers LIST the worker
-# counts (default 1,2).  Stops everything it started on exit.  Exit status 1
+# counts (default 1,2); --omp-wait LIST the workers' worker.omp.wait.policy
+# values, each a run of its own (default passive; passive,active compares
+# them in one run).  Stops everything it started on exit.  Exit status 1
 # if any step failed (e.g. a job did not succeed), after printing what it has.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-bench
-QUICK=0 KAFKA=1 PEERS=1 ONNX=0 ONLY_MLPS="" WORKER_COUNTS="1 2"
+QUICK=0 KAFKA=1 PEERS=1 ONNX=0 ONLY_MLPS="" WORKER_COUNTS="1 2" OMP_WAITS="passive"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
@@ -35,7 +37,8 @@ while [ $# -gt 0 ]; do
     --onnx) ONNX=1; shift ;;
     --mlps) ONLY_MLPS=${2:?--mlps wants a comma list}; shift 2 ;;
     --workers) WORKER_COUNTS=${2:?--workers wants a comma list}; WORKER_COUNTS=${WORKER_COUNTS//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --omp-wait) OMP_WAITS=${2:?--omp-wait wants a comma list}; OMP_WAITS=${OMP_WAITS//,/ }; shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -189,14 +192,17 @@ record() {
   return "$rc"
 }
 
-start_workers() { # broker n batching
-  local b=$1 n=$2 mode=$3 i omp=$(( NCPU / $2 ))
+# The workers' OpenMP wait comes from --omp-wait alone (the environment's
+# would override worker.omp.wait.policy).
+unset OMP_WAIT_POLICY GOMP_SPINCOUNT
+start_workers() { # broker n batching omp-wait-policy
+  local b=$1 n=$2 mode=$3 wait=$4 i omp=$(( NCPU / $2 ))
   [ "$omp" -ge 1 ] || omp=1
   WORKER_PIDS=() WORKER_LOGS=()
   for i in $(seq "$n"); do
-    local log="$RUN/worker-$b-$n-${mode//\//}-$i.log"
+    local log="$RUN/worker-$b-$n-${mode//\//}-$wait-$i.log"
     # shellcheck disable=SC2086
-    OMP_NUM_THREADS=$omp "$WORKER" -X "redis.port=$REDIS_PORT" \
+    OMP_NUM_THREADS=$omp "$WORKER" -X "redis.port=$REDIS_PORT" -X "worker.omp.wait.policy=$wait" \
       -X "kafka.bootstrap.servers=${BOOT[$b]}" -X "worker.id=bench-$b-w$i" \
       -X log.level=info ${BX[$b]} ${BATCH_X[$mode]} >"$log" 2>&1 &
     WORKER_PIDS+=($!) WORKER_LOGS+=("$log")
@@ -227,33 +233,37 @@ stop_workers() {
 for b in "${BROKERS[@]}"; do
   for n in $WORKER_COUNTS; do
     for mode in "${BATCH_MODES[@]}"; do
-      say "e2e: $b, $n worker(s), batching $mode"
-      if ! start_workers "$b" "$n" "$mode"; then
-        fail_step "workers did not get partitions ($b, $n workers, batching $mode)"
+     for wait in $OMP_WAITS; do
+      what="$b, $n worker(s), batching $mode, OpenMP wait $wait"
+      say "e2e: $what"
+      if ! start_workers "$b" "$n" "$mode" "$wait"; then
+        fail_step "workers did not get partitions ($what)"
         stop_workers || true
         continue
       fi
       for m in "${MLPS[@]}"; do
-        tags=(--tag "broker=$b" --tag "mlp=$m" --tag "workers=$n" --tag "batching=$mode")
+        tags=(--tag "broker=$b" --tag "mlp=$m" --tag "workers=$n" --tag "batching=$mode"
+              --tag "omp_wait=$wait")
         # shellcheck disable=SC2206  # BX holds "-X key=value" words
         common=(--brokers "${BOOT[$b]}" --redis-port "$REDIS_PORT" --model "${MODEL_NAME[$m]}"
                 --dim "${MODEL_DIM[$m]}" --label "$b" "${tags[@]}" ${BX[$b]})
         # The workers' CPU over the burst (warm-up included), all threads,
         # from /proc: CPU per job beside jobs/s (issue 18).
         t0=$(bench_ticks "${WORKER_PIDS[@]}")
-        record "$RUN/e2e-$b-$n-${mode//\//}-$m-burst.log" "$E2E" "${common[@]}" \
+        record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-burst.log" "$E2E" "${common[@]}" \
           --jobs "$BURST_JOBS" --inflight "$INFLIGHT" --warmup "$WARMUP" ||
-          fail_step "bench_e2e burst ($b, $m, $n workers, batching $mode)"
+          fail_step "bench_e2e burst ($m, $what)"
         t1=$(bench_ticks "${WORKER_PIDS[@]}")
-        echo "RESULT bench=e2e mode=cpu broker=$b mlp=$m workers=$n batching=$mode" \
+        echo "RESULT bench=e2e mode=cpu broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" \
           "jobs=$((BURST_JOBS + WARMUP)) worker_cpu_s=$(awk -v t=$((t1 - t0)) -v hz="$BENCH_HZ" 'BEGIN { printf "%.2f", t / hz }')" \
           "worker_cpu_us_per_job=$(awk -v t=$((t1 - t0)) -v hz="$BENCH_HZ" -v j=$((BURST_JOBS + WARMUP)) 'BEGIN { printf "%.1f", t / hz / j * 1e6 }')" |
           tee -a "$RESULTS"
-        record "$RUN/e2e-$b-$n-${mode//\//}-$m-latency.log" "$E2E" "${common[@]}" \
+        record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-latency.log" "$E2E" "${common[@]}" \
           --jobs "$LAT_JOBS" --inflight 1 --warmup 50 ||
-          fail_step "bench_e2e latency ($b, $m, $n workers, batching $mode)"
+          fail_step "bench_e2e latency ($m, $what)"
       done
-      stop_workers || fail_step "a worker did not exit 0 ($b, $n workers, batching $mode)"
+      stop_workers || fail_step "a worker did not exit 0 ($what)"
+     done
     done
   done
 done
@@ -327,21 +337,21 @@ echo '```'
 echo
 echo "## End to end (jobs/s and p50/p99 of the burst: $INFLIGHT in flight; one in flight: latency)"
 echo
-echo "| broker | MLP | workers | batching | jobs/s | worker CPU µs/job | p50 ms | p99 ms | one in flight p50 ms | one in flight p99 ms | read lag p99 ms (burst) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| broker | MLP | workers | batching | OpenMP wait | jobs/s | worker CPU µs/job | p50 ms | p99 ms | one in flight p50 ms | one in flight p99 ms | read lag p99 ms (burst) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 awk '
   { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
   f["bench"] == "e2e" && f["mode"] == "cpu" {
-    cpu[f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"]] = f["worker_cpu_us_per_job"]
+    cpu[f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"] SUBSEP f["omp_wait"]] = f["worker_cpu_us_per_job"]
   }
   f["bench"] == "e2e" && (f["mode"] == "burst" || f["mode"] == "latency") {
-    k = f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"]
+    k = f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"] SUBSEP f["omp_wait"]
     if (!(k in seen)) { seen[k] = 1; order[++n] = k }
     if (f["mode"] == "burst") { jps[k] = f["jobs_per_s"]; b50[k] = f["p50_ms"]; b99[k] = f["p99_ms"]; lag[k] = f["read_lag_p99_ms"] }
     else { l50[k] = f["p50_ms"]; l99[k] = f["p99_ms"] }
   }
   END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, SUBSEP)
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], jps[k], cpu[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], a[5], jps[k], cpu[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
 ' "$RESULTS"
 echo
 echo "## Transport limits"

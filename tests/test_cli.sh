@@ -130,7 +130,25 @@ PY
 expect 0 "oneDNN +[0-9.]+$" -- "$P" --version
 # The ONNX model registered above is served like a native one.
 expect 0 "SUCCEEDED model=cli-onnx@1" -- "$P" submit --model cli-onnx --values "$ROW" --wait --timeout 60
+# The worker re-executed itself (same pid) with OpenMP's passive wait, so
+# its idle compute threads sleep rather than spin (worker.omp.wait.policy).
+tr '\0' '\n' <"/proc/$WORKER_PID/environ" | grep -qx 'OMP_WAIT_POLICY=passive' &&
+  ok "the worker runs with OMP_WAIT_POLICY=passive" || bad "no OMP_WAIT_POLICY=passive in the worker's environment"
+grep -q 'OMP_WAIT_POLICY=passive' "$RUN/worker.log" && ok "the worker logs its wait policy" ||
+  bad "no wait policy in the worker log: $(grep 'compute threads' "$RUN/worker.log")"
 kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
+# A user's own OMP_WAIT_POLICY wins, and active asks for no change.
+for how in "env OMP_WAIT_POLICY=ACTIVE" "env -u OMP_WAIT_POLICY -- -X worker.omp.wait.policy=active"; do
+  if [ "${how#*-- }" != "$how" ]; then envp=(env -u OMP_WAIT_POLICY); xarg=(${how#*-- })
+  else envp=($how); xarg=(); fi
+  "${envp[@]}" "$BUILD/worker/aas-worker" -X worker.id=cli-w2 "${xarg[@]}" >"$RUN/worker2.log" 2>&1 &
+  WORKER_PID=$!
+  for _ in $(seq 100); do grep -q 'compute threads' "$RUN/worker2.log" && break; sleep 0.1; done
+  want='OMP_WAIT_POLICY=ACTIVE'; [ -n "${xarg[*]}" ] && want='OMP_WAIT_POLICY=(unset: spin)'
+  grep -qF "$want" "$RUN/worker2.log" && ok "$how: $want" || bad "$how: $(grep 'compute threads' "$RUN/worker2.log")"
+  kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
+done
+expect 2 "worker.omp.wait.policy must be passive or active" -- "$BUILD/worker/aas-worker" -X worker.omp.wait.policy=spin
 
 echo "test_cli: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

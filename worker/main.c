@@ -50,6 +50,28 @@ static void *aas_worker_watchdog(void *arg) {
     return NULL;
 }
 
+/* libgomp reads OMP_WAIT_POLICY once, when it is loaded, so the policy of
+ * worker.omp.wait.policy is put in place by executing this program again
+ * with it in the environment (before any thread or connection exists).
+ * The user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.  Returns
+ * only if no re-execution is needed or it failed (then spinning stays). */
+static int aas_worker_omp_policy(const aas_conf_t *conf, char **argv) {
+    const char *want = aas_conf_get(conf, "worker.omp.wait.policy");
+    if (!want || (strcmp(want, "passive") && strcmp(want, "active"))) {
+        fprintf(stderr, "aas-worker: worker.omp.wait.policy must be passive or active, not '%s'\n",
+                want ? want : "");
+        return -1;
+    }
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return 0;
+    if (!strcmp(want, "active")) return 0; /* libgomp's default already */
+    if (setenv("OMP_WAIT_POLICY", want, 1)) return 0;
+    execv("/proc/self/exe", argv);
+    AAS_LOG(AAS_LOG_WARN, "worker",
+            "cannot re-execute with OMP_WAIT_POLICY=%s (%s): idle OpenMP threads spin", want,
+            strerror(errno));
+    return 0;
+}
+
 static void usage(FILE *fp, const aas_conf_t *conf) {
     fprintf(fp,
             "Usage: aas-worker [options]\n"
@@ -121,6 +143,10 @@ int main(int argc, char **argv) {
     char errstr[512];
     if (aas_cli_conf_load(conf, config_file, xargs, nx, errstr, sizeof(errstr))) {
         fprintf(stderr, "aas-worker: %s\n", errstr);
+        rc = 2;
+        goto out;
+    }
+    if (aas_worker_omp_policy(conf, argv)) {
         rc = 2;
         goto out;
     }

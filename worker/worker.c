@@ -90,6 +90,13 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "OpenMP threads of oneDNN's forward passes; 0 = OMP_NUM_THREADS, else the CPUs this "
      "process may run on. Keep threads x workers per host <= cores",
      AAS_CONF_FIELD(aas_worker_conf_t, threads)},
+    {"worker.omp.wait.policy", AAS_CONF_STR, "passive", 0, 0, 0,
+     "How oneDNN's idle OpenMP threads wait for the next forward pass: passive (sleep: no "
+     "core burnt between passes, for the broker and Redis beside the worker) or active "
+     "(spin: libgomp's default). Applied by re-executing the worker with OMP_WAIT_POLICY "
+     "set, as libgomp reads it only at start; OMP_WAIT_POLICY or GOMP_SPINCOUNT already in "
+     "the environment win (docs/performance.md, \"Threads\")",
+     0},
     {"batch.max.rows", AAS_CONF_INT, "64", 1, 4096, 0,
      "Most rows in one batched forward pass (and jobs in one window); 1 = no batching",
      AAS_CONF_FIELD(aas_worker_conf_t, batch_max_rows)},
@@ -416,7 +423,10 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
             threads = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
         }
         if (threads > 0) omp_set_num_threads(threads);
-        AAS_LOG(AAS_LOG_INFO, "worker", "compute threads=%d (OpenMP)", omp_get_max_threads());
+        const char *wait = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+        AAS_LOG(AAS_LOG_INFO, "worker", "compute threads=%d (OpenMP) OMP_WAIT_POLICY=%s%s%s",
+                omp_get_max_threads(), wait ? wait : "(unset: spin)",
+                spin ? " GOMP_SPINCOUNT=" : "", spin ? spin : "");
     }
     /* Room for the largest window any model may ask for (its serving
      * option batch_max_rows goes up to 4096); untouched slots cost no RSS. */
