@@ -118,6 +118,19 @@ static void backlog_runs_in_batches_with_per_job_results(void **state) {
      * (up to 32 rows).  Even fetches that arrive a few messages at a time
      * give well over 2 rows a pass; one job a pass would give 1.1. */
     assert_true(passes * 2 < rows);
+    /* The loop's time by stage: every stage of a window that ran passes
+     * and wrote outcomes took some, and the process's own CPU shows. */
+    static const char *const stages[] = {"poll", "collect", "admit", "model", "forward",
+                                         "result", "record", "settle"};
+    for (size_t k = 0; k < sizeof(stages) / sizeof(stages[0]); k++) {
+        char series[96];
+        snprintf(series, sizeof(series), "aas_worker_stage_seconds_total{stage=\"%s\"}",
+                 stages[k]);
+        double v = aas_test_metric(text, series);
+        if (!(v > 0)) fprintf(stderr, "%s = %g\n", series, v);
+        assert_true(v > 0);
+    }
+    assert_true(aas_test_metric(text, "process_cpu_seconds_total") > 0);
 
     /* The model's own limit (serving option batch_max_rows = 4) wins over
      * the worker's 32: a second backlog, served by a restarted worker (a

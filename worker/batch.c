@@ -25,6 +25,7 @@ struct aas_batch_s {
     aas_result_t *res;
     aas_infer_batch_t *infer;
     aas_metric_t *m_batch_rows, *m_queue_s, *m_compute_s, *m_inflight;
+    aas_stages_t *st; /* the running window's timer (borrowed), or NULL */
 };
 
 aas_err_t aas_batch_new(const aas_batch_conf_t *conf, aas_outcome_t *outcome,
@@ -137,6 +138,7 @@ static void aas_batch_pass(aas_batch_t *b, aas_model_t *model, int64_t version,
     memset(b->res, 0, sizeof(b->res[0]) * np);
     aas_err_t err = aas_infer_batch_run(b->infer, model, b->jobs, b->rows, np, b->res, why,
                                         sizeof(why));
+    aas_stages_mark(b->st, AAS_STAGE_FORWARD);
     if (err && np > 1 && !aas_err_is_retriable(err)) {
         /* One job's input can fail a whole pass (a text model refuses a
          * text without letters only when it featurizes it): run each job
@@ -179,6 +181,7 @@ static void aas_batch_pass(aas_batch_t *b, aas_model_t *model, int64_t version,
         aas_metric_observe(b->m_queue_s, (double)r->timings.queue_ms / 1e3);
         aas_outcome_succeed(b->outcome, it, r, version);
     }
+    aas_stages_mark(b->st, AAS_STAGE_RESULT);
 }
 
 /* Run passes over the group's jobs g[0..ng) (sorted by priority). */
@@ -191,6 +194,7 @@ static void aas_batch_group(aas_batch_t *b, size_t n, const size_t *g, size_t ng
     aas_err_t err = aas_model_cache_get_serving(b->models, b->store, first->model,
                                                 first->model_version, &model, &version,
                                                 &sv, why, sizeof(why));
+    aas_stages_mark(b->st, AAS_STAGE_MODEL);
     if (err) {
         for (size_t i = 0; i < ng; i++) {
             if (aas_err_is_retriable(err)) aas_outcome_retry(&b->items[g[i]]);
@@ -227,11 +231,13 @@ static void aas_batch_group(aas_batch_t *b, size_t n, const size_t *g, size_t ng
         aas_batch_pass(b, model, version, p, np, total);
         /* This pass's results (and any failure so far) go out now. */
         aas_outcome_record(b->outcome, b->items, n);
+        aas_stages_mark(b->st, AAS_STAGE_RECORD);
     }
 }
 
 void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
-                   aas_msg_outcome_t *out) {
+                   aas_msg_outcome_t *out, aas_stages_t *st) {
+    b->st = st;
     aas_outcome_item_t *items = b->items;
     if (n > b->conf.max_slots) n = b->conf.max_slots; /* a caller bug: the rest retries */
     for (size_t i = 0; i < n; i++) {
@@ -240,6 +246,7 @@ void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
     }
     aas_metric_set(b->m_inflight, (double)n);
     aas_outcome_admit(b->outcome, items, n);
+    aas_stages_mark(st, AAS_STAGE_ADMIT);
 
     size_t *order = b->order, m = 0;
     for (size_t i = 0; i < n; i++)
@@ -267,6 +274,7 @@ void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
         aas_batch_group(b, n, order + b->gstart[best], b->glen[best]);
     }
     aas_outcome_record(b->outcome, items, n); /* failures of a window without passes */
+    aas_stages_mark(st, AAS_STAGE_RECORD);
     aas_metric_set(b->m_inflight, 0);
 
     for (size_t i = 0; i < n; i++) {
@@ -275,4 +283,5 @@ void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
         out[i] = items[i].settled ? items[i].outcome : AAS_MSG_RETRY;
         aas_outcome_item_clear(&items[i]);
     }
+    b->st = NULL;
 }

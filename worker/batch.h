@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "model_cache.h"
 #include "outcome.h"
+#include "stages.h"
 #include "store.h"
 
 typedef struct {
@@ -58,9 +59,10 @@ void aas_batch_limits(const aas_batch_t *b, const rd_kafka_message_t *msg,
 /**
  * @brief Run msgs[0..n) (inference-topic messages, n <= max_slots);
  *        out[i] is what became of msgs[i].  Outcomes are in Redis before
- *        this returns.
+ *        this returns.  Time goes to st's admit, model, forward, result and
+ *        record stages (st borrowed; NULL = not timed).
  */
 void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
-                   aas_msg_outcome_t *out);
+                   aas_msg_outcome_t *out, aas_stages_t *st);
 
 #endif

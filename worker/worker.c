@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "model_cache.h"
 #include "outcome.h"
+#include "stages.h"
 #include "store.h"
 #include "trainer.h"
 
@@ -131,6 +132,7 @@ struct aas_worker_s {
     aas_model_cache_t *models;
     aas_outcome_t *outcome;     /* every job's fate */
     aas_batch_t *batch;         /* inference windows */
+    aas_stages_t *stages;       /* the loop's time by stage */
     /* The training job in progress (at most one): its message (kept until
      * its outcome is recorded) and its outcome item; partitions of the
      * training topic are held until it ends. */
@@ -342,8 +344,13 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
         aas_metrics_alive(w->metrics);
         aas_worker_reap_trainer(w);
         aas_worker_heartbeat(w);
+        aas_stages_restart(w->stages);
         rd_kafka_message_t *msg = aas_consumer_poll(w->consumer, 100), *tail = msg;
-        if (!msg) continue;
+        aas_stages_mark(w->stages, AAS_STAGE_POLL);
+        if (!msg) {
+            aas_stages_flush(w->stages);
+            continue;
+        }
         if (aas_lanes_find(&w->lanes, rd_kafka_topic_name(msg->rkt)) >= 0) {
             /* The window waits on behalf of the model of the job that
              * opened it: up to its max delay, until it holds its max rows
@@ -355,8 +362,11 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
                                             (size_t)rows < w->n_slots ? (size_t)rows
                                                                       : w->n_slots,
                                             delay_us, &tail);
-            aas_batch_run(w->batch, msgs, n, out);
+            aas_stages_mark(w->stages, AAS_STAGE_COLLECT);
+            aas_batch_run(w->batch, msgs, n, out, w->stages);
             aas_consumer_settle(w->consumer, msgs, out, n, stop);
+            aas_stages_mark(w->stages, AAS_STAGE_SETTLE);
+            aas_stages_flush(w->stages);
             for (size_t i = 0; i < n; i++) rd_kafka_message_destroy(msgs[i]);
         }
         if (tail && !aas_worker_train_msg(w, tail, stop)) rd_kafka_message_destroy(tail);
@@ -463,6 +473,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     if ((err = aas_batch_new(&bc, w->outcome, w->models, w->store, w->codec, w->metrics,
                              &w->batch, errstr, errstr_size)))
         goto fail;
+    if ((err = aas_stages_new(w->metrics, &w->stages, errstr, errstr_size))) goto fail;
 
     aas_consumer_conf_t cc = {
         .client_id = w->id, .group = w->c.group,
@@ -490,6 +501,7 @@ void aas_worker_destroy(aas_worker_t *w) {
     if (w->train_msg) rd_kafka_message_destroy(w->train_msg);
     aas_consumer_destroy(w->consumer);
     aas_batch_destroy(w->batch);
+    aas_stages_destroy(w->stages);
     aas_outcome_destroy(w->outcome);
     aas_dlq_destroy(w->dlq);
     aas_model_cache_destroy(w->models);
