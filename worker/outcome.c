@@ -14,7 +14,8 @@
 /* Likewise for models, and only registered ones (a resolved version):
  * a name in a payload is anyone's to invent. */
 #define AAS_OUTCOME_MODEL_LABELS 64
-#define AAS_OUTCOME_OTHER "_other"
+/* One object, so that "is it _other" is a pointer comparison. */
+static const char AAS_OUTCOME_OTHER[] = "_other";
 
 /* Longest a worker waits, in one admit call, for tokens of over-quota
  * jobs before it rewinds them (they come again after the backoff): the
@@ -48,6 +49,13 @@ struct aas_outcome_s {
     /* Registered models given their own label so far. */
     char (*models)[AAS_ID_MAX + 1];
     size_t n_models;
+    /* The series of the last job's label values (model and tenant are
+     * pointers into the arrays above or AAS_OUTCOME_OTHER, so equal
+     * values are equal pointers): consecutive jobs mostly share them, and
+     * a look-up costs a formatted label set, a hash and a lock. */
+    const char *last_model, *last_tenant;
+    int last_status;
+    aas_metric_t *last_jobs, *last_usage[5];
     char (*src)[320];
     aas_outcome_counts_t counts;
 };
@@ -181,11 +189,15 @@ static void aas_outcome_count(aas_outcome_t *o, const aas_outcome_item_t *it) {
         else if (o->n_models < AAS_OUTCOME_MODEL_LABELS)
             model = strcpy(o->models[o->n_models++], it->model);
     }
-    snprintf(labels, sizeof(labels), "model=\"%s\",status=\"%s\"", model,
-             aas_status_name(it->status));
-    aas_metric_inc(aas_metrics_counter(o->metrics, "aas_worker_jobs_total",
-                                       "Jobs this worker made terminal", labels),
-                   1);
+    if (!o->last_jobs || model != o->last_model || (int)it->status != o->last_status) {
+        snprintf(labels, sizeof(labels), "model=\"%s\",status=\"%s\"", model,
+                 aas_status_name(it->status));
+        o->last_jobs = aas_metrics_counter(o->metrics, "aas_worker_jobs_total",
+                                           "Jobs this worker made terminal", labels);
+        o->last_status = (int)it->status;
+        o->last_usage[0] = NULL; /* the model may have changed: look usage up again */
+    }
+    aas_metric_inc(o->last_jobs, 1);
     /* Usage by tenant and model (this worker's share; the exact, durable
      * figures are the ones metered in Redis: aas-producer usage). */
     const char *tenant = it->tenant[0] ? it->tenant : "default";
@@ -197,7 +209,7 @@ static void aas_outcome_count(aas_outcome_t *o, const aas_outcome_item_t *it) {
         else
             tenant = AAS_OUTCOME_OTHER;
     }
-    snprintf(labels, sizeof(labels), "tenant=\"%s\",model=\"%s\"", tenant, model);
+    tenant = tenant == AAS_OUTCOME_OTHER ? tenant : o->tenants[t];
     const struct { const char *name, *help; double v; } u[] = {
         {"aas_worker_usage_jobs_total", "Jobs finished, by tenant and model", 1},
         {"aas_worker_usage_rows_total", "Input rows of the jobs finished", (double)it->usage.rows},
@@ -206,8 +218,16 @@ static void aas_outcome_count(aas_outcome_t *o, const aas_outcome_item_t *it) {
         {"aas_worker_usage_bytes_in_total", "Job message bytes", (double)it->usage.bytes_in},
         {"aas_worker_usage_bytes_out_total", "Result record bytes", (double)it->usage.bytes_out},
     };
-    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
-        aas_metric_inc(aas_metrics_counter(o->metrics, u[i].name, u[i].help, labels), u[i].v);
+    _Static_assert(sizeof(u) / sizeof(u[0]) == sizeof(o->last_usage) / sizeof(o->last_usage[0]),
+                   "one cached series per usage counter");
+    if (!o->last_usage[0] || tenant != o->last_tenant || model != o->last_model) {
+        snprintf(labels, sizeof(labels), "tenant=\"%s\",model=\"%s\"", tenant, model);
+        for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
+            o->last_usage[i] = aas_metrics_counter(o->metrics, u[i].name, u[i].help, labels);
+        o->last_tenant = tenant;
+    }
+    o->last_model = model;
+    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) aas_metric_inc(o->last_usage[i], u[i].v);
 }
 
 /* The message cannot be processed or its outcome recorded, and retrying
