@@ -39,3 +39,14 @@ bench_ticks() {
   done
   echo "$t"
 }
+
+# bench_stages PORT...: "stage=seconds ..." summed over the workers whose
+# /metrics listen on these loopback ports (aas_worker_stage_seconds_total),
+# then "jobs=N" (aas_worker_jobs_total, every model and status).
+bench_stages() {
+  local p
+  for p in "$@"; do curl -s --max-time 5 "http://127.0.0.1:$p/metrics" || true; done |
+    awk '/^aas_worker_stage_seconds_total\{stage="/ { split($1, a, "\""); s[a[2]] += $2 }
+         /^aas_worker_jobs_total\{/ { jobs += $2 }
+         END { for (k in s) printf "%s=%.6f ", k, s[k]; printf "jobs=%d\n", jobs }'
+}

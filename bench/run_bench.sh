@@ -198,11 +198,14 @@ unset OMP_WAIT_POLICY GOMP_SPINCOUNT
 start_workers() { # broker n batching omp-wait-policy
   local b=$1 n=$2 mode=$3 wait=$4 i omp=$(( NCPU / $2 ))
   [ "$omp" -ge 1 ] || omp=1
-  WORKER_PIDS=() WORKER_LOGS=()
+  WORKER_PIDS=() WORKER_LOGS=() WORKER_PORTS=()
   for i in $(seq "$n"); do
-    local log="$RUN/worker-$b-$n-${mode//\//}-$wait-$i.log"
+    local log="$RUN/worker-$b-$n-${mode//\//}-$wait-$i.log" port
+    port=$(bench_free_port)
+    WORKER_PORTS+=("$port")
     # shellcheck disable=SC2086
     OMP_NUM_THREADS=$omp "$WORKER" -X "redis.port=$REDIS_PORT" -X "worker.omp.wait.policy=$wait" \
+      -X "metrics.port=$port" \
       -X "kafka.bootstrap.servers=${BOOT[$b]}" -X "worker.id=bench-$b-w$i" \
       -X log.level=info ${BX[$b]} ${BATCH_X[$mode]} >"$log" 2>&1 &
     WORKER_PIDS+=($!) WORKER_LOGS+=("$log")
@@ -249,15 +252,26 @@ for b in "${BROKERS[@]}"; do
                 --dim "${MODEL_DIM[$m]}" --label "$b" "${tags[@]}" ${BX[$b]})
         # The workers' CPU over the burst (warm-up included), all threads,
         # from /proc: CPU per job beside jobs/s (issue 18).
-        t0=$(bench_ticks "${WORKER_PIDS[@]}")
+        t0=$(bench_ticks "${WORKER_PIDS[@]}") s0=$(bench_stages "${WORKER_PORTS[@]}")
         record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-burst.log" "$E2E" "${common[@]}" \
           --jobs "$BURST_JOBS" --inflight "$INFLIGHT" --warmup "$WARMUP" ||
           fail_step "bench_e2e burst ($m, $what)"
-        t1=$(bench_ticks "${WORKER_PIDS[@]}")
+        t1=$(bench_ticks "${WORKER_PIDS[@]}") s1=$(bench_stages "${WORKER_PORTS[@]}")
         echo "RESULT bench=e2e mode=cpu broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" \
           "jobs=$((BURST_JOBS + WARMUP)) worker_cpu_s=$(awk -v t=$((t1 - t0)) -v hz="$BENCH_HZ" 'BEGIN { printf "%.2f", t / hz }')" \
           "worker_cpu_us_per_job=$(awk -v t=$((t1 - t0)) -v hz="$BENCH_HZ" -v j=$((BURST_JOBS + WARMUP)) 'BEGIN { printf "%.1f", t / hz / j * 1e6 }')" |
           tee -a "$RESULTS"
+        # The loop's time by stage over the burst, per job (µs; summed over
+        # the workers, so with 2 workers a job's stages add up to twice the
+        # wall time: each worker's poll includes its idle waits).
+        awk -v a="$s0" -v b="$s1" -v tags="broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" '
+          function load(str, arr,   i, n, kv, x) { n = split(str, kv, " ");
+            for (i = 1; i <= n; i++) { split(kv[i], x, "="); arr[x[1]] = x[2] } }
+          BEGIN { load(a, A); load(b, B); jobs = B["jobs"] - A["jobs"]; if (jobs <= 0) exit
+            line = "RESULT bench=e2e mode=stages " tags " jobs=" jobs
+            split("poll collect admit model forward result record settle", st, " ")
+            for (i = 1; i <= 8; i++) line = line sprintf(" %s_us=%.1f", st[i], (B[st[i]] - A[st[i]]) / jobs * 1e6)
+            print line }' | tee -a "$RESULTS"
         record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-latency.log" "$E2E" "${common[@]}" \
           --jobs "$LAT_JOBS" --inflight 1 --warmup 50 ||
           fail_step "bench_e2e latency ($m, $what)"
@@ -353,6 +367,13 @@ awk '
   END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, SUBSEP)
     printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], a[5], jps[k], cpu[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
 ' "$RESULTS"
+echo
+echo "## Worker loop by stage (µs per job over the burst, summed over the workers; aas_worker_stage_seconds_total)"
+echo
+md_table 'f["bench"] == "e2e" && f["mode"] == "stages"' \
+  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait poll_us:poll \
+  collect_us:collect admit_us:admit model_us:model forward_us:forward result_us:result \
+  record_us:record settle_us:settle
 echo
 echo "## Transport limits"
 echo
