@@ -13,6 +13,8 @@
 #  - the patch counter in GET /metrics;
 #  - with the stand-in down (connection refused), a training job still
 #    SUCCEEDS and the worker logs the failure;
+#  - a server whose certificate the CA file does not vouch for gets no
+#    request (TLS verification), and the worker says why;
 #  - enabled=true with something missing is refused at start.
 # This says nothing about a real API server's RBAC or admission.
 # Usage: tests/test_podcost.sh BUILD_DIR
@@ -68,7 +70,7 @@ start_servers 2
 zcat "$ROOT/data/digits.csv.gz" >"$RUN/digits.csv"
 # Long enough to watch (seconds on 2 cores), short enough for CI.
 TRAIN=(train --model podcost --input "$RUN/digits.csv" --param hidden=256,256
-       --param epochs=60 --param batch_size=16)
+       --param epochs=100 --param batch_size=16)
 K8S=(-X k8s.pod.deletion.cost.enabled=true -X "k8s.api.url=https://127.0.0.1:$APORT/"
      -X "k8s.token.file=$RUN/token" -X "k8s.ca.file=$RUN/cert.pem" -X "k8s.namespace=$NS"
      -X "k8s.pod.name=$POD" -X "worker.busy.deletion.cost=$COST")
@@ -140,5 +142,25 @@ m=$(curl -s "http://127.0.0.1:$MPORT/metrics")
 grep -qE 'aas_worker_pod_deletion_cost_patches_total\{result="failed"\} [1-9]' <<<"$m" \
   && ok "metrics: failed PATCHes counted" || bad "metrics: $(grep pod_deletion <<<"$m")"
 kill -0 "$WORKER_PID" 2>/dev/null && ok "the worker is still running" || bad "the worker died"
+kill "$WORKER_PID" && wait "$WORKER_PID" 2>/dev/null; WORKER_PID=''
+
+# A server with another self-signed certificate: the handshake fails, the
+# token never leaves the worker.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$RUN/key2.pem" -out "$RUN/cert2.pem" \
+  -days 2 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" >>"$RUN/openssl.log" 2>&1
+rm -f "$RUN/api.port" "$RUN/api2.jsonl"
+python3 "$ROOT/tests/k8s_api_standin.py" "$RUN/cert2.pem" "$RUN/key2.pem" "$RUN/api.port" \
+  "$RUN/api2.jsonl" >"$RUN/api.log" 2>&1 &
+API_PID=$!
+wait_for 30 test -s "$RUN/api.port" || bad "stand-in API server did not restart"
+"$W" "${SERVERS[@]}" "${K8S[@]}" -X "k8s.api.url=https://127.0.0.1:$(cat "$RUN/api.port")" \
+  -X worker.infer=false -X worker.id=podcost3 >"$RUN/worker3.log" 2>&1 &
+WORKER_PID=$!
+wait_for 60 grep -q "pod deletion cost not set" "$RUN/worker3.log" \
+  && grep -qi "certificate" "$RUN/worker3.log" \
+  && ok "an untrusted certificate is refused: $(grep -m1 -o 'SSL.*' "$RUN/worker3.log" | cut -c1-80)" \
+  || bad "no certificate failure: $(tail -3 "$RUN/worker3.log")"
+[ ! -s "$RUN/api2.jsonl" ] && ok "the untrusted server got no request" \
+  || bad "the untrusted server got: $(head -c 300 "$RUN/api2.jsonl")"
 echo "test_podcost: $FAILS failures, $((SECONDS - T0)) s"
 [ "$FAILS" = 0 ]
