@@ -20,7 +20,12 @@ Renders the kustomize base and each overlay, then checks every object:
    selectors -> pods, ConfigMaps, probe ports, the Downward API's
    container), that the scheduler's bounds equal the ScaledObject's, that
    no secret is on argv or in a plain env value, that a Deployment scaled
-   by KEDA has no `replicas`.
+   by KEDA has no `replicas`; the pod-deletion-cost set-up (only pods that
+   set it get a token; their ServiceAccount exists and is bound to a Role
+   that may patch pods; POD_NAME comes from the Downward API), and that a
+   Kafka-scaled Deployment's maxReplicaCount is at most its topic's
+   partitions (optional/strimzi-kafka.yaml) and above 1 for trainers only
+   with the deletion cost on.
 
 With --mutations it instead breaks copies of the tree on purpose and
 requires every break to be caught (tests/test_k8s_manifests.sh lists them).
@@ -93,6 +98,12 @@ def render(directory):
         md = o.setdefault("metadata", {})
         if "namespace" in k and o.get("kind") not in ("Namespace",):
             md["namespace"] = k["namespace"]
+            # kustomize also puts a binding's ServiceAccount subjects
+            # without a namespace into it.
+            if o.get("kind") in ("RoleBinding", "ClusterRoleBinding"):
+                for s in o.get("subjects", []):
+                    if s.get("kind") == "ServiceAccount" and "namespace" not in s:
+                        s["namespace"] = k["namespace"]
         for entry in k.get("labels", []):
             if entry.get("includeSelectors") or entry.get("includeTemplates"):
                 raise Finding("%s: labels with includeSelectors/includeTemplates are "
@@ -215,7 +226,8 @@ def validate_object(o, where, crds, versions, findings):
                                              e.message))
         return
     if "." in api.split("/")[0] and not api.startswith(("apps/", "policy/", "autoscaling/",
-                                                         "batch/", "networking.k8s.io/")):
+                                                         "batch/", "networking.k8s.io/",
+                                                         "rbac.authorization.k8s.io/")):
         findings.append("%s: %s is neither built in nor a vendored CRD" % (name, api))
         return
     for ver in versions:
@@ -250,7 +262,69 @@ def selects(selector, labels):
     return all(labels.get(k) == v for k, v in (selector or {}).items())
 
 
-def check_semantics(objs, where, findings):
+def env_value(c, name):
+    for e in c.get("env", []):
+        if e["name"] == name:
+            return e
+    return None
+
+
+def may_patch_pods(objs, sa, ns):
+    """Is ServiceAccount sa (namespace ns) bound to a Role or ClusterRole
+    with patch on core pods?"""
+    roles = {(o["kind"], o["metadata"]["name"]): o for o in objs
+             if o.get("kind") in ("Role", "ClusterRole")}
+    for b in objs:
+        if b.get("kind") not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa
+                   and s.get("namespace", b["metadata"].get("namespace")) == ns
+                   for s in b.get("subjects", [])):
+            continue
+        role = roles.get((b["roleRef"]["kind"], b["roleRef"]["name"]))
+        for r in (role or {}).get("rules", []):
+            if "" in r.get("apiGroups", []) and \
+                    {"pods", "*"} & set(r.get("resources", [])) and \
+                    {"patch", "*"} & set(r.get("verbs", [])):
+                return True
+    return False
+
+
+def check_podcost(objs, o, spec, containers, bad):
+    """The pod-deletion-cost PATCH (worker/podcost.h): a token only for a
+    pod that sets the cost, and everything that PATCH needs."""
+    n = o["metadata"]["name"]
+    accounts = {x["metadata"]["name"] for x in objs if x.get("kind") == "ServiceAccount"}
+    sa = spec.get("serviceAccountName")
+    if sa and sa != "default" and sa not in accounts:
+        bad("%s: serviceAccountName %s: no ServiceAccount %s" % (n, sa, sa))
+    users = [c for c in containers
+             if (env_value(c, "AAS_K8S_POD_DELETION_COST_ENABLED") or {}).get("value")
+             in ("true", "auto")]
+    token = spec.get("automountServiceAccountToken", True)
+    if not users:
+        if token is not False:
+            bad("%s: automountServiceAccountToken must be false: only pods that set "
+                "their pod-deletion-cost get a token" % n)
+        return
+    if token is not True:
+        bad("%s: sets its pod-deletion-cost but has no token "
+            "(automountServiceAccountToken: true)" % n)
+    if not sa or sa == "default":
+        bad("%s: sets its pod-deletion-cost with the default ServiceAccount; give it "
+            "its own" % n)
+    elif not may_patch_pods(objs, sa, o["metadata"].get("namespace")):
+        bad("%s: ServiceAccount %s may not patch pods (no RoleBinding to a Role with "
+            "verb patch on pods)" % (n, sa))
+    for c in users:
+        pn = env_value(c, "POD_NAME") or {}
+        if pn.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+            bad("%s/%s: POD_NAME must come from the Downward API (fieldRef "
+                "metadata.name)" % (n, c["name"]))
+
+
+def check_semantics(objs, where, findings, topics=None):
+    """topics: {topic name: partitions} from optional/strimzi-kafka.yaml."""
     def bad(msg):
         findings.append("%s: %s" % (where, msg))
 
@@ -278,6 +352,7 @@ def check_semantics(objs, where, findings):
                                                           v["secret"]["secretName"]))
         containers = spec.get("containers", []) + spec.get("initContainers", [])
         names = {c["name"] for c in containers}
+        check_podcost(objs, o, spec, containers, bad)
         for c in containers:
             cn = "%s/%s" % (n, c["name"])
             for m in c.get("volumeMounts", []):
@@ -355,6 +430,17 @@ def check_semantics(objs, where, findings):
                 if md.get("offsetResetPolicy") != "earliest":
                     bad("ScaledObject %s: offsetResetPolicy must be earliest (aas "
                         "consumers start new groups there)" % n)
+                mx = so["spec"].get("maxReplicaCount", 100)
+                parts = (topics or {}).get(md.get("topic"))
+                if parts is not None and mx > parts:
+                    bad("ScaledObject %s: maxReplicaCount %s above the %d partitions of "
+                        "%s: the extra pods would sit idle" % (n, mx, parts, md.get("topic")))
+                cost = [env_value(c, "AAS_K8S_POD_DELETION_COST_ENABLED")
+                        for c in dep["spec"]["template"]["spec"]["containers"]]
+                if env_of(dep, "AAS_WORKER_TRAIN") == "true" and mx > 1 and \
+                        not any(e and e.get("value") in ("true", "auto") for e in cost):
+                    bad("ScaledObject %s: maxReplicaCount %s for trainers without their "
+                        "pod-deletion-cost: scale-in may remove a busy trainer" % (n, mx))
 
 
 def env_of(dep, name):
@@ -402,6 +488,16 @@ def check_metrics_api(n, so, t, md, services, deployments, bad):
 def check_tree(root, versions, crds, ext, verbose=False):
     """Every check on one deploy/k8s tree; returns (findings, trees)."""
     findings = []
+    topics = {}
+    strimzi = os.path.join(root, "optional", "strimzi-kafka.yaml")
+    if os.path.isfile(strimzi):
+        try:
+            for o in load_yaml_docs(strimzi):
+                if o.get("kind") == "KafkaTopic":
+                    topics[o["spec"].get("topicName", o["metadata"]["name"])] = \
+                        o["spec"]["partitions"]
+        except (yaml.YAMLError, KeyError, TypeError) as e:
+            findings.append("%s: %s" % (strimzi, e))
     trees = ["base"] + ["overlays/" + d for d in sorted(os.listdir(os.path.join(root, "overlays")))]
     for tree in trees:
         d = os.path.join(root, tree)
@@ -415,7 +511,7 @@ def check_tree(root, versions, crds, ext, verbose=False):
         for o in objs:
             validate_object(o, tree, crds, versions, findings)
         try:
-            check_semantics(objs, tree, findings)
+            check_semantics(objs, tree, findings, topics)
         except (KeyError, TypeError, AttributeError) as e:
             findings.append("%s: malformed object (%s: %s)" % (tree, type(e).__name__, e))
         if verbose:

@@ -44,4 +44,12 @@ overlays/keda-metrics-api/scaledobject-worker.yaml|s.replace("scaleTargetRef:\n 
 overlays/keda-kafka-lag/scaledobject-worker.yaml|s.replace("allowIdleConsumers: \"false\"", "allowIdleConsumers: false")|allowIdleConsumers
 training-scaler/scaledobject-trainer.yaml|s.replace("consumerGroup: aas-trainers", "consumerGroup: aas-workers")|consumerGroup
 overlays/keda-kafka-lag/kustomization.yaml|s + "patches:\n  - path: x.yaml\n"|does not implement
+base/trainer.yaml|s.replace("automountServiceAccountToken: true", "automountServiceAccountToken: false")|has no token
+base/worker.yaml|s.replace("automountServiceAccountToken: false", "automountServiceAccountToken: true")|automountServiceAccountToken must be false
+base/trainer.yaml|s.replace("serviceAccountName: aas-trainer", "serviceAccountName: aas-trainers")|no ServiceAccount aas-trainers
+base/trainer-rbac.yaml|s.replace("verbs: [\"patch\"]", "verbs: [\"get\"]")|may not patch pods
+base/trainer-rbac.yaml|s.replace("    name: aas-trainer\n", "    name: aas-worker\n")|may not patch pods
+base/trainer.yaml|s.replace("fieldPath: metadata.name\n            - name: POD_NAMESPACE", "fieldPath: metadata.uid\n            - name: POD_NAMESPACE")|POD_NAME must come from the Downward API
+training-scaler/scaledobject-trainer.yaml|s.replace("maxReplicaCount: 2", "maxReplicaCount: 3")|partitions of aas.jobs.train
+base/trainer.yaml|s.replace("AAS_K8S_POD_DELETION_COST_ENABLED\n              value: \"true\"", "AAS_K8S_POD_DELETION_COST_ENABLED\n              value: \"false\"")|scale-in may remove a busy trainer
 CASES

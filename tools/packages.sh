@@ -3,7 +3,7 @@
 AAS_PACKAGES="build-essential cmake pkg-config librdkafka-dev libhiredis-dev \
 libavro-dev libdnnl-dev ocl-icd-opencl-dev libcmocka-dev libjansson-dev \
 libmicrohttpd-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev libutf8proc-dev \
-redis-server kcat jq curl python3 python3-avro"
+libcurl4-openssl-dev redis-server kcat jq curl python3 python3-avro"
 
 # Only for tests and benchmarks (real Kafka runs on Java; compose is
 # validated with docker-compose; sanitizers and fuzzing use clang; the

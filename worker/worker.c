@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "model_cache.h"
 #include "outcome.h"
+#include "podcost.h"
 #include "stages.h"
 #include "store.h"
 #include "trainer.h"
@@ -116,6 +117,36 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
     {"retry.backoff.max.ms", AAS_CONF_INT, "5000", 1, 3600000, 0,
      "Longest backoff after transient failures",
      AAS_CONF_FIELD(aas_worker_conf_t, backoff_max_ms)},
+    {"k8s.pod.deletion.cost.enabled", AAS_CONF_STR, "auto", 0, 0, 0,
+     "Set this pod's controller.kubernetes.io/pod-deletion-cost while training, so a "
+     "Deployment scaling in removes an idle trainer first (auto, true or false; auto = on "
+     "when an API URL, a pod name and a namespace are known, docs/kubernetes.md)",
+     AAS_CONF_FIELD(aas_worker_conf_t, k8s_enabled)},
+    {"worker.busy.deletion.cost", AAS_CONF_INT, "1000", 1, 2147483647, 0,
+     "The pod deletion cost while a training job runs (idle: 0); pods with the lowest "
+     "cost go first",
+     AAS_CONF_FIELD(aas_worker_conf_t, busy_cost)},
+    {"k8s.api.url", AAS_CONF_STR, NULL, 0, 0, 0,
+     "Kubernetes API server, https:// only (default https://$KUBERNETES_SERVICE_HOST:"
+     "$KUBERNETES_SERVICE_PORT)",
+     AAS_CONF_FIELD(aas_worker_conf_t, k8s_api_url)},
+    {"k8s.token.file", AAS_CONF_STR, AAS_PODCOST_SA_DIR "/token", 0, 0, 0,
+     "Service account bearer token, re-read at each request (the kubelet rotates it)",
+     AAS_CONF_FIELD(aas_worker_conf_t, k8s_token_file)},
+    {"k8s.ca.file", AAS_CONF_STR, AAS_PODCOST_SA_DIR "/ca.crt", 0, 0, 0,
+     "CA certificates the API server's certificate is verified against",
+     AAS_CONF_FIELD(aas_worker_conf_t, k8s_ca_file)},
+    {"k8s.namespace", AAS_CONF_STR, NULL, 0, 0, 0,
+     "This pod's namespace (default $POD_NAMESPACE, else the service account's "
+     "namespace file)",
+     AAS_CONF_FIELD(aas_worker_conf_t, k8s_namespace)},
+    {"k8s.pod.name", AAS_CONF_STR, NULL, 0, 0, 0,
+     "This pod's name (default $POD_NAME, from the Downward API)",
+     AAS_CONF_FIELD(aas_worker_conf_t, k8s_pod)},
+    {"k8s.timeout.ms", AAS_CONF_INT, "2000", 100, 60000, 0,
+     "Longest a deletion-cost PATCH may take, connecting included (on the worker's "
+     "own thread: jobs never wait on it)",
+     AAS_CONF_FIELD(aas_worker_conf_t, k8s_timeout_ms)},
     AAS_CONF_END};
 
 struct aas_worker_s {
@@ -147,6 +178,8 @@ struct aas_worker_s {
     size_t n_slots;             /* the most messages a window may hold */
     /* Prometheus metrics (docs/metrics.md); served when metrics.port > 0. */
     aas_metrics_t *metrics;
+    /* This pod's deletion cost while training; NULL when off (podcost.h). */
+    aas_podcost_t *podcost;
 };
 
 /* ---- training hand-off ---- */
@@ -159,6 +192,7 @@ static void aas_worker_trainer_release(aas_worker_t *w) {
     if (w->train_msg) rd_kafka_message_destroy(w->train_msg);
     w->train_msg = NULL;
     aas_consumer_release(w->consumer);
+    aas_podcost_busy(w->podcost, 0);
 }
 
 /* The training thread finished: record its outcome like any job's
@@ -230,6 +264,8 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
             w->train_msg = msg;
             w->trainer_retry_at_us = 0;
             aas_consumer_hold(w->consumer, msg);
+            /* Scale-in should take an idle pod rather than this one. */
+            aas_podcost_busy(w->podcost, 1);
             AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training started from %s/%d/%lld",
                     it->job_id, rd_kafka_topic_name(msg->rkt), (int)msg->partition,
                     (long long)msg->offset);
@@ -447,6 +483,16 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     if ((err = aas_metrics_new(&w->metrics, errstr, errstr_size))) goto fail;
     if ((err = aas_metrics_serve_conf(w->metrics, conf, errstr, errstr_size))) goto fail;
     w->metrics_port = (int)aas_conf_get_int(conf, "metrics.port");
+    if (w->c.train) {
+        /* Only a pod that trains has a job worth protecting from scale-in. */
+        aas_podcost_conf_t pc = {.enabled = w->c.k8s_enabled, .api_url = w->c.k8s_api_url,
+                                 .token_file = w->c.k8s_token_file,
+                                 .ca_file = w->c.k8s_ca_file, .ns = w->c.k8s_namespace,
+                                 .pod = w->c.k8s_pod, .busy_cost = w->c.busy_cost,
+                                 .timeout_ms = w->c.k8s_timeout_ms};
+        if ((err = aas_podcost_new(&pc, w->metrics, &w->podcost, errstr, errstr_size)))
+            goto fail;
+    }
     if ((err = aas_cli_store_new(conf, &w->store, errstr, errstr_size)))
         goto fail;
     aas_worker_check_redis(w);
@@ -495,6 +541,8 @@ fail:
 
 void aas_worker_destroy(aas_worker_t *w) {
     if (!w) return;
+    /* Its thread updates the metrics: stopped before they go. */
+    aas_podcost_destroy(w->podcost);
     /* Messages go back before their consumer. */
     aas_trainer_destroy(w->trainer);
     aas_outcome_item_clear(&w->train_item);

@@ -45,6 +45,11 @@ typedef struct {
     int64_t batch_max_rows, batch_max_delay_us;
     int64_t lane_share;           /* worker.lane.share */
     int64_t backoff_ms, backoff_max_ms; /* retry.backoff.ms, .max.ms */
+    /* k8s.*: the pod deletion cost while training (podcost.h) */
+    const char *k8s_enabled, *k8s_api_url, *k8s_token_file, *k8s_ca_file;
+    const char *k8s_namespace, *k8s_pod;
+    int64_t k8s_timeout_ms;
+    int64_t busy_cost;            /* worker.busy.deletion.cost */
 } aas_worker_conf_t;
 
 /**
