@@ -734,8 +734,12 @@ typedef struct {
 
 /**
  * @brief Count each finished job once in its tenant's hour (one pipelined
- *        round trip, then one SADD of the new tenants).  Safe to repeat:
- *        a job counted before is not counted again.
+ *        round trip, then one SADD of the new tenants), and release its
+ *        quota slot in the same script (as aas_store_quota_release_many
+ *        does; the quota and usage keys share the tenant's hash tag).
+ *        Safe to repeat: a job counted before is not counted again, and
+ *        a release is idempotent.  An item with err set (invalid fields)
+ *        was neither counted nor released.
  * @return a connection failure for every item (retriable), else
  *         AAS_ERR_OK with per-item err.
  */

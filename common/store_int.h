@@ -162,4 +162,10 @@ int aas_store_reply_ll(const redisReply *r, int64_t *out);
 /** @brief malloc'ed NUL-terminated copy of n bytes; NULL on OOM. */
 char *aas_store_memdup0(const char *p, size_t n);
 
+/** @brief <prefix>quota:{tenant} and its in-flight set <prefix>quota:{tenant}:inflight
+ *         (store_quota.c; tenant already normalised by aas_quota_tenant);
+ *         -1 if they do not fit. */
+int aas_quota_keys(const aas_store_t *st, const char *tenant, char cfg[AAS_STORE_KEY_MAX],
+                   char inflight[AAS_STORE_KEY_MAX]);
+
 #endif

@@ -21,8 +21,8 @@ const char *aas_quota_tenant(const char *tenant) {
 }
 
 /* <prefix>quota:{tenant} and <prefix>quota:{tenant}:inflight. */
-static int aas_quota_keys(const aas_store_t *st, const char *tenant,
-                          char cfg[AAS_STORE_KEY_MAX], char inflight[AAS_STORE_KEY_MAX]) {
+int aas_quota_keys(const aas_store_t *st, const char *tenant, char cfg[AAS_STORE_KEY_MAX],
+                   char inflight[AAS_STORE_KEY_MAX]) {
     int n = snprintf(cfg, AAS_STORE_KEY_MAX, "%squota:{%s}", st->prefix, tenant);
     if (n < 0 || n >= AAS_STORE_KEY_MAX - 10) return -1;
     memcpy(inflight, cfg, (size_t)n);

@@ -81,7 +81,7 @@ aas_err_t aas_store_usage_meter_many(aas_store_t *st, aas_store_meter_t *items, 
     for (size_t base = 0; base < n; base += CHUNK) {
         size_t m = n - base < CHUNK ? n - base : CHUNK, na = 0;
         aas_store_args_t a[CHUNK];
-        char keys[CHUNK][2][AAS_STORE_KEY_MAX];
+        char keys[CHUNK][3][AAS_STORE_KEY_MAX], cfg[AAS_STORE_KEY_MAX];
         redisReply *r[CHUNK];
         aas_err_t errs[CHUNK];
         size_t idx[CHUNK];
@@ -93,7 +93,8 @@ aas_err_t aas_store_usage_meter_many(aas_store_t *st, aas_store_meter_t *items, 
             if (!aas_id_valid(it->job_id) || !aas_id_valid(tenant) || !aas_id_valid(it->model) ||
                 it->finished_ms <= 0 ||
                 aas_usage_keys(st, tenant, it->finished_ms / AAS_USAGE_HOUR_MS, keys[na][0],
-                               keys[na][1])) {
+                               keys[na][1]) ||
+                aas_quota_keys(st, aas_quota_tenant(it->tenant), cfg, keys[na][2])) {
                 it->err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                                       "meter: invalid job id, tenant, model or time");
                 continue;
@@ -102,6 +103,7 @@ aas_err_t aas_store_usage_meter_many(aas_store_t *st, aas_store_meter_t *items, 
             aas_store_args_init(x);
             aas_store_args_add(x, keys[na][0]);
             aas_store_args_add(x, keys[na][1]);
+            aas_store_args_add(x, keys[na][2]);
             aas_store_args_add(x, it->job_id);
             aas_store_args_add(x, it->model);
             aas_store_args_add(x, it->failed ? "1" : "0");
@@ -112,7 +114,7 @@ aas_err_t aas_store_usage_meter_many(aas_store_t *st, aas_store_meter_t *items, 
         if (!na) continue;
         /* Retry is safe: the ids set makes a resent call count nothing. */
         aas_err_t err = aas_store_eval_many(st, AAS_STORE_LUA_METER, AAS_STORE_F_RETRY, "meter",
-                                            2, a, na, r, errs, errstr, errstr_size);
+                                            3, a, na, r, errs, errstr, errstr_size);
         if (err) {
             for (size_t j = base; j < n; j++)
                 if (!items[j].err) items[j].err = err;

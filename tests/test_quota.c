@@ -141,6 +141,33 @@ static void fractional_rate_waits_seconds(void **state) {
     assert_true(a.retry_ms > 1000 && a.retry_ms <= 2000);
 }
 
+/* The worker's metering of a finished job releases its slot in the same
+ * script (one round trip for both), also when the job was counted before. */
+static void metering_a_job_releases_its_slot(void **state) {
+    fixture_t *f = *state;
+    set_quota(f, "acme", 0, 0, 1);
+    set_quota(f, "default", 0, 0, 1);
+    assert_int_equal(admit(f, "acme", "m1", NULL), AAS_QUOTA_OK);
+    assert_int_equal(admit(f, "", "m2", NULL), AAS_QUOTA_OK);
+    assert_int_equal(admit(f, "acme", "m3", NULL), AAS_QUOTA_INFLIGHT);
+    assert_int_equal(admit(f, "default", "m4", NULL), AAS_QUOTA_INFLIGHT);
+    aas_store_meter_t m[2] = {
+        {.job_id = "m1", .tenant = "acme", .model = "mod", .finished_ms = 1700000000000},
+        {.job_id = "m2", .tenant = "", .model = "mod", .finished_ms = 1700000000000}};
+    assert_int_equal(aas_store_usage_meter_many(f->st, m, 2, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_int_equal(m[0].err, AAS_ERR_OK);
+    assert_int_equal(m[1].err, AAS_ERR_OK);
+    assert_true(m[0].counted && m[1].counted);
+    assert_int_equal(admit(f, "acme", "m3", NULL), AAS_QUOTA_OK);
+    assert_int_equal(admit(f, "default", "m4", NULL), AAS_QUOTA_OK);
+    /* A repeat counts nothing and releases again (idempotent). */
+    assert_int_equal(aas_store_usage_meter_many(f->st, m, 1, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    assert_false(m[0].counted);
+    assert_int_equal(admit(f, "acme", "m5", NULL), AAS_QUOTA_INFLIGHT); /* m3 holds it */
+}
+
 static void inflight_limit_refuses_until_a_release(void **state) {
     fixture_t *f = *state;
     set_quota(f, "acme", 0, 0, 2);
@@ -276,6 +303,7 @@ int main(void) {
         T(bucket_refills_by_elapsed_time),
         T(fractional_rate_waits_seconds),
         T(inflight_limit_refuses_until_a_release),
+        T(metering_a_job_releases_its_slot),
         T(resubmitted_id_takes_no_second_token),
         T(tenants_are_independent),
         T(no_quota_is_unlimited_and_writes_nothing),

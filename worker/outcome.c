@@ -302,31 +302,32 @@ static void aas_outcome_screen(aas_outcome_t *o, aas_outcome_item_t *it, int64_t
  * a separate call, since the tenant's keys are in another cluster slot
  * than the job's; idempotent, so a redelivery releases again harmlessly,
  * and a release Redis did not take retries the message like metering. */
+/* Meter and release the quota slots of items[o->idx[0..k)] (o->meter),
+ * in one round trip (the meter script releases too), then settle them.
+ * An item the meter refused (invalid fields: not released either) is
+ * released on its own, so no quota slot is left held. */
 static void aas_outcome_meter_settle(aas_outcome_t *o, aas_outcome_item_t *items, size_t k) {
     char why[512] = "";
-    aas_err_t rerr = AAS_ERR_OK;
-    for (size_t j = 0; j < k; j++) {
-        o->rel_tenant[j] = o->meter[j].tenant;
-        o->rel_id[j] = o->meter[j].job_id;
-    }
-    if (k) rerr = aas_store_quota_release_many(o->store, o->rel_tenant, o->rel_id, k, why,
-                                               sizeof(why));
-    if (rerr)
-        AAS_LOG(AAS_LOG_WARN, "worker", "quota release of %zu job(s): %s", k, why);
-    if (k && !(rerr && aas_err_is_retriable(rerr)))
-        aas_store_usage_meter_many(o->store, o->meter, k, why, sizeof(why));
+    if (k) aas_store_usage_meter_many(o->store, o->meter, k, why, sizeof(why));
+    size_t nrel = 0;
     for (size_t j = 0; j < k; j++) {
         aas_outcome_item_t *it = &items[o->idx[j]];
-        aas_err_t err = rerr && aas_err_is_retriable(rerr) ? rerr : o->meter[j].err;
+        aas_err_t err = o->meter[j].err;
         if (err && aas_err_is_retriable(err)) {
             AAS_LOG(AAS_LOG_WARN, "worker", "job=%s not metered yet: %s", it->job_id, why);
             aas_outcome_retry(it);
             continue;
         }
-        if (err)
+        if (err) {
             AAS_LOG(AAS_LOG_ERROR, "worker", "job=%s not metered: %s", it->job_id, why);
+            o->rel_tenant[nrel] = o->meter[j].tenant;
+            o->rel_id[nrel++] = o->meter[j].job_id;
+        }
         aas_outcome_settle(it, AAS_MSG_DONE);
     }
+    if (nrel && aas_store_quota_release_many(o->store, o->rel_tenant, o->rel_id, nrel, why,
+                                             sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "worker", "quota release of %zu job(s): %s", nrel, why);
 }
 
 /* Redeliveries of finished jobs: meter what their hash recorded (a job
