@@ -160,6 +160,14 @@ static void backlog_runs_in_batches_with_per_job_results(void **state) {
             "%.0f of at most 4\n", passes, le2, le4);
     assert_true(passes >= 25);
     assert_true(le4 == passes);
+    /* Windows are not cut to a pass's rows: the backlog's windows hold
+     * more jobs than one pass (worker.window.jobs, 64 by default), so
+     * they share admit round trips and offset stores. */
+    double windows = aas_test_metric(text, "aas_worker_window_jobs_count");
+    double wjobs = aas_test_metric(text, "aas_worker_window_jobs_sum");
+    fprintf(stderr, "batching: model limit 4: %.0f jobs in %.0f windows\n", wjobs, windows);
+    assert_true(wjobs == 100);
+    assert_true(windows * 4 < wjobs);
     assert_int_equal(aas_fleet_stop(f), 0);
 }
 

@@ -24,8 +24,9 @@ struct aas_batch_s {
     int64_t *rows;
     aas_result_t *res;
     aas_infer_batch_t *infer;
-    aas_metric_t *m_batch_rows, *m_queue_s, *m_compute_s, *m_inflight;
+    aas_metric_t *m_batch_rows, *m_queue_s, *m_compute_s, *m_inflight, *m_window_jobs;
     aas_stages_t *st; /* the running window's timer (borrowed), or NULL */
+    int64_t last_record_us; /* monotonic: the window's start or its last write */
 };
 
 aas_err_t aas_batch_new(const aas_batch_conf_t *conf, aas_outcome_t *outcome,
@@ -71,6 +72,10 @@ aas_err_t aas_batch_new(const aas_batch_conf_t *conf, aas_outcome_t *outcome,
                                            sizeof(comp_b) / sizeof(comp_b[0]));
     b->m_inflight = aas_metrics_gauge(metrics, "aas_worker_inflight",
                                       "Jobs taken but not yet finished", NULL);
+    b->m_window_jobs = aas_metrics_histogram(
+        metrics, "aas_worker_window_jobs",
+        "Jobs per window (one admit round trip and one offset store each)", NULL, rows_b,
+        sizeof(rows_b) / sizeof(rows_b[0]));
     *out = b;
     return AAS_ERR_OK;
 }
@@ -229,15 +234,21 @@ static void aas_batch_group(aas_batch_t *b, size_t n, const size_t *g, size_t ng
             total += rows;
         }
         aas_batch_pass(b, model, version, p, np, total);
-        /* This pass's results (and any failure so far) go out now. */
-        aas_outcome_record(b->outcome, b->items, n);
-        aas_stages_mark(b->st, AAS_STAGE_RECORD);
+        /* The results so far (failures too) go out after the group's last
+         * pass, or once batch.record.us passed since the last write. */
+        int64_t now = aas_mono_us();
+        if (i == nv || now - b->last_record_us >= b->conf.record_us) {
+            aas_outcome_record(b->outcome, b->items, n);
+            aas_stages_mark(b->st, AAS_STAGE_RECORD);
+            b->last_record_us = aas_mono_us();
+        }
     }
 }
 
 void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
                    aas_msg_outcome_t *out, aas_stages_t *st) {
     b->st = st;
+    b->last_record_us = aas_mono_us();
     aas_outcome_item_t *items = b->items;
     if (n > b->conf.max_slots) n = b->conf.max_slots; /* a caller bug: the rest retries */
     for (size_t i = 0; i < n; i++) {
@@ -245,6 +256,7 @@ void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
         items[i].msg = msgs[i];
     }
     aas_metric_set(b->m_inflight, (double)n);
+    aas_metric_observe(b->m_window_jobs, (double)n);
     aas_outcome_admit(b->outcome, items, n);
     aas_stages_mark(st, AAS_STAGE_ADMIT);
 

@@ -6,8 +6,10 @@
  * one round trip, what needs no model settled), grouped by (model,
  * requested version) with the highest priority first, checked job by job
  * against the model, run in passes of at most the model's batch_max_rows
- * (else batch.max.rows) rows, and after each pass its results are recorded
- * in one round trip, so higher-priority passes finish first.  A job whose
+ * (else batch.max.rows) rows, and the results are recorded in one round
+ * trip after each group and after the pass that ends batch.record.us since
+ * the last one (after every pass with 0), so higher-priority passes finish
+ * first and a run of fast one-row passes shares its round trips.  A job whose
  * outputs are not finite (the model overflowed) is FAILED, never a silent
  * success.  The caller (worker.c) stores offsets from the outcomes.
  *
@@ -37,6 +39,8 @@ typedef struct {
     int64_t max_delay_us;   /* batch.max.delay.us: a window's wait by default */
     int64_t job_max_rows;   /* job.max.rows: one job's rows */
     size_t max_slots;       /* most messages in one window */
+    int64_t record_us;      /* batch.record.us: passes' results written together
+                             * until this long since the last write; 0 = each pass */
 } aas_batch_conf_t;
 
 typedef struct aas_batch_s aas_batch_t;

@@ -100,8 +100,20 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "the environment win (docs/performance.md, \"Threads\")",
      0},
     {"batch.max.rows", AAS_CONF_INT, "64", 1, 4096, 0,
-     "Most rows in one batched forward pass (and jobs in one window); 1 = no batching",
+     "Most rows in one batched forward pass (and at least the jobs of one window: "
+     "worker.window.jobs); 1 = no batching",
      AAS_CONF_FIELD(aas_worker_conf_t, batch_max_rows)},
+    {"worker.window.jobs", AAS_CONF_INT, "64", 1, 4096, 0,
+     "Most jobs in one window when its rows per pass (batch.max.rows or the model's "
+     "batch_max_rows) are fewer: a window is one admit round trip to Redis and one offset "
+     "store however its jobs split into passes, so with batch.max.rows=1 (no batching) "
+     "consecutive jobs still share round trips",
+     AAS_CONF_FIELD(aas_worker_conf_t, window_jobs)},
+    {"batch.record.us", AAS_CONF_INT, "1000", 0, 10000000, 0,
+     "Results of a window's passes are written to Redis together after each model group and "
+     "once this long has passed since the last write (then after the pass that ends it); "
+     "0 = after every pass. Bounds what a fast pass's result waits for the passes after it",
+     AAS_CONF_FIELD(aas_worker_conf_t, batch_record_us)},
     {"batch.max.delay.us", AAS_CONF_INT, "0", 0, 1000000, 0,
      "How long a window waits for more jobs after its first; 0 = only those already fetched",
      AAS_CONF_FIELD(aas_worker_conf_t, batch_max_delay_us)},
@@ -393,11 +405,14 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
              * (one or more a job); jobs of other models ride along. */
             int64_t rows, delay_us;
             aas_batch_limits(w->batch, msg, &rows, &delay_us);
+            /* A window takes at least worker.window.jobs jobs (those
+             * fetched; up to the delay): however they split into passes,
+             * it is one admit round trip and one offset store. */
+            size_t jobs = (size_t)(rows > w->c.window_jobs ? rows : w->c.window_jobs);
             msgs[0] = msg;
             size_t n = aas_consumer_collect(w->consumer, msgs,
-                                            (size_t)rows < w->n_slots ? (size_t)rows
-                                                                      : w->n_slots,
-                                            delay_us, &tail);
+                                            jobs < w->n_slots ? jobs : w->n_slots, delay_us,
+                                            &tail);
             aas_stages_mark(w->stages, AAS_STAGE_COLLECT);
             aas_batch_run(w->batch, msgs, n, out, w->stages);
             aas_consumer_settle(w->consumer, msgs, out, n, stop);
@@ -515,7 +530,8 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     aas_batch_conf_t bc = {.max_rows = w->c.batch_max_rows,
                            .max_delay_us = w->c.batch_max_delay_us,
                            .job_max_rows = w->c.job_max_rows,
-                           .max_slots = w->n_slots};
+                           .max_slots = w->n_slots,
+                           .record_us = w->c.batch_record_us};
     if ((err = aas_batch_new(&bc, w->outcome, w->models, w->store, w->codec, w->metrics,
                              &w->batch, errstr, errstr_size)))
         goto fail;

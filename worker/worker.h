@@ -43,6 +43,8 @@ typedef struct {
     int64_t job_max_attempts;     /* job.max.attempts */
     int64_t threads;              /* worker.threads */
     int64_t batch_max_rows, batch_max_delay_us;
+    int64_t window_jobs;          /* worker.window.jobs */
+    int64_t batch_record_us;      /* batch.record.us */
     int64_t lane_share;           /* worker.lane.share */
     int64_t backoff_ms, backoff_max_ms; /* retry.backoff.ms, .max.ms */
     /* k8s.*: the pod deletion cost while training (podcost.h) */
