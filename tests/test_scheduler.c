@@ -121,6 +121,10 @@ static void run_burst(int partitions, int grow) {
      * keeps up with the whole burst as it is published (nothing waits, so
      * rightly nothing scales); without batching a backlog builds. */
     setenv("AAS_BATCH_MAX_ROWS", "1", 1);
+    /* and one job a window, each written alone: the slow worker of before
+     * worker.window.jobs, so that a backlog builds. */
+    setenv("AAS_WORKER_WINDOW_JOBS", "1", 1);
+    setenv("AAS_BATCH_RECORD_US", "0", 1);
     int metrics_port = free_port();
     assert_true(metrics_port > 0);
     char metrics_arg[32];
@@ -198,6 +202,8 @@ static void run_burst(int partitions, int grow) {
     assert_int_equal(aas_test_proc_stop(&sched, 60000), 0);
     assert_int_equal(aas_fleet_stop(f), 0);
     unsetenv("AAS_BATCH_MAX_ROWS");
+    unsetenv("AAS_WORKER_WINDOW_JOBS");
+    unsetenv("AAS_BATCH_RECORD_US");
 }
 
 static void burst_scales_up_drains_and_scales_down_exactly_once(void **state) {
@@ -409,6 +415,8 @@ static void a_slow_worker_is_restarted_once_and_nothing_is_lost(void **state) {
      * CPU are too few for its share whatever else runs on the machine
      * (with batching it may still catch up in them, only late). */
     setenv("AAS_BATCH_MAX_ROWS", "1", 1);
+    setenv("AAS_WORKER_WINDOW_JOBS", "1", 1);
+    setenv("AAS_BATCH_RECORD_US", "0", 1);
     /* A fixed fleet of 3 (the policy has nothing to do), skew judged
      * quickly, at most one restart in the test. */
     const char *extra[] = {"-X", "scheduler.min=3", "-X", "scheduler.max=3",
@@ -498,6 +506,8 @@ static void a_slow_worker_is_restarted_once_and_nothing_is_lost(void **state) {
     assert_int_equal(aas_test_proc_stop(&sched, 60000), 0);
     assert_int_equal(aas_fleet_stop(f), 0);
     unsetenv("AAS_BATCH_MAX_ROWS");
+    unsetenv("AAS_WORKER_WINDOW_JOBS");
+    unsetenv("AAS_BATCH_RECORD_US");
 }
 
 /* At exit, SIGKILL every process whose parent is this one: with the
