@@ -2,13 +2,12 @@
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
-# bench_free_port: a loopback port nobody listens on right now.
+# bench_free_port: a loopback port free right now, the kernel's pick (a
+# random port that nobody listens on may still be the local end of a
+# connection, and then cannot be bound).
 bench_free_port() {
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-  echo "bench: no free port" >&2; exit 1
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' ||
+    { echo "bench: no free port" >&2; exit 1; }
 }
 
 # bench_start_redis DIR: a throw-away redis-server in DIR, by default with
