@@ -3,7 +3,7 @@
 # end, transport limits and the peers, on this machine, in one run.
 #
 #   bench/run_bench.sh [--quick] [--no-kafka] [--no-peers] [--onnx]
-#                      [--mlps LIST] [--workers LIST] [--omp-wait LIST]
+#                      [--mlps LIST] [--workers LIST] [--omp-wait LIST] [--window1]
 #
 # Builds Release into build-bench/ (incremental), starts redis-server (own
 # port, temp dir), the dev broker and real Apache Kafka (tools/kafka-local),
@@ -22,13 +22,15 @@
 # those models (comma list of the names above); --workers LIST the worker
 # counts (default 1,2); --omp-wait LIST the workers' worker.omp.wait.policy
 # values, each a run of its own (default passive; passive,active compares
-# them in one run).  Stops everything it started on exit.  Exit status 1
-# if any step failed (e.g. a job did not succeed), after printing what it has.
+# them in one run); --window1 adds batching mode off-w1 (no batching and one
+# job a window, written alone: the worker before worker.window.jobs).
+# Stops everything it started on exit.  Exit status 1 if any step failed
+# (e.g. a job did not succeed), after printing what it has.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-bench
-QUICK=0 KAFKA=1 PEERS=1 ONNX=0 ONLY_MLPS="" WORKER_COUNTS="1 2" OMP_WAITS="passive"
+QUICK=0 KAFKA=1 PEERS=1 ONNX=0 ONLY_MLPS="" WORKER_COUNTS="1 2" OMP_WAITS="passive" WINDOW1=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
@@ -37,8 +39,9 @@ while [ $# -gt 0 ]; do
     --onnx) ONNX=1; shift ;;
     --mlps) ONLY_MLPS=${2:?--mlps wants a comma list}; shift 2 ;;
     --workers) WORKER_COUNTS=${2:?--workers wants a comma list}; WORKER_COUNTS=${WORKER_COUNTS//,/ }; shift 2 ;;
+    --window1) WINDOW1=1; shift ;;
     --omp-wait) OMP_WAITS=${2:?--omp-wait wants a comma list}; OMP_WAITS=${OMP_WAITS//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -130,7 +133,11 @@ declare -A BX=([kafka]="" [devbroker]="-X kafka.fetch.wait.max.ms=1")
 # Batching keys exist only in a worker that has dynamic batching.
 if "$WORKER" --config-reference | grep -q 'batch.max.rows'; then
   BATCH_MODES=(on off)
-  declare -A BATCH_X=([on]="-X batch.max.rows=64 -X batch.max.delay.us=0" [off]="-X batch.max.rows=1")
+  # off-w1: batching off as it was before windows were decoupled from the
+  # pass size (one job a window, each written alone), with --window1.
+  declare -A BATCH_X=([on]="-X batch.max.rows=64 -X batch.max.delay.us=0" [off]="-X batch.max.rows=1"
+                      [off-w1]="-X batch.max.rows=1 -X worker.window.jobs=1 -X batch.record.us=0")
+  [ "$WINDOW1" = 1 ] && BATCH_MODES+=(off-w1)
 else
   BATCH_MODES=(n/a)
   declare -A BATCH_X=([n/a]="")
