@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
     --workers) WORKER_COUNTS=${2:?--workers wants a comma list}; WORKER_COUNTS=${WORKER_COUNTS//,/ }; shift 2 ;;
     --window1) WINDOW1=1; shift ;;
     --omp-wait) OMP_WAITS=${2:?--omp-wait wants a comma list}; OMP_WAITS=${OMP_WAITS//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
