@@ -41,13 +41,14 @@ aas_err_t aas_heartbeat_format(const aas_heartbeat_t *hb, char *buf, size_t size
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "heartbeat: invalid worker id");
     /* The layout (field order, "rate" with 3 decimals, "training" null when
      * none) is the one workers wrote before this module, byte for byte;
-     * "metrics_port" is added only when there is one.  "host" and
-     * "partitions" come from the system: they are escaped, and invalid
+     * "metrics_port" is added only when there is one, and "group" (newer
+     * than the rest) only when known.  "host", "partitions" and "group"
+     * come from the system or the configuration: they are escaped, and invalid
      * UTF-8 is refused, never sent half-made. */
     double rate = isfinite(hb->rate) && hb->rate > 0 ? hb->rate : 0.0;
     /* Built aside, so that buf is written only on success: every string
      * escaped at worst (\u00XX) still fits here. */
-    char rec[8 * AAS_HEARTBEAT_PARTS_MAX];
+    char rec[12 * AAS_HEARTBEAT_PARTS_MAX];
     size_t used = 0;
     const size_t cap = sizeof(rec);
     int rc = aas_heartbeat_put(rec, cap, &used, "{\"id\":");
@@ -71,6 +72,8 @@ aas_err_t aas_heartbeat_format(const aas_heartbeat_t *hb, char *buf, size_t size
     if (!rc) rc = aas_heartbeat_put(rec, cap, &used, ",\"ts_ms\":%lld", (long long)hb->ts_ms);
     if (!rc && hb->metrics_port > 0)
         rc = aas_heartbeat_put(rec, cap, &used, ",\"metrics_port\":%d", hb->metrics_port);
+    if (!rc && hb->group[0]) rc = aas_heartbeat_put(rec, cap, &used, ",\"group\":");
+    if (!rc && hb->group[0]) rc = aas_heartbeat_put_str(rec, cap, &used, hb->group);
     if (!rc) rc = aas_heartbeat_put(rec, cap, &used, "}");
     if (rc == -1)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
@@ -119,6 +122,9 @@ aas_err_t aas_heartbeat_parse(const char *json, aas_heartbeat_t *out, char *errs
     else if (aas_heartbeat_str(o, "training", hb.training, sizeof(hb.training))) bad = "training";
     else if (aas_heartbeat_str(o, "partitions", hb.partitions, sizeof(hb.partitions)))
         bad = "partitions";
+    /* No "group": a worker older than the field (read as "", unknown;
+     * aas_heartbeat_in_group counts it, as before). */
+    else if (aas_heartbeat_str(o, "group", hb.group, sizeof(hb.group))) bad = "group";
     else if (aas_heartbeat_int(o, "pid", 0, &pid)) bad = "pid";
     else if (aas_heartbeat_int(o, "started_ms", 0, &started)) bad = "started_ms";
     else if (aas_heartbeat_int(o, "ts_ms", 0, &ts)) bad = "ts_ms";
@@ -148,6 +154,12 @@ aas_err_t aas_heartbeat_parse(const char *json, aas_heartbeat_t *out, char *errs
     json_decref(o);
     *out = hb;
     return AAS_ERR_OK;
+}
+
+int aas_heartbeat_in_group(const aas_heartbeat_t *hb, const char *group) {
+    /* Unknown group: counted, for workers older than the field during a
+     * rolling upgrade (heartbeat.h). */
+    return hb->group[0] == '\0' || (group && strcmp(hb->group, group) == 0);
 }
 
 size_t aas_heartbeat_partitions(const aas_heartbeat_t *hb, const char *topic,

@@ -116,6 +116,29 @@ aas_err_t aas_kafka_conf_new(const aas_conf_t *conf, const char *component,
     return AAS_ERR_OK;
 }
 
+aas_err_t aas_kafka_conf_group(const rd_kafka_conf_t *kc, char *buf, size_t size,
+                               char *errstr, size_t errstr_size) {
+    static const char what[] = "group.id (worker.group, or kafka.group.id)";
+    char tmp[1024] = "";
+    size_t len = sizeof(tmp);
+    rd_kafka_conf_res_t res = rd_kafka_conf_get(kc, "group.id", tmp, &len);
+    /* An unset group.id reads as RD_KAFKA_CONF_UNKNOWN (librdkafka 2.0). */
+    if (res == RD_KAFKA_CONF_UNKNOWN)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "%s: not set", what);
+    if (res != RD_KAFKA_CONF_OK)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "%s: not readable", what);
+    /* len is the value's full size (librdkafka counts the NUL): more than
+     * tmp holds means it was cut. */
+    tmp[sizeof(tmp) - 1] = '\0';
+    size_t n = strlen(tmp);
+    if (len > sizeof(tmp) || n + 1 > size)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "%s: longer than %zu bytes",
+                           what, size - 1);
+    if (n == 0) return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "%s: not set", what);
+    memcpy(buf, tmp, n + 1);
+    return AAS_ERR_OK;
+}
+
 aas_err_t aas_kafka_err(rd_kafka_resp_err_t err) {
     switch (err) {
     case RD_KAFKA_RESP_ERR_NO_ERROR:

@@ -37,6 +37,17 @@ aas_err_t aas_kafka_conf_set(rd_kafka_conf_t *kc, const char *key,
                              const char *value, char *errstr,
                              size_t errstr_size);
 
+/**
+ * @brief The group.id kc will use (our default or the configuration's
+ *        kafka.group.id, whichever aas_kafka_conf_new() left), into buf.
+ *        Call it before rd_kafka_new() takes kc.
+ * @return AAS_ERR_INVAL if kc has no group.id or it does not fit size, with
+ *         errstr; buf is written only on success.  Thread-safe for
+ *         distinct kc.
+ */
+aas_err_t aas_kafka_conf_group(const rd_kafka_conf_t *kc, char *buf, size_t size,
+                               char *errstr, size_t errstr_size);
+
 /** @brief librdkafka error -> aas error (transient ones are retriable). */
 aas_err_t aas_kafka_err(rd_kafka_resp_err_t err);
 

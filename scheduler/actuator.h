@@ -50,7 +50,8 @@ typedef struct {
      *  AAS_ERR_TIMEOUT: try again on a later tick. */
     aas_err_t (*grow)(aas_actuator_t *a, const char *topic, int partitions,
                       char *errstr, size_t errstr_size);
-    /** Each tick: `live` workers have a heartbeat now (-1 unknown), at
+    /** Each tick: `live` workers of the group have a heartbeat now (-1
+     *  unknown; workers of other groups are not counted), at
      *  monotonic time now_s.  The command actuator asks again for the
      *  count it last asked for when they have differed for
      *  scheduler.command.reconcile.ms; the local one restarts its own. */

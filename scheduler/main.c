@@ -8,8 +8,9 @@
  * job topic, each partition's high watermark, the worker group's committed
  * offset, the lag, the age of its oldest queued job, its arrival rate and
  * the worker holding it, as measured now (a value that could not be
- * measured prints as "?", never as 0); then the live workers (partitions,
- * rates, counters) and the latest decisions with their reasons.
+ * measured prints as "?", never as 0); then the live workers of the
+ * group (partitions, rates, counters), those of other consumer groups
+ * apart (not counted), and the latest decisions with their reasons.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -209,24 +210,47 @@ static int print_topic(const status_topic_t *st, char **hb, size_t nhb, double c
     return unknown;
 }
 
-static void print_workers(char **hb, size_t n, const char *topic, int json) {
-    if (json) {
-        for (size_t i = 0; i < n; i++) printf("{\"worker\":%s}\n", hb[i]);
-        return;
+/* The heartbeats of the status's group (and unreadable ones, shown as
+ * such) into mine, those of other consumer groups into other: borrowed
+ * pointers into hb.  -1: no memory. */
+static int split_workers(char **hb, size_t n, const char *group, char ***mine, size_t *nmine,
+                         char ***other, size_t *nother) {
+    *mine = calloc(n > 0 ? n : 1, sizeof(**mine));
+    *other = calloc(n > 0 ? n : 1, sizeof(**other));
+    *nmine = *nother = 0;
+    if (!*mine || !*other) {
+        free(*mine);
+        free(*other);
+        *mine = *other = NULL;
+        return -1;
     }
+    for (size_t i = 0; i < n; i++) {
+        aas_heartbeat_t b;
+        if (!aas_heartbeat_parse(hb[i], &b, NULL, 0) && !aas_heartbeat_in_group(&b, group))
+            (*other)[(*nother)++] = hb[i];
+        else
+            (*mine)[(*nmine)++] = hb[i];
+    }
+    return 0;
+}
+
+/* One row per worker; with_group: a group column after the id. */
+static void print_worker_rows(char **hb, size_t n, const char *topic, int with_group) {
     int64_t now_ms = aas_now_ms();
-    printf("\nworkers: %zu live\n", n);
-    if (n)
+    if (n && with_group)
+        printf("  %-24s %-16s %-12s %7s %9s %10s %7s %7s %7s  %-9s %s\n", "id", "group", "host",
+               "pid", "rate/s", "done", "failed", "up", "metrics", "training", "partitions");
+    else if (n)
         printf("  %-24s %-12s %7s %9s %10s %7s %7s %7s  %-9s %s\n", "id", "host", "pid",
                "rate/s", "done", "failed", "up", "metrics", "training", "partitions");
     for (size_t i = 0; i < n; i++) {
         aas_heartbeat_t b;
         aas_skew_worker_t w;
-        if (aas_heartbeat_parse(hb[i], &b, NULL, 0) ||
-            aas_skew_worker_parse(hb[i], topic, now_ms, &w)) {
+        if (aas_heartbeat_parse(hb[i], &b, NULL, 0)) {
             printf("  (unreadable) %s\n", hb[i]);
             continue;
         }
+        aas_skew_worker_from(&b, topic, now_ms, &w);
         char parts[512] = "", up[24] = "?", port[16] = "-";
         size_t used = 0;
         for (size_t k = 0; k < w.n_partitions && used + 16 < sizeof(parts); k++)
@@ -234,9 +258,30 @@ static void print_workers(char **hb, size_t n, const char *topic, int json) {
                                      (int)w.partitions[k]);
         if (w.uptime_s >= 0) snprintf(up, sizeof(up), "%.0fs", w.uptime_s);
         if (b.metrics_port > 0) snprintf(port, sizeof(port), "%d", b.metrics_port);
-        printf("  %-24s %-12s %7d %9.1f %10llu %7llu %7s %7s  %-9s %s\n", b.id, b.host, b.pid,
-               b.rate, (unsigned long long)b.done, (unsigned long long)b.failed, up, port,
+        if (with_group) printf("  %-24s %-16s", b.id, b.group[0] ? b.group : "?");
+        else printf("  %-24s", b.id);
+        printf(" %-12s %7d %9.1f %10llu %7llu %7s %7s  %-9s %s\n", b.host, b.pid, b.rate,
+               (unsigned long long)b.done, (unsigned long long)b.failed, up, port,
                b.training[0] ? b.training : "-", w.n_partitions ? parts : "-");
+    }
+}
+
+/* The group's live workers (what the scheduler counts), then those of
+ * other consumer groups sharing the Redis prefix, apart: they are listed
+ * so that nothing live is hidden, but not counted. */
+static void print_workers(char **mine, size_t nmine, char **other, size_t nother,
+                          const char *topic, const char *group, int json) {
+    if (json) {
+        for (size_t i = 0; i < nmine; i++) printf("{\"worker\":%s}\n", mine[i]);
+        for (size_t i = 0; i < nother; i++) printf("{\"other_group_worker\":%s}\n", other[i]);
+        return;
+    }
+    printf("\nworkers: %zu live\n", nmine);
+    print_worker_rows(mine, nmine, topic, 0);
+    if (nother) {
+        printf("\nworkers of other consumer groups (not counted for group %s): %zu live\n",
+               group, nother);
+        print_worker_rows(other, nother, topic, 1);
     }
 }
 
@@ -276,8 +321,8 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
     char why[512];
     aas_observer_t *o = NULL;
     aas_store_t *st = NULL;
-    char **hb = NULL, **dec = NULL;
-    size_t nhb = 0, ndec = 0;
+    char **hb = NULL, **dec = NULL, **mine = NULL, **other = NULL;
+    size_t nhb = 0, ndec = 0, nmine = 0, nother = 0;
     int rc = 0, have_hb = 0, have_dec = 0;
     aas_scheduler_conf_t c;
     aas_conf_fill(conf, &c);
@@ -305,6 +350,9 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
         aas_store_heartbeats(st, &hb, &nhb, why, sizeof(why))) {
         fprintf(stderr, "aas-scheduler: workers unknown: %s\n", why);
         rc = 1;
+    } else if (split_workers(hb, nhb, aas_observer_group(o), &mine, &nmine, &other, &nother)) {
+        fprintf(stderr, "aas-scheduler: workers unknown: out of memory\n");
+        rc = 1;
     } else {
         have_hb = 1;
         if (aas_store_decisions(st, aas_conf_get(conf, "worker.group"), 8, &dec, &ndec, why,
@@ -323,20 +371,23 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
         }
         for (int i = 0; i < n_topics; i++) resample_topic(o, &c, &topics[i]);
     }
+    /* What the group's workers do: the lag shown is the group's, so are
+     * the partitions' holders and the completion rate. */
     double completion = -1;
     if (have_hb) {
         completion = 0;
-        for (size_t i = 0; i < nhb; i++) {
+        for (size_t i = 0; i < nmine; i++) {
             aas_heartbeat_t b;
-            if (!aas_heartbeat_parse(hb[i], &b, NULL, 0) && b.rate > 0) completion += b.rate;
+            if (!aas_heartbeat_parse(mine[i], &b, NULL, 0) && b.rate > 0) completion += b.rate;
         }
     }
     for (int i = 0; i < n_topics; i++) {
         if (topics[i].absent) continue;
         if (!json && i) printf("\n");
-        rc |= print_topic(&topics[i], hb, nhb, i == 0 ? completion : -1, json);
+        rc |= print_topic(&topics[i], mine, nmine, i == 0 ? completion : -1, json);
     }
-    if (have_hb) print_workers(hb, nhb, topics[0].topic, json);
+    if (have_hb)
+        print_workers(mine, nmine, other, nother, topics[0].topic, aas_observer_group(o), json);
     if (have_hb) {
         /* Which scheduler acts for the group (the others stand by). */
         char holder[128], lwhy[256];
@@ -372,6 +423,8 @@ static int run_status(const aas_conf_t *conf, int json, int sample_ms) {
         free(topics[i].p);
         free(topics[i].p2);
     }
+    free(mine);
+    free(other);
     aas_store_list_free(hb, nhb);
     aas_store_list_free(dec, ndec);
     aas_store_destroy(st);

@@ -12,6 +12,7 @@
 struct aas_observer_s {
     rd_kafka_t *rk;    /* committed offsets and watermarks */
     rd_kafka_t *peek;  /* reads the message at a committed offset */
+    char group[AAS_OBSERVE_GROUP_MAX]; /* the group.id whose offsets it reads */
 };
 
 aas_err_t aas_observer_new(const aas_conf_t *conf, const char *group,
@@ -23,10 +24,13 @@ aas_err_t aas_observer_new(const aas_conf_t *conf, const char *group,
      * committed offsets without subscribing, so observing never triggers a
      * rebalance of the workers. */
     const char *defs[] = {"group.id", group, "enable.auto.commit", "false", NULL};
-    rd_kafka_conf_t *kc;
+    rd_kafka_conf_t *kc = NULL;
     aas_err_t err = aas_kafka_conf_new(conf, "aas-scheduler", RD_KAFKA_CONSUMER, defs, &kc, errstr,
                                        errstr_size);
+    /* kafka.group.id, when set, wins over `group`, as in the workers. */
+    if (!err) err = aas_kafka_conf_group(kc, o->group, sizeof(o->group), errstr, errstr_size);
     if (err) {
+        if (kc) rd_kafka_conf_destroy(kc);
         free(o);
         return err;
     }
@@ -78,6 +82,8 @@ void aas_observer_destroy(aas_observer_t *o) {
     if (o->rk) rd_kafka_destroy(o->rk);
     free(o);
 }
+
+const char *aas_observer_group(const aas_observer_t *o) { return o->group; }
 
 static aas_err_t aas_observer_partitions(aas_observer_t *o, const char *topic,
                                          int timeout_ms, int *count,

@@ -20,6 +20,7 @@
 #include "err.h"
 
 #define AAS_OBSERVE_UNKNOWN (-1)
+#define AAS_OBSERVE_GROUP_MAX 256  /* bytes of group.id, with its NUL */
 
 typedef struct {
     int32_t partition;
@@ -43,6 +44,12 @@ aas_err_t aas_observer_new(const aas_conf_t *conf, const char *group,
                            aas_observer_t **out, char *errstr,
                            size_t errstr_size);
 void aas_observer_destroy(aas_observer_t *o);
+
+/** @brief The consumer group whose offsets it reads: `group` of
+ *         aas_observer_new(), unless the configuration sets kafka.group.id
+ *         (then that, as for the workers).  Borrowed, valid until
+ *         aas_observer_destroy(); thread-safe. */
+const char *aas_observer_group(const aas_observer_t *o);
 
 /**
  * @brief Lag of every partition of topic.

@@ -12,6 +12,7 @@
 
 #include "actuator.h"
 #include "cli.h"
+#include "heartbeat.h"
 #include "job.h"
 #include "lane.h"
 #include "log.h"
@@ -129,7 +130,8 @@ const aas_conf_def_t aas_scheduler_conf_defs[] = {
      "group, SIGKILL) and counts as failed; the scheduler's tick waits at most this long",
      AAS_CONF_FIELD(aas_scheduler_conf_t, command_timeout_ms)},
     {"scheduler.command.reconcile.ms", AAS_CONF_INT, "60000", 1000, 86400000, 0,
-     "Command actuator: when the live workers (heartbeats) differ from the count last "
+     "Command actuator: when the live workers of the group (heartbeats) differ from the "
+     "count last "
      "asked for this long, the command is run again with that count (and again each "
      "such period while they still differ)",
      AAS_CONF_FIELD(aas_scheduler_conf_t, command_reconcile_ms)},
@@ -152,6 +154,7 @@ typedef struct {
     char owner[128];         /* this scheduler: host:pid:random */
     int leading;             /* holds the lease (it acted on the last tick) */
     char standby_for[128];   /* the holder last logged while standing by */
+    int others_seen;         /* live workers of other groups, last logged */
     aas_metric_t *m_live, *m_desired, *m_up, *m_down, *m_restart;
     aas_metric_t *m_oldest, *m_arrival, *m_service;
     int64_t last_high;       /* sum of high watermarks at the last tick */
@@ -220,7 +223,12 @@ static double aas_sched_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Live workers and their summed completion rate, from heartbeats. */
+/* Live workers of the group and their summed completion rate, from
+ * heartbeats.  A worker of another consumer group (a training-only fleet
+ * in its own group, say) shares the Redis prefix but not this group's
+ * partitions: it is left out of everything the scheduler counts and
+ * measures (aas_heartbeat_in_group: a record without a group, from a
+ * worker older than the field, still counts). */
 static void aas_sched_workers(aas_sched_t *s, aas_sched_view_t *v) {
     char **hb = NULL;
     size_t n = 0;
@@ -236,16 +244,28 @@ static void aas_sched_workers(aas_sched_t *s, aas_sched_view_t *v) {
         aas_store_list_free(hb, n);
         return;
     }
-    const char *topic = s->topic;
+    const char *topic = s->topic, *group = aas_observer_group(s->obs);
     int64_t now_ms = aas_now_ms();
+    int others = 0;
     v->live = 0;
     for (size_t i = 0; i < n; i++) {
+        aas_heartbeat_t b;
+        if (aas_heartbeat_parse(hb[i], &b, NULL, 0)) continue;
+        if (!aas_heartbeat_in_group(&b, group)) {
+            others++;
+            continue;
+        }
         aas_skew_worker_t *w = &v->workers[v->live];
-        if (aas_skew_worker_parse(hb[i], topic, now_ms, w)) continue;
+        aas_skew_worker_from(&b, topic, now_ms, w);
         if (w->rate > 0) v->rate_sum += w->rate;
         v->live++;
     }
     aas_store_list_free(hb, n);
+    if (others != s->others_seen) {
+        AAS_LOG(AAS_LOG_INFO, "scheduler", "group=%s live=%d other_groups_live=%d (workers "
+                "of other consumer groups are not counted)", group, v->live, others);
+        s->others_seen = others;
+    }
 }
 
 static void aas_sched_record(aas_sched_t *s, json_t *entry) {
@@ -712,8 +732,8 @@ aas_err_t aas_scheduler_run(const aas_conf_t *conf, volatile sig_atomic_t *stop,
     if (!err) err = aas_metrics_new(&s.metrics, errstr, errstr_size);
     if (!err) {
         s.m_live = aas_metrics_gauge(s.metrics, "aas_scheduler_workers",
-                                     "Workers with a live heartbeat (live) and the count "
-                                     "the policy wants (desired)", "state=\"live\"");
+                                     "Workers of the group with a live heartbeat (live) and "
+                                     "the count the policy wants (desired)", "state=\"live\"");
         s.m_desired = aas_metrics_gauge(s.metrics, "aas_scheduler_workers", NULL,
                                         "state=\"desired\"");
         const char *help = "Decisions taken: scale up, scale down, restart a worker (skew)";

@@ -9,8 +9,6 @@
  */
 #include "skew.h"
 
-#include "heartbeat.h"
-
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -40,17 +38,23 @@ int aas_skew_worker_parse(const char *json, const char *topic, int64_t now_ms,
     aas_heartbeat_t hb;
     memset(w, 0, sizeof(*w));
     if (aas_heartbeat_parse(json, &hb, NULL, 0)) return -1;
-    snprintf(w->id, sizeof(w->id), "%s", hb.id);
-    snprintf(w->host, sizeof(w->host), "%s", hb.host);
-    w->pid = hb.pid;
-    w->rate = hb.rate;
-    w->uptime_s = hb.started_ms > 0 ? (double)(now_ms - hb.started_ms) / 1000.0 : -1;
-    w->training = hb.training[0] != '\0';
-    w->done = hb.done;
-    w->failed = hb.failed;
-    w->n_partitions = aas_heartbeat_partitions(&hb, topic, w->partitions,
-                                               AAS_SKEW_WORKER_PARTS);
+    aas_skew_worker_from(&hb, topic, now_ms, w);
     return 0;
+}
+
+void aas_skew_worker_from(const aas_heartbeat_t *hb, const char *topic, int64_t now_ms,
+                          aas_skew_worker_t *w) {
+    memset(w, 0, sizeof(*w));
+    snprintf(w->id, sizeof(w->id), "%s", hb->id);
+    snprintf(w->host, sizeof(w->host), "%s", hb->host);
+    w->pid = hb->pid;
+    w->rate = hb->rate;
+    w->uptime_s = hb->started_ms > 0 ? (double)(now_ms - hb->started_ms) / 1000.0 : -1;
+    w->training = hb->training[0] != '\0';
+    w->done = hb->done;
+    w->failed = hb->failed;
+    w->n_partitions = aas_heartbeat_partitions(hb, topic, w->partitions,
+                                               AAS_SKEW_WORKER_PARTS);
 }
 
 static void aas_skew_say(aas_skew_decision_t *d, const char *fmt, ...)

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "heartbeat.h"
 #include "job.h"
 #include "observe.h"
 
@@ -71,6 +72,12 @@ typedef struct {
  *         Pure; thread-safe.
  */
 int aas_skew_worker_parse(const char *json, const char *topic, int64_t now_ms,
+                          aas_skew_worker_t *w);
+
+/** @brief The same from a heartbeat already read (aas_heartbeat_parse()),
+ *         for a caller that looks at the record first (its group).  Pure;
+ *         thread-safe. */
+void aas_skew_worker_from(const aas_heartbeat_t *hb, const char *topic, int64_t now_ms,
                           aas_skew_worker_t *w);
 
 typedef struct {

@@ -26,6 +26,7 @@ static void a_record_round_trips(void **state) {
                           .rate = 12.5, .metrics_port = 9101};
     set_text(&hb, "w-1", "host \"quoted\" \\ name", "train-7",
              "aas.jobs.infer/0,aas.jobs.infer/3,aas.jobs.train/1");
+    snprintf(hb.group, sizeof(hb.group), "%s", "aas-trainers");
     char buf[2048], why[256];
     assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
                      AAS_ERR_OK);
@@ -35,6 +36,7 @@ static void a_record_round_trips(void **state) {
     assert_string_equal(back.host, hb.host);
     assert_string_equal(back.training, "train-7");
     assert_string_equal(back.partitions, hb.partitions);
+    assert_string_equal(back.group, "aas-trainers");
     assert_int_equal(back.pid, 42);
     assert_int_equal(back.started_ms, hb.started_ms);
     assert_int_equal(back.ts_ms, hb.ts_ms);
@@ -65,6 +67,56 @@ static void an_older_record_reads(void **state) {
     assert_string_equal(hb.training, "");
     assert_int_equal(hb.metrics_port, 0);
     assert_int_equal(hb.done, 5);
+    /* No group: unknown, and counted by the scheduler of any group (a
+     * worker older than the field, during a rolling upgrade). */
+    assert_string_equal(hb.group, "");
+    assert_int_equal(aas_heartbeat_in_group(&hb, "aas-workers"), 1);
+    assert_int_equal(aas_heartbeat_in_group(&hb, "aas-trainers"), 1);
+}
+
+/* A record without a group (an older worker's) round-trips without one:
+ * format writes no "group" key, parse reads "" back; a null group reads
+ * as none too. */
+static void a_record_without_a_group_round_trips(void **state) {
+    aas_heartbeat_t hb = {.pid = 9, .started_ms = 1, .ts_ms = 2, .done = 3, .rate = 4};
+    set_text(&hb, "w-old", "h", "", "aas.jobs.infer/2");
+    char buf[2048], why[256];
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_null(strstr(buf, "\"group\""));
+    aas_heartbeat_t back;
+    memset(&back, 0x5a, sizeof(back));
+    assert_int_equal(aas_heartbeat_parse(buf, &back, why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(back.id, "w-old");
+    assert_string_equal(back.group, "");
+    assert_string_equal(back.partitions, "aas.jobs.infer/2");
+    assert_int_equal(aas_heartbeat_parse("{\"id\":\"w\",\"group\":null}", &back, why,
+                                         sizeof(why)),
+                     AAS_ERR_OK);
+    assert_string_equal(back.group, "");
+}
+
+/* The scheduler of a group counts that group's workers and those whose
+ * record names none, never another group's. */
+static void only_the_same_group_or_an_unknown_one_counts(void **state) {
+    aas_heartbeat_t hb = {.pid = 1};
+    set_text(&hb, "w", "h", "", "");
+    strcpy(hb.group, "aas-workers");
+    assert_int_equal(aas_heartbeat_in_group(&hb, "aas-workers"), 1);
+    assert_int_equal(aas_heartbeat_in_group(&hb, "aas-trainers"), 0);
+    assert_int_equal(aas_heartbeat_in_group(&hb, "aas-workers2"), 0);
+    assert_int_equal(aas_heartbeat_in_group(&hb, "aas"), 0);
+    hb.group[0] = '\0';
+    assert_int_equal(aas_heartbeat_in_group(&hb, "aas-trainers"), 1);
+    /* Through the record, as the scheduler reads it. */
+    strcpy(hb.group, "aas-trainers");
+    char buf[2048], why[256];
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_OK);
+    aas_heartbeat_t back;
+    assert_int_equal(aas_heartbeat_parse(buf, &back, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_heartbeat_in_group(&back, "aas-workers"), 0);
+    assert_int_equal(aas_heartbeat_in_group(&back, "aas-trainers"), 1);
 }
 
 /* What aas_heartbeat_format writes is what the worker wrote with its own
@@ -90,6 +142,14 @@ static void format_writes_the_workers_layout_byte_for_byte(void **state) {
                              "\"done\":5,\"failed\":0,\"skipped\":0,\"dlq\":0,\"retries\":0,"
                              "\"rate\":0.000,\"training\":\"train-7\",\"partitions\":\"t/1\","
                              "\"ts_ms\":2,\"metrics_port\":9101}");
+    /* The group, when known, comes last. */
+    strcpy(hb.group, "aas-workers");
+    assert_int_equal(aas_heartbeat_format(&hb, buf, sizeof(buf), why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_string_equal(buf, "{\"id\":\"vm-1\",\"host\":\"vm\",\"pid\":7,\"started_ms\":1,"
+                             "\"done\":5,\"failed\":0,\"skipped\":0,\"dlq\":0,\"retries\":0,"
+                             "\"rate\":0.000,\"training\":\"train-7\",\"partitions\":\"t/1\","
+                             "\"ts_ms\":2,\"metrics_port\":9101,\"group\":\"aas-workers\"}");
 }
 
 /* A host name with quotes, a backslash and control bytes is escaped, so
@@ -123,12 +183,17 @@ static void truncated_records_are_refused(void **state) {
 }
 
 static void bad_records_are_refused(void **state) {
+    /* A group longer than the record holds. */
+    char long_group[AAS_HEARTBEAT_GROUP_MAX + 32];
+    int n = snprintf(long_group, sizeof(long_group), "{\"id\":\"w\",\"group\":\"");
+    memset(long_group + n, 'g', AAS_HEARTBEAT_GROUP_MAX);
+    strcpy(long_group + n + AAS_HEARTBEAT_GROUP_MAX, "\"}");
     const char *bad[] = {
         "", "not json", "[1,2]", "{}", "{\"id\":\"\"}", "{\"id\":\"-x\"}",
         "{\"id\":\"w\",\"done\":-1}", "{\"id\":\"w\",\"done\":\"5\"}",
         "{\"id\":\"w\",\"rate\":\"fast\"}", "{\"id\":\"w\",\"metrics_port\":70000}",
         "{\"id\":\"w\",\"host\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
-        "{\"id\":\"w\",\"pid\":1", NULL};
+        "{\"id\":\"w\",\"pid\":1", "{\"id\":\"w\",\"group\":5}", long_group, NULL};
     char why[256];
     for (int i = 0; bad[i]; i++) {
         aas_heartbeat_t hb;
@@ -160,6 +225,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_record_round_trips),
         cmocka_unit_test(an_older_record_reads),
+        cmocka_unit_test(a_record_without_a_group_round_trips),
+        cmocka_unit_test(only_the_same_group_or_an_unknown_one_counts),
         cmocka_unit_test(format_writes_the_workers_layout_byte_for_byte),
         cmocka_unit_test(format_escapes_the_host),
         cmocka_unit_test(truncated_records_are_refused),

@@ -68,10 +68,51 @@ static void unknown_keys_are_refused_with_the_key_named(void **state) {
     aas_conf_destroy(conf);
 }
 
+/* The group a consumer will be in, as the heartbeat reports it: the
+ * program's default, or kafka.group.id when the configuration sets it;
+ * none, or one that does not fit, is refused with buf untouched. */
+static void the_group_in_use_is_the_configured_one(void **state) {
+    aas_conf_t *conf;
+    char why[256], g[16];
+    rd_kafka_conf_t *kc;
+    const char *defs[] = {"group.id", "aas-workers", NULL};
+    assert_int_equal(aas_conf_new(no_defs, &conf), AAS_ERR_OK);
+    assert_int_equal(aas_kafka_conf_new(conf, "t", RD_KAFKA_CONSUMER, defs, &kc, why,
+                                        sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_kafka_conf_group(kc, g, sizeof(g), why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(g, "aas-workers");
+    strcpy(g, "x");
+    assert_int_equal(aas_kafka_conf_group(kc, g, 5, why, sizeof(why)), AAS_ERR_INVAL);
+    assert_string_equal(g, "x");
+    assert_non_null(strstr(why, "longer than 4 bytes"));
+    rd_kafka_conf_destroy(kc);
+
+    assert_int_equal(aas_conf_set_arg(conf, "kafka.group.id=aas-trainers", why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_kafka_conf_new(conf, "t", RD_KAFKA_CONSUMER, defs, &kc, why,
+                                        sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_kafka_conf_group(kc, g, sizeof(g), why, sizeof(why)), AAS_ERR_OK);
+    assert_string_equal(g, "aas-trainers");
+    rd_kafka_conf_destroy(kc);
+    aas_conf_destroy(conf);
+
+    assert_int_equal(aas_conf_new(no_defs, &conf), AAS_ERR_OK);
+    assert_int_equal(aas_kafka_conf_new(conf, "t", RD_KAFKA_CONSUMER, NULL, &kc, why,
+                                        sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_kafka_conf_group(kc, g, sizeof(g), why, sizeof(why)), AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "not set"));
+    rd_kafka_conf_destroy(kc);
+    aas_conf_destroy(conf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keys_reach_only_the_clients_they_are_for),
         cmocka_unit_test(unknown_keys_are_refused_with_the_key_named),
+        cmocka_unit_test(the_group_in_use_is_the_configured_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

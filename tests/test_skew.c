@@ -672,6 +672,14 @@ static void heartbeat_is_read_for_one_topic(void **state) {
     assert_true(w.rate < 0);
     assert_int_equal(w.n_partitions, 0); /* malformed fields are skipped */
 
+    /* A record with its group (workers since the field) reads the same. */
+    const char *grouped = "{\"id\":\"w\",\"rate\":2,\"partitions\":\"aas.jobs.infer/5\","
+                          "\"group\":\"aas-workers\"}";
+    assert_int_equal(aas_skew_worker_parse(grouped, TOPIC, 0, &w), 0);
+    assert_string_equal(w.id, "w");
+    assert_int_equal(w.n_partitions, 1);
+    assert_int_equal(w.partitions[0], 5);
+
     assert_int_equal(aas_skew_worker_parse("{\"rate\":1}", TOPIC, 0, &w), -1);
     assert_int_equal(aas_skew_worker_parse("not json", TOPIC, 0, &w), -1);
     assert_int_equal(aas_skew_worker_parse(NULL, TOPIC, 0, &w), -1);

@@ -36,6 +36,7 @@ struct aas_consumer_s {
     /* librdkafka writes a byte here when a queue gets something, so one
      * poll(2) waits on every queue at once. */
     int wake[2];
+    char group[AAS_CONSUMER_GROUP_MAX];     /* the group.id in use */
 };
 
 /* The lane of a topic, or -1 (training, or not ours). */
@@ -165,10 +166,12 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
                           "message.max.bytes", fetch_max,
                           "fetch.message.max.bytes", fetch_max,
                           NULL};
-    rd_kafka_conf_t *kc;
+    rd_kafka_conf_t *kc = NULL;
     aas_err_t err = aas_kafka_conf_new(conf, cc->client_id, RD_KAFKA_CONSUMER, defs, &kc,
                                        errstr, errstr_size);
+    if (!err) err = aas_kafka_conf_group(kc, c->group, sizeof(c->group), errstr, errstr_size);
     if (err) {
+        if (kc) rd_kafka_conf_destroy(kc);
         aas_consumer_destroy(c);
         return err;
     }
@@ -546,3 +549,5 @@ void aas_consumer_assignment(aas_consumer_t *c, char *buf, size_t size) {
 }
 
 int aas_consumer_joined(const aas_consumer_t *c) { return c->assigned_once; }
+
+const char *aas_consumer_group(const aas_consumer_t *c) { return c->group; }

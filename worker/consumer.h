@@ -40,6 +40,8 @@
 #include "lane.h"
 #include "outcome.h"
 
+#define AAS_CONSUMER_GROUP_MAX 256  /* bytes of group.id, with its NUL */
+
 typedef struct aas_consumer_s aas_consumer_t;
 
 typedef struct {
@@ -123,5 +125,10 @@ void aas_consumer_assignment(aas_consumer_t *c, char *buf, size_t size);
 /** @brief 1 once the consumer has joined its group (its first assignment,
  *         possibly empty, has come). */
 int aas_consumer_joined(const aas_consumer_t *c);
+
+/** @brief The consumer group it is in: the group.id its Kafka handle uses
+ *         (worker.group, unless the configuration sets kafka.group.id).
+ *         Borrowed, valid until aas_consumer_destroy(); thread-safe. */
+const char *aas_consumer_group(const aas_consumer_t *c);
 
 #endif

@@ -295,6 +295,9 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
 
 /* ---- heartbeats ---- */
 
+_Static_assert(AAS_CONSUMER_GROUP_MAX <= AAS_HEARTBEAT_GROUP_MAX,
+               "the consumer's group fits the heartbeat");
+
 /* Liveness and load for the scheduler: counters, completion rate since the
  * last beat, assigned partitions, the training job if any. */
 static void aas_worker_heartbeat(aas_worker_t *w) {
@@ -312,10 +315,12 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
                           .retries = aas_consumer_retries(w->consumer), .rate = rate,
                           .metrics_port = w->metrics_port};
     snprintf(hb.id, sizeof(hb.id), "%s", w->id);
+    /* The scheduler counts only the workers of the group it scales. */
+    snprintf(hb.group, sizeof(hb.group), "%s", aas_consumer_group(w->consumer));
     snprintf(hb.training, sizeof(hb.training), "%s", w->trainer ? w->train_item.job_id : "");
     aas_consumer_assignment(w->consumer, hb.partitions, sizeof(hb.partitions));
     gethostname(hb.host, sizeof(hb.host) - 1);
-    char json[2048];
+    char json[4096];
     char why[256];
     /* Gone after three missed beats, plus a second of slack (rounded up:
      * a 500 ms period gives 3 s, not 2). */
