@@ -49,3 +49,14 @@ bench_stages() {
          /^aas_worker_jobs_total\{/ { jobs += $2 }
          END { for (k in s) printf "%s=%.6f ", k, s[k]; printf "jobs=%d\n", jobs }'
 }
+
+# stop_pid PID: SIGTERM, wait up to 10 s for the exit, then SIGKILL; an
+# empty or gone pid is fine.
+stop_pid() {
+  local p=$1 i
+  [ -n "$p" ] || return 0
+  kill -TERM "$p" 2>/dev/null || return 0
+  for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}

@@ -88,11 +88,6 @@ fi
 # ---------------------------------------------------------------- services
 RUN=$(mktemp -d /tmp/aas-gateway-bench.XXXXXX)
 PIDS=() WORKER_PIDS=() GW_PID= PEER_PID= KDIR=
-stop_pid() { # pid: TERM, then wait
-  [ -n "$1" ] || return 0
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   local p
   stop_pid "$PEER_PID"

@@ -70,14 +70,6 @@ RESULTS=$BUILD/worker-peer-results.txt
 # ---------------------------------------------------------------- services
 RUN=$(mktemp -d /tmp/aas-peerbench.XXXXXX)
 PIDS=() WORKER_PID="" BROKER_PID=""
-stop_pid() { # pid: TERM, wait up to 10 s, then KILL
-  local p=$1 i
-  [ -n "$p" ] || return 0
-  kill -TERM "$p" 2>/dev/null || return 0
-  for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-}
 cleanup() {
   local i
   stop_pid "$WORKER_PID"
