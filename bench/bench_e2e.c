@@ -106,6 +106,8 @@ typedef struct {
 typedef struct {
     /* options */
     const char *brokers, *redis_host, *model, *label;
+    const char *ready_file; /* created once the timed run's jobs are all delivered */
+    int timed;              /* the run after the warm-up */
     int redis_port, dim, inflight, waiters, warmup, timeout_s;
     long jobs;
     phase_t phases[MAX_PHASES];
@@ -459,6 +461,13 @@ static int run(bench_t *b, long n, int open_loop) {
     if (aas_client_flush(c, 60000, &failed, why, sizeof(why))) {
         fprintf(stderr, "bench_e2e: %s\n", why);
         rc = -1;
+    } else if (b->timed && b->ready_file) {
+        /* Every job is in the broker: a backlog for workers held stopped. */
+        FILE *f = fopen(b->ready_file, "w");
+        if (!f || fclose(f)) {
+            fprintf(stderr, "bench_e2e: cannot create %s\n", b->ready_file);
+            rc = -1;
+        }
     }
     pthread_mutex_lock(&b->mu);
     b->all_submitted = 1;
@@ -736,6 +745,9 @@ static void usage(FILE *f) {
 "  --timeout S           per-job result timeout, seconds         (default 60)\n"
 "  --label NAME          broker label in the output              (default kafka)\n"
 "  --tag KEY=VALUE       extra field on RESULT lines (repeatable)\n"
+"  --ready-file PATH     create PATH once every timed job is in the broker\n"
+"                        (a backlog: bench/run_cost_bench.sh holds the workers\n"
+"                        stopped until then)\n"
 "  -X KEY=VALUE          client configuration, e.g. kafka.linger.ms=0 (repeatable)\n"
 "  --help                this text\n"
 "Exit status: 0 if every job SUCCEEDED, 1 if any failed or timed out, 2 usage.\n");
@@ -845,6 +857,7 @@ int main(int argc, char **argv) {
         {"timeout", required_argument, NULL, 't'},
         {"label", required_argument, NULL, 'l'},
         {"tag", required_argument, NULL, 'T'},
+        {"ready-file", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -872,6 +885,7 @@ int main(int argc, char **argv) {
         case 'W': b.warmup = (int)parse_long(optarg, "--warmup", 0, 1000000); break;
         case 't': b.timeout_s = (int)parse_long(optarg, "--timeout", 1, 86400); break;
         case 'l': b.label = optarg; break;
+        case 'r': b.ready_file = optarg; break;
         case 'T':
             if (b.n_tags == MAX_TAGS || !strchr(optarg, '=')) {
                 fprintf(stderr, "bench_e2e: --tag wants KEY=VALUE (at most %d)\n", MAX_TAGS);
@@ -942,6 +956,7 @@ int main(int argc, char **argv) {
         for (int p = 0; p < b.n_phases; p++)
             n += (long)llround(b.phases[p].rate * b.phases[p].secs);
     }
+    b.timed = 1;
     if (run(&b, n, open_loop)) rc = 1;
     if (open_loop) report_open(&b);
     else report_closed(&b);

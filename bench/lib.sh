@@ -39,6 +39,17 @@ bench_ticks() {
   echo "$t"
 }
 
+# bench_cpu_ns PID...: CPU nanoseconds (all threads alive now) these
+# processes have used so far, from the scheduler's own accounting: exact
+# where bench_ticks counts 10 ms ticks (a backlog of a few thousand jobs
+# drains in less than a second).  Threads that already ended are not
+# counted, so measure across a span in which none ends.
+bench_cpu_ns() {
+  local p
+  for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done |
+    awk '{ t += $1 } END { printf "%d\n", t }'
+}
+
 # bench_stages PORT...: "stage=seconds ..." summed over the workers whose
 # /metrics listen on these loopback ports (aas_worker_stage_seconds_total),
 # then "jobs=N" (aas_worker_jobs_total, every model and status).

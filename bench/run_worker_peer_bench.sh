@@ -4,6 +4,7 @@
 #
 #   bench/run_worker_peer_bench.sh [--quick] [--threads N] [--jobs N]
 #                                  [--inflight K] [--mlps LIST] [--batching LIST]
+#                                  [--backlog N]
 #
 # Builds Release into build-bench/ (incremental), sets up the peers' venv
 # (bench/peers/setup_venv.sh), starts redis-server (own port, temp dir) and
@@ -21,13 +22,20 @@
 # --threads N (default 2), --jobs, --inflight override the burst;
 # --mlps and --batching keep those values (comma lists).  RESULT lines go
 # to build-bench/worker-peer-results.txt, a Markdown table to stdout and
-# build-bench/worker-peer-table.md.  Stops everything it started on exit;
-# exit status 1 if a step failed (e.g. a job did not succeed).
+# build-bench/worker-peer-table.md.  --backlog N: instead of the burst,
+# after the warm-up the worker is stopped (SIGSTOP), N jobs are published
+# (all in flight), and the worker is continued (SIGCONT) to drain them: its
+# windows are full, so CPU per job is the worker's own cost and not that of
+# a worker waiting for a load generator on the same 2 cores (exact CPU, from
+# /proc/PID/task/*/schedstat; jobs/s = N / drain time).  The dev broker keeps
+# 5 MiB a partition: N <= 6,000 for 784-float jobs on 4 partitions.
+# Stops everything it started on exit; exit status 1 if a step failed (e.g.
+# a job did not succeed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-bench
-QUICK=0 THREADS=2 JOBS="" INFLIGHT=1000 ONLY_MLPS="" BATCHING="on off"
+QUICK=0 THREADS=2 JOBS="" INFLIGHT=1000 ONLY_MLPS="" BATCHING="on off" BACKLOG=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
@@ -35,8 +43,9 @@ while [ $# -gt 0 ]; do
     --jobs) JOBS=${2:?--jobs wants N}; shift 2 ;;
     --inflight) INFLIGHT=${2:?--inflight wants K}; shift 2 ;;
     --mlps) ONLY_MLPS=${2:?--mlps wants a comma list}; shift 2 ;;
+    --backlog) BACKLOG=${2:?--backlog wants N}; shift 2 ;;
     --batching) BATCHING=${2:?--batching wants a comma list}; BATCHING=${BATCHING//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_worker_peer_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -69,9 +78,11 @@ RESULTS=$BUILD/worker-peer-results.txt
 
 # ---------------------------------------------------------------- services
 RUN=$(mktemp -d /tmp/aas-peerbench.XXXXXX)
-PIDS=() WORKER_PID="" BROKER_PID=""
+PIDS=() WORKER_PID="" BROKER_PID="" E2E_PID=""
 cleanup() {
   local i
+  [ -n "$WORKER_PID" ] && kill -CONT "$WORKER_PID" 2>/dev/null
+  stop_pid "$E2E_PID"
   stop_pid "$WORKER_PID"
   stop_pid "$BROKER_PID"
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
@@ -152,15 +163,41 @@ for m in "${MLPS[@]}"; do
       tag="$impl-$m-$mode"
       say "burst: $what"
       start_broker "$tag"
+      e2e=("$E2E" --brokers "$BOOT" --redis-port "$REDIS_PORT" --model "${MODEL_NAME[$m]}"
+           --dim "${MODEL_DIM[$m]}" --label devbroker --tag "worker=$impl" --tag "mlp=$m"
+           --tag "batching=$mode" --tag "threads=$THREADS" -X kafka.fetch.wait.max.ms=1)
       if ! start_worker "$impl" "$m" "$mode" "$RUN/worker-$tag.log"; then
         fail_step "worker did not get partitions ($what)"
+      elif [ "$BACKLOG" -gt 0 ]; then
+        # Warm up (model load, group settled), hold the worker stopped while
+        # the backlog is published, then let it drain.
+        if ! "${e2e[@]}" --jobs "$WARMUP" --inflight 64 --warmup 0 >"$RUN/warm-$tag.log" 2>&1; then
+          tail -n 5 "$RUN/warm-$tag.log" >&2
+          fail_step "warm-up ($what)"
+        else
+          kill -STOP "$WORKER_PID"
+          rm -f "$RUN/ready"
+          "${e2e[@]}" --jobs "$BACKLOG" --inflight "$BACKLOG" --warmup 0 --tag "backlog=$BACKLOG" \
+            --ready-file "$RUN/ready" >"$RUN/e2e-$tag.log" \
+            2> >(grep -v 'CONFWARN\|Failed to acquire idempotence PID' >&2) &
+          E2E_PID=$!
+          while [ ! -e "$RUN/ready" ] && kill -0 "$E2E_PID" 2>/dev/null; do sleep 0.05; done
+          c0=$(bench_cpu_ns "$WORKER_PID") w0=$(date +%s%N)
+          kill -CONT "$WORKER_PID"
+          set +e; wait "$E2E_PID"; rc=$?; set -e
+          w1=$(date +%s%N) c1=$(bench_cpu_ns "$WORKER_PID")
+          [ "$rc" = 0 ] || fail_step "bench_e2e backlog ($what)"
+          echo "RESULT bench=worker_peer mode=backlog worker=$impl mlp=$m batching=$mode threads=$THREADS" \
+            "jobs=$BACKLOG drain_s=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
+            "jobs_per_s=$(awk -v a="$w0" -v b="$w1" -v n="$BACKLOG" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')" \
+            "worker_cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
+            "worker_cpu_us_per_job=$(awk -v a="$c0" -v b="$c1" -v n="$BACKLOG" 'BEGIN { printf "%.1f", (b - a) / 1e3 / n }')" |
+            tee -a "$RESULTS"
+        fi
       else
         t0=$(bench_ticks "$WORKER_PID")
         set +e
-        "$E2E" --brokers "$BOOT" --redis-port "$REDIS_PORT" --model "${MODEL_NAME[$m]}" \
-          --dim "${MODEL_DIM[$m]}" --label devbroker --tag "worker=$impl" --tag "mlp=$m" \
-          --tag "batching=$mode" --tag "threads=$THREADS" -X kafka.fetch.wait.max.ms=1 \
-          --jobs "$BURST_JOBS" --inflight "$INFLIGHT" --warmup "$WARMUP" \
+        "${e2e[@]}" --jobs "$BURST_JOBS" --inflight "$INFLIGHT" --warmup "$WARMUP" \
           2> >(grep -v 'CONFWARN\|Failed to acquire idempotence PID' >&2) | tee "$RUN/e2e-$tag.log"
         rc=${PIPESTATUS[0]}
         set -e
@@ -181,7 +218,7 @@ done
 # ---------------------------------------------------------------- table
 {
 echo
-echo "# aas-worker and the Python worker peer $( [ "$QUICK" = 1 ] && echo '(--quick: rough figures)')"
+echo "# aas-worker and the Python worker peer $( [ "$QUICK" = 1 ] && echo '(--quick: rough figures)')$( [ "$BACKLOG" -gt 0 ] && echo " (a backlog of $BACKLOG jobs drained: jobs/s = drain rate)")"
 echo
 echo '```'
 cat "$RUN/settings.txt"
@@ -193,6 +230,10 @@ awk '
   { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
   { k = f["mlp"] SUBSEP f["batching"] }
   f["bench"] == "worker_peer" && f["mode"] == "cpu" { cpu[k, f["worker"]] = f["worker_cpu_us_per_job"] }
+  f["bench"] == "worker_peer" && f["mode"] == "backlog" {
+    if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+    cpu[k, f["worker"]] = f["worker_cpu_us_per_job"]; jps[k, f["worker"]] = f["jobs_per_s"]
+    p50[k, f["worker"]] = "-"; p99[k, f["worker"]] = "-" }
   f["bench"] == "e2e" && f["mode"] == "burst" {
     if (!(k in seen)) { seen[k] = 1; order[++n] = k }
     jps[k, f["worker"]] = f["jobs_per_s"]; p50[k, f["worker"]] = f["p50_ms"]; p99[k, f["worker"]] = f["p99_ms"] }
