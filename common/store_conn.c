@@ -78,21 +78,50 @@ void aas_store_args_add(aas_store_args_t *a, const char *s) {
     aas_store_args_addb(a, s, s ? strlen(s) : 0);
 }
 
+size_t aas_store_fmt_ll(char *buf, long long v) {
+    char tmp[AAS_STORE_LL_MAX];
+    /* In unsigned arithmetic, so LLONG_MIN negates without overflow. */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    size_t n = 0, len = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) buf[len++] = '-';
+    while (n) buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}
+
 void aas_store_args_addll(aas_store_args_t *a, long long v) {
     if (a->n_nums >= AAS_STORE_ARGS_NUMS) {
         a->overflow = 1;
         return;
     }
     char *buf = a->nums[a->n_nums++];
-    snprintf(buf, sizeof(a->nums[0]), "%lld", v);
-    aas_store_args_add(a, buf);
+    _Static_assert(sizeof(a->nums[0]) >= AAS_STORE_LL_MAX, "a number fits");
+    aas_store_args_addb(a, buf, aas_store_fmt_ll(buf, v));
 }
 
 int aas_store_key(const aas_store_t *st, char *buf, size_t size,
                   const char *kind, const char *id) {
-    int n = id ? snprintf(buf, size, "%s%s:{%s}", st->prefix, kind, id)
-               : snprintf(buf, size, "%s%s", st->prefix, kind);
-    return n < 0 || (size_t)n >= size ? -1 : 0;
+    /* Plain copies: three keys are built for every write of every job. */
+    size_t np = strlen(st->prefix), nk = strlen(kind), ni = id ? strlen(id) : 0;
+    size_t need = np + nk + (id ? ni + 3 : 0) + 1;
+    if (need > size) return -1;
+    char *p = buf;
+    memcpy(p, st->prefix, np);
+    p += np;
+    memcpy(p, kind, nk);
+    p += nk;
+    if (id) {
+        memcpy(p, ":{", 2);
+        memcpy(p + 2, id, ni);
+        p[2 + ni] = '}';
+        p += ni + 3;
+    }
+    *p = '\0';
+    return 0;
 }
 
 char *aas_store_memdup0(const char *p, size_t n) {
@@ -527,18 +556,60 @@ aas_err_t aas_store_eval(aas_store_t *st, aas_store_lua_t script, int flags,
                        what); /* not reached */
 }
 
-/* Append one EVALSHA (or EVAL) of a to the output buffer. */
-static int aas_store_append_eval(aas_store_t *st, aas_store_lua_t script,
-                                 int sha, int nkeys, const aas_store_args_t *a) {
-    aas_store_args_t e;
-    aas_store_args_init(&e);
-    aas_store_args_add(&e, sha ? "EVALSHA" : "EVAL");
-    aas_store_args_add(&e, sha ? st->sha[script] : aas_store_scripts[script].body);
-    aas_store_args_addll(&e, nkeys);
-    for (int i = 0; i < a->argc; i++) aas_store_args_addb(&e, a->argv[i], a->len[i]);
-    if (a->overflow || e.overflow) return -1;
-    return redisAppendCommandArgv(st->ctx, e.argc, aas_store_argv(&e), e.len) == REDIS_OK
-               ? 0 : -1;
+/* Room for more bytes of protocol in st->resp after len. */
+static int aas_store_resp_room(aas_store_t *st, size_t len, size_t more) {
+    if (more > SIZE_MAX / 2 - len) return -1;
+    if (len + more <= st->resp_cap) return 0;
+    size_t cap = st->resp_cap ? st->resp_cap : 4096;
+    while (cap < len + more) cap *= 2;
+    char *p = realloc(st->resp, cap);
+    if (!p) return -1;
+    st->resp = p;
+    st->resp_cap = cap;
+    return 0;
+}
+
+/* "*<n>\r\n" or "$<n>\r\n" at p; returns the bytes written. */
+static size_t aas_store_resp_head(char *p, char tag, size_t n) {
+    p[0] = tag;
+    size_t k = 1 + aas_store_fmt_ll(p + 1, (long long)n);
+    p[k] = '\r';
+    p[k + 1] = '\n';
+    return k + 2;
+}
+
+static size_t aas_store_resp_bulk(char *p, const char *s, size_t n) {
+    size_t k = aas_store_resp_head(p, '$', n);
+    if (n) memcpy(p + k, s, n);
+    p[k + n] = '\r';
+    p[k + n + 1] = '\n';
+    return k + n + 2;
+}
+
+/* Append one EVALSHA of a to st->resp at *len, in Redis' protocol: written
+ * here rather than by redisAppendCommandArgv, which formats every length
+ * with sdscatfmt, a measurable share of a worker's CPU per job
+ * (docs/performance.md, "Cost per job"). */
+static int aas_store_resp_eval(aas_store_t *st, size_t *len, aas_store_lua_t script,
+                               int nkeys, const aas_store_args_t *a) {
+    if (a->overflow) return -1;
+    char nk[AAS_STORE_LL_MAX];
+    size_t nkl = aas_store_fmt_ll(nk, nkeys), shal = strlen(st->sha[script]);
+    /* Each bulk: '$', up to 20 digits, CRLF, the bytes, CRLF. */
+    size_t more = 24 + (7 + 25) + (shal + 25) + (nkl + 25);
+    for (int i = 0; i < a->argc; i++) {
+        if (a->len[i] > SIZE_MAX / 4) return -1;
+        more += a->len[i] + 25;
+    }
+    if (aas_store_resp_room(st, *len, more)) return -1;
+    char *p = st->resp + *len;
+    p += aas_store_resp_head(p, '*', (size_t)(3 + a->argc));
+    p += aas_store_resp_bulk(p, "EVALSHA", 7);
+    p += aas_store_resp_bulk(p, st->sha[script], shal);
+    p += aas_store_resp_bulk(p, nk, nkl);
+    for (int i = 0; i < a->argc; i++) p += aas_store_resp_bulk(p, a->argv[i], a->len[i]);
+    *len = (size_t)(p - st->resp);
+    return 0;
 }
 
 aas_err_t aas_store_eval_many(aas_store_t *st, aas_store_lua_t script, int flags,
@@ -554,10 +625,19 @@ aas_err_t aas_store_eval_many(aas_store_t *st, aas_store_lua_t script, int flags
         if ((err = aas_store_ensure(st, &reconnected, what, errstr, errstr_size)))
             return err;
         /* All commands go out in one write; the replies come back in order. */
-        size_t got = 0;
+        size_t got = 0, len = 0;
         int io_ok = 1;
         for (size_t i = 0; i < n && io_ok; i++)
-            if (aas_store_append_eval(st, script, 1, nkeys, &a[i])) io_ok = 0;
+            if (aas_store_resp_eval(st, &len, script, nkeys, &a[i])) io_ok = 0;
+        if (io_ok && len &&
+            redisAppendFormattedCommand(st->ctx, st->resp, len) != REDIS_OK)
+            io_ok = 0;
+        /* A one-off huge pipeline (large results) does not keep its buffer. */
+        if (st->resp_cap > (4u << 20)) {
+            free(st->resp);
+            st->resp = NULL;
+            st->resp_cap = 0;
+        }
         for (; io_ok && got < n; got++) {
             void *r = NULL;
             if (redisGetReply(st->ctx, &r) != REDIS_OK || !r) {
@@ -710,6 +790,7 @@ void aas_store_destroy(aas_store_t *st) {
     free(st->prefix);
     free(st->sentinels);
     free(st->master);
+    free(st->resp);
     free(st);
 }
 

@@ -66,6 +66,10 @@ struct aas_store_s {
      * (aas_store_quotas_active): with none, admitting costs no round trip. */
     int quotas_any;
     int64_t quotas_asked_us;      /* monotonic; 0 = never */
+    /* A pipeline's commands in Redis' protocol (aas_store_eval_many),
+     * kept between calls so a window's writes allocate nothing. */
+    char *resp;
+    size_t resp_cap;
 };
 
 /* With redis.wait.replicas: WAIT until that many replicas have this
@@ -96,6 +100,12 @@ void aas_store_args_init(aas_store_args_t *a);
 void aas_store_args_add(aas_store_args_t *a, const char *s);
 void aas_store_args_addb(aas_store_args_t *a, const void *p, size_t n);
 void aas_store_args_addll(aas_store_args_t *a, long long v);
+
+/* v in decimal at buf (AAS_STORE_LL_MAX bytes, NUL-terminated); returns
+ * the length.  Not snprintf: it runs for every number of every job's
+ * writes. */
+#define AAS_STORE_LL_MAX 21
+size_t aas_store_fmt_ll(char *buf, long long v);
 
 /* Largest key we build: prefix (64) + "result:{" + id (128) + "}". */
 #define AAS_STORE_KEY_MAX 256

@@ -29,8 +29,19 @@ static int64_t *aas_usage_slot(aas_usage_t *u, int i) {
 }
 
 void aas_usage_format(const aas_usage_t *u, char *buf, size_t size) {
-    snprintf(buf, size, "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64,
-             u->rows, u->compute_us, u->queue_ms, u->bytes_in, u->bytes_out, u->sample_epochs);
+    /* Once per finished job: plain digits, not snprintf. */
+    const int64_t v[6] = {u->rows,     u->compute_us, u->queue_ms,
+                          u->bytes_in, u->bytes_out,  u->sample_epochs};
+    char tmp[6 * AAS_STORE_LL_MAX];
+    size_t n = 0;
+    for (int i = 0; i < 6; i++) {
+        if (i) tmp[n++] = ' ';
+        n += aas_store_fmt_ll(tmp + n, (long long)v[i]);
+    }
+    if (!size) return;
+    if (n >= size) n = size - 1;
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
 }
 
 int aas_usage_parse(const char *s, aas_usage_t *u) {
@@ -51,9 +62,14 @@ static const char *aas_usage_tenant(const char *t) { return t && t[0] ? t : "def
 /* <prefix>usage:{tenant}:hour, and the ids set beside it. */
 static int aas_usage_keys(const aas_store_t *st, const char *tenant, int64_t hour,
                           char hash[AAS_STORE_KEY_MAX], char ids[AAS_STORE_KEY_MAX]) {
-    int n = snprintf(hash, AAS_STORE_KEY_MAX, "%susage:{%s}:%" PRId64, st->prefix, tenant, hour);
-    if (n < 0 || n >= AAS_STORE_KEY_MAX - 5) return -1;
-    memcpy(ids, hash, (size_t)n);
+    char h[AAS_STORE_LL_MAX];
+    size_t hl = aas_store_fmt_ll(h, (long long)hour), n;
+    if (aas_store_key(st, hash, AAS_STORE_KEY_MAX - 5 - 1 - hl, "usage", tenant)) return -1;
+    n = strlen(hash);
+    hash[n++] = ':';
+    memcpy(hash + n, h, hl + 1);
+    n += hl;
+    memcpy(ids, hash, n);
     memcpy(ids + n, ":jobs", 6);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1390,6 +1391,16 @@ static void meter_counts_each_job_once_per_tenant_and_hour(void **state) {
     aas_usage_format(&m[0].usage, txt, sizeof(txt));
     assert_int_equal(aas_usage_parse(txt, &u), 0);
     assert_int_equal(u.bytes_out, 80);
+    /* Written digit by digit (not snprintf): the extremes as printf has them. */
+    aas_usage_t big = {.rows = INT64_MAX, .compute_us = 0, .queue_ms = 10,
+                       .bytes_in = 1000000007, .bytes_out = INT64_MIN, .sample_epochs = -1};
+    char want[AAS_USAGE_TEXT_MAX];
+    snprintf(want, sizeof(want), "%" PRId64 " 0 10 1000000007 %" PRId64 " -1", INT64_MAX,
+             INT64_MIN);
+    aas_usage_format(&big, txt, sizeof(txt));
+    assert_string_equal(txt, want);
+    aas_usage_format(&big, txt, 8); /* cut, still a string */
+    assert_string_equal(txt, "9223372");
     assert_int_equal(aas_usage_parse("1 2 3", &u), -1);
     assert_int_equal(aas_usage_parse("1 2 3 4 5 -6", &u), -1);
 }

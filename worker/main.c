@@ -65,7 +65,15 @@ static int aas_worker_omp_policy(const aas_conf_t *conf, char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return 0;
     if (!strcmp(want, "active")) return 0; /* libgomp's default already */
     if (setenv("OMP_WAIT_POLICY", want, 1)) return 0;
-    execv("/proc/self/exe", argv);
+    /* The program's own path first: executed as /proc/self/exe, the
+     * process would be named "exe" in ps, top and its threads' names. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
+    execv("/proc/self/exe", argv); /* e.g. the file was replaced meanwhile */
     AAS_LOG(AAS_LOG_WARN, "worker",
             "cannot re-execute with OMP_WAIT_POLICY=%s (%s): idle OpenMP threads spin", want,
             strerror(errno));
