@@ -11,6 +11,8 @@
  */
 #include "store_int.h"
 
+#include "fmt.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -78,29 +80,14 @@ void aas_store_args_add(aas_store_args_t *a, const char *s) {
     aas_store_args_addb(a, s, s ? strlen(s) : 0);
 }
 
-size_t aas_store_fmt_ll(char *buf, long long v) {
-    char tmp[AAS_STORE_LL_MAX];
-    /* In unsigned arithmetic, so LLONG_MIN negates without overflow. */
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    size_t n = 0, len = 0;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) buf[len++] = '-';
-    while (n) buf[len++] = tmp[--n];
-    buf[len] = '\0';
-    return len;
-}
-
 void aas_store_args_addll(aas_store_args_t *a, long long v) {
     if (a->n_nums >= AAS_STORE_ARGS_NUMS) {
         a->overflow = 1;
         return;
     }
     char *buf = a->nums[a->n_nums++];
-    _Static_assert(sizeof(a->nums[0]) >= AAS_STORE_LL_MAX, "a number fits");
-    aas_store_args_addb(a, buf, aas_store_fmt_ll(buf, v));
+    _Static_assert(sizeof(a->nums[0]) >= AAS_FMT_LL_MAX, "a number fits");
+    aas_store_args_addb(a, buf, aas_fmt_ll(buf, v));
 }
 
 int aas_store_key(const aas_store_t *st, char *buf, size_t size,
@@ -572,7 +559,7 @@ static int aas_store_resp_room(aas_store_t *st, size_t len, size_t more) {
 /* "*<n>\r\n" or "$<n>\r\n" at p; returns the bytes written. */
 static size_t aas_store_resp_head(char *p, char tag, size_t n) {
     p[0] = tag;
-    size_t k = 1 + aas_store_fmt_ll(p + 1, (long long)n);
+    size_t k = 1 + aas_fmt_ll(p + 1, (long long)n);
     p[k] = '\r';
     p[k + 1] = '\n';
     return k + 2;
@@ -593,8 +580,8 @@ static size_t aas_store_resp_bulk(char *p, const char *s, size_t n) {
 static int aas_store_resp_eval(aas_store_t *st, size_t *len, aas_store_lua_t script,
                                int nkeys, const aas_store_args_t *a) {
     if (a->overflow) return -1;
-    char nk[AAS_STORE_LL_MAX];
-    size_t nkl = aas_store_fmt_ll(nk, nkeys), shal = strlen(st->sha[script]);
+    char nk[AAS_FMT_LL_MAX];
+    size_t nkl = aas_fmt_ll(nk, nkeys), shal = strlen(st->sha[script]);
     /* Each bulk: '$', up to 20 digits, CRLF, the bytes, CRLF. */
     size_t more = 24 + (7 + 25) + (shal + 25) + (nkl + 25);
     for (int i = 0; i < a->argc; i++) {

@@ -101,12 +101,6 @@ void aas_store_args_add(aas_store_args_t *a, const char *s);
 void aas_store_args_addb(aas_store_args_t *a, const void *p, size_t n);
 void aas_store_args_addll(aas_store_args_t *a, long long v);
 
-/* v in decimal at buf (AAS_STORE_LL_MAX bytes, NUL-terminated); returns
- * the length.  Not snprintf: it runs for every number of every job's
- * writes. */
-#define AAS_STORE_LL_MAX 21
-size_t aas_store_fmt_ll(char *buf, long long v);
-
 /* Largest key we build: prefix (64) + "result:{" + id (128) + "}". */
 #define AAS_STORE_KEY_MAX 256
 

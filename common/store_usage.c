@@ -14,6 +14,8 @@
 #include "store.h"
 #include "store_int.h"
 
+#include "fmt.h"
+
 #define AAS_USAGE_HOUR_MS 3600000LL
 #define AAS_STORE_USAGE_TENANTS_TTL_MS 60000
 /* Most hourly rows one read returns (a year of one model is 8760). */
@@ -32,11 +34,11 @@ void aas_usage_format(const aas_usage_t *u, char *buf, size_t size) {
     /* Once per finished job: plain digits, not snprintf. */
     const int64_t v[6] = {u->rows,     u->compute_us, u->queue_ms,
                           u->bytes_in, u->bytes_out,  u->sample_epochs};
-    char tmp[6 * AAS_STORE_LL_MAX];
+    char tmp[6 * AAS_FMT_LL_MAX];
     size_t n = 0;
     for (int i = 0; i < 6; i++) {
         if (i) tmp[n++] = ' ';
-        n += aas_store_fmt_ll(tmp + n, (long long)v[i]);
+        n += aas_fmt_ll(tmp + n, (long long)v[i]);
     }
     if (!size) return;
     if (n >= size) n = size - 1;
@@ -62,8 +64,8 @@ static const char *aas_usage_tenant(const char *t) { return t && t[0] ? t : "def
 /* <prefix>usage:{tenant}:hour, and the ids set beside it. */
 static int aas_usage_keys(const aas_store_t *st, const char *tenant, int64_t hour,
                           char hash[AAS_STORE_KEY_MAX], char ids[AAS_STORE_KEY_MAX]) {
-    char h[AAS_STORE_LL_MAX];
-    size_t hl = aas_store_fmt_ll(h, (long long)hour), n;
+    char h[AAS_FMT_LL_MAX];
+    size_t hl = aas_fmt_ll(h, (long long)hour), n;
     if (aas_store_key(st, hash, AAS_STORE_KEY_MAX - 5 - 1 - hl, "usage", tenant)) return -1;
     n = strlen(hash);
     hash[n++] = ':';

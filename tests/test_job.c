@@ -1,14 +1,17 @@
 /* test_job.c - ids, the status state machine, tensors' checks. */
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "err.h"
+#include "fmt.h"
 #include "job.h"
 #include "tensor.h"
 
@@ -112,6 +115,26 @@ static void errors_have_names_and_retry_class(void **state) {
     assert_string_equal(aas_err_name((aas_err_t)1000), "AAS_ERR_?");
 }
 
+/* The printf-free formatting matches printf, extremes included. */
+static void fmt_matches_printf(void **state) {
+    (void)state;
+    const long long v[] = {0, 1, -1, 9, 10, 99, 100, 123456789, -987654321, LLONG_MAX,
+                           LLONG_MIN, LLONG_MIN + 1};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char got[AAS_FMT_LL_MAX], want[32];
+        snprintf(want, sizeof(want), "%lld", v[i]);
+        assert_int_equal(aas_fmt_ll(got, v[i]), strlen(want));
+        assert_string_equal(got, want);
+    }
+    char b[5];
+    assert_int_equal(aas_fmt_copy(b, sizeof(b), "abc"), 3);
+    assert_string_equal(b, "abc");
+    assert_int_equal(aas_fmt_copy(b, sizeof(b), "abcdefgh"), 4); /* cut */
+    assert_string_equal(b, "abcd");
+    assert_int_equal(aas_fmt_copy(b, 1, "x"), 0);
+    assert_string_equal(b, "");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(id_accepts_safe_names),
@@ -122,6 +145,7 @@ int main(void) {
         cmocka_unit_test(tensor_check_rejects_overflowing_shapes),
         cmocka_unit_test(tensor_finite_check_finds_nan_and_inf),
         cmocka_unit_test(errors_have_names_and_retry_class),
+        cmocka_unit_test(fmt_matches_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

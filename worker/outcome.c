@@ -1,6 +1,8 @@
 /* outcome.c - a job's fate from message to terminal status; see outcome.h. */
 #include "outcome.h"
 
+#include "fmt.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,14 +141,16 @@ void aas_outcome_fail(aas_outcome_item_t *it, aas_status_t status, const char *r
 
 void aas_outcome_retry(aas_outcome_item_t *it) { aas_outcome_settle(it, AAS_MSG_RETRY); }
 
+_Static_assert(sizeof(((aas_outcome_item_t *)0)->vstr) >= AAS_FMT_LL_MAX, "a version fits");
+
 void aas_outcome_resolved(aas_outcome_item_t *it, int64_t version) {
-    snprintf(it->vstr, sizeof(it->vstr), "%lld", (long long)version);
+    aas_fmt_ll(it->vstr, (long long)version);
 }
 
 void aas_outcome_succeed(aas_outcome_t *o, aas_outcome_item_t *it, aas_result_t *res,
                          int64_t version) {
     char why[512];
-    snprintf(it->vstr, sizeof(it->vstr), "%lld", (long long)version);
+    aas_fmt_ll(it->vstr, (long long)version);
     res->job_id = it->job_id;
     res->model = it->model;
     res->model_version = it->vstr;
@@ -499,8 +503,8 @@ void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
             continue;
         }
         it->decoded = 1;
-        snprintf(it->model, sizeof(it->model), "%s", it->job.model);
-        snprintf(it->tenant, sizeof(it->tenant), "%s", it->job.tenant ? it->job.tenant : "");
+        aas_fmt_copy(it->model, sizeof(it->model), it->job.model);
+        aas_fmt_copy(it->tenant, sizeof(it->tenant), it->job.tenant ? it->job.tenant : "");
         o->idx[k++] = i;
     }
     if (k == 0) return;
@@ -508,10 +512,15 @@ void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
     if (k == 0) return;
     for (size_t j = 0; j < k; j++) {
         aas_outcome_item_t *it = &items[o->idx[j]];
-        /* src: where the job came from, for status and debugging. */
-        snprintf(o->src[j], sizeof(o->src[j]), "%s/%d/%lld",
-                 rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
-                 (long long)it->msg->offset);
+        /* src: where the job came from, for status and debugging:
+         * topic/partition/offset (a topic name is at most 249 bytes). */
+        char *p = o->src[j];
+        size_t n = aas_fmt_copy(p, sizeof(o->src[j]) - 2 * AAS_FMT_LL_MAX,
+                                rd_kafka_topic_name(it->msg->rkt));
+        p[n++] = '/';
+        n += aas_fmt_ll(p + n, it->msg->partition);
+        p[n++] = '/';
+        aas_fmt_ll(p + n, (long long)it->msg->offset);
         o->start[j] = (aas_store_start_t){.job_id = it->job_id, .model = it->model,
                                           .src = o->src[j], .tenant = it->job.tenant};
     }
