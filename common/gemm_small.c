@@ -1,5 +1,5 @@
 /*
- * gemm_small.c - y = act(x W^T + b) for a small batch (2 to 32 rows) in
+ * gemm_small.c - y = act(x W^T + b) for a small batch (1 to 32 rows) in
  * C: the serving shape of a dense layer (PyTorch's nn.Linear exported as
  * an ONNX Gemm, an AASMLP1 layer) at low load.  Used by onnx_ops_dnn.c and
  * model_mlp_run.c; gemm_small.h is its API.
@@ -16,8 +16,11 @@
  * repeats its last row rather than branch); panel pairs are shared out
  * over the OpenMP pool.  Measured, CPU time per call of
  * the whole MLP: 2 rows 145 -> 56 us, 8 rows 214 -> 143, 16 rows 327 ->
- * 253, 32 rows 551 -> 519, 64 rows equal; so one row (a gemv, where oneDNN
- * is as fast) and more than 32 stay on oneDNN.
+ * 253, 32 rows 551 -> 519, 64 rows equal; so more than 32 stay on oneDNN.
+ * One row (a gemv) runs here too, as fast as oneDNN on one thread (54 vs
+ * 50-55 us, AMD EPYC Zen 3, 2026-12-04), because here the threads are
+ * ours to choose: oneDNN shared a one-row pass of any size over its pool,
+ * three wake-ups a job for a 3-layer MLP with batching off.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -32,6 +35,11 @@
 #define AAS_GEMM_KERNEL
 #endif
 
+/* Multiply-adds from which a call is shared out over the OpenMP pool: a
+ * one-row pass of 784-512-512-10 (400 K in its first layer) stays on one
+ * thread, 4 rows of it go parallel. */
+#define AAS_GEMM_PARALLEL_MIN (1 << 20)
+
 typedef float aas_g8 __attribute__((vector_size(32)));
 typedef int aas_g8i __attribute__((vector_size(32)));
 #define AAS_GEMM_V 8     /* columns a panel */
@@ -45,7 +53,7 @@ struct aas_gemm_small_s {
     float alpha, beta;
 };
 
-int aas_gemm_small_fits(int64_t m) { return m >= 2 && m <= AAS_GEMM_SMALL_MAX; }
+int aas_gemm_small_fits(int64_t m) { return m >= 1 && m <= AAS_GEMM_SMALL_MAX; }
 
 size_t aas_gemm_small_bytes(const aas_gemm_small_t *g) {
     return g ? sizeof(*g) + (size_t)(g->np * g->k + g->np) * sizeof(float) : 0;
@@ -156,11 +164,15 @@ AAS_GEMM_BLOCK(6)
 /* Panel pair by panel pair: 16 columns x K floats stay in L1 while every
  * block of rows passes over them, so the weights are read from memory once. */
 void aas_gemm_small(const aas_gemm_small_t *g, const float *x, int64_t m, float *y) {
-    /* panel pairs over oneDNN's OpenMP pool (where the compiler has OpenMP)
+    /* Panel pairs over oneDNN's OpenMP pool (where the compiler has OpenMP)
      * when there is enough work to share: each thread streams its own
-     * share of the weights */
+     * share of the weights.  Not below AAS_GEMM_PARALLEL_MIN multiply-adds
+     * (tens of microseconds on one core): waking the pool and parking it
+     * again costs more CPU than that saves, and the CPU a job costs is what
+     * a busy worker runs out of (docs/performance.md, "Cost per job"). */
     const int64_t pairs = g->np / (2 * AAS_GEMM_V);
-#pragma omp parallel for schedule(static) if (pairs >= 4 && m * g->k * g->np >= 65536)
+#pragma omp parallel for schedule(static) \
+    if (pairs >= 4 && m * g->k * g->np >= AAS_GEMM_PARALLEL_MIN)
     for (int64_t q = 0; q < pairs; q++) {
         const int64_t p = 2 * q;
         for (int64_t r0 = 0; r0 < m;) {

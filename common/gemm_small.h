@@ -1,5 +1,5 @@
 /*
- * gemm_small.h - a dense layer, y = act(x W^T + b), for batches of 2 to
+ * gemm_small.h - a dense layer, y = act(x W^T + b), for batches of 1 to
  * AAS_GEMM_SMALL_MAX rows, with weights packed once (gemm_small.c says why
  * and what it measured).  Used by ONNX Gemm (onnx_ops_dnn.c) and native
  * AASMLP1 layers (model_mlp_run.c); other batch sizes stay on oneDNN.
@@ -20,7 +20,7 @@
 
 typedef struct aas_gemm_small_s aas_gemm_small_t;
 
-/** @brief 1 if a batch of m rows runs here (2 <= m <= AAS_GEMM_SMALL_MAX). */
+/** @brief 1 if a batch of m rows runs here (1 <= m <= AAS_GEMM_SMALL_MAX). */
 int aas_gemm_small_fits(int64_t m);
 
 /**

@@ -39,7 +39,7 @@ typedef struct {
     dnnl_memory_t bias;  /* wraps b */
     float *wscale;       /* int8 only: out per-channel scales max|w|/127 */
     aas_mlp_wts_t *wts;  /* layouts in use */
-    aas_gemm_small_t *small;  /* f32 batches of 2..32 rows (gemm_small.h), packed
+    aas_gemm_small_t *small;  /* f32 batches of 1..32 rows (gemm_small.h), packed
                                * when first needed */
 } aas_mlp_layer_data_t;
 

@@ -521,7 +521,7 @@ static aas_err_t aas_mlp_run(aas_mlp_t *m, aas_mlp_batch_t *b, const float *in, 
     return AAS_ERR_OK;
 }
 
-/* f32, 2..AAS_GEMM_SMALL_MAX rows: every layer a packed-weights C kernel
+/* f32, 1..AAS_GEMM_SMALL_MAX rows: every layer a packed-weights C kernel
  * (gemm_small.h, faster than oneDNN's gemm path at these sizes), the
  * classifier's softmax in C.  Rows are computed independently, the same
  * way at every such batch size, so a row's result does not depend on its

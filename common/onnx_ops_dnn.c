@@ -38,7 +38,7 @@ typedef struct aas_onnx_wentry {
 } aas_onnx_wentry_t;
 
 /* Weights packed for gemm_small.c, one per (B, C, transB, activation):
- * every plan of 2..32 rows shares them. */
+ * every plan of 1..32 rows shares them. */
 typedef struct aas_onnx_pentry {
     struct aas_onnx_pentry *next;
     const void *w, *bias;
@@ -192,7 +192,7 @@ typedef struct {
     dnnl_exec_arg_t pre_args[2], post_args[2];
     /* Conv with few input channels: onnx_conv_direct.c */
     aas_onnx_conv_direct_state_t *direct;
-    /* Gemm of 2..32 rows: gemm_small.c; borrowed from the graph's cache
+    /* Gemm of 1..32 rows: gemm_small.c; borrowed from the graph's cache
      * when small_owned is 0 */
     aas_gemm_small_t *small;
     int small_owned;
