@@ -50,6 +50,33 @@ bench_cpu_ns() {
     awk '{ t += $1 } END { printf "%d\n", t }'
 }
 
+# bench_drain "PID..." LOG CMD...: hold the workers PID... stopped
+# (SIGSTOP) while CMD (a bench_e2e with --ready-file $LOG.ready) publishes
+# its backlog, then continue them and wait for CMD.  Sets DRAIN_NS (wall
+# time from the continue to CMD's exit), DRAIN_CPU_NS (the workers' CPU
+# over it, bench_cpu_ns) and DRAIN_RC (CMD's exit status).  With windows
+# full, CPU per job is the workers' own cost, not that of a worker waiting
+# for a load generator on the same cores.
+bench_drain() {
+  local pids=$1 log=$2 c0 w0 c1 w1 p; shift 2
+  rm -f "$log.ready"
+  # shellcheck disable=SC2086
+  kill -STOP $pids
+  "$@" --ready-file "$log.ready" >"$log" 2> >(grep -v 'CONFWARN\|Failed to acquire idempotence PID' >&2) &
+  BENCH_DRAIN_PID=$!
+  while [ ! -e "$log.ready" ] && kill -0 "$BENCH_DRAIN_PID" 2>/dev/null; do sleep 0.05; done
+  # shellcheck disable=SC2086
+  c0=$(bench_cpu_ns $pids) w0=$(date +%s%N)
+  # shellcheck disable=SC2086
+  kill -CONT $pids
+  DRAIN_RC=0
+  wait "$BENCH_DRAIN_PID" || DRAIN_RC=$?
+  BENCH_DRAIN_PID=""
+  # shellcheck disable=SC2086
+  w1=$(date +%s%N) c1=$(bench_cpu_ns $pids)
+  DRAIN_NS=$((w1 - w0)) DRAIN_CPU_NS=$((c1 - c0))
+}
+
 # bench_stages PORT...: "stage=seconds ..." summed over the workers whose
 # /metrics listen on these loopback ports (aas_worker_stage_seconds_total),
 # then "jobs=N" (aas_worker_jobs_total, every model and status).

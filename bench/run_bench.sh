@@ -10,7 +10,10 @@
 # registers two MLPs with random weights (64-128-128-10, 784-512-512-10),
 # then for each broker x {1, 2 workers} x {batching on, off} starts the
 # workers and, for both MLPs, runs bench_e2e as a burst (many jobs in
-# flight: jobs/s) and one job at a time (latency); then bench_transport
+# flight: jobs/s) and one job at a time (latency), then as a backlog
+# drained (the workers held stopped with SIGSTOP while 20,000 jobs, 5,000
+# on the dev broker, are published, then continued: CPU per job with full
+# windows, issue 18); then bench_transport
 # (Kafka, dev broker, Redis), build-bench/bench/bench_kernel if it exists,
 # and the Python peers (Celery, ONNX Runtime) if bench/peers exists.
 # Every RESULT line goes to build-bench/bench-results.txt; Markdown tables
@@ -41,16 +44,19 @@ while [ $# -gt 0 ]; do
     --workers) WORKER_COUNTS=${2:?--workers wants a comma list}; WORKER_COUNTS=${WORKER_COUNTS//,/ }; shift 2 ;;
     --window1) WINDOW1=1; shift ;;
     --omp-wait) OMP_WAITS=${2:?--omp-wait wants a comma list}; OMP_WAITS=${OMP_WAITS//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 if [ "$QUICK" = 1 ]; then
   BURST_JOBS=2000 LAT_JOBS=300 WARMUP=100 TR_COUNT=20000 REDIS_COUNT=50000
+  declare -A BACKLOG=([kafka]=2000 [devbroker]=2000)
   CELERY_ARGS=(--quick) ORT_ARGS=(--quick)
 else
   BURST_JOBS=20000 LAT_JOBS=2000 WARMUP=300 TR_COUNT=200000 REDIS_COUNT=200000
+  # The dev broker keeps 5 MiB a partition: 5,000 784-float jobs on 4.
+  declare -A BACKLOG=([kafka]=20000 [devbroker]=5000)
   CELERY_ARGS=(--jobs 5000) ORT_ARGS=()
 fi
 INFLIGHT=1000          # burst: jobs in flight (3.2 MB of 784-float jobs:
@@ -74,9 +80,11 @@ RESULTS=$BUILD/bench-results.txt
 
 # ---------------------------------------------------------------- services
 RUN=$(mktemp -d /tmp/aas-bench.XXXXXX)
-PIDS=() WORKER_PIDS=() KDIR=
+PIDS=() WORKER_PIDS=() KDIR= BENCH_DRAIN_PID=
 cleanup() {
   local p
+  for p in "${WORKER_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+  [ -n "$BENCH_DRAIN_PID" ] && kill -TERM "$BENCH_DRAIN_PID" 2>/dev/null
   for p in "${WORKER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${WORKER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
@@ -282,6 +290,27 @@ for b in "${BROKERS[@]}"; do
         record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-latency.log" "$E2E" "${common[@]}" \
           --jobs "$LAT_JOBS" --inflight 1 --warmup 50 ||
           fail_step "bench_e2e latency ($m, $what)"
+        # A backlog drained (issue 18): the workers held stopped while
+        # ${BACKLOG[$b]} jobs are published, then let go.  Windows are full,
+        # so CPU per job is the worker's own cost; exact CPU (schedstat).
+        s0=$(bench_stages "${WORKER_PORTS[@]}")
+        bench_drain "${WORKER_PIDS[*]}" "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-backlog.log" \
+          "$E2E" "${common[@]}" --jobs "${BACKLOG[$b]}" --inflight "${BACKLOG[$b]}" --warmup 0
+        [ "$DRAIN_RC" = 0 ] || fail_step "bench_e2e backlog ($m, $what)"
+        s1=$(bench_stages "${WORKER_PORTS[@]}")
+        echo "RESULT bench=e2e mode=backlog broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" \
+          "jobs=${BACKLOG[$b]} drain_s=$(awk -v t="$DRAIN_NS" 'BEGIN { printf "%.3f", t / 1e9 }')" \
+          "jobs_per_s=$(awk -v t="$DRAIN_NS" -v j="${BACKLOG[$b]}" 'BEGIN { printf "%.0f", j / (t / 1e9) }')" \
+          "worker_cpu_us_per_job=$(awk -v c="$DRAIN_CPU_NS" -v j="${BACKLOG[$b]}" 'BEGIN { printf "%.1f", c / 1e3 / j }')" |
+          tee -a "$RESULTS"
+        awk -v a="$s0" -v b="$s1" -v tags="broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" '
+          function load(str, arr,   i, n, kv, x) { n = split(str, kv, " ");
+            for (i = 1; i <= n; i++) { split(kv[i], x, "="); arr[x[1]] = x[2] } }
+          BEGIN { load(a, A); load(b, B); jobs = B["jobs"] - A["jobs"]; if (jobs <= 0) exit
+            line = "RESULT bench=e2e mode=backlog_stages " tags " jobs=" jobs
+            split("poll collect admit model forward result record settle", st, " ")
+            for (i = 1; i <= 8; i++) line = line sprintf(" %s_us=%.1f", st[i], (B[st[i]] - A[st[i]]) / jobs * 1e6)
+            print line }' | tee -a "$RESULTS"
       done
       stop_workers || fail_step "a worker did not exit 0 ($what)"
      done
@@ -374,6 +403,19 @@ awk '
   END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, SUBSEP)
     printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], a[5], jps[k], cpu[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
 ' "$RESULTS"
+echo
+echo "## Cost per job: a backlog drained (workers held stopped while it is published; CPU from schedstat)"
+echo
+md_table 'f["bench"] == "e2e" && f["mode"] == "backlog"' \
+  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait jobs:backlog \
+  jobs_per_s:drain_jobs/s worker_cpu_us_per_job:worker_CPU_µs/job
+echo
+echo "Worker loop by stage while draining (µs per job of wall time, summed over the workers):"
+echo
+md_table 'f["bench"] == "e2e" && f["mode"] == "backlog_stages"' \
+  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait poll_us:poll \
+  collect_us:collect admit_us:admit model_us:model forward_us:forward result_us:result \
+  record_us:record settle_us:settle
 echo
 echo "## Worker loop by stage (µs per job over the burst, summed over the workers; aas_worker_stage_seconds_total)"
 echo

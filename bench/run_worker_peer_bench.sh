@@ -78,11 +78,11 @@ RESULTS=$BUILD/worker-peer-results.txt
 
 # ---------------------------------------------------------------- services
 RUN=$(mktemp -d /tmp/aas-peerbench.XXXXXX)
-PIDS=() WORKER_PID="" BROKER_PID="" E2E_PID=""
+PIDS=() WORKER_PID="" BROKER_PID="" BENCH_DRAIN_PID=""
 cleanup() {
   local i
   [ -n "$WORKER_PID" ] && kill -CONT "$WORKER_PID" 2>/dev/null
-  stop_pid "$E2E_PID"
+  stop_pid "$BENCH_DRAIN_PID"
   stop_pid "$WORKER_PID"
   stop_pid "$BROKER_PID"
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
@@ -175,23 +175,14 @@ for m in "${MLPS[@]}"; do
           tail -n 5 "$RUN/warm-$tag.log" >&2
           fail_step "warm-up ($what)"
         else
-          kill -STOP "$WORKER_PID"
-          rm -f "$RUN/ready"
-          "${e2e[@]}" --jobs "$BACKLOG" --inflight "$BACKLOG" --warmup 0 --tag "backlog=$BACKLOG" \
-            --ready-file "$RUN/ready" >"$RUN/e2e-$tag.log" \
-            2> >(grep -v 'CONFWARN\|Failed to acquire idempotence PID' >&2) &
-          E2E_PID=$!
-          while [ ! -e "$RUN/ready" ] && kill -0 "$E2E_PID" 2>/dev/null; do sleep 0.05; done
-          c0=$(bench_cpu_ns "$WORKER_PID") w0=$(date +%s%N)
-          kill -CONT "$WORKER_PID"
-          set +e; wait "$E2E_PID"; rc=$?; set -e
-          w1=$(date +%s%N) c1=$(bench_cpu_ns "$WORKER_PID")
-          [ "$rc" = 0 ] || fail_step "bench_e2e backlog ($what)"
+          bench_drain "$WORKER_PID" "$RUN/e2e-$tag.log" "${e2e[@]}" --jobs "$BACKLOG" \
+            --inflight "$BACKLOG" --warmup 0 --tag "backlog=$BACKLOG"
+          [ "$DRAIN_RC" = 0 ] || fail_step "bench_e2e backlog ($what)"
           echo "RESULT bench=worker_peer mode=backlog worker=$impl mlp=$m batching=$mode threads=$THREADS" \
-            "jobs=$BACKLOG drain_s=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
-            "jobs_per_s=$(awk -v a="$w0" -v b="$w1" -v n="$BACKLOG" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')" \
-            "worker_cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
-            "worker_cpu_us_per_job=$(awk -v a="$c0" -v b="$c1" -v n="$BACKLOG" 'BEGIN { printf "%.1f", (b - a) / 1e3 / n }')" |
+            "jobs=$BACKLOG drain_s=$(awk -v t="$DRAIN_NS" 'BEGIN { printf "%.3f", t / 1e9 }')" \
+            "jobs_per_s=$(awk -v t="$DRAIN_NS" -v n="$BACKLOG" 'BEGIN { printf "%.0f", n / (t / 1e9) }')" \
+            "worker_cpu_s=$(awk -v c="$DRAIN_CPU_NS" 'BEGIN { printf "%.3f", c / 1e9 }')" \
+            "worker_cpu_us_per_job=$(awk -v c="$DRAIN_CPU_NS" -v n="$BACKLOG" 'BEGIN { printf "%.1f", c / 1e3 / n }')" |
             tee -a "$RESULTS"
         fi
       else
