@@ -434,7 +434,7 @@ static void rand_message(aas_codec_t *codec, uint64_t *s, aas_job_t *job, wbuf_t
     style_t st = {s, (int)rnd_below(s, 2), (int)rnd_below(s, 2)};
     aas_kv_t params[8];
     size_t n = job->n_params;
-    memcpy(params, job->params, n * sizeof(*params));
+    if (n) memcpy(params, job->params, n * sizeof(*params));
     if (n && rnd_below(s, 3) == 0) {
         params[n].key = job->params[rnd_below(s, n)].key;
         params[n].value = "repeated";
