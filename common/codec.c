@@ -3,7 +3,8 @@
  * Avro C; see codec.h and docs/wire-format.md.  This file: the codec's
  * construction (known writer schemas, fingerprints, resolvers), limits and
  * small helpers; codec_scan.c passes 1 and 2 below, codec_decode.c pass 3,
- * codec_encode.c the way back.
+ * codec_encode.c the way back; codec_direct.c does all of it in one pass
+ * for the current schemas (the worker's hot path).
  *
  * Decoding a message is three passes over bytes we do not trust:
  *   1. header: length bounds, magic, fingerprint -> one known writer schema;
@@ -149,6 +150,8 @@ aas_err_t aas_codec_new(aas_codec_t **out, char *errstr, size_t errstr_size) {
                           "job.avsc/result.avsc define the wrong records");
         goto fail;
     }
+    c->direct_job = c->known[0].fp == AAS_CODEC_DIRECT_JOB_FP;
+    c->direct_result = c->known[1].fp == AAS_CODEC_DIRECT_RESULT_FP;
     for (size_t i = 0; i < aas_schema_history_count; i++) {
         aas_codec_known_t *k = &c->known[c->n_known++];
         k->path = aas_schema_history[i].path;

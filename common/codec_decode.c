@@ -1,7 +1,9 @@
 /*
  * codec_decode.c - pass 3 of decoding: Avro values (already scanned and
  * read, codec_scan.c) into aas_job_t / aas_result_t, validating ids, enums,
- * strings and tensors; and the job model peek the batching window uses.
+ * strings and tensors.  The current Job schema is normally read by
+ * codec_direct.c instead; this path serves older writers (and is the
+ * reference the direct code is tested against).
  */
 #include "codec.h"
 #include "codec_int.h"
@@ -286,10 +288,12 @@ static aas_err_t aas_job_from_value(avro_value_t *v,
 }
 
 
-aas_err_t aas_codec_job_decode(aas_codec_t *codec, const void *buf, size_t len,
-                               const aas_codec_limits_t *limits, aas_job_t *job,
-                               char *job_id_out, char *errstr,
-                               size_t errstr_size) {
+/* Any known Job writer schema through Avro C (codec_int.h); the current
+ * one normally goes the direct way (codec_direct.c). */
+aas_err_t aas_codec_job_decode_generic(aas_codec_t *codec, const void *buf, size_t len,
+                                       const aas_codec_limits_t *limits, aas_job_t *job,
+                                       char *job_id_out, char *errstr,
+                                       size_t errstr_size) {
     aas_codec_limits_t defaults;
     if (job_id_out) job_id_out[0] = '\0';
     if (!codec || !job)

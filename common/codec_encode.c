@@ -336,9 +336,11 @@ static aas_err_t aas_result_to_value(const void *obj, avro_value_t *v,
     return AAS_ERR_OK;
 }
 
-aas_err_t aas_codec_result_encode(aas_codec_t *codec, const aas_result_t *res,
-                                  void **buf, size_t *len, char *errstr,
-                                  size_t errstr_size) {
+/* Through Avro C values (codec_int.h); aas_codec_result_encode() writes
+ * the same bytes directly (codec_direct.c). */
+aas_err_t aas_codec_result_encode_generic(aas_codec_t *codec, const aas_result_t *res,
+                                          void **buf, size_t *len, char *errstr,
+                                          size_t errstr_size) {
     if (!codec || !res || !buf || !len)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "result encode: NULL argument");

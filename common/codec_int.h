@@ -6,8 +6,11 @@
  * codec_project.c (projections) work on schema JSON texts with jansson;
  * codec.c (construction, helpers), codec_scan.c (header and scan of
  * untrusted bytes, Avro C read), codec_decode.c (values to aas types) and
- * codec_encode.c do everything that touches Avro C and the wire.  All are
- * pure functions of their arguments: thread-safe.
+ * codec_encode.c do everything that touches Avro C and the wire.
+ * codec_direct.c reads and writes the current Job and Result schemas' Avro
+ * binary by hand (the worker's hot path) and dispatches to the generic
+ * path for everything else.  All are pure functions of their arguments:
+ * thread-safe.
  */
 #ifndef AAS_CODEC_INT_H
 #define AAS_CODEC_INT_H
@@ -92,7 +95,19 @@ typedef struct {
 struct aas_codec_s {
     aas_codec_known_t *known; /* [0] current Job, [1] current Result */
     size_t n_known;
+    int direct_job;    /* known[0] is the schema codec_direct.c reads */
+    int direct_result; /* known[1] is the schema codec_direct.c writes */
 };
+
+/*
+ * CRC-64-AVRO fingerprints of the schemas codec_direct.c is written for.
+ * aas_codec_new() turns the direct paths on only while the compiled-in
+ * current schemas still have these fingerprints: after a schema change the
+ * codec falls back to the generic path (slower, still correct) until
+ * codec_direct.c is updated, and test_codec_fast fails to say so.
+ */
+#define AAS_CODEC_DIRECT_JOB_FP UINT64_C(0xec03f6ac1b14014e)
+#define AAS_CODEC_DIRECT_RESULT_FP UINT64_C(0x58bd5dad4024a955)
 
 /* Wrap an Avro C failure once: errno-style code plus avro_strerror(). */
 aas_err_t aas_codec_avro_err(int rc, aas_err_t kind, const char *what, char *errstr,
@@ -132,5 +147,21 @@ aas_err_t aas_codec_read(aas_codec_t *codec, const void *buf, size_t len, int wa
                          aas_codec_scan_t *scan, aas_codec_read_t *r, char *errstr,
                          size_t errstr_size);
 void aas_codec_read_done(aas_codec_read_t *r);
+
+/*
+ * The generic paths (Avro C values), with the public functions' contracts
+ * (codec.h).  aas_codec_job_decode() and aas_codec_result_encode() use the
+ * direct code of codec_direct.c for the current schemas; the generic job
+ * decoder still serves older writer schemas (schemas/history/).  Both are
+ * here for that dispatch and for tests/test_codec_fast.c, which checks the
+ * direct code against them.
+ */
+aas_err_t aas_codec_job_decode_generic(aas_codec_t *codec, const void *buf, size_t len,
+                                       const aas_codec_limits_t *limits, aas_job_t *job,
+                                       char *job_id_out, char *errstr,
+                                       size_t errstr_size);
+aas_err_t aas_codec_result_encode_generic(aas_codec_t *codec, const aas_result_t *res,
+                                          void **buf, size_t *len, char *errstr,
+                                          size_t errstr_size);
 
 #endif
