@@ -759,8 +759,8 @@ static void random_results_encode_to_the_generic_bytes(void **state) {
     uint64_t seed = 0x0123456789ABCDEFULL;
     for (int iter = 0; iter < 3000; iter++) {
         aas_result_t res, back;
-        void *buf;
-        size_t len;
+        void *buf = NULL;
+        size_t len = 0;
         char err[256];
         rand_result(&seed, &res);
         assert_int_equal(encode_both(codec, &res, &buf, &len), AAS_ERR_OK);
