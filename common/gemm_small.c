@@ -35,11 +35,6 @@
 #define AAS_GEMM_KERNEL
 #endif
 
-/* Multiply-adds from which a call is shared out over the OpenMP pool: a
- * one-row pass of 784-512-512-10 (400 K in its first layer) stays on one
- * thread, 4 rows of it go parallel. */
-#define AAS_GEMM_PARALLEL_MIN (1 << 20)
-
 typedef float aas_g8 __attribute__((vector_size(32)));
 typedef int aas_g8i __attribute__((vector_size(32)));
 #define AAS_GEMM_V 8     /* columns a panel */
@@ -54,6 +49,17 @@ struct aas_gemm_small_s {
 };
 
 int aas_gemm_small_fits(int64_t m) { return m >= 1 && m <= AAS_GEMM_SMALL_MAX; }
+
+/* AAS_GEMM_PARALLEL_MIN: a one-row pass of 784-512-512-10 (400 K
+ * multiply-adds in its first layer) stays on one thread, 4 rows of it go
+ * parallel; 64 rows of 64-128-128-10 (at most 1 M a layer) stay here, on
+ * one thread, instead of three wake-ups of oneDNN's pool. */
+int aas_gemm_small_prefer(int64_t m, int64_t k, int64_t n) {
+    if (aas_gemm_small_fits(m)) return 1;
+    int64_t np = (n + 15) / 16 * 16;
+    return m >= 1 && m <= AAS_GEMM_SMALL_SERIAL_MAX && k <= AAS_GEMM_PARALLEL_MIN &&
+           np <= AAS_GEMM_PARALLEL_MIN && m * k * np <= AAS_GEMM_PARALLEL_MIN;
+}
 
 size_t aas_gemm_small_bytes(const aas_gemm_small_t *g) {
     return g ? sizeof(*g) + (size_t)(g->np * g->k + g->np) * sizeof(float) : 0;

@@ -23,6 +23,16 @@ typedef struct aas_gemm_small_s aas_gemm_small_t;
 /** @brief 1 if a batch of m rows runs here (1 <= m <= AAS_GEMM_SMALL_MAX). */
 int aas_gemm_small_fits(int64_t m);
 
+/* Up to this many rows, a layer whose m x k x n multiply-adds stay under
+ * AAS_GEMM_PARALLEL_MIN runs here too: on one thread, where oneDNN would
+ * wake its pool for a few microseconds of work (gemm_small.c). */
+#define AAS_GEMM_SMALL_SERIAL_MAX 64
+#define AAS_GEMM_PARALLEL_MIN (1 << 20)
+
+/** @brief 1 if m rows of a k-in, n-out layer should run here: fits(m), or
+ *         m <= AAS_GEMM_SMALL_SERIAL_MAX and too little work to share. */
+int aas_gemm_small_prefer(int64_t m, int64_t k, int64_t n);
+
 /**
  * @brief Pack weights w ([k][n], or [n][k] when trans_b) and copy bias (n
  *        values, or NULL for none).  alg: dnnl_eltwise_relu (alpha: the

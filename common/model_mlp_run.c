@@ -521,7 +521,7 @@ static aas_err_t aas_mlp_run(aas_mlp_t *m, aas_mlp_batch_t *b, const float *in, 
     return AAS_ERR_OK;
 }
 
-/* f32, 1..AAS_GEMM_SMALL_MAX rows: every layer a packed-weights C kernel
+/* f32, the batches aas_gemm_small_prefer() takes: every layer a packed-weights C kernel
  * (gemm_small.h, faster than oneDNN's gemm path at these sizes), the
  * classifier's softmax in C.  Rows are computed independently, the same
  * way at every such batch size, so a row's result does not depend on its
@@ -563,6 +563,13 @@ static aas_err_t aas_mlp_run_small(aas_mlp_t *m, const float *in, int64_t n, flo
     return AAS_ERR_OK;
 }
 
+/* Every layer on gemm_small for n rows (gemm_small.h says when). */
+static int aas_mlp_small_prefer(const aas_mlp_t *m, int64_t n) {
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (!aas_gemm_small_prefer(n, m->layers[i].in, m->layers[i].out)) return 0;
+    return 1;
+}
+
 aas_err_t aas_mlp_infer(aas_model_t *base, const float *in, int64_t rows, float *out,
                         char *errstr, size_t errstr_size) {
     aas_mlp_t *m = (aas_mlp_t *)base;
@@ -575,7 +582,7 @@ aas_err_t aas_mlp_infer(aas_model_t *base, const float *in, int64_t rows, float 
         int64_t n = rows - done < AAS_MLP_BUCKET_MAX ? rows - done : AAS_MLP_BUCKET_MAX;
         aas_mlp_batch_t *b;
         aas_err_t err;
-        if (m->prec == AAS_PRECISION_F32 && aas_gemm_small_fits(n)) {
+        if (m->prec == AAS_PRECISION_F32 && aas_mlp_small_prefer(m, n)) {
             err = aas_mlp_run_small(m, in + (size_t)done * in_dim, n,
                                     out + (size_t)done * out_dim, errstr, errstr_size);
         } else if (!(err = aas_mlp_batch_get(m, n, &b, errstr, errstr_size))) {
