@@ -105,8 +105,7 @@ int main(int argc, char **argv) {
     /* oneDNN marks every primitive execution for Intel's profilers (ITT)
      * unless told not to: a once-check and a trace write per layer, 5-10 %
      * of the loop's CPU with a small MLP (docs/performance.md, "Cost per
-     * job").  Read at
-     * oneDNN's first use; a user's own setting wins. */
+     * job").  Read at oneDNN's first use; a user's own setting wins. */
     setenv("ONEDNN_ITT_TASK_LEVEL", "0", 0);
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_worker_conf_defs, &conf)) {
