@@ -47,7 +47,7 @@ bench_ticks() {
 bench_cpu_ns() {
   local p
   for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done |
-    awk '{ t += $1 } END { printf "%d\n", t }'
+    awk '{ t += $1 } END { printf "%.0f\n", t }'
 }
 
 # bench_drain "PID..." LOG CMD...: hold the workers PID... stopped
