@@ -4,6 +4,7 @@
 #
 #   bench/run_bench.sh [--quick] [--no-kafka] [--no-peers] [--onnx]
 #                      [--mlps LIST] [--workers LIST] [--omp-wait LIST] [--window1]
+#                      [--baseline PATH]
 #
 # Builds Release into build-bench/ (incremental), starts redis-server (own
 # port, temp dir), the dev broker and real Apache Kafka (tools/kafka-local),
@@ -27,13 +28,16 @@
 # values, each a run of its own (default passive; passive,active compares
 # them in one run); --window1 adds batching mode off-w1 (no batching and one
 # job a window, written alone: the worker before worker.window.jobs).
+# --baseline PATH: every end-to-end step also with the aas-worker at PATH
+# (e.g. a Release build of an older commit), build=baseline in the tables,
+# so a change is measured against what it replaces in the same run.
 # Stops everything it started on exit.  Exit status 1 if any step failed
 # (e.g. a job did not succeed), after printing what it has.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-bench
-QUICK=0 KAFKA=1 PEERS=1 ONNX=0 ONLY_MLPS="" WORKER_COUNTS="1 2" OMP_WAITS="passive" WINDOW1=0
+QUICK=0 KAFKA=1 PEERS=1 ONNX=0 ONLY_MLPS="" WORKER_COUNTS="1 2" OMP_WAITS="passive" WINDOW1=0 BASELINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
@@ -43,8 +47,9 @@ while [ $# -gt 0 ]; do
     --mlps) ONLY_MLPS=${2:?--mlps wants a comma list}; shift 2 ;;
     --workers) WORKER_COUNTS=${2:?--workers wants a comma list}; WORKER_COUNTS=${WORKER_COUNTS//,/ }; shift 2 ;;
     --window1) WINDOW1=1; shift ;;
+    --baseline) BASELINE=${2:?--baseline wants the path of an aas-worker}; shift 2 ;;
     --omp-wait) OMP_WAITS=${2:?--omp-wait wants a comma list}; OMP_WAITS=${OMP_WAITS//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -74,6 +79,13 @@ say "building Release into $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAAS_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD" -j"$NCPU" >/dev/null
 WORKER=$BUILD/worker/aas-worker PRODUCER=$BUILD/producer/aas-producer
+declare -A WORKER_BIN=([this]=$WORKER)
+BUILDS="this"
+if [ -n "$BASELINE" ]; then
+  [ -x "$BASELINE" ] || { echo "run_bench: --baseline $BASELINE is not an executable" >&2; exit 2; }
+  WORKER_BIN[baseline]=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
+  BUILDS="this baseline"
+fi
 E2E=$BUILD/bench/bench_e2e TRANSPORT=$BUILD/bench/bench_transport
 RESULTS=$BUILD/bench-results.txt
 : >"$RESULTS"
@@ -194,6 +206,7 @@ fi
   done
   for mode in "${BATCH_MODES[@]}"; do echo "  batching $mode: ${BATCH_X[$mode]:-(worker defaults)}"; done
   echo "  workers: OMP_NUM_THREADS = $NCPU cores / workers"
+  [ -n "$BASELINE" ] && echo "  build=this: $WORKER; build=baseline: ${WORKER_BIN[baseline]}"
 } | tee "$RUN/settings.txt" >&2
 
 # Run a command, show its output, keep its RESULT lines.
@@ -210,16 +223,16 @@ record() {
 # The workers' OpenMP wait comes from --omp-wait alone (the environment's
 # would override worker.omp.wait.policy).
 unset OMP_WAIT_POLICY GOMP_SPINCOUNT
-start_workers() { # broker n batching omp-wait-policy
-  local b=$1 n=$2 mode=$3 wait=$4 i omp=$(( NCPU / $2 ))
+start_workers() { # broker n batching omp-wait-policy build
+  local b=$1 n=$2 mode=$3 wait=$4 build=$5 i omp=$(( NCPU / $2 ))
   [ "$omp" -ge 1 ] || omp=1
   WORKER_PIDS=() WORKER_LOGS=() WORKER_PORTS=()
   for i in $(seq "$n"); do
-    local log="$RUN/worker-$b-$n-${mode//\//}-$wait-$i.log" port
+    local log="$RUN/worker-$b-$n-${mode//\//}-$wait-$build-$i.log" port
     port=$(bench_free_port)
     WORKER_PORTS+=("$port")
     # shellcheck disable=SC2086
-    OMP_NUM_THREADS=$omp "$WORKER" -X "redis.port=$REDIS_PORT" -X "worker.omp.wait.policy=$wait" \
+    OMP_NUM_THREADS=$omp "${WORKER_BIN[$build]}" -X "redis.port=$REDIS_PORT" -X "worker.omp.wait.policy=$wait" \
       -X "metrics.port=$port" \
       -X "kafka.bootstrap.servers=${BOOT[$b]}" -X "worker.id=bench-$b-w$i" \
       -X log.level=info ${BX[$b]} ${BATCH_X[$mode]} >"$log" 2>&1 &
@@ -252,34 +265,35 @@ for b in "${BROKERS[@]}"; do
   for n in $WORKER_COUNTS; do
     for mode in "${BATCH_MODES[@]}"; do
      for wait in $OMP_WAITS; do
-      what="$b, $n worker(s), batching $mode, OpenMP wait $wait"
+     for build in $BUILDS; do
+      what="$b, $n worker(s), batching $mode, OpenMP wait $wait, build $build"
       say "e2e: $what"
-      if ! start_workers "$b" "$n" "$mode" "$wait"; then
+      if ! start_workers "$b" "$n" "$mode" "$wait" "$build"; then
         fail_step "workers did not get partitions ($what)"
         stop_workers || true
         continue
       fi
       for m in "${MLPS[@]}"; do
         tags=(--tag "broker=$b" --tag "mlp=$m" --tag "workers=$n" --tag "batching=$mode"
-              --tag "omp_wait=$wait")
+              --tag "omp_wait=$wait" --tag "build=$build")
         # shellcheck disable=SC2206  # BX holds "-X key=value" words
         common=(--brokers "${BOOT[$b]}" --redis-port "$REDIS_PORT" --model "${MODEL_NAME[$m]}"
                 --dim "${MODEL_DIM[$m]}" --label "$b" "${tags[@]}" ${BX[$b]})
         # The workers' CPU over the burst (warm-up included), all threads,
         # from /proc: CPU per job beside jobs/s (issue 18).
         t0=$(bench_ticks "${WORKER_PIDS[@]}") s0=$(bench_stages "${WORKER_PORTS[@]}")
-        record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-burst.log" "$E2E" "${common[@]}" \
+        record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$build-$m-burst.log" "$E2E" "${common[@]}" \
           --jobs "$BURST_JOBS" --inflight "$INFLIGHT" --warmup "$WARMUP" ||
           fail_step "bench_e2e burst ($m, $what)"
         t1=$(bench_ticks "${WORKER_PIDS[@]}") s1=$(bench_stages "${WORKER_PORTS[@]}")
-        echo "RESULT bench=e2e mode=cpu broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" \
+        echo "RESULT bench=e2e mode=cpu broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait build=$build" \
           "jobs=$((BURST_JOBS + WARMUP)) worker_cpu_s=$(awk -v t=$((t1 - t0)) -v hz="$BENCH_HZ" 'BEGIN { printf "%.2f", t / hz }')" \
           "worker_cpu_us_per_job=$(awk -v t=$((t1 - t0)) -v hz="$BENCH_HZ" -v j=$((BURST_JOBS + WARMUP)) 'BEGIN { printf "%.1f", t / hz / j * 1e6 }')" |
           tee -a "$RESULTS"
         # The loop's time by stage over the burst, per job (µs; summed over
         # the workers, so with 2 workers a job's stages add up to twice the
         # wall time: each worker's poll includes its idle waits).
-        awk -v a="$s0" -v b="$s1" -v tags="broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" '
+        awk -v a="$s0" -v b="$s1" -v tags="broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait build=$build" '
           function load(str, arr,   i, n, kv, x) { n = split(str, kv, " ");
             for (i = 1; i <= n; i++) { split(kv[i], x, "="); arr[x[1]] = x[2] } }
           BEGIN { load(a, A); load(b, B); jobs = B["jobs"] - A["jobs"]; if (jobs <= 0) exit
@@ -287,23 +301,23 @@ for b in "${BROKERS[@]}"; do
             split("poll collect admit model forward result record settle", st, " ")
             for (i = 1; i <= 8; i++) line = line sprintf(" %s_us=%.1f", st[i], (B[st[i]] - A[st[i]]) / jobs * 1e6)
             print line }' | tee -a "$RESULTS"
-        record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-latency.log" "$E2E" "${common[@]}" \
+        record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$build-$m-latency.log" "$E2E" "${common[@]}" \
           --jobs "$LAT_JOBS" --inflight 1 --warmup 50 ||
           fail_step "bench_e2e latency ($m, $what)"
         # A backlog drained (issue 18): the workers held stopped while
         # ${BACKLOG[$b]} jobs are published, then let go.  Windows are full,
         # so CPU per job is the worker's own cost; exact CPU (schedstat).
         s0=$(bench_stages "${WORKER_PORTS[@]}")
-        bench_drain "${WORKER_PIDS[*]}" "$RUN/e2e-$b-$n-${mode//\//}-$wait-$m-backlog.log" \
+        bench_drain "${WORKER_PIDS[*]}" "$RUN/e2e-$b-$n-${mode//\//}-$wait-$build-$m-backlog.log" \
           "$E2E" "${common[@]}" --jobs "${BACKLOG[$b]}" --inflight "${BACKLOG[$b]}" --warmup 0
         [ "$DRAIN_RC" = 0 ] || fail_step "bench_e2e backlog ($m, $what)"
         s1=$(bench_stages "${WORKER_PORTS[@]}")
-        echo "RESULT bench=e2e mode=backlog broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" \
+        echo "RESULT bench=e2e mode=backlog broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait build=$build" \
           "jobs=${BACKLOG[$b]} drain_s=$(awk -v t="$DRAIN_NS" 'BEGIN { printf "%.3f", t / 1e9 }')" \
           "jobs_per_s=$(awk -v t="$DRAIN_NS" -v j="${BACKLOG[$b]}" 'BEGIN { printf "%.0f", j / (t / 1e9) }')" \
           "worker_cpu_us_per_job=$(awk -v c="$DRAIN_CPU_NS" -v j="${BACKLOG[$b]}" 'BEGIN { printf "%.1f", c / 1e3 / j }')" |
           tee -a "$RESULTS"
-        awk -v a="$s0" -v b="$s1" -v tags="broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait" '
+        awk -v a="$s0" -v b="$s1" -v tags="broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait build=$build" '
           function load(str, arr,   i, n, kv, x) { n = split(str, kv, " ");
             for (i = 1; i <= n; i++) { split(kv[i], x, "="); arr[x[1]] = x[2] } }
           BEGIN { load(a, A); load(b, B); jobs = B["jobs"] - A["jobs"]; if (jobs <= 0) exit
@@ -313,6 +327,7 @@ for b in "${BROKERS[@]}"; do
             print line }' | tee -a "$RESULTS"
       done
       stop_workers || fail_step "a worker did not exit 0 ($what)"
+     done
      done
     done
   done
@@ -387,40 +402,40 @@ echo '```'
 echo
 echo "## End to end (jobs/s and p50/p99 of the burst: $INFLIGHT in flight; one in flight: latency)"
 echo
-echo "| broker | MLP | workers | batching | OpenMP wait | jobs/s | worker CPU µs/job | p50 ms | p99 ms | one in flight p50 ms | one in flight p99 ms | read lag p99 ms (burst) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| broker | MLP | workers | batching | OpenMP wait | build | jobs/s | worker CPU µs/job | p50 ms | p99 ms | one in flight p50 ms | one in flight p99 ms | read lag p99 ms (burst) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 awk '
   { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
   f["bench"] == "e2e" && f["mode"] == "cpu" {
-    cpu[f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"] SUBSEP f["omp_wait"]] = f["worker_cpu_us_per_job"]
+    cpu[f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"] SUBSEP f["omp_wait"] SUBSEP f["build"]] = f["worker_cpu_us_per_job"]
   }
   f["bench"] == "e2e" && (f["mode"] == "burst" || f["mode"] == "latency") {
-    k = f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"] SUBSEP f["omp_wait"]
+    k = f["broker"] SUBSEP f["mlp"] SUBSEP f["workers"] SUBSEP f["batching"] SUBSEP f["omp_wait"] SUBSEP f["build"]
     if (!(k in seen)) { seen[k] = 1; order[++n] = k }
     if (f["mode"] == "burst") { jps[k] = f["jobs_per_s"]; b50[k] = f["p50_ms"]; b99[k] = f["p99_ms"]; lag[k] = f["read_lag_p99_ms"] }
     else { l50[k] = f["p50_ms"]; l99[k] = f["p99_ms"] }
   }
   END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, SUBSEP)
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], a[5], jps[k], cpu[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], a[3], a[4], a[5], a[6], jps[k], cpu[k], b50[k], b99[k], l50[k], l99[k], lag[k] } }
 ' "$RESULTS"
 echo
 echo "## Cost per job: a backlog drained (workers held stopped while it is published; CPU from schedstat)"
 echo
 md_table 'f["bench"] == "e2e" && f["mode"] == "backlog"' \
-  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait jobs:backlog \
+  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait build:build jobs:backlog \
   jobs_per_s:drain_jobs/s worker_cpu_us_per_job:worker_CPU_µs/job
 echo
 echo "Worker loop by stage while draining (µs per job of wall time, summed over the workers):"
 echo
 md_table 'f["bench"] == "e2e" && f["mode"] == "backlog_stages"' \
-  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait poll_us:poll \
+  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait build:build poll_us:poll \
   collect_us:collect admit_us:admit model_us:model forward_us:forward result_us:result \
   record_us:record settle_us:settle
 echo
 echo "## Worker loop by stage (µs per job over the burst, summed over the workers; aas_worker_stage_seconds_total)"
 echo
 md_table 'f["bench"] == "e2e" && f["mode"] == "stages"' \
-  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait poll_us:poll \
+  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait build:build poll_us:poll \
   collect_us:collect admit_us:admit model_us:model forward_us:forward result_us:result \
   record_us:record settle_us:settle
 echo
@@ -484,7 +499,7 @@ if grep -q '^RESULT peer=' "$RESULTS"; then
   awk '
     { delete f; for (i = 2; i <= NF; i++) { p = index($i, "="); if (p) f[substr($i, 1, p - 1)] = substr($i, p + 1) } }
     f["peer"] == "celery" && f["mode"] == "burst" && f["mlp"] == "784-512-512-10" && f["workers"] == 2 { cel = f["jobs_per_s"] }
-    f["bench"] == "e2e" && f["mode"] == "burst" && f["mlp"] == "784-512-512-10" && f["workers"] == 2 {
+    f["bench"] == "e2e" && f["mode"] == "burst" && f["mlp"] == "784-512-512-10" && f["workers"] == 2 && f["build"] != "baseline" {
       row[++n] = f["broker"] " | " f["batching"]; aas[n] = f["jobs_per_s"] }
     END { for (i = 1; i <= n; i++) {
             ratio = (cel + 0 > 0) ? sprintf("%.1fx", aas[i] / cel) : "?"
