@@ -206,7 +206,7 @@ fi
   done
   for mode in "${BATCH_MODES[@]}"; do echo "  batching $mode: ${BATCH_X[$mode]:-(worker defaults)}"; done
   echo "  workers: OMP_NUM_THREADS = $NCPU cores / workers"
-  [ -n "$BASELINE" ] && echo "  build=this: $WORKER; build=baseline: ${WORKER_BIN[baseline]}"
+  if [ -n "$BASELINE" ]; then echo "  build=this: $WORKER; build=baseline: ${WORKER_BIN[baseline]}"; fi
 } | tee "$RUN/settings.txt" >&2
 
 # Run a command, show its output, keep its RESULT lines.
@@ -260,6 +260,19 @@ stop_workers() {
   return $rc
 }
 
+# stage_result MODE BEFORE AFTER TAGS: a RESULT line of the workers' loop
+# time by stage between two bench_stages readings, µs per job.
+stage_result() {
+  awk -v a="$2" -v b="$3" -v mode="$1" -v tags="$4" '
+    function load(str, arr,   i, n, kv, x) { n = split(str, kv, " ");
+      for (i = 1; i <= n; i++) { split(kv[i], x, "="); arr[x[1]] = x[2] } }
+    BEGIN { load(a, A); load(b, B); jobs = B["jobs"] - A["jobs"]; if (jobs <= 0) exit
+      line = "RESULT bench=e2e mode=" mode " " tags " jobs=" jobs
+      split("poll collect admit model forward result record settle", st, " ")
+      for (i = 1; i <= 8; i++) line = line sprintf(" %s_us=%.1f", st[i], (B[st[i]] - A[st[i]]) / jobs * 1e6)
+      print line }' | tee -a "$RESULTS"
+}
+
 # ---------------------------------------------------------------- end to end
 for b in "${BROKERS[@]}"; do
   for n in $WORKER_COUNTS; do
@@ -293,14 +306,7 @@ for b in "${BROKERS[@]}"; do
         # The loop's time by stage over the burst, per job (µs; summed over
         # the workers, so with 2 workers a job's stages add up to twice the
         # wall time: each worker's poll includes its idle waits).
-        awk -v a="$s0" -v b="$s1" -v tags="broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait build=$build" '
-          function load(str, arr,   i, n, kv, x) { n = split(str, kv, " ");
-            for (i = 1; i <= n; i++) { split(kv[i], x, "="); arr[x[1]] = x[2] } }
-          BEGIN { load(a, A); load(b, B); jobs = B["jobs"] - A["jobs"]; if (jobs <= 0) exit
-            line = "RESULT bench=e2e mode=stages " tags " jobs=" jobs
-            split("poll collect admit model forward result record settle", st, " ")
-            for (i = 1; i <= 8; i++) line = line sprintf(" %s_us=%.1f", st[i], (B[st[i]] - A[st[i]]) / jobs * 1e6)
-            print line }' | tee -a "$RESULTS"
+        stage_result stages "$s0" "$s1" "broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait build=$build"
         record "$RUN/e2e-$b-$n-${mode//\//}-$wait-$build-$m-latency.log" "$E2E" "${common[@]}" \
           --jobs "$LAT_JOBS" --inflight 1 --warmup 50 ||
           fail_step "bench_e2e latency ($m, $what)"
@@ -317,14 +323,7 @@ for b in "${BROKERS[@]}"; do
           "jobs_per_s=$(awk -v t="$DRAIN_NS" -v j="${BACKLOG[$b]}" 'BEGIN { printf "%.0f", j / (t / 1e9) }')" \
           "worker_cpu_us_per_job=$(awk -v c="$DRAIN_CPU_NS" -v j="${BACKLOG[$b]}" 'BEGIN { printf "%.1f", c / 1e3 / j }')" |
           tee -a "$RESULTS"
-        awk -v a="$s0" -v b="$s1" -v tags="broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait build=$build" '
-          function load(str, arr,   i, n, kv, x) { n = split(str, kv, " ");
-            for (i = 1; i <= n; i++) { split(kv[i], x, "="); arr[x[1]] = x[2] } }
-          BEGIN { load(a, A); load(b, B); jobs = B["jobs"] - A["jobs"]; if (jobs <= 0) exit
-            line = "RESULT bench=e2e mode=backlog_stages " tags " jobs=" jobs
-            split("poll collect admit model forward result record settle", st, " ")
-            for (i = 1; i <= 8; i++) line = line sprintf(" %s_us=%.1f", st[i], (B[st[i]] - A[st[i]]) / jobs * 1e6)
-            print line }' | tee -a "$RESULTS"
+        stage_result backlog_stages "$s0" "$s1" "broker=$b mlp=$m workers=$n batching=$mode omp_wait=$wait build=$build"
       done
       stop_workers || fail_step "a worker did not exit 0 ($what)"
      done
