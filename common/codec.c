@@ -216,6 +216,21 @@ void aas_codec_put_le64(unsigned char *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
+aas_err_t aas_codec_message_new(uint64_t fp, size_t size, unsigned char **out, char *errstr,
+                                size_t errstr_size) {
+    if (size > SIZE_MAX - AAS_CODEC_HEADER_SIZE)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE, "too large");
+    unsigned char *m = malloc(AAS_CODEC_HEADER_SIZE + size);
+    if (!m)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                           "encoding %zu bytes: out of memory", size);
+    m[0] = AAS_CODEC_MAGIC0;
+    m[1] = AAS_CODEC_MAGIC1;
+    aas_codec_put_le64(m + 2, fp);
+    *out = m;
+    return AAS_ERR_OK;
+}
+
 uint64_t aas_codec_get_le64(const unsigned char *p) {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];

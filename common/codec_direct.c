@@ -701,16 +701,10 @@ aas_err_t aas_codec_result_encode(aas_codec_t *codec, const aas_result_t *res,
         return aas_codec_result_encode_generic(codec, res, buf, len, errstr, errstr_size);
     size_t size = 0;
     aas_err_t err = aas_direct_result_size(res, &size, errstr, errstr_size);
-    if (err) return err;
-    if (size > SIZE_MAX - AAS_CODEC_HEADER_SIZE)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE, "too large");
-    unsigned char *out = malloc(AAS_CODEC_HEADER_SIZE + size);
-    if (!out)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
-                           "encoding %zu bytes: out of memory", size);
-    out[0] = AAS_CODEC_MAGIC0;
-    out[1] = AAS_CODEC_MAGIC1;
-    aas_codec_put_le64(out + 2, codec->known[1].fp);
+    unsigned char *out;
+    if (err || (err = aas_codec_message_new(codec->known[1].fp, size, &out, errstr,
+                                            errstr_size)))
+        return err;
     unsigned char *end = aas_direct_put_result(out + AAS_CODEC_HEADER_SIZE, res);
     size_t written = (size_t)(end - out) - AAS_CODEC_HEADER_SIZE;
     if (written != size) {

@@ -135,15 +135,9 @@ static aas_err_t aas_codec_write(avro_value_t *v, uint64_t fp, void **buf,
     size_t size;
     int rc = avro_value_sizeof(v, &size);
     if (rc) return aas_codec_avro_err(rc, AAS_ERR_INVAL, "sizing", errstr, errstr_size);
-    if (size > SIZE_MAX - AAS_CODEC_HEADER_SIZE)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE, "too large");
-    unsigned char *out = malloc(AAS_CODEC_HEADER_SIZE + size);
-    if (!out)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
-                           "encoding %zu bytes: out of memory", size);
-    out[0] = AAS_CODEC_MAGIC0;
-    out[1] = AAS_CODEC_MAGIC1;
-    aas_codec_put_le64(out + 2, fp);
+    unsigned char *out;
+    aas_err_t err = aas_codec_message_new(fp, size, &out, errstr, errstr_size);
+    if (err) return err;
     avro_writer_t w = avro_writer_memory((const char *)out + AAS_CODEC_HEADER_SIZE,
                                          (int64_t)size);
     if (!w) {

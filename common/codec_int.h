@@ -116,6 +116,11 @@ aas_err_t aas_codec_avro_err(int rc, aas_err_t kind, const char *what, char *err
 int aas_codec_utf8_valid(const unsigned char *s, size_t n);
 void aas_codec_put_le64(unsigned char *p, uint64_t v);
 uint64_t aas_codec_get_le64(const unsigned char *p);
+/* A message buffer (malloc'ed, caller frees) of the header, written for
+ * fingerprint fp, and size body bytes to fill; AAS_ERR_TOO_LARGE or
+ * AAS_ERR_NOMEM with errstr. */
+aas_err_t aas_codec_message_new(uint64_t fp, size_t size, unsigned char **out, char *errstr,
+                                size_t errstr_size);
 /* max_elems for aas_tensor_check such that elems * 8 cannot wrap. */
 uint64_t aas_codec_elems_cap(uint64_t want);
 
