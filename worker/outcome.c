@@ -572,6 +572,9 @@ void aas_outcome_record(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
      * failure (its reason says why); a failure refused is parked. */
     for (int pass = 0; pass < 2; pass++) {
         size_t k = 0;
+        /* The clocks once for all: when each job was taken, in wall-clock
+         * time, for its queueing figure. */
+        int64_t now_ms = aas_now_ms(), now_us = aas_mono_us();
         for (size_t i = 0; i < n && k < o->max_items; i++) {
             aas_outcome_item_t *it = &items[i];
             if (!it->pending || it->settled) continue;
@@ -581,8 +584,7 @@ void aas_outcome_record(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
             u->bytes_in = (int64_t)it->msg->len;
             u->bytes_out = (int64_t)it->len;
             u->queue_ms = it->decoded && it->job.submit_ms > 0 && it->t_take
-                              ? aas_now_ms() - (aas_mono_us() - it->t_take) / 1000 -
-                                    it->job.submit_ms
+                              ? now_ms - (now_us - it->t_take) / 1000 - it->job.submit_ms
                               : 0;
             if (u->queue_ms < 0) u->queue_ms = 0; /* clocks of two machines */
             aas_usage_format(u, o->usage_txt[k], sizeof(o->usage_txt[k]));
