@@ -1,10 +1,10 @@
 /*
  * test_scheduler.c - aas-scheduler scales a real fleet: on Apache Kafka
- * with 8 partitions, a burst of jobs makes the local actuator scale from 1
- * worker to several, the backlog drains, idleness scales back to the
- * minimum, and every job submitted meanwhile SUCCEEDED exactly once; with
- * 2 partitions and scheduler.grow.partitions the topic grows to 4 across
- * the same burst, again losing and duplicating nothing.  `status` reads
+ * with 8 partitions, a backlog of 20,000 jobs waiting when it starts makes
+ * the local actuator scale from 1 worker to several, the backlog drains,
+ * idleness scales back to the minimum, and every job SUCCEEDED exactly
+ * once; with 2 partitions and scheduler.grow.partitions the topic grows to
+ * 4 across the same backlog, again losing and duplicating nothing.  `status` reads
  * the age of the oldest queued job from Kafka; a worker slowed down
  * (SIGSTOP most of the time) while its partitions fall behind is restarted
  * by the scheduler, once, and no job is lost or answered twice.
@@ -137,11 +137,11 @@ static void run_burst(int partitions, int grow) {
                            grow ? "scheduler.grow.partitions=true"
                                 : "scheduler.grow.partitions=false",
                            "-X", "log.level=debug", "-X", metrics_arg, NULL};
-    aas_test_proc_t sched;
-    char log[600];
-    start_scheduler(f, &sched, log, sizeof(log), extra);
-    assert_true(wait_live(f, 1, 1, 60) >= 1);
-
+    /* The burst is in Kafka before the scheduler and its first worker
+     * start: a backlog whatever the machine's speed.  Published to a
+     * running worker, it could be drained as fast as one client thread
+     * publishes it (its id claim and QUEUED write are two Redis round
+     * trips a job), and then rightly nothing scales. */
     static float x[64];
     for (int k = 0; k < 64; k++) x[k] = aas_fleet_frand();
     char id[32], why[512];
@@ -152,16 +152,23 @@ static void run_burst(int partitions, int grow) {
     }
     assert_int_equal(aas_client_flush(f->client, 120000, NULL, why, sizeof(why)),
                      AAS_ERR_OK);
+    fprintf(stderr, "scheduler: %d jobs published in %.1f s\n", N_JOBS,
+            (double)(aas_mono_us() - t0) / 1e6);
+    aas_test_proc_t sched;
+    char log[600];
+    t0 = aas_mono_us();
+    start_scheduler(f, &sched, log, sizeof(log), extra);
+    assert_true(wait_live(f, 1, 1, 60) >= 1);
     int peak = wait_live(f, 1, 2, 60);
     double up_s = (double)(aas_mono_us() - t0) / 1e6;
-    fprintf(stderr, "scheduler: %d workers live %.1f s after the burst began\n", peak, up_s);
+    fprintf(stderr, "scheduler: %d workers live %.1f s after it started\n", peak, up_s);
     assert_true(peak >= 2);
     for (int j = 0; j < N_JOBS; j++) {
         snprintf(id, sizeof(id), "sched-%d", j);
         assert_int_equal(aas_fleet_check(f, id, x, 1, 300000), 0);
     }
     double drain_s = (double)(aas_mono_us() - t0) / 1e6;
-    fprintf(stderr, "scheduler: %d jobs drained %.1f s after the burst began\n", N_JOBS,
+    fprintf(stderr, "scheduler: %d jobs drained %.1f s after it started\n", N_JOBS,
             drain_s);
     /* The same story in Prometheus form. */
     static char page[65536];
@@ -176,10 +183,13 @@ static void run_burst(int partitions, int grow) {
     assert_non_null(strstr(page, "aas_scheduler_oldest_queued_seconds "));
     assert_non_null(strstr(page, "aas_scheduler_service_rate "));
     int low = wait_live(f, 0, 1, 120);
-    fprintf(stderr, "scheduler: back to %d worker(s) %.1f s after the burst began\n", low,
+    fprintf(stderr, "scheduler: back to %d worker(s) %.1f s after it started\n", low,
             (double)(aas_mono_us() - t0) / 1e6);
     assert_int_equal(low, 1);
-    assert_true(aas_test_log_contains(log, "decision from=1"));
+    /* Scaled up by a decision (from 0 or 1: the backlog may be seen
+     * before the first worker counts as live). */
+    assert_true(aas_test_log_contains(log, "decision from=0 to=") ||
+                aas_test_log_contains(log, "decision from=1 to="));
     if (grow) {
         /* The topic grew from its partitions, as far as the measured load
          * asked: to 4 (scheduler.max) at once or a step at a time on an

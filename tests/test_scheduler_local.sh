@@ -58,9 +58,13 @@ for _ in $(seq 150); do
 done
 [ "$held" = 1 ] && ok "workers hold partitions (Kafka reached)" || bad "no partitions held: $out"
 
+pgrep -f -- "-c $LOGS/aas-worker.conf" >/dev/null && ok "its workers run with its config file" \
+  || bad "no worker runs with -c $LOGS/aas-worker.conf"
 kill -TERM "$SPID"; wait "$SPID" 2>/dev/null; SPID=''
 sleep 1
-pgrep -f "worker.id=sched-" >/dev/null && bad "workers still running after the scheduler stopped" \
+# Its own workers only (their config file is in $LOGS): another test's
+# fleet may use the same worker ids.
+pgrep -f -- "-c $LOGS/aas-worker.conf" >/dev/null && bad "workers still running after the scheduler stopped" \
   || ok "the scheduler's workers stopped with it"
 echo "test_scheduler_local: $FAILS failures, $((SECONDS - T0)) s"
 [ "$FAILS" = 0 ]
