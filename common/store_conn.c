@@ -556,6 +556,14 @@ static int aas_store_resp_room(aas_store_t *st, size_t len, size_t more) {
     return 0;
 }
 
+/* Let a buffer grown past 4 MiB by one pipeline (large results) go. */
+static void aas_store_resp_trim(aas_store_t *st) {
+    if (st->resp_cap <= (4u << 20)) return;
+    free(st->resp);
+    st->resp = NULL;
+    st->resp_cap = 0;
+}
+
 /* "*<n>\r\n" or "$<n>\r\n" at p; returns the bytes written. */
 static size_t aas_store_resp_head(char *p, char tag, size_t n) {
     p[0] = tag;
@@ -579,7 +587,6 @@ static size_t aas_store_resp_bulk(char *p, const char *s, size_t n) {
  * (docs/performance.md, "Cost per job"). */
 static int aas_store_resp_eval(aas_store_t *st, size_t *len, aas_store_lua_t script,
                                int nkeys, const aas_store_args_t *a) {
-    if (a->overflow) return -1;
     char nk[AAS_FMT_LL_MAX];
     size_t nkl = aas_fmt_ll(nk, nkeys), shal = strlen(st->sha[script]);
     /* Each bulk: '$', up to 20 digits, CRLF, the bytes, CRLF. */
@@ -608,23 +615,26 @@ aas_err_t aas_store_eval_many(aas_store_t *st, aas_store_lua_t script, int flags
     char reason[192];
     aas_err_t err;
     for (size_t i = 0; i < n; i++) out[i] = NULL;
+    /* The pipeline is built once, before any I/O: it does not depend on
+     * the connection, a resend after a reconnect reuses it, and a call it
+     * cannot hold is refused as such, not as a broken connection. */
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].overflow)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "Redis %s: more than %d arguments in a call", what,
+                               AAS_STORE_ARGS_MAX);
+        if (aas_store_resp_eval(st, &len, script, nkeys, &a[i]))
+            return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
+                               "Redis %s: out of memory for a pipeline of %zu calls", what,
+                               n);
+    }
     for (;;) {
         if ((err = aas_store_ensure(st, &reconnected, what, errstr, errstr_size)))
             return err;
         /* All commands go out in one write; the replies come back in order. */
-        size_t got = 0, len = 0;
-        int io_ok = 1;
-        for (size_t i = 0; i < n && io_ok; i++)
-            if (aas_store_resp_eval(st, &len, script, nkeys, &a[i])) io_ok = 0;
-        if (io_ok && len &&
-            redisAppendFormattedCommand(st->ctx, st->resp, len) != REDIS_OK)
-            io_ok = 0;
-        /* A one-off huge pipeline (large results) does not keep its buffer. */
-        if (st->resp_cap > (4u << 20)) {
-            free(st->resp);
-            st->resp = NULL;
-            st->resp_cap = 0;
-        }
+        size_t got = 0;
+        int io_ok = !len || redisAppendFormattedCommand(st->ctx, st->resp, len) == REDIS_OK;
         for (; io_ok && got < n; got++) {
             void *r = NULL;
             if (redisGetReply(st->ctx, &r) != REDIS_OK || !r) {
@@ -642,12 +652,16 @@ aas_err_t aas_store_eval_many(aas_store_t *st, aas_store_lua_t script, int flags
             out[i] = NULL;
         }
         aas_store_disconnect(st);
-        if (!(flags & AAS_STORE_F_RETRY) || reconnected)
+        if (!(flags & AAS_STORE_F_RETRY) || reconnected) {
+            aas_store_resp_trim(st);
             return aas_err_set(errstr, errstr_size, AAS_ERR_REDIS,
                                "Redis %s failed at %s:%d: %s", what, st->host,
                                st->port, reason);
+        }
         /* Loop: reconnect once and resend all (the caller said it is safe). */
     }
+    /* A one-off huge pipeline (large results) does not keep its buffer. */
+    aas_store_resp_trim(st);
     /* Per command: an error reply is that item's failure; NOSCRIPT (the
      * server lost its script cache) is resent alone with the body. */
     int first = 1;
