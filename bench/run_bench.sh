@@ -391,6 +391,10 @@ md_table() {
   ' "$RESULTS"
 }
 
+# The columns of both stage tables (burst and backlog).
+STAGE_COLS=(broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait build:build
+            poll_us:poll collect_us:collect admit_us:admit model_us:model forward_us:forward
+            result_us:result record_us:record settle_us:settle)
 {
 echo
 echo "# aas benchmark $( [ "$QUICK" = 1 ] && echo '(--quick: rough figures)')"
@@ -426,17 +430,11 @@ md_table 'f["bench"] == "e2e" && f["mode"] == "backlog"' \
 echo
 echo "Worker loop by stage while draining (µs per job of wall time, summed over the workers):"
 echo
-md_table 'f["bench"] == "e2e" && f["mode"] == "backlog_stages"' \
-  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait build:build poll_us:poll \
-  collect_us:collect admit_us:admit model_us:model forward_us:forward result_us:result \
-  record_us:record settle_us:settle
+md_table 'f["bench"] == "e2e" && f["mode"] == "backlog_stages"' "${STAGE_COLS[@]}"
 echo
 echo "## Worker loop by stage (µs per job over the burst, summed over the workers; aas_worker_stage_seconds_total)"
 echo
-md_table 'f["bench"] == "e2e" && f["mode"] == "stages"' \
-  broker:broker mlp:MLP workers:workers batching:batching omp_wait:OpenMP_wait build:build poll_us:poll \
-  collect_us:collect admit_us:admit model_us:model forward_us:forward result_us:result \
-  record_us:record settle_us:settle
+md_table 'f["bench"] == "e2e" && f["mode"] == "stages"' "${STAGE_COLS[@]}"
 echo
 echo "## Transport limits"
 echo
