@@ -41,7 +41,7 @@ typedef int aas_g8i __attribute__((vector_size(32)));
 #define AAS_G8_LOAD(v, p) memcpy(&(v), (p), sizeof(aas_g8))
 
 struct aas_gemm_small_s {
-    int64_t k, n, np;       /* np: n rounded up to 8 */
+    int64_t k, n, np;       /* np: n rounded up to a panel pair (aas_gemm_np) */
     float *w;               /* [np/8][k][8], zeros past n */
     float *bias;            /* [np] */
     dnnl_alg_kind_t alg;    /* activation after the bias, or undef */
@@ -50,15 +50,27 @@ struct aas_gemm_small_s {
 
 int aas_gemm_small_fits(int64_t m) { return m >= 1 && m <= AAS_GEMM_SMALL_MAX; }
 
-/* AAS_GEMM_PARALLEL_MIN: a one-row pass of 784-512-512-10 (400 K
- * multiply-adds in its first layer) stays on one thread, 4 rows of it go
- * parallel; 64 rows of 64-128-128-10 (at most 1 M a layer) stay here, on
- * one thread, instead of three wake-ups of oneDNN's pool. */
+/* n output columns rounded up to whole panel pairs. */
+static int64_t aas_gemm_np(int64_t n) {
+    return (n + 2 * AAS_GEMM_V - 1) / (2 * AAS_GEMM_V) * (2 * AAS_GEMM_V);
+}
+
+/* Whether m rows of a k x np layer are shared out over the OpenMP pool:
+ * at least 4 panel pairs and more than AAS_GEMM_PARALLEL_MIN multiply-adds.
+ * A one-row pass of 784-512-512-10 (400 K in its first layer) stays on one
+ * thread, 4 rows of it go parallel; 64 rows of 64-128-128-10 (at most 1 M a
+ * layer) stay on one thread.  The one rule for aas_gemm_small() and
+ * aas_gemm_small_prefer(). */
+static int aas_gemm_shared(int64_t m, int64_t k, int64_t np) {
+    return np / (2 * AAS_GEMM_V) >= 4 && m * k * np > AAS_GEMM_PARALLEL_MIN;
+}
+
 int aas_gemm_small_prefer(int64_t m, int64_t k, int64_t n) {
     if (aas_gemm_small_fits(m)) return 1;
-    int64_t np = (n + 15) / 16 * 16;
-    return m >= 1 && m <= AAS_GEMM_SMALL_SERIAL_MAX && k <= AAS_GEMM_PARALLEL_MIN &&
-           np <= AAS_GEMM_PARALLEL_MIN && m * k * np <= AAS_GEMM_PARALLEL_MIN;
+    if (m < 1 || m > AAS_GEMM_SMALL_SERIAL_MAX || k > AAS_GEMM_PARALLEL_MIN ||
+        n > AAS_GEMM_PARALLEL_MIN) /* keeps the product below from overflowing */
+        return 0;
+    return !aas_gemm_shared(m, k, aas_gemm_np(n));
 }
 
 size_t aas_gemm_small_bytes(const aas_gemm_small_t *g) {
@@ -79,7 +91,7 @@ aas_err_t aas_gemm_small_new(int64_t k, int64_t n, const float *w, int trans_b,
     if (!g) goto nomem;
     g->k = k;
     g->n = n;
-    g->np = (n + 2 * AAS_GEMM_V - 1) / (2 * AAS_GEMM_V) * (2 * AAS_GEMM_V);  /* panel pairs */
+    g->np = aas_gemm_np(n);
     g->alg = alg;
     g->alpha = alpha;
     g->beta = beta;
@@ -172,13 +184,13 @@ AAS_GEMM_BLOCK(6)
 void aas_gemm_small(const aas_gemm_small_t *g, const float *x, int64_t m, float *y) {
     /* Panel pairs over oneDNN's OpenMP pool (where the compiler has OpenMP)
      * when there is enough work to share: each thread streams its own
-     * share of the weights.  Not below AAS_GEMM_PARALLEL_MIN multiply-adds
+     * share of the weights.  Not up to AAS_GEMM_PARALLEL_MIN multiply-adds
      * (tens of microseconds on one core): waking the pool and parking it
      * again costs more CPU than that saves, and the CPU a job costs is what
      * a busy worker runs out of (docs/performance.md, "Cost per job"). */
     const int64_t pairs = g->np / (2 * AAS_GEMM_V);
 #pragma omp parallel for schedule(static) \
-    if (pairs >= 4 && m * g->k * g->np >= AAS_GEMM_PARALLEL_MIN)
+    if (aas_gemm_shared(m, g->k, g->np))
     for (int64_t q = 0; q < pairs; q++) {
         const int64_t p = 2 * q;
         for (int64_t r0 = 0; r0 < m;) {

@@ -23,9 +23,10 @@ typedef struct aas_gemm_small_s aas_gemm_small_t;
 /** @brief 1 if a batch of m rows runs here (1 <= m <= AAS_GEMM_SMALL_MAX). */
 int aas_gemm_small_fits(int64_t m);
 
-/* Up to this many rows, a layer whose m x k x n multiply-adds stay under
- * AAS_GEMM_PARALLEL_MIN runs here too: on one thread, where oneDNN would
- * wake its pool for a few microseconds of work (gemm_small.c). */
+/* Up to this many rows, a layer of at most AAS_GEMM_PARALLEL_MIN
+ * multiply-adds (m x k x n, n padded to panels) runs here too: on one
+ * thread, where oneDNN would wake its pool for a few microseconds of work
+ * (gemm_small.c). */
 #define AAS_GEMM_SMALL_SERIAL_MAX 64
 #define AAS_GEMM_PARALLEL_MIN (1 << 20)
 
