@@ -9,9 +9,12 @@
  *   bench_e2e make-model --layers 784,512,512,10 --out FILE
  *
  * Closed loop: N one-row jobs, at most K in flight (K large: burst
- * throughput; K = 1: latency).  Latency of a job runs from just before
- * aas_client_submit() until aas_client_wait() has read and decoded its
- * result from Redis; jobs/s = N / (first submit .. last result read).
+ * throughput; K = 1: latency).  Whenever slots are free, the submitter
+ * hands that many jobs (at most 64) to aas_client_submit_many(), as a
+ * client with jobs at hand does, so their id claims share Redis round
+ * trips.  Latency of a job runs from just before that call until
+ * aas_client_wait() has read and decoded its result from Redis; jobs/s =
+ * N / (first submit .. last result read).
  *
  * Open loop (--profile 200:10,2000:20,200:30): successive phases of RATE
  * jobs/s for SECS seconds, submitted on schedule whatever completes, and
@@ -289,40 +292,64 @@ static void *waiter_main(void *arg) {
 
 /* ----------------------------------------------------------- submitter */
 
-static int submit_one(bench_t *b, aas_client_t *c, long i) {
-    char id[40], why[512];
-    job_id(b, i, id, sizeof(id));
-    aas_tensor_t t = {0};
+/* Jobs handed to the client per call when several slots are free: their
+ * id claims then share Redis round trips (aas_client_submit_many). */
+#define SUBMIT_BATCH 64
+
+/* Submit jobs [i, i + k) in one aas_client_submit_many call (k <=
+ * SUBMIT_BATCH).  Returns 0 if every one was accepted. */
+static int submit_range(bench_t *b, aas_client_t *c, long i, long k) {
+    static aas_client_submission_t subs[SUBMIT_BATCH]; /* the submitter's only */
+    char ids[SUBMIT_BATCH][40];
+    aas_tensor_t t[SUBMIT_BATCH];
+    aas_job_t jobs[SUBMIT_BATCH];
     int64_t shape[2] = {1, b->dim};
-    if (!b->texts &&
-        aas_tensor_set_f32(&t, "input", b->rows + (size_t)(i % N_ROWS) * (size_t)b->dim,
-                           2, shape)) {
-        fprintf(stderr, "bench_e2e: out of memory\n");
-        return -1;
+    long made = 0;
+    int rc = 0;
+    for (; made < k; made++) {
+        long x = i + made;
+        job_id(b, x, ids[made], sizeof(ids[made]));
+        memset(&t[made], 0, sizeof(t[made]));
+        jobs[made] = (aas_job_t){.id = ids[made], .kind = AAS_JOB_INFER,
+                                 .model = (char *)b->model};
+        if (b->texts) {
+            jobs[made].text = b->texts[(size_t)x % b->n_texts];
+        } else if (aas_tensor_set_f32(&t[made], "input",
+                                      b->rows + (size_t)(x % N_ROWS) * (size_t)b->dim, 2,
+                                      shape)) {
+            fprintf(stderr, "bench_e2e: out of memory\n");
+            rc = -1;
+            break;
+        } else {
+            jobs[made].inputs = &t[made];
+            jobs[made].n_inputs = 1;
+        }
+        subs[made] = (aas_client_submission_t){.job = &jobs[made]};
     }
-    aas_job_t job = {.id = id, .kind = AAS_JOB_INFER, .model = (char *)b->model,
-                     .inputs = &t, .n_inputs = 1};
-    if (b->texts) {
-        job.text = b->texts[(size_t)i % b->n_texts];
-        job.inputs = NULL;
-        job.n_inputs = 0;
+    int64_t now = mono_us();
+    for (long m = 0; m < made; m++) {
+        job_t *j = &b->jobs_arr[i + m];
+        j->t_submit_us = now;
+        if (!j->t_sched_us) j->t_sched_us = now; /* closed loop */
     }
-    job_t *j = &b->jobs_arr[i];
-    j->t_submit_us = mono_us();
-    if (!j->t_sched_us) j->t_sched_us = j->t_submit_us; /* closed loop */
-    aas_err_t err = aas_client_submit(c, &job, why, sizeof(why));
-    aas_tensor_clear(&t);
-    if (err) {
+    char why[512];
+    if (!rc && aas_client_submit_many(c, subs, (size_t)made, why, sizeof(why))) {
         fprintf(stderr, "bench_e2e: submit: %s\n", why);
-        return -1;
+        rc = -1;
     }
-    part_t *q = &b->parts[j->part];
+    for (long m = 0; m < made; m++) aas_tensor_clear(&t[m]);
+    if (rc) return rc;
     pthread_mutex_lock(&b->mu);
-    q->published++; /* jobs of a partition are submitted in q->q order */
-    pthread_cond_signal(&q->cv);
+    for (long m = 0; m < made; m++) {
+        part_t *q = &b->parts[b->jobs_arr[i + m].part];
+        q->published++; /* jobs of a partition are submitted in q->q order */
+        pthread_cond_signal(&q->cv);
+    }
     pthread_mutex_unlock(&b->mu);
     return 0;
 }
+
+static int submit_one(bench_t *b, aas_client_t *c, long i) { return submit_range(b, c, i, 1); }
 
 /* Nothing to submit right now: serve delivery reports and send what
  * lingers (aas_client_flush with a short bound), as an idle client does.
@@ -437,8 +464,15 @@ static int run(bench_t *b, long n, int open_loop) {
                 if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
                 pthread_cond_timedwait(&b->slot_cv, &b->mu, &ts);
             }
+            /* Every free slot at once (at most SUBMIT_BATCH): what a client
+             * with jobs at hand does. */
+            long k = b->inflight - (i - b->completed);
             pthread_mutex_unlock(&b->mu);
-            if (submit_one(b, c, i)) rc = -1;
+            if (k > SUBMIT_BATCH) k = SUBMIT_BATCH;
+            if (k > n - i) k = n - i;
+            if (k < 1) k = 1;
+            if (submit_range(b, c, i, k)) rc = -1;
+            i += k - 1;
         }
     } else {
         int64_t t0 = mono_us() + 20000; /* first job 20 ms from now */

@@ -10,6 +10,7 @@
  */
 #include "store_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,71 +42,208 @@ static aas_err_t aas_store_job_keys(aas_store_t *st, const char *job_id,
     return AAS_ERR_OK;
 }
 
+/* Calls per pipelined round trip in the *_many functions: bounds the
+ * stack arrays and one reply batch. */
+#define AAS_STORE_MANY_CHUNK 64
+
+/* Keys and arguments of one queued call, after its checks. */
+static aas_err_t aas_store_queued_args(aas_store_t *st, const aas_store_queued_t *it,
+                                       aas_store_job_keys_t *k, aas_store_args_t *a,
+                                       char *errstr, size_t errstr_size) {
+    aas_err_t err = aas_store_job_keys(st, it->job_id, k, errstr, errstr_size);
+    if (err) return err;
+    if (!aas_id_valid(it->model))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid model name", it->job_id);
+    if (it->tenant && it->tenant[0] && !aas_id_valid(it->tenant))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: invalid tenant", it->job_id);
+    aas_store_args_init(a);
+    aas_store_args_add(a, k->job);
+    aas_store_args_add(a, it->model);
+    aas_store_args_addll(a, it->submit_ms);
+    aas_store_args_addll(a, st->ttl_s);
+    aas_store_args_add(a, it->tenant ? it->tenant : "");
+    return AAS_ERR_OK;
+}
+
+/* Keys and arguments of one claim call, after its checks. */
+static aas_err_t aas_store_claim_args(aas_store_t *st, int idempotent,
+                                      const aas_store_claim_t *it, aas_store_job_keys_t *k,
+                                      aas_store_args_t *a, char *errstr, size_t errstr_size) {
+    aas_err_t err = aas_store_job_keys(st, it->job_id, k, errstr, errstr_size);
+    if (err) return err;
+    if (!it->payload_hash || strlen(it->payload_hash) != 16)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: payload hash must be 16 hex digits", it->job_id);
+    aas_store_args_init(a);
+    aas_store_args_add(a, k->job);
+    aas_store_args_add(a, it->payload_hash);
+    aas_store_args_addll(a, st->ttl_s);
+    aas_store_args_add(a, idempotent ? "1" : "0");
+    return AAS_ERR_OK;
+}
+
+/* One claim's reply: NEW, SAME (an idempotent resubmission), EXISTS or
+ * OTHER (a different payload). */
+static aas_err_t aas_store_claim_reply(const redisReply *r, aas_store_claim_t *it,
+                                       char *errstr, size_t errstr_size) {
+    if (r->type != REDIS_REPLY_STRING) return aas_store_reply_bad(r, "claim", errstr, errstr_size);
+    if (r->len == 3 && memcmp(r->str, "NEW", 3) == 0) {
+        it->resubmit = 0;
+        return AAS_ERR_OK;
+    }
+    if (r->len == 4 && memcmp(r->str, "SAME", 4) == 0) {
+        it->resubmit = 1;
+        return AAS_ERR_OK;
+    }
+    if (r->len == 6 && memcmp(r->str, "EXISTS", 6) == 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                           "job id %s exists (same payload); to submit it again on "
+                           "purpose, resubmit idempotently (aas-producer --idempotent)",
+                           it->job_id);
+    return aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                       "job id %s exists with a different payload; choose another id",
+                       it->job_id);
+}
+
+/* The one pipelined loop of claim_many and queued_many: checks and
+ * arguments per item, a round trip per chunk, each reply to its item. */
+typedef aas_err_t aas_store_many_args_fn(aas_store_t *st, int flag, void *item,
+                                         aas_store_job_keys_t *k, aas_store_args_t *a,
+                                         char *errstr, size_t errstr_size);
+typedef aas_err_t aas_store_many_reply_fn(const redisReply *r, void *item, char *errstr,
+                                          size_t errstr_size);
+
+static aas_err_t aas_store_claim_args_v(aas_store_t *st, int flag, void *item,
+                                        aas_store_job_keys_t *k, aas_store_args_t *a,
+                                        char *errstr, size_t errstr_size) {
+    return aas_store_claim_args(st, flag, item, k, a, errstr, errstr_size);
+}
+
+static aas_err_t aas_store_claim_reply_v(const redisReply *r, void *item, char *errstr,
+                                         size_t errstr_size) {
+    return aas_store_claim_reply(r, item, errstr, errstr_size);
+}
+
+static aas_err_t aas_store_queued_args_v(aas_store_t *st, int flag, void *item,
+                                         aas_store_job_keys_t *k, aas_store_args_t *a,
+                                         char *errstr, size_t errstr_size) {
+    (void)flag;
+    return aas_store_queued_args(st, item, k, a, errstr, errstr_size);
+}
+
+static aas_err_t aas_store_queued_reply_v(const redisReply *r, void *item, char *errstr,
+                                          size_t errstr_size) {
+    (void)item;
+    if (r->type != REDIS_REPLY_INTEGER) return aas_store_reply_bad(r, "queued", errstr, errstr_size);
+    return AAS_ERR_OK;
+}
+
+/* items is n records of item_size bytes, each starting with its
+ * aas_err_t err at err_off and its why[] at why_off (why_size bytes). */
+static aas_err_t aas_store_many(aas_store_t *st, aas_store_lua_t script, int flags,
+                                const char *what, int flag, void *items, size_t item_size,
+                                size_t err_off, size_t why_off, size_t why_size, size_t n,
+                                aas_store_many_args_fn *args_fn,
+                                aas_store_many_reply_fn *reply_fn, char *errstr,
+                                size_t errstr_size) {
+#define AAS_ITEM(i) ((char *)items + (i) * item_size)
+#define AAS_ERR(i) (*(aas_err_t *)(AAS_ITEM(i) + err_off))
+#define AAS_WHY(i) (AAS_ITEM(i) + why_off)
+    for (size_t j = 0; j < n; j++) {
+        AAS_ERR(j) = AAS_ERR_OK;
+        AAS_WHY(j)[0] = '\0';
+    }
+    aas_err_t first = AAS_ERR_OK;
+    for (size_t base = 0; base < n; base += AAS_STORE_MANY_CHUNK) {
+        size_t m = n - base < AAS_STORE_MANY_CHUNK ? n - base : AAS_STORE_MANY_CHUNK;
+        aas_store_job_keys_t k[AAS_STORE_MANY_CHUNK];
+        aas_store_args_t a[AAS_STORE_MANY_CHUNK];
+        redisReply *r[AAS_STORE_MANY_CHUNK];
+        aas_err_t errs[AAS_STORE_MANY_CHUNK];
+        size_t idx[AAS_STORE_MANY_CHUNK], na = 0;
+        for (size_t j = 0; j < m; j++) {
+            size_t i = base + j;
+            AAS_ERR(i) = args_fn(st, flag, AAS_ITEM(i), &k[na], &a[na], AAS_WHY(i), why_size);
+            if (!AAS_ERR(i)) idx[na++] = i;
+        }
+        if (!na) continue;
+        char cwhy[256];
+        aas_err_t err = aas_store_eval_many(st, script, flags, what, 1, a, na, r, errs, cwhy,
+                                            sizeof(cwhy));
+        for (size_t j = 0; j < na; j++) {
+            size_t i = idx[j];
+            if (err) {
+                AAS_ERR(i) = err;
+                snprintf(AAS_WHY(i), why_size, "%s", cwhy);
+                continue;
+            }
+            if (!r[j]) {
+                AAS_ERR(i) = errs[j];
+                snprintf(AAS_WHY(i), why_size, "%s: %s", what, aas_err_name(errs[j]));
+                continue;
+            }
+            AAS_ERR(i) = reply_fn(r[j], AAS_ITEM(i), AAS_WHY(i), why_size);
+            freeReplyObject(r[j]);
+        }
+        if (err && !first) first = aas_err_set(errstr, errstr_size, err, "%s", cwhy);
+    }
+    if (!first)
+        for (size_t j = 0; j < n; j++)
+            if (AAS_ERR(j)) {
+                aas_err_set(errstr, errstr_size, AAS_ERR(j), "%s", AAS_WHY(j));
+                break;
+            }
+    return first;
+#undef AAS_ITEM
+#undef AAS_ERR
+#undef AAS_WHY
+}
+
+aas_err_t aas_store_job_queued_many(aas_store_t *st, aas_store_queued_t *items, size_t n,
+                                    char *errstr, size_t errstr_size) {
+    if (!st)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: NULL handle");
+    /* Create-if-absent: a resend after a reconnect changes nothing. */
+    return aas_store_many(st, AAS_STORE_LUA_QUEUED, AAS_STORE_F_RETRY, "queued", 0, items,
+                          sizeof(*items), offsetof(aas_store_queued_t, err),
+                          offsetof(aas_store_queued_t, why), sizeof(items->why), n,
+                          aas_store_queued_args_v, aas_store_queued_reply_v, errstr,
+                          errstr_size);
+}
+
 aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
                                const char *model, const char *tenant, int64_t submit_ms,
                                char *errstr, size_t errstr_size) {
-    aas_store_job_keys_t k;
-    aas_store_args_t a;
-    redisReply *r;
-    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
-    if (err) return err;
-    if (!aas_id_valid(model))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "job %s: invalid model name", job_id);
-    if (tenant && tenant[0] && !aas_id_valid(tenant))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                           "job %s: invalid tenant", job_id);
-    aas_store_args_init(&a);
-    aas_store_args_add(&a, k.job);
-    aas_store_args_add(&a, model);
-    aas_store_args_addll(&a, submit_ms);
-    aas_store_args_addll(&a, st->ttl_s);
-    aas_store_args_add(&a, tenant ? tenant : "");
-    err = aas_store_eval(st, AAS_STORE_LUA_QUEUED, AAS_STORE_F_RETRY,
-                         "queued", 1, &a, &r, errstr, errstr_size);
-    if (err) return err;
-    if (r->type != REDIS_REPLY_INTEGER)
-        err = aas_store_reply_bad(r, "queued", errstr, errstr_size);
-    freeReplyObject(r);
+    aas_store_queued_t it = {.job_id = job_id, .model = model, .tenant = tenant,
+                             .submit_ms = submit_ms};
+    aas_err_t err = aas_store_job_queued_many(st, &it, 1, errstr, errstr_size);
+    if (!err && it.err) err = aas_err_set(errstr, errstr_size, it.err, "%s", it.why);
     return err;
+}
+
+aas_err_t aas_store_job_claim_many(aas_store_t *st, int idempotent, aas_store_claim_t *items,
+                                   size_t n, char *errstr, size_t errstr_size) {
+    if (!st)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: NULL handle");
+    /* Not resent after a reconnect: a claim that landed reads back as
+     * EXISTS for the same payload, which the caller cannot tell from a
+     * real duplicate; so a lost reply is an error, not a resend. */
+    return aas_store_many(st, AAS_STORE_LUA_CLAIM, 0, "claim", idempotent != 0, items,
+                          sizeof(*items), offsetof(aas_store_claim_t, err),
+                          offsetof(aas_store_claim_t, why), sizeof(items->why), n,
+                          aas_store_claim_args_v, aas_store_claim_reply_v, errstr,
+                          errstr_size);
 }
 
 aas_err_t aas_store_job_claim(aas_store_t *st, const char *job_id,
                               const char *payload_hash, int idempotent,
                               int *resubmit_out, char *errstr, size_t errstr_size) {
-    aas_store_job_keys_t k;
-    aas_store_args_t a;
-    redisReply *r;
-    aas_err_t err = aas_store_job_keys(st, job_id, &k, errstr, errstr_size);
-    if (err) return err;
-    aas_store_args_init(&a);
-    aas_store_args_add(&a, k.job);
-    aas_store_args_add(&a, payload_hash);
-    aas_store_args_addll(&a, st->ttl_s);
-    aas_store_args_add(&a, idempotent ? "1" : "0");
-    /* Resent after a reconnect: a claim that landed reads back as EXISTS
-     * for the same payload, which the caller cannot tell from a real
-     * duplicate; so a lost reply is an error, not a resend. */
-    err = aas_store_eval(st, AAS_STORE_LUA_CLAIM, 0, "claim", 1, &a, &r, errstr,
-                         errstr_size);
-    if (err) return err;
-    if (r->type != REDIS_REPLY_STRING) {
-        err = aas_store_reply_bad(r, "claim", errstr, errstr_size);
-    } else if (r->len == 3 && memcmp(r->str, "NEW", 3) == 0) {
-        *resubmit_out = 0;
-    } else if (r->len == 4 && memcmp(r->str, "SAME", 4) == 0) {
-        *resubmit_out = 1;
-    } else if (r->len == 6 && memcmp(r->str, "EXISTS", 6) == 0) {
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
-                          "job id %s exists (same payload); to submit it again on "
-                          "purpose, resubmit idempotently (aas-producer --idempotent)",
-                          job_id);
-    } else {
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
-                          "job id %s exists with a different payload; choose another id",
-                          job_id);
-    }
-    freeReplyObject(r);
+    aas_store_claim_t it = {.job_id = job_id, .payload_hash = payload_hash};
+    aas_err_t err = aas_store_job_claim_many(st, idempotent, &it, 1, errstr, errstr_size);
+    if (!err && it.err) err = aas_err_set(errstr, errstr_size, it.err, "%s", it.why);
+    if (!err) *resubmit_out = it.resubmit;
     return err;
 }
 
@@ -157,8 +295,6 @@ static aas_err_t aas_store_start_reply(const redisReply *r, aas_store_start_t *i
     return AAS_ERR_OK;
 }
 
-/* Sizes of the per-call vectors on the stack of the *_many calls. */
-#define AAS_STORE_MANY_CHUNK 64
 
 /* Keys and arguments of one start call, after its checks. */
 static aas_err_t aas_store_start_args(aas_store_t *st, const char *worker_id,

@@ -129,6 +129,26 @@ aas_err_t aas_store_job_claim(aas_store_t *st, const char *job_id,
                               const char *payload_hash, int idempotent,
                               int *resubmit_out, char *errstr, size_t errstr_size);
 
+/** One job of aas_store_job_claim_many(). */
+typedef struct {
+    const char *job_id;        /* in */
+    const char *payload_hash;  /* in: 16 hex digits */
+    int resubmit;              /* out: 1 = SAME (idempotent resubmission) */
+    aas_err_t err;             /* out: this claim's outcome */
+    char why[256];             /* out: why, when err */
+} aas_store_claim_t;
+
+/**
+ * @brief aas_store_job_claim() for many jobs in one round trip per 64
+ *        (pipelined), as a client submitting a batch does.  Each item's
+ *        err and why are its own outcome (AAS_ERR_CONFLICT as above).
+ * @return AAS_ERR_OK when Redis answered (look at each item), else the
+ *         connection failure (every item not refused by its own checks
+ *         has it too); errstr says the first failure.  Never resent.
+ */
+aas_err_t aas_store_job_claim_many(aas_store_t *st, int idempotent, aas_store_claim_t *items,
+                                   size_t n, char *errstr, size_t errstr_size);
+
 /** @brief The publish failed: release the claim unless the job has a status. */
 aas_err_t aas_store_job_unclaim(aas_store_t *st, const char *job_id,
                                 const char *payload_hash, char *errstr,
@@ -145,6 +165,23 @@ aas_err_t aas_store_job_unclaim(aas_store_t *st, const char *job_id,
 aas_err_t aas_store_job_queued(aas_store_t *st, const char *job_id,
                                const char *model, const char *tenant, int64_t submit_ms,
                                char *errstr, size_t errstr_size);
+
+/** One job of aas_store_job_queued_many(). */
+typedef struct {
+    const char *job_id, *model, *tenant;  /* in, as aas_store_job_queued */
+    int64_t submit_ms;                    /* in */
+    aas_err_t err;                        /* out */
+    char why[256];                        /* out: why, when err */
+} aas_store_queued_t;
+
+/**
+ * @brief aas_store_job_queued() for many jobs in one round trip per 64, as
+ *        a client settles a batch of delivery reports.  Returns as
+ *        aas_store_job_claim_many(); resent once after a reconnect (it is
+ *        create-if-absent).
+ */
+aas_err_t aas_store_job_queued_many(aas_store_t *st, aas_store_queued_t *items, size_t n,
+                                    char *errstr, size_t errstr_size);
 
 /**
  * @brief Worker side: move the job to RUNNING, count an attempt.

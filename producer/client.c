@@ -249,6 +249,9 @@ static void aas_client_quota_release(aas_client_t *c, const char *id, const char
  * goes unchecked, as the claim does (a worker admits it). */
 static aas_err_t aas_client_quota_admit(aas_client_t *c, const aas_job_t *j, const char *hash,
                                         char *errstr, size_t errstr_size) {
+    /* While no tenant has a quota (asked at most once a second), there is
+     * nothing to admit against: no round trip. */
+    if (!aas_store_quotas_active(c->store)) return AAS_ERR_OK;
     aas_quota_admit_t q;
     char why[512];
     aas_err_t err = aas_store_quota_admit(c->store, j->tenant, j->id, &q, why, sizeof(why));
@@ -271,17 +274,20 @@ static aas_err_t aas_client_quota_admit(aas_client_t *c, const aas_job_t *j, con
 int64_t aas_client_last_retry_ms(const aas_client_t *c) { return c->quota_retry_ms; }
 
 /* A publication's outcome, on the thread of the client that submitted it
- * (its Redis connection): QUEUED recorded, or the id released. */
-static void aas_client_settle(aas_client_t *c, aas_client_msg_t *cm) {
+ * (its Redis connection), after QUEUED was written for an acknowledged one
+ * (qerr, qwhy: how that went): a failed one's id and quota slot released;
+ * the callback told. */
+static void aas_client_settle(aas_client_t *c, aas_client_msg_t *cm, aas_err_t qerr,
+                              const char *qwhy) {
     char why[2048] = "";
     aas_err_t err = AAS_ERR_OK;
     if (!cm->kerr) {
-        /* Create-if-absent: never regresses a job a worker already took. */
-        err = aas_store_job_queued(c->store, cm->id, cm->model, cm->tenant, cm->submit_ms,
-                                   why, sizeof(why));
-        if (err)
+        err = qerr;
+        if (err) {
+            snprintf(why, sizeof(why), "%s", qwhy);
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s published but QUEUED not "
                     "recorded: %s", cm->id, why);
+        }
     } else if (cm->kerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
         /* The broker's own limit (the topic's max.message.bytes, or its
          * message.max.bytes) is below what the client allowed: say which
@@ -312,6 +318,57 @@ static void aas_client_settle(aas_client_t *c, aas_client_msg_t *cm) {
     free(cm);
 }
 
+/* Reports per QUEUED round trip when settling (store.h pipelines them). */
+#define AAS_CLIENT_SETTLE_CHUNK 64
+
+/* Settle reported publications, oldest first: the QUEUED records of a
+ * whole batch of acknowledgements are one Redis round trip (a report
+ * settled alone cost one each, which bounded a submitting thread to about
+ * 3,000 jobs/s), then each job's outcome in order.  Create-if-absent:
+ * QUEUED never regresses a job a worker already took. */
+static void aas_client_settle_list(aas_client_t *c, aas_client_msg_t *list) {
+    while (list) {
+        aas_client_msg_t *chunk[AAS_CLIENT_SETTLE_CHUNK];
+        aas_store_queued_t q[AAS_CLIENT_SETTLE_CHUNK];
+        size_t n = 0, nq = 0;
+        for (; list && n < AAS_CLIENT_SETTLE_CHUNK; list = list->next) chunk[n++] = list;
+        for (size_t i = 0; i < n; i++)
+            if (!chunk[i]->kerr)
+                q[nq++] = (aas_store_queued_t){.job_id = chunk[i]->id,
+                                               .model = chunk[i]->model,
+                                               .tenant = chunk[i]->tenant,
+                                               .submit_ms = chunk[i]->submit_ms};
+        if (nq) aas_store_job_queued_many(c->store, q, nq, NULL, 0);
+        for (size_t i = 0, k = 0; i < n; i++) {
+            aas_client_msg_t *cm = chunk[i];
+            int ok = !cm->kerr;
+            aas_client_settle(c, cm, ok ? q[k].err : AAS_ERR_OK, ok ? q[k].why : "");
+            k += (size_t)ok;
+        }
+    }
+}
+
+/* Take the reports the producer's callback handed to client c (under the
+ * producer's lock) and settle them here, in the order they came.  Returns
+ * how many of c's jobs are still unreported. */
+static size_t aas_client_settle_reported(aas_client_t *c) {
+    aas_client_t *p = c->via ? c->via : c;
+    pthread_mutex_lock(&p->mu);
+    aas_client_msg_t *list = c->settled;
+    c->settled = NULL;
+    size_t left = c->outstanding;
+    pthread_mutex_unlock(&p->mu);
+    aas_client_msg_t *in_order = NULL; /* the list is newest first */
+    while (list) {
+        aas_client_msg_t *next = list->next;
+        list->next = in_order;
+        in_order = list;
+        list = next;
+    }
+    aas_client_settle_list(c, in_order);
+    return left;
+}
+
 static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                              void *opaque) {
     (void)rk;
@@ -320,17 +377,15 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     cm->kerr = m->err;
     cm->len = m->len;
     aas_client_t *owner = cm->owner;
-    if (owner == p) {
-        aas_client_settle(p, cm);
-        return;
-    }
-    /* A sharer's job: its own thread settles it (flush), with its own
-     * Redis connection, so this thread only hands the report over. */
+    /* Only handed over here: the owner's thread settles its reports in
+     * batches (aas_client_settle_reported), with its own Redis connection.
+     * For the producer's own jobs that is this thread, right after the
+     * poll or flush that served this report. */
     pthread_mutex_lock(&p->mu);
     cm->next = owner->settled;
     owner->settled = cm;
     owner->outstanding--;
-    pthread_cond_broadcast(&owner->settled_cv);
+    if (owner->cv_ok) pthread_cond_broadcast(&owner->settled_cv);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -432,8 +487,16 @@ aas_err_t aas_client_new_shared(const aas_conf_t *conf, aas_client_t *via,
     return AAS_ERR_OK;
 }
 
+/* Serve the producer's delivery reports (up to timeout_ms for one), then
+ * settle those of its own jobs. */
+static int aas_client_serve(aas_client_t *c, int timeout_ms) {
+    int n = rd_kafka_poll(c->rk, timeout_ms);
+    aas_client_settle_reported(c);
+    return n;
+}
+
 int aas_client_poll(aas_client_t *c, int timeout_ms) {
-    return c->rk ? rd_kafka_poll(c->rk, timeout_ms) : 0;
+    return c->rk ? aas_client_serve(c, timeout_ms) : 0;
 }
 
 /* A sharer's flush: wait until via's poller has reported each of its jobs
@@ -452,23 +515,8 @@ static size_t aas_client_flush_shared(aas_client_t *c, int timeout_ms) {
     while (c->outstanding &&
            pthread_cond_timedwait(&c->settled_cv, &p->mu, &until) != ETIMEDOUT)
         ;
-    aas_client_msg_t *list = c->settled;
-    c->settled = NULL;
-    size_t left = c->outstanding;
     pthread_mutex_unlock(&p->mu);
-    aas_client_msg_t *in_order = NULL; /* the list is newest first */
-    while (list) {
-        aas_client_msg_t *next = list->next;
-        list->next = in_order;
-        in_order = list;
-        list = next;
-    }
-    while (in_order) {
-        aas_client_msg_t *next = in_order->next;
-        aas_client_settle(c, in_order);
-        in_order = next;
-    }
-    return left;
+    return aas_client_settle_reported(c);
 }
 
 size_t aas_client_abandon(aas_client_t *c) {
@@ -482,6 +530,7 @@ size_t aas_client_abandon(aas_client_t *c) {
         rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     if (e) AAS_LOG(AAS_LOG_WARN, "client", "purge: %s", rd_kafka_err2str(e));
     rd_kafka_flush(c->rk, 1000); /* serves the purge's reports */
+    aas_client_settle_reported(c);
     c->failed = 0;
     return (size_t)n;
 }
@@ -502,6 +551,7 @@ void aas_client_destroy(aas_client_t *c) {
                     rd_kafka_outq_len(c->rk));
             aas_client_abandon(c);
         }
+        aas_client_settle_reported(c);
         rd_kafka_destroy(c->rk);
     }
     if (c->mu_ok) pthread_mutex_destroy(&c->mu);
@@ -665,8 +715,28 @@ static int aas_client_known(aas_client_t *c, const char *id) {
     return 1;
 }
 
-aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
-                            char *errstr, size_t errstr_size) {
+/* A job between its checks and its publication (aas_client_submit_many). */
+typedef struct {
+    aas_job_t j;             /* the caller's job with submit time and tenant filled */
+    const char *topic;
+    void *buf;               /* encoded; owned until produced */
+    size_t len;
+    aas_client_msg_t *cm;    /* owned until produced */
+    int train;
+} aas_client_prep_t;
+
+static void aas_client_prep_free(aas_client_prep_t *p) {
+    free(p->buf);
+    free(p->cm);
+    p->buf = NULL;
+    p->cm = NULL;
+}
+
+/* Everything about one job that needs no Redis: names, sizes, the
+ * encoding and the payload hash its id is claimed with. */
+static aas_err_t aas_client_prepare(aas_client_t *c, const aas_job_t *job,
+                                    aas_client_prep_t *p, char *errstr, size_t errstr_size) {
+    memset(p, 0, sizeof(*p));
     /* Names the id rule covers are refused, never cut to fit (two long
      * ids cut to the same 128 characters would share one job). */
     const char *what = NULL, *bad = NULL;
@@ -692,121 +762,127 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                            "not starting with '.' or '-')",
                            what, bad ? bad : "", bad && strlen(bad) > 40 ? "..." : "",
                            AAS_ID_MAX);
-    aas_job_t j = *job;
-    if (j.submit_ms == 0) j.submit_ms = aas_now_ms();
-    if (!j.tenant && c->c.tenant && c->c.tenant[0]) j.tenant = (char *)c->c.tenant;
-    int train = j.kind == AAS_JOB_TRAIN;
+    aas_job_t *j = &p->j;
+    *j = *job;
+    if (j->submit_ms == 0) j->submit_ms = aas_now_ms();
+    if (!j->tenant && c->c.tenant && c->c.tenant[0]) j->tenant = (char *)c->c.tenant;
+    p->train = j->kind == AAS_JOB_TRAIN;
     /* An inference job's lane topic by its priority; the size limits are
      * the normal lane's (the lanes are created alike). */
-    aas_lane_t lane = aas_lanes_of_priority(&c->lanes, j.priority);
-    const char *topic = train ? c->train_topic : c->lanes.topic[lane];
-    if (j.text && strlen(j.text) > (size_t)c->c.text_max_bytes) {
+    aas_lane_t lane = aas_lanes_of_priority(&c->lanes, j->priority);
+    p->topic = p->train ? c->train_topic : c->lanes.topic[lane];
+    if (j->text && strlen(j->text) > (size_t)c->c.text_max_bytes) {
         char n1[32];
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE,
                            "job %s: text of %s bytes is over client.text.max.bytes=%lld; the "
                            "workers FAIL texts over their job.max.text.bytes (default "
-                           "1048576): raise both, or send a shorter text", j.id,
-                           aas_client_commas(strlen(j.text), n1),
+                           "1048576): raise both, or send a shorter text", j->id,
+                           aas_client_commas(strlen(j->text), n1),
                            (long long)c->c.text_max_bytes);
     }
-    aas_client_warm(c, train ? c->train_topic : c->topic, train);
-    if (!train && lane != AAS_LANE_NORMAL && !c->lane_warm[lane]) {
-        aas_client_metadata(c, topic);
+    aas_client_warm(c, p->train ? c->train_topic : c->topic, p->train);
+    if (!p->train && lane != AAS_LANE_NORMAL && !c->lane_warm[lane]) {
+        aas_client_metadata(c, p->topic);
         c->lane_warm[lane] = 1; /* once, as warm[] */
     }
-    void *buf;
-    size_t len;
-    aas_err_t err = aas_codec_job_encode(c->codec, &j, &buf, &len, errstr,
-                                         errstr_size);
+    aas_err_t err = aas_codec_job_encode(c->codec, j, &p->buf, &p->len, errstr, errstr_size);
     if (err) return err;
     aas_client_lim_t which;
-    size_t limit = aas_client_job_limit(c, train, &which);
-    if (len > limit) {
-        free(buf);
-        return aas_client_too_large(c, j.id, train, len, limit, which, errstr, errstr_size);
-    }
-    aas_client_msg_t *cm = calloc(1, sizeof(*cm));
-    if (!cm) {
-        free(buf);
-        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-    }
-    int resubmit = 0;
-    if (!err) err = aas_client_payload_hash(c, &j, cm->hash, errstr, errstr_size);
-    if (!err) {
-        char cwhy[512];
-        err = aas_store_job_claim(c->store, j.id, cm->hash, c->idempotent, &resubmit, cwhy,
-                                  sizeof(cwhy));
-        if (err && aas_err_is_retriable(err) && !c->c.redis_required) {
-            /* Redis away: Kafka still takes the job (a worker records it
-             * when Redis is back), but the id could not be checked. */
-            AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not checked for reuse: %s", j.id,
-                    cwhy);
-            err = AAS_ERR_OK;
-        } else if (err) {
-            aas_err_set(errstr, errstr_size, err, "%s", cwhy);
-        }
-    }
-    if (err) {
-        free(buf);
-        free(cm);
+    size_t limit = aas_client_job_limit(c, p->train, &which);
+    if (p->len > limit) {
+        err = aas_client_too_large(c, j->id, p->train, p->len, limit, which, errstr,
+                                   errstr_size);
+        aas_client_prep_free(p);
         return err;
     }
-    if (resubmit && aas_client_known(c, j.id)) {
+    if (!(p->cm = calloc(1, sizeof(*p->cm)))) {
+        aas_client_prep_free(p);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    }
+    if ((err = aas_client_payload_hash(c, j, p->cm->hash, errstr, errstr_size))) {
+        aas_client_prep_free(p);
+        return err;
+    }
+    aas_client_msg_t *cm = p->cm;
+    snprintf(cm->id, sizeof(cm->id), "%s", j->id);
+    snprintf(cm->model, sizeof(cm->model), "%s", j->model ? j->model : "");
+    snprintf(cm->tenant, sizeof(cm->tenant), "%s", j->tenant ? j->tenant : "");
+    cm->submit_ms = j->submit_ms;
+    cm->train = p->train;
+    cm->owner = c;
+    return AAS_ERR_OK;
+}
+
+/* A claim's outcome: go on (resubmit says whether the id was claimed
+ * before by this payload) or the job's error.  With Redis away the job
+ * still goes unless client.redis.required: Kafka takes it (a worker
+ * records it when Redis is back), but the id could not be checked. */
+static aas_err_t aas_client_claimed(aas_client_t *c, const aas_store_claim_t *cl,
+                                    char *errstr, size_t errstr_size) {
+    if (!cl->err) return AAS_ERR_OK;
+    if (aas_err_is_retriable(cl->err) && !c->c.redis_required) {
+        AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not checked for reuse: %s", cl->job_id,
+                cl->why);
+        return AAS_ERR_OK;
+    }
+    return aas_err_set(errstr, errstr_size, cl->err, "%s", cl->why);
+}
+
+/* After its claim: quota, then produce.  Frees p's buffers whatever the
+ * outcome (librdkafka owns them once produced). */
+static aas_err_t aas_client_publish(aas_client_t *c, aas_client_prep_t *p, int resubmit,
+                                    char *errstr, size_t errstr_size) {
+    aas_job_t *j = &p->j;
+    aas_err_t err;
+    if (resubmit && aas_client_known(c, j->id)) {
         /* A status means a copy is in Kafka already (QUEUED is recorded on
          * the broker's ack, later ones by workers): the existing job
          * stands, and a second copy would only be skipped by the worker. */
         AAS_LOG(AAS_LOG_INFO, "client", "job=%s resubmitted (same payload): known, "
-                "not published again", j.id);
-        free(buf);
-        free(cm);
-        if (c->cb) c->cb(c->cb_opaque, j.id, AAS_ERR_OK, "");
+                "not published again", j->id);
+        aas_client_prep_free(p);
+        if (c->cb) c->cb(c->cb_opaque, j->id, AAS_ERR_OK, "");
         return AAS_ERR_OK;
     }
     if (resubmit) /* claimed, never acknowledged: publish it now */
-        AAS_LOG(AAS_LOG_INFO, "client", "job=%s resubmitted (same payload)", j.id);
-    if ((err = aas_client_quota_admit(c, &j, cm->hash, errstr, errstr_size))) {
-        free(buf);
-        free(cm);
+        AAS_LOG(AAS_LOG_INFO, "client", "job=%s resubmitted (same payload)", j->id);
+    if ((err = aas_client_quota_admit(c, j, p->cm->hash, errstr, errstr_size))) {
+        aas_client_prep_free(p);
         return err;
     }
-    snprintf(cm->id, sizeof(cm->id), "%s", j.id);
-    snprintf(cm->model, sizeof(cm->model), "%s", j.model ? j.model : "");
-    snprintf(cm->tenant, sizeof(cm->tenant), "%s", j.tenant ? j.tenant : "");
-    cm->submit_ms = j.submit_ms;
-    cm->train = train;
-    cm->owner = c;
-    if (c->via) { /* counted before the report can come */
-        pthread_mutex_lock(&c->via->mu);
-        c->outstanding++;
-        pthread_mutex_unlock(&c->via->mu);
-    }
+    aas_client_t *pr = c->via ? c->via : c; /* the producer's own client */
+    pthread_mutex_lock(&pr->mu); /* counted before the report can come */
+    c->outstanding++;
+    pthread_mutex_unlock(&pr->mu);
     int64_t deadline = aas_mono_us() + (int64_t)c->timeout_ms * 1000;
     for (;;) {
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
-            aas_client_rk(c), RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(j.id, strlen(j.id)),
-            RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-            RD_KAFKA_V_OPAQUE(cm), RD_KAFKA_V_END);
-        if (!kerr) break; /* librdkafka now owns buf */
+            aas_client_rk(c), RD_KAFKA_V_TOPIC(p->topic),
+            RD_KAFKA_V_KEY(j->id, strlen(j->id)), RD_KAFKA_V_VALUE(p->buf, p->len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(p->cm),
+            RD_KAFKA_V_END);
+        if (!kerr) { /* librdkafka now owns buf and cm */
+            p->buf = NULL;
+            p->cm = NULL;
+            return AAS_ERR_OK;
+        }
         if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL && aas_mono_us() < deadline) {
             /* Serve delivery reports to make room (a shared producer's
              * poller does that: wait for it). */
             if (c->via) usleep(10000);
-            else rd_kafka_poll(c->rk, 10);
+            else aas_client_serve(c, 10);
             continue;
         }
-        if (c->via) {
-            pthread_mutex_lock(&c->via->mu);
-            c->outstanding--;
-            pthread_mutex_unlock(&c->via->mu);
-        }
+        pthread_mutex_lock(&pr->mu);
+        c->outstanding--;
+        pthread_mutex_unlock(&pr->mu);
         char uwhy[256];
-        if (aas_store_job_unclaim(c->store, j.id, cm->hash, uwhy, sizeof(uwhy)))
-            AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", j.id, uwhy);
-        aas_client_quota_release(c, j.id, cm->tenant);
-        free(buf);
-        free(cm);
+        if (aas_store_job_unclaim(c->store, j->id, p->cm->hash, uwhy, sizeof(uwhy)))
+            AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", j->id, uwhy);
+        aas_client_quota_release(c, j->id, p->cm->tenant);
+        aas_client_prep_free(p);
         if (kerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) /* not the broker's word */
-            return aas_client_too_large(c, j.id, train, len,
+            return aas_client_too_large(c, j->id, p->train, p->len,
                                         c->producer_max > AAS_CLIENT_FRAMING_BYTES
                                             ? (size_t)(c->producer_max -
                                                        AAS_CLIENT_FRAMING_BYTES)
@@ -814,10 +890,56 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                                         AAS_CLIENT_LIM_PRODUCER, errstr, errstr_size);
         return aas_err_set(errstr, errstr_size,
                            aas_kafka_err(kerr) ? aas_kafka_err(kerr) : AAS_ERR_KAFKA,
-                           "publish job %s: %s", j.id, rd_kafka_err2str(kerr));
+                           "publish job %s: %s", j->id, rd_kafka_err2str(kerr));
     }
-    if (!c->via) rd_kafka_poll(c->rk, 0);
-    return AAS_ERR_OK;
+}
+
+/* Jobs per claim round trip in aas_client_submit_many. */
+#define AAS_CLIENT_CLAIM_CHUNK 64
+
+aas_err_t aas_client_submit_many(aas_client_t *c, aas_client_submission_t *subs, size_t n,
+                                 char *errstr, size_t errstr_size) {
+    for (size_t base = 0; base < n; base += AAS_CLIENT_CLAIM_CHUNK) {
+        size_t m = n - base < AAS_CLIENT_CLAIM_CHUNK ? n - base : AAS_CLIENT_CLAIM_CHUNK;
+        aas_client_prep_t prep[AAS_CLIENT_CLAIM_CHUNK];
+        aas_store_claim_t claim[AAS_CLIENT_CLAIM_CHUNK];
+        size_t idx[AAS_CLIENT_CLAIM_CHUNK], nc = 0;
+        for (size_t k = 0; k < m; k++) {
+            aas_client_submission_t *sb = &subs[base + k];
+            sb->why[0] = '\0';
+            sb->err = aas_client_prepare(c, sb->job, &prep[nc], sb->why, sizeof(sb->why));
+            if (sb->err) continue;
+            claim[nc] = (aas_store_claim_t){.job_id = prep[nc].j.id,
+                                            .payload_hash = prep[nc].cm->hash};
+            idx[nc++] = base + k;
+        }
+        /* One round trip for the chunk's claims; each item says its own
+         * outcome, a connection failure is every item's. */
+        if (nc) aas_store_job_claim_many(c->store, c->idempotent, claim, nc, NULL, 0);
+        for (size_t k = 0; k < nc; k++) {
+            aas_client_submission_t *sb = &subs[idx[k]];
+            sb->err = aas_client_claimed(c, &claim[k], sb->why, sizeof(sb->why));
+            if (sb->err) {
+                aas_client_prep_free(&prep[k]);
+                continue;
+            }
+            sb->err = aas_client_publish(c, &prep[k], claim[k].err ? 0 : claim[k].resubmit,
+                                         sb->why, sizeof(sb->why));
+        }
+    }
+    if (!c->via) aas_client_serve(c, 0);
+    aas_err_t first = AAS_ERR_OK;
+    for (size_t k = 0; k < n && !first; k++)
+        if (subs[k].err) first = aas_err_set(errstr, errstr_size, subs[k].err, "%s", subs[k].why);
+    return first;
+}
+
+aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
+                            char *errstr, size_t errstr_size) {
+    aas_client_submission_t sb = {.job = job};
+    aas_err_t err = aas_client_submit_many(c, &sb, 1, NULL, 0);
+    if (err) aas_err_set(errstr, errstr_size, err, "%s", sb.why);
+    return err;
 }
 
 aas_err_t aas_client_flush(aas_client_t *c, int timeout_ms, size_t *failed_out,
@@ -832,6 +954,7 @@ aas_err_t aas_client_flush(aas_client_t *c, int timeout_ms, size_t *failed_out,
         return AAS_ERR_OK;
     }
     rd_kafka_resp_err_t kerr = rd_kafka_flush(c->rk, timeout_ms);
+    aas_client_settle_reported(c);
     if (failed_out) *failed_out = c->failed;
     c->failed = 0;
     if (kerr)

@@ -18,7 +18,11 @@
  *     threads: every job is acknowledged to the client that sent it
  *     (delivery callback on its own thread, flush counts only its own),
  *     recorded QUEUED, and on the topic once; a duplicate id is still
- *     refused; abandon withdraws nothing of the others'.
+ *     refused; abandon withdraws nothing of the others';
+ *   - aas_client_submit_many() gives each job its own outcome across its
+ *     64-job claim batches: the valid ones are published once and recorded
+ *     QUEUED, an invalid id and an id in use are refused alone, and the
+ *     delivery callback hears of every published job once.
  * Runs on the dev broker and on real Kafka (AAS_TEST_BROKER).
  */
 #include <setjmp.h>
@@ -562,6 +566,77 @@ static void shared_producer_reports_each_job_to_its_own_client(void **state) {
     aas_client_destroy(via);
 }
 
+/* ---- many jobs in one call ---- */
+
+#define MANY_JOBS 150 /* three claim batches of at most 64 */
+
+typedef struct {
+    int acked, twice;
+    unsigned char seen[MANY_JOBS];
+} many_cb_t;
+
+static void many_cb(void *opaque, const char *job_id, aas_err_t err, const char *why) {
+    (void)why;
+    many_cb_t *m = opaque;
+    if (err) return;
+    int i = -1;
+    if (sscanf(job_id, "many-%d", &i) != 1 || i < 0 || i >= MANY_JOBS) return;
+    if (m->seen[i]++) m->twice++;
+    m->acked++;
+}
+
+static void submit_many_gives_each_job_its_own_outcome(void **state) {
+    aas_fleet_t *f = *state;
+    const char *topic = aas_conf_get(f->conf, "topic.infer");
+    char why[2048];
+    assert_int_equal(submit_n(f->client, "many-taken", 4, 0.5f, why, sizeof(why)), AAS_ERR_OK);
+    flush_ok(f->client);
+    int64_t before = topic_messages(f->broker.bootstrap, topic);
+    static char ids[MANY_JOBS][32];
+    static aas_client_submission_t subs[MANY_JOBS];
+    float x[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+    int64_t shape[2] = {1, 4};
+    aas_tensor_t t[MANY_JOBS];
+    aas_job_t jobs[MANY_JOBS];
+    for (int i = 0; i < MANY_JOBS; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "many-%d", i);
+        if (i == 5) snprintf(ids[i], sizeof(ids[i]), "-many-bad"); /* the id rule */
+        if (i == 70) snprintf(ids[i], sizeof(ids[i]), "many-taken"); /* in use */
+        x[0] = (float)i;
+        assert_int_equal(aas_tensor_set_f32(&t[i], "x", x, 2, shape), AAS_ERR_OK);
+        jobs[i] = (aas_job_t){.id = ids[i], .kind = AAS_JOB_INFER, .model = AAS_FLEET_MODEL,
+                              .inputs = &t[i], .n_inputs = 1};
+        subs[i] = (aas_client_submission_t){.job = &jobs[i]};
+    }
+    many_cb_t m = {0};
+    aas_client_set_delivery_cb(f->client, many_cb, &m);
+    /* The first refused job's error is the call's. */
+    assert_int_equal(aas_client_submit_many(f->client, subs, MANY_JOBS, why, sizeof(why)),
+                     AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "invalid job id"));
+    flush_ok(f->client);
+    aas_client_set_delivery_cb(f->client, NULL, NULL);
+    for (int i = 0; i < MANY_JOBS; i++) aas_tensor_clear(&t[i]);
+    for (int i = 0; i < MANY_JOBS; i++) {
+        aas_err_t want = i == 5 ? AAS_ERR_INVAL : i == 70 ? AAS_ERR_CONFLICT : AAS_ERR_OK;
+        if (subs[i].err != want)
+            fail_msg("job %d: %s, want %s: %s", i, aas_err_name(subs[i].err),
+                     aas_err_name(want), subs[i].why);
+    }
+    assert_non_null(strstr(subs[70].why, "many-taken"));
+    assert_int_equal(m.acked, MANY_JOBS - 2);
+    assert_int_equal(m.twice, 0);
+    assert_int_equal(topic_messages(f->broker.bootstrap, topic) - before, MANY_JOBS - 2);
+    for (int i = 0; i < MANY_JOBS; i += 7) {
+        if (i == 70) continue;
+        char key[64], st[32];
+        snprintf(key, sizeof(key), "aas:job:{%.31s}", ids[i]);
+        assert_int_equal(aas_test_redis_cmd(&f->redis, st, sizeof(st), "HGET", key, "status",
+                                            NULL), 0);
+        assert_string_equal(st, i == 5 ? "(nil)" : "QUEUED");
+    }
+}
+
 static void devbroker_refuses_a_message_it_could_not_keep(void **state) {
     aas_fleet_t *f = *state;
     if (f->broker.real) skip(); /* real Kafka has max.message.bytes of its own */
@@ -585,6 +660,7 @@ int main(void) {
         cmocka_unit_test(message_over_the_topic_limit_is_refused_naming_the_topic),
         cmocka_unit_test(devbroker_refuses_a_message_it_could_not_keep),
         cmocka_unit_test(shared_producer_reports_each_job_to_its_own_client),
+        cmocka_unit_test(submit_many_gives_each_job_its_own_outcome),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
