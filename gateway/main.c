@@ -141,13 +141,17 @@ int main(int argc, char **argv) {
      * twice: publish only when Redis answers (the user may still say
      * otherwise). */
     /* The shared producer sends at once (the client library's 1 ms linger
-     * would be the whole of an idle request's wait): jobs of concurrent
-     * requests still go together, gathered while a produce request is in
-     * flight. */
+     * would be the whole of an idle request's wait), and keeps one produce
+     * request in flight: the jobs of concurrent requests gather while it
+     * is, and go together in the next (with librdkafka's default of 5, a
+     * busy gateway sent about one job a request, and the broker's cost is
+     * per request). */
     if (aas_conf_set(conf, "client.redis.required", "true", AAS_CONF_SRC_FILE, errstr,
                      sizeof(errstr)) ||
         aas_conf_set(conf, "kafka.linger.ms", "0", AAS_CONF_SRC_FILE, errstr,
-                     sizeof(errstr))) {
+                     sizeof(errstr)) ||
+        aas_conf_set(conf, "kafka.max.in.flight.requests.per.connection", "1",
+                     AAS_CONF_SRC_FILE, errstr, sizeof(errstr))) {
         fprintf(stderr, "aas-gateway: %s\n", errstr);
         rc = 1;
         goto out;

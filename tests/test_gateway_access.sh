@@ -114,6 +114,10 @@ echo "== a tenant over its quota gets 429 with Retry-After"
 # One token, refilled every 20 s: the second request is refused, nothing is
 # published for it, and the caller is told when to come back.
 expect 0 "quota of dave" -- "$P" quota set dave --rate 0.05 --burst 1
+# While no tenant had a quota, clients skipped admission, asking again at
+# most once a second (docs/sharing.md#quotas): the first quota holds from
+# then on.
+sleep 1.2
 D=(-H "Authorization: Bearer $DAVE")
 check 200 '"label"' -- "${D[@]}" -X POST -d '{"text":"good morning"}' "$URL/predict"
 got=$(curl -s -D - -o "$RUN/body" -X POST "${D[@]}" -d '{"text":"good evening"}' "$URL/predict" | tr -d '\r')
