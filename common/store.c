@@ -747,12 +747,13 @@ typedef aas_err_t aas_store_wait_check_fn(aas_store_t *st, const char *job_id,
                                           const char *job_key, void *ctx, int *terminal,
                                           char *errstr, size_t errstr_size);
 
-/* Block until check says terminal or timeout_ms passes: check, then
- * BRPOPLPUSH on done:{id} and check after each token, and once more at
- * the end.  AAS_ERR_TIMEOUT (naming the status) if never terminal. */
+/* Block until check says terminal or timeout_ms passes: check (unless
+ * AAS_STORE_WAIT_FRESH), then BRPOPLPUSH on done:{id} and check after each
+ * token, and once more at the end.  AAS_ERR_TIMEOUT (naming the status) if
+ * never terminal. */
 static aas_err_t aas_store_wait(aas_store_t *st, const char *job_id, int timeout_ms,
-                                aas_store_wait_check_fn *check, void *ctx, char *errstr,
-                                size_t errstr_size) {
+                                int flags, aas_store_wait_check_fn *check, void *ctx,
+                                char *errstr, size_t errstr_size) {
     aas_store_job_keys_t k;
     aas_store_args_t a;
     redisReply *r;
@@ -762,7 +763,10 @@ static aas_err_t aas_store_wait(aas_store_t *st, const char *job_id, int timeout
     if (timeout_ms < 0)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "job %s: negative wait timeout", job_id);
-    if ((err = check(st, job_id, k.job, ctx, &terminal, errstr, errstr_size)) || terminal)
+    /* A terminal job has its token, so a wait for a job just published
+     * (not done yet, most likely) can block first and look when woken. */
+    if (!(flags & AAS_STORE_WAIT_FRESH) &&
+        ((err = check(st, job_id, k.job, ctx, &terminal, errstr, errstr_size)) || terminal))
         return err;
 
     int64_t deadline = aas_mono_us() + (int64_t)timeout_ms * 1000;
@@ -843,8 +847,8 @@ aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
                              int timeout_ms, aas_status_t *status_out,
                              char *errstr, size_t errstr_size) {
     aas_status_t s = AAS_STATUS_QUEUED;
-    aas_err_t err = aas_store_wait(st, job_id, timeout_ms, aas_store_wait_status, &s, errstr,
-                                   errstr_size);
+    aas_err_t err = aas_store_wait(st, job_id, timeout_ms, 0, aas_store_wait_status, &s,
+                                   errstr, errstr_size);
     if (!err && status_out) *status_out = s;
     return err;
 }
@@ -868,13 +872,13 @@ static aas_err_t aas_store_wait_result(aas_store_t *st, const char *job_id, cons
 }
 
 aas_err_t aas_store_result_wait(aas_store_t *st, const char *job_id, int timeout_ms,
-                                aas_status_t *status, void **buf, size_t *len, char *errstr,
-                                size_t errstr_size) {
+                                int flags, aas_status_t *status, void **buf, size_t *len,
+                                char *errstr, size_t errstr_size) {
     aas_store_wait_result_t w = {status, buf, len};
     if (!status || !buf || !len)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "job %s: status, buf and len are required", job_id);
-    return aas_store_wait(st, job_id, timeout_ms, aas_store_wait_result, &w, errstr,
+    return aas_store_wait(st, job_id, timeout_ms, flags, aas_store_wait_result, &w, errstr,
                           errstr_size);
 }
 

@@ -301,19 +301,25 @@ aas_err_t aas_store_job_wait(aas_store_t *st, const char *job_id,
                              int timeout_ms, aas_status_t *status_out,
                              char *errstr, size_t errstr_size);
 
+/** aas_store_result_wait() flag: the job was just published and is most
+ *  likely not done, so block on its done token before looking (a job
+ *  that ends while waited for then costs two round trips, not three). */
+#define AAS_STORE_WAIT_FRESH 1
+
 /**
  * @brief aas_store_job_wait, and the result with it: when the job is
  *        terminal, its status and result bytes (*buf malloc'ed, caller
  *        frees), as aas_store_result_if_done.  Reads the result in the
  *        round trip that finds the job terminal (one after each wake-up),
  *        so a job that ends while waited for costs three round trips, not
- *        five.  AAS_ERR_TIMEOUT if not terminal within timeout_ms;
- *        AAS_ERR_NOT_FOUND / AAS_ERR_TOO_LARGE (with *status set) if
- *        terminal without a readable result.
+ *        five (two with AAS_STORE_WAIT_FRESH).  AAS_ERR_TIMEOUT if not
+ *        terminal within timeout_ms; AAS_ERR_NOT_FOUND / AAS_ERR_TOO_LARGE
+ *        (with *status set) if terminal without a readable result.
+ * @param flags 0 or AAS_STORE_WAIT_FRESH.
  */
 aas_err_t aas_store_result_wait(aas_store_t *st, const char *job_id, int timeout_ms,
-                                aas_status_t *status, void **buf, size_t *len, char *errstr,
-                                size_t errstr_size);
+                                int flags, aas_status_t *status, void **buf, size_t *len,
+                                char *errstr, size_t errstr_size);
 
 /**
  * @brief Client side: cancel a job.  A QUEUED job becomes CANCELLED at once

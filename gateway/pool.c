@@ -2,10 +2,12 @@
 #include "pool.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
+#include "publish.h"
 
 struct aas_gw_pool_s {
     const aas_conf_t *conf;
@@ -13,29 +15,21 @@ struct aas_gw_pool_s {
     pthread_cond_t back;
     size_t max, made, n_idle;
     aas_client_t **idle;   /* max slots */
-    aas_client_t *producer; /* shared by every client; made once, under mu */
-    pthread_t poller;      /* serves its delivery reports */
-    atomic_int stop;
+    aas_client_t *producer; /* the publisher's; made once, under mu */
+    aas_gw_pub_t *pub;      /* its thread publishes every job */
 };
 
-static void *aas_gw_pool_poll(void *arg) {
-    aas_gw_pool_t *p = arg;
-    while (!atomic_load(&p->stop)) aas_client_poll(p->producer, 100);
-    return NULL;
-}
-
-/* The shared producer and its poller, once (under p->mu). */
+/* The producer and its publishing thread, once (under p->mu). */
 static aas_err_t aas_gw_pool_producer(aas_gw_pool_t *p, char *errstr, size_t errstr_size) {
     if (p->producer) return AAS_ERR_OK;
     aas_client_t *c = NULL;
     aas_err_t err = aas_client_new(p->conf, &c, errstr, errstr_size);
     if (err) return err;
-    p->producer = c;
-    if (pthread_create(&p->poller, NULL, aas_gw_pool_poll, p)) {
-        p->producer = NULL;
+    if ((err = aas_gw_pub_new(c, &p->pub, errstr, errstr_size))) {
         aas_client_destroy(c);
-        return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "cannot start a thread");
+        return err;
     }
+    p->producer = c;
     return AAS_ERR_OK;
 }
 
@@ -66,14 +60,11 @@ aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **ou
 
 void aas_gw_pool_destroy(aas_gw_pool_t *p) {
     if (!p) return;
-    /* The clients first: each waits for its jobs' reports, which the
-     * poller serves until they are all in. */
+    /* The clients first (they publish nothing: the publisher does), then
+     * the publisher, once every job it took has its answer. */
     for (size_t i = 0; i < p->n_idle; i++) aas_client_destroy(p->idle[i]);
-    if (p->producer) {
-        atomic_store(&p->stop, 1);
-        pthread_join(p->poller, NULL);
-        aas_client_destroy(p->producer);
-    }
+    aas_gw_pub_destroy(p->pub);
+    aas_client_destroy(p->producer);
     pthread_cond_destroy(&p->back);
     pthread_mutex_destroy(&p->mu);
     free(p->idle);
@@ -120,4 +111,19 @@ void aas_gw_pool_put(aas_gw_pool_t *p, aas_client_t *c) {
     p->idle[p->n_idle++] = c;
     pthread_cond_signal(&p->back);
     pthread_mutex_unlock(&p->mu);
+}
+
+aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int wait_ms,
+                              aas_gw_pub_outcome_t *out) {
+    char why[512];
+    pthread_mutex_lock(&p->mu);
+    aas_err_t err = aas_gw_pool_producer(p, why, sizeof(why));
+    pthread_mutex_unlock(&p->mu);
+    if (err) {
+        memset(out, 0, sizeof(*out));
+        out->stage = AAS_GW_PUB_REFUSED;
+        snprintf(out->why, sizeof(out->why), "not connected: %s", why);
+        return err;
+    }
+    return aas_gw_pub_publish(p->pub, job, wait_ms, out);
 }

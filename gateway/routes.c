@@ -160,31 +160,20 @@ static void set_result(aas_gw_resp_t *resp, aas_gw_style_t style, const aas_resu
 /* Publish job (its id is set) and wait for the broker's acknowledgement:
  * a 202 then means the job is on the topic, and a broker away is a 503
  * now, not a 504 later.  Answers on failure (-1). */
-static int publish(aas_gw_t *gw, aas_client_t *c, const aas_job_t *job, aas_gw_resp_t *resp) {
-    char why[1024];
-    aas_err_t err = aas_client_submit(c, job, why, sizeof(why));
-    if (err) {
-        set_error(resp, http_status_of(err), NULL, "%s", why);
-        if (err == AAS_ERR_QUOTA) { /* whole seconds, rounded up, at least 1 */
-            int64_t ms = aas_client_last_retry_ms(c);
-            resp->retry_after_s = ms > 1000 ? (int)((ms + 999) / 1000) : 1;
-        }
-        return -1;
-    }
-    /* The shared producer times the message out within gateway.timeout.ms
+static int publish(aas_gw_t *gw, const aas_job_t *job, aas_gw_resp_t *resp) {
+    aas_gw_pub_outcome_t o;
+    /* The producer times the message out within gateway.timeout.ms
      * (main.c keeps client.timeout.ms within it) and reports it failed: the
      * margin covers its once-a-second timeout scan. */
-    size_t failed = 0;
-    err = aas_client_flush(c, (int)gw->c.timeout_ms + AAS_GW_SETTLE_SLACK_MS, &failed, why,
-                           sizeof(why));
-    if (err) {
+    aas_err_t err = aas_gw_pool_publish(gw->pool, job,
+                                        (int)gw->c.timeout_ms + AAS_GW_SETTLE_SLACK_MS, &o);
+    if (!err) return 0;
+    if (o.stage == AAS_GW_PUB_UNSETTLED) {
         set_error(resp, 503, job->id,
                   "Kafka did not acknowledge the job within %" PRId64 " ms, and its "
                   "publication is still unsettled: it may run (GET /v1/jobs/%s)",
                   gw->c.timeout_ms, job->id);
-        return -1;
-    }
-    if (failed) {
+    } else if (o.stage == AAS_GW_PUB_FAILED) {
         /* Timed out or refused: the job was withdrawn, so a retrying
          * caller runs it once (had the broker received it already, it
          * runs: the answer names it). */
@@ -193,9 +182,12 @@ static int publish(aas_gw_t *gw, aas_client_t *c, const aas_job_t *job, aas_gw_r
                   " ms or refused it; it was withdrawn (had the broker received it already, "
                   "it runs: GET /v1/jobs/%s)",
                   gw->c.timeout_ms, job->id);
-        return -1;
+    } else {
+        set_error(resp, http_status_of(err), NULL, "%s", o.why);
+        if (err == AAS_ERR_QUOTA) /* whole seconds, rounded up, at least 1 */
+            resp->retry_after_s = o.retry_ms > 1000 ? (int)((o.retry_ms + 999) / 1000) : 1;
     }
-    return 0;
+    return -1;
 }
 
 /* One inference request as one job: submit, confirm, wait, answer. */
@@ -222,13 +214,13 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                      .model_version = vbuf, .text = in->text,
                      .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
-    if (publish(gw, c, &job, resp)) goto out;
+    if (publish(gw, &job, resp)) goto out;
     if (req->prefer_async) {
         snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
         set_json(resp, 202, json_pack("{s:s, s:s}", "id", id, "status", "QUEUED"));
         goto out;
     }
-    err = aas_client_wait(c, id, (int)gw->c.timeout_ms, &res, why, sizeof(why));
+    err = aas_client_wait_fresh(c, id, (int)gw->c.timeout_ms, &res, why, sizeof(why));
     if (err == AAS_ERR_TIMEOUT) {
         set_error(resp, 504, id, "no result within %" PRId64 " ms; the job goes on: GET /v1/jobs/%s",
                   gw->c.timeout_ms, id);
@@ -497,7 +489,7 @@ static void train_submit(aas_gw_t *gw, const aas_gw_req_t *req, const char *tena
     aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = t.model, .params = t.params,
                      .n_params = t.n_params, .priority = t.priority,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
-    if (publish(gw, c, &job, resp)) goto out;
+    if (publish(gw, &job, resp)) goto out;
     snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
     set_json(resp, 202, json_pack("{s:s, s:s, s:s}", "id", id, "status", "QUEUED", "model",
                                   t.model));

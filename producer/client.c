@@ -495,6 +495,18 @@ int aas_client_poll(aas_client_t *c, int timeout_ms) {
     return c->rk ? aas_client_serve(c, timeout_ms) : 0;
 }
 
+aas_err_t aas_client_wake_fd(aas_client_t *c, int fd, char *errstr, size_t errstr_size) {
+    if (!c->rk)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "wake fd: the client shares another's producer");
+    /* Delivery reports are served from the main queue (rd_kafka_poll). */
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(c->rk);
+    if (!q) return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "wake fd: no main queue");
+    rd_kafka_queue_io_event_enable(q, fd, "w", 1);
+    rd_kafka_queue_destroy(q);
+    return AAS_ERR_OK;
+}
+
 /* A sharer's flush: wait until via's poller has reported each of its jobs
  * (or timeout_ms), then settle them here.  Returns how many are left. */
 static size_t aas_client_flush_shared(aas_client_t *c, int timeout_ms) {
@@ -966,14 +978,15 @@ aas_err_t aas_client_status(aas_client_t *c, const char *job_id,
     return aas_store_job_get(c->store, job_id, info, errstr, errstr_size);
 }
 
-aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
-                          aas_result_t *res, char *errstr, size_t errstr_size) {
+static aas_err_t aas_client_wait_flags(aas_client_t *c, const char *job_id, int timeout_ms,
+                                       int flags, aas_result_t *res, char *errstr,
+                                       size_t errstr_size) {
     aas_status_t st;
     void *buf = NULL;
     size_t len = 0;
     /* Status and result in one round trip: at once when done already
      * (often, when many are in flight), else after each wake-up. */
-    aas_err_t err = aas_store_result_wait(c->store, job_id, timeout_ms, &st, &buf, &len,
+    aas_err_t err = aas_store_result_wait(c->store, job_id, timeout_ms, flags, &st, &buf, &len,
                                           errstr, errstr_size);
     if (err) return err;
     size_t max = (size_t)c->c.result_max_mb << 20;
@@ -985,6 +998,17 @@ aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
     err = aas_codec_result_decode(c->codec, buf, len, res, errstr, errstr_size);
     free(buf);
     return err;
+}
+
+aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
+                          aas_result_t *res, char *errstr, size_t errstr_size) {
+    return aas_client_wait_flags(c, job_id, timeout_ms, 0, res, errstr, errstr_size);
+}
+
+aas_err_t aas_client_wait_fresh(aas_client_t *c, const char *job_id, int timeout_ms,
+                                aas_result_t *res, char *errstr, size_t errstr_size) {
+    return aas_client_wait_flags(c, job_id, timeout_ms, AAS_STORE_WAIT_FRESH, res, errstr,
+                                 errstr_size);
 }
 
 aas_err_t aas_client_cancel(aas_client_t *c, const char *job_id,

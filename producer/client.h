@@ -66,6 +66,15 @@ aas_err_t aas_client_new_shared(const aas_conf_t *conf, aas_client_t *via,
  *        Call it from one thread only.  Returns how many were served.
  */
 int aas_client_poll(aas_client_t *c, int timeout_ms);
+/**
+ * @brief Have the client's producer write a byte to fd whenever delivery
+ *        reports wait to be served (librdkafka's queue event), so a thread
+ *        can sleep in poll(2) on its own events and the reports at once,
+ *        then call aas_client_poll(c, 0).  fd (non-blocking, e.g. a pipe's
+ *        write end) must stay open while c lives.  A client's own producer
+ *        only (not aas_client_new_shared's).
+ */
+aas_err_t aas_client_wake_fd(aas_client_t *c, int fd, char *errstr, size_t errstr_size);
 /** @brief Flush what is still queued (bounded wait), then free. */
 void aas_client_destroy(aas_client_t *c);
 
@@ -178,6 +187,16 @@ aas_err_t aas_client_status(aas_client_t *c, const char *job_id,
  */
 aas_err_t aas_client_wait(aas_client_t *c, const char *job_id, int timeout_ms,
                           aas_result_t *res, char *errstr, size_t errstr_size);
+
+/**
+ * @brief aas_client_wait() for a job just published, most likely not done
+ *        yet: blocks on its done token before looking, so a job that ends
+ *        while waited for costs two Redis round trips instead of three.
+ *        Same outcomes.  (A job that has ended has its token, so this
+ *        answers at once for one that is done too.)
+ */
+aas_err_t aas_client_wait_fresh(aas_client_t *c, const char *job_id, int timeout_ms,
+                                aas_result_t *res, char *errstr, size_t errstr_size);
 
 /**
  * @brief Cancel a job: QUEUED jobs end CANCELLED at once; RUNNING jobs are

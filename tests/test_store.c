@@ -552,7 +552,7 @@ static void result_wait_reads_the_result_when_terminal(void **state) {
     void *buf = NULL;
     size_t len = 0;
     assert_int_equal(aas_store_job_queued(f->st, "rw1", "m", NULL, 1, NULL, 0), AAS_ERR_OK);
-    assert_int_equal(aas_store_result_wait(f->st, "rw1", 300, &s, &buf, &len, f->errstr,
+    assert_int_equal(aas_store_result_wait(f->st, "rw1", 300, 0, &s, &buf, &len, f->errstr,
                                            sizeof(f->errstr)),
                      AAS_ERR_TIMEOUT);
     assert_non_null(strstr(f->errstr, "QUEUED"));
@@ -560,7 +560,7 @@ static void result_wait_reads_the_result_when_terminal(void **state) {
     assert_int_equal(aas_store_job_finish(f->st, "rw1", AAS_STATUS_SUCCEEDED, "1", "abc", 3,
                                           NULL, NULL, NULL, 0),
                      AAS_ERR_OK);
-    assert_int_equal(aas_store_result_wait(f->st, "rw1", 5000, &s, &buf, &len, NULL, 0),
+    assert_int_equal(aas_store_result_wait(f->st, "rw1", 5000, 0, &s, &buf, &len, NULL, 0),
                      AAS_ERR_OK);
     assert_int_equal(s, AAS_STATUS_SUCCEEDED);
     assert_int_equal(len, 3);
@@ -570,10 +570,29 @@ static void result_wait_reads_the_result_when_terminal(void **state) {
     assert_int_equal(aas_store_job_finish(f->st, "rw2", AAS_STATUS_EXPIRED, NULL, NULL, 0,
                                           "deadline", NULL, NULL, 0),
                      AAS_ERR_OK);
-    assert_int_equal(aas_store_result_wait(f->st, "rw2", 5000, &s, &buf, &len, NULL, 0),
+    assert_int_equal(aas_store_result_wait(f->st, "rw2", 5000, 0, &s, &buf, &len, NULL, 0),
                      AAS_ERR_NOT_FOUND);
     assert_int_equal(s, AAS_STATUS_EXPIRED);
     assert_null(buf);
+    /* AAS_STORE_WAIT_FRESH blocks first: a job not done times out the
+     * same, and a terminal one answers at once from its token. */
+    assert_int_equal(aas_store_job_queued(f->st, "rw3", "m", NULL, 1, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(aas_store_result_wait(f->st, "rw3", 300, AAS_STORE_WAIT_FRESH, &s, &buf,
+                                           &len, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_TIMEOUT);
+    assert_non_null(strstr(f->errstr, "QUEUED"));
+    assert_int_equal(aas_store_job_finish(f->st, "rw3", AAS_STATUS_SUCCEEDED, "1", "xyz", 3,
+                                          NULL, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    int64_t t0 = aas_mono_us();
+    assert_int_equal(aas_store_result_wait(f->st, "rw3", 5000, AAS_STORE_WAIT_FRESH, &s, &buf,
+                                           &len, NULL, 0),
+                     AAS_ERR_OK);
+    assert_true(aas_mono_us() - t0 < 1000000);
+    assert_int_equal(s, AAS_STATUS_SUCCEEDED);
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "xyz", 3);
+    free(buf);
 }
 
 /* The scheduler lease: one owner per group, renewed by it, refused to
