@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "err.h"
 #include "tensor.h"
@@ -117,5 +118,9 @@ void aas_result_clear(aas_result_t *res);
 int64_t aas_now_ms(void);
 /** @brief Monotonic clock in microseconds. */
 int64_t aas_mono_us(void);
+/** @brief The CLOCK_MONOTONIC time ms from now: the deadline of a
+ *         pthread_cond_timedwait() on a condition variable set to that
+ *         clock (waits then ignore changes of the wall clock). */
+struct timespec aas_mono_deadline(int64_t ms);
 
 #endif

@@ -107,18 +107,19 @@ static aas_err_t aas_store_claim_reply(const redisReply *r, aas_store_claim_t *i
                        it->job_id);
 }
 
-/* The one pipelined loop of claim_many and queued_many: checks and
- * arguments per item, a round trip per chunk, each reply to its item. */
-typedef aas_err_t aas_store_many_args_fn(aas_store_t *st, int flag, void *item,
+/* The one pipelined loop of the *_many calls: checks and arguments per
+ * item, a round trip per chunk, each reply to its item.  ctx is the
+ * call's (claim: the idempotent flag; start: the worker id). */
+typedef aas_err_t aas_store_many_args_fn(aas_store_t *st, const void *ctx, void *item,
                                          aas_store_job_keys_t *k, aas_store_args_t *a,
                                          char *errstr, size_t errstr_size);
 typedef aas_err_t aas_store_many_reply_fn(const redisReply *r, void *item, char *errstr,
                                           size_t errstr_size);
 
-static aas_err_t aas_store_claim_args_v(aas_store_t *st, int flag, void *item,
+static aas_err_t aas_store_claim_args_v(aas_store_t *st, const void *ctx, void *item,
                                         aas_store_job_keys_t *k, aas_store_args_t *a,
                                         char *errstr, size_t errstr_size) {
-    return aas_store_claim_args(st, flag, item, k, a, errstr, errstr_size);
+    return aas_store_claim_args(st, *(const int *)ctx, item, k, a, errstr, errstr_size);
 }
 
 static aas_err_t aas_store_claim_reply_v(const redisReply *r, void *item, char *errstr,
@@ -126,10 +127,10 @@ static aas_err_t aas_store_claim_reply_v(const redisReply *r, void *item, char *
     return aas_store_claim_reply(r, item, errstr, errstr_size);
 }
 
-static aas_err_t aas_store_queued_args_v(aas_store_t *st, int flag, void *item,
+static aas_err_t aas_store_queued_args_v(aas_store_t *st, const void *ctx, void *item,
                                          aas_store_job_keys_t *k, aas_store_args_t *a,
                                          char *errstr, size_t errstr_size) {
-    (void)flag;
+    (void)ctx;
     return aas_store_queued_args(st, item, k, a, errstr, errstr_size);
 }
 
@@ -140,24 +141,34 @@ static aas_err_t aas_store_queued_reply_v(const redisReply *r, void *item, char 
     return AAS_ERR_OK;
 }
 
-/* items is n records of item_size bytes, each starting with its
- * aas_err_t err at err_off and its why[] at why_off (why_size bytes). */
+/* How an item array is laid out for aas_store_many: n records of size
+ * bytes, each with its aas_err_t at err_off and, when why_size is not 0,
+ * a why[why_size] at why_off. */
+typedef struct {
+    void *items;
+    size_t n, size, err_off, why_off, why_size;
+} aas_store_items_t;
+
+/* A connection failure stops the call: it is every item's not yet
+ * answered (none may be taken as done), and errstr says it.  Otherwise
+ * errstr says the first item's failure. */
 static aas_err_t aas_store_many(aas_store_t *st, aas_store_lua_t script, int flags,
-                                const char *what, int flag, void *items, size_t item_size,
-                                size_t err_off, size_t why_off, size_t why_size, size_t n,
+                                const char *what, const void *ctx, const aas_store_items_t *it,
                                 aas_store_many_args_fn *args_fn,
                                 aas_store_many_reply_fn *reply_fn, char *errstr,
                                 size_t errstr_size) {
-#define AAS_ITEM(i) ((char *)items + (i) * item_size)
-#define AAS_ERR(i) (*(aas_err_t *)(AAS_ITEM(i) + err_off))
-#define AAS_WHY(i) (AAS_ITEM(i) + why_off)
-    for (size_t j = 0; j < n; j++) {
-        AAS_ERR(j) = AAS_ERR_OK;
-        AAS_WHY(j)[0] = '\0';
-    }
+#define AAS_ITEM(i) ((char *)it->items + (i) * it->size)
+#define AAS_ERR(i) (*(aas_err_t *)(AAS_ITEM(i) + it->err_off))
+    char own[256];
+#define AAS_WHY(i) (it->why_size ? AAS_ITEM(i) + it->why_off : own)
+#define AAS_WHY_SIZE (it->why_size ? it->why_size : sizeof(own))
     aas_err_t first = AAS_ERR_OK;
-    for (size_t base = 0; base < n; base += AAS_STORE_MANY_CHUNK) {
-        size_t m = n - base < AAS_STORE_MANY_CHUNK ? n - base : AAS_STORE_MANY_CHUNK;
+    for (size_t j = 0; j < it->n; j++) {
+        AAS_ERR(j) = AAS_ERR_OK;
+        if (it->why_size) AAS_WHY(j)[0] = '\0';
+    }
+    for (size_t base = 0; base < it->n; base += AAS_STORE_MANY_CHUNK) {
+        size_t m = it->n - base < AAS_STORE_MANY_CHUNK ? it->n - base : AAS_STORE_MANY_CHUNK;
         aas_store_job_keys_t k[AAS_STORE_MANY_CHUNK];
         aas_store_args_t a[AAS_STORE_MANY_CHUNK];
         redisReply *r[AAS_STORE_MANY_CHUNK];
@@ -165,40 +176,41 @@ static aas_err_t aas_store_many(aas_store_t *st, aas_store_lua_t script, int fla
         size_t idx[AAS_STORE_MANY_CHUNK], na = 0;
         for (size_t j = 0; j < m; j++) {
             size_t i = base + j;
-            AAS_ERR(i) = args_fn(st, flag, AAS_ITEM(i), &k[na], &a[na], AAS_WHY(i), why_size);
+            AAS_ERR(i) = args_fn(st, ctx, AAS_ITEM(i), &k[na], &a[na], AAS_WHY(i), AAS_WHY_SIZE);
             if (!AAS_ERR(i)) idx[na++] = i;
+            else if (!first) first = aas_err_set(errstr, errstr_size, AAS_ERR(i), "%s", AAS_WHY(i));
         }
         if (!na) continue;
         char cwhy[256];
         aas_err_t err = aas_store_eval_many(st, script, flags, what, 1, a, na, r, errs, cwhy,
                                             sizeof(cwhy));
+        if (err) {
+            for (size_t i = base; i < it->n; i++) {
+                if (AAS_ERR(i)) continue;
+                AAS_ERR(i) = err;
+                if (it->why_size) snprintf(AAS_WHY(i), it->why_size, "%s", cwhy);
+            }
+            return aas_err_set(errstr, errstr_size, err, "%s", cwhy);
+        }
         for (size_t j = 0; j < na; j++) {
             size_t i = idx[j];
-            if (err) {
-                AAS_ERR(i) = err;
-                snprintf(AAS_WHY(i), why_size, "%s", cwhy);
-                continue;
-            }
             if (!r[j]) {
                 AAS_ERR(i) = errs[j];
-                snprintf(AAS_WHY(i), why_size, "%s: %s", what, aas_err_name(errs[j]));
-                continue;
+                snprintf(AAS_WHY(i), AAS_WHY_SIZE, "%s: %s", what, aas_err_str(errs[j]));
+            } else {
+                AAS_ERR(i) = reply_fn(r[j], AAS_ITEM(i), AAS_WHY(i), AAS_WHY_SIZE);
+                freeReplyObject(r[j]);
             }
-            AAS_ERR(i) = reply_fn(r[j], AAS_ITEM(i), AAS_WHY(i), why_size);
-            freeReplyObject(r[j]);
+            if (AAS_ERR(i) && !first)
+                first = aas_err_set(errstr, errstr_size, AAS_ERR(i), "%s", AAS_WHY(i));
         }
-        if (err && !first) first = aas_err_set(errstr, errstr_size, err, "%s", cwhy);
     }
-    if (!first)
-        for (size_t j = 0; j < n; j++)
-            if (AAS_ERR(j)) {
-                aas_err_set(errstr, errstr_size, AAS_ERR(j), "%s", AAS_WHY(j));
-                break;
-            }
-    return first;
+    (void)first; /* items carry their own outcomes; errstr names the first */
+    return AAS_ERR_OK;
 #undef AAS_ITEM
 #undef AAS_ERR
 #undef AAS_WHY
+#undef AAS_WHY_SIZE
 }
 
 aas_err_t aas_store_job_queued_many(aas_store_t *st, aas_store_queued_t *items, size_t n,
@@ -206,9 +218,9 @@ aas_err_t aas_store_job_queued_many(aas_store_t *st, aas_store_queued_t *items, 
     if (!st)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: NULL handle");
     /* Create-if-absent: a resend after a reconnect changes nothing. */
-    return aas_store_many(st, AAS_STORE_LUA_QUEUED, AAS_STORE_F_RETRY, "queued", 0, items,
-                          sizeof(*items), offsetof(aas_store_queued_t, err),
-                          offsetof(aas_store_queued_t, why), sizeof(items->why), n,
+    aas_store_items_t it = {items, n, sizeof(*items), offsetof(aas_store_queued_t, err),
+                            offsetof(aas_store_queued_t, why), sizeof(items->why)};
+    return aas_store_many(st, AAS_STORE_LUA_QUEUED, AAS_STORE_F_RETRY, "queued", NULL, &it,
                           aas_store_queued_args_v, aas_store_queued_reply_v, errstr,
                           errstr_size);
 }
@@ -230,9 +242,10 @@ aas_err_t aas_store_job_claim_many(aas_store_t *st, int idempotent, aas_store_cl
     /* Not resent after a reconnect: a claim that landed reads back as
      * EXISTS for the same payload, which the caller cannot tell from a
      * real duplicate; so a lost reply is an error, not a resend. */
-    return aas_store_many(st, AAS_STORE_LUA_CLAIM, 0, "claim", idempotent != 0, items,
-                          sizeof(*items), offsetof(aas_store_claim_t, err),
-                          offsetof(aas_store_claim_t, why), sizeof(items->why), n,
+    int flag = idempotent != 0;
+    aas_store_items_t it = {items, n, sizeof(*items), offsetof(aas_store_claim_t, err),
+                            offsetof(aas_store_claim_t, why), sizeof(items->why)};
+    return aas_store_many(st, AAS_STORE_LUA_CLAIM, 0, "claim", &flag, &it,
                           aas_store_claim_args_v, aas_store_claim_reply_v, errstr,
                           errstr_size);
 }
@@ -323,57 +336,33 @@ static aas_err_t aas_store_start_args(aas_store_t *st, const char *worker_id,
     return AAS_ERR_OK;
 }
 
-/* A failure of the whole call is every item's: none may be taken as done. */
-static aas_err_t aas_store_start_fail(aas_store_start_t *items, size_t from, size_t n,
-                                      aas_err_t err) {
-    for (size_t j = from; j < n; j++)
-        if (!items[j].err) items[j].err = err;
-    return err;
+static aas_err_t aas_store_start_args_v(aas_store_t *st, const void *ctx, void *item,
+                                        aas_store_job_keys_t *k, aas_store_args_t *a,
+                                        char *errstr, size_t errstr_size) {
+    return aas_store_start_args(st, ctx, item, k, a, errstr, errstr_size);
+}
+
+static aas_err_t aas_store_start_reply_v(const redisReply *r, void *item, char *errstr,
+                                         size_t errstr_size) {
+    return aas_store_start_reply(r, item, errstr, errstr_size);
 }
 
 aas_err_t aas_store_job_start_many(aas_store_t *st, const char *worker_id,
                                    aas_store_start_t *items, size_t n,
                                    char *errstr, size_t errstr_size) {
-    for (size_t j = 0; j < n; j++) items[j].err = AAS_ERR_OK;
-    if (!st)
-        return aas_store_start_fail(items, 0, n, aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                                                             "store: NULL handle"));
-    if (!aas_id_valid(worker_id))
-        return aas_store_start_fail(items, 0, n, aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                                                             "invalid worker id"));
-    for (size_t base = 0; base < n; base += AAS_STORE_MANY_CHUNK) {
-        size_t m = n - base < AAS_STORE_MANY_CHUNK ? n - base : AAS_STORE_MANY_CHUNK;
-        aas_store_job_keys_t k[AAS_STORE_MANY_CHUNK];
-        aas_store_args_t a[AAS_STORE_MANY_CHUNK];
-        redisReply *r[AAS_STORE_MANY_CHUNK];
-        aas_err_t errs[AAS_STORE_MANY_CHUNK];
-        size_t idx[AAS_STORE_MANY_CHUNK], na = 0;
-        for (size_t j = 0; j < m; j++) {
-            aas_store_start_t *it = &items[base + j];
-            char why[256];
-            it->err = aas_store_start_args(st, worker_id, it, &k[na], &a[na], why, sizeof(why));
-            if (it->err) {
-                aas_err_set(errstr, errstr_size, it->err, "%s", why);
-                continue;
-            }
-            idx[na++] = base + j;
-        }
-        if (!na) continue;
-        /* Not AAS_STORE_F_RETRY: a resend could count an attempt twice. */
-        aas_err_t err = aas_store_eval_many(st, AAS_STORE_LUA_START, 0, "start", 1, a, na,
-                                            r, errs, errstr, errstr_size);
-        if (err) return aas_store_start_fail(items, base, n, err); /* later chunks too */
-        for (size_t j = 0; j < na; j++) {
-            aas_store_start_t *it = &items[idx[j]];
-            it->err = errs[j];
-            if (!r[j]) continue;
-            char why[256];
-            it->err = aas_store_start_reply(r[j], it, why, sizeof(why));
-            if (it->err) aas_err_set(errstr, errstr_size, it->err, "%s", why);
-            freeReplyObject(r[j]);
-        }
+    aas_err_t err = AAS_ERR_OK;
+    if (!st) err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: NULL handle");
+    else if (!aas_id_valid(worker_id))
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "invalid worker id");
+    if (err) { /* a failure of the whole call is every item's */
+        for (size_t j = 0; j < n; j++) items[j].err = err;
+        return err;
     }
-    return AAS_ERR_OK;
+    aas_store_items_t it = {items, n, sizeof(*items), offsetof(aas_store_start_t, err), 0, 0};
+    /* Not AAS_STORE_F_RETRY: a resend could count an attempt twice. */
+    return aas_store_many(st, AAS_STORE_LUA_START, 0, "start", worker_id, &it,
+                          aas_store_start_args_v, aas_store_start_reply_v, errstr,
+                          errstr_size);
 }
 
 aas_err_t aas_store_job_start(aas_store_t *st, const char *job_id,

@@ -228,19 +228,6 @@ void aas_gw_pub_destroy(aas_gw_pub_t *p) {
     free(p);
 }
 
-/* Absolute CLOCK_MONOTONIC time wait_ms from now. */
-static struct timespec aas_gw_pub_deadline(int wait_ms) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += wait_ms / 1000;
-    t.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
 aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int wait_ms,
                              aas_gw_pub_outcome_t *out) {
     memset(out, 0, sizeof(*out));
@@ -266,7 +253,7 @@ aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int wait_ms,
     }
     s->job = job;
     snprintf(s->id, sizeof(s->id), "%s", job->id);
-    struct timespec until = aas_gw_pub_deadline(wait_ms);
+    struct timespec until = aas_mono_deadline(wait_ms);
     pthread_mutex_lock(&p->mu);
     *p->queued_tail = s;
     p->queued_tail = &s->next;
@@ -296,7 +283,7 @@ aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int wait_ms,
          * timeout bounds that) before the caller may free it. */
         if (pthread_cond_timedwait(&s->cv, &p->mu, &until) == ETIMEDOUT) {
             timed_out = 1;
-            until = aas_gw_pub_deadline(1000);
+            until = aas_mono_deadline(1000);
         }
     }
     if (s->state != SLOT_DONE) { /* INFLIGHT past the wait: its report frees it */

@@ -511,14 +511,7 @@ aas_err_t aas_client_wake_fd(aas_client_t *c, int fd, char *errstr, size_t errst
  * (or timeout_ms), then settle them here.  Returns how many are left. */
 static size_t aas_client_flush_shared(aas_client_t *c, int timeout_ms) {
     aas_client_t *p = c->via;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = aas_mono_deadline(timeout_ms);
     pthread_mutex_lock(&p->mu);
     while (c->outstanding &&
            pthread_cond_timedwait(&c->settled_cv, &p->mu, &until) != ETIMEDOUT)
