@@ -409,6 +409,8 @@ static aas_err_t aas_store_finish_args(aas_store_t *st, const aas_store_finish_t
     aas_store_args_add(a, has_result ? "1" : "0");
     aas_store_args_addll(a, st->ttl_s);
     aas_store_args_add(a, it->usage ? it->usage : "");
+    aas_store_args_add(a, st->done_channel);
+    aas_store_args_add(a, it->job_id);
     return AAS_ERR_OK;
 }
 
@@ -890,6 +892,8 @@ aas_err_t aas_store_job_cancel(aas_store_t *st, const char *job_id,
     aas_store_args_add(&a, k.done);
     aas_store_args_addb(&a, result ? result : "", result ? result_len : 0);
     aas_store_args_addll(&a, st->ttl_s);
+    aas_store_args_add(&a, st->done_channel);
+    aas_store_args_add(&a, job_id);
     /* Idempotent: a resend finds CANCELLED (terminal) and changes nothing. */
     err = aas_store_eval(st, AAS_STORE_LUA_CANCEL, AAS_STORE_F_RETRY, "cancel", 3,
                          &a, &r, errstr, errstr_size);

@@ -321,6 +321,33 @@ aas_err_t aas_store_result_wait(aas_store_t *st, const char *job_id, int timeout
                                 int flags, aas_status_t *status, void **buf, size_t *len,
                                 char *errstr, size_t errstr_size);
 
+/*
+ * Waiting for many jobs on one connection (docs/redis.md, "Waiting for
+ * many jobs").  Every terminal write (finish, a QUEUED job cancelled)
+ * PUBLISHes the job's id on <prefix>done.  Pub/sub is at most once: ids
+ * published while a subscriber is away are lost, and workers older than
+ * this do not publish, so a waiter must still look at the jobs it waits
+ * for now and then (and after aas_store_done_read() fails).
+ */
+
+/**
+ * @brief Put st in subscribed mode on <prefix>done.  From then on st
+ *        serves only aas_store_done_read() (make a store of its own for
+ *        it); after a failure call this again.  AAS_ERR_REDIS if Redis
+ *        cannot be reached.
+ */
+aas_err_t aas_store_done_subscribe(aas_store_t *st, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Ids published on <prefix>done: what is already received, else
+ *        what arrives within timeout_ms (at most max; *n = 0 when none).
+ * @param ids max slots, each filled with a valid job id.
+ * @return AAS_ERR_REDIS when the subscription is lost (then subscribe
+ *         again; ids published meanwhile are lost).
+ */
+aas_err_t aas_store_done_read(aas_store_t *st, int timeout_ms, char (*ids)[AAS_ID_MAX + 1],
+                              size_t max, size_t *n, char *errstr, size_t errstr_size);
+
 /**
  * @brief Client side: cancel a job.  A QUEUED job becomes CANCELLED at once
  *        (result = the given record, waiters woken) and no worker will run

@@ -457,6 +457,13 @@ static aas_err_t aas_store_ensure(aas_store_t *st, int *reconnected, const char 
     return aas_store_reconnect(st, reason, errstr, errstr_size);
 }
 
+aas_err_t aas_store_connected(aas_store_t *st, char *errstr, size_t errstr_size) {
+    int reconnected = 0;
+    return aas_store_ensure(st, &reconnected, "connect", errstr, errstr_size);
+}
+
+void aas_store_drop(aas_store_t *st) { aas_store_disconnect(st); }
+
 aas_err_t aas_store_cmd(aas_store_t *st, int flags, int block_ms,
                         const char *what, const aas_store_args_t *a,
                         redisReply **out, char *errstr, size_t errstr_size) {
@@ -768,6 +775,10 @@ aas_err_t aas_store_new(const aas_store_conf_t *conf, aas_store_t **out,
         aas_store_destroy(st);
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM,
                            "store: out of memory");
+    }
+    if (aas_store_key(st, st->done_channel, sizeof(st->done_channel), "done", NULL)) {
+        aas_store_destroy(st);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "store: prefix too long");
     }
     if ((err = aas_store_connect(st, errstr, errstr_size))) {
         aas_store_destroy(st);

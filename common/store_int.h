@@ -41,6 +41,9 @@ typedef enum {
     AAS_STORE_LUA__COUNT
 } aas_store_lua_t;
 
+/* Largest key we build: prefix (64) + "result:{" + id (128) + "}". */
+#define AAS_STORE_KEY_MAX 256
+
 struct aas_store_s {
     redisContext *ctx;            /* NULL while disconnected */
     char *host;
@@ -51,6 +54,7 @@ struct aas_store_s {
     int timeout_ms;
     int ttl_s;
     char *prefix;
+    char done_channel[AAS_STORE_KEY_MAX]; /* <prefix>done: terminal jobs' ids */
     char *sentinels;              /* NULL: host/port are the server */
     char *master;                 /* the sentinels' name for it */
     int wait_replicas, wait_timeout_ms;
@@ -78,6 +82,13 @@ struct aas_store_s {
 aas_err_t aas_store_wait_replicas(aas_store_t *st, const char *what, char *errstr,
                                   size_t errstr_size);
 
+/* A live connection in st->ctx: reconnect (once) if there is none.
+ * AAS_ERR_REDIS (retriable) if Redis cannot be reached. */
+aas_err_t aas_store_connected(aas_store_t *st, char *errstr, size_t errstr_size);
+
+/* Close the connection; the next call reconnects. */
+void aas_store_drop(aas_store_t *st);
+
 /* Flags for aas_store_cmd(). */
 #define AAS_STORE_F_RETRY 1 /* idempotent: resend once after a reconnect */
 #define AAS_STORE_F_KEEP_ERR 2 /* hand REDIS_REPLY_ERROR back to the caller */
@@ -101,8 +112,6 @@ void aas_store_args_add(aas_store_args_t *a, const char *s);
 void aas_store_args_addb(aas_store_args_t *a, const void *p, size_t n);
 void aas_store_args_addll(aas_store_args_t *a, long long v);
 
-/* Largest key we build: prefix (64) + "result:{" + id (128) + "}". */
-#define AAS_STORE_KEY_MAX 256
 
 /**
  * @brief Build <prefix><kind>:{<id>} (or <prefix><kind> when id is NULL).

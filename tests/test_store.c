@@ -595,6 +595,40 @@ static void result_wait_reads_the_result_when_terminal(void **state) {
     free(buf);
 }
 
+/* Terminal writes publish the job's id on <prefix>done: a subscriber
+ * hears of a finish and of a QUEUED job cancelled, and nothing else. */
+static void terminal_writes_publish_the_id(void **state) {
+    fixture_t *f = *state;
+    aas_store_conf_t c;
+    conf_for(&c, &f->redis);
+    aas_store_t *sub = NULL;
+    assert_int_equal(aas_store_new(&c, &sub, f->errstr, sizeof(f->errstr)), AAS_ERR_OK);
+    assert_int_equal(aas_store_done_subscribe(sub, f->errstr, sizeof(f->errstr)), AAS_ERR_OK);
+    char ids[4][AAS_ID_MAX + 1];
+    size_t n = 9;
+    assert_int_equal(aas_store_done_read(sub, 100, ids, 4, &n, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(n, 0); /* quiet: a timeout, not an error */
+    assert_int_equal(aas_store_job_queued(f->st, "nt1", "m", NULL, 1, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(aas_store_job_finish(f->st, "nt1", AAS_STATUS_SUCCEEDED, "1", "r", 1,
+                                          NULL, NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_done_read(sub, 5000, ids, 4, &n, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0], "nt1");
+    /* A finish of a terminal job writes nothing and publishes nothing. */
+    assert_int_equal(aas_store_job_finish(f->st, "nt1", AAS_STATUS_FAILED, NULL, NULL, 0,
+                                          "late", NULL, NULL, 0),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_store_job_queued(f->st, "nt2", "m", NULL, 1, NULL, 0), AAS_ERR_OK);
+    aas_status_t s;
+    assert_int_equal(aas_store_job_cancel(f->st, "nt2", NULL, 0, &s, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(s, AAS_STATUS_CANCELLED);
+    assert_int_equal(aas_store_done_read(sub, 5000, ids, 4, &n, NULL, 0), AAS_ERR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0], "nt2");
+    aas_store_destroy(sub);
+}
+
 /* The scheduler lease: one owner per group, renewed by it, refused to
  * others (who learn the holder), released only by its owner. */
 static void lease_has_one_owner_per_group(void **state) {
@@ -1442,6 +1476,7 @@ int main(void) {
         T(invalid_ids_are_rejected_without_touching_redis),
         T(wait_returns_at_once_when_terminal),
         T(result_wait_reads_the_result_when_terminal),
+        T(terminal_writes_publish_the_id),
         T(lease_has_one_owner_per_group),
         T(wait_wakes_when_another_connection_finishes),
         T(wait_times_out_with_timeout_error),

@@ -1,6 +1,7 @@
 -- cancel.lua
--- KEYS: job, result, done. ARGV: result bytes, ttl_s.  Returns the
--- status after the call, or 'UNKNOWN'.
+-- KEYS: job, result, done. ARGV: result bytes, ttl_s, channel ('' =
+-- none) and job id, as finish.lua.  Returns the status after the call, or
+-- 'UNKNOWN'.
 -- include: terminal.lua
 local s = redis.call('HGET', KEYS[1], 'status')
 if not s then return 'UNKNOWN' end
@@ -19,4 +20,5 @@ redis.call('RPUSH', KEYS[3], 'CANCELLED')
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
+if ARGV[3] and ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return 'CANCELLED'

@@ -20,4 +20,5 @@ else redis.call('DEL', KEYS[2]) end
 redis.call('DEL', KEYS[3])
 redis.call('RPUSH', KEYS[3], ARGV[1])
 redis.call('EXPIRE', KEYS[3], ARGV[6])
+if ARGV[8] and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return tonumber(now)
