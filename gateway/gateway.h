@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "models.h"
 #include "pool.h"
+#include "waiter.h"
 
 /** The gateway's rows (plus the client's and the common ones). */
 extern const aas_conf_def_t aas_gateway_conf_defs[];
@@ -38,6 +39,7 @@ typedef struct {
 typedef struct {
     aas_gateway_conf_t c;
     aas_gw_pool_t *pool;
+    aas_gw_waiter_t *waiter;     /* hears of finished jobs (waiter.h) */
     aas_gw_models_t *models;
     aas_gw_auth_t *auth;
     aas_metrics_t *metrics;      /* the gateway's registry (GET /metrics) */

@@ -190,7 +190,8 @@ int main(int argc, char **argv) {
         rc = 1;
         goto out;
     }
-    if (aas_gw_pool_new(conf, (size_t)gw.c.threads, &gw.pool) ||
+    if (aas_gw_waiter_new(conf, &gw.waiter, errstr, sizeof(errstr)) ||
+        aas_gw_pool_new(conf, (size_t)gw.c.threads, &gw.pool) ||
         aas_gw_models_new(AAS_GW_MODEL_CACHE, &gw.models) ||
         aas_metrics_new(&gw.metrics, errstr, sizeof(errstr))) {
         fprintf(stderr, "aas-gateway: out of memory\n");
@@ -231,6 +232,7 @@ out:
     aas_metrics_destroy(gw.metrics);
     aas_gw_models_destroy(gw.models);
     aas_gw_pool_destroy(gw.pool);
+    aas_gw_waiter_destroy(gw.waiter);
     if (http) AAS_LOG(AAS_LOG_INFO, "gateway", "stopped");
     free(brokers_arg);
     free(xargs);

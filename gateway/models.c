@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "job.h"
 #include "model.h"
 
 struct aas_gw_models_s {
@@ -97,14 +98,29 @@ aas_err_t aas_gw_models_get(aas_gw_models_t *m, aas_store_t *st, const char *nam
         return aas_err_set(errstr, errstr_size, AAS_ERR_UNKNOWN_MODEL,
                            "invalid model name");
     aas_err_t err;
-    if (version == 0 &&
-        (err = aas_store_model_latest(st, name, &version, errstr, errstr_size)))
-        return err;
+    int64_t now = aas_mono_us();
+    int latest = version == 0;
+    if (latest) { /* answered lately? */
+        pthread_mutex_lock(&m->mu);
+        for (size_t i = 0; i < m->cap; i++) {
+            aas_gw_model_t *d = m->slots[i];
+            if (d && d->latest_until_us > now && !strcmp(d->name, name)) {
+                d->refs++;
+                pthread_mutex_unlock(&m->mu);
+                *out = d;
+                return AAS_ERR_OK;
+            }
+        }
+        pthread_mutex_unlock(&m->mu);
+        if ((err = aas_store_model_latest(st, name, &version, errstr, errstr_size)))
+            return err;
+    }
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->cap; i++) {
         aas_gw_model_t *d = m->slots[i];
         if (d && d->version == version && !strcmp(d->name, name)) {
             d->refs++;
+            if (latest) d->latest_until_us = now + AAS_GW_LATEST_MS * 1000;
             pthread_mutex_unlock(&m->mu);
             *out = d;
             return AAS_ERR_OK;
@@ -122,6 +138,7 @@ aas_err_t aas_gw_models_get(aas_gw_models_t *m, aas_store_t *st, const char *nam
     free(blob);
     if (err) return err;
     pthread_mutex_lock(&m->mu);
+    if (latest) d->latest_until_us = now + AAS_GW_LATEST_MS * 1000;
     aas_gw_model_t *old = m->slots[m->next];
     m->slots[m->next] = d;
     m->next = (m->next + 1) % m->cap;

@@ -2,8 +2,10 @@
  * models.h - what the gateway knows about a model version: kind, input and
  * output sizes, class names.  Read from the registry (the blob is loaded
  * once with aas_model_load, described, and freed) and cached by
- * (name, version): versions are immutable.  "latest" is resolved on each
- * lookup (one HGET).  Thread-safe; an aas_gw_model_t handed out is
+ * (name, version): versions are immutable.  "latest" is resolved by one
+ * HGET and the answer kept AAS_GW_LATEST_MS (a version registered is
+ * served by name alone that much later at most; a request naming the
+ * version gets it at once).  Thread-safe; an aas_gw_model_t handed out is
  * reference-counted and stays valid until aas_gw_model_release().
  */
 #ifndef AAS_GW_MODELS_H
@@ -13,6 +15,9 @@
 #include <stdint.h>
 
 #include "store.h"
+
+/* How long "latest" is taken from the cache before it is asked again. */
+#define AAS_GW_LATEST_MS 1000
 
 typedef struct {
     char *name;
@@ -26,6 +31,8 @@ typedef struct {
     char *input_name;        /* or NULL */
     char **labels;           /* out_dim names, or NULL */
     int refs;                /* cache's own + borrowers' (under the lock) */
+    int64_t latest_until_us; /* the name's latest version until then
+                                (monotonic; under the lock) */
 } aas_gw_model_t;
 
 typedef struct aas_gw_models_s aas_gw_models_t;

@@ -190,6 +190,22 @@ static int publish(aas_gw_t *gw, const aas_job_t *job, aas_gw_resp_t *resp) {
     return -1;
 }
 
+/* Wait up to gateway.timeout.ms for the job's result: on the waiter's
+ * ticket while it is live (one thread hears every finished job, waiter.h),
+ * else, and for the time left, on the job's own done token. */
+static aas_err_t wait_result(aas_gw_t *gw, aas_client_t *c, const char *id,
+                             aas_gw_ticket_t *tk, aas_result_t *res, char *why,
+                             size_t why_size) {
+    int64_t deadline = aas_mono_us() + gw->c.timeout_ms * 1000;
+    for (;;) {
+        int64_t left = (deadline - aas_mono_us()) / 1000;
+        if (!tk || left <= 0 || !aas_gw_waiter_sleep(gw->waiter, tk, (int)left))
+            return aas_client_wait_fresh(c, id, left > 0 ? (int)left : 0, res, why, why_size);
+        aas_err_t err = aas_client_wait(c, id, 0, res, why, why_size); /* one look */
+        if (err != AAS_ERR_TIMEOUT) return err;
+    }
+}
+
 /* One inference request as one job: submit, confirm, wait, answer. */
 static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                     const char *name, int64_t version, aas_gw_request_t *in,
@@ -197,6 +213,7 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
     char why[1024], id[64], vbuf[24];
     aas_client_t *c = NULL;
     const aas_gw_model_t *md = NULL;
+    aas_gw_ticket_t *tk = NULL;
     aas_result_t res = {0};
     aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
     if (err) {
@@ -214,13 +231,16 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                      .model_version = vbuf, .text = in->text,
                      .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
+    /* Registered before it is published, so its announcement cannot come
+     * first (NULL: out of memory, then the job's own token is waited on). */
+    if (!req->prefer_async) tk = aas_gw_waiter_add(gw->waiter, id);
     if (publish(gw, &job, resp)) goto out;
     if (req->prefer_async) {
         snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
         set_json(resp, 202, json_pack("{s:s, s:s}", "id", id, "status", "QUEUED"));
         goto out;
     }
-    err = aas_client_wait_fresh(c, id, (int)gw->c.timeout_ms, &res, why, sizeof(why));
+    err = wait_result(gw, c, id, tk, &res, why, sizeof(why));
     if (err == AAS_ERR_TIMEOUT) {
         set_error(resp, 504, id, "no result within %" PRId64 " ms; the job goes on: GET /v1/jobs/%s",
                   gw->c.timeout_ms, id);
@@ -239,6 +259,7 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
         set_result(resp, style, &res, md->name, md, in->req_id);
     }
 out:
+    aas_gw_waiter_remove(gw->waiter, tk);
     aas_result_clear(&res);
     aas_gw_model_release(gw->models, md);
     aas_gw_pool_put(gw->pool, c);
