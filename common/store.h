@@ -669,6 +669,30 @@ aas_err_t aas_store_model_delete(aas_store_t *st, const char *name,
                                  int64_t version, char *errstr,
                                  size_t errstr_size);
 
+/* ---- sweeps (docs/training.md#sweeps) ----
+ * <prefix>sweep:{<id>} (hash, TTL ttl_s after its last write): the record
+ * a sweep's coordinator (aas-producer sweep) keeps, field -> JSON value:
+ * "meta" (the sweep's settings), "trial:<rung>:<config>" (one trial each),
+ * "result" (the best trial and the version registered). */
+
+/* Largest value and most fields of a sweep's record. */
+#define AAS_STORE_SWEEP_VALUE_MAX (64 * 1024)
+#define AAS_STORE_SWEEP_FIELDS_MAX 4096
+
+/** @brief Set one field of sweep id's record (id by the id rule). */
+aas_err_t aas_store_sweep_put(aas_store_t *st, const char *id, const char *field,
+                              const char *value, char *errstr, size_t errstr_size);
+
+/**
+ * @brief The whole record of sweep id, unsorted.
+ * @param out malloc'ed fields (key = field, value = its value), free with
+ *        aas_store_sweep_free(*out, *n).
+ * @return AAS_ERR_NOT_FOUND if there is no such sweep.
+ */
+aas_err_t aas_store_sweep_read(aas_store_t *st, const char *id, aas_kv_t **out, size_t *n,
+                               char *errstr, size_t errstr_size);
+void aas_store_sweep_free(aas_kv_t *v, size_t n);
+
 /* ---- serving options ----
  * How workers serve a model, stored per name beside its versions (fields
  * opt:precision, opt:batch_max_rows, opt:batch_max_delay_us of

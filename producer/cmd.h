@@ -33,6 +33,9 @@ typedef struct {
     const char *since, *until;        /* usage: time range */
     int csv, hourly;                  /* usage: CSV output, a row per hour */
     const char *rate, *burst, *inflight; /* quota set: the limits given, or NULL */
+    const char *grid;                 /* sweep run --grid SPEC */
+    int halving;                      /* sweep run --halving */
+    int64_t eta, epochs;              /* sweep run --eta (2), --epochs (10) */
     const char *text, *text_input;
     const char *text_file;            /* submit --text-file PATH|- */
     int header;                       /* --header 1, --no-header 0, unset -1 */
@@ -78,6 +81,7 @@ extern const aas_cmd_t aas_cmd_model_def;    /* cmd_model.c */
 extern const aas_cmd_t aas_cmd_apikey_def;   /* cmd_apikey.c */
 extern const aas_cmd_t aas_cmd_usage_def;    /* cmd_usage.c */
 extern const aas_cmd_t aas_cmd_quota_def;    /* cmd_quota.c */
+extern const aas_cmd_t aas_cmd_sweep_def;    /* cmd_sweep.c */
 
 /** @brief Parse a decimal integer in [lo, hi]; 0 or -1 (main.c). */
 int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);

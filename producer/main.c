@@ -41,7 +41,7 @@ int aas_cmd_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
 static const aas_cmd_t *const commands[] = {
     &aas_cmd_submit_def, &aas_cmd_train_def,  &aas_cmd_dataset_def, &aas_cmd_status_def,
     &aas_cmd_wait_def,   &aas_cmd_cancel_def, &aas_cmd_model_def,  &aas_cmd_apikey_def,
-    &aas_cmd_usage_def,  &aas_cmd_quota_def,
+    &aas_cmd_usage_def,  &aas_cmd_quota_def,  &aas_cmd_sweep_def,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
            O_META, O_FILE, O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
            O_MAXBATCH, O_MAXDELAY, O_TEXTFILE, O_HEADER, O_NOHEADER, O_DTOPIC, O_DPARTS,
            O_DSTART, O_DEND, O_NOPROGRESS, O_SCOPES, O_TENANT, O_SINCE, O_UNTIL, O_CSV, O_HOURLY,
-           O_RATE, O_BURST, O_INFLIGHT };
+           O_RATE, O_BURST, O_INFLIGHT, O_GRID, O_HALVING, O_ETA, O_EPOCHS };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -177,10 +177,14 @@ int main(int argc, char **argv) {
         {"rate", required_argument, NULL, O_RATE},
         {"burst", required_argument, NULL, O_BURST},
         {"inflight", required_argument, NULL, O_INFLIGHT},
+        {"grid", required_argument, NULL, O_GRID},
+        {"halving", no_argument, NULL, O_HALVING},
+        {"eta", required_argument, NULL, O_ETA},
+        {"epochs", required_argument, NULL, O_EPOCHS},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
-    aas_cmd_opts_t o = {.timeout_s = 60, .header = -1};
+    aas_cmd_opts_t o = {.timeout_s = 60, .header = -1, .eta = 2, .epochs = 10};
     aas_store_model_opts_init(&o.serving);
     const char *config_file = NULL;
     char **xargs = calloc((size_t)argc + 1, sizeof(*xargs));
@@ -259,6 +263,14 @@ int main(int argc, char **argv) {
         case O_RATE: o.rate = optarg; break;     /* checked by quota's check */
         case O_BURST: o.burst = optarg; break;
         case O_INFLIGHT: o.inflight = optarg; break;
+        case O_GRID: o.grid = optarg; break;
+        case O_HALVING: o.halving = 1; break;
+        case O_ETA:
+            if (aas_cmd_parse_i64(optarg, 2, 16, &o.eta)) goto bad;
+            break;
+        case O_EPOCHS:
+            if (aas_cmd_parse_i64(optarg, 1, 100000, &o.epochs)) goto bad;
+            break;
         case O_ROWS:
             if (aas_cmd_parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;
             break;
