@@ -36,6 +36,7 @@ typedef struct {
     const char *grid;                 /* sweep run --grid SPEC */
     int halving;                      /* sweep run --halving */
     int64_t eta, epochs;              /* sweep run --eta (2), --epochs (10) */
+    int64_t random, seed;             /* sweep run --random N (0: the grid), --seed (1) */
     const char *text, *text_input;
     const char *text_file;            /* submit --text-file PATH|- */
     int header;                       /* --header 1, --no-header 0, unset -1 */

@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,7 @@ static int cmd_sweep_run(aas_client_t *c, const aas_cmd_opts_t *o) {
         return 1;
     }
     size_t n = g.n_configs;
+    if (o->random > 0 && (size_t)o->random < n) n = (size_t)o->random;
     int64_t eta = o->eta, max_epochs = o->epochs;
     /* Rungs: n configurations at the fewest epochs, the best 1/eta at eta
      * times as many, ..., one (or a few) at max_epochs. */
@@ -323,17 +325,38 @@ static int cmd_sweep_run(aas_client_t *c, const aas_cmd_opts_t *o) {
         free(g.buf);
         return 1;
     }
-    json_t *mj = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I}", "model", o->model,
-                           "dataset", o->dataset, "grid", o->grid, "halving", o->halving,
-                           "eta", (json_int_t)eta, "max_epochs", (json_int_t)max_epochs,
-                           "rungs", rungs, "configs", (json_int_t)n);
+    json_t *mj = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:I}", "model",
+                           o->model, "dataset", o->dataset, "grid", o->grid, "halving",
+                           o->halving, "eta", (json_int_t)eta, "max_epochs",
+                           (json_int_t)max_epochs, "rungs", rungs, "configs", (json_int_t)n,
+                           "random", (json_int_t)o->random, "seed", (json_int_t)o->seed);
     record(c, sweep, "meta", mj ? json_dumps(mj, JSON_COMPACT) : NULL);
     json_decref(mj);
-    printf("sweep %s: %zu configuration(s), %d rung(s)%s\n", sweep, n, rungs,
+    printf("sweep %s: %zu configuration(s)%s, %d rung(s)%s\n", sweep, n,
+           n < g.n_configs ? " drawn at random from the grid" : "", rungs,
            o->halving ? " of successive halving" : "");
     fflush(stdout);
     size_t alive = n;
-    for (size_t k = 0; k < n; k++) tr[k].config = k;
+    /* Random search: n configurations of the grid, drawn without
+     * replacement by a seeded shuffle (the same seed, the same draw, so a
+     * sweep run again draws the same trials). */
+    size_t *order = malloc(g.n_configs * sizeof(*order));
+    if (!order) {
+        rc = 1;
+        goto out;
+    }
+    for (size_t k = 0; k < g.n_configs; k++) order[k] = k;
+    uint64_t x = (uint64_t)o->seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    for (size_t k = g.n_configs; n < g.n_configs && k > 1; k--) {
+        x ^= x << 13; /* xorshift64 */
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t j = (size_t)(x % k), t = order[k - 1];
+        order[k - 1] = order[j];
+        order[j] = t;
+    }
+    for (size_t k = 0; k < n; k++) tr[k].config = order[g.n_configs - n + k];
+    free(order);
     double epochs_total = 0, train_ms_total = 0;
     for (int r = 0; r < rungs; r++) {
         int64_t e = max_epochs / (int64_t)pow((double)eta, rungs - 1 - r);
@@ -513,7 +536,9 @@ static const aas_cmd_help_t sweep_help[] = {
      "validation accuracy becomes MODEL's\n"
      "next version. --epochs N (10),\n"
      "--halving [--eta N (2)]: successive\n"
-     "halving; --param K=V fixed params;\n"
+     "halving; --random N [--seed S]: N\n"
+     "configurations drawn from the grid;\n"
+     "--param K=V fixed params;\n"
      "--id ID to name it (run again to\n"
      "resume); docs/training.md#sweeps"},
     {"sweep status ID [--csv]", "every trial of a sweep, and its result"},

@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
            O_META, O_FILE, O_VERSION, O_CONFREF, O_DATASET, O_TEXT, O_TEXTIN, O_PRECISION,
            O_MAXBATCH, O_MAXDELAY, O_TEXTFILE, O_HEADER, O_NOHEADER, O_DTOPIC, O_DPARTS,
            O_DSTART, O_DEND, O_NOPROGRESS, O_SCOPES, O_TENANT, O_SINCE, O_UNTIL, O_CSV, O_HOURLY,
-           O_RATE, O_BURST, O_INFLIGHT, O_GRID, O_HALVING, O_ETA, O_EPOCHS };
+           O_RATE, O_BURST, O_INFLIGHT, O_GRID, O_HALVING, O_ETA, O_EPOCHS, O_RANDOM, O_SEED };
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 'X'},
@@ -181,10 +181,12 @@ int main(int argc, char **argv) {
         {"halving", no_argument, NULL, O_HALVING},
         {"eta", required_argument, NULL, O_ETA},
         {"epochs", required_argument, NULL, O_EPOCHS},
+        {"random", required_argument, NULL, O_RANDOM},
+        {"seed", required_argument, NULL, O_SEED},
         {NULL, 0, NULL, 0}};
     aas_conf_t *conf = NULL;
     if (aas_conf_new(aas_client_conf_defs, &conf)) return 1;
-    aas_cmd_opts_t o = {.timeout_s = 60, .header = -1, .eta = 2, .epochs = 10};
+    aas_cmd_opts_t o = {.timeout_s = 60, .header = -1, .eta = 2, .epochs = 10, .seed = 1};
     aas_store_model_opts_init(&o.serving);
     const char *config_file = NULL;
     char **xargs = calloc((size_t)argc + 1, sizeof(*xargs));
@@ -270,6 +272,12 @@ int main(int argc, char **argv) {
             break;
         case O_EPOCHS:
             if (aas_cmd_parse_i64(optarg, 1, 100000, &o.epochs)) goto bad;
+            break;
+        case O_RANDOM:
+            if (aas_cmd_parse_i64(optarg, 1, 256, &o.random)) goto bad;
+            break;
+        case O_SEED:
+            if (aas_cmd_parse_i64(optarg, 0, INT64_MAX, &o.seed)) goto bad;
             break;
         case O_ROWS:
             if (aas_cmd_parse_i64(optarg, 1, 1 << 30, &o.rows_per_job)) goto bad;

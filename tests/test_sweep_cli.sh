@@ -13,7 +13,9 @@
 #   - the same sweep run again (--id) publishes nothing new, registers
 #     nothing, and says the best was registered before;
 #   - a coordinator killed after its first rung: run again with the same
-#     --id, the sweep finishes, with one version registered.
+#     --id, the sweep finishes, with one version registered;
+#   - --random 2 --seed 7 without halving: 2 of the 4 configurations, at
+#     --epochs each, one version; the same seed draws the same two.
 # Usage: tests/test_sweep_cli.sh BUILD_DIR
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -88,6 +90,17 @@ out=$("${SW[@]/digits-sw/digits-k}" --id s2 2>&1); rc=$?
   && ok "run again: the sweep finishes, version 1" || bad "resume ($rc): $out"
 vers=$("$P" "${SERVERS[@]}" model versions digits-k 2>&1)
 [ "$vers" = "digits-k 1" ] && ok "one version of digits-k" || bad "versions: $vers"
+
+RS=("$P" "${SERVERS[@]}" sweep run digits-r --dataset digits --grid "$GRID" --epochs 2
+    --random 2 --seed 7 --param scale=0.0625 --timeout 300)
+out=$("${RS[@]}" --id s3 2>&1); rc=$?
+n=$(grep -c "^rung 0 .*epochs 2 " <<<"$out")
+[ "$rc" = 0 ] && grep -q "2 configuration(s) drawn at random from the grid, 1 rung" <<<"$out" \
+  && [ "$n" = 2 ] && grep -q -- "-> digits-r version 1" <<<"$out" \
+  && ok "random search: 2 trials of 4, one version" || bad "random ($rc, $n trials): $out"
+out2=$("${RS[@]}" --id s4 2>&1)
+[ "$(grep '^rung' <<<"$out" | awk '{print $3, $4}')" = "$(grep '^rung' <<<"$out2" | awk '{print $3, $4}')" ] \
+  && ok "the same seed draws the same configurations" || bad "draws differ: $out / $out2"
 
 echo "test_sweep_cli: $FAILS failures, $((SECONDS - T0)) s"
 [ "$FAILS" = 0 ]
