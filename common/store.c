@@ -205,8 +205,7 @@ static aas_err_t aas_store_many(aas_store_t *st, aas_store_lua_t script, int fla
                 first = aas_err_set(errstr, errstr_size, AAS_ERR(i), "%s", AAS_WHY(i));
         }
     }
-    (void)first; /* items carry their own outcomes; errstr names the first */
-    return AAS_ERR_OK;
+    return AAS_ERR_OK; /* items carry their own outcomes; errstr names the first */
 #undef AAS_ITEM
 #undef AAS_ERR
 #undef AAS_WHY

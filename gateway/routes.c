@@ -201,7 +201,9 @@ static aas_err_t wait_result(aas_gw_t *gw, aas_client_t *c, const char *id,
         int64_t left = (deadline - aas_mono_us()) / 1000;
         if (!tk || left <= 0 || !aas_gw_waiter_sleep(gw->waiter, tk, (int)left))
             return aas_client_wait_fresh(c, id, left > 0 ? (int)left : 0, res, why, why_size);
-        aas_err_t err = aas_client_wait(c, id, 0, res, why, why_size); /* one look */
+        /* One look: a fresh wait of 0 ms skips the plain wait's first
+         * read (one round trip when the job is done, two when not). */
+        aas_err_t err = aas_client_wait_fresh(c, id, 0, res, why, why_size);
         if (err != AAS_ERR_TIMEOUT) return err;
     }
 }

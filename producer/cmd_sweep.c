@@ -172,9 +172,14 @@ static int run_rung(aas_client_t *c, const aas_cmd_opts_t *o, const char *sweep,
         char scratch[AAS_ID_MAX + 1], epochs[24];
         scratch_name(o->model, sweep, t->config, scratch, sizeof(scratch));
         snprintf(epochs, sizeof(epochs), "%" PRId64, t->epochs);
-        aas_kv_t p[SWEEP_MAX_KEYS + 64];
+        /* The fixed params, the configuration's, then the data and epochs. */
+        aas_kv_t *p = calloc(o->n_params + g->n_keys + 2, sizeof(*p));
+        if (!p) {
+            fprintf(stderr, "aas-producer: out of memory\n");
+            return 1;
+        }
         size_t np = 0;
-        for (size_t k = 0; k < o->n_params && np < 60; k++) p[np++] = o->params[k];
+        for (size_t k = 0; k < o->n_params; k++) p[np++] = o->params[k];
         for (size_t k = 0; k < g->n_keys; k++)
             p[np++] = (aas_kv_t){g->keys[k], (char *)grid_value(g, t->config, k)};
         p[np++] = (aas_kv_t){"dataset", (char *)o->dataset};
@@ -183,7 +188,9 @@ static int run_rung(aas_client_t *c, const aas_cmd_opts_t *o, const char *sweep,
                          .params = p, .n_params = np, .priority = (int32_t)o->priority,
                          .tenant = (char *)o->tenant};
         char why[2048];
-        if (aas_client_submit(c, &job, why, sizeof(why))) {
+        aas_err_t err = aas_client_submit(c, &job, why, sizeof(why));
+        free(p);
+        if (err) {
             fprintf(stderr, "aas-producer: sweep %s: trial %s: %s\n", sweep, t->job_id, why);
             return 1;
         }
