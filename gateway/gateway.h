@@ -26,6 +26,7 @@ typedef struct {
     int64_t timeout_ms;          /* a synchronous request's wait */
     int64_t max_body_bytes;
     int64_t threads;
+    int64_t batch_max_rows;      /* most rows of a merged job (1: none) */
     int64_t connection_timeout_s;
     int64_t connection_limit;
     const char *default_model;   /* "" = none */

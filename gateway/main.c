@@ -35,6 +35,10 @@ const aas_conf_def_t aas_gateway_conf_defs[] = {
      "HTTP threads, each with its own aas client: the synchronous requests served at "
      "once",
      AAS_CONF_FIELD(aas_gateway_conf_t, threads)},
+    {"gateway.batch.max.rows", AAS_CONF_INT, "64", 1, 4096, 0,
+     "Most rows of one job made of concurrent synchronous FP32 requests for the same model "
+     "version, tenant and priority (1: one job per request; docs/http.md#batching)",
+     AAS_CONF_FIELD(aas_gateway_conf_t, batch_max_rows)},
     {"gateway.connection.timeout.s", AAS_CONF_INT, "30", 1, 86400, 0,
      "Idle connection timeout",
      AAS_CONF_FIELD(aas_gateway_conf_t, connection_timeout_s)},
@@ -191,9 +195,12 @@ int main(int argc, char **argv) {
         goto out;
     }
     if (aas_gw_waiter_new(conf, &gw.waiter, errstr, sizeof(errstr)) ||
-        aas_gw_pool_new(conf, (size_t)gw.c.threads, &gw.pool) ||
-        aas_gw_models_new(AAS_GW_MODEL_CACHE, &gw.models) ||
-        aas_metrics_new(&gw.metrics, errstr, sizeof(errstr))) {
+        aas_metrics_new(&gw.metrics, errstr, sizeof(errstr)) ||
+        aas_gw_pool_new(conf,
+                        &(aas_gw_pub_opts_t){.waiter = gw.waiter, .metrics = gw.metrics,
+                                             .merge_max_rows = gw.c.batch_max_rows},
+                        (size_t)gw.c.threads, &gw.pool) ||
+        aas_gw_models_new(AAS_GW_MODEL_CACHE, &gw.models)) {
         fprintf(stderr, "aas-gateway: out of memory\n");
         rc = 1;
         goto out;
@@ -229,9 +236,11 @@ int main(int argc, char **argv) {
 out:
     aas_gw_http_stop(http);
     aas_gw_auth_destroy(gw.auth);
+    /* The publisher counts into the metrics and registers with the
+     * waiter until it stops: the pool goes first. */
+    aas_gw_pool_destroy(gw.pool);
     aas_metrics_destroy(gw.metrics);
     aas_gw_models_destroy(gw.models);
-    aas_gw_pool_destroy(gw.pool);
     aas_gw_waiter_destroy(gw.waiter);
     if (http) AAS_LOG(AAS_LOG_INFO, "gateway", "stopped");
     free(brokers_arg);

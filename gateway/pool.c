@@ -11,6 +11,7 @@
 
 struct aas_gw_pool_s {
     const aas_conf_t *conf;
+    aas_gw_pub_opts_t opts;
     pthread_mutex_t mu;
     pthread_cond_t back;
     size_t max, made, n_idle;
@@ -25,7 +26,7 @@ static aas_err_t aas_gw_pool_producer(aas_gw_pool_t *p, char *errstr, size_t err
     aas_client_t *c = NULL;
     aas_err_t err = aas_client_new(p->conf, &c, errstr, errstr_size);
     if (err) return err;
-    if ((err = aas_gw_pub_new(c, &p->pub, errstr, errstr_size))) {
+    if ((err = aas_gw_pub_new(c, &p->opts, &p->pub, errstr, errstr_size))) {
         aas_client_destroy(c);
         return err;
     }
@@ -33,7 +34,8 @@ static aas_err_t aas_gw_pool_producer(aas_gw_pool_t *p, char *errstr, size_t err
     return AAS_ERR_OK;
 }
 
-aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **out) {
+aas_err_t aas_gw_pool_new(const aas_conf_t *conf, const aas_gw_pub_opts_t *opts, size_t max,
+                          aas_gw_pool_t **out) {
     if (max == 0) return AAS_ERR_INVAL;
     aas_gw_pool_t *p = calloc(1, sizeof(*p));
     if (!p) return AAS_ERR_NOMEM;
@@ -53,6 +55,7 @@ aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **ou
         return AAS_ERR_NOMEM;
     }
     p->conf = conf;
+    p->opts = *opts;
     p->max = max;
     *out = p;
     return AAS_ERR_OK;
@@ -113,7 +116,7 @@ void aas_gw_pool_put(aas_gw_pool_t *p, aas_client_t *c) {
     pthread_mutex_unlock(&p->mu);
 }
 
-aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int wait_ms,
+aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int sync, int wait_ms,
                               aas_gw_pub_outcome_t *out) {
     char why[512];
     pthread_mutex_lock(&p->mu);
@@ -125,5 +128,5 @@ aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int wait_m
         snprintf(out->why, sizeof(out->why), "not connected: %s", why);
         return err;
     }
-    return aas_gw_pub_publish(p->pub, job, wait_ms, out);
+    return aas_gw_pub_publish(p->pub, job, sync, wait_ms, out);
 }

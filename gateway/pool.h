@@ -23,8 +23,10 @@
 
 typedef struct aas_gw_pool_s aas_gw_pool_t;
 
-/** @brief New empty pool; conf borrowed for the pool's lifetime. */
-aas_err_t aas_gw_pool_new(const aas_conf_t *conf, size_t max, aas_gw_pool_t **out);
+/** @brief New empty pool; conf borrowed for the pool's lifetime, opts
+ *         copied (for the publishing thread: publish.h). */
+aas_err_t aas_gw_pool_new(const aas_conf_t *conf, const aas_gw_pub_opts_t *opts, size_t max,
+                          aas_gw_pool_t **out);
 /** @brief Destroy every client (none may be borrowed), then the producer.
  *         NULL is a no-op. */
 void aas_gw_pool_destroy(aas_gw_pool_t *p);
@@ -42,9 +44,10 @@ void aas_gw_pool_put(aas_gw_pool_t *p, aas_client_t *c);
 /**
  * @brief Publish job through the publishing thread (made now if it is not
  *        yet: AAS_ERR_REDIS etc. if it cannot be) and wait up to wait_ms
- *        for the broker's acknowledgement: aas_gw_pub_publish().
+ *        for the broker's acknowledgement: aas_gw_pub_publish() (sync: a
+ *        caller that waits for the result, out->batch).
  */
-aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int wait_ms,
+aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int sync, int wait_ms,
                               aas_gw_pub_outcome_t *out);
 
 #endif

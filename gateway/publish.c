@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "merge.h"
+#include "store.h"
 
 /* Jobs handed to aas_client_submit_many() at most per call. */
 #define AAS_GW_PUB_BATCH 64
@@ -24,7 +26,12 @@ typedef enum { SLOT_QUEUED, SLOT_SUBMITTING, SLOT_INFLIGHT, SLOT_DONE } aas_gw_s
 
 typedef struct aas_gw_slot_s {
     struct aas_gw_slot_s *next;
+    struct aas_gw_slot_s *member;  /* the next request of the same job (from
+                                      the one whose id it has: the head) */
     const aas_job_t *job;
+    int sync;
+    aas_gw_batch_t *batch;         /* sync: the reference for the caller */
+    int64_t row_off, rows;
     char id[AAS_ID_MAX + 1];
     aas_gw_slot_state_t state;
     int abandoned;
@@ -36,6 +43,8 @@ typedef struct aas_gw_slot_s {
 
 struct aas_gw_pub_s {
     aas_client_t *c;
+    aas_gw_pub_opts_t o;
+    aas_metric_t *m_jobs, *m_requests;
     pthread_mutex_t mu;
     aas_gw_slot_t *queued, **queued_tail; /* FIFO of SLOT_QUEUED */
     aas_gw_slot_t *inflight;              /* SLOT_INFLIGHT, the thread's */
@@ -45,7 +54,10 @@ struct aas_gw_pub_s {
     pthread_t thread;
     int started;
     int wake_set;     /* the producer writes to pipe_w */
-    aas_client_submission_t subs[AAS_GW_PUB_BATCH]; /* the thread's */
+    /* The thread's: */
+    aas_client_submission_t subs[AAS_GW_PUB_BATCH];
+    aas_job_t merged[AAS_GW_PUB_BATCH];
+    aas_tensor_t merged_input[AAS_GW_PUB_BATCH];
 };
 
 static void aas_gw_pub_wake(aas_gw_pub_t *p) {
@@ -62,12 +74,27 @@ static void aas_gw_pub_settle(aas_gw_slot_t *s, aas_err_t err, aas_gw_pub_stage_
     s->out.stage = stage;
     if (why != s->out.why) snprintf(s->out.why, sizeof(s->out.why), "%s", why ? why : "");
     s->state = SLOT_DONE;
+    if (err || s->abandoned) { /* the caller gets no result to read */
+        aas_gw_batch_release(s->batch);
+        s->batch = NULL;
+    }
     if (s->abandoned) {
         pthread_cond_destroy(&s->cv);
         free(s);
         return;
     }
     pthread_cond_signal(&s->cv);
+}
+
+/* Settle every request of a job (under mu). */
+static void aas_gw_pub_settle_job(aas_gw_slot_t *head, aas_err_t err,
+                                  aas_gw_pub_stage_t stage, const char *why) {
+    char reason[sizeof(head->out.why)];
+    snprintf(reason, sizeof(reason), "%s", why ? why : "");
+    for (aas_gw_slot_t *s = head, *next; s; s = next) {
+        next = s->member; /* s may be freed */
+        aas_gw_pub_settle(s, err, stage, reason);
+    }
 }
 
 /* The delivery callback (on the thread, inside the client's calls).  A
@@ -87,16 +114,85 @@ static void aas_gw_pub_on_delivery(void *opaque, const char *job_id, aas_err_t e
             s->err = err;
             snprintf(s->out.why, sizeof(s->out.why), "%s", why ? why : "");
         } else {
-            aas_gw_pub_settle(s, err, AAS_GW_PUB_FAILED, why);
+            aas_gw_pub_settle_job(s, err, AAS_GW_PUB_FAILED, why);
         }
         break;
     }
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Submit up to AAS_GW_PUB_BATCH queued jobs in one call. */
+/* Group the taken requests into jobs: a head (whose id the job takes)
+ * and its members, the synchronous eligible requests compatible with it
+ * (merge.h), while the rows fit.  Returns the number of jobs. */
+static size_t aas_gw_pub_group(aas_gw_pub_t *p, aas_gw_slot_t **taken, size_t n,
+                               aas_gw_slot_t **heads, int64_t *total) {
+    /* Quotas count jobs: a merged job would take one token for several
+     * requests, so nothing is merged while any tenant has a quota. */
+    int merge = p->o.merge_max_rows > 1 && !aas_store_quotas_active(aas_client_store(p->c));
+    int64_t max = p->o.merge_max_rows;
+    char used[AAS_GW_PUB_BATCH] = {0};
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (used[i]) continue;
+        aas_gw_slot_t *head = taken[i], *tail = head;
+        int eligible = merge && head->sync &&
+                       aas_gw_merge_eligible(head->job, max, AAS_GW_MERGE_MAX_BYTES);
+        head->member = NULL;
+        head->row_off = 0;
+        head->rows = eligible ? head->job->inputs[0].shape[0] : 1;
+        int64_t rows = head->rows;
+        size_t bytes = eligible ? head->job->inputs[0].nbytes : 0;
+        for (size_t j = i + 1; eligible && j < n && rows < max; j++) {
+            aas_gw_slot_t *s = taken[j];
+            if (used[j] || !s->sync ||
+                !aas_gw_merge_eligible(s->job, max - rows, AAS_GW_MERGE_MAX_BYTES - bytes) ||
+                !aas_gw_merge_compatible(head->job, s->job))
+                continue;
+            used[j] = 1;
+            s->member = NULL;
+            s->row_off = rows;
+            s->rows = s->job->inputs[0].shape[0];
+            rows += s->rows;
+            bytes += s->job->inputs[0].nbytes;
+            tail->member = s;
+            tail = s;
+        }
+        total[ng] = rows;
+        heads[ng++] = head;
+    }
+    return ng;
+}
+
+/* The job to send for a head: its own, or its members' rows merged (the
+ * merged input's data is freed after the call).  Synchronous requests get
+ * their batch handle, registered with the waiter before the job is sent.
+ * -1 when out of memory (nothing allocated is left). */
+static int aas_gw_pub_prepare(aas_gw_pub_t *p, size_t g, aas_gw_slot_t *head, int64_t total) {
+    const aas_job_t *jobs[AAS_GW_PUB_BATCH];
+    size_t k = 0;
+    for (aas_gw_slot_t *s = head; s; s = s->member) jobs[k++] = s->job;
+    p->subs[g] = (aas_client_submission_t){.job = head->job};
+    p->merged_input[g].data = NULL;
+    if (k > 1) {
+        if (aas_gw_merge_jobs(jobs, k, &p->merged[g], &p->merged_input[g])) return -1;
+        p->subs[g].job = &p->merged[g];
+    }
+    if (!head->sync) return 0;
+    aas_gw_batch_t *b = aas_gw_batch_new(p->o.waiter, head->id, total, (int)k);
+    if (!b) {
+        free(p->merged_input[g].data);
+        p->merged_input[g].data = NULL;
+        return -1;
+    }
+    for (aas_gw_slot_t *s = head; s; s = s->member) s->batch = b;
+    return 0;
+}
+
+/* Submit up to AAS_GW_PUB_BATCH queued requests' jobs in one call. */
 static void aas_gw_pub_submit(aas_gw_pub_t *p) {
-    aas_gw_slot_t *batch[AAS_GW_PUB_BATCH];
+    aas_gw_slot_t *taken[AAS_GW_PUB_BATCH], *heads[AAS_GW_PUB_BATCH];
+    int64_t total[AAS_GW_PUB_BATCH];
+    char ready[AAS_GW_PUB_BATCH];
     aas_client_submission_t *subs = p->subs;
     size_t n = 0;
     pthread_mutex_lock(&p->mu);
@@ -104,33 +200,55 @@ static void aas_gw_pub_submit(aas_gw_pub_t *p) {
         aas_gw_slot_t *s = p->queued;
         p->queued = s->next;
         s->state = SLOT_SUBMITTING;
-        batch[n++] = s;
+        taken[n++] = s;
     }
     if (!p->queued) p->queued_tail = &p->queued;
+    pthread_mutex_unlock(&p->mu);
+    if (!n) return;
+    /* SUBMITTING requests are the thread's: their jobs stay until settled. */
+    size_t ng = aas_gw_pub_group(p, taken, n, heads, total);
+    size_t ns = 0; /* the jobs to send, packed */
+    aas_gw_slot_t *sent[AAS_GW_PUB_BATCH];
+    for (size_t g = 0; g < ng; g++) {
+        ready[g] = !aas_gw_pub_prepare(p, ns, heads[g], total[g]);
+        if (ready[g]) sent[ns++] = heads[g];
+    }
+    pthread_mutex_lock(&p->mu);
+    for (size_t g = 0; g < ng; g++)
+        if (!ready[g]) aas_gw_pub_settle_job(heads[g], AAS_ERR_NOMEM, AAS_GW_PUB_REFUSED,
+                                             "out of memory");
     /* On the in-flight list before submitting: a report (or a known job's
      * immediate acknowledgement) can come inside the call. */
-    for (size_t i = 0; i < n; i++) {
-        batch[i]->next = p->inflight;
-        p->inflight = batch[i];
+    for (size_t i = 0; i < ns; i++) {
+        sent[i]->next = p->inflight;
+        p->inflight = sent[i];
         p->n_inflight++;
     }
     pthread_mutex_unlock(&p->mu);
-    if (!n) return;
-    for (size_t i = 0; i < n; i++) subs[i] = (aas_client_submission_t){.job = batch[i]->job};
-    aas_client_submit_many(p->c, subs, n, NULL, 0);
+    if (!ns) return;
+    aas_client_submit_many(p->c, subs, ns, NULL, 0);
+    for (size_t i = 0; i < ns; i++) free(p->merged_input[i].data);
     /* The quota's wait is the client's last refusal's: refusals of one
      * batch are of the same moment. */
     int64_t retry_ms = aas_client_last_retry_ms(p->c);
+    size_t jobs_ok = 0, requests_ok = 0;
     pthread_mutex_lock(&p->mu);
-    for (size_t i = 0; i < n; i++) {
-        aas_gw_slot_t *s = batch[i];
+    for (size_t i = 0; i < ns; i++) {
+        aas_gw_slot_t *s = sent[i];
+        if (!subs[i].err) {
+            jobs_ok++;
+            for (aas_gw_slot_t *m = s; m; m = m->member) requests_ok++;
+        }
         if (s->reported) { /* acknowledged (or failed) inside the call */
-            aas_gw_pub_settle(s, s->err, AAS_GW_PUB_FAILED, s->out.why);
+            aas_gw_pub_settle_job(s, s->err, AAS_GW_PUB_FAILED, s->out.why);
             continue;
         }
         if (!subs[i].err) {
-            s->state = SLOT_INFLIGHT;
-            pthread_cond_signal(&s->cv); /* a caller past its wait may leave now */
+            /* A caller past its wait may leave now. */
+            for (aas_gw_slot_t *m = s; m; m = m->member) {
+                m->state = SLOT_INFLIGHT;
+                pthread_cond_signal(&m->cv);
+            }
             continue;
         }
         for (aas_gw_slot_t **pp = &p->inflight; *pp; pp = &(*pp)->next)
@@ -139,10 +257,13 @@ static void aas_gw_pub_submit(aas_gw_pub_t *p) {
                 p->n_inflight--;
                 break;
             }
-        s->out.retry_ms = subs[i].err == AAS_ERR_QUOTA ? retry_ms : 0;
-        aas_gw_pub_settle(s, subs[i].err, AAS_GW_PUB_REFUSED, subs[i].why);
+        for (aas_gw_slot_t *m = s; m; m = m->member)
+            m->out.retry_ms = subs[i].err == AAS_ERR_QUOTA ? retry_ms : 0;
+        aas_gw_pub_settle_job(s, subs[i].err, AAS_GW_PUB_REFUSED, subs[i].why);
     }
     pthread_mutex_unlock(&p->mu);
+    aas_metric_inc(p->m_jobs, (double)jobs_ok);
+    aas_metric_inc(p->m_requests, (double)requests_ok);
 }
 
 static void *aas_gw_pub_main(void *arg) {
@@ -168,11 +289,22 @@ static void *aas_gw_pub_main(void *arg) {
     return NULL;
 }
 
-aas_err_t aas_gw_pub_new(aas_client_t *c, aas_gw_pub_t **out, char *errstr,
-                         size_t errstr_size) {
+aas_err_t aas_gw_pub_new(aas_client_t *c, const aas_gw_pub_opts_t *opts, aas_gw_pub_t **out,
+                         char *errstr, size_t errstr_size) {
     aas_gw_pub_t *p = calloc(1, sizeof(*p));
     if (!p) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     p->c = c;
+    p->o = *opts;
+    if (p->o.merge_max_rows < 1) p->o.merge_max_rows = 1;
+    if (p->o.metrics) {
+        p->m_jobs = aas_metrics_counter(p->o.metrics, "aas_gateway_published_jobs_total",
+                                        "Jobs the gateway published (one or more requests each)",
+                                        NULL);
+        p->m_requests = aas_metrics_counter(
+            p->o.metrics, "aas_gateway_published_requests_total",
+            "Requests whose jobs the gateway published, alone or merged (docs/http.md#batching)",
+            NULL);
+    }
     p->queued_tail = &p->queued;
     p->pipe_r = p->pipe_w = -1;
     int fds[2];
@@ -228,7 +360,7 @@ void aas_gw_pub_destroy(aas_gw_pub_t *p) {
     free(p);
 }
 
-aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int wait_ms,
+aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int sync, int wait_ms,
                              aas_gw_pub_outcome_t *out) {
     memset(out, 0, sizeof(*out));
     if (!aas_id_valid(job->id)) {
@@ -252,6 +384,7 @@ aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int wait_ms,
         return AAS_ERR_NOMEM;
     }
     s->job = job;
+    s->sync = sync;
     snprintf(s->id, sizeof(s->id), "%s", job->id);
     struct timespec until = aas_mono_deadline(wait_ms);
     pthread_mutex_lock(&p->mu);
@@ -297,6 +430,9 @@ aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int wait_ms,
     pthread_mutex_unlock(&p->mu);
     aas_err_t err = s->err;
     *out = s->out;
+    out->batch = s->batch; /* NULL unless it succeeded (settle) */
+    out->row_off = s->row_off;
+    out->rows = s->rows;
     pthread_cond_destroy(&s->cv);
     free(s);
     return err;

@@ -13,6 +13,10 @@
  * sleeps in poll(2) on a pipe that both a new job and a delivery report
  * (librdkafka's queue event) write to.
  *
+ * It also merges the synchronous inference jobs it takes together that
+ * can share a job (merge.h), and makes the handle through which their
+ * requests read the result (batch.h).
+ *
  * Threading: aas_gw_pub_publish() from any thread; the client given to
  * aas_gw_pub_new() is then used by the publishing thread only (and read
  * by aas_client_new_shared()).
@@ -22,7 +26,10 @@
 
 #include <stdint.h>
 
+#include "batch.h"
 #include "client.h"
+#include "metrics.h"
+#include "waiter.h"
 
 typedef struct aas_gw_pub_s aas_gw_pub_t;
 
@@ -37,15 +44,25 @@ typedef struct {
     aas_gw_pub_stage_t stage;  /* when the call did not return AAS_ERR_OK */
     int64_t retry_ms;          /* AAS_ERR_QUOTA: when to try again */
     char why[1024];
+    /* A synchronous publication that succeeded: the job carrying this
+     * request's rows [row_off, row_off + rows) (the caller releases it). */
+    aas_gw_batch_t *batch;
+    int64_t row_off, rows;
 } aas_gw_pub_outcome_t;
+
+typedef struct {
+    aas_gw_waiter_t *waiter;   /* tickets of synchronous jobs; NULL: none */
+    aas_metrics_t *metrics;    /* published jobs and requests; NULL: none */
+    int64_t merge_max_rows;    /* most rows of a merged job; 1: never merge */
+} aas_gw_pub_opts_t;
 
 /**
  * @brief Start the thread.  c (made by aas_client_new: its own producer)
  *        is borrowed and must outlive the publisher; from now on only the
- *        thread calls it.
+ *        thread calls it.  opts is copied; what it points to is borrowed.
  */
-aas_err_t aas_gw_pub_new(aas_client_t *c, aas_gw_pub_t **out, char *errstr,
-                         size_t errstr_size);
+aas_err_t aas_gw_pub_new(aas_client_t *c, const aas_gw_pub_opts_t *opts, aas_gw_pub_t **out,
+                         char *errstr, size_t errstr_size);
 
 /** @brief Stop the thread once every job handed over has its answer (each
  *         is settled within the client's client.timeout.ms).  NULL is a
@@ -54,12 +71,16 @@ void aas_gw_pub_destroy(aas_gw_pub_t *p);
 
 /**
  * @brief Publish job (borrowed until the call returns) and wait up to
- *        wait_ms for the broker's acknowledgement.
- * @return AAS_ERR_OK: acknowledged and recorded QUEUED.  Otherwise the
- *         error as aas_client_submit() or its delivery report gives it
- *         (AAS_ERR_TIMEOUT when unsettled), with out filled.
+ *        wait_ms for the broker's acknowledgement.  A synchronous job
+ *        (sync: its caller will wait for the result) may be merged with
+ *        others and gets a batch handle; an asynchronous one is published
+ *        as it is, under its own id.
+ * @return AAS_ERR_OK: acknowledged and recorded QUEUED (out->batch set when
+ *         sync).  Otherwise the error as aas_client_submit() or its
+ *         delivery report gives it (AAS_ERR_TIMEOUT when unsettled), with
+ *         out filled.
  */
-aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int wait_ms,
+aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int sync, int wait_ms,
                              aas_gw_pub_outcome_t *out);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "client.h"
 #include "jobs.h"
+#include "merge.h"
 #include "oip.h"
 
 /* Elements of one FP32 request; the body limit binds first in practice. */
@@ -159,21 +160,22 @@ static void set_result(aas_gw_resp_t *resp, aas_gw_style_t style, const aas_resu
 
 /* Publish job (its id is set) and wait for the broker's acknowledgement:
  * a 202 then means the job is on the topic, and a broker away is a 503
- * now, not a 504 later.  Answers on failure (-1). */
-static int publish(aas_gw_t *gw, const aas_job_t *job, aas_gw_resp_t *resp) {
-    aas_gw_pub_outcome_t o;
+ * now, not a 504 later.  sync: the caller waits for the result (o->batch
+ * on success).  Answers on failure (-1). */
+static int publish(aas_gw_t *gw, const aas_job_t *job, int sync, aas_gw_pub_outcome_t *o,
+                   aas_gw_resp_t *resp) {
     /* The producer times the message out within gateway.timeout.ms
      * (main.c keeps client.timeout.ms within it) and reports it failed: the
      * margin covers its once-a-second timeout scan. */
-    aas_err_t err = aas_gw_pool_publish(gw->pool, job,
-                                        (int)gw->c.timeout_ms + AAS_GW_SETTLE_SLACK_MS, &o);
+    aas_err_t err = aas_gw_pool_publish(gw->pool, job, sync,
+                                        (int)gw->c.timeout_ms + AAS_GW_SETTLE_SLACK_MS, o);
     if (!err) return 0;
-    if (o.stage == AAS_GW_PUB_UNSETTLED) {
+    if (o->stage == AAS_GW_PUB_UNSETTLED) {
         set_error(resp, 503, job->id,
                   "Kafka did not acknowledge the job within %" PRId64 " ms, and its "
                   "publication is still unsettled: it may run (GET /v1/jobs/%s)",
                   gw->c.timeout_ms, job->id);
-    } else if (o.stage == AAS_GW_PUB_FAILED) {
+    } else if (o->stage == AAS_GW_PUB_FAILED) {
         /* Timed out or refused: the job was withdrawn, so a retrying
          * caller runs it once (had the broker received it already, it
          * runs: the answer names it). */
@@ -183,22 +185,23 @@ static int publish(aas_gw_t *gw, const aas_job_t *job, aas_gw_resp_t *resp) {
                   "it runs: GET /v1/jobs/%s)",
                   gw->c.timeout_ms, job->id);
     } else {
-        set_error(resp, http_status_of(err), NULL, "%s", o.why);
+        set_error(resp, http_status_of(err), NULL, "%s", o->why);
         if (err == AAS_ERR_QUOTA) /* whole seconds, rounded up, at least 1 */
-            resp->retry_after_s = o.retry_ms > 1000 ? (int)((o.retry_ms + 999) / 1000) : 1;
+            resp->retry_after_s = o->retry_ms > 1000 ? (int)((o->retry_ms + 999) / 1000) : 1;
     }
     return -1;
 }
 
-/* Wait up to gateway.timeout.ms for the job's result: on the waiter's
- * ticket while it is live (one thread hears every finished job, waiter.h),
- * else, and for the time left, on the job's own done token. */
-static aas_err_t wait_result(aas_gw_t *gw, aas_client_t *c, const char *id,
-                             aas_gw_ticket_t *tk, aas_result_t *res, char *why,
+/* Read a job's result by deadline_us (aas_gw_batch_read_fn): on the
+ * waiter's ticket while it is live (one thread hears every finished job,
+ * waiter.h), else, and for the time left, on the job's own done token. */
+static aas_err_t read_result(void *ctx, const char *id, aas_gw_ticket_t *tk,
+                             int64_t deadline_us, aas_result_t *res, char *why,
                              size_t why_size) {
-    int64_t deadline = aas_mono_us() + gw->c.timeout_ms * 1000;
+    aas_gw_t *gw = ((void **)ctx)[0];
+    aas_client_t *c = ((void **)ctx)[1];
     for (;;) {
-        int64_t left = (deadline - aas_mono_us()) / 1000;
+        int64_t left = (deadline_us - aas_mono_us()) / 1000;
         if (!tk || left <= 0 || !aas_gw_waiter_sleep(gw->waiter, tk, (int)left))
             return aas_client_wait_fresh(c, id, left > 0 ? (int)left : 0, res, why, why_size);
         /* One look: a fresh wait of 0 ms skips the plain wait's first
@@ -208,14 +211,15 @@ static aas_err_t wait_result(aas_gw_t *gw, aas_client_t *c, const char *id,
     }
 }
 
-/* One inference request as one job: submit, confirm, wait, answer. */
+/* One inference request as one job, or as rows of one shared with
+ * concurrent requests (merge.h): submit, confirm, wait, answer. */
 static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                     const char *name, int64_t version, aas_gw_request_t *in,
                     const char *tenant, aas_gw_resp_t *resp) {
-    char why[1024], id[64], vbuf[24];
+    char why[1024], id[64], vbuf[24], rows_note[96] = "";
     aas_client_t *c = NULL;
     const aas_gw_model_t *md = NULL;
-    aas_gw_ticket_t *tk = NULL;
+    aas_gw_pub_outcome_t o = {0};
     aas_result_t res = {0};
     aas_err_t err = aas_gw_pool_get(gw->pool, &c, why, sizeof(why));
     if (err) {
@@ -233,36 +237,41 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                      .model_version = vbuf, .text = in->text,
                      .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
-    /* Registered before it is published, so its announcement cannot come
-     * first (NULL: out of memory, then the job's own token is waited on). */
-    if (!req->prefer_async) tk = aas_gw_waiter_add(gw->waiter, id);
-    if (publish(gw, &job, resp)) goto out;
+    if (publish(gw, &job, !req->prefer_async, &o, resp)) goto out;
     if (req->prefer_async) {
         snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
         set_json(resp, 202, json_pack("{s:s, s:s}", "id", id, "status", "QUEUED"));
         goto out;
     }
-    err = wait_result(gw, c, id, tk, &res, why, sizeof(why));
+    int64_t deadline_us = aas_mono_us() + gw->c.timeout_ms * 1000;
+    /* From here the job may be another request's, with this one's rows in it. */
+    const char *jid = aas_gw_batch_id(o.batch);
+    if (strcmp(jid, id))
+        snprintf(rows_note, sizeof(rows_note), " (rows %" PRId64 "-%" PRId64 " of it are this "
+                 "request's)", o.row_off, o.row_off + o.rows - 1);
+    void *ctx[2] = {gw, c};
+    err = aas_gw_batch_result(o.batch, read_result, ctx, deadline_us, o.row_off, o.rows, &res,
+                              why, sizeof(why));
     if (err == AAS_ERR_TIMEOUT) {
-        set_error(resp, 504, id, "no result within %" PRId64 " ms; the job goes on: GET /v1/jobs/%s",
-                  gw->c.timeout_ms, id);
+        set_error(resp, 504, jid, "no result within %" PRId64 " ms; the job goes on: GET "
+                  "/v1/jobs/%s%s", gw->c.timeout_ms, jid, rows_note);
     } else if (err == AAS_ERR_NOT_FOUND) {
         /* Terminal without a result record: the reason is in the hash. */
         aas_job_info_t info = {0};
-        if (aas_client_status(c, id, &info, why, sizeof(why)))
-            set_error(resp, 503, id, "job finished, its status unreadable: %s", why);
-        else set_job_failure(resp, id, info.status, info.error);
+        if (aas_client_status(c, jid, &info, why, sizeof(why)))
+            set_error(resp, 503, jid, "job finished, its status unreadable: %s", why);
+        else set_job_failure(resp, jid, info.status, info.error);
         aas_job_info_clear(&info);
     } else if (err) {
-        set_error(resp, http_status_of(err) == 400 ? 500 : http_status_of(err), id, "%s", why);
+        set_error(resp, http_status_of(err) == 400 ? 500 : http_status_of(err), jid, "%s", why);
     } else if (res.status != AAS_STATUS_SUCCEEDED) {
-        set_job_failure(resp, id, res.status, res.error);
+        set_job_failure(resp, jid, res.status, res.error);
     } else {
         set_result(resp, style, &res, md->name, md, in->req_id);
     }
 out:
-    aas_gw_waiter_remove(gw->waiter, tk);
-    aas_result_clear(&res);
+    aas_gw_merge_view_clear(&res); /* before the handle that owns its data */
+    aas_gw_batch_release(o.batch);
     aas_gw_model_release(gw->models, md);
     aas_gw_pool_put(gw->pool, c);
 }
@@ -512,7 +521,8 @@ static void train_submit(aas_gw_t *gw, const aas_gw_req_t *req, const char *tena
     aas_job_t job = {.id = id, .kind = AAS_JOB_TRAIN, .model = t.model, .params = t.params,
                      .n_params = t.n_params, .priority = t.priority,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
-    if (publish(gw, &job, resp)) goto out;
+    aas_gw_pub_outcome_t o;
+    if (publish(gw, &job, 0, &o, resp)) goto out;
     snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
     set_json(resp, 202, json_pack("{s:s, s:s, s:s}", "id", id, "status", "QUEUED", "model",
                                   t.model));

@@ -67,7 +67,7 @@ expect 0 "SUCCEEDED model=intents" -- "$P" train --model intents --text-input "$
 
 GPORT=$(free_port)
 "$GW" "${SERVERS[@]}" -X "gateway.listen.port=$GPORT" -X gateway.default.model=intents \
-  -X "gateway.max.body.bytes=$MAX_BODY" >"$RUN/gateway.log" 2>&1 &
+  -X "gateway.max.body.bytes=$MAX_BODY" -X gateway.threads=8 >"$RUN/gateway.log" 2>&1 &
 GW_PID=$!
 URL=http://127.0.0.1:$GPORT
 for _ in $(seq 200); do curl -sf "$URL/v2/health/live" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -94,6 +94,66 @@ else
   bad "gateway_client_test.py"
 fi
 check 200 '"live": ?true' -- "$URL/v2/health/live"
+
+# Concurrent requests share a job (docs/http.md#batching).  Redis paused:
+# the publisher's first job waits on its id claim and the other requests
+# queue behind it; resumed, they go as one job.  Each answer must equal its
+# row's answer alone, and the gateway must have published fewer jobs than
+# requests.
+metric() { curl -s "$URL/metrics" | awk -v m="$1" '$1 == m {print $2 + 0; f = 1} END {if (!f) print 0}'; }
+python3 - "$RUN" <<'PY'
+import json, sys
+for i in range(8):
+    row = [((i * 64 + k) % 17) / 8.0 - 1.0 for k in range(64)]
+    body = {"id": f"r{i}", "inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": row}]}
+    open(f"{sys.argv[1]}/merge{i}.json", "w").write(json.dumps(body))
+PY
+INFER=$URL/v2/models/gw-mlp/versions/1/infer
+for i in $(seq 0 7); do
+  curl -s -X POST --data-binary @"$RUN/merge$i.json" "$INFER" >"$RUN/alone$i.out"
+done
+# Once at the same time first, so that every HTTP thread has its Redis
+# connection before Redis is paused.
+CPIDS=()
+for i in $(seq 0 7); do
+  curl -s -o /dev/null -X POST --data-binary @"$RUN/merge$i.json" "$INFER" &
+  CPIDS+=($!)
+done
+wait "${CPIDS[@]}"
+J0=$(metric aas_gateway_published_jobs_total); R0=$(metric aas_gateway_published_requests_total)
+kill -STOP "$REDIS_PID"
+CPIDS=()
+for i in $(seq 0 7); do
+  curl -s -m 30 -X POST --data-binary @"$RUN/merge$i.json" "$INFER" >"$RUN/merged$i.out" &
+  CPIDS+=($!)
+done
+sleep 1.5
+kill -CONT "$REDIS_PID"
+wait "${CPIDS[@]}"
+J1=$(metric aas_gateway_published_jobs_total); R1=$(metric aas_gateway_published_requests_total)
+SAME=$(python3 - "$RUN" <<'PY'
+import json, sys
+same = 0
+for i in range(8):
+    try:
+        a = json.load(open(f"{sys.argv[1]}/alone{i}.out"))
+        b = json.load(open(f"{sys.argv[1]}/merged{i}.out"))
+        x, y = a["outputs"][0], b["outputs"][0]
+        if (b["id"] == f"r{i}" and x["shape"] == y["shape"] == [1, 10] and
+                all(abs(p - q) <= 1e-5 for p, q in zip(x["data"], y["data"]))):
+            same += 1
+    except Exception as e:
+        print(f"row {i}: {e}", file=sys.stderr)
+print(same)
+PY
+)
+[ "$SAME" = 8 ] && ok "8 concurrent requests: each answer equals its row's answer alone" \
+  || bad "8 concurrent requests: $SAME of 8 answers equal their row's answer alone"
+if [ $((R1 - R0)) = 8 ] && [ $((J1 - J0)) -lt 8 ] && [ $((J1 - J0)) -ge 1 ]; then
+  ok "the 8 requests were published as $((J1 - J0)) jobs"
+else
+  bad "published requests $R0 -> $R1, jobs $J0 -> $J1: want 8 requests in fewer than 8 jobs"
+fi
 
 # No worker: a synchronous request outlives gateway.timeout.ms -> 504 with
 # the job id, and the job goes on (QUEUED); a second gateway, short timeout.
