@@ -18,6 +18,7 @@
 #include "codec_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,9 +122,38 @@ static const uint64_t aas_crc64_avro_table[256] = {
     0x9a3978b155abf5b0ULL,
 };
 
+/* Slicing by 8 (eight bytes a step through eight tables, derived from the
+ * spec's table once): the payload hash covers every job's encoded rows
+ * (kilobytes each), and a byte a step was 4-7 % of the gateway's CPU. */
+static uint64_t aas_crc64_avro_slice[8][256];
+static pthread_once_t aas_crc64_avro_once = PTHREAD_ONCE_INIT;
+
+static void aas_crc64_avro_slice_init(void) {
+    for (int b = 0; b < 256; b++) aas_crc64_avro_slice[0][b] = aas_crc64_avro_table[b];
+    for (int k = 1; k < 8; k++)
+        for (int b = 0; b < 256; b++) {
+            uint64_t v = aas_crc64_avro_slice[k - 1][b];
+            aas_crc64_avro_slice[k][b] = (v >> 8) ^ aas_crc64_avro_table[v & 0xff];
+        }
+}
+
 uint64_t aas_codec_crc64_avro(const void *data, size_t len) {
     const unsigned char *p = data;
     uint64_t fp = AAS_CRC64_AVRO_EMPTY;
+    if (len >= 16) {
+        pthread_once(&aas_crc64_avro_once, aas_crc64_avro_slice_init);
+        const uint64_t(*t)[256] = (const uint64_t(*)[256])aas_crc64_avro_slice;
+        for (; len >= 8; p += 8, len -= 8) {
+            /* Little-endian load whatever the host. */
+            uint64_t w = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+                         (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+                         (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+            fp ^= w;
+            fp = t[7][fp & 0xff] ^ t[6][(fp >> 8) & 0xff] ^ t[5][(fp >> 16) & 0xff] ^
+                 t[4][(fp >> 24) & 0xff] ^ t[3][(fp >> 32) & 0xff] ^ t[2][(fp >> 40) & 0xff] ^
+                 t[1][(fp >> 48) & 0xff] ^ t[0][fp >> 56];
+        }
+    }
     for (size_t i = 0; i < len; i++) fp = (fp >> 8) ^ aas_crc64_avro_table[(fp ^ p[i]) & 0xff];
     return fp;
 }
