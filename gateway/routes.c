@@ -1,7 +1,8 @@
 /*
  * routes.c - the gateway's endpoints (docs/http.md): path matching, one
- * aas job per inference request (submit, confirm publication, wait), and
- * the status codes.  JSON shapes are oip.c's; HTTP is http.c's.
+ * aas job per inference request, or its rows in one shared with concurrent
+ * requests (submit, confirm publication, wait), and the status codes.
+ * JSON shapes are oip.c's; HTTP is http.c's.
  */
 #include "routes.h"
 
