@@ -244,6 +244,10 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
         set_json(resp, 202, json_pack("{s:s, s:s}", "id", id, "status", "QUEUED"));
         goto out;
     }
+    if (!o.batch) { /* every synchronous publication gets one: never here */
+        set_error(resp, 500, id, "published without a result handle");
+        goto out;
+    }
     int64_t deadline_us = aas_mono_us() + gw->c.timeout_ms * 1000;
     /* From here the job may be another request's, with this one's rows in it. */
     const char *jid = aas_gw_batch_id(o.batch);
