@@ -582,6 +582,21 @@ aas_err_t aas_store_lease(aas_store_t *st, const char *group, const char *owner,
                           int64_t ttl_ms, int *held, char *holder, size_t holder_size,
                           int64_t *left_ms, char *errstr, size_t errstr_size);
 
+/**
+ * @brief A training slot of consumer group `group` for worker_id, in one
+ *        script (<prefix>trainslots:{<group>}, a sorted set of worker ids by
+ *        the end of their lease): taken when at least `floor` other live
+ *        workers of the group (heartbeats naming it) would still hold none,
+ *        renewed when worker_id holds one, released when lease_ms == 0.
+ *        Leases are timed by Redis' clock.
+ * @param held 1 when worker_id holds a slot after the call.
+ * @param live, training (may be NULL) the group's live workers and the
+ *        slots held (after the call), for the log.
+ */
+aas_err_t aas_store_train_slot(aas_store_t *st, const char *group, const char *worker_id,
+                               int64_t lease_ms, int64_t floor, int *held, int64_t *live,
+                               int64_t *training, char *errstr, size_t errstr_size);
+
 /** @brief Who holds group's scheduler lease, without taking it: holder ""
  *         and *left_ms 0 when nobody does. */
 aas_err_t aas_store_lease_holder(aas_store_t *st, const char *group, char *holder,

@@ -57,6 +57,7 @@ static const struct {
     [AAS_STORE_LUA_QUOTA_RELEASE] = {"quota_release", aas_store_lua_quota_release},
     [AAS_STORE_LUA_QUOTA_SET] = {"quota_set", aas_store_lua_quota_set},
     [AAS_STORE_LUA_QUOTA_GET] = {"quota_get", aas_store_lua_quota_get},
+    [AAS_STORE_LUA_TRAIN_SLOT] = {"train_slot", aas_store_lua_train_slot},
 };
 
 /* Longest prefix we accept; keeps every key under AAS_STORE_KEY_MAX. */

@@ -293,6 +293,47 @@ aas_err_t aas_store_lease(aas_store_t *st, const char *group, const char *owner,
     return AAS_ERR_OK;
 }
 
+aas_err_t aas_store_train_slot(aas_store_t *st, const char *group, const char *worker_id,
+                               int64_t lease_ms, int64_t floor, int *held, int64_t *live,
+                               int64_t *training, char *errstr, size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX], set[AAS_STORE_KEY_MAX], hb[AAS_STORE_KEY_MAX];
+    aas_err_t err = aas_store_group_key(st, "trainslots", group, key, sizeof(key), errstr,
+                                        errstr_size);
+    if (err) return err;
+    if (!aas_id_valid(worker_id) || lease_ms < 0 || floor < 0)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "train slot: a valid worker id, lease and floor >= 0");
+    if (aas_store_key(st, set, sizeof(set), "workers", NULL) ||
+        aas_store_key(st, hb, sizeof(hb), "worker:{", NULL))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "key too long");
+    aas_store_args_t a;
+    redisReply *r;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, key);
+    aas_store_args_add(&a, set);
+    aas_store_args_add(&a, worker_id);
+    aas_store_args_addll(&a, (long long)lease_ms);
+    aas_store_args_addll(&a, (long long)floor);
+    aas_store_args_add(&a, hb);
+    aas_store_args_add(&a, group);
+    err = aas_store_eval(st, AAS_STORE_LUA_TRAIN_SLOT, AAS_STORE_F_RETRY, "train slot", 2, &a,
+                         &r, errstr, errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER ||
+        r->element[2]->type != REDIS_REPLY_INTEGER) {
+        err = aas_store_reply_bad(r, "train slot", errstr, errstr_size);
+        freeReplyObject(r);
+        return err;
+    }
+    *held = r->element[0]->integer == 1;
+    if (live) *live = r->element[1]->integer;
+    if (training) *training = r->element[2]->integer;
+    freeReplyObject(r);
+    return AAS_ERR_OK;
+}
+
 aas_err_t aas_store_lease_holder(aas_store_t *st, const char *group, char *holder,
                                  size_t holder_size, int64_t *left_ms, char *errstr,
                                  size_t errstr_size) {

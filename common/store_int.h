@@ -38,6 +38,7 @@ typedef enum {
     AAS_STORE_LUA_QUOTA_RELEASE,
     AAS_STORE_LUA_QUOTA_SET,
     AAS_STORE_LUA_QUOTA_GET,
+    AAS_STORE_LUA_TRAIN_SLOT,
     AAS_STORE_LUA__COUNT
 } aas_store_lua_t;
 

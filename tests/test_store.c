@@ -1458,6 +1458,73 @@ static void meter_counts_each_job_once_per_tenant_and_hour(void **state) {
     assert_int_equal(aas_usage_parse("1 2 3 4 5 -6", &u), -1);
 }
 
+/* ---- the inference floor's training slots ---------------------------- */
+
+static void beat(fixture_t *f, const char *id, const char *group) {
+    char json[256];
+    snprintf(json, sizeof(json), "{\"id\":\"%s\",\"group\":\"%s\"}", id, group);
+    assert_int_equal(aas_store_heartbeat(f->st, id, json, 60, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+}
+
+static int slot(fixture_t *f, const char *id, int64_t lease_ms, int64_t floor,
+                int64_t *live, int64_t *training) {
+    int held = -1;
+    assert_int_equal(aas_store_train_slot(f->st, "g", id, lease_ms, floor, &held, live,
+                                          training, f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_OK);
+    return held;
+}
+
+static void train_slots_keep_the_inference_floor(void **state) {
+    fixture_t *f = *state;
+    int64_t live = -1, training = -1;
+    beat(f, "w1", "g");
+    beat(f, "w2", "g");
+    beat(f, "w3", "g");
+    beat(f, "t1", "trainers"); /* another group: not counted */
+    /* Floor 1 of 3 live workers: two may train, the third must serve. */
+    assert_int_equal(slot(f, "w1", 60000, 1, &live, &training), 1);
+    assert_int_equal(live, 3);
+    assert_int_equal(training, 1);
+    assert_int_equal(slot(f, "w2", 60000, 1, NULL, NULL), 1);
+    assert_int_equal(slot(f, "w3", 60000, 1, &live, &training), 0);
+    assert_int_equal(training, 2);
+    /* A holder renews whatever the floor says now. */
+    assert_int_equal(slot(f, "w1", 60000, 5, NULL, NULL), 1);
+    /* Released: the waiting worker gets it. */
+    assert_int_equal(slot(f, "w1", 0, 1, NULL, &training), 0);
+    assert_int_equal(training, 1);
+    assert_int_equal(slot(f, "w3", 60000, 1, NULL, NULL), 1);
+    assert_int_equal(slot(f, "w1", 60000, 1, NULL, NULL), 0);
+    /* A worker without a live heartbeat is not counted: w2 and w3 hold
+     * slots, so with w1 gone nobody else may take one. */
+    assert_int_equal(slot(f, "w2", 0, 1, NULL, NULL), 0);
+    assert_int_equal(aas_test_redis_cmd(&f->redis, NULL, 0, "DEL", "aas:worker:{w1}", NULL), 0);
+    assert_int_equal(slot(f, "w2", 60000, 1, &live, NULL), 0);
+    assert_int_equal(live, 2);
+    /* Floor 0: everyone may train. */
+    assert_int_equal(slot(f, "w2", 60000, 0, NULL, NULL), 1);
+    /* An invalid group is refused before Redis. */
+    int held;
+    assert_int_equal(aas_store_train_slot(f->st, "a{b", "w1", 1000, 1, &held, NULL, NULL,
+                                          f->errstr, sizeof(f->errstr)),
+                     AAS_ERR_INVAL);
+}
+
+static void train_slot_lease_ends_by_itself(void **state) {
+    fixture_t *f = *state;
+    beat(f, "w1", "g");
+    beat(f, "w2", "g");
+    /* Floor 1 of 2: one slot.  w1 takes it for 200 ms and dies. */
+    assert_int_equal(slot(f, "w1", 200, 1, NULL, NULL), 1);
+    assert_int_equal(slot(f, "w2", 60000, 1, NULL, NULL), 0);
+    struct timespec ts = {0, 400 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(slot(f, "w2", 60000, 1, NULL, NULL), 1);
+    assert_true(aas_test_redis_int(&f->redis, "PTTL", "aas:trainslots:{g}", NULL) > 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1494,6 +1561,8 @@ int main(void) {
         T(store_new_reports_unreachable_redis),
         T(redis_killed_gives_redis_error_then_reconnects),
         T(meter_counts_each_job_once_per_tenant_and_hour),
+        T(train_slots_keep_the_inference_floor),
+        T(train_slot_lease_ends_by_itself),
 #undef T
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

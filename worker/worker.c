@@ -45,6 +45,12 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "worker.train=true: a training-only worker (e.g. its own Deployment, so training "
      "never takes an inference worker)",
      AAS_CONF_FIELD(aas_worker_conf_t, infer)},
+    {"worker.train.floor", AAS_CONF_INT, "0", 0, 100000, 0,
+     "Inference floor: a worker (worker.infer=true) starts a training job only while at "
+     "least this many other live workers of its group run none; otherwise the job waits "
+     "on its partition and the worker serves inference (0: no floor; "
+     "docs/training.md#inference-floor)",
+     AAS_CONF_FIELD(aas_worker_conf_t, train_floor)},
     {"train.source.stall.ms", AAS_CONF_INT, "60000", 1000, 3600000, 0,
      "A training job reading a Kafka topic slice waits this long for a record "
      "(a broker away) before it backs off and tries again",
@@ -183,6 +189,12 @@ struct aas_worker_s {
     rd_kafka_message_t *train_msg;
     aas_outcome_item_t train_item;
     int64_t trainer_retry_at_us;
+    /* The inference floor (worker.train.floor): a training slot held in
+     * Redis while training; a refused job's partition is held until
+     * train_wait_until_us, then fetched again. */
+    int train_slot;
+    int train_waiting;        /* refused since the last slot: said once */
+    int64_t train_wait_until_us;
     /* Heartbeat: when the next is due, and the counts at the last one. */
     int64_t hb_period_us, hb_next_us, hb_last_us, started_ms;
     int metrics_port;           /* reported in the heartbeat; 0 none */
@@ -196,8 +208,56 @@ struct aas_worker_s {
 
 /* ---- training hand-off ---- */
 
+/* A training slot's lease: three missed heartbeats and a second, as a
+ * heartbeat's own TTL. */
+static int64_t aas_worker_slot_lease_ms(const aas_worker_t *w) {
+    return 3 * w->hb_period_us / 1000 + 1000;
+}
+
+/* Take (or renew) this worker's training slot under the inference floor;
+ * 1 if held.  Redis unreachable: not held (training waits, inference goes
+ * on). */
+static int aas_worker_slot_take(aas_worker_t *w) {
+    char why[256];
+    int held = 0;
+    int64_t live = 0, training = 0;
+    if (aas_store_train_slot(w->store, aas_consumer_group(w->consumer), w->id,
+                             aas_worker_slot_lease_ms(w), w->c.train_floor, &held, &live,
+                             &training, why, sizeof(why))) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "training slot not asked: %s; training waits", why);
+        return 0;
+    }
+    if (!held && !w->train_waiting)
+        AAS_LOG(AAS_LOG_INFO, "worker", "training waits: worker.train.floor=%lld, live "
+                "workers=%lld, training=%lld; serving inference meanwhile",
+                (long long)w->c.train_floor, (long long)live, (long long)training);
+    w->train_waiting = !held;
+    return held;
+}
+
+static void aas_worker_slot_release(aas_worker_t *w) {
+    if (!w->train_slot) return;
+    char why[256];
+    int held;
+    w->train_slot = 0;
+    /* Not released (Redis away): the lease ends by itself. */
+    if (aas_store_train_slot(w->store, aas_consumer_group(w->consumer), w->id, 0,
+                             w->c.train_floor, &held, NULL, NULL, why, sizeof(why)))
+        AAS_LOG(AAS_LOG_WARN, "worker", "training slot not released (its lease ends it): %s",
+                why);
+}
+
+/* A job refused a slot waits on its held partition: fetch it again now. */
+static void aas_worker_slot_retry(aas_worker_t *w) {
+    if (!w->train_wait_until_us || w->trainer || aas_mono_us() < w->train_wait_until_us)
+        return;
+    w->train_wait_until_us = 0;
+    aas_consumer_release(w->consumer);
+}
+
 /* Let go of the training job: its partitions resume. */
 static void aas_worker_trainer_release(aas_worker_t *w) {
+    aas_worker_slot_release(w);
     aas_trainer_destroy(w->trainer);
     w->trainer = NULL;
     aas_outcome_item_clear(&w->train_item);
@@ -263,6 +323,19 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
         aas_consumer_hold(w->consumer, msg);
         return 0;
     }
+    /* The inference floor: asked before the job is read, so a job that
+     * must wait is not marked started. */
+    if (w->c.train_floor > 0 && w->c.infer) {
+        if (!aas_worker_slot_take(w)) {
+            int64_t wait_us = w->hb_period_us > 500000 ? w->hb_period_us : 500000;
+            aas_consumer_rewind(w->consumer, msg);
+            aas_consumer_hold(w->consumer, msg);
+            w->train_wait_until_us = aas_mono_us() + wait_us;
+            return 0;
+        }
+        w->train_slot = 1;
+        w->train_wait_until_us = 0;
+    }
     aas_outcome_item_t *it = &w->train_item;
     memset(it, 0, sizeof(*it));
     it->msg = msg;
@@ -286,6 +359,7 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
         if (aas_err_is_retriable(err)) aas_outcome_retry(it);
         else aas_outcome_fail(it, AAS_STATUS_FAILED, why);
     }
+    aas_worker_slot_release(w); /* no training started */
     aas_outcome_record(w->outcome, it, 1);
     aas_msg_outcome_t o = it->settled ? it->outcome : AAS_MSG_RETRY;
     aas_outcome_item_clear(it);
@@ -318,6 +392,11 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
     /* The scheduler counts only the workers of the group it scales. */
     snprintf(hb.group, sizeof(hb.group), "%s", aas_consumer_group(w->consumer));
     snprintf(hb.training, sizeof(hb.training), "%s", w->trainer ? w->train_item.job_id : "");
+    /* Renewed with every beat while training; lost (Redis away longer
+     * than the lease), the training goes on and the slot is asked again. */
+    if (w->train_slot && !aas_worker_slot_take(w))
+        AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training slot lapsed (worker.train.floor may "
+                "be short one worker until it ends)", w->train_item.job_id);
     aas_consumer_assignment(w->consumer, hb.partitions, sizeof(hb.partitions));
     gethostname(hb.host, sizeof(hb.host) - 1);
     char json[4096];
@@ -396,6 +475,7 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
     while (!*stop) {
         aas_metrics_alive(w->metrics);
         aas_worker_reap_trainer(w);
+        aas_worker_slot_retry(w);
         aas_worker_heartbeat(w);
         aas_stages_restart(w->stages);
         rd_kafka_message_t *msg = aas_consumer_poll(w->consumer, 100), *tail = msg;

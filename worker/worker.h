@@ -33,6 +33,7 @@ typedef struct {
     const char *group;            /* worker.group */
     int train;                    /* worker.train */
     int infer;                    /* worker.infer */
+    int64_t train_floor;          /* worker.train.floor */
     int64_t dataset_max_mb;       /* train.dataset.max.mb */
     int64_t source_stall_ms;      /* train.source.stall.ms */
     int64_t heartbeat_ms;         /* worker.heartbeat.ms */

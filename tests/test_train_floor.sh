@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# test_train_floor.sh - the inference floor (worker.train.floor,
+# docs/training.md#inference-floor) on a real redis-server, the dev broker
+# and workers of one group, with the digits data set:
+#   - one worker with floor 1: a training job waits (QUEUED, the log says
+#     why) while an inference job submitted after it is served;
+#   - a second worker joins: the job trains and SUCCEEDED, and the slot it
+#     held is released (no slot left in Redis);
+#   - four more training jobs, two on each worker's partition: all
+#     SUCCEEDED, and in samples taken every 0.1 s one worker, never two,
+#     trained at a time (without the floor both do: checked by hand).
+# (The slot logic itself, with leases, is test_store's
+# train_slots_keep_the_inference_floor.)
+# Usage: tests/test_train_floor.sh BUILD_DIR
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+P=$BUILD/producer/aas-producer W=$BUILD/worker/aas-worker
+RUN=$(mktemp -d /tmp/aas-floor.XXXXXX)
+# shellcheck source=tests/cli_lib.sh
+. "$ROOT/tests/cli_lib.sh"
+W2=''
+T0=$SECONDS
+trap 'stop_proc "$W2"; cleanup' EXIT
+
+start_servers 2
+zcat "$ROOT/data/digits.csv.gz" > "$RUN/digits.csv"
+expect 0 "rows" -- "$P" "${SERVERS[@]}" dataset put digits "$RUN/digits.csv" --no-header
+expect 0 "" -- "$BUILD/bench/bench_e2e" make-model --layers 64,16,10 --out "$RUN/m.aasm" --seed 7
+expect 0 "^fl-mlp 1$" -- "$P" "${SERVERS[@]}" model register fl-mlp "$RUN/m.aasm"
+# Round robin puts one of the two training partitions on each worker (the
+# default, cooperative-sticky, balances counts over all topics and may
+# give one worker both).
+FLOOR=(-X worker.train.floor=1 -X worker.heartbeat.ms=500
+       -X kafka.partition.assignment.strategy=roundrobin)
+"$W" "${SERVERS[@]}" "${FLOOR[@]}" -X worker.id=fw1 >"$RUN/w1.log" 2>&1 & WORKER_PID=$!
+RC() { redis-cli -p "$RPORT" "$@"; }
+for _ in $(seq 100); do [ "$(RC EXISTS 'aas:worker:{fw1}')" = 1 ] && break; sleep 0.1; done
+
+# About a second of training each (so the samples below see them).
+TRAIN=(train --model fl --dataset digits --param epochs=150 --param hidden=128
+       --param scale=0.0625)
+expect 0 "" -- "$P" "${SERVERS[@]}" "${TRAIN[@]}" --id fl-1
+expect 0 "SUCCEEDED" -- "$P" "${SERVERS[@]}" submit --model fl-mlp --id fl-inf-1 \
+  --values "$(seq -s, 1 64)" --wait --timeout 60
+sleep 3
+expect 0 "QUEUED" -- "$P" "${SERVERS[@]}" status fl-1
+grep -q "training waits: worker.train.floor=1, live workers=1, training=0" "$RUN/w1.log" \
+  && ok "the lone worker says why the job waits" || bad "no 'training waits' line in w1.log"
+
+"$W" "${SERVERS[@]}" "${FLOOR[@]}" -X worker.id=fw2 >"$RUN/w2.log" 2>&1 & W2=$!
+expect 0 "SUCCEEDED" -- "$P" "${SERVERS[@]}" wait --timeout 120 fl-1
+n=$(RC ZCARD 'aas:trainslots:{aas-workers}')
+[ "$n" = 0 ] && ok "its slot was released" || bad "slots held after the job: $n"
+
+# Four more, sampled: never two training at once (the slots, and what the
+# heartbeats say).
+# Each worker must hold a training partition first (the dev broker makes a
+# joining member wait for the rebalance; round robin above), and the four ids go two to each
+# partition (the producer's partitioner: CRC-32 of the id, mod 2), so
+# without the floor both workers would train at once.
+for _ in $(seq 300); do
+  a=$(RC GET 'aas:worker:{fw1}'); b=$(RC GET 'aas:worker:{fw2}')
+  [[ $a == *aas.jobs.train/* && $b == *aas.jobs.train/* ]] && break
+  sleep 0.1
+done
+[[ $a == *aas.jobs.train/* && $b == *aas.jobs.train/* ]] && ok "each worker holds a training partition" \
+  || bad "training partitions not on both workers: $a / $b"
+IDS="fl-2 fl-3 fl-4 fl-5"
+for i in $IDS; do expect 0 "" -- "$P" "${SERVERS[@]}" "${TRAIN[@]}" --id "$i"; done
+max=0
+for _ in $(seq 1800); do
+  t=$(RC ZCARD 'aas:trainslots:{aas-workers}')
+  h=0
+  for w in fw1 fw2; do
+    RC GET "aas:worker:{$w}" | grep -q '"training":"fl-' && h=$((h + 1))
+  done
+  [ "$h" -gt "$t" ] && t=$h
+  [ "$t" -gt "$max" ] && max=$t
+  done_n=0
+  for i in $IDS; do
+    RC HGET "aas:job:{$i}" status | grep -qE 'SUCCEEDED|FAILED' && done_n=$((done_n + 1))
+  done
+  [ "$done_n" = 4 ] && break
+  sleep 0.1
+done
+out=$("$P" "${SERVERS[@]}" wait --timeout 60 $IDS 2>&1)
+[ "$(grep -c SUCCEEDED <<<"$out")" = 4 ] && ok "four jobs SUCCEEDED" || bad "not all four: $out"
+[ "$max" = 1 ] && ok "one worker trained at a time (max $max)" \
+  || bad "$max workers trained at once under worker.train.floor=1"
+echo "test_train_floor: $FAILS failures, $((SECONDS - T0)) s"
+[ "$FAILS" = 0 ]
