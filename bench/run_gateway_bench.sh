@@ -30,7 +30,9 @@
 #      gateway's gateway.connection.limit raised to fit), counting errors
 #      and timeouts (wrk's 2 s).
 # Around each load run, the CPU of every process it started (from /proc)
-# and of the machine (the rest: load generator and other work).
+# and of the machine (the rest: load generator and other work), and for
+# the gateway the requests a published job carried on average (its
+# metrics: docs/http.md#batching).
 # --duration S: seconds of each wrk run (default 15; --quick 5, with fewer
 # jobs).  The peer's venv: bench/peers/setup-venv-gateway-peer.  Prints the
 # CPU model and a table; RESULT lines in build-bench/gateway-bench-results.txt.
@@ -47,7 +49,7 @@ while [ $# -gt 0 ]; do
     --no-peer) PEER=0; shift ;;
     --threads) THREADS_LIST=${2:?--threads wants a comma list}; shift 2 ;;
     --duration) DURATION=${2:?--duration wants seconds}; shift 2 ;;
-    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_gateway_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -236,12 +238,23 @@ cpu_end() { # label: a RESULT line of cores per group
   echo "$line" | tee -a "$RESULTS" >&2
 }
 
+# gw_published PORT: the gateway's published jobs and requests so far
+# ("0 0" before its first job, or for another server).
+gw_published() {
+  curl -s "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '
+    $1 == "aas_gateway_published_jobs_total" { j = $2 }
+    $1 == "aas_gateway_published_requests_total" { r = $2 }
+    END { printf "%d %d\n", j, r }'
+}
+
 # wrk_run SERVER PORT CONNS PATH TAG...: one wrk run, its figures as a
-# RESULT line.
+# RESULT line (for the gateway, with the requests a published job carried
+# on average: docs/http.md#batching).
 wrk_run() {
-  local server=$1 port=$2 conns=$3 path=$4 tag=$5 log
+  local server=$1 port=$2 conns=$3 path=$4 tag=$5 log pub0 pub1
   log=$RUN/wrk-$server-$conns-$tag.log
   say "wrk: $server, $conns connections ($tag)"
+  pub0=$(gw_published "$port")
   cpu_begin
   set +e
   AAS_BENCH_BODY=$RUN/body.json AAS_BENCH_PATH=$path \
@@ -250,18 +263,21 @@ wrk_run() {
   local rc=$?
   set -e
   cpu_end "$server-$conns"
+  pub1=$(gw_published "$port")
   cat "$log" >&2
   [ "$rc" = 0 ] || { fail_step "wrk $server $conns"; return 0; }
-  awk -v server="$server" -v conns="$conns" -v tag="$tag" '
+  awk -v server="$server" -v conns="$conns" -v tag="$tag" -v pub0="$pub0" -v pub1="$pub1" '
     /^Requests\/sec:/ { rps = $2 }
     / requests in / { n = $1 }
     /^latency_us/ { p50 = $3 / 1000; p99 = $5 / 1000; mx = $7 / 1000 }
     /Socket errors:/ { gsub(/,/, ""); ce = $4; re = $6; we = $8; to = $10 }
     /^non200/ { non200 = $2 }
-    END { printf "RESULT bench=gateway mode=load server=%s conns=%s run=%s rps=%.0f requests=%s " \
+    END { split(pub0, a, " "); split(pub1, b, " "); jobs = b[1] - a[1]; reqs = b[2] - a[2]
+          rpj = jobs > 0 ? sprintf("%.1f", reqs / jobs) : "-"
+          printf "RESULT bench=gateway mode=load server=%s conns=%s run=%s rps=%.0f requests=%s " \
                  "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f non200=%s err_connect=%d err_read=%d " \
-                 "err_write=%d timeouts=%d\n", server, conns, tag, rps, n, p50, p99, mx,
-                 non200, ce, re, we, to }' "$log" | tee -a "$RESULTS" >&2
+                 "err_write=%d timeouts=%d requests_per_job=%s\n", server, conns, tag, rps, n,
+                 p50, p99, mx, non200, ce, re, we, to, rpj }' "$log" | tee -a "$RESULTS" >&2
 }
 
 E2E_COMMON=(--brokers "$BOOT" --redis-port "$REDIS_PORT" --model "$MODEL" --dim "$DIM"
@@ -361,12 +377,12 @@ l=$(grep '^RESULT bench=e2e mode=latency' "$RESULTS" || true)
 echo
 echo "## 2-3. Throughput (keep-alive wrk; C client: bench_e2e burst)"
 echo
-echo "| server | connections | requests/s | p50 ms | p99 ms | max ms | non-2xx | socket errors (connect/read/write) | timeouts |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| server | connections | requests/s | p50 ms | p99 ms | max ms | non-2xx | socket errors (connect/read/write) | timeouts | requests per job |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 l=$(grep '^RESULT bench=e2e mode=burst' "$RESULTS" || true)
-[ -z "$l" ] || echo "| C client (bench_e2e burst) | 1000 in flight | $(field "$l" jobs_per_s) | $(field "$l" p50_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms) | $(field "$l" failed) failed | | $(field "$l" timeouts) |"
+[ -z "$l" ] || echo "| C client (bench_e2e burst) | 1000 in flight | $(field "$l" jobs_per_s) | $(field "$l" p50_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms) | $(field "$l" failed) failed | | $(field "$l" timeouts) | 1 |"
 grep '^RESULT bench=gateway mode=load' "$RESULTS" | while read -r l; do
-  echo "| $(field "$l" server) | $(field "$l" conns)$( [ "$(field "$l" run)" = overload ] && echo ' (10x overload)') | $(field "$l" rps) | $(field "$l" p50_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms) | $(field "$l" non200) | $(field "$l" err_connect)/$(field "$l" err_read)/$(field "$l" err_write) | $(field "$l" timeouts) |"
+  echo "| $(field "$l" server) | $(field "$l" conns)$( [ "$(field "$l" run)" = overload ] && echo ' (10x overload)') | $(field "$l" rps) | $(field "$l" p50_ms) | $(field "$l" p99_ms) | $(field "$l" max_ms) | $(field "$l" non200) | $(field "$l" err_connect)/$(field "$l" err_read)/$(field "$l" err_write) | $(field "$l" timeouts) | $(field "$l" requests_per_job) |"
 done
 echo
 echo "## CPU during each run (cores busy, of $NCPU; other = load generator and the rest of the machine)"
