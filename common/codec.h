@@ -92,6 +92,18 @@ aas_err_t aas_codec_job_decode(aas_codec_t *codec, const void *buf, size_t len,
 int aas_codec_job_peek_model(const aas_codec_t *codec, const void *buf, size_t len,
                              char *model_out);
 
+/**
+ * @brief The tenant of an encoded job without decoding it: its fields are
+ *        skipped, not converted (the worker's fair share reads it for
+ *        every message it reads ahead, docs/sharing.md#fair-share).
+ * @param tenant_out AAS_ID_MAX+1 bytes: a valid tenant, or "" when the job
+ *        has none.
+ * @return 0, or -1 when it cannot tell (another writer schema, which has
+ *         no tenant field; malformed): tenant_out is "" then too.
+ */
+int aas_codec_job_peek_tenant(const aas_codec_t *codec, const void *buf, size_t len,
+                              char *tenant_out);
+
 /** @brief Encode a result.  *buf is malloc'ed (caller frees). */
 aas_err_t aas_codec_result_encode(aas_codec_t *codec, const aas_result_t *res,
                                   void **buf, size_t *len, char *errstr,

@@ -382,3 +382,104 @@ int aas_codec_job_peek_model(const aas_codec_t *codec, const void *buf, size_t l
     }
     return 0;
 }
+
+/* Skip a string or bytes value. */
+static int aas_peek_skip_bytes(aas_codec_scan_t *s) {
+    size_t n = 0;
+    if (aas_codec_scan_len(s, &n)) return -1;
+    s->p += n;
+    return 0;
+}
+
+/* Skip an optional string (["null", "string"]); its value in *v, *n
+ * (NULL for null). */
+static int aas_peek_opt_string(aas_codec_scan_t *s, const unsigned char **v, size_t *n) {
+    int64_t branch = 0;
+    *v = NULL;
+    *n = 0;
+    if (aas_codec_scan_long(s, &branch) || branch < 0 || branch > 1) return -1;
+    if (branch == 0) return 0;
+    if (aas_codec_scan_len(s, n)) return -1;
+    *v = s->p;
+    s->p += *n;
+    return 0;
+}
+
+/* Walk the blocks of an array or map, calling item() count times each. */
+static int aas_peek_blocks(aas_codec_scan_t *s, int (*item)(aas_codec_scan_t *)) {
+    for (int blocks = 0; blocks < 1 << 20; blocks++) {
+        int64_t count = 0;
+        if (aas_codec_scan_long(s, &count)) return -1;
+        if (count == 0) return 0;
+        if (count < 0) {
+            int64_t bsize = 0;
+            if (count == INT64_MIN || aas_codec_scan_long(s, &bsize) || bsize < 0 ||
+                (uint64_t)bsize > (uint64_t)(s->end - s->p))
+                return -1;
+            s->p += bsize; /* the block's byte size lets us jump it */
+            continue;
+        }
+        /* Every item takes at least one byte. */
+        if ((uint64_t)count > (uint64_t)(s->end - s->p)) return -1;
+        for (int64_t i = 0; i < count; i++)
+            if (item(s)) return -1;
+    }
+    return -1;
+}
+
+static int aas_peek_long_item(aas_codec_scan_t *s) {
+    int64_t v;
+    return aas_codec_scan_long(s, &v) ? -1 : 0;
+}
+
+static int aas_peek_tensor_item(aas_codec_scan_t *s) {
+    const unsigned char *v;
+    size_t n;
+    int64_t dtype;
+    if (aas_peek_opt_string(s, &v, &n) || aas_codec_scan_long(s, &dtype) ||
+        aas_peek_blocks(s, aas_peek_long_item) || aas_peek_skip_bytes(s))
+        return -1;
+    return 0;
+}
+
+static int aas_peek_param_item(aas_codec_scan_t *s) {
+    return aas_peek_skip_bytes(s) || aas_peek_skip_bytes(s) ? -1 : 0;
+}
+
+int aas_codec_job_peek_tenant(const aas_codec_t *codec, const void *buf, size_t len,
+                              char *tenant_out) {
+    const unsigned char *b = buf;
+    tenant_out[0] = '\0';
+    /* Only the current writer schema (job.avsc field order: id, kind,
+     * model, model_version, inputs, text, params, priority, deadline_ms,
+     * submit_ms, tenant).  An older writer has no tenant field at all. */
+    if (!codec || !buf || len < AAS_CODEC_HEADER_SIZE || b[0] != AAS_CODEC_MAGIC0 ||
+        b[1] != AAS_CODEC_MAGIC1 || aas_codec_get_le64(b + 2) != codec->known[0].fp)
+        return -1;
+    char why[64];
+    aas_codec_scan_t s = {.start = b + AAS_CODEC_HEADER_SIZE,
+                          .p = b + AAS_CODEC_HEADER_SIZE,
+                          .end = b + len,
+                          .errstr = why,
+                          .errstr_size = sizeof(why)};
+    const unsigned char *v;
+    size_t n;
+    int64_t x;
+    if (aas_peek_skip_bytes(&s) || aas_codec_scan_long(&s, &x) || aas_peek_skip_bytes(&s) ||
+        aas_peek_opt_string(&s, &v, &n) || aas_peek_blocks(&s, aas_peek_tensor_item) ||
+        aas_peek_opt_string(&s, &v, &n) || aas_peek_blocks(&s, aas_peek_param_item) ||
+        aas_codec_scan_long(&s, &x) /* priority */ || aas_codec_scan_long(&s, &x) ||
+        x < 0 || x > 1 || (x == 1 && aas_codec_scan_long(&s, &x)) /* deadline_ms */ ||
+        aas_codec_scan_long(&s, &x) /* submit_ms */ || aas_peek_opt_string(&s, &v, &n) ||
+        s.p != s.end || n > AAS_ID_MAX)
+        return -1;
+    if (!v) return 0; /* no tenant */
+    memcpy(tenant_out, v, n);
+    tenant_out[n] = '\0';
+    if (!aas_id_valid(tenant_out)) {
+        tenant_out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+

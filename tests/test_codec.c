@@ -338,6 +338,37 @@ static void peek_model_reads_the_name_or_says_unknown(void **state) {
     aas_job_clear(&job);
 }
 
+/* The tenant read by skipping the fields before it, as the worker's fair
+ * share does for every message it reads ahead: every cut of the message
+ * and an old writer are "unknown" (-1, ""); no tenant is 0 and "". */
+static void peek_tenant_skips_to_the_last_field(void **state) {
+    aas_codec_t *codec = *state;
+    aas_job_t job;
+    full_job(&job);
+    size_t len;
+    unsigned char *buf = encode_job(codec, &job, &len);
+    char tenant[AAS_ID_MAX + 1];
+    assert_int_equal(aas_codec_job_peek_tenant(codec, buf, len, tenant), 0);
+    assert_string_equal(tenant, "acme");
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(aas_codec_job_peek_tenant(codec, buf, cut, tenant), -1);
+        assert_string_equal(tenant, "");
+    }
+    buf[len - 1] = '/'; /* a byte no tenant may hold */
+    assert_int_equal(aas_codec_job_peek_tenant(codec, buf, len, tenant), -1);
+    buf[2] ^= 1; /* another writer schema */
+    assert_int_equal(aas_codec_job_peek_tenant(codec, buf, len, tenant), -1);
+    free(buf);
+    free(job.tenant);
+    job.tenant = NULL;
+    buf = encode_job(codec, &job, &len);
+    strcpy(tenant, "x");
+    assert_int_equal(aas_codec_job_peek_tenant(codec, buf, len, tenant), 0);
+    assert_string_equal(tenant, "");
+    free(buf);
+    aas_job_clear(&job);
+}
+
 static void job_round_trip_absent_optionals(void **state) {
     aas_codec_t *codec = *state;
     aas_job_t job, out;
@@ -1163,6 +1194,7 @@ int main(void) {
         cmocka_unit_test(job_round_trip_all_fields),
         cmocka_unit_test(job_round_trip_absent_optionals),
         cmocka_unit_test(peek_model_reads_the_name_or_says_unknown),
+        cmocka_unit_test(peek_tenant_skips_to_the_last_field),
         cmocka_unit_test(result_round_trip_all_fields),
         cmocka_unit_test(result_round_trip_absent_optionals),
         cmocka_unit_test(encoded_header_is_magic_and_fingerprint),
