@@ -246,7 +246,7 @@ static void aas_batch_group(aas_batch_t *b, size_t n, const size_t *g, size_t ng
 }
 
 void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
-                   aas_msg_outcome_t *out, aas_stages_t *st) {
+                   aas_msg_outcome_t *out, int64_t *compute_us, aas_stages_t *st) {
     b->st = st;
     b->last_record_us = aas_mono_us();
     aas_outcome_item_t *items = b->items;
@@ -293,6 +293,7 @@ void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
         /* Every item is settled by now; one left unsettled would be a bug,
          * and retrying is the answer that loses nothing. */
         out[i] = items[i].settled ? items[i].outcome : AAS_MSG_RETRY;
+        if (compute_us) compute_us[i] = items[i].usage.compute_us;
         aas_outcome_item_clear(&items[i]);
     }
     b->st = NULL;

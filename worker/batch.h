@@ -62,11 +62,13 @@ void aas_batch_limits(const aas_batch_t *b, const rd_kafka_message_t *msg,
 
 /**
  * @brief Run msgs[0..n) (inference-topic messages, n <= max_slots);
- *        out[i] is what became of msgs[i].  Outcomes are in Redis before
- *        this returns.  Time goes to st's admit, model, forward, result and
- *        record stages (st borrowed; NULL = not timed).
+ *        out[i] is what became of msgs[i], compute_us[i] (unless NULL) its
+ *        share of its forward pass's compute, as metered (0 if it ran
+ *        none).  Outcomes are in Redis before this returns.  Time goes to
+ *        st's admit, model, forward, result and record stages (st
+ *        borrowed; NULL = not timed).
  */
 void aas_batch_run(aas_batch_t *b, rd_kafka_message_t *const *msgs, size_t n,
-                   aas_msg_outcome_t *out, aas_stages_t *st);
+                   aas_msg_outcome_t *out, int64_t *compute_us, aas_stages_t *st);
 
 #endif

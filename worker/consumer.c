@@ -10,9 +10,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fair.h"
 #include "job.h"
 #include "kafka.h"
+#include "ledger.h"
 #include "log.h"
+
+/* One message of the window being collected: its lane and fair-share
+ * ticket (lane -1: not from a fair share). */
+typedef struct {
+    int lane;
+    aas_fair_ticket_t ticket;
+} aas_consumer_slot_t;
 
 struct aas_consumer_s {
     rd_kafka_t *rk;
@@ -37,7 +46,31 @@ struct aas_consumer_s {
      * poll(2) waits on every queue at once. */
     int wake[2];
     char group[AAS_CONSUMER_GROUP_MAX];     /* the group.id in use */
+    /* Fair share (consumer.h): per lane, the messages read ahead; the
+     * offsets read and not finished; the window's tickets. */
+    aas_fair_t *fair[AAS_LANE_MAX];
+    aas_ledger_t *ledger;
+    void (*tenant_of)(const rd_kafka_message_t *m, char *out, void *opaque);
+    void *tenant_opaque;
+    aas_consumer_slot_t *win;
+    size_t win_cap, win_n;
 };
+
+static void aas_consumer_free_msg(void *m) { rd_kafka_message_destroy(m); }
+
+/* Messages of one partition from an offset on. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t from;
+} aas_consumer_match_t;
+
+static int aas_consumer_match(const void *item, void *ctx) {
+    const rd_kafka_message_t *m = item;
+    const aas_consumer_match_t *w = ctx;
+    return m->partition == w->partition && m->offset >= w->from &&
+           strcmp(rd_kafka_topic_name(m->rkt), w->topic) == 0;
+}
 
 /* The lane of a topic, or -1 (training, or not ours). */
 static int aas_consumer_lane_of(const aas_consumer_t *c, const char *topic) {
@@ -98,7 +131,17 @@ static void aas_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (!error && !rerr) aas_consumer_route(opaque, rk, parts);
     } else {
         AAS_LOG(AAS_LOG_INFO, "worker", "rebalance=revoke partitions=%s", buf);
-        ((aas_consumer_t *)opaque)->revoked = 1; /* close the open window */
+        aas_consumer_t *c = opaque;
+        c->revoked = 1; /* close the open window */
+        /* What was read ahead of them goes: their next owner reads it
+         * from the committed offset, which never passed it. */
+        for (int i = 0; i < parts->cnt; i++) {
+            int lane = aas_consumer_lane_of(c, parts->elems[i].topic);
+            if (lane < 0 || !c->fair[lane]) continue;
+            aas_consumer_match_t w = {parts->elems[i].topic, parts->elems[i].partition, 0};
+            aas_fair_drop(c->fair[lane], aas_consumer_match, &w);
+            aas_ledger_forget(c->ledger, w.topic, w.partition);
+        }
         /* Jobs are finished before the next poll, so every stored offset
          * is final; with enable.auto.commit librdkafka commits the stored
          * offsets of revoked partitions itself (a synchronous commit here
@@ -143,6 +186,31 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
         c->wake[0] = c->wake[1] = -1;
         aas_consumer_destroy(c);
         return aas_err_set(errstr, errstr_size, AAS_ERR_IO, "consumer: pipe: %s", strerror(e));
+    }
+    if (cc->fair_jobs > 0 && c->n_lanes > 0) {
+        if (!cc->tenant_of) {
+            aas_consumer_destroy(c);
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "consumer: fair share without tenant_of");
+        }
+        c->tenant_of = cc->tenant_of;
+        c->tenant_opaque = cc->tenant_opaque;
+        c->win_cap = cc->max_window > 0 ? cc->max_window : 1;
+        aas_fair_conf_t fc = {.max_items = cc->fair_jobs, .max_bytes = cc->fair_bytes,
+                              .quantum_us = cc->fair_quantum_us,
+                              .weights = cc->fair_weights,
+                              .free_item = aas_consumer_free_msg};
+        aas_err_t ferr = aas_ledger_new(&c->ledger);
+        if (!ferr && !(c->win = calloc(c->win_cap, sizeof(*c->win)))) ferr = AAS_ERR_NOMEM;
+        if (ferr) {
+            aas_consumer_destroy(c);
+            return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+        }
+        for (int i = 0; i < c->n_lanes; i++)
+            if ((ferr = aas_fair_new(&fc, &c->fair[i], errstr, errstr_size))) {
+                aas_consumer_destroy(c);
+                return ferr;
+            }
     }
     c->backoff_min_ms = c->backoff_ms = cc->backoff_min_ms;
     c->backoff_max_ms = cc->backoff_max_ms;
@@ -268,7 +336,11 @@ void aas_consumer_destroy(aas_consumer_t *c) {
         /* Leaves the group. */
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
         if (err) AAS_LOG(AAS_LOG_WARN, "worker", "consumer close: %s", rd_kafka_err2str(err));
-        /* Our queue references go before the handle they belong to. */
+        /* Our messages and queue references go before their handle. */
+        for (int i = 0; i < AAS_LANE_MAX; i++) {
+            aas_fair_destroy(c->fair[i]);
+            c->fair[i] = NULL;
+        }
         for (int i = 0; i < AAS_LANE_MAX; i++)
             if (c->lane_q[i]) rd_kafka_queue_destroy(c->lane_q[i]);
         if (c->main_q) rd_kafka_queue_destroy(c->main_q);
@@ -277,6 +349,9 @@ void aas_consumer_destroy(aas_consumer_t *c) {
     for (int i = 0; i < 2; i++)
         if (c->wake[i] >= 0) close(c->wake[i]);
     if (c->held) rd_kafka_topic_partition_list_destroy(c->held);
+    for (int i = 0; i < AAS_LANE_MAX; i++) aas_fair_destroy(c->fair[i]); /* no handle made */
+    aas_ledger_destroy(c->ledger);
+    free(c->win);
     free(c);
 }
 
@@ -304,6 +379,47 @@ static rd_kafka_message_t *aas_consumer_lane_next(aas_consumer_t *c, int lane,
     return aas_consumer_checked(rd_kafka_consume_queue(c->lane_q[lane], timeout_ms));
 }
 
+/* Read a lane message ahead into its fair share.  Without memory to track
+ * it, the partition is rewound to it so that it comes again. */
+static void aas_consumer_buffer(aas_consumer_t *c, int lane, rd_kafka_message_t *m) {
+    char tenant[AAS_ID_MAX + 1];
+    tenant[0] = '\0';
+    c->tenant_of(m, tenant, c->tenant_opaque);
+    if (aas_ledger_open(c->ledger, rd_kafka_topic_name(m->rkt), m->partition, m->offset) ||
+        aas_fair_push(c->fair[lane], tenant, m, m->len)) {
+        AAS_LOG(AAS_LOG_WARN, "worker", "out of memory reading ahead %s/%d@%lld: rewound",
+                rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset);
+        aas_consumer_rewind(c, m);
+        rd_kafka_message_destroy(m);
+    }
+}
+
+/* Read ahead what a lane's queue has, up to the fair share's bounds. */
+static void aas_consumer_fill(aas_consumer_t *c, int lane) {
+    while (!aas_fair_full(c->fair[lane])) {
+        rd_kafka_message_t *m = aas_consumer_lane_next(c, lane, 0);
+        if (!m) return;
+        aas_consumer_buffer(c, lane, m);
+    }
+}
+
+/* The fair share's next message of a lane, as window message `slot`. */
+static rd_kafka_message_t *aas_consumer_fair_next(aas_consumer_t *c, int lane, size_t slot) {
+    aas_fair_ticket_t t;
+    rd_kafka_message_t *m = aas_fair_pop(c->fair[lane], &t);
+    if (m && slot < c->win_cap) {
+        c->win[slot] = (aas_consumer_slot_t){.lane = lane, .ticket = t};
+        c->win_n = slot + 1;
+    }
+    return m;
+}
+
+/* 1 if a lane has a message waiting: in its queue or read ahead. */
+static int aas_consumer_waiting(const aas_consumer_t *c, int lane) {
+    return rd_kafka_queue_length(c->lane_q[lane]) > 0 ||
+           (c->fair[lane] && aas_fair_count(c->fair[lane]) > 0);
+}
+
 /* Wait until some queue may have something, at most timeout_ms. */
 static void aas_consumer_wait(aas_consumer_t *c, int timeout_ms) {
     struct pollfd pfd = {.fd = c->wake[0], .events = POLLIN};
@@ -319,7 +435,7 @@ static void aas_consumer_wait(aas_consumer_t *c, int timeout_ms) {
 static int aas_consumer_pick(const aas_consumer_t *c) {
     int top = -1, due = -1;
     for (int i = 0; i < c->n_lanes; i++) {
-        if (rd_kafka_queue_length(c->lane_q[i]) == 0) continue;
+        if (!aas_consumer_waiting(c, i)) continue;
         if (top < 0) top = i;
         else if (due < 0 && c->passed[i] >= c->share - 1) due = i;
     }
@@ -331,11 +447,12 @@ static void aas_consumer_opened(aas_consumer_t *c, int lane) {
     if (lane < 0) return;
     c->passed[lane] = 0;
     for (int i = lane + 1; i < c->n_lanes; i++)
-        if (rd_kafka_queue_length(c->lane_q[i]) > 0) c->passed[i]++;
+        if (aas_consumer_waiting(c, i)) c->passed[i]++;
 }
 
 rd_kafka_message_t *aas_consumer_poll(aas_consumer_t *c, int timeout_ms) {
     c->revoked = 0; /* a window opened by this message closes on a rebalance */
+    c->win_n = 0;
     int64_t deadline = aas_mono_us() + (int64_t)timeout_ms * 1000;
     if (c->pending) {
         rd_kafka_message_t *m = c->pending;
@@ -349,11 +466,22 @@ rd_kafka_message_t *aas_consumer_poll(aas_consumer_t *c, int timeout_ms) {
          * messages fetched before their partition was routed. */
         rd_kafka_message_t *m = aas_consumer_next(c, 0);
         if (m) {
-            aas_consumer_opened(c, aas_consumer_lane_of(c, rd_kafka_topic_name(m->rkt)));
+            int ml = aas_consumer_lane_of(c, rd_kafka_topic_name(m->rkt));
+            if (ml >= 0 && c->fair[ml]) {
+                aas_consumer_buffer(c, ml, m);
+                continue;
+            }
+            aas_consumer_opened(c, ml);
             return m;
         }
         int lane = aas_consumer_pick(c);
-        if (lane >= 0 && (m = aas_consumer_lane_next(c, lane, 0))) {
+        if (lane >= 0 && c->fair[lane]) {
+            aas_consumer_fill(c, lane);
+            m = aas_consumer_fair_next(c, lane, 0);
+        } else if (lane >= 0) {
+            m = aas_consumer_lane_next(c, lane, 0);
+        }
+        if (m) {
             aas_consumer_opened(c, lane);
             return m;
         }
@@ -379,8 +507,27 @@ size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t
         /* The consumer queue first, without waiting: it serves rebalances
          * (which close the window) and holds the odd early lane message. */
         rd_kafka_message_t *m = aas_consumer_next(c, 0);
-        if (!m && lane >= 0) m = aas_consumer_lane_next(c, lane, wait_ms);
-        else if (!m && wait_ms > 0) m = aas_consumer_next(c, wait_ms);
+        int ml = m ? aas_consumer_lane_of(c, rd_kafka_topic_name(m->rkt)) : -1;
+        if (m && ml >= 0 && c->fair[ml]) {
+            aas_consumer_buffer(c, ml, m);
+            continue;
+        }
+        if (!m && lane >= 0 && c->fair[lane]) {
+            aas_consumer_fill(c, lane);
+            if ((m = aas_consumer_fair_next(c, lane, n))) {
+                msgs[n++] = m;
+                continue;
+            }
+            /* Nothing read ahead: wait for the lane's queue. */
+            if ((m = aas_consumer_lane_next(c, lane, wait_ms))) {
+                aas_consumer_buffer(c, lane, m);
+                continue;
+            }
+        } else if (!m && lane >= 0) {
+            m = aas_consumer_lane_next(c, lane, wait_ms);
+        } else if (!m && wait_ms > 0) {
+            m = aas_consumer_next(c, wait_ms);
+        }
         if (!m) {
             if (left <= 0) break;
             continue;
@@ -412,8 +559,19 @@ static void aas_consumer_store_at(aas_consumer_t *c, const char *topic, int32_t 
                 (int)partition, (long long)offset, rd_kafka_err2str(err));
 }
 
+/* 1 if msg came through a fair share (its offsets are in the ledger). */
+static int aas_consumer_is_fair(const aas_consumer_t *c, const rd_kafka_message_t *msg) {
+    int lane = aas_consumer_lane_of(c, rd_kafka_topic_name(msg->rkt));
+    return lane >= 0 && c->fair[lane];
+}
+
 void aas_consumer_store(aas_consumer_t *c, const rd_kafka_message_t *msg) {
-    aas_consumer_store_at(c, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    int64_t next = 0;
+    if (!aas_consumer_is_fair(c, msg))
+        aas_consumer_store_at(c, topic, msg->partition, msg->offset);
+    else if (aas_ledger_close(c->ledger, topic, msg->partition, msg->offset, &next))
+        aas_consumer_store_at(c, topic, msg->partition, next - 1);
 }
 
 void aas_consumer_rewind(aas_consumer_t *c, const rd_kafka_message_t *msg) {
@@ -429,6 +587,31 @@ void aas_consumer_rewind(aas_consumer_t *c, const rd_kafka_message_t *msg) {
                 (long long)msg->offset, why);
     if (error) rd_kafka_error_destroy(error);
     rd_kafka_topic_partition_list_destroy(p);
+    if (aas_consumer_is_fair(c, msg)) {
+        /* What was read ahead from there on comes again. */
+        aas_consumer_match_t w = {topic, msg->partition, msg->offset};
+        aas_fair_drop(c->fair[aas_consumer_lane_of(c, topic)], aas_consumer_match, &w);
+        aas_ledger_cut(c->ledger, topic, msg->partition, msg->offset);
+    }
+}
+
+/* A fair-share window is not in offset order: each partition with messages
+ * to retry is rewound once, to the lowest of them (rewinding to a later one
+ * would skip the earlier).  Quadratic in the retried messages only, which
+ * are few (a transient failure retries a window's jobs, at most its size). */
+static void aas_consumer_settle_rewinds(aas_consumer_t *c, rd_kafka_message_t *const *msgs,
+                                        const aas_msg_outcome_t *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (out[i] == AAS_MSG_DONE || !aas_consumer_is_fair(c, msgs[i])) continue;
+        int lowest = 1;
+        for (size_t j = 0; j < n && lowest; j++)
+            if (j != i && out[j] != AAS_MSG_DONE && msgs[j]->partition == msgs[i]->partition &&
+                strcmp(rd_kafka_topic_name(msgs[j]->rkt), rd_kafka_topic_name(msgs[i]->rkt)) == 0 &&
+                (msgs[j]->offset < msgs[i]->offset ||
+                 (msgs[j]->offset == msgs[i]->offset && j < i)))
+                lowest = 0;
+        if (lowest) aas_consumer_rewind(c, msgs[i]);
+    }
 }
 
 void aas_consumer_settle(aas_consumer_t *c, rd_kafka_message_t *const *msgs,
@@ -439,11 +622,29 @@ void aas_consumer_settle(aas_consumer_t *c, rd_kafka_message_t *const *msgs,
     if (!done || !blocked) {
         /* Without memory for the lists: store nothing, the window comes again. */
         for (size_t i = 0; i < n; i++)
-            if (out[i] == AAS_MSG_RETRY) aas_consumer_rewind(c, msgs[i]);
+            if (out[i] == AAS_MSG_RETRY && !aas_consumer_is_fair(c, msgs[i]))
+                aas_consumer_rewind(c, msgs[i]);
+        aas_consumer_settle_rewinds(c, msgs, out, n);
     } else {
+        aas_consumer_settle_rewinds(c, msgs, out, n);
         for (size_t i = 0; i < n; i++) {
             const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
             int32_t part = msgs[i]->partition;
+            if (aas_consumer_is_fair(c, msgs[i])) {
+                /* Out of offset order: the ledger says how far the
+                 * partition is finished (rewinds were done first).  A
+                 * message before a rewound one still closes: it does not
+                 * come again. */
+                int64_t next = 0;
+                if (out[i] == AAS_MSG_DONE &&
+                    aas_ledger_close(c->ledger, topic, part, msgs[i]->offset, &next)) {
+                    rd_kafka_topic_partition_t *p =
+                        rd_kafka_topic_partition_list_find(done, topic, part);
+                    if (!p) p = rd_kafka_topic_partition_list_add(done, topic, part);
+                    if (next > p->offset) p->offset = next;
+                }
+                continue;
+            }
             if (rd_kafka_topic_partition_list_find(blocked, topic, part)) continue;
             if (out[i] == AAS_MSG_DONE) {
                 rd_kafka_topic_partition_t *p =
@@ -536,6 +737,20 @@ void aas_consumer_backoff(aas_consumer_t *c, volatile sig_atomic_t *stop) {
 }
 
 void aas_consumer_backoff_reset(aas_consumer_t *c) { c->backoff_ms = c->backoff_min_ms; }
+
+void aas_consumer_charge(aas_consumer_t *c, const int64_t *compute_us, size_t n) {
+    for (size_t i = 0; i < n && i < c->win_n; i++)
+        if (c->win[i].lane >= 0 && c->fair[c->win[i].lane])
+            aas_fair_charge(c->fair[c->win[i].lane], &c->win[i].ticket, compute_us[i]);
+    c->win_n = 0;
+}
+
+size_t aas_consumer_buffered(const aas_consumer_t *c) {
+    size_t n = 0;
+    for (int i = 0; i < AAS_LANE_MAX; i++)
+        if (c->fair[i]) n += aas_fair_count(c->fair[i]);
+    return n;
+}
 
 unsigned long long aas_consumer_retries(const aas_consumer_t *c) { return c->retries; }
 

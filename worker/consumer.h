@@ -22,7 +22,16 @@
  * training messages and any message fetched before its partition was
  * forwarded (served first: there are few).
  *
- * It knows nothing of jobs, Redis or models.
+ * Fair share (fair.h, docs/sharing.md#fair-share): with fair_jobs > 0,
+ * each lane's messages are read ahead (up to fair_jobs and fair_bytes a
+ * lane) and handed out by deficit round robin between their tenants, so a
+ * tenant's job is not served after another tenant's whole backlog.  Jobs
+ * then finish out of offset order: a partition's offset is stored only up
+ * to its first unfinished message (ledger.h), and a rewound or revoked
+ * partition's read-ahead is dropped (it comes again).
+ *
+ * It knows nothing of jobs, Redis or models (the tenant of a message comes
+ * from the caller's tenant_of).
  *
  * Threading: one thread (the worker's loop); the rebalance callback runs
  * inside aas_consumer_poll() on that thread.
@@ -57,6 +66,16 @@ typedef struct {
                                 * (worker.lane.share; >= 1) */
     size_t max_message_bytes;  /* job.max.bytes */
     int64_t backoff_min_ms, backoff_max_ms;  /* retry.backoff.ms, .max.ms */
+    /* Fair share: jobs and bytes read ahead per lane (worker.fair.jobs,
+     * worker.fair.mb); fair_jobs 0 = off, lanes are served in offset order. */
+    size_t fair_jobs, fair_bytes;
+    int64_t fair_quantum_us;      /* worker.fair.quantum.us */
+    const char *fair_weights;     /* worker.fair.weights (fair.h syntax) */
+    /* The tenant of a lane message into out (AAS_ID_MAX+1 bytes; "" for
+     * none or unknown).  Required when fair_jobs > 0. */
+    void (*tenant_of)(const rd_kafka_message_t *m, char *out, void *opaque);
+    void *tenant_opaque;
+    size_t max_window;            /* most messages in one window (charge) */
 } aas_consumer_conf_t;
 
 /** @brief Create and subscribe.  conf (kafka.* keys) is read now only. */
@@ -86,10 +105,23 @@ size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t
                             int64_t delay_us, rd_kafka_message_t **tail);
 
 /**
+ * @brief The window just collected (msgs[0..n) as aas_consumer_poll and
+ *        aas_consumer_collect gave them) was run: compute_us[i] is what
+ *        msgs[i]'s job measured.  Its tenant's fair share is charged with
+ *        it (nothing when fair share is off).
+ */
+void aas_consumer_charge(aas_consumer_t *c, const int64_t *compute_us, size_t n);
+
+/** @brief Lane messages read ahead for the fair share, all lanes. */
+size_t aas_consumer_buffered(const aas_consumer_t *c);
+
+/**
  * @brief After a window: per partition, store the offset after the last
  *        message that is DONE before the first that is not; rewind that one
- *        (everything after it comes again, and is found terminal).  Backs
- *        off (aas_consumer_backoff) if any message must be retried.
+ *        (everything after it comes again, and is found terminal).  With
+ *        fair share, "before" counts every message read ahead of the
+ *        partition, not only the window's (ledger.h).  Backs off
+ *        (aas_consumer_backoff) if any message must be retried.
  */
 void aas_consumer_settle(aas_consumer_t *c, rd_kafka_message_t *const *msgs,
                          const aas_msg_outcome_t *out, size_t n,

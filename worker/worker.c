@@ -128,6 +128,24 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "at most N-1 windows in a row, so it gets at least 1 window in N while higher lanes "
      "stay busy (plus one per other lane due at the same time); 1 = plain round robin",
      AAS_CONF_FIELD(aas_worker_conf_t, lane_share)},
+    {"worker.fair.jobs", AAS_CONF_INT, "20000", 0, 1000000, 0,
+     "Fair share between tenants within a lane: jobs each lane reads ahead and hands out by "
+     "deficit round robin on measured compute, so one tenant's backlog does not hold up "
+     "another's jobs; 0 = off (each lane served in offset order). A tenant's job waits "
+     "behind another's only for what lies beyond the read-ahead "
+     "(docs/sharing.md#fair-share)",
+     AAS_CONF_FIELD(aas_worker_conf_t, fair_jobs)},
+    {"worker.fair.mb", AAS_CONF_INT, "64", 1, 1 << 20, 0,
+     "Most message bytes each lane reads ahead for the fair share, MiB",
+     AAS_CONF_FIELD(aas_worker_conf_t, fair_mb)},
+    {"worker.fair.quantum.us", AAS_CONF_INT, "1000", 1, 10000000, 0,
+     "Fair share: compute a weight-1 tenant is given per round before the next tenant's "
+     "turn, microseconds; smaller interleaves tenants more finely",
+     AAS_CONF_FIELD(aas_worker_conf_t, fair_quantum_us)},
+    {"worker.fair.weights", AAS_CONF_STR, NULL, 0, 0, 0,
+     "Fair share weights, tenant:weight[,tenant:weight...] (weight in (0, 1000]); tenants "
+     "not named weigh 1, jobs without a tenant are tenant 'default'",
+     AAS_CONF_FIELD(aas_worker_conf_t, fair_weights)},
     AAS_METRICS_CONF_ROWS,
     {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
      "First backoff after a transient failure (doubles, with jitter)",
@@ -460,15 +478,18 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
                 "(worker.infer=false)", w->id, w->train_topic);
     else
         AAS_LOG(AAS_LOG_INFO, "worker", "worker=%s serving topic=%s lanes=%s "
-                "worker.lane.share=%lld batch.max.rows=%lld batch.max.delay.us=%lld", w->id,
+                "worker.lane.share=%lld worker.fair.jobs=%lld batch.max.rows=%lld "
+                "batch.max.delay.us=%lld", w->id,
                 w->infer_topic, w->lanes.enabled ? "high,normal,low" : "off",
-                (long long)w->c.lane_share, (long long)w->c.batch_max_rows,
-                (long long)w->c.batch_max_delay_us);
+                (long long)w->c.lane_share, (long long)w->c.fair_jobs,
+                (long long)w->c.batch_max_rows, (long long)w->c.batch_max_delay_us);
     rd_kafka_message_t **msgs = calloc(w->n_slots, sizeof(*msgs));
     aas_msg_outcome_t *out = calloc(w->n_slots, sizeof(*out));
-    if (!msgs || !out) {
+    int64_t *compute_us = calloc(w->n_slots, sizeof(*compute_us));
+    if (!msgs || !out || !compute_us) {
         free(msgs);
         free(out);
+        free(compute_us);
         AAS_LOG(AAS_LOG_ERROR, "worker", "out of memory for a window of %zu", w->n_slots);
         return AAS_ERR_NOMEM;
     }
@@ -499,7 +520,8 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
                                             jobs < w->n_slots ? jobs : w->n_slots, delay_us,
                                             &tail);
             aas_stages_mark(w->stages, AAS_STAGE_COLLECT);
-            aas_batch_run(w->batch, msgs, n, out, w->stages);
+            aas_batch_run(w->batch, msgs, n, out, compute_us, w->stages);
+            aas_consumer_charge(w->consumer, compute_us, n);
             aas_consumer_settle(w->consumer, msgs, out, n, stop);
             aas_stages_mark(w->stages, AAS_STAGE_SETTLE);
             aas_stages_flush(w->stages);
@@ -509,6 +531,7 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
     }
     free(msgs);
     free(out);
+    free(compute_us);
     if (w->trainer) {
         /* Shutting down mid-training: stop at the next batch and hand the
          * job back (no outcome, no offset): another worker runs it. */
@@ -525,6 +548,14 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
 }
 
 /* ---- set-up ---- */
+
+/* The consumer's fair share asks each message's tenant: read from the
+ * encoded job without decoding it; a message it cannot read counts as no
+ * tenant (its full decode is still the judge). */
+static void aas_worker_tenant_of(const rd_kafka_message_t *m, char *out, void *opaque) {
+    const aas_worker_t *w = opaque;
+    (void)aas_codec_job_peek_tenant(w->codec, m->payload, m->len, out);
+}
 
 aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
                          char *errstr, size_t errstr_size) {
@@ -631,7 +662,14 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
         .lane_share = w->c.lane_share,
         .max_message_bytes = (size_t)w->c.job_max_bytes,
         .backoff_min_ms = w->c.backoff_ms,
-        .backoff_max_ms = w->c.backoff_max_ms};
+        .backoff_max_ms = w->c.backoff_max_ms,
+        .fair_jobs = (size_t)w->c.fair_jobs,
+        .fair_bytes = (size_t)w->c.fair_mb << 20,
+        .fair_quantum_us = w->c.fair_quantum_us,
+        .fair_weights = w->c.fair_weights,
+        .tenant_of = aas_worker_tenant_of,
+        .tenant_opaque = w,
+        .max_window = w->n_slots};
     if ((err = aas_consumer_new(conf, &cc, &w->consumer, errstr, errstr_size))) goto fail;
     *out = w;
     return AAS_ERR_OK;

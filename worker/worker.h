@@ -47,6 +47,9 @@ typedef struct {
     int64_t window_jobs;          /* worker.window.jobs */
     int64_t batch_record_us;      /* batch.record.us */
     int64_t lane_share;           /* worker.lane.share */
+    int64_t fair_jobs, fair_mb;   /* worker.fair.jobs, worker.fair.mb */
+    int64_t fair_quantum_us;      /* worker.fair.quantum.us */
+    const char *fair_weights;     /* worker.fair.weights */
     int64_t backoff_ms, backoff_max_ms; /* retry.backoff.ms, .max.ms */
     /* k8s.*: the pod deletion cost while training (podcost.h) */
     const char *k8s_enabled, *k8s_api_url, *k8s_token_file, *k8s_ca_file;
