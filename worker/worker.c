@@ -130,7 +130,8 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      AAS_CONF_FIELD(aas_worker_conf_t, lane_share)},
     {"worker.fair.jobs", AAS_CONF_INT, "20000", 0, 1000000, 0,
      "Fair share between tenants within a lane: jobs each lane reads ahead and hands out by "
-     "deficit round robin on measured compute, so one tenant's backlog does not hold up "
+     "deficit round robin on their measured cost (each job's share of its forward pass and of "
+     "its window's Redis work), so one tenant's backlog does not hold up "
      "another's jobs; 0 = off (each lane served in offset order). A tenant's job waits "
      "behind another's only for what lies beyond the read-ahead "
      "(docs/sharing.md#fair-share)",
@@ -139,7 +140,7 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Most message bytes each lane reads ahead for the fair share, MiB",
      AAS_CONF_FIELD(aas_worker_conf_t, fair_mb)},
     {"worker.fair.quantum.us", AAS_CONF_INT, "1000", 1, 10000000, 0,
-     "Fair share: compute a weight-1 tenant is given per round before the next tenant's "
+     "Fair share: worker time a weight-1 tenant is given per turn before the next tenant's "
      "turn, microseconds; smaller interleaves tenants more finely",
      AAS_CONF_FIELD(aas_worker_conf_t, fair_quantum_us)},
     {"worker.fair.weights", AAS_CONF_STR, NULL, 0, 0, 0,
@@ -217,6 +218,7 @@ struct aas_worker_s {
     int64_t hb_period_us, hb_next_us, hb_last_us, started_ms;
     int metrics_port;           /* reported in the heartbeat; 0 none */
     uint64_t hb_last_done;
+    aas_metric_t *m_read_ahead;   /* aas_worker_fair_read_ahead_jobs */
     size_t n_slots;             /* the most messages a window may hold */
     /* Prometheus metrics (docs/metrics.md); served when metrics.port > 0. */
     aas_metrics_t *metrics;
@@ -385,6 +387,19 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
     return 0;
 }
 
+/* What the fair share charges each job of a window: its share of its
+ * forward pass plus an equal share of the rest of the window's time
+ * (admission, Redis writes).  Compute alone would make a small model's jobs
+ * nearly free (a row of a 64-wide MLP in a batch of 64 is under 1 us, its
+ * Kafka message and Redis writes tens of us), and a tenant of small jobs
+ * would get hundreds of jobs a turn. */
+static void aas_worker_fair_cost(int64_t *cost_us, size_t n, int64_t window_us) {
+    int64_t compute = 0;
+    for (size_t i = 0; i < n; i++) compute += cost_us[i];
+    int64_t rest = window_us > compute ? (window_us - compute) / (int64_t)(n ? n : 1) : 0;
+    for (size_t i = 0; i < n; i++) cost_us[i] += rest;
+}
+
 /* ---- heartbeats ---- */
 
 _Static_assert(AAS_CONSUMER_GROUP_MAX <= AAS_HEARTBEAT_GROUP_MAX,
@@ -416,6 +431,7 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
         AAS_LOG(AAS_LOG_WARN, "worker", "job=%s training slot lapsed (worker.train.floor may "
                 "be short one worker until it ends)", w->train_item.job_id);
     aas_consumer_assignment(w->consumer, hb.partitions, sizeof(hb.partitions));
+    aas_metric_set(w->m_read_ahead, (double)aas_consumer_buffered(w->consumer));
     gethostname(hb.host, sizeof(hb.host) - 1);
     char json[4096];
     char why[256];
@@ -520,7 +536,9 @@ aas_err_t aas_worker_run(aas_worker_t *w, volatile sig_atomic_t *stop) {
                                             jobs < w->n_slots ? jobs : w->n_slots, delay_us,
                                             &tail);
             aas_stages_mark(w->stages, AAS_STAGE_COLLECT);
+            int64_t run_us = aas_mono_us();
             aas_batch_run(w->batch, msgs, n, out, compute_us, w->stages);
+            aas_worker_fair_cost(compute_us, n, aas_mono_us() - run_us);
             aas_consumer_charge(w->consumer, compute_us, n);
             aas_consumer_settle(w->consumer, msgs, out, n, stop);
             aas_stages_mark(w->stages, AAS_STAGE_SETTLE);
@@ -614,6 +632,9 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     if ((err = aas_metrics_new(&w->metrics, errstr, errstr_size))) goto fail;
     if ((err = aas_metrics_serve_conf(w->metrics, conf, errstr, errstr_size))) goto fail;
     w->metrics_port = (int)aas_conf_get_int(conf, "metrics.port");
+    w->m_read_ahead = aas_metrics_gauge(w->metrics, "aas_worker_fair_read_ahead_jobs",
+                                        "Jobs read ahead for the fair share between tenants, "
+                                        "all lanes (at the last heartbeat)", NULL);
     if (w->c.train) {
         /* Only a pod that trains has a job worth protecting from scale-in. */
         aas_podcost_conf_t pc = {.enabled = w->c.k8s_enabled, .api_url = w->c.k8s_api_url,
