@@ -18,6 +18,8 @@
 # Fair share off: the workers run with -X worker.fair.jobs=0 (each lane in
 # offset order).  RESULT lines go to build-bench/tenants-results.txt and a
 # Markdown table to stdout.  --quick: flood 5000, 5 s phases (a smoke run).
+# AAS_BENCH_WORKER_X="-X key=value ..." is passed to every worker (e.g. to
+# try other window sizes).
 # Stops everything it started.
 set -euo pipefail
 
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     --flood) FLOOD=${2:?}; shift 2 ;;
     --rate) RATE=${2:?}; shift 2 ;;
     --seconds) DURATION=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_tenants_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -112,7 +114,7 @@ start_workers() { # broker fair(on|off)
     # shellcheck disable=SC2086
     OMP_NUM_THREADS=$omp "$WORKER" -X "redis.port=$REDIS_PORT" \
       -X "kafka.bootstrap.servers=${BOOT[$b]}" -X "worker.id=tenants-$b-fair-$fair-w$i" \
-      -X worker.train=false ${FX[$fair]} ${BX[$b]} >"$log" 2>&1 &
+      -X worker.train=false ${FX[$fair]} ${BX[$b]} ${AAS_BENCH_WORKER_X:-} >"$log" 2>&1 &
     WORKER_PIDS+=($!) WORKER_LOGS+=("$log")
   done
   for i in $(seq 0 $((WORKERS - 1))); do

@@ -54,6 +54,9 @@ struct aas_consumer_s {
     void *tenant_opaque;
     aas_consumer_slot_t *win;
     size_t win_cap, win_n;
+    size_t fair_window;                  /* window cap while tenants mix */
+    char last_tenant[AAS_ID_MAX + 1];    /* of the last message read ahead */
+    int64_t mixed_us;                    /* when the tenant read last changed */
 };
 
 static void aas_consumer_free_msg(void *m) { rd_kafka_message_destroy(m); }
@@ -194,6 +197,8 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
                                "consumer: fair share without tenant_of");
         }
         c->tenant_of = cc->tenant_of;
+        c->fair_window = cc->fair_window;
+        c->mixed_us = INT64_MIN / 2;
         c->tenant_opaque = cc->tenant_opaque;
         c->win_cap = cc->max_window > 0 ? cc->max_window : 1;
         aas_fair_conf_t fc = {.max_items = cc->fair_jobs, .max_bytes = cc->fair_bytes,
@@ -385,6 +390,10 @@ static void aas_consumer_buffer(aas_consumer_t *c, int lane, rd_kafka_message_t 
     char tenant[AAS_ID_MAX + 1];
     tenant[0] = '\0';
     c->tenant_of(m, tenant, c->tenant_opaque);
+    if (strcmp(tenant, c->last_tenant) != 0) {
+        c->mixed_us = aas_mono_us();
+        memcpy(c->last_tenant, tenant, sizeof(tenant));
+    }
     if (aas_ledger_open(c->ledger, rd_kafka_topic_name(m->rkt), m->partition, m->offset) ||
         aas_fair_push(c->fair[lane], tenant, m, m->len)) {
         AAS_LOG(AAS_LOG_WARN, "worker", "out of memory reading ahead %s/%d@%lld: rewound",
@@ -501,6 +510,10 @@ size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t
     int64_t deadline = aas_mono_us() + delay_us;
     int lane = aas_consumer_lane_of(c, rd_kafka_topic_name(rkt));
     *tail = NULL;
+    /* Several tenants lately: short windows (consumer.h). */
+    if (lane >= 0 && c->fair[lane] && c->fair_window > 0 && c->fair_window < cap &&
+        aas_mono_us() - c->mixed_us < 1000000)
+        cap = c->fair_window;
     while (n < cap && !c->revoked) {
         int64_t left = deadline - aas_mono_us();
         int wait_ms = left > 0 ? (int)((left + 999) / 1000) : 0;

@@ -28,7 +28,9 @@
  * tenant's job is not served after another tenant's whole backlog.  Jobs
  * then finish out of offset order: a partition's offset is stored only up
  * to its first unfinished message (ledger.h), and a rewound or revoked
- * partition's read-ahead is dropped (it comes again).
+ * partition's read-ahead is dropped (it comes again).  While several
+ * tenants' jobs arrive, windows are cut to fair_window messages, since a
+ * job arriving mid-window waits for that window and its own.
  *
  * It knows nothing of jobs, Redis or models (the tenant of a message comes
  * from the caller's tenant_of).
@@ -76,6 +78,10 @@ typedef struct {
     void (*tenant_of)(const rd_kafka_message_t *m, char *out, void *opaque);
     void *tenant_opaque;
     size_t max_window;            /* most messages in one window (charge) */
+    /* While jobs of more than one tenant arrived within the last second, a
+     * fair-share window holds at most this many (worker.fair.window.jobs;
+     * 0 = no cap): a job arriving meanwhile waits for less. */
+    size_t fair_window;
 } aas_consumer_conf_t;
 
 /** @brief Create and subscribe.  conf (kafka.* keys) is read now only. */

@@ -143,6 +143,11 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Fair share: worker time a weight-1 tenant is given per turn before the next tenant's "
      "turn, microseconds; smaller interleaves tenants more finely",
      AAS_CONF_FIELD(aas_worker_conf_t, fair_quantum_us)},
+    {"worker.fair.window.jobs", AAS_CONF_INT, "16", 0, 4096, 0,
+     "Fair share: while jobs of more than one tenant arrived within the last second, a "
+     "window holds at most this many jobs (a job arriving mid-window waits for that window "
+     "and its own); 0 = windows as without tenants",
+     AAS_CONF_FIELD(aas_worker_conf_t, fair_window_jobs)},
     {"worker.fair.weights", AAS_CONF_STR, NULL, 0, 0, 0,
      "Fair share weights, tenant:weight[,tenant:weight...] (weight in (0, 1000]); tenants "
      "not named weigh 1, jobs without a tenant are tenant 'default'",
@@ -688,6 +693,7 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
         .fair_bytes = (size_t)w->c.fair_mb << 20,
         .fair_quantum_us = w->c.fair_quantum_us,
         .fair_weights = w->c.fair_weights,
+        .fair_window = (size_t)w->c.fair_window_jobs,
         .tenant_of = aas_worker_tenant_of,
         .tenant_opaque = w,
         .max_window = w->n_slots};

@@ -49,6 +49,7 @@ typedef struct {
     int64_t lane_share;           /* worker.lane.share */
     int64_t fair_jobs, fair_mb;   /* worker.fair.jobs, worker.fair.mb */
     int64_t fair_quantum_us;      /* worker.fair.quantum.us */
+    int64_t fair_window_jobs;     /* worker.fair.window.jobs */
     const char *fair_weights;     /* worker.fair.weights */
     int64_t backoff_ms, backoff_max_ms; /* retry.backoff.ms, .max.ms */
     /* k8s.*: the pod deletion cost while training (podcost.h) */
