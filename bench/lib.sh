@@ -98,3 +98,54 @@ stop_pid() {
   kill -KILL "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
 }
+
+# The fleet scripts' cleanup (run_lanes_bench.sh, run_tenants_bench.sh):
+# workers (WORKER_PIDS, continued first: they may be paused), then PIDS in
+# reverse, then the Kafka of KDIR; RUN is copied to AAS_BENCH_KEEP if set,
+# then removed.
+bench_fleet_cleanup() {
+  local p i
+  for p in "${WORKER_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${WORKER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
+    wait "${PIDS[$i]}" 2>/dev/null || true
+  done
+  if [ -n "$KDIR" ]; then "$ROOT/tools/kafka-local" stop --dir "$KDIR" --rm >/dev/null 2>&1 || true; fi
+  if [ -n "${AAS_BENCH_KEEP:-}" ]; then cp -r "$RUN" "$AAS_BENCH_KEEP"; fi
+  rm -rf "$RUN"
+}
+
+# bench_start_brokers NAME: the dev broker, and (KAFKA=1) one real Kafka
+# broker from tools/kafka-local with the five aas topics, PARTITIONS
+# partitions each (the dead-letter topic 1), in RUN.  Sets BOOT[broker]
+# (bootstrap servers), BROKERS (the ones that started) and KDIR; appends
+# the dev broker's pid to PIDS.  A Kafka that does not start is said (as
+# NAME) and left out.
+bench_start_brokers() {
+  say "dev broker ($PARTITIONS partitions)"
+  "$BUILD/tools/aas-devbroker" --partitions "$PARTITIONS" --bootstrap-file "$RUN/devbroker.bs" \
+    >"$RUN/devbroker.out" 2>"$RUN/devbroker.log" &
+  PIDS+=($!)
+  for _ in $(seq 200); do [ -s "$RUN/devbroker.bs" ] && break; sleep 0.1; done
+  BOOT[devbroker]=$(cat "$RUN/devbroker.bs")
+  BROKERS=(devbroker)
+  [ "$KAFKA" = 1 ] || return 0
+  say "Apache Kafka (tools/kafka-local, 1 broker, $PARTITIONS partitions)"
+  KDIR=$RUN/kafka
+  local k=$ROOT/tools/kafka-local t
+  if { "$k" start --dir "$KDIR" --owner $$ &&
+       for t in aas.jobs.infer aas.jobs.infer.high aas.jobs.infer.low aas.jobs.train; do
+         "$k" create-topic --dir "$KDIR" "$t" --partitions "$PARTITIONS" --replication 1 || exit 1
+       done &&
+       "$k" create-topic --dir "$KDIR" aas.jobs.dlq --partitions 1 --replication 1; } \
+       >"$RUN/kafka-start.log" 2>&1; then
+    BOOT[kafka]=$(cat "$KDIR/bootstrap")
+    BROKERS+=(kafka)
+  else
+    tail -n 20 "$RUN/kafka-start.log" >&2
+    echo "$1: real Kafka did not start; its rows are missing" >&2
+    KDIR=
+  fi
+}
+

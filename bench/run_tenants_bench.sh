@@ -53,47 +53,12 @@ RESULTS=$BUILD/tenants-results.txt
 
 RUN=$(mktemp -d /tmp/aas-tenants-bench.XXXXXX)
 PIDS=() WORKER_PIDS=() KDIR=
-cleanup() {
-  local p
-  for p in "${WORKER_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${WORKER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
-    wait "${PIDS[$i]}" 2>/dev/null || true
-  done
-  if [ -n "$KDIR" ]; then "$ROOT/tools/kafka-local" stop --dir "$KDIR" --rm >/dev/null 2>&1 || true; fi
-  if [ -n "${AAS_BENCH_KEEP:-}" ]; then cp -r "$RUN" "$AAS_BENCH_KEEP"; fi
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
+trap bench_fleet_cleanup EXIT
 trap 'exit 130' INT TERM
 
 bench_start_redis "$RUN"
-say "dev broker ($PARTITIONS partitions)"
-"$BUILD/tools/aas-devbroker" --partitions "$PARTITIONS" --bootstrap-file "$RUN/devbroker.bs" \
-  >"$RUN/devbroker.out" 2>"$RUN/devbroker.log" &
-PIDS+=($!)
-for _ in $(seq 200); do [ -s "$RUN/devbroker.bs" ] && break; sleep 0.1; done
-declare -A BOOT=([devbroker]=$(cat "$RUN/devbroker.bs"))
-BROKERS=(devbroker)
-if [ "$KAFKA" = 1 ]; then
-  say "Apache Kafka (tools/kafka-local, 1 broker, $PARTITIONS partitions)"
-  KDIR=$RUN/kafka
-  k=$ROOT/tools/kafka-local
-  if { "$k" start --dir "$KDIR" --owner $$ &&
-       for t in aas.jobs.infer aas.jobs.infer.high aas.jobs.infer.low aas.jobs.train; do
-         "$k" create-topic --dir "$KDIR" "$t" --partitions "$PARTITIONS" --replication 1 || exit 1
-       done &&
-       "$k" create-topic --dir "$KDIR" aas.jobs.dlq --partitions 1 --replication 1; } \
-       >"$RUN/kafka-start.log" 2>&1; then
-    BOOT[kafka]=$(cat "$KDIR/bootstrap")
-    BROKERS+=(kafka)
-  else
-    tail -n 20 "$RUN/kafka-start.log" >&2
-    echo "run_tenants_bench: real Kafka did not start; its rows are missing" >&2
-    KDIR=
-  fi
-fi
+declare -A BOOT=()
+bench_start_brokers run_tenants_bench
 # As bench/run_bench.sh: the dev broker holds an idle fetch for the full
 # fetch.wait.max.ms (docs/devbroker.md).
 declare -A BX=([kafka]="" [devbroker]="-X kafka.fetch.wait.max.ms=1")

@@ -351,22 +351,31 @@ aas_err_t aas_codec_read(aas_codec_t *codec, const void *buf, size_t len,
     return AAS_ERR_OK;
 }
 
-/* The model of a job message, read by the scanner alone (codec.h). */
-int aas_codec_job_peek_model(const aas_codec_t *codec, const void *buf, size_t len,
-                             char *model_out) {
+/* A peek's start: a message of the current job writer schema (others are
+ * "unknown" to a peek), the scanner set after its header.  -1 if not. */
+static int aas_peek_start(const aas_codec_t *codec, const void *buf, size_t len,
+                          aas_codec_scan_t *s, char *why, size_t why_size) {
     const unsigned char *b = buf;
-    model_out[0] = '\0';
-    /* Only the current writer schema, whose first fields are id (string),
-     * kind (enum), model (string); older writers are simply "unknown". */
     if (!codec || !buf || len < AAS_CODEC_HEADER_SIZE || b[0] != AAS_CODEC_MAGIC0 ||
         b[1] != AAS_CODEC_MAGIC1 || aas_codec_get_le64(b + 2) != codec->known[0].fp)
         return -1;
+    *s = (aas_codec_scan_t){.start = b + AAS_CODEC_HEADER_SIZE,
+                            .p = b + AAS_CODEC_HEADER_SIZE,
+                            .end = b + len,
+                            .errstr = why,
+                            .errstr_size = why_size};
+    return 0;
+}
+
+/* The model of a job message, read by the scanner alone (codec.h). */
+int aas_codec_job_peek_model(const aas_codec_t *codec, const void *buf, size_t len,
+                             char *model_out) {
+    model_out[0] = '\0';
+    /* Only the current writer schema, whose first fields are id (string),
+     * kind (enum), model (string); older writers are simply "unknown". */
     char why[64];
-    aas_codec_scan_t s = {.start = b + AAS_CODEC_HEADER_SIZE,
-                          .p = b + AAS_CODEC_HEADER_SIZE,
-                          .end = b + len,
-                          .errstr = why,
-                          .errstr_size = sizeof(why)};
+    aas_codec_scan_t s;
+    if (aas_peek_start(codec, buf, len, &s, why, sizeof(why))) return -1;
     size_t n = 0;
     int64_t kind = 0;
     if (aas_codec_scan_len(&s, &n)) return -1;
@@ -448,20 +457,13 @@ static int aas_peek_param_item(aas_codec_scan_t *s) {
 
 int aas_codec_job_peek_tenant(const aas_codec_t *codec, const void *buf, size_t len,
                               char *tenant_out) {
-    const unsigned char *b = buf;
     tenant_out[0] = '\0';
     /* Only the current writer schema (job.avsc field order: id, kind,
      * model, model_version, inputs, text, params, priority, deadline_ms,
      * submit_ms, tenant).  An older writer has no tenant field at all. */
-    if (!codec || !buf || len < AAS_CODEC_HEADER_SIZE || b[0] != AAS_CODEC_MAGIC0 ||
-        b[1] != AAS_CODEC_MAGIC1 || aas_codec_get_le64(b + 2) != codec->known[0].fp)
-        return -1;
     char why[64];
-    aas_codec_scan_t s = {.start = b + AAS_CODEC_HEADER_SIZE,
-                          .p = b + AAS_CODEC_HEADER_SIZE,
-                          .end = b + len,
-                          .errstr = why,
-                          .errstr_size = sizeof(why)};
+    aas_codec_scan_t s;
+    if (aas_peek_start(codec, buf, len, &s, why, sizeof(why))) return -1;
     const unsigned char *v;
     size_t n;
     int64_t x;
