@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "jobwait.h"
 #include "conf.h"
 #include "job.h"
 #include "store.h"
@@ -97,34 +98,14 @@ static int submit(aas_client_t *c, const char *id, const char *model, const floa
     return err ? -1 : 0;
 }
 
-/* Wait (at most 120 s) until job id is terminal; its submit and finish
- * times; -1 if it did not succeed. */
-static int wait_job(aas_client_t *c, const char *id, int64_t *submit_ms,
-                    int64_t *finished_ms) {
-    char why[256];
-    for (int i = 0; i < 600000; i++) {
-        aas_job_info_t info;
-        aas_err_t err = aas_client_status(c, id, &info, why, sizeof(why));
-        if (err && err != AAS_ERR_NOT_FOUND) {
-            fprintf(stderr, "bench_lanes: status %s: %s\n", id, why);
-            return -1;
-        }
-        if (!err && aas_status_is_terminal(info.status)) {
-            int ok = info.status == AAS_STATUS_SUCCEEDED;
-            if (!ok)
-                fprintf(stderr, "bench_lanes: job %s %s: %s\n", id,
-                        aas_status_name(info.status), info.error ? info.error : "");
-            if (submit_ms) *submit_ms = info.submit_ms;
-            *finished_ms = info.finished_ms;
-            aas_job_info_clear(&info);
-            return ok ? 0 : -1;
-        }
-        if (!err) aas_job_info_clear(&info);
-        struct timespec ts = {0, 200000}; /* 0.2 ms */
-        nanosleep(&ts, NULL);
-    }
-    fprintf(stderr, "bench_lanes: job %s not done in 120 s\n", id);
-    return -1;
+/* Wait for job id; its finish time (Redis clock); -1 if it did not
+ * succeed. */
+static int wait_job(aas_client_t *c, const char *id, int64_t *finished_ms) {
+    aas_job_info_t info;
+    int rc = bench_wait_job(c, "bench_lanes", id, &info);
+    *finished_ms = info.finished_ms;
+    aas_job_info_clear(&info);
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -231,7 +212,7 @@ int main(int argc, char **argv) {
                 rc = -1;
                 break;
             }
-            if ((rc = wait_job(c, id, NULL, &f_ms))) break;
+            if ((rc = wait_job(c, id, &f_ms))) break;
             lat[np + (size_t)p] = f_ms - s_ms;
             probe_fin[p] = f_ms;
             probe_sub[p] = s_ms;
@@ -239,7 +220,7 @@ int main(int argc, char **argv) {
         int64_t last = 0;
         for (long j = 0; j < o.backlog && rc == 0; j++) {
             snprintf(id, sizeof(id), "%s-%ld-r%ld-b%ld", o.label, run, r, j);
-            rc = wait_job(c, id, NULL, &fin[j]);
+            rc = wait_job(c, id, &fin[j]);
             if (fin[j] > last) last = fin[j];
         }
         if (rc) break;

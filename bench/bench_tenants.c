@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "jobwait.h"
 #include "conf.h"
 #include "job.h"
 #include "store.h"
@@ -192,38 +193,20 @@ static int submit_flood(aas_client_t *c, const opts_t *o, long run, const float 
     return 0;
 }
 
-/* Wait (at most 120 s) until job id is terminal; its finish time (Redis
- * clock); -1 if it did not succeed or is recorded with another tenant. */
+/* Wait for job id; its finish time (Redis clock); -1 if it did not
+ * succeed or is recorded with another tenant. */
 static int wait_job(aas_client_t *c, const char *id, const char *tenant,
                     int64_t *finished_ms) {
-    char why[256];
-    for (int i = 0; i < 600000; i++) {
-        aas_job_info_t info;
-        aas_err_t err = aas_client_status(c, id, &info, why, sizeof(why));
-        if (err && err != AAS_ERR_NOT_FOUND) {
-            fprintf(stderr, "bench_tenants: status %s: %s\n", id, why);
-            return -1;
-        }
-        if (!err && aas_status_is_terminal(info.status)) {
-            int ok = info.status == AAS_STATUS_SUCCEEDED;
-            if (!ok)
-                fprintf(stderr, "bench_tenants: job %s %s: %s\n", id,
-                        aas_status_name(info.status), info.error ? info.error : "");
-            if (ok && (!info.tenant || strcmp(info.tenant, tenant))) {
-                fprintf(stderr, "bench_tenants: job %s recorded with tenant %s, not %s\n", id,
-                        info.tenant ? info.tenant : "(none)", tenant);
-                ok = 0;
-            }
-            *finished_ms = info.finished_ms;
-            aas_job_info_clear(&info);
-            return ok ? 0 : -1;
-        }
-        if (!err) aas_job_info_clear(&info);
-        struct timespec ts = {0, 200000}; /* 0.2 ms */
-        nanosleep(&ts, NULL);
+    aas_job_info_t info;
+    int rc = bench_wait_job(c, "bench_tenants", id, &info);
+    if (!rc && (!info.tenant || strcmp(info.tenant, tenant))) {
+        fprintf(stderr, "bench_tenants: job %s recorded with tenant %s, not %s\n", id,
+                info.tenant ? info.tenant : "(none)", tenant);
+        rc = -1;
     }
-    fprintf(stderr, "bench_tenants: job %s not done in 120 s\n", id);
-    return -1;
+    *finished_ms = info.finished_ms;
+    aas_job_info_clear(&info);
+    return rc;
 }
 
 /* The steady tenant, open loop: n jobs, job i submitted at start + i /

@@ -99,13 +99,16 @@ stop_pid() {
   wait "$p" 2>/dev/null || true
 }
 
-# The fleet scripts' cleanup (run_lanes_bench.sh, run_tenants_bench.sh):
-# workers (WORKER_PIDS, continued first: they may be paused), then PIDS in
-# reverse, then the Kafka of KDIR; RUN is copied to AAS_BENCH_KEEP if set,
-# then removed.
+# The fleet scripts' cleanup (run_bench.sh, run_lanes_bench.sh,
+# run_tenants_bench.sh): workers (WORKER_PIDS, continued first: they may be
+# paused) and a drain in progress (BENCH_DRAIN_PID), then PIDS in reverse,
+# then the Kafka of KDIR; RUN is copied to AAS_BENCH_KEEP if set, then
+# removed.
 bench_fleet_cleanup() {
   local p i
-  for p in "${WORKER_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${WORKER_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+  [ -n "${BENCH_DRAIN_PID:-}" ] && kill -TERM "$BENCH_DRAIN_PID" 2>/dev/null
+  for p in "${WORKER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${WORKER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
     kill -TERM "${PIDS[$i]}" 2>/dev/null || true

@@ -93,21 +93,7 @@ RESULTS=$BUILD/bench-results.txt
 # ---------------------------------------------------------------- services
 RUN=$(mktemp -d /tmp/aas-bench.XXXXXX)
 PIDS=() WORKER_PIDS=() KDIR= BENCH_DRAIN_PID=
-cleanup() {
-  local p
-  for p in "${WORKER_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
-  [ -n "$BENCH_DRAIN_PID" ] && kill -TERM "$BENCH_DRAIN_PID" 2>/dev/null
-  for p in "${WORKER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${WORKER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
-    wait "${PIDS[$i]}" 2>/dev/null || true
-  done
-  if [ -n "$KDIR" ]; then "$ROOT/tools/kafka-local" stop --dir "$KDIR" --rm >/dev/null 2>&1 || true; fi
-  if [ -n "${AAS_BENCH_KEEP:-}" ]; then cp -r "$RUN" "$AAS_BENCH_KEEP"; fi
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
+trap bench_fleet_cleanup EXIT
 trap 'exit 130' INT TERM
 
 

@@ -526,8 +526,10 @@ size_t aas_consumer_collect(aas_consumer_t *c, rd_kafka_message_t **msgs, size_t
             continue;
         }
         if (!m && lane >= 0 && c->fair[lane]) {
-            aas_consumer_fill(c, lane);
-            if ((m = aas_consumer_fair_next(c, lane, n))) {
+            /* What is read ahead first; the lane's queue only once that is
+             * empty (aas_consumer_poll read it just before the window). */
+            if ((m = aas_consumer_fair_next(c, lane, n)) ||
+                (aas_consumer_fill(c, lane), m = aas_consumer_fair_next(c, lane, n))) {
                 msgs[n++] = m;
                 continue;
             }

@@ -46,16 +46,25 @@ static uint32_t aas_fair_hash(const char *s) {
     return h;
 }
 
-/* The slot of tenant name, added if new (-1: the table is full). */
-static int aas_fair_slot(aas_fair_t *f, const char *name, int add) {
+/* The slot of tenant name, or -1; *empty: the hash slot it would take. */
+static int aas_fair_find(const aas_fair_t *f, const char *name, uint32_t *empty) {
     uint32_t h = aas_fair_hash(name) & (AAS_FAIR_HASH - 1);
     for (;; h = (h + 1) & (AAS_FAIR_HASH - 1)) {
         int s = f->hash[h] - 1;
         if (s < 0) break;
         if (strcmp(f->t[s].name, name) == 0) return s;
     }
-    if (!add || f->n_tenants > AAS_FAIR_TENANTS_MAX - 1) return -1;
-    int s = ++f->n_tenants;
+    *empty = h;
+    return -1;
+}
+
+/* The slot of tenant name, added if new (-1: the table is full). */
+static int aas_fair_slot(aas_fair_t *f, const char *name) {
+    uint32_t h;
+    int s = aas_fair_find(f, name, &h);
+    if (s >= 0) return s;
+    if (f->n_tenants > AAS_FAIR_TENANTS_MAX - 1) return -1;
+    s = ++f->n_tenants;
     f->hash[h] = s + 1;
     snprintf(f->t[s].name, sizeof(f->t[s].name), "%s", name);
     f->t[s].weight = 1.0;
@@ -92,7 +101,7 @@ static aas_err_t aas_fair_weights(aas_fair_t *f, const char *spec, char *errstr,
             return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                                "worker.fair.weights: tenant %s: weight '%s' is not in (0, %g]",
                                name, num, AAS_FAIR_WEIGHT_MAX);
-        int s = aas_fair_slot(f, name, 1);
+        int s = aas_fair_slot(f, name);
         if (s < 0)
             return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                                "worker.fair.weights: more than %d tenants",
@@ -182,7 +191,7 @@ aas_err_t aas_fair_push(aas_fair_t *f, const char *tenant, void *item, size_t by
     aas_fair_node_t *n = f->free_nodes;
     if (n) f->free_nodes = n->next;
     else if (!(n = malloc(sizeof(*n)))) return AAS_ERR_NOMEM;
-    int s = aas_fair_slot(f, tenant && tenant[0] ? tenant : "default", 1);
+    int s = aas_fair_slot(f, tenant && tenant[0] ? tenant : "default");
     if (s < 0) s = 0;
     aas_fair_tenant_t *t = &f->t[s];
     n->item = item;
@@ -272,6 +281,7 @@ const char *aas_fair_tenant(const aas_fair_t *f, int slot) {
 }
 
 int64_t aas_fair_deficit(const aas_fair_t *f, const char *tenant) {
-    int s = aas_fair_slot((aas_fair_t *)f, tenant, 0);
+    uint32_t h;
+    int s = aas_fair_find(f, tenant, &h);
     return s < 0 ? 0 : f->t[s].deficit;
 }

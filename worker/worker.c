@@ -401,7 +401,8 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
 static void aas_worker_fair_cost(int64_t *cost_us, size_t n, int64_t window_us) {
     int64_t compute = 0;
     for (size_t i = 0; i < n; i++) compute += cost_us[i];
-    int64_t rest = window_us > compute ? (window_us - compute) / (int64_t)(n ? n : 1) : 0;
+    if (n == 0 || window_us <= compute) return;
+    int64_t rest = (window_us - compute) / (int64_t)n;
     for (size_t i = 0; i < n; i++) cost_us[i] += rest;
 }
 
