@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "fmt.h"
 #include "job.h"
+#include "jobsig.h"
 
 /* Most keys in one table: far above any real deployment, low enough that
  * a runaway keys file or hash cannot eat the gateway's memory. */
@@ -20,8 +22,15 @@ typedef struct {
     char *tenant;
 } aas_apikey_entry_t;
 
+/* The second index: a key's signing id (jobsig.h) -> its hash. */
+typedef struct {
+    unsigned char id[AAS_JOBSIG_ID_HEX / 2];
+    unsigned char hash[32];
+} aas_apikey_id_t;
+
 struct aas_apikey_table_s {
     aas_apikey_entry_t *e;   /* sorted by hash */
+    aas_apikey_id_t *ids;    /* the same keys, sorted by id */
     size_t n, cap;
 };
 
@@ -53,7 +62,7 @@ aas_err_t aas_apikey_hash(const char *key, size_t len, char hex[AAS_APIKEY_HASH_
     unsigned char h[32];
     aas_err_t err = digest(key, len, h);
     if (err) return err;
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    aas_fmt_hex(h, 32, hex);
     return AAS_ERR_OK;
 }
 
@@ -65,13 +74,7 @@ int aas_apikey_hash_valid(const char *s) {
 }
 
 static int unhex(const char *hex, unsigned char out[32]) {
-    if (!aas_apikey_hash_valid(hex)) return -1;
-    for (int i = 0; i < 32; i++) {
-        int hi = hex[2 * i] <= '9' ? hex[2 * i] - '0' : hex[2 * i] - 'a' + 10;
-        int lo = hex[2 * i + 1] <= '9' ? hex[2 * i + 1] - '0' : hex[2 * i + 1] - 'a' + 10;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return aas_apikey_hash_valid(hex) ? aas_fmt_unhex(hex, 32, out) : -1;
 }
 
 aas_err_t aas_apikey_scopes_parse(const char *s, unsigned *out, char *errstr,
@@ -115,6 +118,7 @@ void aas_apikey_table_destroy(aas_apikey_table_t *t) {
     if (!t) return;
     for (size_t i = 0; i < t->n; i++) free(t->e[i].tenant);
     free(t->e);
+    free(t->ids);
     free(t);
 }
 
@@ -129,6 +133,23 @@ static size_t lower_bound(const aas_apikey_table_t *t, const unsigned char h[32]
         else hi = mid;
     }
     return lo;
+}
+
+/* Index of the first id entry whose id is >= id. */
+static size_t id_lower_bound(const aas_apikey_table_t *t, const unsigned char *id) {
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(t->ids[mid].id, id, sizeof(t->ids[mid].id)) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static void id_bin(const unsigned char h[32], unsigned char id[AAS_JOBSIG_ID_HEX / 2]) {
+    char hex[AAS_JOBSIG_ID_HEX + 1];
+    aas_jobsig_key_id(h, hex);
+    aas_fmt_unhex(hex, AAS_JOBSIG_ID_HEX / 2, id);
 }
 
 static aas_err_t table_add_bin(aas_apikey_table_t *t, const unsigned char h[32],
@@ -147,15 +168,30 @@ static aas_err_t table_add_bin(aas_apikey_table_t *t, const unsigned char h[32],
     if (t->n == AAS_APIKEY_TABLE_MAX)
         return aas_err_set(errstr, errstr_size, AAS_ERR_TOO_LARGE, "more than %d keys",
                            AAS_APIKEY_TABLE_MAX);
+    unsigned char id[AAS_JOBSIG_ID_HEX / 2];
+    id_bin(h, id);
+    size_t iat = id_lower_bound(t, id);
+    /* 64-bit ids: a clash is a one-in-10^7 event at a million keys; the
+     * second key is refused rather than made unusable for signing. */
+    if (iat < t->n && !memcmp(t->ids[iat].id, id, sizeof(id)))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                           "two keys share a signing id (tenants %.64s and %.64s): "
+                           "make a new key", tenant, tenant);
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         aas_apikey_entry_t *e = realloc(t->e, cap * sizeof(*e));
         if (!e) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
         t->e = e;
+        aas_apikey_id_t *ids = realloc(t->ids, cap * sizeof(*ids));
+        if (!ids) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+        t->ids = ids;
         t->cap = cap;
     }
     char *name = strdup(tenant);
     if (!name) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    memmove(t->ids + iat + 1, t->ids + iat, (t->n - iat) * sizeof(*t->ids));
+    memcpy(t->ids[iat].id, id, sizeof(id));
+    memcpy(t->ids[iat].hash, h, 32);
     memmove(t->e + at + 1, t->e + at, (t->n - at) * sizeof(*t->e));
     memcpy(t->e[at].hash, h, 32);
     t->e[at].scopes = scopes;
@@ -210,6 +246,21 @@ const char *aas_apikey_table_find(const aas_apikey_table_t *t, const char *key, 
     if (!t || len == 0 || len > AAS_APIKEY_MAX_LEN || digest(key, len, h)) return NULL;
     size_t at = lower_bound(t, h);
     if (at == t->n || memcmp(t->e[at].hash, h, 32)) return NULL;
+    *scopes = t->e[at].scopes;
+    return t->e[at].tenant;
+}
+
+const char *aas_apikey_table_find_id(const aas_apikey_table_t *t, const char *id,
+                                     unsigned char hash[32], unsigned *scopes) {
+    unsigned char b[AAS_JOBSIG_ID_HEX / 2];
+    if (!t || !id || strlen(id) != AAS_JOBSIG_ID_HEX ||
+        aas_fmt_unhex(id, AAS_JOBSIG_ID_HEX / 2, b))
+        return NULL;
+    size_t iat = id_lower_bound(t, b);
+    if (iat == t->n || memcmp(t->ids[iat].id, b, sizeof(b))) return NULL;
+    size_t at = lower_bound(t, t->ids[iat].hash);
+    if (at == t->n || memcmp(t->e[at].hash, t->ids[iat].hash, 32)) return NULL;
+    memcpy(hash, t->e[at].hash, 32);
     *scopes = t->e[at].scopes;
     return t->e[at].tenant;
 }

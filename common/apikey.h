@@ -1,6 +1,6 @@
 /*
- * apikey.h - API keys of the HTTP gateway (docs/http.md#access): making a
- * key, hashing it, its scopes, and a table key hash -> tenant + scopes.
+ * apikey.h - API keys (docs/http.md#access): making a key, hashing it, its
+ * scopes, and a table key hash (or signing id, jobsig.h) -> tenant + scopes.
  *
  * A key is "aas_" + 43 base64url characters (32 random bytes).  Only its
  * SHA-256 is stored (Redis, or a keys file may hold either form), so a
@@ -82,5 +82,14 @@ size_t aas_apikey_table_size(const aas_apikey_table_t *t);
  */
 const char *aas_apikey_table_find(const aas_apikey_table_t *t, const char *key, size_t len,
                                   unsigned *scopes);
+
+/**
+ * @brief Look a key up by its signing id (jobsig.h: 16 hex digits), as a
+ *        worker checking a signed job does.
+ * @return the tenant (borrowed, as above), its hash into hash and
+ *         *scopes, or NULL when no key has that id.
+ */
+const char *aas_apikey_table_find_id(const aas_apikey_table_t *t, const char *id,
+                                     unsigned char hash[32], unsigned *scopes);
 
 #endif

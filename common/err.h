@@ -33,7 +33,8 @@
     X(KAFKA, "Kafka unavailable or failed", 1)                                \
     X(TIMEOUT, "timed out", 1)                                                \
     X(IO, "I/O error", 1)                                                     \
-    X(QUOTA, "over the tenant's quota", 1)
+    X(QUOTA, "over the tenant's quota", 1)                                    \
+    X(AUTH, "not authenticated", 0)
 
 typedef enum {
 #define AAS_ERR_ENUM_(name, msg, retry) AAS_ERR_##name,

@@ -24,3 +24,27 @@ size_t aas_fmt_copy(char *dst, size_t size, const char *src) {
     dst[n] = '\0';
     return n;
 }
+
+void aas_fmt_hex(const unsigned char *b, size_t n, char *out) {
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[b[i] >> 4];
+        out[2 * i + 1] = d[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int aas_fmt_nibble(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+int aas_fmt_unhex(const char *s, size_t n, unsigned char *out) {
+    for (size_t i = 0; i < n; i++) {
+        int hi = aas_fmt_nibble(s[2 * i]), lo = hi < 0 ? -1 : aas_fmt_nibble(s[2 * i + 1]);
+        if (lo < 0) return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}

@@ -22,4 +22,11 @@ size_t aas_fmt_ll(char *buf, long long v);
  *         NUL-terminated; returns the length copied. */
 size_t aas_fmt_copy(char *dst, size_t size, const char *src);
 
+/** @brief b[0..n) as lowercase hex into out (2n + 1 bytes, NUL-terminated). */
+void aas_fmt_hex(const unsigned char *b, size_t n, char *out);
+
+/** @brief 2n lowercase hex digits at s into out[0..n); -1 at any other
+ *         character (s need not be NUL-terminated). */
+int aas_fmt_unhex(const char *s, size_t n, unsigned char *out);
+
 #endif

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apikey.h"
 #include "err.h"
 #include "job.h"
 
@@ -776,7 +777,7 @@ aas_err_t aas_store_model_opts_get(aas_store_t *st, const char *name,
                                    aas_store_model_opts_t *opts, char *errstr,
                                    size_t errstr_size);
 
-/* ---- API keys of the HTTP gateway ----
+/* ---- API keys (the HTTP gateway, signed jobs) ----
  * <prefix>apikeys (hash, no TTL): field = SHA-256 of a key (64 hex, see
  * apikey.h), value = "TENANT SCOPES" (e.g. "acme infer,train").  The key
  * itself is never stored (docs/http.md#access).
@@ -804,6 +805,14 @@ aas_err_t aas_store_apikey_delete(aas_store_t *st, const char *hash_hex, char *e
 aas_err_t aas_store_apikey_all(aas_store_t *st, aas_store_apikey_t **out, size_t *n,
                                char *errstr, size_t errstr_size);
 void aas_store_apikeys_free(aas_store_apikey_t *a, size_t n);
+/**
+ * @brief Every key entry as a lookup table (apikey.h), as the gateway
+ *        (gateway.auth = redis) and a worker checking signed jobs
+ *        (worker.auth = keys) load it.
+ * @param out owned: free with aas_apikey_table_destroy.
+ */
+aas_err_t aas_store_apikey_table(aas_store_t *st, aas_apikey_table_t **out, char *errstr,
+                                 size_t errstr_size);
 
 /* ---- usage metering (docs/sharing.md#metering) ----
  * <prefix>usage:{<tenant>}:<hour> (hash, no TTL): "<model>|<counter>" summed

@@ -160,3 +160,36 @@ aas_err_t aas_store_apikey_all(aas_store_t *st, aas_store_apikey_t **out, size_t
     *n = k;
     return AAS_ERR_OK;
 }
+
+aas_err_t aas_store_apikey_table(aas_store_t *st, aas_apikey_table_t **out, char *errstr,
+                                 size_t errstr_size) {
+    aas_store_apikey_t *v = NULL;
+    size_t n = 0;
+    aas_err_t err;
+    if ((err = aas_store_apikey_all(st, &v, &n, errstr, errstr_size))) return err;
+    aas_apikey_table_t *t = NULL;
+    if ((err = aas_apikey_table_new(&t))) {
+        aas_store_apikeys_free(v, n);
+        return aas_err_set(errstr, errstr_size, err, "out of memory");
+    }
+    char why[256];
+    for (size_t i = 0; !err && i < n; i++) {
+        unsigned sc;
+        if (aas_apikey_scopes_parse(v[i].scopes, &sc, NULL, 0)) continue; /* checked above */
+        err = aas_apikey_table_add(t, v[i].hash, v[i].tenant, sc, why, sizeof(why));
+        if (err == AAS_ERR_CONFLICT) {
+            /* A hash is a field and cannot repeat: two signing ids clash. */
+            AAS_LOG(AAS_LOG_WARN, "store", "api key %.12s skipped: %s", v[i].hash, why);
+            err = AAS_ERR_OK;
+        } else if (err) {
+            aas_err_set(errstr, errstr_size, err, "%s", why);
+        }
+    }
+    aas_store_apikeys_free(v, n);
+    if (err) {
+        aas_apikey_table_destroy(t);
+        return err;
+    }
+    *out = t;
+    return AAS_ERR_OK;
+}

@@ -97,29 +97,7 @@ static aas_err_t load_redis(aas_gw_auth_t *a, aas_apikey_table_t **out, char *er
     aas_err_t err;
     if (!a->store && (err = aas_cli_store_new(a->conf, &a->store, errstr, errstr_size)))
         return err;
-    aas_store_apikey_t *v = NULL;
-    size_t n = 0;
-    if ((err = aas_store_apikey_all(a->store, &v, &n, errstr, errstr_size))) return err;
-    aas_apikey_table_t *t = NULL;
-    if ((err = aas_apikey_table_new(&t))) {
-        aas_store_apikeys_free(v, n);
-        return aas_err_set(errstr, errstr_size, err, "out of memory");
-    }
-    char why[256];
-    for (size_t i = 0; !err && i < n; i++) {
-        unsigned sc;
-        if (aas_apikey_scopes_parse(v[i].scopes, &sc, NULL, 0)) continue; /* checked by the store */
-        err = aas_apikey_table_add(t, v[i].hash, v[i].tenant, sc, why, sizeof(why));
-        if (err == AAS_ERR_CONFLICT) err = AAS_ERR_OK; /* a hash is a field: cannot repeat */
-        else if (err) aas_err_set(errstr, errstr_size, err, "%s", why);
-    }
-    aas_store_apikeys_free(v, n);
-    if (err) {
-        aas_apikey_table_destroy(t);
-        return err;
-    }
-    *out = t;
-    return AAS_ERR_OK;
+    return aas_store_apikey_table(a->store, out, errstr, errstr_size);
 }
 
 /* Has the keys file changed since it was loaded? */
@@ -251,7 +229,9 @@ size_t aas_gw_auth_keys(aas_gw_auth_t *a) {
 }
 
 aas_gw_auth_result_t aas_gw_auth_check(aas_gw_auth_t *a, const char *authorization,
-                                       char tenant[AAS_ID_MAX + 1], unsigned *scopes) {
+                                       char tenant[AAS_ID_MAX + 1], unsigned *scopes,
+                                       aas_jobsig_key_t *sig, int *has_key) {
+    *has_key = 0;
     if (!aas_gw_auth_enabled(a)) {
         tenant[0] = '\0'; /* none: the client's client.tenant applies */
         *scopes = AAS_APIKEY_SCOPE_ALL;
@@ -276,5 +256,8 @@ aas_gw_auth_result_t aas_gw_auth_check(aas_gw_auth_t *a, const char *authorizati
         }
     }
     pthread_rwlock_unlock(&a->lock);
+    /* The caller's own key signs its jobs, so a worker checking
+     * signatures (worker.auth = keys) runs them as its tenant. */
+    if (rc == AAS_GW_AUTH_OK && !aas_jobsig_key_from_apikey(key, len, sig)) *has_key = 1;
     return rc;
 }

@@ -18,6 +18,7 @@
 #include "apikey.h"
 #include "conf.h"
 #include "job.h"
+#include "jobsig.h"
 
 typedef struct aas_gw_auth_s aas_gw_auth_t;
 
@@ -51,11 +52,13 @@ int aas_gw_auth_enabled(const aas_gw_auth_t *a);
 /**
  * @brief Check an Authorization header value (may be NULL).  On
  *        AAS_GW_AUTH_OK tenant (AAS_ID_MAX + 1 bytes; "" in mode none)
- *        and *scopes are set.
+ *        and *scopes are set, and with a key, *sig (what signs the
+ *        caller's jobs, jobsig.h) with *has_key = 1 (0 in mode none).
  *        Thread-safe.
  */
 aas_gw_auth_result_t aas_gw_auth_check(aas_gw_auth_t *a, const char *authorization,
-                                       char tenant[AAS_ID_MAX + 1], unsigned *scopes);
+                                       char tenant[AAS_ID_MAX + 1], unsigned *scopes,
+                                       aas_jobsig_key_t *sig, int *has_key);
 
 /** @brief Keys loaded now (for the start-up log and the metrics). */
 size_t aas_gw_auth_keys(aas_gw_auth_t *a);

@@ -116,7 +116,8 @@ void aas_gw_pool_put(aas_gw_pool_t *p, aas_client_t *c) {
     pthread_mutex_unlock(&p->mu);
 }
 
-aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int sync, int wait_ms,
+aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job,
+                              const aas_jobsig_key_t *key, int sync, int wait_ms,
                               aas_gw_pub_outcome_t *out) {
     char why[512];
     pthread_mutex_lock(&p->mu);
@@ -128,5 +129,5 @@ aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int sync, 
         snprintf(out->why, sizeof(out->why), "not connected: %s", why);
         return err;
     }
-    return aas_gw_pub_publish(p->pub, job, sync, wait_ms, out);
+    return aas_gw_pub_publish(p->pub, job, key, sync, wait_ms, out);
 }

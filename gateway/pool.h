@@ -45,9 +45,10 @@ void aas_gw_pool_put(aas_gw_pool_t *p, aas_client_t *c);
  * @brief Publish job through the publishing thread (made now if it is not
  *        yet: AAS_ERR_REDIS etc. if it cannot be) and wait up to wait_ms
  *        for the broker's acknowledgement: aas_gw_pub_publish() (sync: a
- *        caller that waits for the result, out->batch).
+ *        caller that waits for the result, out->batch; key: signs it).
  */
-aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job, int sync, int wait_ms,
+aas_err_t aas_gw_pool_publish(aas_gw_pool_t *p, const aas_job_t *job,
+                              const aas_jobsig_key_t *key, int sync, int wait_ms,
                               aas_gw_pub_outcome_t *out);
 
 #endif

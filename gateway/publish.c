@@ -29,6 +29,7 @@ typedef struct aas_gw_slot_s {
     struct aas_gw_slot_s *member;  /* the next request of the same job (from
                                       the one whose id it has: the head) */
     const aas_job_t *job;
+    const aas_jobsig_key_t *key;   /* signs the job (a merged job: the head's) */
     int sync;
     aas_gw_batch_t *batch;         /* sync: the reference for the caller */
     int64_t row_off, rows;
@@ -171,7 +172,7 @@ static int aas_gw_pub_prepare(aas_gw_pub_t *p, size_t g, aas_gw_slot_t *head, in
     const aas_job_t *jobs[AAS_GW_PUB_BATCH];
     size_t k = 0;
     for (aas_gw_slot_t *s = head; s; s = s->member) jobs[k++] = s->job;
-    p->subs[g] = (aas_client_submission_t){.job = head->job};
+    p->subs[g] = (aas_client_submission_t){.job = head->job, .key = head->key};
     p->merged_input[g].data = NULL;
     if (k > 1) {
         if (aas_gw_merge_jobs(jobs, k, &p->merged[g], &p->merged_input[g])) return -1;
@@ -360,7 +361,8 @@ void aas_gw_pub_destroy(aas_gw_pub_t *p) {
     free(p);
 }
 
-aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int sync, int wait_ms,
+aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job,
+                             const aas_jobsig_key_t *key, int sync, int wait_ms,
                              aas_gw_pub_outcome_t *out) {
     memset(out, 0, sizeof(*out));
     if (!aas_id_valid(job->id)) {
@@ -384,6 +386,7 @@ aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int sync, in
         return AAS_ERR_NOMEM;
     }
     s->job = job;
+    s->key = key;
     s->sync = sync;
     snprintf(s->id, sizeof(s->id), "%s", job->id);
     struct timespec until = aas_mono_deadline(wait_ms);

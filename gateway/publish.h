@@ -70,7 +70,8 @@ aas_err_t aas_gw_pub_new(aas_client_t *c, const aas_gw_pub_opts_t *opts, aas_gw_
 void aas_gw_pub_destroy(aas_gw_pub_t *p);
 
 /**
- * @brief Publish job (borrowed until the call returns) and wait up to
+ * @brief Publish job (borrowed until the call returns), signed with key
+ *        (borrowed likewise; NULL: the client's client.key, if any), and wait up to
  *        wait_ms for the broker's acknowledgement.  A synchronous job
  *        (sync: its caller will wait for the result) may be merged with
  *        others and gets a batch handle; an asynchronous one is published
@@ -80,7 +81,8 @@ void aas_gw_pub_destroy(aas_gw_pub_t *p);
  *         delivery report gives it (AAS_ERR_TIMEOUT when unsettled), with
  *         out filled.
  */
-aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job, int sync, int wait_ms,
+aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job,
+                             const aas_jobsig_key_t *key, int sync, int wait_ms,
                              aas_gw_pub_outcome_t *out);
 
 #endif

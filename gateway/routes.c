@@ -163,12 +163,12 @@ static void set_result(aas_gw_resp_t *resp, aas_gw_style_t style, const aas_resu
  * a 202 then means the job is on the topic, and a broker away is a 503
  * now, not a 504 later.  sync: the caller waits for the result (o->batch
  * on success).  Answers on failure (-1). */
-static int publish(aas_gw_t *gw, const aas_job_t *job, int sync, aas_gw_pub_outcome_t *o,
-                   aas_gw_resp_t *resp) {
+static int publish(aas_gw_t *gw, const aas_job_t *job, const aas_jobsig_key_t *key, int sync,
+                   aas_gw_pub_outcome_t *o, aas_gw_resp_t *resp) {
     /* The producer times the message out within gateway.timeout.ms
      * (main.c keeps client.timeout.ms within it) and reports it failed: the
      * margin covers its once-a-second timeout scan. */
-    aas_err_t err = aas_gw_pool_publish(gw->pool, job, sync,
+    aas_err_t err = aas_gw_pool_publish(gw->pool, job, key, sync,
                                         (int)gw->c.timeout_ms + AAS_GW_SETTLE_SLACK_MS, o);
     if (!err) return 0;
     if (o->stage == AAS_GW_PUB_UNSETTLED) {
@@ -216,7 +216,7 @@ static aas_err_t read_result(void *ctx, const char *id, aas_gw_ticket_t *tk,
  * concurrent requests (merge.h): submit, confirm, wait, answer. */
 static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                     const char *name, int64_t version, aas_gw_request_t *in,
-                    const char *tenant, aas_gw_resp_t *resp) {
+                    const char *tenant, const aas_jobsig_key_t *key, aas_gw_resp_t *resp) {
     char why[1024], id[64], vbuf[24], rows_note[96] = "";
     aas_client_t *c = NULL;
     const aas_gw_model_t *md = NULL;
@@ -238,7 +238,7 @@ static void run_job(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_style_t style,
                      .model_version = vbuf, .text = in->text,
                      .inputs = in->text ? NULL : &in->tensor, .n_inputs = in->text ? 0 : 1,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
-    if (publish(gw, &job, !req->prefer_async, &o, resp)) goto out;
+    if (publish(gw, &job, key, !req->prefer_async, &o, resp)) goto out;
     if (req->prefer_async) {
         snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
         set_json(resp, 202, json_pack("{s:s, s:s}", "id", id, "status", "QUEUED"));
@@ -479,7 +479,8 @@ static void health_ready(aas_gw_t *gw, aas_gw_resp_t *resp) {
 /* ------------------------------------------------------------ routing */
 
 static void infer(aas_gw_t *gw, const aas_gw_req_t *req, const char *name, int64_t version,
-                  aas_gw_style_t style, const char *tenant, aas_gw_resp_t *resp) {
+                  aas_gw_style_t style, const char *tenant, const aas_jobsig_key_t *key,
+                  aas_gw_resp_t *resp) {
     char why[512];
     aas_gw_request_t in = {0};
     aas_err_t err =
@@ -497,7 +498,7 @@ static void infer(aas_gw_t *gw, const aas_gw_req_t *req, const char *name, int64
     if (!version) version = in.version;
     if (!name || !name[0]) set_error(resp, 400, NULL, "no model: name one with \"model\"");
     else if (!aas_id_valid(name)) set_error(resp, 404, NULL, "unknown model (invalid name)");
-    else run_job(gw, req, style, name, version, &in, tenant, resp);
+    else run_job(gw, req, style, name, version, &in, tenant, key, resp);
     aas_gw_request_clear(&in);
 }
 
@@ -505,7 +506,7 @@ static void infer(aas_gw_t *gw, const aas_gw_req_t *req, const char *name, int64
 
 /* POST /v1/jobs {"kind":"train",...}: publish a training job, 202. */
 static void train_submit(aas_gw_t *gw, const aas_gw_req_t *req, const char *tenant,
-                         aas_gw_resp_t *resp) {
+                         const aas_jobsig_key_t *key, aas_gw_resp_t *resp) {
     char why[1024], id[64];
     aas_gw_train_t t = {0};
     aas_client_t *c = NULL;
@@ -527,7 +528,7 @@ static void train_submit(aas_gw_t *gw, const aas_gw_req_t *req, const char *tena
                      .n_params = t.n_params, .priority = t.priority,
                      .tenant = tenant[0] ? (char *)tenant : NULL};
     aas_gw_pub_outcome_t o;
-    if (publish(gw, &job, 0, &o, resp)) goto out;
+    if (publish(gw, &job, key, 0, &o, resp)) goto out;
     snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%s", id);
     set_json(resp, 202, json_pack("{s:s, s:s, s:s}", "id", id, "status", "QUEUED", "model",
                                   t.model));
@@ -604,11 +605,13 @@ static void dataset_put(aas_gw_t *gw, const aas_gw_req_t *req, const char *name,
 
 /* ------------------------------------------------------------- access */
 
-/* Is the caller allowed `scope`? Sets tenant; answers 401/403/503 (-1). */
+/* Is the caller allowed `scope`? Sets tenant and, with API keys, *key (the
+ * caller's, which signs its jobs: jobsig.h); answers 401/403/503 (-1). */
 static int authorize(aas_gw_t *gw, const aas_gw_req_t *req, unsigned scope,
-                     char tenant[AAS_ID_MAX + 1], aas_gw_resp_t *resp) {
+                     char tenant[AAS_ID_MAX + 1], aas_jobsig_key_t *key, int *has_key,
+                     aas_gw_resp_t *resp) {
     unsigned have = 0;
-    switch (aas_gw_auth_check(gw->auth, req->authorization, tenant, &have)) {
+    switch (aas_gw_auth_check(gw->auth, req->authorization, tenant, &have, key, has_key)) {
     case AAS_GW_AUTH_OK: break;
     case AAS_GW_AUTH_MISSING:
         resp->auth_challenge = 1;
@@ -645,6 +648,8 @@ static void metrics_text(aas_gw_t *gw, aas_gw_resp_t *resp) {
 
 void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
     char path[AAS_GW_PATH_MAX], tenant[AAS_ID_MAX + 1];
+    aas_jobsig_key_t sigkey;
+    int has_key = 0;
     char *seg[AAS_GW_MAX_SEGS];
     int n = 0;
     resp->status = 500;
@@ -679,10 +684,11 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
             return;                                                                     \
         }                                                                               \
     } while (0)
+#define KEY (has_key ? &sigkey : NULL)
 /* Health and metrics are open (probes and scrapers carry no key). */
 #define ALLOW(scope)                                                                    \
     do {                                                                                \
-        if (authorize(gw, req, (scope), tenant, resp)) return;                         \
+        if (authorize(gw, req, (scope), tenant, &sigkey, &has_key, resp)) return;      \
     } while (0)
     if (n == 1 && SEG(0, "metrics")) {
         resp->route = "metrics";
@@ -724,7 +730,7 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
                 METHOD(inf ? post : get);
                 ALLOW(AAS_APIKEY_SCOPE_INFER);
                 if (!aas_id_valid(name)) set_error(resp, 404, NULL, "unknown model (invalid name)");
-                else if (inf) infer(gw, req, name, version, AAS_GW_OIP, tenant, resp);
+                else if (inf) infer(gw, req, name, version, AAS_GW_OIP, tenant, KEY, resp);
                 else model_meta(gw, name, version, n != at, resp);
                 return;
             }
@@ -735,7 +741,7 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
             METHOD(post);
             ALLOW(AAS_APIKEY_SCOPE_INFER);
             if (!aas_id_valid(seg[2])) set_error(resp, 404, NULL, "unknown model (invalid name)");
-            else infer(gw, req, seg[2], 0, AAS_GW_PREDICT, tenant, resp);
+            else infer(gw, req, seg[2], 0, AAS_GW_PREDICT, tenant, KEY, resp);
             return;
         }
         if (n == 2 && SEG(1, "jobs")) {
@@ -746,12 +752,12 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
             int train = !strcmp(kind, "train");
             ALLOW(train ? AAS_APIKEY_SCOPE_TRAIN : AAS_APIKEY_SCOPE_INFER);
             if (train) {
-                train_submit(gw, req, tenant, resp);
+                train_submit(gw, req, tenant, KEY, resp);
             } else {
                 /* An inference job by /v1/jobs is always asynchronous. */
                 aas_gw_req_t async = *req;
                 async.prefer_async = 1;
-                infer(gw, &async, NULL, 0, AAS_GW_PREDICT, tenant, resp);
+                infer(gw, &async, NULL, 0, AAS_GW_PREDICT, tenant, KEY, resp);
             }
             return;
         }
@@ -777,11 +783,12 @@ void aas_gw_route(aas_gw_t *gw, const aas_gw_req_t *req, aas_gw_resp_t *resp) {
         resp->route = "predict";
         METHOD(post);
         ALLOW(AAS_APIKEY_SCOPE_INFER);
-        infer(gw, req, NULL, 0, AAS_GW_PREDICT, tenant, resp);
+        infer(gw, req, NULL, 0, AAS_GW_PREDICT, tenant, KEY, resp);
         return;
     }
 #undef SEG
 #undef METHOD
 #undef ALLOW
+#undef KEY
     set_error(resp, 404, NULL, "unknown route");
 }

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "codec.h"
+#include "jobsig.h"
 #include "kafka.h"
 #include "lane.h"
 #include "log.h"
@@ -25,6 +26,7 @@ typedef struct {
     int64_t text_max_bytes;     /* client.text.max.bytes */
     const char *tenant;         /* client.tenant, NULL = none */
     int redis_required;         /* client.redis.required */
+    const char *key;            /* client.key, NULL = jobs go unsigned */
 } aas_client_conf_t;
 
 const aas_conf_def_t aas_client_conf_defs[] = {
@@ -55,6 +57,12 @@ const aas_conf_def_t aas_client_conf_defs[] = {
      "publishing it unchecked (it then runs when Redis is back). aas-gateway defaults it "
      "to true: its caller is told 503 and nothing was sent",
      AAS_CONF_FIELD(aas_client_conf_t, redis_required)},
+    {"client.key", AAS_CONF_STR, NULL, 0, 0, 1,
+     "API key that signs every job this client publishes (header aas.auth; needed by "
+     "workers with worker.auth = keys, docs/sharing.md#access). The key's tenant must be "
+     "the jobs' tenant: set client.tenant to it. Secret: env AAS_CLIENT_KEY or "
+     "client.key.file. Unset: jobs go unsigned",
+     AAS_CONF_FIELD(aas_client_conf_t, key)},
     AAS_CONF_END};
 
 /* The dev broker (librdkafka's mock cluster, cluster id "mockCluster...")
@@ -99,6 +107,8 @@ struct aas_client_s {
     size_t outstanding;          /* a sharer's jobs not reported yet */
     struct aas_client_msg_s *settled; /* reported, not settled yet (newest first) */
     int64_t quota_retry_ms;      /* the last AAS_ERR_QUOTA's retry-after */
+    int signs;                   /* client.key is set: sign is its key */
+    aas_jobsig_key_t sign;
 };
 
 /* The producer a client publishes through. */
@@ -398,6 +408,17 @@ static aas_err_t aas_client_init(const aas_conf_t *conf, aas_client_t **out, cha
     snprintf(c->train_topic, sizeof(c->train_topic), "%s",
              aas_conf_get(conf, "topic.train"));
     aas_err_t err;
+    if (c->c.key) {
+        size_t klen = strlen(c->c.key);
+        /* The key itself is never echoed: errors and logs would keep it. */
+        if (klen < AAS_APIKEY_MIN_LEN || klen > AAS_APIKEY_MAX_LEN)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "client.key must be %d to %d characters (this one has %zu)",
+                               AAS_APIKEY_MIN_LEN, AAS_APIKEY_MAX_LEN, klen);
+        if ((err = aas_jobsig_key_from_apikey(c->c.key, klen, &c->sign)))
+            return aas_err_set(errstr, errstr_size, err, "client.key: SHA-256 failed");
+        c->signs = 1;
+    }
     if ((err = aas_lanes_from_conf(conf, &c->lanes, errstr, errstr_size))) return err;
     if ((err = aas_codec_new(&c->codec, errstr, errstr_size))) return err;
     return aas_cli_store_new(conf, &c->store, errstr, errstr_size);
@@ -724,6 +745,8 @@ typedef struct {
     size_t len;
     aas_client_msg_t *cm;    /* owned until produced */
     int train;
+    int signed_;             /* sig holds the aas.auth header */
+    char sig[AAS_JOBSIG_VALUE_LEN + 1];
 } aas_client_prep_t;
 
 static void aas_client_prep_free(aas_client_prep_t *p) {
@@ -736,7 +759,8 @@ static void aas_client_prep_free(aas_client_prep_t *p) {
 /* Everything about one job that needs no Redis: names, sizes, the
  * encoding and the payload hash its id is claimed with. */
 static aas_err_t aas_client_prepare(aas_client_t *c, const aas_job_t *job,
-                                    aas_client_prep_t *p, char *errstr, size_t errstr_size) {
+                                    const aas_jobsig_key_t *key, aas_client_prep_t *p,
+                                    char *errstr, size_t errstr_size) {
     memset(p, 0, sizeof(*p));
     /* Names the id rule covers are refused, never cut to fit (two long
      * ids cut to the same 128 characters would share one job). */
@@ -786,8 +810,21 @@ static aas_err_t aas_client_prepare(aas_client_t *c, const aas_job_t *job,
         aas_client_metadata(c, p->topic);
         c->lane_warm[lane] = 1; /* once, as warm[] */
     }
+    if (!key && c->signs) key = &c->sign;
+    if (key && !j->tenant)
+        /* A worker checking signatures runs a job only for its key's tenant. */
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "job %s: a signed job (client.key) needs a tenant: set "
+                           "client.tenant (or the job's tenant) to the key's tenant", j->id);
     aas_err_t err = aas_codec_job_encode(c->codec, j, &p->buf, &p->len, errstr, errstr_size);
     if (err) return err;
+    if (key) {
+        if ((err = aas_jobsig_sign(key, p->buf, p->len, p->sig))) {
+            aas_client_prep_free(p);
+            return aas_err_set(errstr, errstr_size, err, "job %s: signing failed", j->id);
+        }
+        p->signed_ = 1;
+    }
     aas_client_lim_t which;
     size_t limit = aas_client_job_limit(c, p->train, &which);
     if (p->len > limit) {
@@ -829,6 +866,22 @@ static aas_err_t aas_client_claimed(aas_client_t *c, const aas_store_claim_t *cl
     return aas_err_set(errstr, errstr_size, cl->err, "%s", cl->why);
 }
 
+/* One rd_kafka_producev: an unsigned job has no header at all. */
+static rd_kafka_resp_err_t aas_client_produce(aas_client_t *c, aas_client_prep_t *p) {
+    const char *id = p->j.id;
+    if (p->signed_)
+        return rd_kafka_producev(
+            aas_client_rk(c), RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(id, strlen(id)),
+            RD_KAFKA_V_VALUE(p->buf, p->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+            RD_KAFKA_V_OPAQUE(p->cm),
+            RD_KAFKA_V_HEADER(AAS_JOBSIG_HEADER, p->sig, (ssize_t)AAS_JOBSIG_VALUE_LEN),
+            RD_KAFKA_V_END);
+    return rd_kafka_producev(
+        aas_client_rk(c), RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(id, strlen(id)),
+        RD_KAFKA_V_VALUE(p->buf, p->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_OPAQUE(p->cm), RD_KAFKA_V_END);
+}
+
 /* After its claim: quota, then produce.  Frees p's buffers whatever the
  * outcome (librdkafka owns them once produced). */
 static aas_err_t aas_client_publish(aas_client_t *c, aas_client_prep_t *p, int resubmit,
@@ -857,11 +910,7 @@ static aas_err_t aas_client_publish(aas_client_t *c, aas_client_prep_t *p, int r
     pthread_mutex_unlock(&pr->mu);
     int64_t deadline = aas_mono_us() + (int64_t)c->timeout_ms * 1000;
     for (;;) {
-        rd_kafka_resp_err_t kerr = rd_kafka_producev(
-            aas_client_rk(c), RD_KAFKA_V_TOPIC(p->topic),
-            RD_KAFKA_V_KEY(j->id, strlen(j->id)), RD_KAFKA_V_VALUE(p->buf, p->len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(p->cm),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t kerr = aas_client_produce(c, p);
         if (!kerr) { /* librdkafka now owns buf and cm */
             p->buf = NULL;
             p->cm = NULL;
@@ -908,7 +957,8 @@ aas_err_t aas_client_submit_many(aas_client_t *c, aas_client_submission_t *subs,
         for (size_t k = 0; k < m; k++) {
             aas_client_submission_t *sb = &subs[base + k];
             sb->why[0] = '\0';
-            sb->err = aas_client_prepare(c, sb->job, &prep[nc], sb->why, sizeof(sb->why));
+            sb->err = aas_client_prepare(c, sb->job, sb->key, &prep[nc], sb->why,
+                                         sizeof(sb->why));
             if (sb->err) continue;
             claim[nc] = (aas_store_claim_t){.job_id = prep[nc].j.id,
                                             .payload_hash = prep[nc].cm->hash};

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "err.h"
 #include "job.h"
+#include "jobsig.h"
 #include "store.h"
 
 typedef struct aas_client_s aas_client_t;
@@ -131,6 +132,9 @@ aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
 /** One job of aas_client_submit_many(). */
 typedef struct {
     const aas_job_t *job;   /* in (borrowed for the call) */
+    /* in: sign the job with this key instead of the client's client.key
+     * (the gateway signs with its caller's key); NULL: client.key, if set */
+    const aas_jobsig_key_t *key;
     aas_err_t err;          /* out: what aas_client_submit() would return */
     char why[2048];         /* out: its errstr, when err */
 } aas_client_submission_t;

@@ -1,6 +1,9 @@
 /*
  * test_apikey.c - API keys (common/apikey.h): the generated form, SHA-256
- * against a known vector, scopes, the table's lookups and its refusals.
+ * against a known vector, scopes, the table's lookups and its refusals;
+ * signed jobs (common/jobsig.h): a vector computed with Python's hmac and
+ * hashlib (what a client in another language must match), tampering,
+ * header syntax, and looking keys up by signing id.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <cmocka.h>
 
 #include "apikey.h"
+#include "jobsig.h"
 
 static void generate_gives_distinct_base64url_keys(void **state) {
     (void)state;
@@ -128,6 +132,106 @@ static void table_keeps_many_keys_sorted(void **state) {
     aas_apikey_table_destroy(t);
 }
 
+/* python3: h = sha256(b"aas_test-key-0123456789").digest();
+ * sha256(b"aas.key-id" + h).digest()[:8].hex();
+ * hmac.new(h, b"an aas job", sha256).hexdigest() */
+static void jobsig_matches_the_python_vector(void **state) {
+    (void)state;
+    static const char key[] = "aas_test-key-0123456789";
+    aas_jobsig_key_t k;
+    assert_int_equal(aas_jobsig_key_from_apikey(key, strlen(key), &k), AAS_ERR_OK);
+    assert_string_equal(k.id, "39831e9662c503a5");
+    char hdr[AAS_JOBSIG_VALUE_LEN + 1];
+    assert_int_equal(aas_jobsig_sign(&k, "an aas job", 10, hdr), AAS_ERR_OK);
+    assert_string_equal(hdr, "v1:39831e9662c503a5:"
+                             "1c7bcc5ab6971ce04962216fb9847c25381eb97b21296b2990bb8ba35e262080");
+    char hex[AAS_APIKEY_HASH_HEX + 1];
+    assert_int_equal(aas_apikey_hash(key, strlen(key), hex), AAS_ERR_OK);
+    assert_string_equal(hex, "9f9744dc837c380769957640e3fc9d4658da8dd0220615fd222c718b56f0867f");
+}
+
+static void jobsig_refuses_changed_messages_and_bad_headers(void **state) {
+    (void)state;
+    aas_jobsig_key_t k, other;
+    assert_int_equal(aas_jobsig_key_from_apikey("aas_first-key-abcdefghij", 24, &k), AAS_ERR_OK);
+    assert_int_equal(aas_jobsig_key_from_apikey("aas_other-key-abcdefghij", 24, &other), AAS_ERR_OK);
+    assert_string_not_equal(k.id, other.id);
+    unsigned char msg[300];
+    for (size_t i = 0; i < sizeof(msg); i++) msg[i] = (unsigned char)(i * 7);
+    char hdr[AAS_JOBSIG_VALUE_LEN + 1], id[AAS_JOBSIG_ID_HEX + 1];
+    unsigned char mac[32];
+    assert_int_equal(aas_jobsig_sign(&k, msg, sizeof(msg), hdr), AAS_ERR_OK);
+    assert_int_equal(strlen(hdr), AAS_JOBSIG_VALUE_LEN);
+    assert_int_equal(aas_jobsig_parse(hdr, strlen(hdr), id, mac), AAS_ERR_OK);
+    assert_string_equal(id, k.id);
+    assert_true(aas_jobsig_verify(k.secret, msg, sizeof(msg), mac));
+    assert_false(aas_jobsig_verify(other.secret, msg, sizeof(msg), mac));
+    /* Every single bit of the message matters, and its length. */
+    for (size_t i = 0; i < sizeof(msg); i += 37) {
+        msg[i] ^= 1;
+        assert_false(aas_jobsig_verify(k.secret, msg, sizeof(msg), mac));
+        msg[i] ^= 1;
+    }
+    assert_false(aas_jobsig_verify(k.secret, msg, sizeof(msg) - 1, mac));
+    mac[31] ^= 0x80;
+    assert_false(aas_jobsig_verify(k.secret, msg, sizeof(msg), mac));
+    /* Header syntax: version, separators, lowercase hex, exact length. */
+    char bad[AAS_JOBSIG_VALUE_LEN + 2];
+    const size_t at[] = {0, 1, 2, 3, 3 + AAS_JOBSIG_ID_HEX, 4 + AAS_JOBSIG_ID_HEX,
+                         AAS_JOBSIG_VALUE_LEN - 1};
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        memcpy(bad, hdr, sizeof(hdr));
+        bad[at[i]] = 'X';
+        assert_int_equal(aas_jobsig_parse(bad, AAS_JOBSIG_VALUE_LEN, id, mac), AAS_ERR_INVAL);
+    }
+    assert_int_equal(aas_jobsig_parse(hdr, AAS_JOBSIG_VALUE_LEN - 1, id, mac), AAS_ERR_INVAL);
+    memcpy(bad, hdr, sizeof(hdr));
+    bad[AAS_JOBSIG_VALUE_LEN] = '0';
+    assert_int_equal(aas_jobsig_parse(bad, AAS_JOBSIG_VALUE_LEN + 1, id, mac), AAS_ERR_INVAL);
+    assert_int_equal(aas_jobsig_parse(NULL, 0, id, mac), AAS_ERR_INVAL);
+}
+
+static void table_finds_keys_by_signing_id(void **state) {
+    (void)state;
+    aas_apikey_table_t *t = NULL;
+    assert_int_equal(aas_apikey_table_new(&t), AAS_ERR_OK);
+    enum { N = 2000 };
+    char why[256];
+    /* Added in an order unrelated to hashes or ids. */
+    for (int i = 0; i < N; i++) {
+        char key[64], tenant[32];
+        int j = (i * 769) % N;
+        snprintf(key, sizeof(key), "aas_key-number-%05d-xyz", j);
+        snprintf(tenant, sizeof(tenant), "t%d", j);
+        char line[128];
+        snprintf(line, sizeof(line), "%s %s %s", tenant, key, j % 2 ? "all" : "infer");
+        assert_int_equal(aas_apikey_table_add_line(t, line, why, sizeof(why)), AAS_ERR_OK);
+    }
+    for (int j = 0; j < N; j++) {
+        char key[64], tenant[32];
+        snprintf(key, sizeof(key), "aas_key-number-%05d-xyz", j);
+        snprintf(tenant, sizeof(tenant), "t%d", j);
+        aas_jobsig_key_t k;
+        assert_int_equal(aas_jobsig_key_from_apikey(key, strlen(key), &k), AAS_ERR_OK);
+        unsigned char hash[32];
+        unsigned scopes = 0;
+        const char *owner = aas_apikey_table_find_id(t, k.id, hash, &scopes);
+        assert_non_null(owner);
+        assert_string_equal(owner, tenant);
+        assert_memory_equal(hash, k.secret, 32);
+        assert_int_equal(scopes, j % 2 ? AAS_APIKEY_SCOPE_ALL : AAS_APIKEY_SCOPE_INFER);
+    }
+    unsigned char hash[32];
+    unsigned scopes;
+    aas_jobsig_key_t unknown;
+    assert_int_equal(aas_jobsig_key_from_apikey("aas_not-in-the-table-000", 24, &unknown), AAS_ERR_OK);
+    assert_null(aas_apikey_table_find_id(t, unknown.id, hash, &scopes));
+    assert_null(aas_apikey_table_find_id(t, "0123", hash, &scopes));
+    assert_null(aas_apikey_table_find_id(t, "0123456789ABCDEF", hash, &scopes));
+    assert_null(aas_apikey_table_find_id(t, NULL, hash, &scopes));
+    aas_apikey_table_destroy(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(generate_gives_distinct_base64url_keys),
@@ -136,6 +240,9 @@ int main(void) {
         cmocka_unit_test(table_finds_keys_by_value_and_by_hash),
         cmocka_unit_test(table_refuses_bad_lines_without_echoing_the_key),
         cmocka_unit_test(table_keeps_many_keys_sorted),
+        cmocka_unit_test(jobsig_matches_the_python_vector),
+        cmocka_unit_test(jobsig_refuses_changed_messages_and_bad_headers),
+        cmocka_unit_test(table_finds_keys_by_signing_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

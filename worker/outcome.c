@@ -37,6 +37,7 @@ struct aas_outcome_s {
     aas_codec_t *codec;
     aas_dlq_t *dlq;
     aas_metrics_t *metrics;
+    aas_jobauth_t *auth;
     /* Scratch for the pipelined calls, sized once (max_items). */
     aas_store_start_t *start;
     aas_store_finish_t *finish;
@@ -99,6 +100,7 @@ aas_err_t aas_outcome_new(const aas_outcome_conf_t *conf, aas_store_t *store,
     o->codec = codec;
     o->dlq = dlq;
     o->metrics = metrics;
+    o->auth = conf->auth;
     *out = o;
     return AAS_ERR_OK;
 }
@@ -271,6 +273,39 @@ static void aas_outcome_undecodable(aas_outcome_t *o, aas_outcome_item_t *it,
     char reason[600];
     snprintf(reason, sizeof(reason), "rejected message: %s", why);
     aas_outcome_fail(it, AAS_STATUS_FAILED, reason);
+}
+
+/* A job whose signature does not hold (worker.auth = keys): it is not
+ * run, and its id is not written to (the sender may not own it: failing
+ * it would let one tenant spoil another's job), so it is dead-lettered
+ * with the reason, counted and logged.  Returns 1 when settled. */
+static int aas_outcome_authenticate(aas_outcome_t *o, aas_outcome_item_t *it) {
+    char why[512], kid[AAS_JOBSIG_ID_HEX + 1];
+    int from_train = strcmp(rd_kafka_topic_name(it->msg->rkt), o->train_topic) == 0;
+    aas_jobauth_result_t r = aas_jobauth_check(
+        o->auth, it->msg, it->job.tenant,
+        from_train ? AAS_APIKEY_SCOPE_TRAIN : AAS_APIKEY_SCOPE_INFER, kid, why, sizeof(why));
+    if (r == AAS_JOBAUTH_OK) return 0;
+    if (r == AAS_JOBAUTH_UNAVAILABLE) {
+        aas_outcome_retry(it); /* comes again once the keys load */
+        return 1;
+    }
+    char labels[64];
+    snprintf(labels, sizeof(labels), "reason=\"%s\"", aas_jobauth_result_name(r));
+    aas_metric_inc(aas_metrics_counter(o->metrics, "aas_worker_jobs_rejected_total",
+                                       "Jobs not run because their signature did not hold "
+                                       "(worker.auth = keys), by reason; each is dead-lettered",
+                                       labels),
+                   1);
+    AAS_LOG(AAS_LOG_WARN, "worker", "job=%s rejected topic=%s partition=%d offset=%lld "
+            "key=%s reason=\"%s\"; dead-lettered, not run", it->job_id,
+            rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+            (long long)it->msg->offset, kid[0] ? kid : "-", why);
+    char reason[600];
+    snprintf(reason, sizeof(reason), "not authenticated: %s", why);
+    aas_outcome_settle(it, aas_dlq_send(o->dlq, it->msg, o->worker_id, AAS_ERR_AUTH, reason)
+                               ? AAS_MSG_RETRY : AAS_MSG_DONE);
+    return 1;
 }
 
 /* Settle what needs no compute, once the job is RUNNING (attempts counted). */
@@ -505,6 +540,7 @@ void aas_outcome_admit(aas_outcome_t *o, aas_outcome_item_t *items, size_t n) {
         it->decoded = 1;
         aas_fmt_copy(it->model, sizeof(it->model), it->job.model);
         aas_fmt_copy(it->tenant, sizeof(it->tenant), it->job.tenant ? it->job.tenant : "");
+        if (o->auth && aas_outcome_authenticate(o, it)) continue;
         o->idx[k++] = i;
     }
     if (k == 0) return;

@@ -2,7 +2,10 @@
  * outcome.h - what becomes of a job, from its Kafka message to its terminal
  * status: the one owner of a job's fate in the worker.
  *
- *   admit:  decode; admit by the tenants' quotas (store.h: a job over its
+ *   admit:  decode; with worker.auth = keys, check the job's signature
+ *           (jobauth.h: a job that fails is dead-lettered, counted and
+ *           logged, and nothing is written under its id, which its sender
+ *           may not own); admit by the tenants' quotas (store.h: a job over its
  *           rate waits, at most 1 s per call, then is rewound to come
  *           again; docs/sharing.md#quotas); mark RUNNING (one pipelined
  *           round trip for many);
@@ -42,6 +45,7 @@
 #include "dlq.h"
 #include "err.h"
 #include "job.h"
+#include "jobauth.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -85,6 +89,7 @@ typedef struct {
     int64_t max_attempts;         /* job.max.attempts */
     const aas_codec_limits_t *limits; /* copied */
     size_t max_items;             /* most items of one admit/record call */
+    aas_jobauth_t *auth;          /* signed jobs only (borrowed); NULL: any job */
 } aas_outcome_conf_t;
 
 /* Jobs this worker settled, for logs and heartbeats. */

@@ -1,6 +1,7 @@
 /* worker.c - the worker's loop: windows of inference jobs, the training
  * hand-off, heartbeats; and its set-up.  See worker.h. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#include "jobauth.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -152,6 +153,16 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "Fair share weights, tenant:weight[,tenant:weight...] (weight in (0, 1000]); tenants "
      "not named weigh 1, jobs without a tenant are tenant 'default'",
      AAS_CONF_FIELD(aas_worker_conf_t, fair_weights)},
+    {"worker.auth", AAS_CONF_STR, "none", 0, 0, 0,
+     "Who may run jobs: none (any message on the job topics runs) or keys (a job runs only "
+     "if signed, header aas.auth, by a registered API key of the job's tenant with the "
+     "job's scope: client.key, or the gateway's caller; any other message is dead-lettered, "
+     "never run nor written under its id; docs/sharing.md#access)",
+     AAS_CONF_FIELD(aas_worker_conf_t, auth)},
+    {"worker.auth.refresh.s", AAS_CONF_INT, "10", 1, 86400, 0,
+     "worker.auth = keys: reload the API keys from Redis this often, seconds (a key named "
+     "by a job and not loaded yet is looked for at once, at most once a second)",
+     AAS_CONF_FIELD(aas_worker_conf_t, auth_refresh_s)},
     AAS_METRICS_CONF_ROWS,
     {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
      "First backoff after a transient failure (doubles, with jitter)",
@@ -200,6 +211,7 @@ struct aas_worker_s {
     aas_lanes_t lanes;          /* inference lane topics (lane.h) */
     aas_consumer_t *consumer;
     aas_dlq_t *dlq;
+    aas_jobauth_t *auth;        /* worker.auth = keys; else NULL */
     aas_store_t *store;
     aas_codec_t *codec;
     aas_model_cache_t *models;
@@ -663,10 +675,19 @@ aas_err_t aas_worker_new(const aas_conf_t *conf, aas_worker_t **out,
     if ((err = aas_dlq_new(conf, w->id, (size_t)w->c.job_max_bytes,
                            &w->dlq, errstr, errstr_size)))
         goto fail;
+    if (!strcmp(w->c.auth, "keys")) {
+        if ((err = aas_jobauth_new(w->store, (int)w->c.auth_refresh_s, &w->auth, errstr,
+                                   errstr_size)))
+            goto fail;
+    } else if (strcmp(w->c.auth, "none")) {
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "worker.auth '%.32s': want none or keys", w->c.auth);
+        goto fail;
+    }
     aas_outcome_conf_t oc = {.worker_id = w->id, .infer_topic = w->infer_topic,
                              .train_topic = w->train_topic,
                              .max_attempts = w->c.job_max_attempts,
-                             .limits = &limits, .max_items = w->n_slots};
+                             .limits = &limits, .max_items = w->n_slots, .auth = w->auth};
     if ((err = aas_outcome_new(&oc, w->store, w->codec, w->dlq, w->metrics, &w->outcome,
                                errstr, errstr_size)))
         goto fail;
@@ -718,6 +739,7 @@ void aas_worker_destroy(aas_worker_t *w) {
     aas_batch_destroy(w->batch);
     aas_stages_destroy(w->stages);
     aas_outcome_destroy(w->outcome);
+    aas_jobauth_destroy(w->auth);
     aas_dlq_destroy(w->dlq);
     aas_model_cache_destroy(w->models);
     aas_store_destroy(w->store);

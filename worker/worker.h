@@ -51,6 +51,8 @@ typedef struct {
     int64_t fair_quantum_us;      /* worker.fair.quantum.us */
     int64_t fair_window_jobs;     /* worker.fair.window.jobs */
     const char *fair_weights;     /* worker.fair.weights */
+    const char *auth;             /* worker.auth: none or keys */
+    int64_t auth_refresh_s;       /* worker.auth.refresh.s */
     int64_t backoff_ms, backoff_max_ms; /* retry.backoff.ms, .max.ms */
     /* k8s.*: the pod deletion cost while training (podcost.h) */
     const char *k8s_enabled, *k8s_api_url, *k8s_token_file, *k8s_ca_file;
