@@ -32,22 +32,26 @@
  * them for other languages), compiled in by common/lua/embed.cmake. */
 #include "store_lua.h"
 
+/* ro: the script only reads, so it runs as EVALSHA_RO (Redis 7), which an
+ * ACL user with read-only access to its keys may call (docs/redis.md#acl-
+ * users: clients and the gateway read the registry, never write it). */
 static const struct {
     const char *name;
     const char *body;
+    int ro;
 } aas_store_scripts[AAS_STORE_LUA__COUNT] = {
     [AAS_STORE_LUA_QUEUED] = {"queued", aas_store_lua_queued},
     [AAS_STORE_LUA_START] = {"start", aas_store_lua_start},
     [AAS_STORE_LUA_FINISH] = {"finish", aas_store_lua_finish},
     [AAS_STORE_LUA_WAKE] = {"wake", aas_store_lua_wake},
-    [AAS_STORE_LUA_RESULT] = {"result", aas_store_lua_result},
+    [AAS_STORE_LUA_RESULT] = {"result", aas_store_lua_result, 1},
     [AAS_STORE_LUA_CLAIM] = {"claim", aas_store_lua_claim},
     [AAS_STORE_LUA_UNCLAIM] = {"unclaim", aas_store_lua_unclaim},
-    [AAS_STORE_LUA_GETB] = {"getb", aas_store_lua_getb},
+    [AAS_STORE_LUA_GETB] = {"getb", aas_store_lua_getb, 1},
     [AAS_STORE_LUA_MODEL_PUT] = {"model_put", aas_store_lua_model_put},
-    [AAS_STORE_LUA_MODEL_GET] = {"model_get", aas_store_lua_model_get},
-    [AAS_STORE_LUA_MODEL_META] = {"model_meta", aas_store_lua_model_meta},
-    [AAS_STORE_LUA_MODEL_VERSIONS] = {"model_versions", aas_store_lua_model_versions},
+    [AAS_STORE_LUA_MODEL_GET] = {"model_get", aas_store_lua_model_get, 1},
+    [AAS_STORE_LUA_MODEL_META] = {"model_meta", aas_store_lua_model_meta, 1},
+    [AAS_STORE_LUA_MODEL_VERSIONS] = {"model_versions", aas_store_lua_model_versions, 1},
     [AAS_STORE_LUA_MODEL_DELETE] = {"model_delete", aas_store_lua_model_delete},
     [AAS_STORE_LUA_CANCEL] = {"cancel", aas_store_lua_cancel},
     [AAS_STORE_LUA_PROGRESS] = {"progress", aas_store_lua_progress},
@@ -56,7 +60,7 @@ static const struct {
     [AAS_STORE_LUA_QUOTA_ADMIT] = {"quota_admit", aas_store_lua_quota_admit},
     [AAS_STORE_LUA_QUOTA_RELEASE] = {"quota_release", aas_store_lua_quota_release},
     [AAS_STORE_LUA_QUOTA_SET] = {"quota_set", aas_store_lua_quota_set},
-    [AAS_STORE_LUA_QUOTA_GET] = {"quota_get", aas_store_lua_quota_get},
+    [AAS_STORE_LUA_QUOTA_GET] = {"quota_get", aas_store_lua_quota_get, 1},
     [AAS_STORE_LUA_TRAIN_SLOT] = {"train_slot", aas_store_lua_train_slot},
 };
 
@@ -521,8 +525,10 @@ aas_err_t aas_store_eval(aas_store_t *st, aas_store_lua_t script, int flags,
     redisReply *r = NULL;
     aas_err_t err;
     for (int pass = 0; pass < 2; pass++) {
+        int ro = aas_store_scripts[script].ro && !st->no_ro;
         aas_store_args_init(&e);
-        aas_store_args_add(&e, pass == 0 ? "EVALSHA" : "EVAL");
+        aas_store_args_add(&e, pass == 0 ? (ro ? "EVALSHA_RO" : "EVALSHA")
+                                         : (ro ? "EVAL_RO" : "EVAL"));
         aas_store_args_add(&e, pass == 0 ? st->sha[script]
                                          : aas_store_scripts[script].body);
         aas_store_args_addll(&e, nkeys);
@@ -541,6 +547,14 @@ aas_err_t aas_store_eval(aas_store_t *st, aas_store_lua_t script, int flags,
         if (pass == 0 && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0) {
             freeReplyObject(r);
             r = NULL;
+            continue;
+        }
+        /* Redis before 7 has no EVAL_RO: the plain form, from now on. */
+        if (ro && r->str && strncmp(r->str, "ERR unknown command", 19) == 0) {
+            st->no_ro = 1;
+            freeReplyObject(r);
+            r = NULL;
+            pass--;
             continue;
         }
         err = aas_store_reply_err(st, r, what, errstr, errstr_size);

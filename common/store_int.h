@@ -47,6 +47,7 @@ typedef enum {
 
 struct aas_store_s {
     redisContext *ctx;            /* NULL while disconnected */
+    int no_ro;                    /* the server has no EVALSHA_RO (Redis < 7) */
     char *host;
     int port;
     char *user;
