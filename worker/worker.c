@@ -160,8 +160,9 @@ const aas_conf_def_t aas_worker_conf_defs[] = {
      "never run nor written under its id; docs/sharing.md#access)",
      AAS_CONF_FIELD(aas_worker_conf_t, auth)},
     {"worker.auth.refresh.s", AAS_CONF_INT, "10", 1, 86400, 0,
-     "worker.auth = keys: reload the API keys from Redis this often, seconds (a key named "
-     "by a job and not loaded yet is looked for at once, at most once a second)",
+     "worker.auth = keys: reload the API keys from Redis this often, seconds: a revoked key "
+     "stops within it (a key named by a job and not loaded yet is looked for before the job "
+     "is refused, at most every 250 ms)",
      AAS_CONF_FIELD(aas_worker_conf_t, auth_refresh_s)},
     AAS_METRICS_CONF_ROWS,
     {"retry.backoff.ms", AAS_CONF_INT, "100", 1, 600000, 0,
