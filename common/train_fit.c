@@ -17,7 +17,7 @@
 
 /* Loss sum, correct count and/or probabilities over rows (idx or the
  * first rows), in chunks of the batch size. */
-static aas_err_t aas_train_eval(aas_train_net_t *net, const float *x,
+aas_err_t aas_train_eval(aas_train_net_t *net, const float *x,
                                 const int32_t *y, const int64_t *idx,
                                 int64_t rows, double *loss_sum, int64_t *correct,
                                 float *probs, char *errstr, size_t errstr_size) {
@@ -125,7 +125,7 @@ static double aas_now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static aas_err_t aas_train_check_data(const aas_train_net_t *net, const float *x,
+aas_err_t aas_train_check_data(const aas_train_net_t *net, const float *x,
                                       const int32_t *y, int64_t n, char *errstr,
                                       size_t errstr_size) {
     if (n < 1 || n > AAS_TRAIN_MAX_ROWS)

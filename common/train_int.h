@@ -1,8 +1,8 @@
 /*
  * train_int.h - internals shared by the training module's files: the
  * network and its per-batch-size plans (train.c), the optimiser step
- * (train_step.c) and evaluation, export and the training loop
- * (train_fit.c).  Not an API: only those files include it.
+ * (train_step.c), evaluation, export and the training loop
+ * (train_fit.c) and data-parallel rounds (train_dp.c).  Not an API: only those files include it.
  */
 #ifndef AAS_TRAIN_INT_H
 #define AAS_TRAIN_INT_H
@@ -99,5 +99,13 @@ void aas_train_load_x(const aas_train_net_t *net, aas_train_plan_t *pl,
 double aas_train_softmax_ce(const float *z, const int32_t *y, const int64_t *idx,
                             int64_t rows, int64_t c, float *dz, float *probs,
                             int64_t *correct);
+
+/* train_fit.c: shared with train_dp.c */
+aas_err_t aas_train_eval(aas_train_net_t *net, const float *x, const int32_t *y,
+                         const int64_t *idx, int64_t rows, double *loss_sum,
+                         int64_t *correct, float *probs, char *errstr, size_t errstr_size);
+aas_err_t aas_train_check_data(const aas_train_net_t *net, const float *x,
+                               const int32_t *y, int64_t n, char *errstr,
+                               size_t errstr_size);
 
 #endif

@@ -21,6 +21,7 @@
 
 #include "model.h"
 #include "train.h"
+#include "train_dp.h"
 
 /* ---- helpers ---- */
 
@@ -788,6 +789,195 @@ static void digits_reach_95_percent_and_serve_the_same(void **state) {
     free(yte);
 }
 
+/* ---- data-parallel training (train_dp.h) ---- */
+
+static aas_train_net_t *dp_net(const char *optimizer, uint64_t seed) {
+    aas_train_params_t p;
+    aas_train_params_default(&p);
+    set_param(&p, "hidden", "8");
+    set_param(&p, "optimizer", optimizer);
+    char sv[24];
+    snprintf(sv, sizeof(sv), "%llu", (unsigned long long)seed);
+    set_param(&p, "seed", sv);
+    set_param(&p, "batch_size", "4");
+    aas_train_net_t *net = NULL;
+    char why[256];
+    if (aas_train_net_new(&p, 5, 3, &net, why, sizeof(why))) fail_msg("net: %s", why);
+    return net;
+}
+
+static void dp_state_round_trips_and_refuses_other_shapes(void **state) {
+    (void)state;
+    char why[256];
+    aas_train_net_t *a = dp_net("adam", 1), *b = dp_net("adam", 2), *s = dp_net("sgd", 1);
+    size_t n = aas_train_dp_state_bytes(a);
+    assert_int_equal(n, aas_train_dp_state_bytes(b));
+    assert_true(aas_train_dp_state_bytes(s) < n); /* no second moment */
+    unsigned char *sa = xmalloc(n), *sb = xmalloc(n), *back = xmalloc(n);
+    assert_int_equal(aas_train_dp_state_get(a, sa, n, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_train_dp_state_get(b, sb, n, why, sizeof(why)), AAS_ERR_OK);
+    assert_memory_not_equal(sa, sb, n);            /* other seeds, other weights */
+    assert_int_equal(aas_train_dp_state_set(b, sa, n, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_train_dp_state_get(b, back, n, why, sizeof(why)), AAS_ERR_OK);
+    assert_memory_equal(sa, back, n);
+    assert_int_equal(aas_train_dp_state_set(s, sa, n, why, sizeof(why)), AAS_ERR_DECODE);
+    assert_int_equal(aas_train_dp_state_set(a, sa, n - 4, why, sizeof(why)), AAS_ERR_DECODE);
+    sa[0] ^= 1; /* the magic */
+    assert_int_equal(aas_train_dp_state_set(a, sa, n, why, sizeof(why)), AAS_ERR_DECODE);
+    assert_int_equal(aas_train_dp_state_get(a, sa, n - 1, why, sizeof(why)), AAS_ERR_INVAL);
+    /* The average of a state and itself is that state; of two, the mean. */
+    assert_int_equal(aas_train_dp_state_get(a, sa, n, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_train_dp_state_get(b, sb, n, why, sizeof(why)), AAS_ERR_OK);
+    const void *two[2] = {sa, sa};
+    assert_int_equal(aas_train_dp_average(two, 2, n, back, why, sizeof(why)), AAS_ERR_OK);
+    assert_memory_equal(back, sa, n);
+    aas_train_net_t *c = dp_net("adam", 2);
+    assert_int_equal(aas_train_dp_state_get(c, sb, n, why, sizeof(why)), AAS_ERR_OK);
+    two[1] = sb;
+    assert_int_equal(aas_train_dp_average(two, 2, n, back, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_train_dp_state_set(c, back, n, why, sizeof(why)), AAS_ERR_OK);
+    aas_train_layer_t la, lc, l2;
+    aas_train_net_t *d = dp_net("adam", 2);
+    assert_int_equal(aas_train_net_layer(a, 0, &la), AAS_ERR_OK);
+    assert_int_equal(aas_train_net_layer(d, 0, &l2), AAS_ERR_OK);
+    assert_int_equal(aas_train_net_layer(c, 0, &lc), AAS_ERR_OK);
+    for (int64_t k = 0; k < la.in * la.out; k++)
+        assert_true(fabsf(lc.weights[k] - 0.5f * (la.weights[k] + l2.weights[k])) < 1e-6f);
+    aas_train_net_destroy(a);
+    aas_train_net_destroy(b);
+    aas_train_net_destroy(c);
+    aas_train_net_destroy(d);
+    aas_train_net_destroy(s);
+    free(sa);
+    free(sb);
+    free(back);
+}
+
+/* What lets a distributed run redo a lost shard's round: from the same
+ * state, the same rows, round and shard give the same bytes. */
+static void dp_round_is_a_pure_function(void **state) {
+    (void)state;
+    enum { N = 200 };
+    float *x = xmalloc(N * 5 * sizeof(float));
+    int32_t *y = xmalloc(N * sizeof(int32_t));
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < 5; k++) x[i * 5 + k] = (float)((i * 7 + k * 13) % 11) / 11.0f;
+        y[i] = i % 3;
+    }
+    aas_train_net_t *a = dp_net("adam", 3), *b = dp_net("adam", 3);
+    aas_train_params_t p;
+    aas_train_params_default(&p);
+    set_param(&p, "seed", "3");
+    char why[256];
+    int64_t *rows[2], nrows[2], *val = NULL, nv = 0;
+    for (int sh = 0; sh < 2; sh++)
+        assert_int_equal(aas_train_dp_shard_rows(&p, N, sh, 2, &rows[sh], &nrows[sh],
+                                                 sh ? NULL : &val, sh ? NULL : &nv, why,
+                                                 sizeof(why)), AAS_ERR_OK);
+    /* The shards split the training rows of aas_train_fit's split. */
+    assert_int_equal(nv, 20);
+    assert_int_equal(nrows[0] + nrows[1], N - nv);
+    unsigned char seen[N] = {0};
+    for (int sh = 0; sh < 2; sh++)
+        for (int64_t i = 0; i < nrows[sh]; i++) seen[rows[sh][i]]++;
+    for (int64_t i = 0; i < nv; i++) seen[val[i]]++;
+    for (int i = 0; i < N; i++) assert_int_equal(seen[i], 1);
+    size_t n = aas_train_dp_state_bytes(a);
+    unsigned char *g = xmalloc(n), *ra = xmalloc(n), *rb = xmalloc(n);
+    assert_int_equal(aas_train_dp_state_get(a, g, n, why, sizeof(why)), AAS_ERR_OK);
+    int64_t *copy = xmalloc((size_t)nrows[1] * sizeof(int64_t));
+    double la, lb;
+    memcpy(copy, rows[1], (size_t)nrows[1] * sizeof(int64_t));
+    assert_int_equal(aas_train_dp_round(a, x, y, rows[1], nrows[1], 4, 1, &la, why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_train_dp_state_get(a, ra, n, why, sizeof(why)), AAS_ERR_OK);
+    /* Another net (another worker's, of the same job), used before, then
+     * given the same global state. */
+    assert_int_equal(aas_train_dp_round(b, x, y, rows[0], nrows[0], 0, 0, &lb, why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_train_dp_state_set(b, g, n, why, sizeof(why)), AAS_ERR_OK);
+    assert_int_equal(aas_train_dp_round(b, x, y, copy, nrows[1], 4, 1, &lb, why, sizeof(why)),
+                     AAS_ERR_OK);
+    assert_int_equal(aas_train_dp_state_get(b, rb, n, why, sizeof(why)), AAS_ERR_OK);
+    assert_memory_equal(ra, rb, n);
+    assert_true(la == lb);
+    assert_memory_not_equal(ra, g, n); /* it did train */
+    aas_train_net_destroy(a);
+    aas_train_net_destroy(b);
+    for (int sh = 0; sh < 2; sh++) free(rows[sh]);
+    free(val);
+    free(copy);
+    free(g);
+    free(ra);
+    free(rb);
+    free(x);
+    free(y);
+}
+
+/* Issue 19's accuracy target on digits: N = 2 and 4 shards within 0.5
+ * points of one worker, same epochs (mean of 5 seeds, held out). */
+static void dp_digits_within_half_a_point(void **state) {
+    (void)state;
+    float *x = xmalloc(DIGITS_ROWS * 64 * sizeof(float));
+    int32_t *y = xmalloc(DIGITS_ROWS * sizeof(int32_t));
+    assert_int_equal(load_digits(x, y), DIGITS_ROWS);
+    float *xtr = xmalloc(DIGITS_ROWS * 64 * sizeof(float)), *xte = xmalloc(DIGITS_ROWS * 64 * sizeof(float));
+    int32_t *ytr = xmalloc(DIGITS_ROWS * sizeof(int32_t)), *yte = xmalloc(DIGITS_ROWS * sizeof(int32_t));
+    int64_t ntr = 0, nte = 0;
+    for (int i = 0; i < DIGITS_ROWS; i++) {
+        if (i % 5 == 0) {
+            memcpy(xte + nte * 64, x + i * 64, 64 * sizeof(float));
+            yte[nte++] = y[i];
+        } else {
+            memcpy(xtr + ntr * 64, x + i * 64, 64 * sizeof(float));
+            ytr[ntr++] = y[i];
+        }
+    }
+    float *pr = xmalloc((size_t)nte * 10 * sizeof(float));
+    double acc[3] = {0, 0, 0};
+    const int shards[3] = {0, 2, 4};
+    for (int seed = 1; seed <= 5; seed++) {
+        for (int k = 0; k < 3; k++) {
+            aas_train_params_t p;
+            aas_train_params_default(&p);
+            char sv[8], why[256];
+            snprintf(sv, sizeof(sv), "%d", seed);
+            set_param(&p, "hidden", "64");
+            set_param(&p, "learning_rate", "0.003");
+            set_param(&p, "epochs", "40");
+            set_param(&p, "scale", "0.0625");
+            set_param(&p, "threads", "1");
+            set_param(&p, "seed", sv);
+            aas_train_result_t r;
+            aas_err_t err = shards[k]
+                                ? aas_train_dp_run(&p, xtr, ytr, ntr, 64, 10, shards[k], &r, why, sizeof(why))
+                                : aas_train_run(&p, xtr, ytr, ntr, 64, 10, NULL, NULL, &r, why, sizeof(why));
+            if (err) fail_msg("train: %s", why);
+            assert_int_equal(r.epochs_done, 40);
+            aas_model_t *m = NULL;
+            if (aas_model_load(r.blob, r.blob_len, &m, why, sizeof(why)) ||
+                aas_model_infer(m, xte, nte, pr, why, sizeof(why)))
+                fail_msg("serve: %s", why);
+            int64_t ok = 0;
+            for (int64_t i = 0; i < nte; i++) ok += argmax(pr + i * 10, 10) == yte[i];
+            acc[k] += (double)ok / (double)nte / 5.0;
+            aas_model_destroy(m);
+            aas_train_result_free(&r);
+        }
+    }
+    print_message("digits held out, mean of 5 seeds: one worker %.2f%%, 2 shards %.2f%%, "
+                  "4 shards %.2f%%\n", 100 * acc[0], 100 * acc[1], 100 * acc[2]);
+    assert_true(acc[1] >= acc[0] - 0.005);
+    assert_true(acc[2] >= acc[0] - 0.005);
+    free(x);
+    free(y);
+    free(xtr);
+    free(xte);
+    free(ytr);
+    free(yte);
+    free(pr);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gradients_match_finite_differences_relu),
@@ -807,6 +997,9 @@ int main(void) {
         cmocka_unit_test(callback_cancels_mid_epoch),
         cmocka_unit_test(export_serves_like_the_trainer),
         cmocka_unit_test(digits_reach_95_percent_and_serve_the_same),
+        cmocka_unit_test(dp_state_round_trips_and_refuses_other_shapes),
+        cmocka_unit_test(dp_round_is_a_pure_function),
+        cmocka_unit_test(dp_digits_within_half_a_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
