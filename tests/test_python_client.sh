@@ -7,8 +7,17 @@
 #   (b) the C client submits (--id fixed-id), Python reads the result from
 #       Redis: the same bytes as redis holds, the same decoded fields as the
 #       C CLI's --json.
-# Plus: selftest (fingerprints, worked example), timeout -> exit 4 (BLPOP and
-# --poll), unknown fingerprint and bad magic -> exit 1 with a clear message.
+#   (c) signed jobs (docs/sharing.md#access), on a second worker run with
+#       -X worker.auth=keys: the client's aas.auth header equals the C
+#       client's for the test vector of tests/test_apikey.c; a job signed
+#       with a registered key (--key-file) and its tenant SUCCEEDS; the same
+#       key (AAS_CLIENT_KEY) claiming another tenant, and an unsigned job,
+#       are dead-lettered (kcat on aas.jobs.dlq) and stay QUEUED; a signed
+#       job without a tenant is refused before it is published; the key is
+#       in no log or output.
+# Plus: selftest (fingerprints, worked example, signing vector), timeout ->
+# exit 4 (BLPOP and --poll), unknown fingerprint and bad magic -> exit 1 with
+# a clear message.
 #
 # Usage: tests/test_python_client.sh BUILD_DIR [dev|real]
 #   dev  (default) build/tools/aas-devbroker
@@ -16,7 +25,7 @@
 #        "kafka" is accepted too, as AAS_TEST_BROKER says for the C tests
 # Or set AAS_TEST_BROKER=dev|real|kafka.  Needs bash 5, redis-server,
 # redis-cli, /usr/bin/python3 with python3-avro, python3-confluent-kafka,
-# python3-redis.  Exit 0 only if every check passed;
+# python3-redis, and kcat for (c).  Exit 0 only if every check passed;
 # 77 if a needed Python module is missing (ctest SKIP_RETURN_CODE).
 set -uo pipefail
 
@@ -43,7 +52,7 @@ now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
 since() { local d=$(( $(now_us) - $1 )); printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000)); }
 T0=$(now_us)
 RUN=$(mktemp -d /tmp/aas-pyclient.XXXXXX)
-WORKER_PID='' BROKER_PID='' REDIS_PID='' KAFKA_DIR='' WATCHDOG_PID=''
+WORKER_PID='' AUTH_PID='' BROKER_PID='' REDIS_PID='' KAFKA_DIR='' WATCHDOG_PID=''
 FAILS=0
 CHECKS=0
 
@@ -65,11 +74,11 @@ cleanup() {
   trap - EXIT INT TERM
   if [ "$FAILS" -gt 0 ] || [ "$rc" -ne 0 ]; then
     local name pid
-    for name in worker:$WORKER_PID broker:$BROKER_PID redis-server:$REDIS_PID; do
+    for name in worker:$WORKER_PID auth-worker:$AUTH_PID broker:$BROKER_PID redis-server:$REDIS_PID; do
       pid=${name#*:}
       [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && echo "note: ${name%%:*} (pid $pid) had exited early"
     done
-    for f in worker.log devbroker.log redis.log; do
+    for f in worker.log worker-auth.log devbroker.log redis.log; do
       [ -s "$RUN/$f" ] && { echo "---- tail of $f"; tail -n 30 "$RUN/$f"; }
     done
     [ -n "$KAFKA_DIR" ] && [ -s "$KAFKA_DIR/node-1/server.log" ] &&
@@ -81,6 +90,10 @@ cleanup() {
   if [ -n "$WORKER_PID" ]; then
     stop_pid "$WORKER_PID" 300
     WORKER_PID=''
+  fi
+  if [ -n "$AUTH_PID" ]; then
+    stop_pid "$AUTH_PID" 300
+    AUTH_PID=''
   fi
   stop_pid "$BROKER_PID" 100
   if [ -n "$KAFKA_DIR" ]; then
@@ -152,6 +165,8 @@ fi
 log "$KIND broker: bootstrap.servers=$BOOTSTRAP"
 
 export AAS_REDIS_PORT=$REDIS_PORT AAS_KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP AAS_LOG_LEVEL=info
+# Jobs are signed only where (c) says so.
+unset AAS_CLIENT_KEY AAS_CLIENT_KEY_FILE AAS_CLIENT_TENANT
 OMP_NUM_THREADS=1 "$WORKER" -X worker.id=py-test >"$RUN/worker.log" 2>&1 &
 WORKER_PID=$!
 echo "$WORKER_PID" >>"$RUN/pids"
@@ -260,6 +275,23 @@ jsoncmp "$COUT2" "$PYD" && pass "python's decoded fields equal the C CLI's JSON 
 PYW=$("${PYC[@]}" wait fixed-id --timeout 10 2>&1) && jsoncmp "$COUT2" "$PYW" \
   && pass "python wait on the C job gives the same result" || fail "python wait fixed-id: $PYW"
 
+# ---- for (c): a key, and a worker with worker.auth = keys -------------------
+# Started now, so that its group join overlaps the error checks below.  Its
+# own consumer group reads the topics from the start: it dead-letters the
+# unsigned jobs of (a) and (b) without touching them (checked in (c)), and
+# it is the only worker left once py-test stops.
+
+command -v kcat >/dev/null || die "kcat not installed (apt-get install -y kcat): needed for (c)"
+ACME=$("$PRODUCER" apikey add acme 2>"$RUN/apikey.err")
+[[ "$ACME" =~ ^aas_ ]] && pass "aas-producer apikey add acme printed a key" \
+  || die "apikey add acme: $(cat "$RUN/apikey.err")"
+KEYFILE=$RUN/acme.key
+(umask 077; printf '%s\n' "$ACME" >"$KEYFILE")
+OMP_NUM_THREADS=1 "$WORKER" -X worker.id=py-auth -X worker.group=aas-py-auth \
+  -X worker.auth=keys >"$RUN/worker-auth.log" 2>&1 &
+AUTH_PID=$!
+echo "$AUTH_PID" >>"$RUN/pids"
+
 # ---- errors -----------------------------------------------------------------
 
 s=$(now_us)
@@ -284,6 +316,88 @@ printf '\x00\x00\x5b\x00\x00\x00\x00\x00\x00\x00\x00' | R -x SET 'aas:result:{bo
 # ---- the worker stops cleanly ---------------------------------------------
 stop_pid "$WORKER_PID" 300; wrc=$?; WORKER_PID=''
 [ $wrc -eq 0 ] && pass "worker exits 0 on SIGTERM" || fail "worker exit status $wrc"
+
+# ---- (c) signed jobs: a worker with worker.auth = keys ----------------------
+
+log "(c) signed jobs (docs/sharing.md#access)"
+# The C client's header for these bytes (tests/test_apikey.c,
+# jobsig_matches_the_python_vector), computed by the Python client.
+VEC=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); from aas_client import JobSigner
+print(JobSigner("aas_test-key-0123456789").sign(b"an aas job"))' "$ROOT/examples/python" 2>&1)
+[ "$VEC" = v1:39831e9662c503a5:1c7bcc5ab6971ce04962216fb9847c25381eb97b21296b2990bb8ba35e262080 ] \
+  && pass "python's aas.auth for b'an aas job' equals the C client's (test_apikey vector)" \
+  || fail "python's aas.auth for the test vector: $VEC"
+
+# Refused before publishing: signed, no tenant.
+AAS_CLIENT_KEY=$ACME "${PYC[@]}" submit --model digits --values "$ROW1" --id py-sig-none \
+  >"$RUN/sig-none.out" 2>"$RUN/sig-none.err"; rc=$?
+[ $rc -eq 1 ] && [ "$(R EXISTS 'aas:job:{py-sig-none}')" = 0 ] \
+  && grep -q "job py-sig-none: a signed job needs a tenant: set the tenant to the key's tenant" "$RUN/sig-none.err" \
+  && pass "a signed job without a tenant is refused before publishing: exit 1 ($(cat "$RUN/sig-none.err"))" \
+  || fail "signed job without a tenant: exit $rc, $(cat "$RUN/sig-none.err"), hash exists=$(R EXISTS 'aas:job:{py-sig-none}')"
+# Published, but a worker with worker.auth = keys may not run them.
+AAS_CLIENT_KEY=$ACME "${PYC[@]}" submit --model digits --values "$ROW1" --id py-sig-other \
+  --tenant globex >/dev/null 2>"$RUN/sig-other.err" \
+  || fail "py-sig-other not published: $(cat "$RUN/sig-other.err")"
+"${PYC[@]}" submit --model digits --values "$ROW1" --id py-unsigned --tenant acme \
+  >/dev/null 2>"$RUN/unsigned.err" || fail "py-unsigned not published: $(cat "$RUN/unsigned.err")"
+
+s=$(now_us)
+PYS=$("${PYC[@]}" --key-file "$KEYFILE" submit --model digits --values "$ROW1" --id py-sig-ok \
+      --tenant acme --wait --timeout "$TIMEOUT" 2>"$RUN/sig-ok.err"); rc=$?
+log "    signed submit --wait took $(since "$s") s, exit $rc"
+[ $rc -eq 0 ] && [ "$(jget "$PYS" status)" = SUCCEEDED ] && [ "$(jget "$PYS" worker)" = py-auth ] \
+  && pass "job signed with acme's key (--key-file), tenant acme: SUCCEEDED on py-auth" \
+  || fail "signed job: exit $rc $PYS $(cat "$RUN/sig-ok.err")"
+jsoncmp "$PYS" "$PYOUT" predictions outputs \
+  && pass "the signed job's outputs equal the unsigned job's (same input)" \
+  || fail "the signed job's result differs from the unsigned one's"
+
+# On the wire: the header the worker accepted, with acme's key id.
+kcat -b "$BOOTSTRAP" -C -t aas.jobs.infer -o beginning -e -q -f '%k %h\n' >"$RUN/jobs.txt" 2>/dev/null
+KEYID=$(AAS_CLIENT_KEY=$ACME "$PY" -c 'import os, sys; sys.path.insert(0, sys.argv[1])
+from aas_client import JobSigner; print(JobSigner(os.environ["AAS_CLIENT_KEY"]).key_id)' \
+  "$ROOT/examples/python")
+grep '^py-sig-ok ' "$RUN/jobs.txt" | grep -qE "(^py-sig-ok |,)aas\.auth=v1:$KEYID:[0-9a-f]{64}(,|$)" \
+  && pass "py-sig-ok carries aas.auth=v1:$KEYID:<mac> on the topic" \
+  || fail "py-sig-ok on the topic: '$(grep '^py-sig-ok ' "$RUN/jobs.txt")'"
+grep '^py-unsigned ' "$RUN/jobs.txt" | grep -q 'aas\.auth' && fail "py-unsigned carries aas.auth"
+grep -q '^py-sig-none ' "$RUN/jobs.txt" && fail "py-sig-none was published" \
+  || pass "py-sig-none is not on the topic"
+
+# The other tenant's name and the unsigned job: dead-lettered with their
+# reason; nothing written under their ids (QUEUED, as the client left them).
+for _ in $(seq 80); do
+  kcat -b "$BOOTSTRAP" -C -t aas.jobs.dlq -o beginning -e -q -f '%k %h\n' >"$RUN/dlq.txt" 2>/dev/null
+  [ "$(grep -cE '^py-(sig-other|unsigned|job-1) .*not authenticated' "$RUN/dlq.txt")" -ge 3 ] && break
+  sleep 0.25
+done
+declare -A WANT=([py-sig-other]="belongs to tenant acme, the job claims tenant globex"
+                 [py-unsigned]="unsigned job")
+for id in py-sig-other py-unsigned; do
+  grep "^$id " "$RUN/dlq.txt" | grep -q "not authenticated: .*${WANT[$id]}" \
+    && pass "$id dead-lettered: ${WANT[$id]}" \
+    || fail "$id: dead letter: '$(grep "^$id " "$RUN/dlq.txt")'"
+  st=$(R HGET "aas:job:{$id}" status) wk=$(R HGET "aas:job:{$id}" worker)
+  [ "$st" = QUEUED ] && [ -z "$wk" ] && [ "$(R EXISTS "aas:result:{$id}")" = 0 ] \
+    && pass "$id did not run: QUEUED, no worker, no result" \
+    || fail "$id: status=$st worker=$wk result=$(R EXISTS "aas:result:{$id}")"
+done
+grep '^py-job-1 ' "$RUN/dlq.txt" | grep -q "not authenticated: .*unsigned job" \
+  && [ "$(R HGET 'aas:job:{py-job-1}' status)" = SUCCEEDED ] \
+  && [ "$(R HGET 'aas:job:{py-job-1}' result_writes)" = 1 ] \
+  && pass "(a)'s unsigned py-job-1 dead-lettered by py-auth; its result (by py-test) untouched" \
+  || fail "py-job-1 for py-auth: '$(grep '^py-job-1 ' "$RUN/dlq.txt")' $(R HGETALL 'aas:job:{py-job-1}' | tr '\n' ' ')"
+
+stop_pid "$AUTH_PID" 300; wrc=$?; AUTH_PID=''
+[ $wrc -eq 0 ] && pass "the worker.auth=keys worker exits 0 on SIGTERM" \
+  || fail "worker.auth=keys worker exit status $wrc"
+LEAKS=$(grep -rlF -e "$ACME" --exclude=acme.key "$RUN")
+if [ -n "$LEAKS" ]; then
+  fail "acme's API key is in: $LEAKS"
+else
+  pass "acme's API key is in no log or output"
+fi
 
 log "$CHECKS checks, $FAILS failed ($KIND broker)"
 [ "$FAILS" -eq 0 ]

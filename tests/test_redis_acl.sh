@@ -39,11 +39,15 @@ out=$(redis-cli -p "$RPORT" GET x 2>&1)
 # as ROLE PROGRAM ARGS...: the -X options go last, after the subcommand's.
 run_as() { local role=$1 prog=$2; shift 2; "$prog" "${SERVERS[@]}" -X "redis.user=aas-$role" \
   -X "redis.password.file=$RUN/$role.pw" "$@"; }
+# spawn_as ROLE PROGRAM ARGS... &: the same in the background; exec, so $!
+# is the program's pid and cleanup stops the program, not a subshell.
+spawn_as() { local role=$1 prog=$2; shift 2; exec "$prog" "${SERVERS[@]}" -X "redis.user=aas-$role" \
+  -X "redis.password.file=$RUN/$role.pw" "$@"; }
 
 ACME=$(run_as admin "$P" apikey add acme --scopes all 2>"$RUN/add.err")
 [[ "$ACME" =~ ^aas_ ]] && ok "admin adds an API key" || bad "apikey add as admin: $(cat "$RUN/add.err")"
 
-run_as worker "$W" -X worker.id=acl-w -X worker.auth=keys >"$RUN/worker.log" 2>&1 & WORKER_PID=$!
+spawn_as worker "$W" -X worker.id=acl-w -X worker.auth=keys >"$RUN/worker.log" 2>&1 & WORKER_PID=$!
 TEXT="hello there, good morning"
 AAS_CLIENT_KEY=$ACME expect 0 "SUCCEEDED model=intents" -- run_as client "$P" train --model intents \
   --text-input "$ROOT/data/text-intents.tsv" --tenant acme --wait --timeout 120
@@ -70,7 +74,7 @@ out=$(c HGET 'aas:job:{acl-1}' status)
 
 echo "== the gateway as its role"
 GPORT=$(free_port)
-run_as gateway "$GW" -X "gateway.listen.port=$GPORT" -X gateway.auth=redis \
+spawn_as gateway "$GW" -X "gateway.listen.port=$GPORT" -X gateway.auth=redis \
   >"$RUN/gateway.log" 2>&1 & GW_PID=$!
 URL=http://127.0.0.1:$GPORT
 for _ in $(seq 200); do curl -s "$URL/v2/health/ready" 2>/dev/null | grep -q true && break; sleep 0.1; done
@@ -94,5 +98,7 @@ out=$(g HSET aas:apikeys x y)
 [[ "$out" == *NOPERM* ]] && ok "gateway: the API keys are read-only" || bad "gateway HSET apikeys: $out"
 if grep -qF -e "$ACME" "$RUN"/*.log "$RUN"/*.err; then bad "an API key is in a log"; else ok "no API key in a log"; fi
 if pgrep -af aas- | grep -qF -f <(cat "$RUN"/*.pw); then bad "a password in argv"; else ok "no password in any argv"; fi
+[ "$(cat "/proc/$WORKER_PID/comm" 2>/dev/null)" = aas-worker ] && [ "$(cat "/proc/$GW_PID/comm" 2>/dev/null)" = aas-gateway ] \
+  && ok "the pids cleanup stops are the worker's and the gateway's" || bad "spawned pids are not the programs"
 echo "($((SECONDS - T0)) s)"
 [ "$FAILS" = 0 ] && echo "test_redis_acl: all passed" || { echo "test_redis_acl: $FAILS failed"; exit 1; }

@@ -16,12 +16,19 @@ Library use:
     result = c.wait(job_id, timeout_s=60)               # dict (aas.v1.Result)
     c.close()
 
+Signed jobs (docs/sharing.md#access): with an API key (Client(key=...), or
+env AAS_CLIENT_KEY) every job carries the Kafka header aas.auth, an
+HMAC-SHA256 of the message (docs/wire-format.md, section 6), and must name
+the key's tenant.
+
 Command line: see `aas_client.py --help`.
 Exit codes (as aas-producer): 0 ok, 1 runtime failure, 2 usage,
 3 a job did not succeed, 4 timed out.
 """
 import argparse
 import glob
+import hashlib
+import hmac
 import io
 import json
 import math
@@ -32,7 +39,8 @@ import struct
 import sys
 import time
 
-__all__ = ["crc64_avro", "Schemas", "Client", "AasError", "AasTimeout",
+__all__ = ["crc64_avro", "Schemas", "Client", "JobSigner", "read_key_file",
+           "AasError", "AasTimeout",
            "result_to_json", "TERMINAL", "EXIT_OK", "EXIT_FAILURE",
            "EXIT_USAGE", "EXIT_NOT_SUCCEEDED", "EXIT_TIMEOUT"]
 
@@ -184,6 +192,68 @@ class Schemas:
         return self.decode(raw, self.jobs, self.job, what)
 
 
+# ---- signed jobs (docs/wire-format.md section 6, docs/sharing.md#access) --
+
+AUTH_HEADER = "aas.auth"
+APIKEY_MIN_LEN, APIKEY_MAX_LEN = 16, 256   # as the C client (common/apikey.h)
+NEEDS_TENANT = ("a signed job needs a tenant: set the tenant to the key's "
+                "tenant (--tenant, AAS_CLIENT_TENANT or make_job(tenant=...))")
+
+
+class JobSigner:
+    """Signs job messages with an API key (what `aas-producer apikey add`
+    printed), as common/jobsig.c does:
+
+      secret = SHA-256(key bytes)
+      key id = hex of the first 8 bytes of SHA-256(b"aas.key-id" + secret)
+      header aas.auth = "v1:" + key id + ":" + hex(HMAC-SHA256(secret, value))
+
+    where value is the whole Kafka message value (the single-object encoded
+    job).  Only the secret is kept, never the key, and neither is ever put
+    in a message, a repr or an error."""
+
+    def __init__(self, api_key, source="the API key"):
+        raw = api_key.encode("utf-8") if isinstance(api_key, str) else bytes(api_key)
+        if not APIKEY_MIN_LEN <= len(raw) <= APIKEY_MAX_LEN:
+            raise AasError("%s: an API key has %d to %d characters (this one has %d)"
+                           % (source, APIKEY_MIN_LEN, APIKEY_MAX_LEN, len(raw)), EXIT_USAGE)
+        self._secret = hashlib.sha256(raw).digest()
+        self.key_id = hashlib.sha256(b"aas.key-id" + self._secret).digest()[:8].hex()
+
+    def sign(self, value: bytes) -> str:
+        """The aas.auth header value for the message value (bytes)."""
+        mac = hmac.new(self._secret, bytes(value), hashlib.sha256).hexdigest()
+        return "v1:%s:%s" % (self.key_id, mac)
+
+    def __repr__(self):
+        return "JobSigner(key_id=%s)" % self.key_id
+
+
+def read_key_file(path) -> str:
+    """An API key from a file: its whole content without the final line
+    break (as the C programs read client.key.file)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(APIKEY_MAX_LEN + 3)
+    except (OSError, UnicodeDecodeError) as e:
+        raise AasError("key file %s: %s" % (path, getattr(e, "strerror", None) or e),
+                       EXIT_USAGE)
+    return text.rstrip("\r\n")
+
+
+def _env_key():
+    """(key, where from) as the environment gives them: AAS_CLIENT_KEY,
+    else the file named by AAS_CLIENT_KEY_FILE; (None, None) if neither
+    is set.  Set but empty is an error later, not unsigned jobs."""
+    key = os.environ.get("AAS_CLIENT_KEY")
+    if key is not None:
+        return key, "AAS_CLIENT_KEY"
+    path = os.environ.get("AAS_CLIENT_KEY_FILE")
+    if path is not None:
+        return read_key_file(path), "AAS_CLIENT_KEY_FILE %s" % path
+    return None, None
+
+
 def check_id(value: str, what: str) -> str:
     if not isinstance(value, str) or not ID_RE.match(value):
         raise AasError("invalid %s %r: use [A-Za-z0-9_.-], 1 to 128 characters, "
@@ -306,6 +376,13 @@ class Client:
     properties.  Redis: host/port/db/username/password.  prefix and ttl_s
     are redis.prefix and redis.ttl.s of the deployment (defaults aas: and
     86400).  The Kafka producer is created on the first submit.
+
+    key: an API key that signs every job published (header aas.auth, for
+    workers with worker.auth = keys); each job must then name the key's
+    tenant.  None (the default) takes env AAS_CLIENT_KEY, else the file
+    named by AAS_CLIENT_KEY_FILE, else jobs go unsigned; "" publishes
+    unsigned whatever the environment says.  key_file: read the key from
+    this file instead.
     """
 
     def __init__(self, bootstrap="127.0.0.1:9092", redis_host="127.0.0.1",
@@ -313,9 +390,20 @@ class Client:
                  redis_password=None, prefix="aas:", ttl_s=86400,
                  topic="aas.jobs.infer", schema_dir=DEFAULT_SCHEMA_DIR,
                  kafka_conf=None, redis_timeout_s=5.0, publish_timeout_s=30.0,
-                 max_result_bytes=64 << 20):
+                 max_result_bytes=64 << 20, key=None, key_file=None):
         if len(prefix) > 64 or PREFIX_BAD_RE.search(prefix):
             raise AasError("invalid Redis prefix %r" % prefix, EXIT_USAGE)
+        if key is not None and key_file is not None:
+            raise AasError("give key or key_file, not both", EXIT_USAGE)
+        source = "key"
+        if key_file is not None:
+            key, source = read_key_file(key_file), "key file %s" % key_file
+        elif key is None:
+            key, source = _env_key()
+        # None when jobs go unsigned; the key itself is not kept.
+        self.signer = None
+        if key is not None and (key != "" or source != "key"):
+            self.signer = JobSigner(key, source)
         self.schemas = Schemas(schema_dir)
         self.redis_mod = _require("redis")
         self.bootstrap = bootstrap
@@ -389,18 +477,30 @@ class Client:
         delivery report, and record QUEUED in Redis for each acknowledged
         job, as the C client does (docs/redis.md: the queued script only
         creates the hash when it does not exist).  Returns the ids."""
+        if self.signer is not None:
+            # Before anything is sent, as the C client: a worker checking
+            # signatures runs a job only for its key's tenant.
+            for job in jobs:
+                if not job.get("tenant"):
+                    raise AasError("job %s: %s" % (job.get("id"), NEEDS_TENANT))
         producer = self._get_producer()
         results = {}
 
         def on_delivery(err, msg):
             results[msg.key().decode("utf-8")] = err
 
+        encoded = []
         for job in jobs:
             value = self.schemas.encode_job(job)
+            extra = {}
+            if self.signer is not None:   # over the exact bytes sent
+                extra["headers"] = [(AUTH_HEADER, self.signer.sign(value).encode("ascii"))]
+            encoded.append((job, value, extra))
+        for job, value, extra in encoded:
             while True:
                 try:
                     producer.produce(self.topic, key=job["id"].encode("utf-8"),
-                                     value=value, on_delivery=on_delivery)
+                                     value=value, on_delivery=on_delivery, **extra)
                     break
                 except BufferError:      # local queue full: serve reports
                     producer.poll(0.1)
@@ -558,7 +658,14 @@ def selftest(schema_dir):
             assert why in str(e), str(e)
         else:
             raise AssertionError("accepted: " + why)
-    print("job    %016x\nresult %016x\nselftest ok" % (s.job_fp, s.result_fp))
+    # Signed jobs: the vector of tests/test_apikey.c (docs/wire-format.md, 6).
+    signer = JobSigner("aas_test-key-0123456789")
+    assert signer.key_id == "39831e9662c503a5", signer.key_id
+    hdr = signer.sign(b"an aas job")
+    assert hdr == ("v1:39831e9662c503a5:1c7bcc5ab6971ce04962216fb9847c25"
+                   "381eb97b21296b2990bb8ba35e262080"), hdr
+    print("job    %016x\nresult %016x\naas.auth %s\nselftest ok"
+          % (s.job_fp, s.result_fp, hdr))
 
 
 # ---- command line -----------------------------------------------------------
@@ -594,8 +701,10 @@ def build_parser():
                "variables as the C programs (AAS_KAFKA_BOOTSTRAP_SERVERS, "
                "AAS_REDIS_HOST, AAS_REDIS_PORT, AAS_REDIS_DB, AAS_REDIS_USER, "
                "AAS_REDIS_PASSWORD, AAS_REDIS_PREFIX, AAS_REDIS_TTL_S, "
-               "AAS_TOPIC_INFER).  The Redis password is read only from "
-               "AAS_REDIS_PASSWORD, never from the command line.")
+               "AAS_TOPIC_INFER, AAS_CLIENT_TENANT).  The Redis password is read "
+               "only from AAS_REDIS_PASSWORD, never from the command line.  "
+               "Signed jobs: the API key comes from AAS_CLIENT_KEY, "
+               "--key-file or AAS_CLIENT_KEY_FILE, never from the command line.")
     p.add_argument("--bootstrap", metavar="HOST:PORT[,...]",
                    default=env("AAS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
                    help="Kafka bootstrap.servers (default: %(default)s)")
@@ -621,6 +730,10 @@ def build_parser():
                         "(e.g. -X security.protocol=SSL)")
     p.add_argument("--max-result-mb", type=int, default=64,
                    help="largest result accepted from Redis, MiB (default: %(default)s)")
+    p.add_argument("--key-file", metavar="PATH",
+                   help="sign every job with the API key in PATH (header aas.auth, "
+                        "docs/sharing.md#access); default: env AAS_CLIENT_KEY, else "
+                        "the file named by AAS_CLIENT_KEY_FILE, else unsigned")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
@@ -642,7 +755,9 @@ def build_parser():
     s.add_argument("--model-version", metavar="V", help="model version (default: latest)")
     s.add_argument("--id", help="job id (default: 32 random hex digits)")
     s.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
-    s.add_argument("--tenant", help="the job's tenant, for metering (default: none)")
+    s.add_argument("--tenant", default=env("AAS_CLIENT_TENANT") or None,
+                   help="the job's tenant, for metering; a signed job needs the "
+                        "key's tenant (default: env AAS_CLIENT_TENANT, else none)")
     s.add_argument("--deadline-ms", type=int, metavar="MS",
                    help="expire unless started within MS milliseconds")
     s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -680,7 +795,7 @@ def run(args):
                redis_password=os.environ.get("AAS_REDIS_PASSWORD"),
                prefix=args.prefix, ttl_s=args.ttl_s, topic=args.topic,
                schema_dir=args.schemas, kafka_conf=kafka_conf,
-               max_result_bytes=args.max_result_mb << 20)
+               max_result_bytes=args.max_result_mb << 20, key_file=args.key_file)
     try:
         if args.cmd == "submit":
             rows = [_parse_values(v) for v in args.values]
