@@ -71,6 +71,7 @@ static unsigned http_status_of(aas_err_t err) {
     case AAS_ERR_QUOTA: return 429;
     case AAS_ERR_REDIS:
     case AAS_ERR_KAFKA:
+    case AAS_ERR_AUTH: /* the gateway's own credentials to Kafka: not the caller's fault */
     case AAS_ERR_IO: return 503;
     case AAS_ERR_TIMEOUT: return 504;
     default: return 500;

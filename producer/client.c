@@ -81,6 +81,9 @@ struct aas_client_s {
     int lane_warm[AAS_LANE_MAX]; /* a lane topic's metadata asked for (once) */
     char train_topic[256];  /* training jobs */
     rd_kafka_t *rk;
+    /* The producer's authentication failures (aas_client_error_cb) and
+     * broker states; NULL for a sharer (via's counts). */
+    aas_kafka_auth_t *auth;
     aas_store_t *store;
     aas_codec_t *codec;
     aas_client_delivery_cb *cb;
@@ -238,6 +241,9 @@ typedef struct aas_client_msg_s {
     char hash[17];       /* payload hash the id was claimed with */
     int64_t submit_ms;
     int train;           /* sent to the training topic */
+    /* Failed because the client cannot authenticate: why (owned), set by
+     * the delivery report; NULL otherwise. */
+    char *auth_why;
 } aas_client_msg_t;
 
 /* A job that will not run (its publication failed) gives its in-flight
@@ -294,6 +300,9 @@ static void aas_client_settle(aas_client_t *c, aas_client_msg_t *cm, aas_err_t q
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s published but QUEUED not "
                     "recorded: %s", cm->id, why);
         }
+    } else if (cm->auth_why) {
+        err = AAS_ERR_AUTH;
+        snprintf(why, sizeof(why), "publish failed: %s", cm->auth_why);
     } else if (cm->kerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
         /* The broker's own limit (the topic's max.message.bytes, or its
          * message.max.bytes) is below what the client allowed: say which
@@ -321,6 +330,7 @@ static void aas_client_settle(aas_client_t *c, aas_client_msg_t *cm, aas_err_t q
         c->failed++;
     }
     if (c->cb) c->cb(c->cb_opaque, cm->id, err, why);
+    free(cm->auth_why);
     free(cm);
 }
 
@@ -377,11 +387,17 @@ static size_t aas_client_settle_reported(aas_client_t *c) {
 
 static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                              void *opaque) {
-    (void)rk;
     aas_client_t *p = opaque; /* the producer's own client */
     aas_client_msg_t *cm = m->_private;
     cm->kerr = m->err;
     cm->len = m->len;
+    if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
+        m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
+        /* Purged because the client cannot authenticate (or timed out
+         * meanwhile): the report says that, not "Purged in queue". */
+        char why[1024];
+        if (aas_kafka_auth_check(p->auth, rk, why, sizeof(why))) cm->auth_why = strdup(why);
+    }
     aas_client_t *owner = cm->owner;
     /* Only handed over here: the owner's thread settles its reports in
      * batches (aas_client_settle_reported), with its own Redis connection.
@@ -393,6 +409,94 @@ static void aas_client_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     owner->outstanding--;
     if (owner->cv_ok) pthread_cond_broadcast(&owner->settled_cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* librdkafka's error events, on the thread that serves the producer's
+ * queue: logged, and an authentication failure kept for the waits. */
+static void aas_client_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    aas_client_t *p = opaque; /* the producer's own client */
+    aas_kafka_error_note(p->auth, rk, err, reason);
+}
+
+/* AAS_ERR_AUTH, errstr saying why, when the client cannot authenticate to
+ * Kafka now (aas_kafka_auth_check): librdkafka keeps retrying a refused
+ * login, so a wait would otherwise run its whole timeout.  It reports the
+ * refusal only through the producer's queue: with serve, a client's own
+ * producer serves it here first (delivery reports with it, which are only
+ * handed over, aas_client_dr_cb); a sharer's poller serves via's. */
+static aas_err_t aas_client_auth(aas_client_t *c, int serve, char *errstr, size_t errstr_size) {
+    aas_client_t *p = c->via ? c->via : c;
+    if (serve && !c->via) (void)rd_kafka_poll(c->rk, 0 /* ms */);
+    return aas_kafka_auth_check(p->auth, p->rk, errstr, errstr_size);
+}
+
+/* When the client cannot authenticate, fail the jobs still queued in its
+ * producer now rather than at message.timeout.ms: their delivery reports
+ * (served next by the caller) say why (aas_client_dr_cb) and release
+ * their ids and quota slots (aas_client_settle), as any failed
+ * publication.  Only while no broker was ever up: its jobs then wait
+ * unpartitioned, without idempotence sequence numbers; a producer that
+ * was in (credentials revoked since) would leave a gap in a partition's
+ * sequence, so its jobs are left to message.timeout.ms, which librdkafka
+ * handles (their reports still say why).  The producer's own client; 1
+ * if purged. */
+static int aas_client_purge_auth(aas_client_t *c) {
+    if (rd_kafka_outq_len(c->rk) <= 0 || aas_kafka_auth_ever_up(c->auth) ||
+        !aas_kafka_auth_check(c->auth, c->rk, NULL, 0))
+        return 0;
+    rd_kafka_resp_err_t e = rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE);
+    if (e) {
+        AAS_LOG(AAS_LOG_WARN, "client", "purge: %s", rd_kafka_err2str(e));
+        return 0;
+    }
+    return 1;
+}
+
+/* rd_kafka_flush() of the producer's own client, up to timeout_ms, in
+ * 100 ms slices: between them, jobs still queued are failed as soon as
+ * the client cannot authenticate (the next slice serves their reports). */
+static rd_kafka_resp_err_t aas_client_drain(aas_client_t *c, int timeout_ms) {
+    int64_t deadline = aas_mono_us() + (int64_t)timeout_ms * 1000;
+    for (;;) {
+        int64_t left = (deadline - aas_mono_us()) / 1000;
+        rd_kafka_resp_err_t kerr =
+            rd_kafka_flush(c->rk, (int)(left < 100 ? (left > 0 ? left : 0) : 100));
+        if (kerr != RD_KAFKA_RESP_ERR__TIMED_OUT || aas_mono_us() >= deadline) return kerr;
+        aas_client_purge_auth(c);
+    }
+}
+
+/* rd_kafka_metadata() of topic rkt (NULL: brokers only) within
+ * timeout_ms.  It blocks without serving error events, and while the
+ * login is refused it waits for a usable broker to the end: so it is
+ * asked in slices (100 ms, doubling up to 2 s so that a slow answer
+ * still has time), authentication looked at in between.  AAS_ERR_OK with
+ * *md (the caller's to destroy); AAS_ERR_AUTH; else AAS_ERR_KAFKA or
+ * AAS_ERR_TIMEOUT with librdkafka's word. */
+static aas_err_t aas_client_md(aas_client_t *c, rd_kafka_topic_t *rkt, int timeout_ms,
+                               const struct rd_kafka_metadata **md, char *errstr,
+                               size_t errstr_size) {
+    int64_t deadline = aas_mono_us() + (int64_t)timeout_ms * 1000;
+    int slice = 100;
+    for (;;) {
+        int64_t left = (deadline - aas_mono_us()) / 1000;
+        const struct rd_kafka_metadata *got = NULL;
+        rd_kafka_resp_err_t kerr =
+            rd_kafka_metadata(aas_client_rk(c), 0 /* all_topics */, rkt, &got,
+                              left < slice ? (int)(left > 1 ? left : 1) : slice);
+        if (!kerr) {
+            *md = got;
+            return AAS_ERR_OK;
+        }
+        aas_err_t err = aas_client_auth(c, 1, errstr, errstr_size);
+        if (err) return err;
+        if ((kerr != RD_KAFKA_RESP_ERR__TIMED_OUT && kerr != RD_KAFKA_RESP_ERR__TRANSPORT) ||
+            aas_mono_us() >= deadline)
+            return aas_err_set(errstr, errstr_size,
+                               aas_kafka_err(kerr) ? aas_kafka_err(kerr) : AAS_ERR_KAFKA, "%s",
+                               rd_kafka_err2str(kerr));
+        if (slice < 2000) slice *= 2;
+    }
 }
 
 /* What every client has: settings, topics, codec, Redis. */
@@ -448,11 +552,19 @@ aas_err_t aas_client_new(const aas_conf_t *conf, aas_client_t **out,
                           "linger.ms", "1", "message.timeout.ms", timeout,
                           "message.max.bytes", max_bytes, NULL};
     rd_kafka_conf_t *kc;
+    if ((err = aas_kafka_auth_new(&c->auth, errstr, errstr_size))) goto fail;
     if ((err = aas_kafka_conf_new(conf, "aas-client", RD_KAFKA_PRODUCER, defs, &kc, errstr,
                                   errstr_size)))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(kc, aas_client_dr_cb);
+    /* aas_kafka's error callback, plus the authentication failures the
+     * waits stop at (the opaque is this client). */
+    rd_kafka_conf_set_error_cb(kc, aas_client_error_cb);
     rd_kafka_conf_set_opaque(kc, c);
+    if ((err = aas_kafka_auth_watch(c->auth, kc, errstr, errstr_size))) {
+        rd_kafka_conf_destroy(kc);
+        goto fail;
+    }
     char kerr[512];
     if (!(c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr)))) {
         rd_kafka_conf_destroy(kc);
@@ -508,6 +620,7 @@ aas_err_t aas_client_new_shared(const aas_conf_t *conf, aas_client_t *via,
  * settle those of its own jobs. */
 static int aas_client_serve(aas_client_t *c, int timeout_ms) {
     int n = rd_kafka_poll(c->rk, timeout_ms);
+    if (aas_client_purge_auth(c)) n += rd_kafka_poll(c->rk, 0 /* ms: the purge's reports */);
     aas_client_settle_reported(c);
     return n;
 }
@@ -568,7 +681,7 @@ void aas_client_destroy(aas_client_t *c) {
     }
     if (c->cv_ok) pthread_cond_destroy(&c->settled_cv);
     if (c->rk) {
-        if (rd_kafka_flush(c->rk, c->timeout_ms)) {
+        if (aas_client_drain(c, c->timeout_ms)) {
             AAS_LOG(AAS_LOG_WARN, "client", "%d job(s) not acknowledged at close",
                     rd_kafka_outq_len(c->rk));
             aas_client_abandon(c);
@@ -576,6 +689,7 @@ void aas_client_destroy(aas_client_t *c) {
         aas_client_settle_reported(c);
         rd_kafka_destroy(c->rk);
     }
+    aas_kafka_auth_destroy(c->auth); /* after the producer: its interceptor holds it */
     if (c->mu_ok) pthread_mutex_destroy(&c->mu);
     aas_store_destroy(c->store);
     aas_codec_destroy(c->codec);
@@ -612,14 +726,18 @@ aas_err_t aas_client_job_id(char *buf, size_t size) {
  * broker, no DescribeConfigs permission on the topic, a timeout) leaves
  * the limit unknown (0) with the reason; the check then uses the
  * producer's limits only, and a refusal by the broker is still explained
- * by the delivery report.  Bounded by client.timeout.ms, at most 5 s. */
-static void aas_client_topic_limit(aas_client_t *c, const char *topic, int train) {
+ * by the delivery report.  Bounded by client.timeout.ms, at most 5 s.
+ * AAS_ERR_AUTH (errstr) if the client cannot authenticate meanwhile, else
+ * AAS_ERR_OK. */
+static aas_err_t aas_client_topic_limit(aas_client_t *c, const char *topic, int train,
+                                        char *errstr, size_t errstr_size) {
     char *why = c->topic_why[train];
     size_t why_size = sizeof(c->topic_why[train]);
+    aas_err_t aerr = AAS_ERR_OK;
     c->topic_max[train] = 0;
     if (c->devbroker) { /* the mock cluster has no topic configs */
         snprintf(why, why_size, "the dev broker has no per-topic limit");
-        return;
+        return AAS_ERR_OK;
     }
     int timeout_ms = c->timeout_ms < 5000 ? c->timeout_ms : 5000;
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
@@ -639,14 +757,19 @@ static void aas_client_topic_limit(aas_client_t *c, const char *topic, int train
     }
     rd_kafka_DescribeConfigs(aas_client_rk(c), &res, 1, opts, q); /* copies res */
     /* The request timeout answers by itself; the margin covers a slow
-     * event hand-over. */
-    ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+     * event hand-over.  Polled in slices, to stop at a refused login. */
+    int64_t until = aas_mono_us() + (int64_t)(timeout_ms + 1000) * 1000;
+    while (!(ev = rd_kafka_queue_poll(q, 100 /* ms */)) && aas_mono_us() < until &&
+           !(aerr = aas_client_auth(c, 1, errstr, errstr_size))) {
+    }
     const rd_kafka_DescribeConfigs_result_t *r = ev ? rd_kafka_event_DescribeConfigs_result(ev)
                                                     : NULL;
     size_t n = 0, ne = 0;
     const rd_kafka_ConfigResource_t **rs =
         r ? rd_kafka_DescribeConfigs_result_resources(r, &n) : NULL;
-    if (!ev) {
+    if (aerr) {
+        snprintf(why, why_size, "DescribeConfigs: no answer, Kafka authentication failed");
+    } else if (!ev) {
         snprintf(why, why_size, "DescribeConfigs: no answer in %d ms", timeout_ms + 1000);
     } else if (rd_kafka_event_error(ev)) {
         snprintf(why, why_size, "DescribeConfigs: %.200s", rd_kafka_event_error_string(ev));
@@ -683,32 +806,45 @@ out:
     if (q) rd_kafka_queue_destroy(q);
     if (opts) rd_kafka_AdminOptions_destroy(opts);
     if (res) rd_kafka_ConfigResource_destroy(res);
+    return aerr;
 }
 
 /* Ask for the topic's metadata, so that its first produce need not wait
- * for librdkafka's next scan; a failure is logged (the produce says more). */
-static void aas_client_metadata(aas_client_t *c, const char *topic) {
+ * for librdkafka's next scan; a failure is logged (the produce says more),
+ * except that a client that cannot authenticate gets AAS_ERR_AUTH
+ * (errstr) at once. */
+static aas_err_t aas_client_metadata(aas_client_t *c, const char *topic, char *errstr,
+                                     size_t errstr_size) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(aas_client_rk(c), topic, NULL);
-    if (!rkt) return;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(aas_client_rk(c), 0, rkt, &md, c->timeout_ms);
-    if (err)
+    if (!rkt) {
         AAS_LOG(AAS_LOG_WARN, "client", "metadata for %s: %s", topic,
-                rd_kafka_err2str(err));
-    else
-        rd_kafka_metadata_destroy(md);
+                rd_kafka_err2str(rd_kafka_last_error()));
+        return AAS_ERR_OK;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    char why[1024];
+    aas_err_t err = aas_client_md(c, rkt, c->timeout_ms, &md, why, sizeof(why));
+    if (!err) rd_kafka_metadata_destroy(md);
+    else if (err != AAS_ERR_AUTH)
+        AAS_LOG(AAS_LOG_WARN, "client", "metadata for %s: %s", topic, why);
     rd_kafka_topic_destroy(rkt);
+    return err == AAS_ERR_AUTH ? aas_err_set(errstr, errstr_size, err, "%s", why) : AAS_ERR_OK;
 }
 
-static void aas_client_warm(aas_client_t *c, const char *topic, int train) {
+/* A topic's metadata and limit, once.  AAS_ERR_AUTH (errstr) if the
+ * client cannot authenticate: not warm then, the next job asks again. */
+static aas_err_t aas_client_warm(aas_client_t *c, const char *topic, int train, char *errstr,
+                                 size_t errstr_size) {
     int *warm = &c->warm[train];
-    if (*warm) return;
-    aas_client_metadata(c, topic);
+    if (*warm) return AAS_ERR_OK;
+    aas_err_t err = aas_client_metadata(c, topic, errstr, errstr_size);
+    if (err) return err;
     char *cluster = rd_kafka_clusterid(aas_client_rk(c), 0); /* known from that metadata */
     c->devbroker = cluster && strncmp(cluster, "mockCluster", 11) == 0;
     free(cluster);
-    aas_client_topic_limit(c, topic, train);
+    if ((err = aas_client_topic_limit(c, topic, train, errstr, errstr_size))) return err;
     *warm = 1;
+    return AAS_ERR_OK;
 }
 
 /* The payload's hash for the id claim: CRC-64-AVRO of the job encoded
@@ -745,6 +881,7 @@ typedef struct {
     size_t len;
     aas_client_msg_t *cm;    /* owned until produced */
     int train;
+    int32_t partition;       /* RD_KAFKA_PARTITION_UA: by key */
     int signed_;             /* sig holds the aas.auth header */
     char sig[AAS_JOBSIG_VALUE_LEN + 1];
 } aas_client_prep_t;
@@ -805,11 +942,18 @@ static aas_err_t aas_client_prepare(aas_client_t *c, const aas_job_t *job,
                            aas_client_commas(strlen(j->text), n1),
                            (long long)c->c.text_max_bytes);
     }
-    aas_client_warm(c, p->train ? c->train_topic : c->topic, p->train);
-    if (!p->train && lane != AAS_LANE_NORMAL && !c->lane_warm[lane]) {
-        aas_client_metadata(c, p->topic);
-        c->lane_warm[lane] = 1; /* once, as warm[] */
+    char why[1024];
+    aas_err_t werr = aas_client_warm(c, p->train ? c->train_topic : c->topic, p->train, why,
+                                     sizeof(why));
+    if (!werr && !p->train && lane != AAS_LANE_NORMAL && !c->lane_warm[lane]) {
+        werr = aas_client_metadata(c, p->topic, why, sizeof(why));
+        if (!werr) c->lane_warm[lane] = 1; /* once, as warm[] */
     }
+    /* A client that cannot authenticate (as its last serve found) refuses
+     * the job now, before its id is claimed: it would wait in the queue
+     * until it timed out. */
+    if (!werr) werr = aas_client_auth(c, 0, why, sizeof(why));
+    if (werr) return aas_err_set(errstr, errstr_size, werr, "job %s: %s", j->id, why);
     if (!key && c->signs) key = &c->sign;
     if (key && !j->tenant)
         /* A worker checking signatures runs a job only for its key's tenant. */
@@ -871,13 +1015,15 @@ static rd_kafka_resp_err_t aas_client_produce(aas_client_t *c, aas_client_prep_t
     const char *id = p->j.id;
     if (p->signed_)
         return rd_kafka_producev(
-            aas_client_rk(c), RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(id, strlen(id)),
+            aas_client_rk(c), RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_PARTITION(p->partition),
+            RD_KAFKA_V_KEY(id, strlen(id)),
             RD_KAFKA_V_VALUE(p->buf, p->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
             RD_KAFKA_V_OPAQUE(p->cm),
             RD_KAFKA_V_HEADER(AAS_JOBSIG_HEADER, p->sig, (ssize_t)AAS_JOBSIG_VALUE_LEN),
             RD_KAFKA_V_END);
     return rd_kafka_producev(
-        aas_client_rk(c), RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(id, strlen(id)),
+        aas_client_rk(c), RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_PARTITION(p->partition),
+        RD_KAFKA_V_KEY(id, strlen(id)),
         RD_KAFKA_V_VALUE(p->buf, p->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
         RD_KAFKA_V_OPAQUE(p->cm), RD_KAFKA_V_END);
 }
@@ -916,7 +1062,11 @@ static aas_err_t aas_client_publish(aas_client_t *c, aas_client_prep_t *p, int r
             p->cm = NULL;
             return AAS_ERR_OK;
         }
-        if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL && aas_mono_us() < deadline) {
+        char awhy[1024];
+        aas_err_t aerr = kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL
+                             ? aas_client_auth(c, 0, awhy, sizeof(awhy))
+                             : AAS_ERR_OK;
+        if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL && !aerr && aas_mono_us() < deadline) {
             /* Serve delivery reports to make room (a shared producer's
              * poller does that: wait for it). */
             if (c->via) usleep(10000);
@@ -931,6 +1081,7 @@ static aas_err_t aas_client_publish(aas_client_t *c, aas_client_prep_t *p, int r
             AAS_LOG(AAS_LOG_WARN, "client", "job=%s id not released: %s", j->id, uwhy);
         aas_client_quota_release(c, j->id, p->cm->tenant);
         aas_client_prep_free(p);
+        if (aerr) return aas_err_set(errstr, errstr_size, aerr, "publish job %s: %s", j->id, awhy);
         if (kerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) /* not the broker's word */
             return aas_client_too_large(c, j->id, p->train, p->len,
                                         c->producer_max > AAS_CLIENT_FRAMING_BYTES
@@ -959,6 +1110,7 @@ aas_err_t aas_client_submit_many(aas_client_t *c, aas_client_submission_t *subs,
             sb->why[0] = '\0';
             sb->err = aas_client_prepare(c, sb->job, sb->key, &prep[nc], sb->why,
                                          sizeof(sb->why));
+            prep[nc].partition = sb->partition ? *sb->partition : RD_KAFKA_PARTITION_UA;
             if (sb->err) continue;
             claim[nc] = (aas_store_claim_t){.job_id = prep[nc].j.id,
                                             .payload_hash = prep[nc].cm->hash};
@@ -1004,7 +1156,7 @@ aas_err_t aas_client_flush(aas_client_t *c, int timeout_ms, size_t *failed_out,
                                "%zu job(s) still unacknowledged after %d ms", left, timeout_ms);
         return AAS_ERR_OK;
     }
-    rd_kafka_resp_err_t kerr = rd_kafka_flush(c->rk, timeout_ms);
+    rd_kafka_resp_err_t kerr = aas_client_drain(c, timeout_ms);
     aas_client_settle_reported(c);
     if (failed_out) *failed_out = c->failed;
     c->failed = 0;
@@ -1133,15 +1285,39 @@ aas_err_t aas_client_ping(aas_client_t *c, int timeout_ms, char *errstr, size_t 
     aas_err_t err = aas_store_job_get(c->store, "aas-client-ping", &info, errstr, errstr_size);
     aas_job_info_clear(&info);
     if (err && err != AAS_ERR_NOT_FOUND) return err;
-    /* Kafka: the cluster's metadata (brokers only, no topic). */
+    /* Kafka: the cluster's metadata (brokers only, no topic); a refused
+     * login says so at once. */
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(aas_client_rk(c), 0, NULL, &md, timeout_ms);
-    if (kerr)
-        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "Kafka metadata: %s",
-                           rd_kafka_err2str(kerr));
+    char why[1024];
+    err = aas_client_md(c, NULL, timeout_ms, &md, why, sizeof(why));
+    if (err == AAS_ERR_AUTH) return aas_err_set(errstr, errstr_size, err, "%s", why);
+    if (err) return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "Kafka metadata: %s", why);
     int brokers = md->broker_cnt;
     rd_kafka_metadata_destroy(md);
     if (brokers < 1)
         return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "Kafka metadata: no broker");
     return AAS_ERR_OK;
+}
+
+aas_err_t aas_client_partitions(aas_client_t *c, int train, int32_t *n, char *errstr,
+                                size_t errstr_size) {
+    const char *topic = train ? c->train_topic : c->topic;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(aas_client_rk(c), topic, NULL);
+    if (!rkt)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "topic %s: %s", topic,
+                           rd_kafka_err2str(rd_kafka_last_error()));
+    const struct rd_kafka_metadata *md = NULL;
+    /* In slices, so an authentication failure ends it at once. */
+    aas_err_t err = aas_client_md(c, rkt, c->timeout_ms, &md, errstr, errstr_size);
+    if (err)
+        ;
+    else if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt < 1)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_KAFKA, "metadata for %s: %s", topic,
+                          md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
+                                             : "no such topic");
+    else
+        *n = md->topics[0].partition_cnt;
+    if (md) rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return err;
 }

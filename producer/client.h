@@ -135,6 +135,9 @@ typedef struct {
     /* in: sign the job with this key instead of the client's client.key
      * (the gateway signs with its caller's key); NULL: client.key, if set */
     const aas_jobsig_key_t *key;
+    /* in: the partition to publish to; NULL: by the job id (the key), as
+     * every client does (a data-parallel job places its shard tasks) */
+    const int32_t *partition;
     aas_err_t err;          /* out: what aas_client_submit() would return */
     char why[2048];         /* out: its errstr, when err */
 } aas_client_submission_t;
@@ -292,5 +295,13 @@ aas_store_t *aas_client_store(aas_client_t *c);
  *        timeout_ms.  AAS_ERR_REDIS or AAS_ERR_KAFKA with errstr if not.
  */
 aas_err_t aas_client_ping(aas_client_t *c, int timeout_ms, char *errstr, size_t errstr_size);
+
+/**
+ * @brief The partition count of the inference (train 0: the normal lane)
+ *        or training (train 1) topic, from the broker (bounded by
+ *        client.timeout.ms).
+ */
+aas_err_t aas_client_partitions(aas_client_t *c, int train, int32_t *n, char *errstr,
+                                size_t errstr_size);
 
 #endif
