@@ -8,12 +8,18 @@
  * benchmark, not a test (docs/training.md#data-parallel-training).
  *
  * Usage: bench_dp [DIGITS_CSV_GZ] [--hidden H] [--epochs E] [--seeds S]
+ *        bench_dp put-dataset NAME COPIES [DIGITS_CSV_GZ]
+ *            store digits x COPIES (each copy's pixels jittered by +-1, seeded)
+ *            as the v1 data set NAME (Redis from AAS_REDIS_*), the
+ *            in-memory data a data-parallel job on the fleet reads
+ *            (bench/run_dp_bench.sh)
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "digits.h"
 #include "model.h"
 #include "train.h"
@@ -43,7 +49,54 @@ static double held_out(const aas_train_result_t *r, const float *x, const int32_
     return (double)ok / (double)n;
 }
 
+/* put-dataset NAME COPIES [PATH] */
+static int put_dataset(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: bench_dp put-dataset NAME COPIES [DIGITS_CSV_GZ]\n");
+        return 2;
+    }
+    int copies = atoi(argv[3]);
+    const char *path = argc > 4 ? argv[4] : "data/digits.csv.gz";
+    if (copies < 1 || copies > 1000) {
+        fprintf(stderr, "bench_dp: COPIES 1..1000\n");
+        return 2;
+    }
+    float *x = malloc(DIGITS_ROWS * DIGITS_DIM * sizeof(float));
+    int32_t *y = malloc(DIGITS_ROWS * sizeof(int32_t));
+    int64_t n = (int64_t)DIGITS_ROWS * copies;
+    float *bx = malloc((size_t)n * DIGITS_DIM * sizeof(float));
+    int32_t *by = malloc((size_t)n * sizeof(int32_t));
+    if (!x || !y || !bx || !by || bench_digits_load(path, x, y) != DIGITS_ROWS) {
+        fprintf(stderr, "bench_dp: cannot read %s\n", path);
+        return 1;
+    }
+    uint64_t s = 12345;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i % DIGITS_ROWS;
+        for (int k = 0; k < DIGITS_DIM; k++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            float v = x[r * DIGITS_DIM + k] + (i < DIGITS_ROWS ? 0.0f : (float)((int)(s >> 62) - 1));
+            bx[i * DIGITS_DIM + k] = v < 0 ? 0 : v > 16 ? 16 : v;
+        }
+        by[i] = y[r];
+    }
+    aas_conf_t *conf = NULL;
+    aas_client_t *c = NULL;
+    char why[1024];
+    if (aas_conf_new(aas_client_conf_defs, &conf) || aas_conf_load_env(conf, why, sizeof(why)) ||
+        aas_client_new(conf, &c, why, sizeof(why)) ||
+        aas_client_dataset_put(c, argv[2], bx, by, n, DIGITS_DIM, why, sizeof(why))) {
+        fprintf(stderr, "bench_dp: %s\n", why);
+        return 1;
+    }
+    printf("%s: %lld rows x %d (v1)\n", argv[2], (long long)n, DIGITS_DIM);
+    aas_client_destroy(c);
+    aas_conf_destroy(conf);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "put-dataset")) return put_dataset(argc, argv);
     const char *path = "data/digits.csv.gz", *hidden = "64";
     int epochs = 40, seeds = 3, lr_scale = 2;
     for (int i = 1; i < argc; i++) {

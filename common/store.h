@@ -1008,4 +1008,38 @@ aas_err_t aas_store_quota_list(aas_store_t *st, aas_quota_row_t **out, size_t *n
                                char *errstr, size_t errstr_size);
 void aas_quota_rows_free(aas_quota_row_t *rows, size_t n);
 
+/* ---- data-parallel training (docs/training.md#data-parallel-training) ----
+ * <prefix>dp:{<job>}:g:<r> (string, TTL ttl_s): the global state at the
+ *   start of round r (train_dp.h's bytes), written by the coordinator;
+ * <prefix>dp:{<job>}:s:<r>:<i>: shard i's state after round r, written by
+ *   the worker that ran the shard (or the coordinator, which redoes a
+ *   shard that is late: the same bytes either way);
+ * <prefix>dp:{<job>}:round: the latest global round written (decimal);
+ * <prefix>dp:{<job>}:stop: "done", "cancelled" or "failed: ...", once the
+ *   coordinator stops, so the shards stop too.
+ * A round's keys are deleted once the next global state is written.
+ */
+/** @brief Write a global (global = 1, shard ignored) or shard state. */
+aas_err_t aas_store_dp_put(aas_store_t *st, const char *job, int global, int64_t round,
+                           int shard, const void *state, size_t len, char *errstr,
+                           size_t errstr_size);
+/** @brief Read one: AAS_ERR_NOT_FOUND if absent, AAS_ERR_TOO_LARGE over
+ *         max_len. *state is owned (free()). */
+aas_err_t aas_store_dp_get(aas_store_t *st, const char *job, int global, int64_t round,
+                           int shard, size_t max_len, void **state, size_t *len,
+                           char *errstr, size_t errstr_size);
+/** @brief The latest global round: set it, read it (-1 when none). */
+aas_err_t aas_store_dp_set_round(aas_store_t *st, const char *job, int64_t round, char *errstr,
+                                 size_t errstr_size);
+aas_err_t aas_store_dp_round(aas_store_t *st, const char *job, int64_t *round, char *errstr,
+                             size_t errstr_size);
+/** @brief The stop flag: set it; read it ("" while running). */
+aas_err_t aas_store_dp_stop(aas_store_t *st, const char *job, const char *why, char *errstr,
+                            size_t errstr_size);
+aas_err_t aas_store_dp_stopped(aas_store_t *st, const char *job, char *why, size_t size,
+                               char *errstr, size_t errstr_size);
+/** @brief Delete round r's global and shard states (shards of them). */
+aas_err_t aas_store_dp_forget_round(aas_store_t *st, const char *job, int64_t round, int shards,
+                                    char *errstr, size_t errstr_size);
+
 #endif

@@ -153,10 +153,15 @@ aas_err_t aas_train_dp_shard_rows(const aas_train_params_t *p, int64_t n, int sh
 }
 
 aas_err_t aas_train_dp_round(aas_train_net_t *net, const float *x, const int32_t *y,
-                             int64_t *rows, int64_t n_rows, int32_t round, int shard,
+                             const int64_t *shard_rows, int64_t n_rows, int32_t round, int shard,
                              double *loss_sum, char *errstr, size_t errstr_size) {
-    if (!net || !x || !y || !rows || n_rows < 1 || round < 0 || shard < 0)
+    if (!net || !x || !y || !shard_rows || n_rows < 1 || round < 0 || shard < 0)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "aas_train_dp_round: bad argument");
+    /* Shuffled from the shard's own order every round, so the round does
+     * not depend on the rounds this process ran before. */
+    int64_t *rows = malloc((size_t)n_rows * sizeof(int64_t));
+    if (!rows) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    memcpy(rows, shard_rows, (size_t)n_rows * sizeof(int64_t));
     /* A stream of its own per (round, shard), apart from init, split and
      * the one-process epochs' shuffles (streams 1..3). */
     aas_train_rng_t shuf;
@@ -169,16 +174,19 @@ aas_err_t aas_train_dp_round(aas_train_net_t *net, const float *x, const int32_t
         int64_t r = n_rows - off < bs ? n_rows - off : bs;
         double loss;
         if ((err = aas_train_batch(net, x, y, rows + off, r, NULL, &loss, errstr, errstr_size)))
-            return err;
-        if (!isfinite(loss))
-            return aas_err_set(errstr, errstr_size, AAS_ERR_NONFINITE,
-                               "training diverged in round %d (shard %d): loss is %g (try a "
-                               "lower learning_rate)", (int)round + 1, shard, loss);
-        if ((err = aas_train_net_step(net, errstr, errstr_size))) return err;
+            break;
+        if (!isfinite(loss)) {
+            err = aas_err_set(errstr, errstr_size, AAS_ERR_NONFINITE,
+                              "training diverged in round %d (shard %d): loss is %g (try a "
+                              "lower learning_rate)", (int)round + 1, shard, loss);
+            break;
+        }
+        if ((err = aas_train_net_step(net, errstr, errstr_size))) break;
         sum += loss * (double)r;
     }
-    *loss_sum = sum;
-    return AAS_ERR_OK;
+    free(rows);
+    if (!err) *loss_sum = sum;
+    return err;
 }
 
 aas_err_t aas_train_dp_validate(aas_train_net_t *net, const float *x, const int32_t *y,

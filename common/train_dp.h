@@ -68,14 +68,14 @@ aas_err_t aas_train_dp_shard_rows(const aas_train_params_t *p, int64_t n, int sh
                                   size_t errstr_size);
 
 /**
- * @brief One shard's round: a pass over rows[0..n_rows) (reordered in
- *        place by a shuffle seeded by the net's seed, round and shard) in
- *        mini-batches of batch_size, one optimiser step each.
+ * @brief One shard's round: a pass over its rows[0..n_rows) (in the order
+ *        of a shuffle of them seeded by the net's seed, round and shard)
+ *        in mini-batches of batch_size, one optimiser step each.
  * @param loss_sum the sum of batch loss x rows (for the round's mean).
  * @return AAS_ERR_NONFINITE when the loss diverges.
  */
 aas_err_t aas_train_dp_round(aas_train_net_t *net, const float *x, const int32_t *y,
-                             int64_t *rows, int64_t n_rows, int32_t round, int shard,
+                             const int64_t *rows, int64_t n_rows, int32_t round, int shard,
                              double *loss_sum, char *errstr, size_t errstr_size);
 
 /** @brief Validation loss and accuracy of the net on rows idx[0..n). */

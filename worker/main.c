@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "cli.h"
 #include "conf.h"
 #include "log.h"
@@ -108,7 +109,9 @@ int main(int argc, char **argv) {
      * job").  Read at oneDNN's first use; a user's own setting wins. */
     setenv("ONEDNN_ITT_TASK_LEVEL", "0", 0);
     aas_conf_t *conf = NULL;
-    if (aas_conf_new(aas_worker_conf_defs, &conf)) {
+    /* The client's keys too: a data-parallel training job's coordinator
+     * publishes its shard tasks with the C client (trainer_dp.h). */
+    if (aas_conf_new_with(aas_worker_conf_defs, aas_client_conf_defs, &conf)) {
         fprintf(stderr, "aas-worker: out of memory\n");
         return 1;
     }

@@ -15,7 +15,9 @@
 #include "train.h"
 #include "model.h"
 #include "source.h"
+#include "trainer_dp.h"
 #include "trainer_text.h"
+#include "train_dp.h"
 
 struct aas_trainer_s {
     aas_job_t job;                /* owned */
@@ -41,6 +43,13 @@ struct aas_trainer_s {
     aas_tensor_t dataset[2];      /* features, labels from Redis (owned) */
     aas_trainer_text_t *text;     /* a text classifier's job (docs/text.md) */
     int64_t t0_us;
+    /* Data-parallel (trainer_dp.h): shards > 1; shard 0 coordinates. */
+    const aas_conf_t *conf;
+    int shards, shard;
+    char dp_job[AAS_ID_MAX + 1];
+    int32_t partition;
+    int32_t shard_rounds;         /* a shard task's rounds run */
+    int shard_cancelled;
 };
 
 static const aas_tensor_t *aas_trainer_tensor(const aas_job_t *job,
@@ -219,7 +228,7 @@ static aas_err_t aas_trainer_params(aas_trainer_t *t, char *errstr,
     for (size_t i = 0; i < t->job.n_params; i++) {
         const char *k = t->job.params[i].key;
         if (!strcmp(k, "classes") || !strcmp(k, "class_names") || !strcmp(k, "dataset") ||
-            !strncmp(k, "data_", 5))
+            !strncmp(k, "data_", 5) || !strcmp(k, "parallelism") || !strncmp(k, "dp.", 3))
             continue;
         aas_err_t err = aas_train_params_set(&t->params, k, t->job.params[i].value,
                                              errstr, errstr_size);
@@ -257,9 +266,57 @@ static int aas_trainer_progress(void *opaque, const aas_train_progress_t *p) {
     return cancel || atomic_load(&t->stop);
 }
 
+/* parallelism = N (a coordinator) or dp.job/dp.shard/dp.shards (a shard
+ * task of another job): the data-parallel role, checked. */
+static aas_err_t aas_trainer_dp_params(aas_trainer_t *t, char *errstr, size_t errstr_size) {
+    const char *par = aas_job_param(&t->job, "parallelism");
+    const char *dj = aas_job_param(&t->job, "dp.job");
+    const char *ds = aas_job_param(&t->job, "dp.shard"), *dn = aas_job_param(&t->job, "dp.shards");
+    char *end;
+    t->shards = 1;
+    if (par && (dj || ds || dn))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "parallelism and dp.* cannot be combined");
+    if (par) {
+        long v = strtol(par, &end, 10);
+        if (*end || end == par || v < 1 || v > AAS_TRAIN_DP_MAX_SHARDS)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                               "parallelism: '%.32s' (want 1..%d)", par, AAS_TRAIN_DP_MAX_SHARDS);
+        t->shards = (int)v;
+        snprintf(t->dp_job, sizeof(t->dp_job), "%s", t->job.id);
+    } else if (dj || ds || dn) {
+        long n = dn ? strtol(dn, &end, 10) : 0;
+        if (!dn || *end || n < 2 || n > AAS_TRAIN_DP_MAX_SHARDS)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "dp.shards: want 2..%d",
+                               AAS_TRAIN_DP_MAX_SHARDS);
+        long i = ds ? strtol(ds, &end, 10) : 0;
+        if (!ds || *end || i < 1 || i >= n)
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "dp.shard: want 1..%ld",
+                               n - 1);
+        if (!dj || !aas_id_valid(dj))
+            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "dp.job: not a job id");
+        t->shards = (int)n;
+        t->shard = (int)i;
+        snprintf(t->dp_job, sizeof(t->dp_job), "%s", dj);
+    }
+    return AAS_ERR_OK;
+}
+
 static void *aas_trainer_main(void *arg) {
     aas_trainer_t *t = arg;
-    if (t->text)
+    if (t->shards > 1) {
+        aas_trainer_dp_t d = {.conf = t->conf, .store = t->store, .job = &t->job,
+                              .partition = t->partition, .dp_job = t->dp_job,
+                              .shard = t->shard, .shards = t->shards, .p = &t->params,
+                              .x = t->x, .y = t->y, .n = t->n, .dim = t->dim,
+                              .n_classes = t->n_classes, .cb = aas_trainer_progress,
+                              .opaque = t, .stop = &t->stop};
+        if (t->shard == 0)
+            t->err = aas_trainer_dp_coordinate(&d, &t->result, t->why, sizeof(t->why));
+        else
+            t->err = aas_trainer_dp_shard(&d, &t->shard_rounds, &t->shard_cancelled, t->why,
+                                          sizeof(t->why));
+    } else if (t->text)
         t->err = aas_trainer_text_run(t->text, aas_trainer_progress, t, &t->result, t->why,
                                       sizeof(t->why));
     else
@@ -270,13 +327,16 @@ static void *aas_trainer_main(void *arg) {
     return NULL;
 }
 
-aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int64_t max_rows,
-                            size_t dataset_max_bytes, aas_trainer_t **out,
+aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int32_t partition,
+                            int64_t max_rows, size_t dataset_max_bytes, aas_trainer_t **out,
                             char *errstr, size_t errstr_size) {
     aas_trainer_t *t = calloc(1, sizeof(*t));
     if (!t) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     t->job = *job; /* borrowed until success */
-    aas_err_t err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);
+    t->conf = conf;
+    t->partition = partition;
+    aas_err_t err = aas_trainer_dp_params(t, errstr, errstr_size);
+    if (!err) err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);
     const char *featurizer = aas_job_param(&t->job, "featurizer");
     const char *dataset = aas_job_param(&t->job, "dataset");
     int stream = 0;
@@ -284,6 +344,11 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int64_t max_
     if (!err && featurizer && strcmp(featurizer, "text") != 0)
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "featurizer: '%s' is not 'text'", featurizer);
+    if (!err && stream && t->shards > 1)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                          "parallelism needs the rows in memory: in the job (aas-producer "
+                          "train --input) or a v1 data set; text, streamed data sets and "
+                          "topic slices train on one worker (docs/training.md)");
     if (!err && stream) {
         /* Texts, or rows read as they go (trainer_text.c). */
         err = aas_trainer_text_new(conf, t->store, &t->job, max_rows, &t->text, errstr,
@@ -411,6 +476,20 @@ aas_err_t aas_trainer_finish(aas_trainer_t *t, aas_store_t *st, aas_result_t *re
         res->error = t->reason;
         return AAS_ERR_OK;
     }
+    if (t->shards > 1 && t->shard > 0) {
+        /* A shard task registers nothing: its rounds are its job's. */
+        if (t->shard_cancelled) {
+            snprintf(t->reason, sizeof(t->reason), "shard %d of %s stopped after %d rounds: "
+                     "the job was cancelled or failed", t->shard, t->dp_job,
+                     (int)t->shard_rounds);
+            res->status = AAS_STATUS_CANCELLED;
+            res->error = t->reason;
+        } else {
+            res->status = AAS_STATUS_SUCCEEDED;
+        }
+        *version_out = 0;
+        return AAS_ERR_OK;
+    }
     if (t->result.cancelled) {
         snprintf(t->reason, sizeof(t->reason), "cancelled by a client after %d epochs",
                  (int)t->result.epochs_done);
@@ -484,6 +563,15 @@ void aas_trainer_destroy(aas_trainer_t *t) {
 }
 
 void aas_trainer_usage(const aas_trainer_t *t, int64_t *rows, int64_t *sample_epochs) {
+    if (t->shards > 1) {
+        /* Each worker meters its own shard's rows times the rounds it ran
+         * (the coordinator: shard 0's, plus any it redid, not counted). */
+        int64_t mine = (t->n - (int64_t)floor(t->params.validation_fraction * (double)t->n)) /
+                       t->shards;
+        *rows = mine;
+        *sample_epochs = mine * (t->shard ? t->shard_rounds : t->result.epochs_done);
+        return;
+    }
     *rows = t->result.n_train + t->result.n_val;
     *sample_epochs = t->result.n_train * (int64_t)t->result.epochs_done;
 }

@@ -34,11 +34,13 @@ typedef struct aas_trainer_s aas_trainer_t;
  *        keys), start the thread.  Takes ownership of *job on success (it
  *        is zeroed); on failure the job stays the caller's and errstr is
  *        its FAILED reason (AAS_ERR_REDIS means: retry later).
+ * @param partition the job's partition on the training topic (a
+ *        data-parallel job places its shard tasks after it; -1 unknown).
  * @param max_rows refuse more training rows (before allocating).
  * @param dataset_max_bytes refuse a larger data set from Redis.
  */
-aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int64_t max_rows,
-                            size_t dataset_max_bytes, aas_trainer_t **out,
+aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int32_t partition,
+                            int64_t max_rows, size_t dataset_max_bytes, aas_trainer_t **out,
                             char *errstr, size_t errstr_size);
 
 /** @brief 1 once the training thread has finished (joinable). */
