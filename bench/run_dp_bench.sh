@@ -82,14 +82,15 @@ grep -h 'data-parallel' "$RUN"/w*.log | sed 's/^/   /'
 
 [ "$TRIALS" -gt 0 ] || exit 0
 # Faults on the plain digits (in the job; accuracy means something there:
-# the jittered copies above land in both parts of the split), 100 rounds.
+# the jittered copies above land in both parts of the split), 400 rounds
+# (about 8 s: the kill lands mid-job).
 zcat "$ROOT/data/digits.csv.gz" >"$RUN/digits.csv"
-TRAIN=(train --input "$RUN/digits.csv" --param hidden=64 --param epochs=100
+TRAIN=(train --input "$RUN/digits.csv" --param hidden=64 --param epochs=400
        --param learning_rate=0.003 --param scale=0.0625 --param threads=1)
-EPOCHS=100
+EPOCHS=400
 "$P" "${TRAIN[@]}" --model dpc --param parallelism=2 --id dpc-1 --wait --timeout 600 >"$RUN/out" 2>&1
 clean=$(field val_accuracy)
-say "fault trials: digits, hidden 64, 100 rounds, the shard's worker SIGKILLed mid-job, $TRIALS times (clean run: val_accuracy $clean)"
+say "fault trials: digits, hidden 64, 400 rounds, the shard's worker SIGKILLed mid-job, $TRIALS times (clean run: val_accuracy $clean)"
 ok=0 accs=()
 for t in $(seq "$TRIALS"); do
   id="dpf-$t"

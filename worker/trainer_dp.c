@@ -184,7 +184,11 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
     } else if (!err) {
         AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s resumes at round %lld of %d", d->dp_job,
                 (long long)r0 + 1, (int)epochs);
+        /* The net is the global state (all rounds may be done already). */
+        err = aas_train_dp_state_set(w.net, w.g, w.sb, errstr, errstr_size);
     }
+    /* Running (again): shards stop only on what this coordinator says. */
+    if (!err) err = aas_store_dp_stop(d->store, d->dp_job, "", errstr, errstr_size);
     /* out_there: published; late: missed a round's deadline, so later
      * rounds take its state if it is there but do not wait for it (a
      * killed shard must not cost every remaining round the wait). */
@@ -269,9 +273,11 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
                                               ((double)work_us / 1e6)
                                         : 0;
     }
-    char stop[96];
-    snprintf(stop, sizeof(stop), "%s", err ? "failed" : res.cancelled ? "cancelled" : "done");
-    aas_store_dp_stop(d->store, d->dp_job, stop, NULL, 0);
+    /* The worker stopping is not the job stopping: it is redelivered and
+     * its next coordinator resumes, with the shards still running. */
+    if (!atomic_load(d->stop))
+        aas_store_dp_stop(d->store, d->dp_job,
+                          err ? "failed" : res.cancelled ? "cancelled" : "done", NULL, 0);
     if (!err) err = aas_train_net_export(w.net, &res.blob, &res.blob_len, errstr, errstr_size);
     if (!err)
         AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s data-parallel shards=%d rounds=%d redone=%lld "
