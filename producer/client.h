@@ -125,6 +125,10 @@ aas_err_t aas_client_job_id(char *buf, size_t size);
  *        aas_client_last_retry_ms() says when) and nothing is published;
  *        with Redis unreachable and client.redis.required false it is
  *        published unchecked (a worker admits it before running it).
+ *        Kafka refusing the client's credentials (SASL or TLS) while no
+ *        broker is up is AAS_ERR_AUTH within about a second, naming the
+ *        mechanism and user (never the password); jobs such a producer
+ *        still held are purged and reported failed, their ids released.
  */
 aas_err_t aas_client_submit(aas_client_t *c, const aas_job_t *job,
                             char *errstr, size_t errstr_size);
