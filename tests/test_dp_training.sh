@@ -10,7 +10,8 @@
 #   - the shard's worker SIGKILLed mid-job: the coordinator redoes the
 #     missing shard's rounds, the job SUCCEEDED, one more version, accuracy
 #     as before;
-#   - bad parallelism values are FAILED with a reason.
+#   - bad parallelism values, and a crafted shard task for another
+#     tenant's job, are FAILED with a reason.
 # (The rounds themselves, and accuracy against one worker: test_train.)
 # Usage: tests/test_dp_training.sh BUILD_DIR
 set -uo pipefail
@@ -76,6 +77,10 @@ grep -h 'job=dp-2 data-parallel' "$RUN"/w*.log | grep -q 'redone=[1-9]' \
 expect 0 "^dp +latest=2" -- "$P" model list
 
 echo "== bad values"
+# A crafted shard task for another tenant's job: refused before it writes.
+expect 3 "FAILED.*not a training job of tenant 'evil'" -- "$P" train --model dp \
+  --input "$RUN/digits.csv" --param dp.job=dp-1 --param dp.shard=1 --param dp.shards=2 \
+  --tenant evil --id dp-evil --wait --timeout 60
 expect 3 "FAILED.*parallelism" -- "$P" train --model dp --input "$RUN/digits.csv" \
   --param parallelism=0 --id dp-bad --wait --timeout 60
 echo "($((SECONDS - T0)) s)"

@@ -299,7 +299,33 @@ aas_err_t aas_trainer_dp_shard(const aas_trainer_dp_t *d, int32_t *rounds, int *
     *rounds = 0;
     *cancelled = 0;
     if (d->p->threads > 0) omp_set_num_threads(d->p->threads);
-    aas_err_t err = dp_work_new(d, d->shard, &w, errstr, errstr_size);
+    /* A shard writes into another job's rounds: only a running job of
+     * its own tenant's (a crafted dp.job must not feed another tenant's
+     * model). */
+    aas_job_info_t info = {0};
+    aas_err_t err = aas_store_job_get(d->store, d->dp_job, &info, errstr, errstr_size);
+    const char *mine = d->job->tenant ? d->job->tenant : "";
+    int ended = !err && aas_status_is_terminal(info.status);
+    if (!err && strcmp(info.tenant ? info.tenant : "", mine))
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT,
+                          "dp.job %s is not a training job of tenant '%s'", d->dp_job, mine);
+    if (!err && ended) {
+        /* A task redelivered after its job ended: nothing left to do. */
+        *cancelled = info.status != AAS_STATUS_SUCCEEDED;
+        AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s shard %d: job %s already %s", d->job->id,
+                d->shard, d->dp_job, aas_status_name(info.status));
+        aas_job_info_clear(&info);
+        return AAS_ERR_OK;
+    }
+    aas_job_info_clear(&info);
+    if (err == AAS_ERR_NOT_FOUND)
+        err = aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT, "dp.job %s: no such job",
+                          d->dp_job);
+    if (err) {
+        AAS_LOG(AAS_LOG_WARN, "trainer", "job=%s shard %d: %s", d->job->id, d->shard, errstr);
+        return err;
+    }
+    err = dp_work_new(d, d->shard, &w, errstr, errstr_size);
     int64_t r = 0, heard = aas_mono_us();
     char stop[96];
     while (!err && r < d->p->epochs) {
