@@ -30,28 +30,33 @@ static void dp_state_name(char *buf, size_t size, int global, int64_t round, int
     else snprintf(buf, size, "s:%lld:%d", (long long)round, shard);
 }
 
+/* SET key value EX ttl: every dp value is written whole, the same bytes
+ * whoever writes it, so a resend is safe. */
+static aas_err_t dp_set(aas_store_t *st, const char *key, const void *value, size_t len,
+                        char *errstr, size_t errstr_size) {
+    aas_store_args_t a;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "SET");
+    aas_store_args_add(&a, key);
+    aas_store_args_addb(&a, value, len);
+    aas_store_args_add(&a, "EX");
+    aas_store_args_addll(&a, st->ttl_s);
+    redisReply *r;
+    aas_err_t err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SET dp", &a, &r, errstr,
+                                  errstr_size);
+    if (err) return err;
+    if (r->type != REDIS_REPLY_STATUS) err = aas_store_reply_bad(r, "SET dp", errstr, errstr_size);
+    freeReplyObject(r);
+    return err;
+}
+
 aas_err_t aas_store_dp_put(aas_store_t *st, const char *job, int global, int64_t round,
                            int shard, const void *state, size_t len, char *errstr,
                            size_t errstr_size) {
     char key[AAS_STORE_KEY_MAX], name[48];
     dp_state_name(name, sizeof(name), global, round, shard);
     aas_err_t err = dp_key(st, job, name, key, errstr, errstr_size);
-    if (err) return err;
-    aas_store_args_t a;
-    aas_store_args_init(&a);
-    aas_store_args_add(&a, "SET");
-    aas_store_args_add(&a, key);
-    aas_store_args_addb(&a, state, len);
-    aas_store_args_add(&a, "EX");
-    aas_store_args_addll(&a, st->ttl_s);
-    redisReply *r;
-    /* The same bytes whoever writes them: a resend is safe. */
-    if ((err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SET dp state", &a, &r, errstr,
-                             errstr_size)))
-        return err;
-    if (r->type != REDIS_REPLY_STATUS) err = aas_store_reply_bad(r, "SET dp state", errstr, errstr_size);
-    freeReplyObject(r);
-    return err;
+    return err ? err : dp_set(st, key, state, len, errstr, errstr_size);
 }
 
 aas_err_t aas_store_dp_get(aas_store_t *st, const char *job, int global, int64_t round,
@@ -92,20 +97,7 @@ static aas_err_t dp_set_text(aas_store_t *st, const char *job, const char *what,
                              const char *value, char *errstr, size_t errstr_size) {
     char key[AAS_STORE_KEY_MAX];
     aas_err_t err = dp_key(st, job, what, key, errstr, errstr_size);
-    if (err) return err;
-    aas_store_args_t a;
-    aas_store_args_init(&a);
-    aas_store_args_add(&a, "SET");
-    aas_store_args_add(&a, key);
-    aas_store_args_add(&a, value);
-    aas_store_args_add(&a, "EX");
-    aas_store_args_addll(&a, st->ttl_s);
-    redisReply *r;
-    if ((err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SET dp", &a, &r, errstr, errstr_size)))
-        return err;
-    if (r->type != REDIS_REPLY_STATUS) err = aas_store_reply_bad(r, "SET dp", errstr, errstr_size);
-    freeReplyObject(r);
-    return err;
+    return err ? err : dp_set(st, key, value, strlen(value), errstr, errstr_size);
 }
 
 static aas_err_t dp_get_text(aas_store_t *st, const char *job, const char *what, char *out,

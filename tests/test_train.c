@@ -712,6 +712,20 @@ static int load_digits(float *x, int32_t *y) {
     return rows;
 }
 
+/* The split of data/README.md: index % 5 == 0 held out. */
+static void split_digits(const float *x, const int32_t *y, float *xtr, int32_t *ytr,
+                         int64_t *ntr, float *xte, int32_t *yte, int64_t *nte) {
+    for (int i = 0; i < DIGITS_ROWS; i++) {
+        if (i % 5 == 0) {
+            memcpy(xte + *nte * 64, x + i * 64, 64 * sizeof(float));
+            yte[(*nte)++] = y[i];
+        } else {
+            memcpy(xtr + *ntr * 64, x + i * 64, 64 * sizeof(float));
+            ytr[(*ntr)++] = y[i];
+        }
+    }
+}
+
 static void digits_reach_95_percent_and_serve_the_same(void **state) {
     float *x = xmalloc(DIGITS_ROWS * 64 * sizeof(float));
     int32_t *y = xmalloc(DIGITS_ROWS * sizeof(int32_t));
@@ -722,15 +736,7 @@ static void digits_reach_95_percent_and_serve_the_same(void **state) {
     int32_t *ytr = xmalloc(DIGITS_ROWS * sizeof(int32_t));
     int32_t *yte = xmalloc(DIGITS_ROWS * sizeof(int32_t));
     int64_t ntr = 0, nte = 0;
-    for (int i = 0; i < DIGITS_ROWS; i++) {
-        if (i % 5 == 0) {
-            memcpy(xte + nte * 64, x + i * 64, 64 * sizeof(float));
-            yte[nte++] = y[i];
-        } else {
-            memcpy(xtr + ntr * 64, x + i * 64, 64 * sizeof(float));
-            ytr[ntr++] = y[i];
-        }
-    }
+    split_digits(x, y, xtr, ytr, &ntr, xte, yte, &nte);
     assert_int_equal(nte, 360);
     assert_int_equal(ntr, 1437);
 
@@ -924,15 +930,7 @@ static void dp_digits_within_half_a_point(void **state) {
     float *xtr = xmalloc(DIGITS_ROWS * 64 * sizeof(float)), *xte = xmalloc(DIGITS_ROWS * 64 * sizeof(float));
     int32_t *ytr = xmalloc(DIGITS_ROWS * sizeof(int32_t)), *yte = xmalloc(DIGITS_ROWS * sizeof(int32_t));
     int64_t ntr = 0, nte = 0;
-    for (int i = 0; i < DIGITS_ROWS; i++) {
-        if (i % 5 == 0) {
-            memcpy(xte + nte * 64, x + i * 64, 64 * sizeof(float));
-            yte[nte++] = y[i];
-        } else {
-            memcpy(xtr + ntr * 64, x + i * 64, 64 * sizeof(float));
-            ytr[ntr++] = y[i];
-        }
-    }
+    split_digits(x, y, xtr, ytr, &ntr, xte, yte, &nte);
     float *pr = xmalloc((size_t)nte * 10 * sizeof(float));
     double acc[3] = {0, 0, 0};
     const int shards[3] = {0, 2, 4};
