@@ -17,7 +17,26 @@ trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null; cl
 
 start_servers 2
 unset AAS_REDIS_PORT AAS_KAFKA_BOOTSTRAP_SERVERS
-BASE=$(free_port)
+# Two consecutive free ports, below the ephemeral range (32768-60999), so
+# that no connection's local end takes BASE + 1 after the check (a kernel
+# pick is in that range, and BASE + 1 was not checked: the test failed
+# when a concurrent test's connection held it).
+BASE=$(python3 -c '
+import random, socket
+for _ in range(200):
+    b = random.randint(20000, 32000)
+    try:
+        s = [socket.socket() for _ in range(2)]
+        for i, x in enumerate(s):
+            x.bind(("127.0.0.1", b + i))
+        print(b)
+        break
+    except OSError:
+        pass
+    finally:
+        for x in s:
+            x.close()
+')
 LOGS=$RUN/logs
 ( cd "$RUN" && PATH="$BUILD/worker:$PATH" exec "$SCHED" "${SERVERS[@]}" -X worker.group=local-g \
     -X scheduler.min=2 -X scheduler.max=2 -X scheduler.interval.ms=500 \
