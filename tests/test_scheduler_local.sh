@@ -56,7 +56,10 @@ ports=$(awk '/^  sched-/ {print $8}' <<<"$out" | sort -n | tr '\n' ' ')
 [ "$ports" = "$BASE $((BASE + 1)) " ] && ok "status shows their metrics ports: $ports" \
   || bad "metrics ports in status: '$ports' (want $BASE $((BASE + 1))): $out"
 for p in $BASE $((BASE + 1)); do
-  curl -sf "http://127.0.0.1:$p/metrics" | grep -q '^aas_worker_' && ok "worker metrics on :$p" \
+  # To a file first: `curl | grep -q` under pipefail fails whenever grep
+  # stops reading before curl has written the whole page (SIGPIPE).
+  curl -sf "http://127.0.0.1:$p/metrics" >"$RUN/metrics.$p" && grep -q '^aas_worker_' "$RUN/metrics.$p" \
+    && ok "worker metrics on :$p" \
     || bad "no worker metrics on :$p"
 done
 n=$(ls "$LOGS"/sched-*.log 2>/dev/null | wc -l)
