@@ -566,8 +566,10 @@ void aas_trainer_usage(const aas_trainer_t *t, int64_t *rows, int64_t *sample_ep
     if (t->shards > 1) {
         /* Each worker meters its own shard's rows times the rounds it ran
          * (the coordinator: shard 0's, plus any it redid, not counted). */
-        int64_t mine = (t->n - (int64_t)floor(t->params.validation_fraction * (double)t->n)) /
-                       t->shards;
+        /* The rows aas_train_dp_shard_rows() deals this shard: every
+         * shards-th training row from this one. */
+        int64_t nt = t->n - (int64_t)floor(t->params.validation_fraction * (double)t->n);
+        int64_t mine = (nt - t->shard + t->shards - 1) / t->shards;
         *rows = mine;
         *sample_epochs = mine * (t->shard ? t->shard_rounds : t->result.epochs_done);
         return;
