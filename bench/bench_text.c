@@ -6,7 +6,11 @@
  * characters (median of many runs, one thread).
  *
  *   bench_text TRAIN.tsv TEST.tsv [--param KEY=VALUE]... [--chars 200]
- *              [--save MODEL] [--json]
+ *              [--parallelism N] [--save MODEL] [--json]
+ *
+ * --parallelism N trains as a data-parallel job of N shards computes it
+ * (aas_text_dp_new + aas_train_dp_run_all, in one process: the same bytes
+ * N workers produce; docs/training.md#data-parallel-training).
  *
  * bench/run_text_bench.sh runs it beside the scikit-learn reference
  * (bench/peers/sklearn_text.py) on the same split and cores.
@@ -101,7 +105,7 @@ static int cmp_d(const void *a, const void *b) {
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: bench_text TRAIN.tsv TEST.tsv [--param K=V]... [--chars N] "
-                        "[--save FILE] [--json]\n");
+                        "[--parallelism N] [--save FILE] [--json]\n");
         return 2;
     }
     rows_t tr = {0}, te = {0};
@@ -112,13 +116,14 @@ int main(int argc, char **argv) {
     aas_text_train_params_t p;
     aas_text_train_params_default(&p);
     p.validation_fraction = 0;
-    int json = 0, chars = 200;
+    int json = 0, chars = 200, shards = 0;
     const char *save = NULL;
     char why[512];
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--chars") && i + 1 < argc) chars = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--save") && i + 1 < argc) save = argv[++i];
+        else if (!strcmp(argv[i], "--parallelism") && i + 1 < argc) shards = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--param") && i + 1 < argc) {
             char *kv = argv[++i], *eq = strchr(kv, '=');
             if (!eq) return 2;
@@ -135,11 +140,15 @@ int main(int argc, char **argv) {
     aas_text_reader_t rd = {rd_rewind, rd_next, &tr};
     aas_train_result_t res;
     double t0 = now_ms();
-    if (aas_text_train(&p, &rd, NULL, NULL, &res, why, sizeof(why))) {
+    aas_train_dp_engine_t *dp = NULL;
+    if (shards > 0 ? aas_text_dp_new(&p, &rd, shards, -1, &dp, why, sizeof(why)) ||
+                         aas_train_dp_run_all(dp, p.epochs, &res, why, sizeof(why))
+                   : aas_text_train(&p, &rd, NULL, NULL, &res, why, sizeof(why))) {
         fprintf(stderr, "bench_text: training: %s\n", why);
         return 1;
     }
     double train_ms = now_ms() - t0;
+    aas_train_dp_engine_destroy(dp);
     if (save) {
         FILE *f = fopen(save, "wb");
         if (!f || fwrite(res.blob, 1, res.blob_len, f) != res.blob_len || fclose(f)) {

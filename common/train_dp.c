@@ -5,7 +5,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "train_int.h"
 
@@ -29,21 +28,32 @@ void aas_train_dp_shard_net(aas_train_net_t *net, int n_shards) {
     if (n_shards > 1) net->lr *= (double)n_shards;
 }
 
+size_t aas_train_dp_packed_bytes(uint32_t n_arrays, size_t n_floats) {
+    return sizeof(aas_train_dp_hdr_t) + (size_t)n_arrays * n_floats * sizeof(float);
+}
+
 size_t aas_train_dp_state_bytes(const aas_train_net_t *net) {
-    return sizeof(aas_train_dp_hdr_t) + (size_t)dp_arrays(net) * net->n_floats * sizeof(float);
+    return aas_train_dp_packed_bytes(dp_arrays(net), net->n_floats);
+}
+
+aas_err_t aas_train_dp_pack(const float *const *arrays, uint32_t n_arrays, size_t n_floats,
+                            int64_t steps, void *buf, size_t size, char *errstr,
+                            size_t errstr_size) {
+    if (n_arrays < 1 || n_arrays > 3 || size < aas_train_dp_packed_bytes(n_arrays, n_floats))
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "state buffer too small");
+    aas_train_dp_hdr_t h = {AAS_TRAIN_DP_MAGIC, n_floats, steps, n_arrays, 0};
+    memcpy(buf, &h, sizeof(h));
+    float *f = (float *)((char *)buf + sizeof(h));
+    for (uint32_t a = 0; a < n_arrays; a++)
+        memcpy(f + a * n_floats, arrays[a], n_floats * sizeof(float));
+    return AAS_ERR_OK;
 }
 
 aas_err_t aas_train_dp_state_get(const aas_train_net_t *net, void *buf, size_t size,
                                  char *errstr, size_t errstr_size) {
-    if (size < aas_train_dp_state_bytes(net))
-        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "state buffer too small");
-    aas_train_dp_hdr_t h = {AAS_TRAIN_DP_MAGIC, net->n_floats, net->steps, dp_arrays(net), 0};
-    memcpy(buf, &h, sizeof(h));
-    float *f = (float *)((char *)buf + sizeof(h));
     const float *arr[3] = {net->param, net->mom1, net->mom2};
-    for (uint32_t a = 0; a < h.arrays; a++)
-        memcpy(f + a * net->n_floats, arr[a], net->n_floats * sizeof(float));
-    return AAS_ERR_OK;
+    return aas_train_dp_pack(arr, dp_arrays(net), net->n_floats, net->steps, buf, size, errstr,
+                             errstr_size);
 }
 
 static aas_err_t dp_check(const void *buf, size_t size, size_t n_floats, uint32_t arrays,
@@ -61,18 +71,25 @@ static aas_err_t dp_check(const void *buf, size_t size, size_t n_floats, uint32_
     return AAS_ERR_OK;
 }
 
-aas_err_t aas_train_dp_state_set(aas_train_net_t *net, const void *buf, size_t size,
-                                 char *errstr, size_t errstr_size) {
-    aas_err_t err = dp_check(buf, size, net->n_floats, dp_arrays(net), errstr, errstr_size);
+aas_err_t aas_train_dp_unpack(float *const *arrays, uint32_t n_arrays, size_t n_floats,
+                              int64_t *steps, const void *buf, size_t size, char *errstr,
+                              size_t errstr_size) {
+    aas_err_t err = dp_check(buf, size, n_floats, n_arrays, errstr, errstr_size);
     if (err) return err;
     aas_train_dp_hdr_t h;
     memcpy(&h, buf, sizeof(h));
     const float *f = (const float *)((const char *)buf + sizeof(h));
-    float *arr[3] = {net->param, net->mom1, net->mom2};
     for (uint32_t a = 0; a < h.arrays; a++)
-        memcpy(arr[a], f + a * net->n_floats, net->n_floats * sizeof(float));
-    net->steps = h.steps;
+        memcpy(arrays[a], f + a * n_floats, n_floats * sizeof(float));
+    *steps = h.steps;
     return AAS_ERR_OK;
+}
+
+aas_err_t aas_train_dp_state_set(aas_train_net_t *net, const void *buf, size_t size,
+                                 char *errstr, size_t errstr_size) {
+    float *arr[3] = {net->param, net->mom1, net->mom2};
+    return aas_train_dp_unpack(arr, dp_arrays(net), net->n_floats, &net->steps, buf, size,
+                               errstr, errstr_size);
 }
 
 aas_err_t aas_train_dp_average(const void *const *states, size_t n, size_t size, void *out,
@@ -205,99 +222,110 @@ aas_err_t aas_train_dp_validate(aas_train_net_t *net, const float *x, const int3
     return AAS_ERR_OK;
 }
 
-static double dp_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+/* ---- the dense MLP's engine ---- */
+
+typedef struct {
+    aas_train_net_t *net;
+    const float *x;
+    const int32_t *y;
+    int64_t *rows[AAS_TRAIN_DP_MAX_SHARDS], nrows[AAS_TRAIN_DP_MAX_SHARDS];
+    int64_t *val, nval;
+    size_t sb;
+} dp_dense_t;
+
+static aas_err_t dense_get(void *impl, void *buf, size_t size, char *errstr,
+                           size_t errstr_size) {
+    return aas_train_dp_state_get(((dp_dense_t *)impl)->net, buf, size, errstr, errstr_size);
 }
 
-/* The rounds of aas_train_dp_run, on a net whose threads are set. */
-static aas_err_t dp_rounds(aas_train_net_t *net, const float *x, const int32_t *y, int64_t n,
-                           int n_shards, aas_train_result_t *res, char *errstr,
+static aas_err_t dense_set(void *impl, const void *buf, size_t size, char *errstr,
                            size_t errstr_size) {
-    size_t sb = aas_train_dp_state_bytes(net);
-    int64_t *rows[AAS_TRAIN_DP_MAX_SHARDS] = {0}, nrows[AAS_TRAIN_DP_MAX_SHARDS];
-    void *st[AAS_TRAIN_DP_MAX_SHARDS] = {0};
-    int64_t *val = NULL, nv = 0;
-    void *global = malloc(sb);
-    aas_err_t err = global ? AAS_ERR_OK
-                           : aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-    for (int s = 0; !err && s < n_shards; s++) {
-        err = aas_train_dp_shard_rows(&net->p, n, s, n_shards, &rows[s], &nrows[s],
-                                      s ? NULL : &val, s ? NULL : &nv, errstr, errstr_size);
-        if (!err && !(st[s] = malloc(sb)))
-            err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-    }
-    if (!err) err = aas_train_dp_state_get(net, global, sb, errstr, errstr_size);
-    res->n_val = nv;
-    res->n_train = n - nv;
-    double work_ms = 0;
-    for (int32_t r = 0; !err && r < net->p.epochs; r++) {
-        double sum = 0, t = dp_ms();
-        for (int s = 0; !err && s < n_shards; s++) {
-            double ls = 0;
-            if (!(err = aas_train_dp_state_set(net, global, sb, errstr, errstr_size)) &&
-                !(err = aas_train_dp_round(net, x, y, rows[s], nrows[s], r, s, &ls, errstr,
-                                           errstr_size)))
-                err = aas_train_dp_state_get(net, st[s], sb, errstr, errstr_size);
-            sum += ls;
-        }
-        work_ms += dp_ms() - t;
-        if (!err)
-            err = aas_train_dp_average((const void *const *)st, (size_t)n_shards, sb, global,
-                                       errstr, errstr_size);
-        if (!err) err = aas_train_dp_state_set(net, global, sb, errstr, errstr_size);
-        if (!err)
-            err = aas_train_dp_validate(net, x, y, val, nv, &res->val_loss, &res->val_accuracy,
-                                        errstr, errstr_size);
-        if (err) break;
-        res->train_loss = sum / (double)res->n_train;
-        res->curve_train_loss[r] = res->train_loss;
-        res->curve_val_loss[r] = res->val_loss;
-        res->curve_val_accuracy[r] = res->val_accuracy;
-        res->epochs_done = r + 1;
-    }
-    res->samples_per_s = work_ms > 0 ? (double)res->n_train * res->epochs_done / (work_ms / 1e3) : 0;
-    for (int s = 0; s < n_shards; s++) {
-        free(rows[s]);
-        free(st[s]);
-    }
-    free(val);
-    free(global);
+    return aas_train_dp_state_set(((dp_dense_t *)impl)->net, buf, size, errstr, errstr_size);
+}
+
+static aas_err_t dense_round(void *impl, int32_t round, int shard, double *loss_sum,
+                             char *errstr, size_t errstr_size) {
+    dp_dense_t *d = impl;
+    double ls = 0;
+    aas_err_t err = aas_train_dp_round(d->net, d->x, d->y, d->rows[shard], d->nrows[shard],
+                                       round, shard, &ls, errstr, errstr_size);
+    if (!err) *loss_sum += ls;
     return err;
+}
+
+static aas_err_t dense_validate(void *impl, double *loss, double *accuracy, char *errstr,
+                                size_t errstr_size) {
+    dp_dense_t *d = impl;
+    return aas_train_dp_validate(d->net, d->x, d->y, d->val, d->nval, loss, accuracy, errstr,
+                                 errstr_size);
+}
+
+static aas_err_t dense_export(void *impl, void **blob, size_t *len, char *errstr,
+                              size_t errstr_size) {
+    return aas_train_net_export(((dp_dense_t *)impl)->net, blob, len, errstr, errstr_size);
+}
+
+static void dense_destroy(void *impl) {
+    dp_dense_t *d = impl;
+    if (!d) return;
+    for (int i = 0; i < AAS_TRAIN_DP_MAX_SHARDS; i++) free(d->rows[i]);
+    free(d->val);
+    aas_train_net_destroy(d->net);
+    free(d);
+}
+
+static const aas_train_dp_ops_t dp_dense_ops = {dense_get, dense_set, dense_round,
+                                                dense_validate, dense_export, dense_destroy};
+
+aas_err_t aas_train_dp_dense_new(const aas_train_params_t *p, const float *x, const int32_t *y,
+                                 int64_t n, int64_t dim, int32_t n_classes, int n_shards,
+                                 int only, aas_train_dp_engine_t **out, char *errstr,
+                                 size_t errstr_size) {
+    *out = NULL;
+    if (!p || !x || !y || n_shards < 1 || n_shards > AAS_TRAIN_DP_MAX_SHARDS ||
+        only >= n_shards)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                           "aas_train_dp_dense_new: bad argument");
+    dp_dense_t *d = calloc(1, sizeof(*d));
+    if (!d) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
+    d->x = x;
+    d->y = y;
+    aas_train_dp_info_t info = {.n_shards = n_shards};
+    aas_err_t err = aas_train_net_new(p, dim, n_classes, &d->net, errstr, errstr_size);
+    if (!err) err = aas_train_check_data(d->net, x, y, n, errstr, errstr_size);
+    if (!err) aas_train_dp_shard_net(d->net, n_shards);
+    for (int i = 0; !err && i < n_shards; i++) {
+        if (only >= 0 && i != only && i != 0) continue;
+        /* Shard 0's call also deals the validation rows (every engine
+         * validates: a shard's own check is cheap). */
+        err = aas_train_dp_shard_rows(p, n, i, n_shards, &d->rows[i], &d->nrows[i],
+                                      i == 0 ? &d->val : NULL, i == 0 ? &d->nval : NULL,
+                                      errstr, errstr_size);
+        info.shard_rows[i] = d->nrows[i];
+        info.have[i] = only < 0 || i == only;
+    }
+    if (err) {
+        dense_destroy(d);
+        return err;
+    }
+    info.state_bytes = aas_train_dp_state_bytes(d->net);
+    info.n_val = d->nval;
+    info.n_train = n - d->nval;
+    return aas_train_dp_engine_new(&dp_dense_ops, d, &info, out, errstr, errstr_size);
 }
 
 aas_err_t aas_train_dp_run(const aas_train_params_t *p, const float *x, const int32_t *y,
                            int64_t n, int64_t dim, int32_t n_classes, int n_shards,
                            aas_train_result_t *out, char *errstr, size_t errstr_size) {
-    double t0 = dp_ms();
     if (!p || !x || !y || !out)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "aas_train_dp_run: NULL argument");
-    aas_train_net_t *net = NULL;
-    aas_err_t err = aas_train_net_new(p, dim, n_classes, &net, errstr, errstr_size);
-    if (err) return err;
-    aas_train_result_t res;
-    memset(&res, 0, sizeof(res));
-    size_t ne = (size_t)p->epochs;
-    if (!(err = aas_train_check_data(net, x, y, n, errstr, errstr_size)) &&
-        (!(res.curve_train_loss = calloc(ne, sizeof(double))) ||
-         !(res.curve_val_loss = calloc(ne, sizeof(double))) ||
-         !(res.curve_val_accuracy = calloc(ne, sizeof(double)))))
-        err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-    if (!err) {
-        int old = omp_get_max_threads();
-        if (p->threads > 0) omp_set_num_threads(p->threads);
-        aas_train_dp_shard_net(net, n_shards);
-        err = dp_rounds(net, x, y, n, n_shards, &res, errstr, errstr_size);
-        if (p->threads > 0) omp_set_num_threads(old);
-    }
-    if (!err) err = aas_train_net_export(net, &res.blob, &res.blob_len, errstr, errstr_size);
-    aas_train_net_destroy(net);
-    if (err) {
-        aas_train_result_free(&res);
-        return err;
-    }
-    res.elapsed_ms = dp_ms() - t0;
-    *out = res;
-    return AAS_ERR_OK;
+    aas_train_dp_engine_t *e = NULL;
+    int old = omp_get_max_threads();
+    if (p->threads > 0) omp_set_num_threads(p->threads);
+    aas_err_t err = aas_train_dp_dense_new(p, x, y, n, dim, n_classes, n_shards, -1, &e, errstr,
+                                           errstr_size);
+    if (!err) err = aas_train_dp_run_all(e, p->epochs, out, errstr, errstr_size);
+    if (p->threads > 0) omp_set_num_threads(old);
+    aas_train_dp_engine_destroy(e);
+    return err;
 }

@@ -21,7 +21,15 @@
  * is what lets a distributed run redo a round after a failure and still
  * give the one-process result.
  *
- * Threading: as train.h (a net is used by one thread at a time).
+ * Engines: the same rounds for any model whose state is a few float
+ * arrays of one length.  aas_train_dp_dense_new() makes one for the dense
+ * MLP above; train_text.h's aas_text_dp_new() one for a text classifier
+ * (or numeric rows read from a stream).  The distributed job (worker/
+ * trainer_dp.c) and aas_train_dp_run_all() drive either through
+ * aas_train_dp_engine_*().
+ *
+ * Threading: as train.h (a net, an engine, is used by one thread at a
+ * time).
  */
 #ifndef AAS_TRAIN_DP_H
 #define AAS_TRAIN_DP_H
@@ -92,5 +100,86 @@ aas_err_t aas_train_dp_validate(aas_train_net_t *net, const float *x, const int3
 aas_err_t aas_train_dp_run(const aas_train_params_t *p, const float *x, const int32_t *y,
                            int64_t n, int64_t dim, int32_t n_classes, int n_shards,
                            aas_train_result_t *out, char *errstr, size_t errstr_size);
+
+/* ---- engines ---- */
+
+typedef struct aas_train_dp_engine_s aas_train_dp_engine_t;
+
+/** What an engine implements; impl is its own state.  round runs shard
+ *  `shard`'s rows from the state last set and adds their loss x rows to
+ *  *loss_sum; validate measures the state last set on the held-out rows. */
+typedef struct {
+    aas_err_t (*get)(void *impl, void *buf, size_t size, char *errstr, size_t errstr_size);
+    aas_err_t (*set)(void *impl, const void *buf, size_t size, char *errstr,
+                     size_t errstr_size);
+    aas_err_t (*round)(void *impl, int32_t round, int shard, double *loss_sum, char *errstr,
+                       size_t errstr_size);
+    aas_err_t (*validate)(void *impl, double *loss, double *accuracy, char *errstr,
+                          size_t errstr_size);
+    aas_err_t (*export_blob)(void *impl, void **blob, size_t *len, char *errstr,
+                             size_t errstr_size);
+    void (*destroy)(void *impl);
+} aas_train_dp_ops_t;
+
+/** An engine's sizes. */
+typedef struct {
+    size_t state_bytes;       /* of a round's state (averaged by aas_train_dp_average) */
+    int n_shards;
+    int64_t n_train, n_val;   /* of the whole job */
+    int64_t shard_rows[AAS_TRAIN_DP_MAX_SHARDS]; /* each shard's training rows */
+    int have[AAS_TRAIN_DP_MAX_SHARDS];           /* 1: this engine can run it */
+} aas_train_dp_info_t;
+
+/** @brief An engine over ops and impl (owned from now on, destroyed with
+ *         the engine or on failure). */
+aas_err_t aas_train_dp_engine_new(const aas_train_dp_ops_t *ops, void *impl,
+                                  const aas_train_dp_info_t *info,
+                                  aas_train_dp_engine_t **out, char *errstr,
+                                  size_t errstr_size);
+
+/** @brief The dense MLP's engine over rows x (n x dim) and labels y
+ *         (borrowed, must outlive it): every shard's rows, or only shard
+ *         `only`'s when only >= 0.  The net's learning rate is scaled as
+ *         aas_train_dp_shard_net says. */
+aas_err_t aas_train_dp_dense_new(const aas_train_params_t *p, const float *x, const int32_t *y,
+                                 int64_t n, int64_t dim, int32_t n_classes, int n_shards,
+                                 int only, aas_train_dp_engine_t **out, char *errstr,
+                                 size_t errstr_size);
+
+const aas_train_dp_info_t *aas_train_dp_engine_info(const aas_train_dp_engine_t *e);
+aas_err_t aas_train_dp_engine_get(aas_train_dp_engine_t *e, void *buf, char *errstr,
+                                  size_t errstr_size);
+aas_err_t aas_train_dp_engine_set(aas_train_dp_engine_t *e, const void *buf, char *errstr,
+                                  size_t errstr_size);
+/** @brief Shard `shard`'s round r from global state g into out (both
+ *         state_bytes); AAS_ERR_INVAL for a shard the engine does not hold. */
+aas_err_t aas_train_dp_engine_round(aas_train_dp_engine_t *e, const void *g, int32_t r,
+                                    int shard, void *out, double *loss_sum, char *errstr,
+                                    size_t errstr_size);
+aas_err_t aas_train_dp_engine_validate(aas_train_dp_engine_t *e, double *loss,
+                                       double *accuracy, char *errstr, size_t errstr_size);
+/** @brief The model of the state last set (malloc'ed bytes, the caller's). */
+aas_err_t aas_train_dp_engine_export(aas_train_dp_engine_t *e, void **blob, size_t *len,
+                                     char *errstr, size_t errstr_size);
+/** @brief NULL is a no-op. */
+void aas_train_dp_engine_destroy(aas_train_dp_engine_t *e);
+
+/** @brief The scheme in one process over an engine holding every shard:
+ *         epochs rounds, curves per round, the model exported. */
+aas_err_t aas_train_dp_run_all(aas_train_dp_engine_t *e, int32_t epochs,
+                               aas_train_result_t *out, char *errstr, size_t errstr_size);
+
+/** @brief Bytes of a state of n_arrays arrays of n_floats (1..3 arrays). */
+size_t aas_train_dp_packed_bytes(uint32_t n_arrays, size_t n_floats);
+
+/** @brief Arrays into a state (the format aas_train_dp_average takes). */
+aas_err_t aas_train_dp_pack(const float *const *arrays, uint32_t n_arrays, size_t n_floats,
+                            int64_t steps, void *buf, size_t size, char *errstr,
+                            size_t errstr_size);
+
+/** @brief A state back into arrays; AAS_ERR_DECODE if its shape differs. */
+aas_err_t aas_train_dp_unpack(float *const *arrays, uint32_t n_arrays, size_t n_floats,
+                              int64_t *steps, const void *buf, size_t size, char *errstr,
+                              size_t errstr_size);
 
 #endif

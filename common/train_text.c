@@ -7,6 +7,7 @@
  * table maps them to class indices.
  */
 #include "train_text.h"
+#include "train_text_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,8 +17,6 @@
 
 #include "model_text2.h"
 
-#define AAS_TT_MAX_CLASSES 65536
-#define AAS_TT_MAX_LABEL 256
 
 void aas_text_train_params_default(aas_text_train_params_t *p) {
     memset(p, 0, sizeof(*p));
@@ -122,13 +121,6 @@ aas_err_t aas_text_train_params_set(aas_text_train_params_t *p, const char *key,
 
 /* ---- labels ---- */
 
-typedef struct {
-    char **names;      /* by insertion, then sorted */
-    size_t n;
-    int32_t *slots;    /* open addressing: index into names, -1 empty */
-    size_t cap;        /* power of two */
-    int32_t *order;    /* insertion index -> class index (after sorting) */
-} aas_tt_labels_t;
 
 static uint32_t aas_tt_hash(const char *s, size_t n, uint32_t h) {
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
@@ -184,12 +176,6 @@ static int aas_tt_cmp_name(const void *a, const void *b) {
 
 /* ---- row arenas ---- */
 
-typedef struct {
-    unsigned char *buf;
-    size_t len, cap, limit;
-    int64_t *off;      /* row starts */
-    size_t n, off_cap;
-} aas_tt_arena_t;
 
 static void aas_tt_arena_free(aas_tt_arena_t *a) {
     free(a->buf);
@@ -230,7 +216,7 @@ static int aas_tt_arena_push(aas_tt_arena_t *a, int32_t label, const uint32_t *i
 }
 
 /* Row i: its label, nnz, and pointers into the arena (4-byte aligned). */
-static void aas_tt_arena_row(const aas_tt_arena_t *a, size_t i, int32_t *label,
+void aas_tt_arena_row(const aas_tt_arena_t *a, size_t i, int32_t *label,
                              uint32_t **idx, float **val, size_t *nnz) {
     unsigned char *p = a->buf + a->off[i];
     uint32_t n;
@@ -243,43 +229,6 @@ static void aas_tt_arena_row(const aas_tt_arena_t *a, size_t i, int32_t *label,
 
 /* ---- the job ---- */
 
-typedef struct {
-    const aas_text_train_params_t *p;
-    const aas_text_reader_t *r;
-    aas_textfeat_t *tf;      /* NULL for numeric rows (p->dense_dim) */
-    int64_t dim;             /* features per row: feat.dim or dense_dim */
-    uint32_t *didx;          /* numeric rows: parsed non-zero values */
-    float *dval;
-    aas_tt_labels_t labels;
-    int fixed_classes;       /* p->classes given */
-    float *idf;
-    uint32_t *df;
-    int64_t n_rows, n_train, n_val, n_skipped;
-    aas_tt_arena_t train, val; /* the cache (cached = 1) */
-    int cached;
-    aas_tt_arena_t buffer;   /* streaming shuffle buffer */
-    int32_t classes;
-    uint64_t rng;
-    const char **names;      /* class index -> name (borrowed from labels) */
-    /* linear head */
-    float *w, *b, *gw, *gb;
-    double *lg;
-    /* mlp head */
-    aas_train_net_t *net;
-    float *xb;
-    int32_t *yb;
-    int64_t nb;
-    /* progress */
-    aas_train_progress_cb *cb;
-    void *opaque;
-    double t0, last_cb;
-    int32_t epoch;
-    double loss_sum;
-    int64_t loss_n, seen, batch, batches;
-    int cancel;
-    char *errstr;
-    size_t errstr_size;
-} aas_tt_t;
 
 static double aas_tt_now_ms(void) {
     struct timespec ts;
@@ -287,7 +236,7 @@ static double aas_tt_now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static uint64_t aas_tt_rand(uint64_t *s) { /* splitmix64 */
+uint64_t aas_tt_rand(uint64_t *s) { /* splitmix64 */
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -553,7 +502,7 @@ static void aas_tt_lin_step(aas_tt_t *t, int32_t label, const uint32_t *idx,
 
 /* ---- MLP head ---- */
 
-static aas_err_t aas_tt_mlp_flush(aas_tt_t *t) {
+aas_err_t aas_tt_mlp_flush(aas_tt_t *t) {
     if (t->nb == 0) return AAS_ERR_OK;
     double loss;
     aas_err_t err = aas_train_net_loss_and_grads(t->net, t->xb, t->yb, t->nb, NULL, &loss,
@@ -593,7 +542,7 @@ static aas_err_t aas_tt_progress(aas_tt_t *t, int end, double vl, double va) {
     return AAS_ERR_OK;
 }
 
-static aas_err_t aas_tt_train_row(aas_tt_t *t, int32_t label, const uint32_t *idx,
+aas_err_t aas_tt_train_row(aas_tt_t *t, int32_t label, const uint32_t *idx,
                                   const float *val, size_t nnz) {
     aas_err_t err = AAS_ERR_OK;
     if (t->net) err = aas_tt_mlp_add(t, label, idx, val, nnz);
@@ -654,7 +603,7 @@ static aas_err_t aas_tt_stream_epoch(aas_tt_t *t) {
 }
 
 /* Mean loss and accuracy on the validation rows. */
-static aas_err_t aas_tt_evaluate(aas_tt_t *t, double *loss, double *acc) {
+aas_err_t aas_tt_evaluate(aas_tt_t *t, double *loss, double *acc) {
     double ls = 0;
     int64_t right = 0, n = 0;
     aas_err_t err = AAS_ERR_OK;
@@ -702,7 +651,7 @@ static aas_err_t aas_tt_evaluate(aas_tt_t *t, double *loss, double *acc) {
     return err;
 }
 
-static aas_err_t aas_tt_export(aas_tt_t *t, aas_train_result_t *res) {
+aas_err_t aas_tt_export(aas_tt_t *t, aas_train_result_t *res) {
     if (!t->tf)
         return aas_train_net_export(t->net, &res->blob, &res->blob_len, t->errstr,
                                     t->errstr_size);
@@ -791,15 +740,18 @@ static aas_err_t aas_tt_head(aas_tt_t *t) {
         return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_TOO_LARGE,
                            "text_dim %lld x %lld classes is over %lld weights: lower text_dim",
                            (long long)dim, (long long)c, (long long)AAS_TEXT2_LINEAR_MAX_WEIGHTS);
-    if (!(t->w = calloc((size_t)(dim * c), sizeof(float))) ||
-        !(t->gw = calloc((size_t)(dim * c), sizeof(float))) ||
-        !(t->b = calloc((size_t)c, sizeof(float))) || !(t->gb = calloc((size_t)c, sizeof(float))))
+    /* b right after w, gb after gw: the state data-parallel rounds
+     * exchange is two arrays (train_text_dp.c). */
+    if (!(t->w = calloc((size_t)(dim * c + c), sizeof(float))) ||
+        !(t->gw = calloc((size_t)(dim * c + c), sizeof(float))))
         return aas_err_set(t->errstr, t->errstr_size, AAS_ERR_NOMEM,
                            "out of memory for %lld x %lld weights", (long long)dim, (long long)c);
+    t->b = t->w + dim * c;
+    t->gb = t->gw + dim * c;
     return AAS_ERR_OK;
 }
 
-static void aas_tt_free(aas_tt_t *t) {
+void aas_tt_free(aas_tt_t *t) {
     aas_textfeat_destroy(t->tf);
     free(t->didx);
     free(t->dval);
@@ -809,15 +761,32 @@ static void aas_tt_free(aas_tt_t *t) {
     aas_tt_arena_free(&t->train);
     aas_tt_arena_free(&t->val);
     aas_tt_arena_free(&t->buffer);
-    free(t->w);
-    free(t->b);
-    free(t->gw);
-    free(t->gb);
+    free(t->w); /* and b */
+    free(t->gw); /* and gb */
     free(t->lg);
     free(t->names);
     aas_train_net_destroy(t->net);
     free(t->xb);
     free(t->yb);
+}
+
+/* Everything before the first epoch: the counting pass (and cache), the
+ * classes, the IDF weights and the head. */
+aas_err_t aas_tt_prepare(aas_tt_t *t) {
+    aas_err_t err = aas_tt_setup(t);
+    if (!err) err = aas_tt_count(t);
+    if (!err) err = aas_tt_classes(t);
+    if (!err) {
+        aas_tt_idf(t);
+        if (t->tf) {
+            aas_textfeat_destroy(t->tf);
+            t->tf = NULL;
+            err = aas_textfeat_new(&t->p->feat, t->p->idf ? t->idf : NULL, &t->tf, t->errstr,
+                                   t->errstr_size);
+        }
+    }
+    if (!err) err = aas_tt_head(t);
+    return err;
 }
 
 aas_err_t aas_text_train(const aas_text_train_params_t *p, const aas_text_reader_t *r,
@@ -833,18 +802,7 @@ aas_err_t aas_text_train(const aas_text_train_params_t *p, const aas_text_reader
     res->curve_val_accuracy = calloc((size_t)(E > 0 ? E : 1), sizeof(double));
     aas_err_t err = !res->curve_train_loss || !res->curve_val_loss || !res->curve_val_accuracy
                         ? aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory")
-                        : aas_tt_setup(&t);
-    if (!err) err = aas_tt_count(&t);
-    if (!err) err = aas_tt_classes(&t);
-    if (!err) {
-        aas_tt_idf(&t);
-        if (t.tf) {
-            aas_textfeat_destroy(t.tf);
-            t.tf = NULL;
-            err = aas_textfeat_new(&p->feat, p->idf ? t.idf : NULL, &t.tf, errstr, errstr_size);
-        }
-    }
-    if (!err) err = aas_tt_head(&t);
+                        : aas_tt_prepare(&t);
     double train_ms = 0;
     t.batches = t.n_train;
     for (t.epoch = 0; !err && t.epoch < E && !t.cancel; t.epoch++) {

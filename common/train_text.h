@@ -37,6 +37,7 @@
 #include "err.h"
 #include "textfeat.h"
 #include "train.h"
+#include "train_dp.h"
 
 /** Where the labeled texts come from: rewind, then next until eof. */
 typedef struct {
@@ -105,5 +106,19 @@ aas_err_t aas_text_train_params_set(aas_text_train_params_t *p, const char *key,
 aas_err_t aas_text_train(const aas_text_train_params_t *p, const aas_text_reader_t *r,
                          aas_train_progress_cb *cb, void *opaque,
                          aas_train_result_t *result, char *errstr, size_t errstr_size);
+
+/**
+ * @brief A data-parallel engine (train_dp.h) for the job p over r: shard s
+ *        of n_shards trains on the cached training rows s, s + N, ...
+ *        (only shard `only`'s rows when only >= 0, all when -1).  The
+ *        counting pass runs here, reading every row: the classes, IDF
+ *        weights and row order are then the same on every worker that
+ *        reads the same data.  r is used only during the call.
+ * @return as aas_text_train's; AAS_ERR_TOO_LARGE when the featurized rows
+ *         do not fit cache_bytes (rounds need them in memory).
+ */
+aas_err_t aas_text_dp_new(const aas_text_train_params_t *p, const aas_text_reader_t *r,
+                          int n_shards, int only, aas_train_dp_engine_t **out, char *errstr,
+                          size_t errstr_size);
 
 #endif

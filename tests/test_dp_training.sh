@@ -10,8 +10,11 @@
 #   - the shard's worker SIGKILLed mid-job: the coordinator redoes the
 #     missing shard's rounds, the job SUCCEEDED, one more version, accuracy
 #     as before;
-#   - bad parallelism values, and a crafted shard task for another
-#     tenant's job, are FAILED with a reason.
+#   - a text classifier from a TSV data set with parallelism=2: the shard
+#     task ran rounds on the other worker and the model answers texts;
+#   - bad parallelism values, a topic slice with parallelism, and a
+#     crafted shard task for another tenant's job, are FAILED with a
+#     reason.
 # (The rounds themselves, and accuracy against one worker: test_train.)
 # Usage: tests/test_dp_training.sh BUILD_DIR
 set -uo pipefail
@@ -56,6 +59,17 @@ expect 0 "^dp +latest=1" -- "$P" model list
 [ "$(RC EXISTS 'aas:dp:{dp-1}:g:40' 'aas:dp:{dp-1}:g:39' 'aas:dp:{dp-1}:s:39:1')" = 1 ] \
   && ok "only the last global state is kept" || bad "round keys left: $(RC KEYS 'aas:dp:*' | tr '\n' ' ')"
 
+echo "== text: a TSV data set"
+expect 0 "rows=200" -- "$P" dataset put intents "$ROOT/data/text-intents.tsv"
+expect 0 "SUCCEEDED" -- "$P" train --model dpt --dataset intents --param parallelism=2 \
+  --param epochs=20 --id dpt-1 --wait --timeout 120
+expect 0 "SUCCEEDED" -- "$P" wait --timeout 30 dpt-1.s1
+rounds=$(grep -ho 'job=dpt-1.s1 shard 1 of 2 of job dpt-1: rounds=[0-9]*' "$RUN"/w*.log | grep -o '[0-9]*$')
+[ "${rounds:-0}" -ge 1 ] && ok "the text shard's worker ran $rounds of the 20 rounds" \
+  || bad "text shard rounds: '$rounds'"
+expect 0 "name=greeting" -- "$P" submit --model dpt --text 'hello there, good morning' --wait --timeout 60
+expect 0 "name=weather" -- "$P" submit --model dpt --text 'will it rain tomorrow' --wait --timeout 60
+
 echo "== the shard's worker killed mid-job"
 "$P" "${TRAIN[@]}" --param epochs=400 --id dp-2 >/dev/null 2>"$RUN/dp2.err" || bad "dp-2: $(cat "$RUN/dp2.err")"
 for _ in $(seq 300); do
@@ -77,6 +91,8 @@ grep -h 'job=dp-2 data-parallel' "$RUN"/w*.log | grep -q 'redone=[1-9]' \
 expect 0 "^dp +latest=2" -- "$P" model list
 
 echo "== bad values"
+expect 3 "FAILED.*topic slice trains on one worker" -- "$P" train --model dpt \
+  --data-topic aas.data.none --param parallelism=2 --id dpt-bad --wait --timeout 60
 # A crafted shard task for another tenant's job: refused before it writes.
 expect 3 "FAILED.*not a training job of tenant 'evil'" -- "$P" train --model dp \
   --input "$RUN/digits.csv" --param dp.job=dp-1 --param dp.shard=1 --param dp.shards=2 \

@@ -444,6 +444,99 @@ static void bad_numeric_rows_are_named(void **state) {
     }
 }
 
+/* ---- data-parallel rounds (aas_text_dp_new, train_dp.h) ---- */
+
+static aas_train_dp_engine_t *dp_engine(aas_text_train_params_t *p, int head, int shards,
+                                        int only) {
+    aas_text_train_params_default(p);
+    p->validation_fraction = 0;
+    p->head = head;
+    p->feat.dim = 1 << 12;
+    p->epochs = head == AAS_TEXT2_HEAD_MLP ? 60 : 20;
+    if (head == AAS_TEXT2_HEAD_MLP) p->learning_rate = p->mlp.learning_rate = 0.01;
+    mem_t m = {reviews, sizeof(reviews) / sizeof(*reviews), 0};
+    aas_text_reader_t r = {mem_rewind, mem_next, &m};
+    aas_train_dp_engine_t *e = NULL;
+    char why[512];
+    if (aas_text_dp_new(p, &r, shards, only, &e, why, sizeof(why))) fail_msg("dp: %s", why);
+    return e;
+}
+
+static void dp_text_rounds_are_pure_and_learn(void **state) {
+    (void)state;
+    char why[512];
+    for (int head = AAS_TEXT2_HEAD_LINEAR; head <= AAS_TEXT2_HEAD_MLP; head++) {
+        aas_text_train_params_t p;
+        aas_train_dp_engine_t *all = dp_engine(&p, head, 2, -1);
+        aas_train_dp_engine_t *one = dp_engine(&p, head, 2, 1); /* a shard worker's view */
+        const aas_train_dp_info_t *in = aas_train_dp_engine_info(all);
+        assert_int_equal(in->n_train, 12);
+        assert_int_equal(in->shard_rows[0] + in->shard_rows[1], 12);
+        assert_true(aas_train_dp_engine_info(one)->have[1]);
+        assert_false(aas_train_dp_engine_info(one)->have[0]);
+        size_t sb = in->state_bytes;
+        assert_int_equal(sb, aas_train_dp_engine_info(one)->state_bytes);
+        unsigned char *g = malloc(sb), *a = malloc(sb), *b = malloc(sb), *c = malloc(sb);
+        assert_int_equal(aas_train_dp_engine_get(all, g, why, sizeof(why)), AAS_ERR_OK);
+        double la = 0, lb = 0;
+        /* round 3 of shard 1 after another round ran: the same bytes as on
+         * a worker holding only shard 1, and again on the same engine */
+        assert_int_equal(aas_train_dp_engine_round(all, g, 0, 0, c, &la, why, sizeof(why)),
+                         AAS_ERR_OK);
+        assert_int_equal(aas_train_dp_engine_round(all, g, 3, 1, a, &la, why, sizeof(why)),
+                         AAS_ERR_OK);
+        assert_int_equal(aas_train_dp_engine_round(one, g, 3, 1, b, &lb, why, sizeof(why)),
+                         AAS_ERR_OK);
+        assert_memory_equal(a, b, sb);
+        assert_int_equal(aas_train_dp_engine_round(all, g, 3, 1, b, &lb, why, sizeof(why)),
+                         AAS_ERR_OK);
+        assert_memory_equal(a, b, sb);
+        assert_memory_not_equal(a, g, sb);
+        /* a shard the engine does not hold, a state of another shape */
+        assert_int_equal(aas_train_dp_engine_round(one, g, 0, 0, b, &lb, why, sizeof(why)),
+                         AAS_ERR_INVAL);
+        memcpy(b, g, sb);
+        b[0] ^= 1; /* the magic */
+        assert_int_equal(aas_train_dp_engine_set(all, b, why, sizeof(why)), AAS_ERR_DECODE);
+        /* the whole scheme in one process learns the reviews */
+        aas_train_result_t res;
+        assert_int_equal(aas_train_dp_run_all(all, p.epochs, &res, why, sizeof(why)),
+                         AAS_ERR_OK);
+        assert_int_equal(res.epochs_done, p.epochs);
+        aas_model_t *m = NULL;
+        assert_int_equal(aas_model_load(res.blob, res.blob_len, &m, why, sizeof(why)),
+                         AAS_ERR_OK);
+        assert_string_equal(aas_model_kind(m), "AASTXT2");
+        assert_string_equal(predict(m, "质量很好，满意"), "正面");
+        assert_string_equal(predict(m, "质量很差，失望"), "负面");
+        aas_model_destroy(m);
+        aas_train_result_free(&res);
+        free(g), free(a), free(b), free(c);
+        aas_train_dp_engine_destroy(all);
+        aas_train_dp_engine_destroy(one);
+    }
+}
+
+static void dp_text_needs_the_rows_in_memory(void **state) {
+    (void)state;
+    aas_text_train_params_t p;
+    aas_text_train_params_default(&p);
+    p.feat.dim = 1 << 12;
+    p.cache_bytes = 256; /* not even one row */
+    mem_t m = {reviews, sizeof(reviews) / sizeof(*reviews), 0};
+    aas_text_reader_t r = {mem_rewind, mem_next, &m};
+    aas_train_dp_engine_t *e = NULL;
+    char why[512];
+    assert_int_equal(aas_text_dp_new(&p, &r, 2, -1, &e, why, sizeof(why)), AAS_ERR_TOO_LARGE);
+    assert_non_null(strstr(why, "text_cache_mb"));
+    assert_null(e);
+    aas_text_train_params_default(&p);
+    p.validation_fraction = 0;
+    m.pos = 0;
+    assert_int_equal(aas_text_dp_new(&p, &r, 13, -1, &e, why, sizeof(why)), AAS_ERR_INVAL);
+    assert_non_null(strstr(why, "cannot make 13 shards"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_the_python_reference),
@@ -457,6 +550,8 @@ int main(void) {
         cmocka_unit_test(corrupt_blobs_are_refused),
         cmocka_unit_test(numeric_rows_train_an_mlp),
         cmocka_unit_test(bad_numeric_rows_are_named),
+        cmocka_unit_test(dp_text_rounds_are_pure_and_learn),
+        cmocka_unit_test(dp_text_needs_the_rows_in_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,7 @@ struct aas_trainer_s {
     char dp_job[AAS_ID_MAX + 1];
     int32_t partition;
     int32_t shard_rounds;         /* a shard task's rounds run */
+    int64_t shard_rows;           /* this shard's training rows (the engine's) */
     int shard_cancelled;
 };
 
@@ -302,14 +303,32 @@ static aas_err_t aas_trainer_dp_params(aas_trainer_t *t, char *errstr, size_t er
     return AAS_ERR_OK;
 }
 
+/* trainer_dp.h's engine_new: the dense MLP over the rows in memory, or
+ * the text trainer's (which reads its data set here, on the training
+ * thread). */
+static aas_err_t aas_trainer_dp_engine(void *arg, int only, aas_train_dp_engine_t **out,
+                                       char *errstr, size_t errstr_size) {
+    aas_trainer_t *t = arg;
+    aas_err_t err = t->text ? aas_trainer_text_dp(t->text, t->shards, only, out, errstr,
+                                                  errstr_size)
+                            : aas_train_dp_dense_new(&t->params, t->x, t->y, t->n, t->dim,
+                                                     t->n_classes, t->shards, only, out,
+                                                     errstr, errstr_size);
+    if (!err) t->shard_rows = aas_train_dp_engine_info(*out)->shard_rows[t->shard];
+    return err;
+}
+
 static void *aas_trainer_main(void *arg) {
     aas_trainer_t *t = arg;
     if (t->shards > 1) {
+        const aas_train_params_t *mp = t->text ? aas_trainer_text_mlp_params(t->text)
+                                               : &t->params;
         aas_trainer_dp_t d = {.conf = t->conf, .store = t->store, .job = &t->job,
                               .partition = t->partition, .dp_job = t->dp_job,
-                              .shard = t->shard, .shards = t->shards, .p = &t->params,
-                              .x = t->x, .y = t->y, .n = t->n, .dim = t->dim,
-                              .n_classes = t->n_classes, .cb = aas_trainer_progress,
+                              .shard = t->shard, .shards = t->shards,
+                              .engine_new = aas_trainer_dp_engine, .engine_arg = t,
+                              .epochs = t->text ? aas_trainer_text_epochs(t->text) : mp->epochs,
+                              .threads = mp->threads, .cb = aas_trainer_progress,
                               .opaque = t, .stop = &t->stop};
         if (t->shard == 0)
             t->err = aas_trainer_dp_coordinate(&d, &t->result, t->why, sizeof(t->why));
@@ -344,11 +363,11 @@ aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int32_t part
     if (!err && featurizer && strcmp(featurizer, "text") != 0)
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                           "featurizer: '%s' is not 'text'", featurizer);
-    if (!err && stream && t->shards > 1)
+    if (!err && t->shards > 1 && aas_job_param(&t->job, "data_topic"))
         err = aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                          "parallelism needs the rows in memory: in the job (aas-producer "
-                          "train --input) or a v1 data set; text, streamed data sets and "
-                          "topic slices train on one worker (docs/training.md)");
+                          "parallelism: a topic slice trains on one worker (every shard "
+                          "would read the topic); store the rows as a data set "
+                          "(docs/training.md#data-parallel-training)");
     if (!err && stream) {
         /* Texts, or rows read as they go (trainer_text.c). */
         err = aas_trainer_text_new(conf, t->store, &t->job, max_rows, &t->text, errstr,
@@ -565,11 +584,9 @@ void aas_trainer_destroy(aas_trainer_t *t) {
 void aas_trainer_usage(const aas_trainer_t *t, int64_t *rows, int64_t *sample_epochs) {
     if (t->shards > 1) {
         /* Each worker meters its own shard's rows times the rounds it ran
-         * (the coordinator: shard 0's, plus any it redid, not counted). */
-        /* The rows aas_train_dp_shard_rows() deals this shard: every
-         * shards-th training row from this one. */
-        int64_t nt = t->n - (int64_t)floor(t->params.validation_fraction * (double)t->n);
-        int64_t mine = (nt - t->shard + t->shards - 1) / t->shards;
+         * (the coordinator: shard 0's, plus any it redid, not counted):
+         * every shards-th training row from this one, as the engine dealt. */
+        int64_t mine = t->shard_rows;
         *rows = mine;
         *sample_epochs = mine * (t->shard ? t->shard_rounds : t->result.epochs_done);
         return;

@@ -87,19 +87,6 @@ static void dp_publish_shards(const aas_trainer_dp_t *d, int *out) {
     aas_client_destroy(c);
 }
 
-/* One shard's round from global state g into out (both sb bytes). */
-static aas_err_t dp_run_round(aas_train_net_t *net, const aas_trainer_dp_t *d, const void *g,
-                              size_t sb, const int64_t *rows, int64_t nrows, int32_t round,
-                              int shard, void *out, double *loss, char *errstr,
-                              size_t errstr_size) {
-    aas_err_t err = aas_train_dp_state_set(net, g, sb, errstr, errstr_size);
-    if (!err)
-        err = aas_train_dp_round(net, d->x, d->y, rows, nrows, round, shard, loss, errstr,
-                                 errstr_size);
-    if (!err) err = aas_train_dp_state_get(net, out, sb, errstr, errstr_size);
-    return err;
-}
-
 /* Shard i's state of round r from Redis into out: 1 found, 0 not yet. */
 static int dp_fetch(const aas_trainer_dp_t *d, int global, int64_t r, int i, size_t sb,
                     void *out) {
@@ -118,42 +105,32 @@ static int dp_fetch(const aas_trainer_dp_t *d, int global, int64_t r, int i, siz
 }
 
 typedef struct {
-    aas_train_net_t *net;
-    int64_t *rows[AAS_TRAIN_DP_MAX_SHARDS], nrows[AAS_TRAIN_DP_MAX_SHARDS];
-    int64_t *val, nval;
+    aas_train_dp_engine_t *e;
     void *g, *st[AAS_TRAIN_DP_MAX_SHARDS];
     size_t sb;
+    int64_t nrows0;               /* shard 0's rows */
 } dp_work_t;
 
 static void dp_work_free(dp_work_t *w, int shards) {
-    for (int i = 0; i < shards; i++) {
-        free(w->rows[i]);
-        free(w->st[i]);
-    }
-    free(w->val);
+    for (int i = 0; i < shards; i++) free(w->st[i]);
     free(w->g);
-    aas_train_net_destroy(w->net);
+    aas_train_dp_engine_destroy(w->e);
 }
 
-/* The net, every shard's rows (only `only`'s when >= 0) and the buffers. */
+/* The engine (every shard's rows, only `only`'s when >= 0) and buffers. */
 static aas_err_t dp_work_new(const aas_trainer_dp_t *d, int only, dp_work_t *w, char *errstr,
                              size_t errstr_size) {
     memset(w, 0, sizeof(*w));
-    aas_err_t err = aas_train_net_new(d->p, d->dim, d->n_classes, &w->net, errstr, errstr_size);
+    aas_err_t err = d->engine_new(d->engine_arg, only, &w->e, errstr, errstr_size);
     if (err) return err;
-    aas_train_dp_shard_net(w->net, d->shards);
-    w->sb = aas_train_dp_state_bytes(w->net);
+    const aas_train_dp_info_t *in = aas_train_dp_engine_info(w->e);
+    w->sb = in->state_bytes;
+    w->nrows0 = in->shard_rows[0];
     if (!(w->g = malloc(w->sb)))
         return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < d->shards; i++) {
-        if (only >= 0 && i != only) continue;
-        if ((err = aas_train_dp_shard_rows(d->p, d->n, i, d->shards, &w->rows[i], &w->nrows[i],
-                                           i == 0 ? &w->val : NULL, i == 0 ? &w->nval : NULL,
-                                           errstr, errstr_size)))
-            return err;
-        if (!(w->st[i] = malloc(w->sb)))
+    for (int i = 0; i < d->shards; i++)
+        if (in->have[i] && !(w->st[i] = malloc(w->sb)))
             return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-    }
     return AAS_ERR_OK;
 }
 
@@ -163,9 +140,9 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
     dp_work_t w;
     aas_train_result_t res;
     memset(&res, 0, sizeof(res));
-    int32_t epochs = d->p->epochs;
+    int32_t epochs = d->epochs;
     /* The job's threads, for this (the training) thread only. */
-    if (d->p->threads > 0) omp_set_num_threads(d->p->threads);
+    if (d->threads > 0) omp_set_num_threads(d->threads);
     aas_err_t err = dp_work_new(d, -1, &w, errstr, errstr_size);
     if (!err && (!(res.curve_train_loss = calloc((size_t)epochs, sizeof(double))) ||
                  !(res.curve_val_loss = calloc((size_t)epochs, sizeof(double))) ||
@@ -177,7 +154,7 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
     if (!err && r0 >= 0 && (r0 > epochs || !dp_fetch(d, 1, r0, 0, w.sb, w.g))) r0 = -1;
     if (!err && r0 < 0) {
         r0 = 0;
-        if (!(err = aas_train_dp_state_get(w.net, w.g, w.sb, errstr, errstr_size)) &&
+        if (!(err = aas_train_dp_engine_get(w.e, w.g, errstr, errstr_size)) &&
             !(err = aas_store_dp_put(d->store, d->dp_job, 1, 0, 0, w.g, w.sb, errstr,
                                      errstr_size)))
             err = aas_store_dp_set_round(d->store, d->dp_job, 0, errstr, errstr_size);
@@ -185,7 +162,7 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
         AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s resumes at round %lld of %d", d->dp_job,
                 (long long)r0 + 1, (int)epochs);
         /* The net is the global state (all rounds may be done already). */
-        err = aas_train_dp_state_set(w.net, w.g, w.sb, errstr, errstr_size);
+        err = aas_train_dp_engine_set(w.e, w.g, errstr, errstr_size);
     }
     /* Running (again): shards stop only on what this coordinator says. */
     if (!err) err = aas_store_dp_stop(d->store, d->dp_job, "", errstr, errstr_size);
@@ -194,17 +171,18 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
      * killed shard must not cost every remaining round the wait). */
     int out_there[AAS_TRAIN_DP_MAX_SHARDS] = {0}, late[AAS_TRAIN_DP_MAX_SHARDS] = {0};
     if (!err) dp_publish_shards(d, out_there);
-    res.n_val = w.nval;
-    res.n_train = d->n - w.nval;
+    if (w.e) {
+        res.n_val = aas_train_dp_engine_info(w.e)->n_val;
+        res.n_train = aas_train_dp_engine_info(w.e)->n_train;
+    }
     res.epochs_done = (int32_t)r0;
     int64_t work_us = 0, redone = 0;
     for (int32_t r = (int32_t)r0; !err && r < epochs; r++) {
         double sum = 0, loss = 0;
         int64_t ts = aas_mono_us();
-        if ((err = dp_run_round(w.net, d, w.g, w.sb, w.rows[0], w.nrows[0], r, 0, w.st[0],
-                                &loss, errstr, errstr_size)))
+        if ((err = aas_train_dp_engine_round(w.e, w.g, r, 0, w.st[0], &sum, errstr,
+                                             errstr_size)))
             break;
-        sum += loss;
         int64_t mine = aas_mono_us() - ts;
         int64_t wait = mine * 3 > AAS_DP_STEAL_MIN_US ? mine * 3 : AAS_DP_STEAL_MIN_US;
         int64_t deadline = aas_mono_us() + wait;
@@ -233,15 +211,15 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
                         (int)r + 1);
             late[i] = out_there[i];
             /* Late or lost: the same bytes its worker would have written. */
-            if ((err = dp_run_round(w.net, d, w.g, w.sb, w.rows[i], w.nrows[i], r, i, w.st[i],
-                                    &loss, errstr, errstr_size)))
+            if ((err = aas_train_dp_engine_round(w.e, w.g, r, i, w.st[i], &loss, errstr,
+                                                 errstr_size)))
                 break;
             redone++;
             aas_store_dp_put(d->store, d->dp_job, 0, r, i, w.st[i], w.sb, NULL, 0);
         }
         /* The shards' losses are not sent: the round's loss is shard 0's,
          * scaled to the rows (a sample of the same distribution). */
-        sum = sum * (double)res.n_train / (double)w.nrows[0];
+        sum = sum * (double)res.n_train / (double)w.nrows0;
         if (!err)
             err = aas_train_dp_average((const void *const *)w.st, (size_t)d->shards, w.sb, w.g,
                                        errstr, errstr_size);
@@ -251,9 +229,9 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
         if (err) break;
         aas_store_dp_forget_round(d->store, d->dp_job, r, d->shards, NULL, 0);
         work_us += aas_mono_us() - ts;
-        if ((err = aas_train_dp_state_set(w.net, w.g, w.sb, errstr, errstr_size)) ||
-            (err = aas_train_dp_validate(w.net, d->x, d->y, w.val, w.nval, &res.val_loss,
-                                         &res.val_accuracy, errstr, errstr_size)))
+        if ((err = aas_train_dp_engine_set(w.e, w.g, errstr, errstr_size)) ||
+            (err = aas_train_dp_engine_validate(w.e, &res.val_loss, &res.val_accuracy, errstr,
+                                                errstr_size)))
             break;
         res.train_loss = sum / (double)res.n_train;
         res.curve_train_loss[r] = res.train_loss;
@@ -278,7 +256,7 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
     if (!atomic_load(d->stop))
         aas_store_dp_stop(d->store, d->dp_job,
                           err ? "failed" : res.cancelled ? "cancelled" : "done", NULL, 0);
-    if (!err) err = aas_train_net_export(w.net, &res.blob, &res.blob_len, errstr, errstr_size);
+    if (!err) err = aas_train_dp_engine_export(w.e, &res.blob, &res.blob_len, errstr, errstr_size);
     if (!err)
         AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s data-parallel shards=%d rounds=%d redone=%lld "
                 "val_accuracy=%.4f", d->dp_job, d->shards, (int)res.epochs_done,
@@ -298,7 +276,7 @@ aas_err_t aas_trainer_dp_shard(const aas_trainer_dp_t *d, int32_t *rounds, int *
     dp_work_t w;
     *rounds = 0;
     *cancelled = 0;
-    if (d->p->threads > 0) omp_set_num_threads(d->p->threads);
+    if (d->threads > 0) omp_set_num_threads(d->threads);
     /* A shard writes into another job's rounds: only a running job of
      * its own tenant's (a crafted dp.job must not feed another tenant's
      * model). */
@@ -328,7 +306,7 @@ aas_err_t aas_trainer_dp_shard(const aas_trainer_dp_t *d, int32_t *rounds, int *
     err = dp_work_new(d, d->shard, &w, errstr, errstr_size);
     int64_t r = 0, heard = aas_mono_us();
     char stop[96];
-    while (!err && r < d->p->epochs) {
+    while (!err && r < d->epochs) {
         if (atomic_load(d->stop)) {
             *cancelled = 1;
             break;
@@ -358,10 +336,9 @@ aas_err_t aas_trainer_dp_shard(const aas_trainer_dp_t *d, int32_t *rounds, int *
             dp_sleep_us(AAS_DP_POLL_US);
             continue;
         }
-        double loss;
-        if ((err = dp_run_round(w.net, d, w.g, w.sb, w.rows[d->shard], w.nrows[d->shard],
-                                (int32_t)r, d->shard, w.st[d->shard], &loss, errstr,
-                                errstr_size)) ||
+        double loss = 0;
+        if ((err = aas_train_dp_engine_round(w.e, w.g, (int32_t)r, d->shard, w.st[d->shard],
+                                             &loss, errstr, errstr_size)) ||
             (err = aas_store_dp_put(d->store, d->dp_job, 0, r, d->shard, w.st[d->shard], w.sb,
                                     errstr, errstr_size)))
             break;

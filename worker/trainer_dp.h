@@ -33,6 +33,7 @@
 #include "job.h"
 #include "store.h"
 #include "train.h"
+#include "train_dp.h"
 
 typedef struct {
     const aas_conf_t *conf;        /* the worker's (the shard tasks' publisher) */
@@ -41,11 +42,13 @@ typedef struct {
     int32_t partition;             /* its partition on the training topic, -1 unknown */
     const char *dp_job;            /* whose rounds: the job itself, or dp.job */
     int shard, shards;             /* 0 = the coordinator */
-    const aas_train_params_t *p;
-    const float *x;
-    const int32_t *y;
-    int64_t n, dim;
-    int32_t n_classes;
+    /* The engine, made on the training thread (a text job reads its data
+     * there): every shard's rows when only < 0, else shard only's. */
+    aas_err_t (*engine_new)(void *arg, int only, aas_train_dp_engine_t **out, char *errstr,
+                            size_t errstr_size);
+    void *engine_arg;
+    int32_t epochs;                /* rounds */
+    int threads;                   /* the job's OpenMP threads, 0 = the default */
     aas_train_progress_cb *cb;     /* progress, and cancel when it returns non-zero */
     void *opaque;
     atomic_int *stop;              /* the worker is stopping */

@@ -138,6 +138,8 @@ aas_err_t aas_trainer_text_new(const aas_conf_t *conf, aas_store_t *st,
     for (size_t i = 0; !err && i < job->n_params; i++) {
         epochs_given |= !strcmp(job->params[i].key, "epochs");
         const char *k = job->params[i].key, *v = job->params[i].value;
+        /* parallelism and dp.*: the trainer's (trainer.c, trainer_dp.h) */
+        if (!strcmp(k, "parallelism") || !strncmp(k, "dp.", 3)) continue;
         if (!strcmp(k, "featurizer") || !strncmp(k, "data_", 5)) {
             topic |= !strcmp(k, "data_topic");
             continue;
@@ -246,24 +248,38 @@ static aas_err_t aas_tt_next(void *o, const char **text, size_t *text_len,
     }
 }
 
+/* CSV rows: the values per row (the first row says, every other must
+ * agree). */
+static aas_err_t aas_tt_dense_dim(aas_trainer_text_t *tt, char *errstr, size_t errstr_size) {
+    if (!tt->csv) return AAS_ERR_OK;
+    const char *text, *label;
+    size_t tl, ll;
+    int eof = 0;
+    aas_err_t err = aas_tt_rewind(tt, 0, errstr, errstr_size);
+    if (!err) err = aas_tt_next(tt, &text, &tl, &label, &ll, &eof, errstr, errstr_size);
+    if (err) return err;
+    if (eof) return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "no rows");
+    tt->p.dense_dim = 1;
+    for (size_t i = 0; i < tl; i++) tt->p.dense_dim += text[i] == ',';
+    return AAS_ERR_OK;
+}
+
 aas_err_t aas_trainer_text_run(aas_trainer_text_t *tt, aas_train_progress_cb *cb,
                                void *opaque, aas_train_result_t *res, char *errstr,
                                size_t errstr_size) {
     aas_text_reader_t r = {aas_tt_rewind, aas_tt_next, tt};
-    if (tt->csv) {
-        /* The values per row: the first row says, every other must agree. */
-        const char *text, *label;
-        size_t tl, ll;
-        int eof = 0;
-        aas_err_t err = aas_tt_rewind(tt, 0, errstr, errstr_size);
-        if (!err) err = aas_tt_next(tt, &text, &tl, &label, &ll, &eof, errstr, errstr_size);
-        if (err) return err;
-        if (eof) return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "no rows");
-        tt->p.dense_dim = 1;
-        for (size_t i = 0; i < tl; i++) tt->p.dense_dim += text[i] == ',';
-    }
-    return aas_text_train(&tt->p, &r, cb, opaque, res, errstr, errstr_size);
+    aas_err_t err = aas_tt_dense_dim(tt, errstr, errstr_size);
+    return err ? err : aas_text_train(&tt->p, &r, cb, opaque, res, errstr, errstr_size);
 }
+
+aas_err_t aas_trainer_text_dp(aas_trainer_text_t *tt, int n_shards, int only,
+                              aas_train_dp_engine_t **out, char *errstr, size_t errstr_size) {
+    aas_text_reader_t r = {aas_tt_rewind, aas_tt_next, tt};
+    aas_err_t err = aas_tt_dense_dim(tt, errstr, errstr_size);
+    return err ? err : aas_text_dp_new(&tt->p, &r, n_shards, only, out, errstr, errstr_size);
+}
+
+int32_t aas_trainer_text_epochs(const aas_trainer_text_t *tt) { return tt->p.epochs; }
 
 const aas_train_params_t *aas_trainer_text_mlp_params(const aas_trainer_text_t *tt) {
     return &tt->p.mlp;

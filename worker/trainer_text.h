@@ -30,6 +30,7 @@
 #include "job.h"
 #include "store.h"
 #include "train.h"
+#include "train_dp.h"
 
 typedef struct aas_trainer_text_s aas_trainer_text_t;
 
@@ -58,6 +59,14 @@ char *aas_trainer_text_describe(const aas_trainer_text_t *tt);
 
 /** @brief The MLP's parameters (hidden layers...), for the metadata. */
 const aas_train_params_t *aas_trainer_text_mlp_params(const aas_trainer_text_t *tt);
+
+/** @brief The job's epochs (its rounds, when data-parallel). */
+int32_t aas_trainer_text_epochs(const aas_trainer_text_t *tt);
+
+/** @brief The job's data-parallel engine (train_text.h's aas_text_dp_new):
+ *         reads every row of the source, on the calling (training) thread. */
+aas_err_t aas_trainer_text_dp(aas_trainer_text_t *tt, int n_shards, int only,
+                              aas_train_dp_engine_t **out, char *errstr, size_t errstr_size);
 
 /** @brief NULL is a no-op. */
 void aas_trainer_text_destroy(aas_trainer_text_t *tt);
