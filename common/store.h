@@ -1016,7 +1016,9 @@ void aas_quota_rows_free(aas_quota_row_t *rows, size_t n);
  *   shard that is late: the same bytes either way);
  * <prefix>dp:{<job>}:round: the latest global round written (decimal);
  * <prefix>dp:{<job>}:stop: "done", "cancelled" or "failed: ...", once the
- *   coordinator stops, so the shards stop too.
+ *   coordinator stops, so the shards stop too;
+ * <prefix>dp:{<job>}:shards: the shard count parallelism=auto chose
+ *   (decimal), so a replacement coordinator keeps it.
  * A round's keys are deleted once the next global state is written.
  */
 /** @brief Write a global (global = 1, shard ignored) or shard state. */
@@ -1038,6 +1040,10 @@ aas_err_t aas_store_dp_stop(aas_store_t *st, const char *job, const char *why, c
                             size_t errstr_size);
 aas_err_t aas_store_dp_stopped(aas_store_t *st, const char *job, char *why, size_t size,
                                char *errstr, size_t errstr_size);
+/** @brief The job's shard count: *shards is recorded unless one already
+ *         is (SET NX), and *shards is set to the recorded one. */
+aas_err_t aas_store_dp_shards(aas_store_t *st, const char *job, int *shards, char *errstr,
+                              size_t errstr_size);
 /** @brief Delete round r's global and shard states (shards of them). */
 aas_err_t aas_store_dp_forget_round(aas_store_t *st, const char *job, int64_t round, int shards,
                                     char *errstr, size_t errstr_size);

@@ -172,3 +172,34 @@ aas_err_t aas_store_dp_forget_round(aas_store_t *st, const char *job, int64_t ro
     }
     return AAS_ERR_OK;
 }
+
+aas_err_t aas_store_dp_shards(aas_store_t *st, const char *job, int *shards, char *errstr,
+                              size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX], v[24], *end;
+    aas_err_t err = dp_key(st, job, "shards", key, errstr, errstr_size);
+    if (err) return err;
+    snprintf(v, sizeof(v), "%d", *shards);
+    aas_store_args_t a;
+    aas_store_args_init(&a);
+    aas_store_args_add(&a, "SET");
+    aas_store_args_add(&a, key);
+    aas_store_args_add(&a, v);
+    aas_store_args_add(&a, "NX");
+    aas_store_args_add(&a, "EX");
+    aas_store_args_addll(&a, st->ttl_s);
+    redisReply *r;
+    /* NX: the first coordinator's count stands (a nil reply: it was set). */
+    if ((err = aas_store_cmd(st, AAS_STORE_F_RETRY, 0, "SET dp shards", &a, &r, errstr,
+                             errstr_size)))
+        return err;
+    if (r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_NIL)
+        err = aas_store_reply_bad(r, "SET dp shards", errstr, errstr_size);
+    freeReplyObject(r);
+    if (!err) err = dp_get_text(st, job, "shards", v, sizeof(v), errstr, errstr_size);
+    if (err) return err;
+    long n = strtol(v, &end, 10);
+    if (!v[0] || *end || n < 1 || n > 64)
+        return aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT, "dp shards '%s'", v);
+    *shards = (int)n;
+    return AAS_ERR_OK;
+}

@@ -10,6 +10,7 @@
 #   - the shard's worker SIGKILLed mid-job: the coordinator redoes the
 #     missing shard's rounds, the job SUCCEEDED, one more version, accuracy
 #     as before;
+#   - parallelism=auto with both workers idle: 2 shards, recorded in Redis;
 #   - a text classifier from a TSV data set with parallelism=2: the shard
 #     task ran rounds on the other worker and the model answers texts;
 #   - bad parallelism values, a topic slice with parallelism, and a
@@ -58,6 +59,23 @@ python3 -c "import sys; sys.exit(0 if $acc >= 0.9 else 1)" && ok "val_accuracy $
 expect 0 "^dp +latest=1" -- "$P" model list
 [ "$(RC EXISTS 'aas:dp:{dp-1}:g:40' 'aas:dp:{dp-1}:g:39' 'aas:dp:{dp-1}:s:39:1')" = 1 ] \
   && ok "only the last global state is kept" || bad "round keys left: $(RC KEYS 'aas:dp:*' | tr '\n' ' ')"
+
+echo "== parallelism=auto"
+# Both workers idle, each with a training partition, no floor: 2 shards
+# (once the heartbeats say so: the last job's shard worker said
+# "training" until its next beat).
+for _ in $(seq 100); do
+  RC MGET 'aas:worker:{dpw1}' 'aas:worker:{dpw2}' | grep -q '"training":"' || break
+  sleep 0.1
+done
+expect 0 "SUCCEEDED" -- "$P" train --model dpa --input "$RUN/digits.csv" --param parallelism=auto \
+  --param hidden=32 --param epochs=10 --param scale=0.0625 --id dpa-1 --wait --timeout 120
+grep -h 'job=dpa-1 parallelism=auto' "$RUN"/w*.log | grep -q ': 2 shards (other live workers=1, idle with a training partition=1, floor=0)' \
+  && ok "auto chose 2 shards: $(grep -ho 'job=dpa-1 parallelism=auto.*' "$RUN"/w*.log)" \
+  || bad "auto: $(grep -h 'job=dpa-1 parallelism' "$RUN"/w*.log)"
+[ "$(RC GET 'aas:dp:{dpa-1}:shards')" = 2 ] && ok "the choice is recorded" \
+  || bad "dp shards key: $(RC GET 'aas:dp:{dpa-1}:shards')"
+expect 0 "SUCCEEDED" -- "$P" wait --timeout 30 dpa-1.s1
 
 echo "== text: a TSV data set"
 expect 0 "rows=200" -- "$P" dataset put intents "$ROOT/data/text-intents.tsv"

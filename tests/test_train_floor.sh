@@ -9,7 +9,8 @@
 #   - four more training jobs, two on each worker's partition: all
 #     SUCCEEDED; in samples taken every 0.1 s one slot, never two, was
 #     held, and the workers' logs show no two trainings overlapping
-#     (without the floor both train at once: checked by hand).
+#     (without the floor both train at once: checked by hand);
+#   - parallelism=auto under the floor trains on one worker.
 # (The slot logic itself, with leases, is test_store's
 # train_slots_keep_the_inference_floor.)
 # Usage: tests/test_train_floor.sh BUILD_DIR
@@ -106,5 +107,12 @@ overlap=$(awk '{ w[NR] = $1; s[NR] = $2; e[NR] = $3 }
 [ "$n_iv" -ge 5 ] && [ -z "$overlap" ] \
   && ok "the workers' logs show one training at a time ($n_iv trainings)" \
   || bad "trainings overlap or are missing ($n_iv): $overlap"
+# parallelism=auto keeps the floor: with two workers and floor 1, the job
+# trains on one (1 + the other idle worker - the floor).
+expect 0 "SUCCEEDED" -- "$P" "${SERVERS[@]}" "${TRAIN[@]}" --param parallelism=auto --id fl-auto \
+  --wait --timeout 120
+grep -h 'job=fl-auto parallelism=auto' "$RUN"/w*.log | grep -q ': 1 shard (.*floor=1)' \
+  && ok "parallelism=auto under the floor: $(grep -ho 'job=fl-auto parallelism=auto.*' "$RUN"/w*.log)" \
+  || bad "auto under the floor: $(grep -h 'job=fl-auto parallelism' "$RUN"/w*.log)"
 echo "test_train_floor: $FAILS failures, $((SECONDS - T0)) s"
 [ "$FAILS" = 0 ]

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "codec.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "train.h"
 #include "model.h"
@@ -48,6 +49,9 @@ struct aas_trainer_s {
     int shards, shard;
     char dp_job[AAS_ID_MAX + 1];
     int32_t partition;
+    int auto_shards;              /* parallelism=auto: shards chosen on the thread */
+    char group[AAS_HEARTBEAT_GROUP_MAX], worker_id[AAS_ID_MAX + 1];
+    int64_t floor;
     int32_t shard_rounds;         /* a shard task's rounds run */
     int64_t shard_rows;           /* this shard's training rows (the engine's) */
     int shard_cancelled;
@@ -278,11 +282,15 @@ static aas_err_t aas_trainer_dp_params(aas_trainer_t *t, char *errstr, size_t er
     if (par && (dj || ds || dn))
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "parallelism and dp.* cannot be combined");
-    if (par) {
+    if (par && !strcmp(par, "auto")) {
+        t->auto_shards = 1; /* resolved on the training thread */
+        snprintf(t->dp_job, sizeof(t->dp_job), "%s", t->job.id);
+    } else if (par) {
         long v = strtol(par, &end, 10);
         if (*end || end == par || v < 1 || v > AAS_TRAIN_DP_MAX_SHARDS)
             return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                               "parallelism: '%.32s' (want 1..%d)", par, AAS_TRAIN_DP_MAX_SHARDS);
+                               "parallelism: '%.32s' (want 1..%d or auto)", par,
+                               AAS_TRAIN_DP_MAX_SHARDS);
         t->shards = (int)v;
         snprintf(t->dp_job, sizeof(t->dp_job), "%s", t->job.id);
     } else if (dj || ds || dn) {
@@ -318,8 +326,49 @@ static aas_err_t aas_trainer_dp_engine(void *arg, int only, aas_train_dp_engine_
     return err;
 }
 
+/* parallelism=auto: this worker plus the idle workers of its group that
+ * hold a partition of the training topic (a shard task lands on one),
+ * less the inference floor; 1..AAS_TRAIN_DP_MAX_SHARDS.  Recorded in Redis
+ * on first use, so a replacement coordinator keeps the first choice. */
+static int aas_trainer_auto_shards(aas_trainer_t *t) {
+    char why[256], **js = NULL;
+    size_t n = 0;
+    int64_t live = 0, idle = 0;
+    const char *topic = aas_conf_get(t->conf, "topic.train");
+    aas_err_t err = aas_store_heartbeats(t->store, &js, &n, why, sizeof(why));
+    for (size_t i = 0; !err && i < n; i++) {
+        aas_heartbeat_t hb;
+        int32_t part;
+        if (aas_heartbeat_parse(js[i], &hb, NULL, 0) || !aas_heartbeat_in_group(&hb, t->group) ||
+            !strcmp(hb.id, t->worker_id))
+            continue;
+        live++;
+        idle += !hb.training[0] && aas_heartbeat_partitions(&hb, topic, &part, 1) > 0;
+    }
+    aas_store_list_free(js, n);
+    int64_t want = 1 + idle - t->floor;
+    int shards = want < 1 ? 1 : want > AAS_TRAIN_DP_MAX_SHARDS ? AAS_TRAIN_DP_MAX_SHARDS
+                                                                : (int)want;
+    if (err)
+        AAS_LOG(AAS_LOG_WARN, "trainer", "job=%s parallelism=auto: heartbeats not read (%s)",
+                t->job.id, why);
+    if (aas_job_param(&t->job, "data_topic")) shards = 1; /* a topic slice: one worker */
+    int chosen = shards;
+    if (aas_store_dp_shards(t->store, t->job.id, &chosen, why, sizeof(why))) {
+        AAS_LOG(AAS_LOG_WARN, "trainer", "job=%s parallelism=auto: %s; one worker", t->job.id,
+                why);
+        return 1;
+    }
+    AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s parallelism=auto: %d shard%s (other live "
+            "workers=%lld, idle with a training partition=%lld, floor=%lld%s)", t->job.id,
+            chosen, chosen == 1 ? "" : "s", (long long)live, (long long)idle,
+            (long long)t->floor, chosen != shards ? ", as first chosen" : "");
+    return chosen;
+}
+
 static void *aas_trainer_main(void *arg) {
     aas_trainer_t *t = arg;
+    if (t->auto_shards) t->shards = aas_trainer_auto_shards(t);
     if (t->shards > 1) {
         const aas_train_params_t *mp = t->text ? aas_trainer_text_mlp_params(t->text)
                                                : &t->params;
@@ -346,14 +395,18 @@ static void *aas_trainer_main(void *arg) {
     return NULL;
 }
 
-aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int32_t partition,
-                            int64_t max_rows, size_t dataset_max_bytes, aas_trainer_t **out,
-                            char *errstr, size_t errstr_size) {
+aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
+                            const aas_trainer_where_t *where, int64_t max_rows,
+                            size_t dataset_max_bytes, aas_trainer_t **out, char *errstr,
+                            size_t errstr_size) {
     aas_trainer_t *t = calloc(1, sizeof(*t));
     if (!t) return aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
     t->job = *job; /* borrowed until success */
     t->conf = conf;
-    t->partition = partition;
+    t->partition = where->partition;
+    snprintf(t->group, sizeof(t->group), "%s", where->group ? where->group : "");
+    snprintf(t->worker_id, sizeof(t->worker_id), "%s", where->worker_id ? where->worker_id : "");
+    t->floor = where->floor;
     aas_err_t err = aas_trainer_dp_params(t, errstr, errstr_size);
     if (!err) err = aas_cli_store_new(conf, &t->store, errstr, errstr_size);
     const char *featurizer = aas_job_param(&t->job, "featurizer");

@@ -29,19 +29,30 @@
 
 typedef struct aas_trainer_s aas_trainer_t;
 
+/** Where the job runs: what a data-parallel job needs of its worker. */
+typedef struct {
+    int32_t partition;      /* the job's partition on the training topic (a
+                             * data-parallel job places its shard tasks
+                             * after it); -1 unknown */
+    const char *group;      /* the worker's consumer group, and */
+    const char *worker_id;  /* id (parallelism=auto counts the group's
+                             * other idle workers); copied */
+    int64_t floor;          /* the inference floor it keeps (0: none) */
+} aas_trainer_where_t;
+
 /**
  * @brief Check the job's data and params, connect to Redis (conf's redis.*
  *        keys), start the thread.  Takes ownership of *job on success (it
  *        is zeroed); on failure the job stays the caller's and errstr is
  *        its FAILED reason (AAS_ERR_REDIS means: retry later).
- * @param partition the job's partition on the training topic (a
- *        data-parallel job places its shard tasks after it; -1 unknown).
+ * @param where the worker's side (borrowed for the call).
  * @param max_rows refuse more training rows (before allocating).
  * @param dataset_max_bytes refuse a larger data set from Redis.
  */
-aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job, int32_t partition,
-                            int64_t max_rows, size_t dataset_max_bytes, aas_trainer_t **out,
-                            char *errstr, size_t errstr_size);
+aas_err_t aas_trainer_start(const aas_conf_t *conf, aas_job_t *job,
+                            const aas_trainer_where_t *where, int64_t max_rows,
+                            size_t dataset_max_bytes, aas_trainer_t **out, char *errstr,
+                            size_t errstr_size);
 
 /** @brief 1 once the training thread has finished (joinable). */
 int aas_trainer_done(aas_trainer_t *t);

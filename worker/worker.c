@@ -380,7 +380,11 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
     aas_outcome_admit(w->outcome, it, 1);
     if (!it->settled && !it->pending) {
         char why[512];
-        aas_err_t err = aas_trainer_start(w->conf, &it->job, msg->partition, INT64_MAX,
+        aas_trainer_where_t where = {.partition = msg->partition,
+                                     .group = aas_consumer_group(w->consumer),
+                                     .worker_id = w->id,
+                                     .floor = w->c.infer ? w->c.train_floor : 0};
+        aas_err_t err = aas_trainer_start(w->conf, &it->job, &where, INT64_MAX,
                                           (size_t)w->c.dataset_max_mb << 20, &w->trainer,
                                           why, sizeof(why));
         if (!err) {
