@@ -2,17 +2,18 @@
 # run_dp_bench.sh - data-parallel training on the fleet (issue 19 part 1;
 # docs/training.md#data-parallel-training): one training job on one
 # single-threaded worker against the same job with parallelism=2 on two
-# single-threaded workers, same epochs; then --fault-trials N runs of the
+# single-threaded workers, same epochs; with --text TSV, a text classifier
+# from that TSV data set the same two ways; then --fault-trials N runs of the
 # parallel job with the shard's worker SIGKILLed mid-job.  Prints figures;
 # a benchmark, not a test.  The dev broker (2 partitions) and a throw-away
 # redis-server; Release binaries in build-bench/.
 #
 # Usage: bench/run_dp_bench.sh [--hidden 512,512] [--epochs 10] [--copies 16]
-#                              [--fault-trials 10] [--build DIR]
+#                              [--fault-trials 10] [--text TSV] [--build DIR]
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/bench/lib.sh"
-HIDDEN=512,512 EPOCHS=10 TRIALS=10 COPIES=16 BUILD=$ROOT/build-bench
+HIDDEN=512,512 EPOCHS=10 TRIALS=10 COPIES=16 BUILD=$ROOT/build-bench TEXT=
 while [ $# -gt 0 ]; do
   case $1 in
     --hidden) HIDDEN=$2; shift 2 ;;
@@ -20,7 +21,8 @@ while [ $# -gt 0 ]; do
     --fault-trials) TRIALS=$2; shift 2 ;;
     --copies) COPIES=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
-    *) echo "usage: $0 [--hidden H] [--epochs E] [--fault-trials N] [--build DIR]" >&2; exit 2 ;;
+    --text) TEXT=$2; shift 2 ;;
+    *) echo "usage: $0 [--hidden H] [--epochs E] [--fault-trials N] [--text TSV] [--build DIR]" >&2; exit 2 ;;
   esac
 done
 if [ "$BUILD" = "$ROOT/build-bench" ]; then
@@ -79,6 +81,21 @@ for par in 1 2; do
   done
 done
 grep -h 'data-parallel' "$RUN"/w*.log | sed 's/^/   /'
+
+if [ -n "$TEXT" ]; then
+  # A text classifier (the text defaults: linear head, 10 epochs) from a
+  # TSV data set: the workers each read and featurize it, then rounds.
+  "$P" dataset put dpbtext "$TEXT" >&2 || exit 1
+  say "text: $(basename "$TEXT"), the text defaults, parallelism 1 and 2"
+  printf '%-22s %10s %10s\n' run elapsed_s val_acc
+  for par in 1 2; do
+    "$P" train --model "dpbt$par" --dataset dpbtext --param parallelism="$par" --id "dpbt-$par" \
+      --wait --timeout 1800 >"$RUN/out" 2>&1 || { cat "$RUN/out"; exit 1; }
+    printf '%-22s %10.2f %10.4f\n' "parallelism=$par" "$(python3 -c "print($(field elapsed_ms)/1000)")" \
+      "$(field val_accuracy)"
+  done
+  grep -h 'job=dpbt-2 data-parallel' "$RUN"/w*.log | sed 's/^/   /'
+fi
 
 [ "$TRIALS" -gt 0 ] || exit 0
 # Faults on the plain digits (in the job; accuracy means something there:
