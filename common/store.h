@@ -1018,7 +1018,9 @@ void aas_quota_rows_free(aas_quota_row_t *rows, size_t n);
  * <prefix>dp:{<job>}:stop: "done", "cancelled" or "failed: ...", once the
  *   coordinator stops, so the shards stop too;
  * <prefix>dp:{<job>}:shards: the shard count parallelism=auto chose
- *   (decimal), so a replacement coordinator keeps it.
+ *   (decimal), so a replacement coordinator keeps it;
+ * <prefix>dp:{<job>}:lease: the coordinator's lease (its owner string,
+ *   PX = the lease).
  * A round's keys are deleted once the next global state is written.
  */
 /** @brief Write a global (global = 1, shard ignored) or shard state. */
@@ -1040,6 +1042,12 @@ aas_err_t aas_store_dp_stop(aas_store_t *st, const char *job, const char *why, c
                             size_t errstr_size);
 aas_err_t aas_store_dp_stopped(aas_store_t *st, const char *job, char *why, size_t size,
                                char *errstr, size_t errstr_size);
+/** @brief The coordinator's lease of job, as aas_store_lease does for a
+ *         group's scheduler: taken when free, renewed when owner holds
+ *         it (ttl_ms > 0), released (ttl_ms == 0). */
+aas_err_t aas_store_dp_lease(aas_store_t *st, const char *job, const char *owner, int64_t ttl_ms,
+                             int *held, char *holder, size_t holder_size, int64_t *left_ms,
+                             char *errstr, size_t errstr_size);
 /** @brief The job's shard count: *shards is recorded unless one already
  *         is (SET NX), and *shards is set to the recorded one. */
 aas_err_t aas_store_dp_shards(aas_store_t *st, const char *job, int *shards, char *errstr,

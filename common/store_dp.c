@@ -203,3 +203,12 @@ aas_err_t aas_store_dp_shards(aas_store_t *st, const char *job, int *shards, cha
     *shards = (int)n;
     return AAS_ERR_OK;
 }
+
+aas_err_t aas_store_dp_lease(aas_store_t *st, const char *job, const char *owner, int64_t ttl_ms,
+                             int *held, char *holder, size_t holder_size, int64_t *left_ms,
+                             char *errstr, size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX];
+    aas_err_t err = dp_key(st, job, "lease", key, errstr, errstr_size);
+    return err ? err : aas_store_lease_at(st, key, owner, ttl_ms, held, holder, holder_size,
+                                          left_ms, errstr, errstr_size);
+}

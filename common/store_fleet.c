@@ -255,13 +255,9 @@ aas_err_t aas_store_persistence(aas_store_t *st, aas_store_persistence_t *out,
     return AAS_ERR_OK;
 }
 
-aas_err_t aas_store_lease(aas_store_t *st, const char *group, const char *owner,
-                          int64_t ttl_ms, int *held, char *holder, size_t holder_size,
-                          int64_t *left_ms, char *errstr, size_t errstr_size) {
-    char key[AAS_STORE_KEY_MAX];
-    aas_err_t err = aas_store_group_key(st, "scheduler:lease", group, key, sizeof(key),
-                                        errstr, errstr_size);
-    if (err) return err;
+aas_err_t aas_store_lease_at(aas_store_t *st, const char *key, const char *owner,
+                             int64_t ttl_ms, int *held, char *holder, size_t holder_size,
+                             int64_t *left_ms, char *errstr, size_t errstr_size) {
     if (!owner || !owner[0] || ttl_ms < 0)
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL, "lease: owner and ttl >= 0");
     aas_store_args_t a;
@@ -270,8 +266,8 @@ aas_err_t aas_store_lease(aas_store_t *st, const char *group, const char *owner,
     aas_store_args_add(&a, key);
     aas_store_args_add(&a, owner);
     aas_store_args_addll(&a, (long long)ttl_ms);
-    err = aas_store_eval(st, AAS_STORE_LUA_LEASE, AAS_STORE_F_RETRY, "lease", 1, &a, &r, errstr,
-                         errstr_size);
+    aas_err_t err = aas_store_eval(st, AAS_STORE_LUA_LEASE, AAS_STORE_F_RETRY, "lease", 1, &a,
+                                   &r, errstr, errstr_size);
     if (err) return err;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_INTEGER ||
@@ -291,6 +287,16 @@ aas_err_t aas_store_lease(aas_store_t *st, const char *group, const char *owner,
     if (left_ms) *left_ms = r->element[2]->integer;
     freeReplyObject(r);
     return AAS_ERR_OK;
+}
+
+aas_err_t aas_store_lease(aas_store_t *st, const char *group, const char *owner,
+                          int64_t ttl_ms, int *held, char *holder, size_t holder_size,
+                          int64_t *left_ms, char *errstr, size_t errstr_size) {
+    char key[AAS_STORE_KEY_MAX];
+    aas_err_t err = aas_store_group_key(st, "scheduler:lease", group, key, sizeof(key),
+                                        errstr, errstr_size);
+    return err ? err : aas_store_lease_at(st, key, owner, ttl_ms, held, holder, holder_size,
+                                          left_ms, errstr, errstr_size);
 }
 
 aas_err_t aas_store_train_slot(aas_store_t *st, const char *group, const char *worker_id,

@@ -168,6 +168,10 @@ aas_err_t aas_store_reply_err(aas_store_t *st, const redisReply *r,
                               size_t errstr_size);
 
 /** @brief errstr for a reply of an unexpected type; AAS_ERR_REDIS. */
+/* lease.lua on key (store.h's aas_store_lease, for any lease key). */
+aas_err_t aas_store_lease_at(aas_store_t *st, const char *key, const char *owner,
+                             int64_t ttl_ms, int *held, char *holder, size_t holder_size,
+                             int64_t *left_ms, char *errstr, size_t errstr_size);
 aas_err_t aas_store_reply_bad(const redisReply *r, const char *what,
                               char *errstr, size_t errstr_size);
 

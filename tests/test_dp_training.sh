@@ -11,6 +11,8 @@
 #     missing shard's rounds, the job SUCCEEDED, one more version, accuracy
 #     as before;
 #   - parallelism=auto with both workers idle: 2 shards, recorded in Redis;
+#   - a coordinator waits for another's lease on the job, then trains and
+#     releases it;
 #   - a text classifier from a TSV data set with parallelism=2: the shard
 #     task ran rounds on the other worker and the model answers texts;
 #   - bad parallelism values, a topic slice with parallelism, and a
@@ -76,6 +78,17 @@ grep -h 'job=dpa-1 parallelism=auto' "$RUN"/w*.log | grep -q ': 2 shards (other 
 [ "$(RC GET 'aas:dp:{dpa-1}:shards')" = 2 ] && ok "the choice is recorded" \
   || bad "dp shards key: $(RC GET 'aas:dp:{dpa-1}:shards')"
 expect 0 "SUCCEEDED" -- "$P" wait --timeout 30 dpa-1.s1
+
+echo "== the coordinator's lease"
+# Another coordinator holds the job's lease for 3 s: this one waits for it,
+# then trains, and releases the lease at the end.
+RC SET 'aas:dp:{dpl-1}:lease' 'other-worker/1' PX 3000 >/dev/null
+expect 0 "SUCCEEDED" -- "$P" train --model dpl --input "$RUN/digits.csv" --param parallelism=2 \
+  --param hidden=32 --param epochs=5 --param scale=0.0625 --id dpl-1 --wait --timeout 120
+grep -hq 'job=dpl-1 waits for coordinator other-worker/1 (lease' "$RUN"/w*.log \
+  && ok "it waited for the lease's holder" || bad "no wait for the lease: $(grep -h 'job=dpl-1' "$RUN"/w*.log | head -3)"
+[ "$(RC EXISTS 'aas:dp:{dpl-1}:lease')" = 0 ] && ok "the lease is released at the end" \
+  || bad "lease left: $(RC GET 'aas:dp:{dpl-1}:lease')"
 
 echo "== text: a TSV data set"
 expect 0 "rows=200" -- "$P" dataset put intents "$ROOT/data/text-intents.tsv"

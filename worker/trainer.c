@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "codec.h"
@@ -372,7 +373,10 @@ static void *aas_trainer_main(void *arg) {
     if (t->shards > 1) {
         const aas_train_params_t *mp = t->text ? aas_trainer_text_mlp_params(t->text)
                                                : &t->params;
-        aas_trainer_dp_t d = {.conf = t->conf, .store = t->store, .job = &t->job,
+        char owner[AAS_ID_MAX + 24];
+        snprintf(owner, sizeof(owner), "%s/%ld", t->worker_id[0] ? t->worker_id : "worker",
+                 (long)getpid());
+        aas_trainer_dp_t d = {.conf = t->conf, .store = t->store, .job = &t->job, .owner = owner,
                               .partition = t->partition, .dp_job = t->dp_job,
                               .shard = t->shard, .shards = t->shards,
                               .engine_new = aas_trainer_dp_engine, .engine_arg = t,

@@ -17,6 +17,8 @@
 /* A shard not back within max(this, 3 x the coordinator's own round) is
  * redone by the coordinator. */
 #define AAS_DP_STEAL_MIN_US 2000000
+/* The coordinator's lease: at least this, and 3 x its own round. */
+#define AAS_DP_LEASE_MIN_MS 15000
 /* A shard task gives up on a coordinator that wrote no round this long. */
 #define AAS_DP_SILENT_US (120LL * 1000000)
 
@@ -134,6 +136,48 @@ static aas_err_t dp_work_new(const aas_trainer_dp_t *d, int only, dp_work_t *w, 
     return AAS_ERR_OK;
 }
 
+/* The coordinator's lease (dp:{job}:lease): a second coordinator of the
+ * same job (redelivered while the first still runs, after a rebalance)
+ * waits for it rather than computing the same rounds twice.  It saves
+ * work; it is not what keeps the result right: rounds are pure and the
+ * job's terminal write counts once, so two coordinators at once give the
+ * same model.  Returns 0 when the worker stops while waiting. */
+static int dp_lease_take(const aas_trainer_dp_t *d) {
+    int said = 0;
+    while (!atomic_load(d->stop)) {
+        int held = 0;
+        int64_t left = 0;
+        char holder[128], why[256];
+        if (aas_store_dp_lease(d->store, d->dp_job, d->owner, AAS_DP_LEASE_MIN_MS, &held,
+                               holder, sizeof(holder), &left, why, sizeof(why))) {
+            AAS_LOG(AAS_LOG_WARN, "trainer", "job=%s coordinator lease not taken (%s): "
+                    "coordinating without it", d->dp_job, why);
+            return 1;
+        }
+        if (held) return 1;
+        if (!said++)
+            AAS_LOG(AAS_LOG_INFO, "trainer", "job=%s waits for coordinator %s (lease, %lld ms "
+                    "left)", d->dp_job, holder, (long long)left);
+        dp_sleep_us(left > 0 && left < 1000 ? left * 1000 : 1000000);
+    }
+    return 0;
+}
+
+/* Renew it for ttl_ms (0 releases it); said: warned already. */
+static void dp_lease_renew(const aas_trainer_dp_t *d, int64_t ttl_ms, int *said) {
+    int held = 0;
+    char holder[128], why[256];
+    if (aas_store_dp_lease(d->store, d->dp_job, d->owner, ttl_ms, &held, holder,
+                           sizeof(holder), NULL, why, sizeof(why))) {
+        if (!(*said)++)
+            AAS_LOG(AAS_LOG_WARN, "trainer", "job=%s coordinator lease not renewed: %s",
+                    d->dp_job, why);
+    } else if (ttl_ms > 0 && !held && !(*said)++) {
+        AAS_LOG(AAS_LOG_WARN, "trainer", "job=%s coordinator lease held by %s: both compute "
+                "the same rounds", d->dp_job, holder);
+    }
+}
+
 aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_t *out,
                                     char *errstr, size_t errstr_size) {
     int64_t t0 = aas_mono_us();
@@ -148,7 +192,13 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
                  !(res.curve_val_loss = calloc((size_t)epochs, sizeof(double))) ||
                  !(res.curve_val_accuracy = calloc((size_t)epochs, sizeof(double)))))
         err = aas_err_set(errstr, errstr_size, AAS_ERR_NOMEM, "out of memory");
-    int64_t r0 = -1;
+    int64_t r0 = -1, lease_ms = AAS_DP_LEASE_MIN_MS, renewed = aas_mono_us();
+    int lease_said = 0;
+    if (!err && !dp_lease_take(d)) {
+        dp_work_free(&w, d->shards);
+        aas_train_result_free(&res);
+        return aas_err_set(errstr, errstr_size, AAS_ERR_TIMEOUT, "the worker is stopping");
+    }
     /* A replacement coordinator resumes at the last global round. */
     if (!err) err = aas_store_dp_round(d->store, d->dp_job, &r0, errstr, errstr_size);
     if (!err && r0 >= 0 && (r0 > epochs || !dp_fetch(d, 1, r0, 0, w.sb, w.g))) r0 = -1;
@@ -184,6 +234,10 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
                                              errstr_size)))
             break;
         int64_t mine = aas_mono_us() - ts;
+        /* The lease outlasts three of this coordinator's rounds. */
+        lease_ms = mine * 3 / 1000 > AAS_DP_LEASE_MIN_MS ? mine * 3 / 1000 : AAS_DP_LEASE_MIN_MS;
+        dp_lease_renew(d, lease_ms, &lease_said);
+        renewed = aas_mono_us();
         int64_t wait = mine * 3 > AAS_DP_STEAL_MIN_US ? mine * 3 : AAS_DP_STEAL_MIN_US;
         int64_t deadline = aas_mono_us() + wait;
         int have[AAS_TRAIN_DP_MAX_SHARDS] = {1}, missing = 0;
@@ -202,6 +256,10 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
                     missing--;
                 }
             if (missing) dp_sleep_us(AAS_DP_POLL_US);
+            if (aas_mono_us() - renewed > 1000000) {
+                dp_lease_renew(d, lease_ms, &lease_said);
+                renewed = aas_mono_us();
+            }
         }
         for (int i = 1; !err && i < d->shards; i++) {
             if (have[i]) continue;
@@ -251,6 +309,7 @@ aas_err_t aas_trainer_dp_coordinate(const aas_trainer_dp_t *d, aas_train_result_
                                               ((double)work_us / 1e6)
                                         : 0;
     }
+    dp_lease_renew(d, 0, &lease_said); /* released: a successor need not wait */
     /* The worker stopping is not the job stopping: it is redelivered and
      * its next coordinator resumes, with the shards still running. */
     if (!atomic_load(d->stop))

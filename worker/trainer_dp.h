@@ -13,7 +13,9 @@
  *       state, validates and reports progress; at the end it exports the
  *       model, which the trainer registers as for any job.  A coordinator
  *       that dies is replaced by the worker the job is redelivered to: it
- *       resumes at the last global round in Redis.
+ *       resumes at the last global round in Redis.  It holds the job's
+ *       lease meanwhile (dp:{job}:lease): a second coordinator of the job
+ *       waits for it instead of computing the same rounds.
  *   shard: a worker holding a shard task.  For each round it waits for the
  *       global state, runs its rows, writes its state; it stops when the
  *       coordinator says so (done, cancelled, failed) or moves past the
@@ -41,6 +43,7 @@ typedef struct {
     const aas_job_t *job;          /* the job this worker holds */
     int32_t partition;             /* its partition on the training topic, -1 unknown */
     const char *dp_job;            /* whose rounds: the job itself, or dp.job */
+    const char *owner;             /* the coordinator's lease owner: worker id/pid */
     int shard, shards;             /* 0 = the coordinator */
     /* The engine, made on the training thread (a text job reads its data
      * there): every shard's rows when only < 0, else shard only's. */
