@@ -303,6 +303,7 @@ static void aas_worker_trainer_release(aas_worker_t *w) {
     w->train_msg = NULL;
     aas_consumer_release(w->consumer);
     aas_podcost_busy(w->podcost, 0);
+    w->hb_next_us = 0; /* beat now: idle again (parallelism=auto counts idle workers) */
 }
 
 /* The training thread finished: record its outcome like any job's
@@ -393,6 +394,7 @@ static int aas_worker_train_msg(aas_worker_t *w, rd_kafka_message_t *msg,
             aas_consumer_hold(w->consumer, msg);
             /* Scale-in should take an idle pod rather than this one. */
             aas_podcost_busy(w->podcost, 1);
+            w->hb_next_us = 0; /* beat now: training */
             AAS_LOG(AAS_LOG_INFO, "worker", "job=%s training started from %s/%d/%lld",
                     it->job_id, rd_kafka_topic_name(msg->rkt), (int)msg->partition,
                     (long long)msg->offset);
