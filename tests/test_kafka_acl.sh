@@ -13,6 +13,7 @@
 #     (user worker writes aas.jobs.dlq);
 #   - acme cannot read a job topic (kcat -C: Topic authorization failed)
 #     nor write the dead-letter topic (kcat -P: refused);
+#   - a worker with a wrong password: /readyz 503 naming the refused login;
 #   - a wrong password: aas-producer submit fails within 15 s (default
 #     client.timeout.ms, 30 s: it waited about 66 s for "Message timed
 #     out" before), exit 1, its error naming authentication and
@@ -202,6 +203,23 @@ last=$(grep '^aas-producer: job' "$RUN/none.err")
   && grep -q '^aas-producer: job acl-none-1: Kafka closed every connection at once, it may require authentication (security.protocol plaintext): .*might require SASL authentication.*kafka.sasl.username' <<<"$last" \
   && ok "no credentials: aas-producer submit exit 1 after ${ms} ms: ${last:0:120}..." \
   || bad "no credentials: exit $rc after ${ms} ms (want 1 within 15000 ms, an error naming authentication): $(tail -3 "$RUN/none.err")"
+
+# (4b) A worker with the wrong password: never in the group, and its
+# /readyz says why (not "not in the consumer group yet").
+MP=$(free_port)
+"$W" -c "$RUN/wrong.conf" -X worker.id=acl-wrong-w -X metrics.port="$MP" >"$RUN/wrong-worker.log" 2>&1 &
+WW=$!
+ready=''
+for _ in $(seq 150); do
+  ready=$(curl -s "http://127.0.0.1:$MP/readyz" 2>/dev/null)
+  grep -q 'Kafka authentication failed' <<<"$ready" && break
+  sleep 0.1
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MP/readyz")
+kill "$WW" 2>/dev/null; wait "$WW" 2>/dev/null
+[ "$code" = 503 ] && grep -q 'Kafka authentication failed (SASL PLAIN as user acme)' <<<"$ready" \
+  && ok "worker with a wrong password: /readyz $code: ${ready:0:110}..." \
+  || bad "worker with a wrong password: /readyz $code: $ready"
 
 grep -qiE 'authoriz|authenticat' "$RUN/worker.log" \
   && bad "the worker met access errors: $(grep -iE 'authoriz|authenticat' "$RUN/worker.log" | head -3)" \

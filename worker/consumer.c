@@ -57,6 +57,7 @@ struct aas_consumer_s {
     size_t fair_window;                  /* window cap while tenants mix */
     char last_tenant[AAS_ID_MAX + 1];    /* of the last message read ahead */
     int64_t mixed_us;                    /* when the tenant read last changed */
+    aas_kafka_auth_t *auth;              /* refused logins (aas_consumer_auth_check) */
 };
 
 static void aas_consumer_free_msg(void *m) { rd_kafka_message_destroy(m); }
@@ -114,6 +115,11 @@ static void aas_consumer_parts_str(const rd_kafka_topic_partition_list_t *p, cha
     for (int i = 0; i < p->cnt && n + 40 < size; i++)
         n += (size_t)snprintf(buf + n, size - n, "%s%s/%d", i ? "," : "",
                               p->elems[i].topic, (int)p->elems[i].partition);
+}
+
+static void aas_consumer_error_cb(rd_kafka_t *rk, int err, const char *reason,
+                                  void *opaque) {
+    aas_kafka_error_note(((aas_consumer_t *)opaque)->auth, rk, err, reason);
 }
 
 static void aas_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -249,7 +255,15 @@ aas_err_t aas_consumer_new(const aas_conf_t *conf, const aas_consumer_conf_t *cc
         return err;
     }
     rd_kafka_conf_set_rebalance_cb(kc, aas_consumer_rebalance_cb);
+    /* aas_kafka's error callback, plus the refused logins /readyz names. */
+    rd_kafka_conf_set_error_cb(kc, aas_consumer_error_cb);
     rd_kafka_conf_set_opaque(kc, c);
+    if ((err = aas_kafka_auth_new(&c->auth, errstr, errstr_size)) ||
+        (err = aas_kafka_auth_watch(c->auth, kc, errstr, errstr_size))) {
+        rd_kafka_conf_destroy(kc);
+        aas_consumer_destroy(c);
+        return err;
+    }
     char kerr[512];
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr)))) {
         rd_kafka_conf_destroy(kc);
@@ -351,6 +365,7 @@ void aas_consumer_destroy(aas_consumer_t *c) {
         if (c->main_q) rd_kafka_queue_destroy(c->main_q);
         rd_kafka_destroy(c->rk);
     }
+    aas_kafka_auth_destroy(c->auth); /* after the handle its interceptor served */
     for (int i = 0; i < 2; i++)
         if (c->wake[i] >= 0) close(c->wake[i]);
     if (c->held) rd_kafka_topic_partition_list_destroy(c->held);
@@ -779,5 +794,9 @@ void aas_consumer_assignment(aas_consumer_t *c, char *buf, size_t size) {
 }
 
 int aas_consumer_joined(const aas_consumer_t *c) { return c->assigned_once; }
+
+aas_err_t aas_consumer_auth_check(aas_consumer_t *c, char *errstr, size_t errstr_size) {
+    return aas_kafka_auth_check(c->auth, c->rk, errstr, errstr_size);
+}
 
 const char *aas_consumer_group(const aas_consumer_t *c) { return c->group; }

@@ -164,6 +164,11 @@ void aas_consumer_assignment(aas_consumer_t *c, char *buf, size_t size);
  *         possibly empty, has come). */
 int aas_consumer_joined(const aas_consumer_t *c);
 
+/** @brief AAS_ERR_AUTH (errstr says why, never a password) while Kafka
+ *         refuses the consumer's credentials (kafka.h's
+ *         aas_kafka_auth_check), else AAS_ERR_OK.  The worker's thread. */
+aas_err_t aas_consumer_auth_check(aas_consumer_t *c, char *errstr, size_t errstr_size);
+
 /** @brief The consumer group it is in: the group.id its Kafka handle uses
  *         (worker.group, unless the configuration sets kafka.group.id).
  *         Borrowed, valid until aas_consumer_destroy(); thread-safe. */

@@ -470,9 +470,13 @@ static void aas_worker_heartbeat(aas_worker_t *w) {
         snprintf(r, sizeof(r), "Redis not reachable: %s", why);
         aas_metrics_ready(w->metrics, 0, r);
     } else {
-        /* Ready: in the group and Redis takes writes (GET /readyz). */
+        /* Ready: in the group and Redis takes writes (GET /readyz); not
+         * in it because Kafka refuses the credentials: /readyz says so. */
         int joined = aas_consumer_joined(w->consumer);
-        aas_metrics_ready(w->metrics, joined, "not in the consumer group yet");
+        char kwhy[512] = "not in the consumer group yet";
+        if (!joined && aas_consumer_auth_check(w->consumer, kwhy, sizeof(kwhy)) != AAS_ERR_AUTH)
+            snprintf(kwhy, sizeof(kwhy), "not in the consumer group yet");
+        aas_metrics_ready(w->metrics, joined, kwhy);
     }
 }
 
