@@ -552,25 +552,33 @@ aas_err_t aas_tt_train_row(aas_tt_t *t, int32_t label, const uint32_t *idx,
     return err;
 }
 
-/* Train on the rows of arena a in a random order. */
-static aas_err_t aas_tt_arena_epoch(aas_tt_t *t, aas_tt_arena_t *a) {
-    int64_t *off = a->off;
-    for (size_t i = a->n; i > 1; i--) {
-        size_t j = (size_t)(aas_tt_rand(&t->rng) % i);
-        int64_t tmp = off[i - 1];
-        off[i - 1] = off[j];
-        off[j] = tmp;
+void aas_tt_shuffle(int64_t *v, size_t n, uint64_t *rng) {
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(aas_tt_rand(rng) % i);
+        int64_t tmp = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = tmp;
     }
-    for (size_t i = 0; i < a->n && !t->cancel; i++) {
+}
+
+aas_err_t aas_tt_train_rows(aas_tt_t *t, const aas_tt_arena_t *a, const int64_t *order,
+                            size_t n) {
+    for (size_t i = 0; i < n && !t->cancel; i++) {
         int32_t label;
         uint32_t *idx;
         float *val;
         size_t nnz;
-        aas_tt_arena_row(a, i, &label, &idx, &val, &nnz);
+        aas_tt_arena_row(a, order ? (size_t)order[i] : i, &label, &idx, &val, &nnz);
         aas_err_t err = aas_tt_train_row(t, label, idx, val, nnz);
         if (err) return err;
     }
     return AAS_ERR_OK;
+}
+
+/* Train on the rows of arena a in a random order. */
+static aas_err_t aas_tt_arena_epoch(aas_tt_t *t, aas_tt_arena_t *a) {
+    aas_tt_shuffle(a->off, a->n, &t->rng);
+    return aas_tt_train_rows(t, a, NULL, a->n);
 }
 
 /* One epoch read from the stream: rows go through the shuffle buffer. */

@@ -56,23 +56,10 @@ static aas_err_t text_round(void *impl, int32_t round, int shard, double *loss_s
     memcpy(d->order, d->rows[shard], (size_t)n * sizeof(int64_t));
     uint64_t rng = d->p.seed ^ 0x2545f4914f6cdd1dull ^ ((uint64_t)(round + 1) << 20) ^
                    (uint64_t)(shard + 1);
-    for (int64_t i = n; i > 1; i--) {
-        int64_t j = (int64_t)(aas_tt_rand(&rng) % (uint64_t)i);
-        int64_t tmp = d->order[i - 1];
-        d->order[i - 1] = d->order[j];
-        d->order[j] = tmp;
-    }
+    aas_tt_shuffle(d->order, (size_t)n, &rng);
     t->loss_sum = 0;
     t->loss_n = 0;
-    aas_err_t err = AAS_ERR_OK;
-    for (int64_t i = 0; i < n && !err; i++) {
-        int32_t label;
-        uint32_t *idx;
-        float *val;
-        size_t nnz;
-        aas_tt_arena_row(&t->train, (size_t)d->order[i], &label, &idx, &val, &nnz);
-        err = aas_tt_train_row(t, label, idx, val, nnz);
-    }
+    aas_err_t err = aas_tt_train_rows(t, &t->train, d->order, (size_t)n);
     if (!err && t->net) err = aas_tt_mlp_flush(t);
     if (!err) *loss_sum += t->loss_sum;
     return err;

@@ -72,6 +72,12 @@ aas_err_t aas_tt_prepare(aas_tt_t *t);
 uint64_t aas_tt_rand(uint64_t *s);
 void aas_tt_arena_row(const aas_tt_arena_t *a, size_t i, int32_t *label, uint32_t **idx,
                       float **val, size_t *nnz);
+/* Fisher-Yates shuffle of v[0..n) from rng. */
+void aas_tt_shuffle(int64_t *v, size_t n, uint64_t *rng);
+/* Train on n rows of arena a: rows order[0..n) (arena indices), or the
+ * first n in arena order when order is NULL; stops at a cancel. */
+aas_err_t aas_tt_train_rows(aas_tt_t *t, const aas_tt_arena_t *a, const int64_t *order,
+                            size_t n);
 /* One row's step (linear) or its place in the next batch (mlp). */
 aas_err_t aas_tt_train_row(aas_tt_t *t, int32_t label, const uint32_t *idx, const float *val,
                            size_t nnz);

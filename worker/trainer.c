@@ -283,16 +283,14 @@ static aas_err_t aas_trainer_dp_params(aas_trainer_t *t, char *errstr, size_t er
     if (par && (dj || ds || dn))
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "parallelism and dp.* cannot be combined");
-    if (par && !strcmp(par, "auto")) {
-        t->auto_shards = 1; /* resolved on the training thread */
-        snprintf(t->dp_job, sizeof(t->dp_job), "%s", t->job.id);
-    } else if (par) {
+    if (par) {
         long v = strtol(par, &end, 10);
-        if (*end || end == par || v < 1 || v > AAS_TRAIN_DP_MAX_SHARDS)
+        t->auto_shards = !strcmp(par, "auto"); /* resolved on the training thread */
+        if (!t->auto_shards && (*end || end == par || v < 1 || v > AAS_TRAIN_DP_MAX_SHARDS))
             return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                                "parallelism: '%.32s' (want 1..%d or auto)", par,
                                AAS_TRAIN_DP_MAX_SHARDS);
-        t->shards = (int)v;
+        if (!t->auto_shards) t->shards = (int)v;
         snprintf(t->dp_job, sizeof(t->dp_job), "%s", t->job.id);
     } else if (dj || ds || dn) {
         long n = dn ? strtol(dn, &end, 10) : 0;
