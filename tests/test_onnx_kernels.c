@@ -10,9 +10,10 @@
  *    groups);
  *  - Gemm (+ a fused activation) with constant B, as PyTorch exports
  *    nn.Linear, at every batch from 1 to 40 rows: the packed C kernel for
- *    2..32 rows (common/gemm_small.c: N not a multiple of 16, B
- *    transposed or not, bias [N], [1,N] or none) and oneDNN's inner
- *    product for 1 row and above 32.
+ *    1..32 rows (common/gemm_small.c, whose one row is a gemv of its own
+ *    with K split four ways: K of 1, 5, 33 and 100; N not a multiple of
+ *    16, B transposed or not, bias [N], [1,N] or none) and oneDNN's inner
+ *    product above 32.
  * The ONNX node tests feed W and B as graph inputs, which take none of
  * these paths.
  */
