@@ -30,7 +30,9 @@
 # job a window, written alone: the worker before worker.window.jobs).
 # --baseline PATH: every end-to-end step also with the aas-worker at PATH
 # (e.g. a Release build of an older commit), build=baseline in the tables,
-# so a change is measured against what it replaces in the same run.
+# so a change is measured against what it replaces in the same run;
+# --baseline-first runs it before this build in every step (the later of
+# two runs on a broker just started has been the faster: swap to check).
 # Stops everything it started on exit.  Exit status 1 if any step failed
 # (e.g. a job did not succeed), after printing what it has.
 set -euo pipefail
@@ -48,8 +50,9 @@ while [ $# -gt 0 ]; do
     --workers) WORKER_COUNTS=${2:?--workers wants a comma list}; WORKER_COUNTS=${WORKER_COUNTS//,/ }; shift 2 ;;
     --window1) WINDOW1=1; shift ;;
     --baseline) BASELINE=${2:?--baseline wants the path of an aas-worker}; shift 2 ;;
+    --baseline-first) BASELINE_FIRST=1; shift ;;
     --omp-wait) OMP_WAITS=${2:?--omp-wait wants a comma list}; OMP_WAITS=${OMP_WAITS//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -85,6 +88,7 @@ if [ -n "$BASELINE" ]; then
   [ -x "$BASELINE" ] || { echo "run_bench: --baseline $BASELINE is not an executable" >&2; exit 2; }
   WORKER_BIN[baseline]=$(cd "$(dirname "$BASELINE")" && pwd)/$(basename "$BASELINE")
   BUILDS="this baseline"
+  [ "${BASELINE_FIRST:-0}" = 1 ] && BUILDS="baseline this"
 fi
 E2E=$BUILD/bench/bench_e2e TRANSPORT=$BUILD/bench/bench_transport
 RESULTS=$BUILD/bench-results.txt
@@ -137,7 +141,7 @@ BROKERS+=(devbroker)
 declare -A BX=([kafka]="" [devbroker]="-X kafka.fetch.wait.max.ms=1")
 
 # Batching keys exist only in a worker that has dynamic batching.
-if "$WORKER" --config-reference | grep -q 'batch.max.rows'; then
+if "$WORKER" --config-reference | grep 'batch.max.rows' >/dev/null; then  # not -q: with pipefail, an early exit SIGPIPEs the worker
   BATCH_MODES=(on off)
   # off-w1: batching off as it was before windows were decoupled from the
   # pass size (one job a window, each written alone), with --window1.

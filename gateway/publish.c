@@ -36,6 +36,7 @@ typedef struct aas_gw_slot_s {
     char id[AAS_ID_MAX + 1];
     aas_gw_slot_state_t state;
     int abandoned;
+    int past_wait;    /* its caller's wait ended: it waits for INFLIGHT to leave */
     int reported;     /* its report came while SUBMITTING: err and out hold it */
     aas_err_t err;
     aas_gw_pub_outcome_t out;
@@ -245,10 +246,12 @@ static void aas_gw_pub_submit(aas_gw_pub_t *p) {
             continue;
         }
         if (!subs[i].err) {
-            /* A caller past its wait may leave now. */
+            /* A caller past its wait may leave now; the others sleep on
+             * to the report (a wake-up each for nothing cost the gateway
+             * futex calls and lock hand-overs a request under load). */
             for (aas_gw_slot_t *m = s; m; m = m->member) {
                 m->state = SLOT_INFLIGHT;
-                pthread_cond_signal(&m->cv);
+                if (m->past_wait) pthread_cond_signal(&m->cv);
             }
             continue;
         }
@@ -391,10 +394,13 @@ aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job,
     snprintf(s->id, sizeof(s->id), "%s", job->id);
     struct timespec until = aas_mono_deadline(wait_ms);
     pthread_mutex_lock(&p->mu);
+    /* A queue already holding a job has been woken for: the thread takes
+     * every queued job when it runs, and loops while any is left. */
+    int first = p->queued == NULL;
     *p->queued_tail = s;
     p->queued_tail = &s->next;
     pthread_mutex_unlock(&p->mu);
-    aas_gw_pub_wake(p);
+    if (first) aas_gw_pub_wake(p);
     pthread_mutex_lock(&p->mu);
     int timed_out = 0;
     while (s->state != SLOT_DONE) {
@@ -418,7 +424,7 @@ aas_err_t aas_gw_pub_publish(aas_gw_pub_t *p, const aas_job_t *job,
         /* SUBMITTING: the thread reads the job now; wait for it (Redis'
          * timeout bounds that) before the caller may free it. */
         if (pthread_cond_timedwait(&s->cv, &p->mu, &until) == ETIMEDOUT) {
-            timed_out = 1;
+            timed_out = s->past_wait = 1;
             until = aas_mono_deadline(1000);
         }
     }
