@@ -179,44 +179,48 @@ AAS_GEMM_BLOCK(2)
 AAS_GEMM_BLOCK(4)
 AAS_GEMM_BLOCK(6)
 
-/* One row (a gemv: the shape of every job with batching off) x two panels.
- * Block 2 would compute the row twice, and its accumulators' chains of
- * dependent multiply-adds, one a k, bound it by the FMA's latency; here
- * k is split four ways, 8 chains of independent multiply-adds, so the
- * weights stream at the memory's pace (43.6 -> 29.6 us for a 784-512-512-10
- * pass, 1 thread, AMD EPYC Zen 4, 2026-12-05: bench_kernel).  The sums are
- * added in another order than a block's: equal to within rounding. */
+/* One row (a gemv: the shape of every job with batching off) x up to
+ * AAS_GEMM_GEMV_PAIRS panel pairs.  Block 2 computed the row twice, and
+ * with one chain of dependent multiply-adds per accumulator it was bound
+ * by the FMA's latency; here each of 8 panels has its own chain, so the
+ * weights stream at the memory's pace (784-512-512-10, 1 thread, AMD EPYC
+ * Zen 4, bench_kernel: 43.6 -> 34.8 us a pass).  Each output is summed in
+ * the blocks' order (k ascending, one multiply-add a k), so a row's result
+ * is the same bits alone as in a batch of up to AAS_GEMM_SMALL_MAX. */
+#define AAS_GEMM_GEMV_PAIRS 4
 AAS_GEMM_KERNEL
-static void aas_gemm_gemv(const aas_gemm_small_t *g, int64_t p, const float *restrict x,
-                          float *restrict y) {
+static void aas_gemm_gemv(const aas_gemm_small_t *g, int64_t p, int64_t panels,
+                          const float *restrict x, float *restrict y) {
     const int64_t K = g->k, N = g->n;
-    const float *restrict w0 = g->w + p * K * AAS_GEMM_V;
-    const float *restrict w1 = w0 + K * AAS_GEMM_V;
-    aas_g8 a0[4] = {{0}}, a1[4] = {{0}};
-    int64_t kk = 0;
-    for (; kk + 4 <= K; kk += 4)
-        for (int u = 0; u < 4; u++) {
-            aas_g8 v0, v1;
-            AAS_G8_LOAD(v0, w0 + (kk + u) * AAS_GEMM_V);
-            AAS_G8_LOAD(v1, w1 + (kk + u) * AAS_GEMM_V);
-            a0[u] += x[kk + u] * v0;
-            a1[u] += x[kk + u] * v1;
+    const float *restrict w = g->w + p * K * AAS_GEMM_V;
+    aas_g8 a[2 * AAS_GEMM_GEMV_PAIRS];
+    for (int j = 0; j < 2 * AAS_GEMM_GEMV_PAIRS; j++) a[j] = (aas_g8){0};
+    if (panels == 2 * AAS_GEMM_GEMV_PAIRS) { /* the common case, unrolled */
+        for (int64_t kk = 0; kk < K; kk++) {
+            float xv = x[kk];
+            for (int j = 0; j < 2 * AAS_GEMM_GEMV_PAIRS; j++) {
+                aas_g8 v;
+                AAS_G8_LOAD(v, w + (j * K + kk) * AAS_GEMM_V);
+                a[j] += xv * v;
+            }
         }
-    for (; kk < K; kk++) {
-        aas_g8 v0, v1;
-        AAS_G8_LOAD(v0, w0 + kk * AAS_GEMM_V);
-        AAS_G8_LOAD(v1, w1 + kk * AAS_GEMM_V);
-        a0[0] += x[kk] * v0;
-        a1[0] += x[kk] * v1;
+    } else {
+        for (int64_t kk = 0; kk < K; kk++) {
+            float xv = x[kk];
+            for (int j = 0; j < panels; j++) {
+                aas_g8 v;
+                AAS_G8_LOAD(v, w + (j * K + kk) * AAS_GEMM_V);
+                a[j] += xv * v;
+            }
+        }
     }
-    aas_g8 s[2] = {(a0[0] + a0[1]) + (a0[2] + a0[3]), (a1[0] + a1[1]) + (a1[2] + a1[3])};
-    for (int h = 0; h < 2; h++) {
-        int64_t n0 = (p + h) * AAS_GEMM_V;
+    for (int j = 0; j < panels; j++) {
+        int64_t n0 = (p + j) * AAS_GEMM_V;
         if (n0 >= N) break;
         int64_t cnt = N - n0 < AAS_GEMM_V ? N - n0 : AAS_GEMM_V;
         aas_g8 bv;
         AAS_G8_LOAD(bv, g->bias + n0);
-        aas_g8 v = s[h] + bv;
+        aas_g8 v = a[j] + bv;
         aas_gemm_act(g, &v);
         memcpy(y + n0, &v, (size_t)cnt * sizeof(float));
     }
@@ -232,14 +236,20 @@ void aas_gemm_small(const aas_gemm_small_t *g, const float *x, int64_t m, float 
      * again costs more CPU than that saves, and the CPU a job costs is what
      * a busy worker runs out of (docs/performance.md, "Cost per job"). */
     const int64_t pairs = g->np / (2 * AAS_GEMM_V);
+    if (m == 1) {
+        const int64_t groups = (pairs + AAS_GEMM_GEMV_PAIRS - 1) / AAS_GEMM_GEMV_PAIRS;
+#pragma omp parallel for schedule(static) if (aas_gemm_shared(m, g->k, g->np))
+        for (int64_t q = 0; q < groups; q++) {
+            int64_t left = pairs - q * AAS_GEMM_GEMV_PAIRS;
+            aas_gemm_gemv(g, 2 * q * AAS_GEMM_GEMV_PAIRS,
+                          2 * (left < AAS_GEMM_GEMV_PAIRS ? left : AAS_GEMM_GEMV_PAIRS), x, y);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) \
     if (aas_gemm_shared(m, g->k, g->np))
     for (int64_t q = 0; q < pairs; q++) {
         const int64_t p = 2 * q;
-        if (m == 1) {
-            aas_gemm_gemv(g, p, x, y);
-            continue;
-        }
         for (int64_t r0 = 0; r0 < m;) {
             int64_t left = m - r0, n = left < 6 ? left : 6;
             const float *xb = x + r0 * g->k;
