@@ -11,6 +11,7 @@
 
 #include "store.h"
 #include "store_int.h"
+#include "train_dp.h"
 
 /* <prefix>dp:{<job>}[:<what>] */
 static aas_err_t dp_key(aas_store_t *st, const char *job, const char *what, char *key,
@@ -198,7 +199,7 @@ aas_err_t aas_store_dp_shards(aas_store_t *st, const char *job, int *shards, cha
     if (!err) err = dp_get_text(st, job, "shards", v, sizeof(v), errstr, errstr_size);
     if (err) return err;
     long n = strtol(v, &end, 10);
-    if (!v[0] || *end || n < 1 || n > 64) /* train_dp.h: AAS_TRAIN_DP_MAX_SHARDS */
+    if (!v[0] || *end || n < 1 || n > AAS_TRAIN_DP_MAX_SHARDS)
         return aas_err_set(errstr, errstr_size, AAS_ERR_CONFLICT, "dp shards '%s'", v);
     *shards = (int)n;
     return AAS_ERR_OK;

@@ -284,13 +284,15 @@ static aas_err_t aas_trainer_dp_params(aas_trainer_t *t, char *errstr, size_t er
         return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
                            "parallelism and dp.* cannot be combined");
     if (par) {
-        long v = strtol(par, &end, 10);
         t->auto_shards = !strcmp(par, "auto"); /* resolved on the training thread */
-        if (!t->auto_shards && (*end || end == par || v < 1 || v > AAS_TRAIN_DP_MAX_SHARDS))
-            return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
-                               "parallelism: '%.32s' (want 1..%d or auto)", par,
-                               AAS_TRAIN_DP_MAX_SHARDS);
-        if (!t->auto_shards) t->shards = (int)v;
+        if (!t->auto_shards) {
+            long v = strtol(par, &end, 10);
+            if (*end || end == par || v < 1 || v > AAS_TRAIN_DP_MAX_SHARDS)
+                return aas_err_set(errstr, errstr_size, AAS_ERR_INVAL,
+                                   "parallelism: '%.32s' (want 1..%d or auto)", par,
+                                   AAS_TRAIN_DP_MAX_SHARDS);
+            t->shards = (int)v;
+        }
         snprintf(t->dp_job, sizeof(t->dp_job), "%s", t->job.id);
     } else if (dj || ds || dn) {
         long n = dn ? strtol(dn, &end, 10) : 0;
